@@ -1,0 +1,31 @@
+//! OCI images for cnbx.
+//!
+//! * [`digest`], [`spec`], [`config`]: digests, manifests/indexes, image configs, all
+//!   serialised deterministically.
+//! * [`tarball`], [`layer`], [`cache`]: pack-compatible tar encoding and the one-pass
+//!   tar → sha256 → gzip → sha256 layer writer, with a content-addressed cache.
+//! * [`blobstore`], [`layout`], [`store`], [`docker_archive`], [`registry`], [`auth`]: where
+//!   images are read from and written to.
+//! * [`image`]: the transport-independent image model.
+//! * [`progress`]: how library code reports progress without printing.
+
+pub mod auth;
+pub mod blobstore;
+pub mod cache;
+pub mod config;
+pub mod digest;
+pub mod docker_archive;
+pub mod image;
+pub mod layer;
+pub mod layout;
+pub mod progress;
+pub mod registry;
+pub mod spec;
+pub mod store;
+pub mod tarball;
+
+pub use blobstore::BlobStore;
+pub use config::ImageConfig;
+pub use digest::Digest;
+pub use image::{BlobSource, ImageToWrite, LayerBlob, SourceImage};
+pub use spec::{Descriptor, Index, Manifest, Platform, Raw};

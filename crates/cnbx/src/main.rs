@@ -1,0 +1,3 @@
+//! The `cnbx` command-line tool.
+
+fn main() {}
