@@ -1,1 +1,3 @@
-//! (to be written)
+//! `builder create` and `builder inspect`.
+
+pub(crate) mod btoml;

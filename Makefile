@@ -1,0 +1,42 @@
+# cnbx developer entry points. `make demo` and `make test` are the README's two commands.
+
+CARGO ?= cargo
+DEMO_HOME ?= $(CURDIR)/.cnbx-demo
+DEMO_IMAGE ?= cnbx.test/demo-builder:latest
+CNBX_RELEASE := target/release/cnbx
+
+.PHONY: all build release demo test lint fmt bench clean
+
+all: build
+
+build:
+	$(CARGO) build --workspace --all-targets
+
+release:
+	$(CARGO) build --release -p cnbx
+
+# The main job: create a builder from builder.toml.example with the bundled offline test images,
+# then inspect it. Uses a private CNBX_HOME so it never touches ~/.cnbx.
+demo: release
+	rm -rf "$(DEMO_HOME)"
+	CNBX_HOME="$(DEMO_HOME)" $(CNBX_RELEASE) builder create $(DEMO_IMAGE) --config builder.toml.example --pull-policy never
+	CNBX_HOME="$(DEMO_HOME)" $(CNBX_RELEASE) builder inspect $(DEMO_IMAGE)
+
+# The whole test suite. Needs docker-registry, skopeo, umoci and htpasswd (see .ci/run).
+test:
+	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace --doc
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+bench: release
+	./bench/run.sh
+
+clean:
+	$(CARGO) clean
+	rm -rf "$(DEMO_HOME)"

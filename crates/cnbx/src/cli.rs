@@ -1,0 +1,241 @@
+//! Command-line definitions (clap derive). Doc comments are the help text: the first line is
+//! the short help, the rest the long help.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Create and inspect Cloud Native Buildpacks builder images.
+///
+/// cnbx is a fast, daemonless, pack-compatible subset of the `pack` CLI: it reads the same
+/// builder.toml and writes the same builder image, to a local store, an OCI layout, a
+/// docker-archive tar or a registry, without a Docker daemon.
+#[derive(Debug, Parser)]
+#[command(name = "cnbx", version, propagate_version = true, max_term_width = 100)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Flags accepted by every command.
+#[derive(Debug, Args)]
+pub(crate) struct GlobalArgs {
+    /// Show only warnings and errors
+    #[arg(short, long, global = true, conflicts_with = "verbose", help_heading = "Global options")]
+    pub(crate) quiet: bool,
+
+    /// Show debug messages (and no progress bars)
+    #[arg(short, long, global = true, help_heading = "Global options")]
+    pub(crate) verbose: bool,
+
+    /// Disable colour and progress bars (also: the NO_COLOR environment variable)
+    #[arg(long, global = true, help_heading = "Global options")]
+    pub(crate) no_color: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create and inspect builder images
+    #[command(subcommand, visible_alias = "builders")]
+    Builder(BuilderCommand),
+
+    /// Manage the cnbx user configuration (CNBX_HOME/config.toml)
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum BuilderCommand {
+    /// Create a builder image from a builder.toml
+    ///
+    /// IMAGE is where the builder goes: a name such as `registry.example.com/team/builder:1`
+    /// (the local store, or the registry with --publish), `oci:<DIR>[:<TAG>]` (an OCI image
+    /// layout directory) or `docker-archive:<FILE>[:<NAME>]` (a tar for `docker load`).
+    Create(CreateArgs),
+
+    /// Show information about a builder image
+    ///
+    /// Reads the builder from the local store (and `oci:` layouts) for the LOCAL section and
+    /// from its registry for the REMOTE section, and prints them as pack does.
+    Inspect(InspectArgs),
+
+    /// Print the run image a platform should use for an app image
+    ///
+    /// Candidates are, in order: your configured mirrors for the builder's run image (see
+    /// `cnbx config run-image-mirrors`), the run image, then the builder's mirrors. The first
+    /// candidate on the app image's registry wins; with no match, the run image itself.
+    RunImage(RunImageArgs),
+}
+
+/// How to fetch images that may already be in the local store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum PullPolicy {
+    /// Always fetch from the registry
+    Always,
+    /// Use the local store if the image is there, else fetch from the registry
+    IfNotPresent,
+    /// Only use the local store (and OCI layouts)
+    Never,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CreateArgs {
+    /// Where to write the builder (NAME, oci:<DIR>[:<TAG>] or docker-archive:<FILE>[:<NAME>])
+    #[arg(value_name = "IMAGE")]
+    pub(crate) image: String,
+
+    /// Path to the builder configuration file
+    #[arg(short, long, value_name = "PATH")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// Push the builder to the registry named by IMAGE (base images are read from registries)
+    #[arg(long)]
+    pub(crate) publish: bool,
+
+    /// When to fetch base images and buildpackages from registries
+    #[arg(long, value_enum, default_value_t = PullPolicy::IfNotPresent, value_name = "POLICY")]
+    pub(crate) pull_policy: PullPolicy,
+
+    /// Add a label to the builder image (repeatable; KEY=VALUE)
+    #[arg(short, long = "label", value_name = "KEY=VALUE", action = clap::ArgAction::Append)]
+    pub(crate) labels: Vec<String>,
+
+    /// Target platform OS/ARCH[/VARIANT][:DISTRO@VERSION[;...]] (repeatable); overrides [[targets]]
+    #[arg(short, long = "target", value_name = "TARGET", action = clap::ArgAction::Append)]
+    pub(crate) targets: Vec<String>,
+
+    /// Put these buildpacks into one layer (repeatable; each a comma list of ID@VERSION)
+    #[arg(long = "flatten", value_name = "ID@VERSION,...", action = clap::ArgAction::Append)]
+    pub(crate) flatten: Vec<String>,
+
+    /// Talk plain HTTP to this registry (repeatable; HOST[:PORT]); loopback registries always are
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]", action = clap::ArgAction::Append)]
+    pub(crate) insecure_registries: Vec<String>,
+}
+
+/// Output formats of `builder inspect`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum InspectFormat {
+    /// pack's human-readable layout
+    HumanReadable,
+    /// JSON
+    Json,
+    /// YAML
+    Yaml,
+    /// TOML
+    Toml,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InspectArgs {
+    /// The builder (NAME or oci:<DIR>[:<TAG>])
+    #[arg(value_name = "IMAGE")]
+    pub(crate) image: String,
+
+    /// Output format
+    #[arg(short, long, value_enum, default_value_t = InspectFormat::HumanReadable)]
+    pub(crate) output: InspectFormat,
+
+    /// Maximum depth of the detection-order tree (-1: unlimited)
+    #[arg(short, long, default_value_t = -1, allow_negative_numbers = true)]
+    pub(crate) depth: i32,
+
+    /// Talk plain HTTP to this registry (repeatable; HOST[:PORT])
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]", action = clap::ArgAction::Append)]
+    pub(crate) insecure_registries: Vec<String>,
+}
+
+/// Output formats of `builder run-image`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum RunImageFormat {
+    /// The chosen run image name only
+    Text,
+    /// The decision with every candidate and why it won or lost
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunImageArgs {
+    /// The builder (NAME or oci:<DIR>[:<TAG>])
+    #[arg(value_name = "BUILDER")]
+    pub(crate) builder: String,
+
+    /// The app image that will be built
+    #[arg(long, value_name = "APP")]
+    pub(crate) app_image: String,
+
+    /// Output format
+    #[arg(short, long, value_enum, default_value_t = RunImageFormat::Text)]
+    pub(crate) output: RunImageFormat,
+
+    /// Skip candidates the registry does not let us read (makes network requests)
+    #[arg(long)]
+    pub(crate) check_access: bool,
+
+    /// Talk plain HTTP to this registry (repeatable; HOST[:PORT])
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]", action = clap::ArgAction::Append)]
+    pub(crate) insecure_registries: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Configure mirrors for run images
+    ///
+    /// Your mirrors take priority over a builder's own mirrors when a run image is chosen for
+    /// an app image (`cnbx builder run-image`, and `builder inspect` lists them first). They
+    /// are stored in CNBX_HOME/config.toml in pack's `[[run-images]]` format.
+    RunImageMirrors(RunImageMirrorsArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct RunImageMirrorsArgs {
+    #[command(subcommand)]
+    pub(crate) action: Option<MirrorsAction>,
+
+    /// Without a subcommand: list the mirrors (of this run image only, if given)
+    #[arg(value_name = "RUN_IMAGE")]
+    pub(crate) run_image: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum MirrorsAction {
+    /// Add mirrors for a run image
+    Add {
+        /// The run image, as written in builders (exact string match)
+        #[arg(value_name = "RUN_IMAGE")]
+        run_image: String,
+        /// A mirror (repeatable, or comma-separated)
+        #[arg(short, long = "mirror", value_name = "MIRROR", value_delimiter = ',', action = clap::ArgAction::Append)]
+        mirrors: Vec<String>,
+    },
+    /// Remove mirrors (all of them without --mirror) for a run image
+    Remove {
+        /// The run image, as written in builders (exact string match)
+        #[arg(value_name = "RUN_IMAGE")]
+        run_image: String,
+        /// A mirror to remove (repeatable, or comma-separated)
+        #[arg(short, long = "mirror", value_name = "MIRROR", value_delimiter = ',', action = clap::ArgAction::Append)]
+        mirrors: Vec<String>,
+    },
+    /// List configured mirrors (of one run image, if given)
+    List {
+        /// Only this run image
+        #[arg(value_name = "RUN_IMAGE")]
+        run_image: Option<String>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+}
