@@ -1,1 +1,208 @@
-//! (to be written)
+//! Base-image validator: the Cloud Native Buildpacks platform-spec rules for the build and run
+//! images of a builder, plus the checks pack itself makes in `builder create`.
+//!
+//! The crate is pure: it takes what the caller knows about an image ([`ImageFacts`], from the
+//! config and index entry) and, in **layer mode**, a [`RootFs`] rebuilt from the image's layer
+//! tars. It does no network access and prints nothing; it returns [`Finding`]s, sorted by role,
+//! image, rule id and message (see [`sort_findings`]).
+//!
+//! # API
+//!
+//! ```
+//! use cnbx_validate::{ImageFacts, Options, Level, check_build_image};
+//!
+//! let build = ImageFacts::new("example/build", "linux", "amd64")
+//!     .with_user("1000:1000")
+//!     .with_env(["PATH=/usr/bin:/bin", "CNB_USER_ID=1000", "CNB_GROUP_ID=1000"]);
+//! let findings = check_build_image(&build, None, &Options::default());
+//! assert!(findings.iter().all(|f| f.level != Level::Error));
+//! ```
+//!
+//! * [`check_build_image`], [`check_run_image`]: the single-image rules.
+//! * [`check_pair`]: build image vs one run image; [`check_mirror`]: build image vs one mirror.
+//! * [`check_mirrors`]: the `run.toml` rules for one run image and its mirrors.
+//! * [`build_user`]: the uid/gid (from `CNB_USER_ID`/`CNB_GROUP_ID`) and home the builder needs
+//!   for the ownership of `/workspace` and `/layers`.
+//! * [`RootFs::from_layers`] / [`RootFsBuilder`]: layer mode (uncompressed tars in rootfs order).
+//!
+//! # Modes
+//!
+//! **Config-only** (`rootfs: None`) decides everything numeric forms and the `root` name allow.
+//! What needs the image's files — a user *name*, the primary gid or home of a numeric uid, the
+//! home directory's owner and mode, the os-release comparison — is reported as an `Info`
+//! finding starting with `not verified:` that names the question and says layer mode would
+//! decide it; it is never a silent pass. **Layer mode** (`rootfs: Some`) decides them from
+//! `/etc/passwd`, `/etc/group`, os-release and directory headers (see [`rootfs`](RootFs)).
+//!
+//! # Rules
+//!
+//! Ids are those of `cnb-spec-rules.md` §1.1/§1.2; MUST → error, SHOULD → warning, advisory →
+//! warning. "C" = decided in config-only mode, "L" = needs layer mode ("not verified" without).
+//!
+//! | rule | images | level | C / L |
+//! |---|---|---|---|
+//! | `BUILD-USER-NONROOT` | build | error (Windows: warning heuristic) | C: empty, `0`, `root`, numeric; L: names |
+//! | `BUILD-USER-HOME-WRITABLE` | build | error | L |
+//! | `BUILD-ENV-CNB_USER_ID` | build | error | C: presence, integer (pack's messages), numeric `User`; L: names |
+//! | `BUILD-ENV-CNB_GROUP_ID` | build | error | C: presence, integer, numeric group in `User`; L: passwd/group |
+//! | `BUILD-ENV-PATH`, `RUN-ENV-PATH` | build, run | error (absent); warning (relative/empty elements) | C |
+//! | `BUILD-LABEL-BASE-*`, `RUN-LABEL-BASE-*` | build, run | warning (0.12+) | C |
+//! | `BUILD-OS-SUPPORTED` (pack) | build | error | C |
+//! | `RUN-USER-DIFFERENT` | pair | warning (0.7+) | C: numeric; L: names |
+//! | `LEGACY-RUN-USER-SAME` | pair | error (Platform API < 0.7 only) | C: numeric; L: names |
+//! | `RUN-USER-ROOT` | run | warning (advisory) | C: empty, `0`, `root`; L: names |
+//! | `RUN-USER-EXISTS` | run | warning (advisory) | L |
+//! | `RUN-LABEL-REBASABLE` | run | warning (0.12+) | C |
+//! | `RUN-LABEL-TARGET-ID` | run | warning (missing), error (bad characters) (0.12+) | C |
+//! | `BOTH-OS-ARCH-VALID` | build, run | error (empty), warning (unknown, index mismatch) | C |
+//! | `BOTH-VARIANT-VALID` | build, run | warning | C |
+//! | `BOTH-DISTRO-LABELS` | build, run | warning (0.12+) | C: presence, Windows `os.version`; L: os-release |
+//! | `BOTH-ENV-DUPLICATE`, `BOTH-ENV-SYNTAX` | build, run | warning (advisory) | C |
+//! | `PAIR-TARGET-MATCH` | build vs run / mirror | error (differ), warning (one side only) | C |
+//! | `RUNTOML-MIRROR-SAME-ID` | mirrors | warning | caller's digests |
+//! | `RUNTOML-UNIQUE-REGISTRY` | mirrors | warning | caller's registries |
+//! | `LEGACY-LABEL-STACK-ID`, `LEGACY-BUILD-ENV-CNB_STACK_ID`, `LEGACY-LABEL-MIXINS`, `LEGACY-MIXIN-NAME`, `LEGACY-PAIR-STACK-ID`, `LEGACY-PAIR-MIXINS` | as named | legacy level (below) | C |
+//! | `LEGACY-LABEL-STACK-DESCRIPTIVE` | build, run | warning (Platform API < 0.12 only) | C |
+//!
+//! `RUNTOML-MIRRORS-NEED-IMAGE` is a builder.toml rule (the config parser's job) and is not here.
+//!
+//! # Policy choices (open points of `cnb-spec-rules.md` §6)
+//!
+//! * **Item 5, `PAIR-TARGET-MATCH` "if specified".** `os`/`architecture` must be equal (error).
+//!   `variant` and the distro labels: both set and different → error; set on one side only →
+//!   **warning**, because lifecycle treats an unset target field as a wildcard (the build works)
+//!   but a one-sided value usually means a forgotten label. `arm64/v8` equals plain `arm64`
+//!   (containerd's normalisation). Mirrors are compared with the build image like run images.
+//! * **Item 6, mixins "same set" vs superset.** pack's rule: the run image must carry every
+//!   unstaged mixin of the build image (run ⊇ build) at the legacy level; extra run mixins are
+//!   `Info`. Requiring equality would reject builders pack creates.
+//! * **Item 7, "valid" PATH and identifiers.** PATH absent → error, `PATH=` passes, relative or
+//!   empty elements → warning (`:`-separated; `;` and drive/UNC/`%VAR%` forms on Windows).
+//!   Empty `os`/`architecture` → error; outside Go's `GOOS`/`GOARCH` lists → warning (OCI says
+//!   SHOULD); variants outside OCI's table plus Go/containerd's (`arm` v5–v8, `arm64` v8[.x]/
+//!   v9[.x], `amd64` v1–v4) → warning; index entry platform ≠ config → warning.
+//! * **Item 8, run image user.** Platform API 0.7+: `RUN-USER-DIFFERENT` warns when the run uid
+//!   equals the build uid (taken from `CNB_USER_ID`, which lifecycle runs as, else from `User`).
+//!   Before 0.7: `LEGACY-RUN-USER-SAME` requires the same uid and gid (error). A root run user is
+//!   an advisory warning (`RUN-USER-ROOT`: the extender fails on it, app images run as root), and
+//!   a run user name without a passwd line an advisory warning (`RUN-USER-EXISTS`).
+//! * **Item 9, `CNB_GROUP_ID` when `User` names a group.** We compare with the **effective**
+//!   gid, the one the process gets: an explicit group in `User` wins (OCI semantics), else field
+//!   4 of the passwd line, else 0 for a numeric uid without a passwd line (what runtimes do).
+//!   Files lifecycle creates must match what the container really runs with; the message says
+//!   where the gid came from.
+//! * **Item 18, label formats.** `io.buildpacks.base.released`/`.metadata`: presence only.
+//!   `io.buildpacks.rebasable`: exactly `true` passes; `false` warns that app images become
+//!   non-rebasable without force; other `ParseBool` spellings warn (true ones as non-canonical,
+//!   false ones as ambiguous because the rebaser only refuses the exact `false`); anything else
+//!   warns as unrecognised.
+//! * **Legacy stack levels (§1.2 recommendation).** Errors when [`Options::legacy_stacks_required`]
+//!   (a buildpack has `[[stacks]]` and no `[[targets]]`), when `[stack].id` is set, or when
+//!   validating for Platform API ≤ 0.11 (the rules are MUSTs there); warnings otherwise. pack's
+//!   `stack '<cfg>' from builder config is incompatible with stack '<label>' from build image`
+//!   (and `… from run image '<img>'`, also for mirrors) is reproduced verbatim as an error under
+//!   `LEGACY-PAIR-STACK-ID`. An unparsable mixins label on the build image is always an error
+//!   (pack fails to read it).
+//! * **Platform API gating.** The 0.12+ rules (`*-LABEL-BASE-*`, `RUN-LABEL-REBASABLE`,
+//!   `RUN-LABEL-TARGET-ID`, `BOTH-DISTRO-LABELS`) are skipped for older APIs, and
+//!   `LEGACY-LABEL-STACK-DESCRIPTIVE` only runs for them.
+//! * **pack parity.** `CNB_USER_ID`/`CNB_GROUP_ID` must be decimal integers on every OS
+//!   (pack's `failed to parse '<var>', value '<v>' should be an integer` and `image '<name>'
+//!   missing required env var '<var>'`); an integer that is not a valid id (negative, > u32) gets
+//!   its own message. The build image OS must be `linux`, `windows` or `freebsd` (pack's
+//!   `provided image OS '<os>' must be either 'freebsd', 'linux' or 'windows'`).
+//! * **Windows.** Accounts cannot be mapped to SIDs: the uid/gid comparisons are "not
+//!   verified", `ContainerAdministrator` (or an unset `User`) is a warning, distro name must be
+//!   empty and the distro version must equal `os.version`.
+
+mod etc;
+mod facts;
+mod finding;
+mod rootfs;
+mod rules;
+mod user;
+
+pub use facts::{ImageFacts, IndexPlatform, Options, PlatformApi};
+pub use finding::{Finding, Level, Role, sort_findings};
+pub use rootfs::{
+    DirInfo, FileState, GROUP, OS_RELEASE, PASSWD, RETAINED_FILES, RootFs, RootFsBuilder, RootFsError, SymlinkLoop,
+    USR_LIB_OS_RELEASE,
+};
+pub use rules::mirrors::RunImageRef;
+
+use finding::Report;
+use rules::Subject;
+use rules::env::{CNB_GROUP_ID, CNB_USER_ID, cnb_id};
+
+/// Runs the build image rules. `rootfs` is the layer-mode view, `None` for config-only mode.
+pub fn check_build_image(facts: &ImageFacts, rootfs: Option<&RootFs>, opts: &Options) -> Vec<Finding> {
+    rules::build_image(facts, rootfs, opts).finish()
+}
+
+/// Runs the run image rules (for each `[[run.images]].image`; mirrors get [`check_mirror`]).
+pub fn check_run_image(facts: &ImageFacts, rootfs: Option<&RootFs>, opts: &Options) -> Vec<Finding> {
+    rules::run_image(facts, rootfs, opts).finish()
+}
+
+/// Compares the build image with one run image: `PAIR-TARGET-MATCH`, `RUN-USER-DIFFERENT`
+/// (or `LEGACY-RUN-USER-SAME`), `LEGACY-PAIR-STACK-ID`, `LEGACY-PAIR-MIXINS`. Findings are
+/// about the run image.
+pub fn check_pair(
+    build: (&ImageFacts, Option<&RootFs>),
+    run: (&ImageFacts, Option<&RootFs>),
+    opts: &Options,
+) -> Vec<Finding> {
+    let build = Subject::new(Role::Build, build.0, build.1);
+    let run = Subject::new(Role::Run, run.0, run.1);
+    rules::pair(&build, &run, opts).finish()
+}
+
+/// Compares the build image with one run image mirror (config-only rules: `PAIR-TARGET-MATCH`,
+/// `LEGACY-PAIR-STACK-ID` including pack's `[stack].id` check, `LEGACY-PAIR-MIXINS`). Findings
+/// are about the mirror.
+pub fn check_mirror(build: &ImageFacts, mirror: &ImageFacts, opts: &Options) -> Vec<Finding> {
+    let build = Subject::new(Role::Build, build, None);
+    let mirror = Subject::new(Role::Mirror, mirror, None);
+    rules::pair(&build, &mirror, opts).finish()
+}
+
+/// The `run.toml` rules for one `[[run.images]]` entry: `RUNTOML-MIRROR-SAME-ID` and
+/// `RUNTOML-UNIQUE-REGISTRY`. Findings are about the mirrors.
+pub fn check_mirrors(image: &RunImageRef, mirrors: &[RunImageRef]) -> Vec<Finding> {
+    let mut findings: Vec<Finding> =
+        rules::mirrors::check(image, mirrors).into_iter().flat_map(Report::finish).collect();
+    sort_findings(&mut findings);
+    findings
+}
+
+/// The build user as the builder needs it for the ownership of `/workspace`, `/layers` and the
+/// other directories it creates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildUser {
+    /// `CNB_USER_ID`.
+    pub uid: u32,
+    /// `CNB_GROUP_ID`.
+    pub gid: u32,
+    /// The home directory of `User` (`HOME` in `Env`, else `/etc/passwd` in layer mode), if known.
+    pub home: Option<String>,
+}
+
+/// The build user's ids from `CNB_USER_ID`/`CNB_GROUP_ID` (what pack uses), or the
+/// `BUILD-ENV-CNB_USER_ID`/`BUILD-ENV-CNB_GROUP_ID` error finding (pack's message) for the first
+/// one that is missing or not an integer.
+pub fn build_user(facts: &ImageFacts, rootfs: Option<&RootFs>) -> Result<BuildUser, Finding> {
+    let s = Subject::new(Role::Build, facts, rootfs);
+    let id = |var, rule, expected| {
+        cnb_id(facts, &s.env, var, expected).map_err(|p| Finding {
+            rule,
+            level: Level::Error,
+            role: Role::Build,
+            image: facts.name.clone(),
+            message: p.message,
+            fix: p.fix,
+        })
+    };
+    let uid = id(CNB_USER_ID, "BUILD-ENV-CNB_USER_ID", s.user.uid.known().copied())?;
+    let gid = id(CNB_GROUP_ID, "BUILD-ENV-CNB_GROUP_ID", s.user.gid.known().map(|g| g.value))?;
+    Ok(BuildUser { uid, gid, home: s.user.home.known().map(|h| h.path.clone()) })
+}
