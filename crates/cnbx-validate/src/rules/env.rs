@@ -98,9 +98,10 @@ pub(crate) struct IdProblem {
 /// The value of `var` as a uid/gid, with pack's messages for a missing variable and for a
 /// value that is not an integer (Go `strconv.Atoi`), and our own for an integer that is not a
 /// valid id (negative, or larger than `u32`). `expected` (the id `User` resolves to, if known)
-/// makes the fix concrete.
+/// makes the fix concrete, unless it is root's 0, which would only trade one error for another.
 pub(crate) fn cnb_id(facts: &ImageFacts, env: &Env, var: IdVar, expected: Option<u32>) -> Result<u32, IdProblem> {
-    let example = expected.map_or_else(|| format!("<{} of the build user>", var.what), |v| v.to_string());
+    let example =
+        expected.filter(|id| *id != 0).map_or_else(|| format!("<{} of the build user>", var.what), |v| v.to_string());
     let Some(value) = env.get(var.key) else {
         return Err(IdProblem {
             message: format!("image '{}' missing required env var '{}'", facts.name, var.key),

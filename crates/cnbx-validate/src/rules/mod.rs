@@ -41,6 +41,16 @@ impl<'a> Subject<'a> {
     pub(crate) fn is_windows(&self) -> bool {
         self.facts.is_windows()
     }
+
+    /// `User 'x'`, or the default user when `User` is empty (root on Linux; on Windows the
+    /// image's default account).
+    pub(crate) fn describe_user(&self) -> String {
+        if self.is_windows() && self.facts.user.is_empty() {
+            "the default account".to_owned()
+        } else {
+            self.user.spec.describe()
+        }
+    }
 }
 
 /// The ids of one rule that exists for build and run images.

@@ -68,7 +68,7 @@ pub(crate) fn build_nonroot(s: &Subject<'_>, r: &mut Report) {
 
 /// `BUILD-USER-HOME-WRITABLE`: the home directory exists and the user can write to it.
 pub(crate) fn build_home_writable(s: &Subject<'_>, r: &mut Report) {
-    let desc = s.user.spec.describe();
+    let desc = s.describe_user();
     let what = format!("whether the home directory of {desc} exists and is writable");
     if s.is_windows() {
         r.not_verified(HOME_WRITABLE, &what, WINDOWS_NOT_VERIFIED, "check the account's profile directory by hand");
@@ -160,7 +160,7 @@ pub(crate) fn build_home_writable(s: &Subject<'_>, r: &mut Report) {
 pub(crate) fn build_cnb_user_id(s: &Subject<'_>, r: &mut Report) {
     let rule = "BUILD-ENV-CNB_USER_ID";
     let Some(value) = checked_id(s, r, rule, CNB_USER_ID, s.user.uid.known().copied()) else { return };
-    let desc = s.user.spec.describe();
+    let desc = s.describe_user();
     let what = format!("whether CNB_USER_ID ({value}) is the uid of {desc}");
     match &s.user.uid {
         Fact::Known(uid) if *uid == value => {}
@@ -184,7 +184,7 @@ pub(crate) fn build_cnb_user_id(s: &Subject<'_>, r: &mut Report) {
 pub(crate) fn build_cnb_group_id(s: &Subject<'_>, r: &mut Report) {
     let rule = "BUILD-ENV-CNB_GROUP_ID";
     let Some(value) = checked_id(s, r, rule, CNB_GROUP_ID, s.user.gid.known().map(|g| g.value)) else { return };
-    let desc = s.user.spec.describe();
+    let desc = s.describe_user();
     let what = format!("whether CNB_GROUP_ID ({value}) is the gid of {desc}");
     match &s.user.gid {
         Fact::Known(Gid { value: gid, .. }) if *gid == value => {}
@@ -220,6 +220,12 @@ pub(crate) fn build_cnb_group_id(s: &Subject<'_>, r: &mut Report) {
             r.error(rule, message, fix);
         }
         Fact::NotVerified(why) => r.not_verified(rule, &what, why, cnb_fix(s)),
+        Fact::Broken(why) if s.user.spec.group.is_none() || s.user.uid.known().is_none() => r.not_verified(
+            rule,
+            &what,
+            &format!("{desc} cannot be resolved ({why})"),
+            "fix USER first (see BUILD-USER-NONROOT)",
+        ),
         Fact::Broken(why) => r.error(
             rule,
             format!("the group of {desc} cannot be resolved: {why}"),
@@ -237,7 +243,7 @@ fn checked_id(s: &Subject<'_>, r: &mut Report, rule: &'static str, var: IdVar, e
             None
         }
         Ok(value) if s.is_windows() => {
-            let what = format!("whether {} ({value}) is the SID of {}", var.key, s.user.spec.describe());
+            let what = format!("whether {} ({value}) is the SID of {}", var.key, s.describe_user());
             r.not_verified(rule, &what, WINDOWS_NOT_VERIFIED, "check by hand that it matches the account in USER");
             None
         }
@@ -262,7 +268,7 @@ pub(crate) fn run_user_root(s: &Subject<'_>, r: &mut Report) {
         }
         return;
     }
-    let desc = s.user.spec.describe();
+    let desc = s.describe_user();
     match &s.user.uid {
         Fact::Known(0) => r.warn(
             RUN_ROOT,
@@ -286,7 +292,7 @@ pub(crate) fn run_user_exists(s: &Subject<'_>, r: &mut Report) {
     if s.is_windows() {
         return;
     }
-    let desc = s.user.spec.describe();
+    let desc = s.describe_user();
     match &s.user.uid {
         Fact::Known(_) => {}
         Fact::NotVerified(why) => {
@@ -319,7 +325,7 @@ fn build_ids(build: &Subject<'_>) -> (Fact<u32>, Fact<u32>) {
 pub(crate) fn pair_users(build: &Subject<'_>, run: &Subject<'_>, r: &mut Report, opts: &Options) {
     let same_required = opts.platform_api < PlatformApi::RUN_USER_DIFFERENT;
     let rule = if same_required { RUN_SAME } else { RUN_DIFFERENT };
-    let desc = run.user.spec.describe();
+    let desc = run.describe_user();
     let what = if same_required {
         format!("whether {desc} has the build image user's uid and gid")
     } else {
