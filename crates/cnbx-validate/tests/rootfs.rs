@@ -273,3 +273,19 @@ fn empty_layer_is_fine() {
     let fs = RootFs::from_layers([&[][..]]).unwrap();
     assert_eq!(fs.file(PASSWD), FileState::Missing);
 }
+
+#[test]
+fn pax_uid_and_long_names_are_honoured() {
+    let long = format!("home/{}/", "d".repeat(120));
+    let layer = Layer::new()
+        .pax(&[("uid", "3000000000"), ("gid", "3000000001")])
+        .dir("home/big/", 1, 1, 0o700)
+        .pax(&[("path", long.as_str())])
+        .dir("home/short/", 0, 0, 0o755)
+        .build();
+    let fs = rootfs(&[layer]);
+    let big = dir(&fs, "/home/big").unwrap();
+    assert_eq!((big.uid, big.gid), (3_000_000_000, 3_000_000_001));
+    assert!(dir(&fs, &long).is_some());
+    assert!(dir(&fs, "/home/short").is_none());
+}

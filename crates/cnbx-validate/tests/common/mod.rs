@@ -83,6 +83,21 @@ impl Layer {
         self.append(&format!("{dir}/.wh..wh..opq"), tar::EntryType::Regular, 0o644, (0, 0), "", b"")
     }
 
+    /// A PAX extended header (`x`) applying `key=value` records to the next entry.
+    pub fn pax(self, records: &[(&str, &str)]) -> Self {
+        let mut data = String::new();
+        for (k, v) in records {
+            let body = format!(" {k}={v}\n");
+            // The length prefix counts itself.
+            let mut len = body.len() + 1;
+            while format!("{len}{body}").len() != len {
+                len += 1;
+            }
+            data.push_str(&format!("{len}{body}"));
+        }
+        self.append("PaxHeaders/entry", tar::EntryType::XHeader, 0o644, (0, 0), "", data.as_bytes())
+    }
+
     pub fn build(self) -> Vec<u8> {
         self.builder.into_inner().unwrap()
     }
