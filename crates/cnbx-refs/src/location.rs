@@ -6,10 +6,39 @@
 //!   relative `DIR` is resolved against `base_dir`.
 //! - `docker-archive:<FILE>[:<REF>]` → [`ImageLocation::DockerArchive`] (write-only).
 //! - `docker://NAME` and `docker:/NAME` are accepted as `NAME` (pack's buildpack URI forms).
+//!
+//! # Choices
+//!
+//! * **`oci:` tag or path?** The text after the *last* `:` is the tag only when it contains
+//!   no `/` and is a valid tag; otherwise the whole rest is the directory. So
+//!   `oci:/tmp/a:b/c` is the directory `/tmp/a:b/c`, and `oci:dir:v1` is `dir` with tag `v1`.
+//!   A trailing `:` (`oci:dir:`) is rejected rather than read as a directory named `dir:`:
+//!   it is almost certainly a forgotten tag.
+//! * **`docker-archive:` file and reference** are split at the *first* `:` after the prefix,
+//!   as skopeo does, because the reference itself may contain `:` (`localhost:5000/app:1`).
+//!   The file name therefore cannot contain `:`. The reference names the image in the
+//!   archive's `RepoTags`, so it must not carry a digest.
+//! * **Paths** are made absolute against `base_dir` and normalised lexically (`.` dropped,
+//!   `..` removes the previous component, never above `/`), without touching the file system:
+//!   symbolic links are not resolved and the directory need not exist. `~` is not expanded
+//!   (the shell does that). If `base_dir` is itself relative, the process's current directory
+//!   is prepended.
+//! * **Other transports** that skopeo knows (`oci-archive:`, `docker-daemon:`, `dir:`,
+//!   `containers-storage:`) are rejected with a message listing the supported spellings,
+//!   instead of an obscure reference error.
 
-use std::path::{Path, PathBuf};
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
 
-use crate::reference::{ImageRef, RefError};
+use crate::reference::{DEFAULT_TAG, ImageRef, RefError, looks_like_path, validate_tag};
+
+const OCI_PREFIX: &str = "oci:";
+const DOCKER_ARCHIVE_PREFIX: &str = "docker-archive:";
+
+/// Transports we recognise but do not support, so that they get a clear message.
+const UNSUPPORTED_TRANSPORTS: &[&str] = &["oci-archive", "docker-daemon", "dir", "containers-storage", "ostree", "sif"];
+
+const SUPPORTED: &str = "use NAME, oci:<DIR>[:<TAG>] or docker-archive:<FILE>[:<NAME>]";
 
 /// An image location.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +64,268 @@ pub enum ImageLocation {
 impl ImageLocation {
     /// Parses a location; relative paths are resolved against `base_dir`.
     pub fn parse(s: &str, base_dir: &Path) -> Result<Self, RefError> {
-        let _ = (s, base_dir);
-        todo!("implemented by the refs work")
+        let err = |reason: String| RefError::new(s, reason);
+
+        if let Some(rest) = s.strip_prefix(OCI_PREFIX) {
+            let (dir, tag) = split_oci(rest).map_err(err)?;
+            if dir.is_empty() {
+                return Err(err("the OCI layout directory after 'oci:' is empty (write oci:<DIR>[:<TAG>])".into()));
+            }
+            let dir = absolutize(Path::new(dir), base_dir).map_err(err)?;
+            return Ok(Self::OciLayout { dir, tag: tag.to_owned() });
+        }
+
+        if let Some(rest) = s.strip_prefix(DOCKER_ARCHIVE_PREFIX) {
+            let (file, reference) = match rest.split_once(':') {
+                Some((file, reference)) => (file, Some(reference)),
+                None => (rest, None),
+            };
+            if file.is_empty() {
+                return Err(err("the archive file after 'docker-archive:' is empty \
+                     (write docker-archive:<FILE>[:<NAME>])"
+                    .into()));
+            }
+            let reference = match reference {
+                None => None,
+                Some("") => {
+                    return Err(err("the image name after the archive file is empty \
+                         (write docker-archive:<FILE>[:<NAME>])"
+                        .into()));
+                }
+                Some(r) => {
+                    let parsed = ImageRef::parse(r)?;
+                    if parsed.digest().is_some() {
+                        return Err(err(format!(
+                            "the name '{r}' for a docker archive must not have a digest \
+                             (docker load only records NAME:TAG)"
+                        )));
+                    }
+                    Some(parsed)
+                }
+            };
+            let file = absolutize(Path::new(file), base_dir).map_err(err)?;
+            return Ok(Self::DockerArchive { file, reference });
+        }
+
+        if let Some(name) = s.strip_prefix("docker://").or_else(|| s.strip_prefix("docker:/")) {
+            return ImageRef::parse(name).map(Self::Name);
+        }
+
+        if let Some((scheme, _)) = s.split_once(':') {
+            if UNSUPPORTED_TRANSPORTS.contains(&scheme) {
+                return Err(err(format!("the '{scheme}:' transport is not supported; {SUPPORTED}")));
+            }
+        }
+        ImageRef::parse(s).map(Self::Name).map_err(|e| {
+            if looks_like_path(s) {
+                err(format!(
+                    "it looks like a file path, not an image name; for an OCI layout \
+                     directory write oci:{s}, for a docker archive docker-archive:{s}"
+                ))
+            } else {
+                e
+            }
+        })
+    }
+
+    /// The registry reference, for [`ImageLocation::Name`].
+    pub fn as_name(&self) -> Option<&ImageRef> {
+        match self {
+            Self::Name(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// Displays the location for messages: a name as the user wrote it (without a `docker://`
+/// prefix; use [`ImageRef`]'s `Display` for the fully qualified form),
+/// `oci:<absolute dir>:<tag>` (the tag always shown) and
+/// `docker-archive:<absolute file>[:<name as written>]`.
+impl fmt::Display for ImageLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Name(r) => f.write_str(r.original()),
+            Self::OciLayout { dir, tag } => write!(f, "{OCI_PREFIX}{}:{tag}", dir.display()),
+            Self::DockerArchive { file, reference } => {
+                write!(f, "{DOCKER_ARCHIVE_PREFIX}{}", file.display())?;
+                if let Some(r) = reference {
+                    write!(f, ":{}", r.original())?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Splits the part after `oci:` into directory and tag (see the module docs).
+fn split_oci(rest: &str) -> Result<(&str, &str), String> {
+    if let Some((dir, tag)) = rest.rsplit_once(':') {
+        if tag.is_empty() {
+            return Err("the tag after the last ':' is empty (write oci:<DIR> or oci:<DIR>:<TAG>)".into());
+        }
+        if !tag.contains('/') && validate_tag(tag).is_ok() {
+            return Ok((dir, tag));
+        }
+    }
+    Ok((rest, DEFAULT_TAG))
+}
+
+/// `path` made absolute against `base_dir` and normalised lexically.
+fn absolutize(path: &Path, base_dir: &Path) -> Result<PathBuf, String> {
+    let joined = base_dir.join(path);
+    let joined = if joined.is_absolute() {
+        joined
+    } else {
+        std::path::absolute(&joined).map_err(|e| format!("cannot make '{}' absolute: {e}", joined.display()))?
+    };
+    Ok(normalize(&joined))
+}
+
+/// Removes `.` components and resolves `..` against the preceding component, lexically.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::Prefix(p) => out.push(p.as_os_str()),
+            Component::RootDir => out.push(Component::RootDir.as_os_str()),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                // At the root, `..` stays at the root.
+                out.pop();
+            }
+            Component::Normal(c) => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEX: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    fn oci(dir: &str, tag: &str) -> ImageLocation {
+        ImageLocation::OciLayout { dir: PathBuf::from(dir), tag: tag.to_owned() }
+    }
+
+    fn archive(file: &str, reference: Option<&str>) -> ImageLocation {
+        ImageLocation::DockerArchive {
+            file: PathBuf::from(file),
+            reference: reference.map(|r| ImageRef::parse(r).expect(r)),
+        }
+    }
+
+    fn name(s: &str) -> ImageLocation {
+        ImageLocation::Name(ImageRef::parse(s).expect(s))
+    }
+
+    #[test]
+    fn parse_table() {
+        let base = Path::new("/work/proj");
+        let cases: Vec<(&str, ImageLocation)> = vec![
+            // OCI layouts: tags versus paths with colons.
+            ("oci:/tmp/layout", oci("/tmp/layout", "latest")),
+            ("oci:/tmp/layout:v1", oci("/tmp/layout", "v1")),
+            ("oci:/tmp/layout:1.0_rc-2", oci("/tmp/layout", "1.0_rc-2")),
+            ("oci:/tmp/a:b/c", oci("/tmp/a:b/c", "latest")),
+            ("oci:/tmp/a:b/c:d", oci("/tmp/a:b/c", "d")),
+            ("oci:/tmp/a:b+c", oci("/tmp/a:b+c", "latest")),
+            ("oci:/tmp/a:.hidden", oci("/tmp/a:.hidden", "latest")),
+            ("oci:out", oci("/work/proj/out", "latest")),
+            ("oci:out:tag", oci("/work/proj/out", "tag")),
+            ("oci:./out/../layout/.:t", oci("/work/proj/layout", "t")),
+            ("oci:../../../../x", oci("/x", "latest")),
+            ("oci:/a/./b//c/", oci("/a/b/c", "latest")),
+            // Docker archives, with and without a name (which may contain ':').
+            ("docker-archive:/tmp/b.tar", archive("/tmp/b.tar", None)),
+            ("docker-archive:b.tar", archive("/work/proj/b.tar", None)),
+            ("docker-archive:../b.tar:my/builder", archive("/work/b.tar", Some("my/builder"))),
+            ("docker-archive:/tmp/b.tar:ubuntu:22.04", archive("/tmp/b.tar", Some("ubuntu:22.04"))),
+            ("docker-archive:/tmp/b.tar:localhost:5000/app:1", archive("/tmp/b.tar", Some("localhost:5000/app:1"))),
+            // Names, with pack's docker:// prefixes.
+            ("ubuntu", name("ubuntu")),
+            ("ubuntu:22.04", name("ubuntu:22.04")),
+            ("localhost:5000/app:1", name("localhost:5000/app:1")),
+            ("docker://gcr.io/x/y:1", name("gcr.io/x/y:1")),
+            ("docker:/paketo/builder", name("paketo/builder")),
+        ];
+        for (input, expected) in cases {
+            let got = ImageLocation::parse(input, base).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(got, expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn digest_names() {
+        let s = format!("docker://app@sha256:{HEX}");
+        let got = ImageLocation::parse(&s, Path::new("/")).expect("valid");
+        assert_eq!(got.as_name().and_then(ImageRef::digest), Some(&*format!("sha256:{HEX}")));
+    }
+
+    #[test]
+    fn errors() {
+        let base = Path::new("/work");
+        let digest = format!("sha256:{HEX}");
+        let cases: Vec<(String, &str, &str)> = vec![
+            ("oci:".into(), "oci:", "the OCI layout directory after 'oci:' is empty"),
+            ("oci::v1".into(), "oci::v1", "the OCI layout directory after 'oci:' is empty"),
+            ("oci:dir:".into(), "oci:dir:", "the tag after the last ':' is empty"),
+            ("docker-archive:".into(), "docker-archive:", "the archive file after 'docker-archive:' is empty"),
+            ("docker-archive::x".into(), "docker-archive::x", "the archive file"),
+            ("docker-archive:a.tar:".into(), "docker-archive:a.tar:", "the image name after the archive file is empty"),
+            ("docker-archive:a.tar:Bad".into(), "Bad", "repository name must be lowercase"),
+            (
+                format!("docker-archive:a.tar:app@{digest}"),
+                "docker-archive:a.tar:app@sha256:",
+                "must not have a digest",
+            ),
+            ("docker://".into(), "", "the reference is empty"),
+            ("docker://Bad".into(), "Bad", "repository name must be lowercase"),
+            (
+                "oci-archive:/x.tar".into(),
+                "oci-archive:/x.tar",
+                "the 'oci-archive:' transport is not supported; use NAME",
+            ),
+            ("docker-daemon:x:1".into(), "docker-daemon:x:1", "not supported"),
+            (
+                "./relative".into(),
+                "./relative",
+                "it looks like a file path, not an image name; for an OCI layout directory write oci:./relative",
+            ),
+            ("/abs/dir".into(), "/abs/dir", "docker-archive:/abs/dir"),
+        ];
+        for (input, reference, reason) in &cases {
+            let e = ImageLocation::parse(input, base).expect_err(input);
+            assert!(e.reference.starts_with(reference), "{input}: reference {:?}", e.reference);
+            assert!(e.reason.contains(reason), "{input}: got {:?}, want {reason:?}", e.reason);
+        }
+    }
+
+    #[test]
+    fn relative_base_dir_becomes_absolute() {
+        let got = ImageLocation::parse("oci:x", Path::new("rel/dir")).expect("valid");
+        let ImageLocation::OciLayout { dir, .. } = got else {
+            panic!("not an OCI layout");
+        };
+        assert!(dir.is_absolute(), "{}", dir.display());
+        assert!(dir.ends_with("rel/dir/x"), "{}", dir.display());
+    }
+
+    #[test]
+    fn display() {
+        let base = Path::new("/b");
+        let cases = [
+            ("oci:/abs/dir:tag", "oci:/abs/dir:tag"),
+            ("oci:rel", "oci:/b/rel:latest"),
+            ("docker-archive:x.tar", "docker-archive:/b/x.tar"),
+            ("docker-archive:x.tar:Ubuntu.io/a:1", "docker-archive:/b/x.tar:Ubuntu.io/a:1"),
+            ("ubuntu", "ubuntu"),
+            ("docker://Docker.io/paketo/run", "Docker.io/paketo/run"),
+        ];
+        for (input, shown) in cases {
+            let loc = ImageLocation::parse(input, base).expect(input);
+            assert_eq!(loc.to_string(), shown, "{input}");
+        }
     }
 }

@@ -107,6 +107,12 @@ impl ImageRef {
             return Err(err(format!("it contains {}, which is not allowed anywhere in a reference", describe_char(c))));
         }
 
+        if looks_like_path(s) {
+            return Err(err("it looks like a file path, not an image name \
+                 ([REGISTRY/]REPOSITORY[:TAG][@DIGEST])"
+                .into()));
+        }
+
         let parts = split_reference(s);
         let digest = match parts.digest {
             Some(d) => Some(validate_digest(d).map_err(err)?),
@@ -317,6 +323,11 @@ fn original_name(s: &str) -> &str {
     split_reference(s).name
 }
 
+/// Whether `s` starts like a file system path (`/`, `./`, `../`, `~`) rather than a name.
+pub(crate) fn looks_like_path(s: &str) -> bool {
+    s.starts_with('/') || s.starts_with('~') || s == "." || s == ".." || s.starts_with("./") || s.starts_with("../")
+}
+
 fn describe_char(c: char) -> String {
     match c {
         ' ' => "a space".into(),
@@ -414,7 +425,7 @@ fn is_loopback_host(host: &str) -> bool {
 }
 
 /// Validates a tag and returns it.
-fn validate_tag(tag: &str) -> Result<String, String> {
+pub(crate) fn validate_tag(tag: &str) -> Result<String, String> {
     if tag.is_empty() {
         return Err("the tag after ':' is empty".into());
     }
@@ -512,11 +523,13 @@ mod tests {
     }
 
     /// (input, registry, repository, tag, digest, Display)
+    type ParseCase<'a> = (String, &'a str, &'a str, Option<&'a str>, Option<&'a str>, String);
+
     #[test]
     fn parse_table() {
         let digest = d();
         let long_tag = "a".repeat(128);
-        let cases: Vec<(String, &str, &str, Option<&str>, Option<&str>, String)> = vec![
+        let cases: Vec<ParseCase<'_>> = vec![
             // Docker Hub, all spellings.
             (
                 "ubuntu".into(),
@@ -771,7 +784,12 @@ mod tests {
             ("gcr.io/".into(), "the repository name after the registry is empty"),
             ("a//b".into(), "empty path component"),
             ("a/b/".into(), "empty path component"),
-            ("/a".into(), "empty path component"),
+            ("/a".into(), "it looks like a file path, not an image name"),
+            ("./a".into(), "it looks like a file path"),
+            ("../a:1".into(), "it looks like a file path"),
+            ("~/a".into(), "it looks like a file path"),
+            (".".into(), "it looks like a file path"),
+            ("a/".into(), "empty path component"),
             ("a-/b".into(), "invalid repository path component 'a-'"),
             ("a/.b".into(), "invalid repository path component '.b'"),
             ("a___b".into(), "invalid repository path component 'a___b'"),
