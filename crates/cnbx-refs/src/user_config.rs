@@ -1,1 +1,807 @@
 //! The user's `CNBX_HOME/config.toml` (pack's `[[run-images]]` format).
+//!
+//! ```toml
+//! [[run-images]]
+//! image = "paketo/run:base"
+//! mirrors = ["gcr.io/me/run:base", "localhost:5000/run:base"]
+//! ```
+//!
+//! # Choices and differences from pack
+//!
+//! * **Location.** `$CNBX_HOME/config.toml`, or `$HOME/.cnbx/config.toml` when `CNBX_HOME`
+//!   is unset or empty ([`cnbx_home`]). A relative `CNBX_HOME` is used as given (relative to
+//!   the current directory), as pack does with `PACK_HOME`.
+//! * **Loading.** A missing file is an empty config. Invalid TOML, and a `run-images` value
+//!   of the wrong shape (`run-images = "x"`, `mirrors = "x"`, an entry without `image`), are
+//!   errors naming the file, line and column and telling the user to fix or delete the file.
+//!   Other keys are not interpreted.
+//! * **Unknown keys are kept.** pack re-encodes its own struct and drops every key it does not
+//!   know; we keep all other keys and tables, and unknown keys inside `[[run-images]]`
+//!   entries, in their order. **Comments and formatting are not kept**: the file is
+//!   re-encoded (`toml`'s encoder: no indentation, inline arrays).
+//! * **Saving is atomic**: a temporary file in the same directory is written, flushed to
+//!   disk and renamed over `config.toml` (then the directory is synced). The directory is
+//!   created with mode 0750 as pack does. An existing file keeps its permissions (a new one
+//!   gets 0644), and a `config.toml` that is a symbolic link has its target replaced, so the
+//!   link survives.
+//! * **Operations** have pack's semantics ([`UserConfig::add_mirrors`],
+//!   [`UserConfig::remove_mirrors`], [`UserConfig::list`], [`UserConfig::mirrors_for`]),
+//!   matching entries by exact string equality of the image. Two deliberate differences:
+//!   - Removing an entry keeps the order of the others (pack moves the last entry into the
+//!     freed slot).
+//!   - With several entries for the same image (only possible by editing the file), every
+//!     operation uses the **last** one, the one pack's build uses. pack's `add` updates the
+//!     first one, so a mirror added there has no effect on builds.
+//!
+//!   After the last entry is removed the file contains `run-images = []`, like pack's.
+//! * Messages belong to the CLI; the operations return what happened ([`AddOutcome`],
+//!   [`RemoveOutcome`]). Nothing is written until [`UserConfig::save`].
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::mirrors::RunImage;
+
+/// The config file's name inside `CNBX_HOME`.
+pub const CONFIG_FILE_NAME: &str = "config.toml";
+
+const RUN_IMAGES_KEY: &str = "run-images";
+
+/// Why the user config could not be located, read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum UserConfigError {
+    /// Neither `CNBX_HOME` nor `HOME` is set.
+    #[error("cannot locate the cnbx home directory: set CNBX_HOME or HOME")]
+    NoHome,
+    /// The file exists but could not be read.
+    #[error("failed to read config file {}", path.display())]
+    Read {
+        /// The config file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// The file is not valid TOML, or `run-images` has the wrong shape.
+    #[error(
+        "invalid config file {}{}: {message}; fix or delete the file",
+        path.display(),
+        location(*line, *column)
+    )]
+    Parse {
+        /// The config file.
+        path: PathBuf,
+        /// 1-based line of the problem, when known.
+        line: Option<usize>,
+        /// 1-based column (in characters) of the problem, when known.
+        column: Option<usize>,
+        /// What is wrong.
+        message: String,
+    },
+    /// The config could not be encoded as TOML.
+    #[error("failed to encode config file {}: {message}", path.display())]
+    Encode {
+        /// The config file.
+        path: PathBuf,
+        /// The encoder's message.
+        message: String,
+    },
+    /// The file (or its directory, or the temporary file) could not be written.
+    #[error("failed to write {}", path.display())]
+    Write {
+        /// The path that could not be written.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn location(line: Option<usize>, column: Option<usize>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!(" at line {l}, column {c}"),
+        (Some(l), None) => format!(" at line {l}"),
+        _ => String::new(),
+    }
+}
+
+/// The cnbx home directory: `$CNBX_HOME` if set and non-empty, else `$HOME/.cnbx`.
+pub fn cnbx_home() -> Result<PathBuf, UserConfigError> {
+    cnbx_home_from(std::env::var_os("CNBX_HOME"), std::env::var_os("HOME"))
+}
+
+/// [`cnbx_home`] with the two variables given explicitly (for tests and callers that have
+/// their own environment).
+pub fn cnbx_home_from(cnbx_home: Option<OsString>, home: Option<OsString>) -> Result<PathBuf, UserConfigError> {
+    match (cnbx_home, home) {
+        (Some(dir), _) if !dir.is_empty() => Ok(PathBuf::from(dir)),
+        (_, Some(home)) if !home.is_empty() => Ok(PathBuf::from(home).join(".cnbx")),
+        _ => Err(UserConfigError::NoHome),
+    }
+}
+
+/// What [`UserConfig::add_mirrors`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddOutcome {
+    /// Whether a new `[[run-images]]` entry was appended for the image.
+    pub created_entry: bool,
+    /// The given mirrors that were not configured before (in the order given, once each).
+    pub new_mirrors: Vec<String>,
+    /// The image's mirrors after the change (sorted by byte order, de-duplicated).
+    pub mirrors: Vec<String>,
+}
+
+impl AddOutcome {
+    /// Whether the config changed (and should be saved).
+    pub fn changed(&self) -> bool {
+        self.created_entry || !self.new_mirrors.is_empty()
+    }
+}
+
+/// What [`UserConfig::remove_mirrors`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoveOutcome {
+    /// No entry has that image (nothing changed).
+    NotFound,
+    /// No mirrors were given: the entry was deleted.
+    RemovedAll {
+        /// The mirrors the entry had.
+        mirrors: Vec<String>,
+    },
+    /// Some mirrors were given.
+    RemovedSome {
+        /// The given mirrors that were configured and are now gone (in the entry's order).
+        removed: Vec<String>,
+        /// The given mirrors that were not configured for the image.
+        not_configured: Vec<String>,
+        /// The mirrors left.
+        remaining: Vec<String>,
+        /// Whether the entry was deleted because no mirrors were left.
+        entry_deleted: bool,
+    },
+}
+
+impl RemoveOutcome {
+    /// Whether the config changed (and should be saved).
+    pub fn changed(&self) -> bool {
+        match self {
+            Self::NotFound => false,
+            Self::RemovedAll { .. } => true,
+            Self::RemovedSome { removed, entry_deleted, .. } => !removed.is_empty() || *entry_deleted,
+        }
+    }
+}
+
+/// The typed view of `run-images`, used to validate its shape with line and column.
+#[derive(Deserialize)]
+struct RunImagesView {
+    #[serde(rename = "run-images", default)]
+    run_images: Vec<RunImage>,
+}
+
+/// The user config: `run-images` plus every other key, kept for saving.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserConfig {
+    path: PathBuf,
+    /// The whole document as loaded (`run-images` is rewritten from `run_images` on save).
+    doc: toml::Table,
+    run_images: Vec<RunImage>,
+    /// Keys of each `run_images` entry other than `image` and `mirrors`.
+    extras: Vec<toml::Table>,
+}
+
+impl UserConfig {
+    /// An empty config that will be saved to `path`.
+    pub fn empty(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into(), doc: toml::Table::new(), run_images: Vec::new(), extras: Vec::new() }
+    }
+
+    /// Loads `CNBX_HOME/config.toml` (see [`cnbx_home`]).
+    pub fn load_default() -> Result<Self, UserConfigError> {
+        Self::load(cnbx_home()?.join(CONFIG_FILE_NAME))
+    }
+
+    /// Loads the config at `path`; a missing file is an empty config.
+    pub fn load(path: impl Into<PathBuf>) -> Result<Self, UserConfigError> {
+        let path = path.into();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Self::from_toml(path, &text),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Self::empty(path)),
+            Err(source) => Err(UserConfigError::Read { path, source }),
+        }
+    }
+
+    /// Parses `text` as the contents of the config file at `path`.
+    pub fn from_toml(path: impl Into<PathBuf>, text: &str) -> Result<Self, UserConfigError> {
+        let path = path.into();
+        let parse_error = |e: toml::de::Error| {
+            let (line, column) = match e.span() {
+                Some(span) => {
+                    let (l, c) = line_column(text, span.start);
+                    (Some(l), Some(c))
+                }
+                None => (None, None),
+            };
+            UserConfigError::Parse { path: path.clone(), line, column, message: e.message().to_owned() }
+        };
+        let doc: toml::Table = toml::from_str(text).map_err(parse_error)?;
+        let view: RunImagesView = toml::from_str(text).map_err(parse_error)?;
+        let mut extras: Vec<toml::Table> = match doc.get(RUN_IMAGES_KEY) {
+            Some(toml::Value::Array(entries)) => entries
+                .iter()
+                .map(|entry| match entry {
+                    toml::Value::Table(t) => t
+                        .iter()
+                        .filter(|(k, _)| *k != "image" && *k != "mirrors")
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                    _ => toml::Table::new(),
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        // The typed view and the document describe the same array; keep them in step.
+        extras.resize_with(view.run_images.len(), toml::Table::new);
+        Ok(Self { path, doc, run_images: view.run_images, extras })
+    }
+
+    /// The file this config is loaded from and saved to.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// All `[[run-images]]` entries, in file order.
+    pub fn run_images(&self) -> &[RunImage] {
+        &self.run_images
+    }
+
+    /// The entries to list: all of them, or those whose image string-equals `filter`.
+    pub fn list(&self, filter: Option<&str>) -> Vec<&RunImage> {
+        self.run_images.iter().filter(|e| filter.is_none_or(|f| e.image == f)).collect()
+    }
+
+    /// The user's mirrors for `image` (exact string match; the last matching entry, as in
+    /// pack's build); empty when there is none.
+    pub fn mirrors_for(&self, image: &str) -> &[String] {
+        self.last_index(image).map_or(&[], |i| self.run_images[i].mirrors.as_slice())
+    }
+
+    /// Adds `mirrors` for `image`: the image's list becomes the given mirrors ∪ the existing
+    /// ones, de-duplicated and sorted by byte order; a new entry is appended if the image has
+    /// none. Empty strings are ignored; adding no mirrors changes nothing.
+    pub fn add_mirrors(&mut self, image: &str, mirrors: &[String]) -> AddOutcome {
+        let given: Vec<&String> = mirrors.iter().filter(|m| !m.is_empty()).collect();
+        let index = self.last_index(image);
+        let existing: &[String] = index.map_or(&[], |i| self.run_images[i].mirrors.as_slice());
+
+        let mut new_mirrors: Vec<String> = Vec::new();
+        for m in &given {
+            if !existing.contains(m) && !new_mirrors.contains(m) {
+                new_mirrors.push((*m).clone());
+            }
+        }
+        if given.is_empty() {
+            return AddOutcome { created_entry: false, new_mirrors, mirrors: existing.to_vec() };
+        }
+        let merged: Vec<String> =
+            existing.iter().chain(given.iter().copied()).cloned().collect::<BTreeSet<String>>().into_iter().collect();
+
+        let created_entry = match index {
+            Some(i) => {
+                self.run_images[i].mirrors = merged.clone();
+                false
+            }
+            None => {
+                self.run_images.push(RunImage::new(image, merged.clone()));
+                self.extras.push(toml::Table::new());
+                true
+            }
+        };
+        AddOutcome { created_entry, new_mirrors, mirrors: merged }
+    }
+
+    /// Removes mirrors for `image`: all of them (the entry is deleted) when `mirrors` is
+    /// `None` or empty, else the given ones; an entry left without mirrors is deleted. The
+    /// other entries keep their order.
+    pub fn remove_mirrors(&mut self, image: &str, mirrors: Option<&[String]>) -> RemoveOutcome {
+        let Some(index) = self.last_index(image) else {
+            return RemoveOutcome::NotFound;
+        };
+        let given = match mirrors {
+            Some(given) if !given.is_empty() => given,
+            _ => {
+                let entry = self.remove_entry(index);
+                return RemoveOutcome::RemovedAll { mirrors: entry.mirrors };
+            }
+        };
+        let existing = &self.run_images[index].mirrors;
+        let (removed, remaining): (Vec<String>, Vec<String>) =
+            existing.iter().cloned().partition(|m| given.contains(m));
+        let mut not_configured: Vec<String> = Vec::new();
+        for m in given {
+            if !existing.contains(m) && !not_configured.contains(m) {
+                not_configured.push(m.clone());
+            }
+        }
+        let entry_deleted = remaining.is_empty();
+        if entry_deleted {
+            self.remove_entry(index);
+        } else {
+            self.run_images[index].mirrors = remaining.clone();
+        }
+        RemoveOutcome::RemovedSome { removed, not_configured, remaining, entry_deleted }
+    }
+
+    /// The config as it will be saved.
+    pub fn to_toml(&self) -> Result<String, UserConfigError> {
+        let entries = self
+            .run_images
+            .iter()
+            .zip(&self.extras)
+            .map(|(entry, extra)| {
+                let mut t = toml::Table::new();
+                t.insert("image".into(), toml::Value::String(entry.image.clone()));
+                t.insert(
+                    "mirrors".into(),
+                    toml::Value::Array(entry.mirrors.iter().map(|m| toml::Value::String(m.clone())).collect()),
+                );
+                t.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+                toml::Value::Table(t)
+            })
+            .collect();
+        let mut doc = self.doc.clone();
+        // An existing key keeps its position (the table preserves insertion order).
+        doc.insert(RUN_IMAGES_KEY.into(), toml::Value::Array(entries));
+        toml::to_string(&doc).map_err(|e| UserConfigError::Encode { path: self.path.clone(), message: e.to_string() })
+    }
+
+    /// Writes the config atomically (see the module docs).
+    pub fn save(&self) -> Result<(), UserConfigError> {
+        let text = self.to_toml()?;
+        write_atomically(&self.path, text.as_bytes())
+    }
+
+    fn last_index(&self, image: &str) -> Option<usize> {
+        self.run_images.iter().rposition(|e| e.image == image)
+    }
+
+    fn remove_entry(&mut self, index: usize) -> RunImage {
+        self.extras.remove(index);
+        self.run_images.remove(index)
+    }
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+/// Writes `bytes` to `path` through a synced temporary file in the same directory and a
+/// rename. Creates the directory (mode 0750) if needed.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), UserConfigError> {
+    let write_err = |path: &Path| {
+        let path = path.to_owned();
+        move |source: io::Error| UserConfigError::Write { path, source }
+    };
+
+    // Replace a symbolic link's target rather than the link.
+    let target = match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => std::fs::canonicalize(path).map_err(write_err(path))?,
+        _ => path.to_owned(),
+    };
+    let dir = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    create_dir(&dir).map_err(write_err(&dir))?;
+
+    let permissions = match std::fs::metadata(&target) {
+        Ok(meta) => Some(meta.permissions()),
+        Err(_) => default_permissions(),
+    };
+
+    let mut tmp =
+        tempfile::Builder::new().prefix(".config.toml.").suffix(".tmp").tempfile_in(&dir).map_err(write_err(&dir))?;
+    let tmp_path = tmp.path().to_owned();
+    if let Some(p) = permissions {
+        tmp.as_file().set_permissions(p).map_err(write_err(&tmp_path))?;
+    }
+    tmp.write_all(bytes).map_err(write_err(&tmp_path))?;
+    tmp.as_file().sync_all().map_err(write_err(&tmp_path))?;
+    // On failure the temporary file is deleted when the error drops it.
+    tmp.persist(&target).map_err(|e| write_err(&target)(e.error))?;
+    // Make the rename durable. Some file systems cannot sync directories; the file itself
+    // is already complete, so that is not worth failing for.
+    if let Ok(d) = std::fs::File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn create_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o750).create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_dir(dir: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+#[cfg(unix)]
+fn default_permissions() -> Option<std::fs::Permissions> {
+    use std::os::unix::fs::PermissionsExt;
+    Some(std::fs::Permissions::from_mode(0o644))
+}
+
+#[cfg(not(unix))]
+fn default_permissions() -> Option<std::fs::Permissions> {
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| (*x).to_owned()).collect()
+    }
+
+    fn read(path: &Path) -> String {
+        std::fs::read_to_string(path).expect("config written")
+    }
+
+    fn dir_entries(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn home_resolution() {
+        assert_eq!(cnbx_home_from(Some("/c".into()), Some("/h".into())).expect("set"), PathBuf::from("/c"));
+        assert_eq!(cnbx_home_from(Some("".into()), Some("/h".into())).expect("home"), PathBuf::from("/h/.cnbx"));
+        assert_eq!(cnbx_home_from(None, Some("/h".into())).expect("home"), PathBuf::from("/h/.cnbx"));
+        assert!(matches!(cnbx_home_from(None, None), Err(UserConfigError::NoHome)));
+        assert!(matches!(cnbx_home_from(Some("".into()), Some("".into())), Err(UserConfigError::NoHome)));
+    }
+
+    #[test]
+    fn missing_file_is_empty() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("nope/config.toml");
+        let cfg = UserConfig::load(&path).expect("empty");
+        assert_eq!(cfg.path(), path);
+        assert!(cfg.run_images().is_empty());
+        assert!(cfg.list(None).is_empty());
+        assert!(cfg.mirrors_for("x").is_empty());
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn round_trip_add_list_remove() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = dir.path().join("home");
+        let path = home.join(CONFIG_FILE_NAME);
+        let mut cfg = UserConfig::load(&path).expect("empty");
+
+        // add: sorted, de-duplicated, given ∪ existing.
+        let out = cfg.add_mirrors("test/image", &s(&["example.com/z", "example.com/a", "example.com/z"]));
+        assert_eq!(
+            out,
+            AddOutcome {
+                created_entry: true,
+                new_mirrors: s(&["example.com/z", "example.com/a"]),
+                mirrors: s(&["example.com/a", "example.com/z"]),
+            }
+        );
+        let out = cfg.add_mirrors("test/image", &s(&["example.com/m", "example.com/a"]));
+        assert_eq!(
+            out,
+            AddOutcome {
+                created_entry: false,
+                new_mirrors: s(&["example.com/m"]),
+                mirrors: s(&["example.com/a", "example.com/m", "example.com/z"]),
+            }
+        );
+        assert!(out.changed());
+        let out = cfg.add_mirrors("other/run", &s(&["gcr.io/o/run"]));
+        assert!(out.created_entry);
+        // Adding nothing changes nothing.
+        let out = cfg.add_mirrors("third/run", &[]);
+        assert!(!out.changed());
+        assert!(cfg.list(Some("third/run")).is_empty());
+        cfg.save().expect("saved");
+
+        assert_eq!(
+            read(&path),
+            "[[run-images]]\n\
+             image = \"test/image\"\n\
+             mirrors = [\"example.com/a\", \"example.com/m\", \"example.com/z\"]\n\
+             \n\
+             [[run-images]]\n\
+             image = \"other/run\"\n\
+             mirrors = [\"gcr.io/o/run\"]\n"
+        );
+
+        // list, reloaded from disk.
+        let mut cfg = UserConfig::load(&path).expect("reload");
+        let all: Vec<&str> = cfg.list(None).iter().map(|e| e.image.as_str()).collect();
+        assert_eq!(all, ["test/image", "other/run"]);
+        assert_eq!(cfg.list(Some("other/run")), vec![&RunImage::new("other/run", ["gcr.io/o/run"])]);
+        assert!(cfg.list(Some("docker.io/other/run")).is_empty());
+        assert_eq!(cfg.mirrors_for("test/image"), s(&["example.com/a", "example.com/m", "example.com/z"]));
+
+        // remove some.
+        let out = cfg.remove_mirrors("test/image", Some(&s(&["example.com/m", "nope/x"])));
+        assert_eq!(
+            out,
+            RemoveOutcome::RemovedSome {
+                removed: s(&["example.com/m"]),
+                not_configured: s(&["nope/x"]),
+                remaining: s(&["example.com/a", "example.com/z"]),
+                entry_deleted: false,
+            }
+        );
+        assert!(out.changed());
+        cfg.save().expect("saved");
+        assert_eq!(
+            read(&path),
+            "[[run-images]]\n\
+             image = \"test/image\"\n\
+             mirrors = [\"example.com/a\", \"example.com/z\"]\n\
+             \n\
+             [[run-images]]\n\
+             image = \"other/run\"\n\
+             mirrors = [\"gcr.io/o/run\"]\n"
+        );
+
+        // not found.
+        assert_eq!(cfg.remove_mirrors("missing/run", None), RemoveOutcome::NotFound);
+        assert!(!RemoveOutcome::NotFound.changed());
+
+        // remove all of the first entry: the other stays in place.
+        let out = cfg.remove_mirrors("test/image", None);
+        assert_eq!(out, RemoveOutcome::RemovedAll { mirrors: s(&["example.com/a", "example.com/z"]) });
+        // removing every remaining mirror deletes the entry too.
+        let out = cfg.remove_mirrors("other/run", Some(&s(&["gcr.io/o/run"])));
+        assert_eq!(
+            out,
+            RemoveOutcome::RemovedSome {
+                removed: s(&["gcr.io/o/run"]),
+                not_configured: vec![],
+                remaining: vec![],
+                entry_deleted: true,
+            }
+        );
+        cfg.save().expect("saved");
+        assert_eq!(read(&path), "run-images = []\n");
+        assert!(UserConfig::load(&path).expect("reload").run_images().is_empty());
+        assert_eq!(dir_entries(&home), [CONFIG_FILE_NAME]);
+
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&home).expect("dir").permissions().mode();
+            assert_eq!(mode & 0o777, 0o750);
+        }
+    }
+
+    #[test]
+    fn remove_keeps_order_of_other_entries() {
+        let mut cfg = UserConfig::empty("/unused/config.toml");
+        for image in ["a", "b", "c", "d"] {
+            cfg.add_mirrors(image, &s(&["m"]));
+        }
+        cfg.remove_mirrors("b", Some(&[]));
+        let left: Vec<&str> = cfg.run_images().iter().map(|e| e.image.as_str()).collect();
+        assert_eq!(left, ["a", "c", "d"]);
+    }
+
+    #[test]
+    fn duplicate_entries_use_the_last_one() {
+        let text = "[[run-images]]\nimage = \"x\"\nmirrors = [\"first\"]\n\n\
+                    [[run-images]]\nimage = \"x\"\nmirrors = [\"second\"]\n";
+        let mut cfg = UserConfig::from_toml("/unused", text).expect("valid");
+        assert_eq!(cfg.mirrors_for("x"), s(&["second"]));
+        assert_eq!(cfg.list(Some("x")).len(), 2);
+        cfg.add_mirrors("x", &s(&["added"]));
+        assert_eq!(cfg.mirrors_for("x"), s(&["added", "second"]));
+        assert_eq!(cfg.run_images()[0].mirrors, s(&["first"]));
+        cfg.remove_mirrors("x", None);
+        assert_eq!(cfg.mirrors_for("x"), s(&["first"]));
+    }
+
+    #[test]
+    fn unknown_keys_are_preserved() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(CONFIG_FILE_NAME);
+        std::fs::write(
+            &path,
+            "# a comment that will be lost\n\
+             pull-policy = \"if-not-present\"\n\
+             experimental = true\n\
+             \n\
+             [[run-images]]\n\
+             \x20 image = \"test/image\"\n\
+             \x20 mirrors = [\"example.com/some/run1\", \"example.com/some/run2\"]\n\
+             \x20 note = \"kept\"\n\
+             \n\
+             [[trusted-builders]]\n\
+             \x20 name = \"x/y\"\n\
+             \n\
+             [registry-mirrors]\n\
+             \"index.docker.io\" = \"mirror.example.com\"\n",
+        )
+        .expect("write");
+        let mut cfg = UserConfig::load(&path).expect("valid");
+        cfg.add_mirrors("test/image", &s(&["example.com/some/run0"]));
+        cfg.save().expect("saved");
+        assert_eq!(
+            read(&path),
+            "pull-policy = \"if-not-present\"\n\
+             experimental = true\n\
+             \n\
+             [[run-images]]\n\
+             image = \"test/image\"\n\
+             mirrors = [\"example.com/some/run0\", \"example.com/some/run1\", \"example.com/some/run2\"]\n\
+             note = \"kept\"\n\
+             \n\
+             [[trusted-builders]]\n\
+             name = \"x/y\"\n\
+             \n\
+             [registry-mirrors]\n\
+             \"index.docker.io\" = \"mirror.example.com\"\n"
+        );
+
+        cfg.remove_mirrors("test/image", None);
+        cfg.save().expect("saved");
+        assert_eq!(
+            read(&path),
+            "pull-policy = \"if-not-present\"\n\
+             experimental = true\n\
+             run-images = []\n\
+             \n\
+             [[trusted-builders]]\n\
+             name = \"x/y\"\n\
+             \n\
+             [registry-mirrors]\n\
+             \"index.docker.io\" = \"mirror.example.com\"\n"
+        );
+    }
+
+    #[test]
+    fn corrupt_files_give_line_and_column() {
+        let cases = [
+            ("pull-policy = \"always\"\n[[run-images]]\nimage = \"a\"\nmirrors = [\"x\"\n", 4, "unclosed array"),
+            ("run-images = \"x\"\n", 1, "invalid type: string \"x\", expected a sequence"),
+            ("\n[[run-images]]\nimage = \"a\"\nmirrors = \"x\"\n", 4, "invalid type: string \"x\""),
+            ("[[run-images]]\nimage = \"a\"\nmirrors = [1]\n", 3, "expected a string"),
+            ("[[run-images]]\nmirrors = []\n", 1, "missing field `image`"),
+            ("a = 1\na = 2\n", 2, "duplicate key"),
+            ("= broken", 1, ""),
+        ];
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(CONFIG_FILE_NAME);
+        for (text, want_line, want_message) in cases {
+            std::fs::write(&path, text).expect("write");
+            let err = UserConfig::load(&path).expect_err(text);
+            let UserConfigError::Parse { line, column, message, .. } = &err else {
+                panic!("{text:?}: not a parse error: {err}");
+            };
+            assert_eq!(*line, Some(want_line), "{text:?}: {err}");
+            assert!(column.is_some(), "{text:?}");
+            assert!(message.contains(want_message), "{text:?}: {message}");
+            let shown = err.to_string();
+            assert!(shown.starts_with(&format!("invalid config file {}", path.display())), "{shown}");
+            assert!(shown.ends_with("; fix or delete the file"), "{shown}");
+        }
+        // The exact message for one case.
+        std::fs::write(&path, "\n[[run-images]]\nimage = \"a\"\nmirrors = \"x\"\n").expect("write");
+        let err = UserConfig::load(&path).expect_err("invalid");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "invalid config file {} at line 4, column 11: invalid type: string \"x\", \
+                 expected a sequence; fix or delete the file",
+                path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn unreadable_path_is_a_read_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // A directory where the file should be.
+        let err = UserConfig::load(dir.path()).expect_err("a directory");
+        assert!(matches!(err, UserConfigError::Read { .. }), "{err}");
+        assert!(err.to_string().starts_with("failed to read config file"));
+    }
+
+    #[test]
+    fn save_is_atomic_and_leaves_no_temp_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(CONFIG_FILE_NAME);
+        std::fs::write(&path, "x = 1\n").expect("write");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        }
+        let mut cfg = UserConfig::load(&path).expect("valid");
+        for i in 0..5 {
+            cfg.add_mirrors("img", &[format!("m{i}")]);
+            cfg.save().expect("saved");
+        }
+        assert_eq!(dir_entries(dir.path()), [CONFIG_FILE_NAME]);
+        assert_eq!(
+            read(&path),
+            "x = 1\n\n[[run-images]]\nimage = \"img\"\nmirrors = [\"m0\", \"m1\", \"m2\", \"m3\", \"m4\"]\n"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).expect("file").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "permissions kept");
+        }
+    }
+
+    #[test]
+    fn failed_save_leaves_the_old_file_and_no_temp_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // The target is a non-empty directory, so the rename must fail.
+        let path = dir.path().join(CONFIG_FILE_NAME);
+        std::fs::create_dir(&path).expect("mkdir");
+        std::fs::write(path.join("keep"), "").expect("write");
+        let mut cfg = UserConfig::empty(&path);
+        cfg.add_mirrors("img", &s(&["m"]));
+        let err = cfg.save().expect_err("rename onto a directory");
+        assert!(matches!(err, UserConfigError::Write { .. }), "{err}");
+        assert_eq!(dir_entries(dir.path()), [CONFIG_FILE_NAME]);
+        assert_eq!(dir_entries(&path), ["keep"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn save_through_a_symlink_keeps_the_link() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let real = dir.path().join("dotfiles/cnbx.toml");
+        std::fs::create_dir_all(real.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&real, "").expect("write");
+        let link = dir.path().join("home/config.toml");
+        std::fs::create_dir_all(link.parent().expect("parent")).expect("mkdir");
+        std::os::unix::fs::symlink(&real, &link).expect("symlink");
+
+        let mut cfg = UserConfig::load(&link).expect("valid");
+        cfg.add_mirrors("img", &s(&["m"]));
+        cfg.save().expect("saved");
+        assert!(std::fs::symlink_metadata(&link).expect("link").file_type().is_symlink());
+        assert_eq!(read(&real), "[[run-images]]\nimage = \"img\"\nmirrors = [\"m\"]\n");
+    }
+
+    #[test]
+    fn line_columns() {
+        assert_eq!(line_column("abc", 0), (1, 1));
+        assert_eq!(line_column("abc\nde", 4), (2, 1));
+        assert_eq!(line_column("abc\nde", 6), (2, 3));
+        assert_eq!(line_column("é = x", 2), (1, 2));
+        assert_eq!(line_column("é = x", 1), (1, 1));
+        assert_eq!(line_column("abc", 99), (1, 4));
+    }
+}
