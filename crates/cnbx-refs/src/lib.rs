@@ -1,9 +1,19 @@
 //! Image references, image locations (transports), run-image mirror selection and the
 //! user's `CNBX_HOME/config.toml`.
 //!
-//! Nothing here touches the network. Registry normalisation follows go-containerregistry's
-//! rules as pack and lifecycle use them (see `docs/architecture.md`), except that bare
-//! `localhost[:port]` is a registry, as in Docker.
+//! Nothing here touches the network, and nothing prints. Registry normalisation follows
+//! go-containerregistry's rules as pack and lifecycle use them (see `docs/architecture.md`),
+//! except that bare `localhost[:port]` is a registry, as in Docker (see [`reference`](mod@reference)).
+//!
+//! * [`reference`](mod@reference): [`ImageRef`], Docker-style references with pack's normalisation
+//!   (`index.docker.io`, `library/`).
+//! * [`location`]: [`ImageLocation`], `NAME`, `oci:<DIR>[:<TAG>]`,
+//!   `docker-archive:<FILE>[:<NAME>]`.
+//! * [`mirrors`]: choosing a run image among user mirrors, the run image and builder mirrors
+//!   ([`mirrors::resolve`]), and the "Run Images" rows of `builder inspect`.
+//! * [`user_config`]: [`UserConfig`], pack's `[[run-images]]` config file, saved atomically.
+
+#![warn(missing_docs)]
 
 pub mod location;
 pub mod mirrors;
@@ -11,4 +21,6 @@ pub mod reference;
 pub mod user_config;
 
 pub use location::ImageLocation;
+pub use mirrors::{Resolution, RunImage};
 pub use reference::{ImageRef, RefError};
+pub use user_config::{UserConfig, UserConfigError};
