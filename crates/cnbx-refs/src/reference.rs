@@ -30,7 +30,9 @@
 //!   go-containerregistry after PR #2316; the ggcr version pack and lifecycle pin treats
 //!   `localhost/app` as the Docker Hub repository `localhost/app`. We follow Docker because
 //!   that is what users mean when they push to a registry on `localhost` (port 80), and
-//!   because a Docker Hub namespace called `localhost` cannot exist for them to mean.
+//!   because Docker itself cannot address a Docker Hub namespace called `localhost`, so no
+//!   image anyone uses is lost. The difference from pack only affects which mirror is chosen
+//!   for an app image named `localhost/…`.
 //!   Newer Docker also treats a first component with upper-case letters as a registry; we do
 //!   not (neither does ggcr): `Foo/bar` is rejected as a non-lowercase repository, which is
 //!   the clearer message for that typo.
