@@ -1,1 +1,291 @@
-//! (to be written)
+//! Content-addressed layer cache: `<dir>/<key>.json` → the layer already in the blob store.
+//!
+//! The caller passes `$CNBX_HOME/cache/layers`. A recipe's **key** is the sha256 of a
+//! canonical, versioned description of it ([`LayerCache::key`]):
+//!
+//! * a format salt ([`CACHE_FORMAT`]), bumped whenever the tar encoding, the gzip backend or
+//!   this description changes;
+//! * the compression level and blob media type;
+//! * every entry's full header (name, type, link target, mode, owner, names, times, size,
+//!   devices, PAX records, source format);
+//! * for content in memory, the bytes themselves;
+//! * for content in a file, the file's **identity** — path, size, mtime in nanoseconds,
+//!   inode, device, mode — and **not its bytes**; the same for source archives, plus the
+//!   archive mapping's id.
+//!
+//! So an unchanged directory buildpack is a hit after one `stat` per file, without reading
+//! any content, which is what makes a warm `builder create` fast.
+//!
+//! **Trade-off.** Like make, cargo and most build caches, this trusts modification times: a
+//! file rewritten with the same size and its mtime (and inode) restored is not noticed, and
+//! the old layer is served. Tools that do that deliberately (some archive extractors with
+//! mtime preservation *and* in-place writes) are rare; a new checkout, copy, download or
+//! edit changes the mtime or inode. Deleting the cache directory, or the blob, forces a
+//! rebuild.
+//!
+//! A hit needs both the key file and the blob in the store (with the recorded size): a
+//! blob removed by a store clean-up is simply rebuilt. The key file is written atomically
+//! (temporary file, then rename) *after* the blob is committed, so a reader never sees a
+//! key pointing at a missing or partial blob because of a crash. Two processes building
+//! the same recipe both build it and both write the same key file; the last rename wins,
+//! with identical content.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::blobstore::BlobStore;
+use crate::digest::Digest;
+use crate::layer::{EntryData, FileIdentity, LayerError, LayerInfo, LayerPart, LayerRecipe, write_recipe};
+use crate::progress::{Reporter, Task, TaskKind};
+use crate::spec::Descriptor;
+use crate::tarball::{HeaderFormat, TarEntry, TarTime};
+
+/// Salt of every key: the key format, the tar encoder generation and the gzip backend.
+/// Change it whenever any of them would produce different layers for the same recipe.
+pub const CACHE_FORMAT: &str = "cnbx-layer-cache/1 tar=go-archive-tar gzip=zlib-rs";
+
+/// What a key file holds.
+#[derive(Debug, Serialize, Deserialize)]
+struct Record {
+    diff_id: Digest,
+    digest: Digest,
+    size: u64,
+    media_type: String,
+    uncompressed_size: u64,
+}
+
+/// The layer cache directory.
+#[derive(Debug, Clone)]
+pub struct LayerCache {
+    dir: PathBuf,
+}
+
+impl LayerCache {
+    /// Opens (creating if needed) the cache in `dir`.
+    pub fn open(dir: impl Into<PathBuf>) -> io::Result<Self> {
+        let dir = dir.into();
+        fs_err::create_dir_all(&dir)?;
+        Ok(Self { dir })
+    }
+
+    /// The cache directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where the key file for `key` lives.
+    pub fn key_path(&self, key: &Digest) -> PathBuf {
+        self.dir.join(format!("{}.json", key.hex()))
+    }
+
+    /// The cache key of `recipe` (see the module docs). Reads no file content.
+    pub fn key(recipe: &LayerRecipe) -> Digest {
+        let mut k = KeyHasher(Sha256::new());
+        k.str(CACHE_FORMAT);
+        k.u64(u64::from(recipe.compression_level));
+        k.str(&recipe.media_type);
+        k.u64(recipe.parts.len() as u64);
+        for part in &recipe.parts {
+            match part {
+                LayerPart::Entry(e) => {
+                    k.tag(b'E');
+                    k.header(&e.header);
+                    match &e.data {
+                        EntryData::None => k.tag(b'n'),
+                        EntryData::Bytes(b) => {
+                            k.tag(b'b');
+                            k.bytes(b);
+                        }
+                        EntryData::File { path, identity } => {
+                            k.tag(b'f');
+                            k.path(path);
+                            k.identity(identity);
+                        }
+                    }
+                }
+                LayerPart::Archive(a) => {
+                    k.tag(b'A');
+                    k.path(&a.path);
+                    k.identity(&a.identity);
+                    k.str(&a.mapping_id);
+                }
+            }
+        }
+        Digest::from_hasher(k.0)
+    }
+
+    /// The cached layer for `key`, if its key file is readable and its blob is in `store`
+    /// with the recorded size.
+    pub fn lookup(&self, key: &Digest, store: &BlobStore) -> Option<LayerInfo> {
+        let bytes = std::fs::read(self.key_path(key)).ok()?;
+        let r: Record = serde_json::from_slice(&bytes).ok()?;
+        if store.size(&r.digest) != Some(r.size) {
+            return None;
+        }
+        Some(LayerInfo {
+            diff_id: r.diff_id,
+            descriptor: Descriptor::new(r.media_type, r.digest, r.size),
+            uncompressed_size: r.uncompressed_size,
+        })
+    }
+
+    /// Records that `key` built `info` (atomically: temporary file, then rename).
+    pub fn record(&self, key: &Digest, info: &LayerInfo) -> io::Result<()> {
+        let record = Record {
+            diff_id: info.diff_id.clone(),
+            digest: info.descriptor.digest.clone(),
+            size: info.descriptor.size,
+            media_type: info.descriptor.media_type.clone(),
+            uncompressed_size: info.uncompressed_size,
+        };
+        let json = serde_json::to_vec(&record).map_err(io::Error::other)?;
+        let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(&self.dir).map_err(|e| {
+            io::Error::new(e.kind(), format!("creating a temporary file in {}: {e}", self.dir.display()))
+        })?;
+        tmp.write_all(&json)?;
+        let dst = self.key_path(key);
+        tmp.persist(&dst)
+            .map_err(|e| io::Error::new(e.error.kind(), format!("renaming into {}: {}", dst.display(), e.error)))?;
+        Ok(())
+    }
+
+    /// The layer for `recipe`: from the cache when present (reading no content), else built
+    /// into `store` and recorded. Reports a [`TaskKind::Build`] task either way. Returns the
+    /// layer and whether it was a cache hit.
+    pub fn get_or_build(
+        &self,
+        recipe: &LayerRecipe,
+        store: &BlobStore,
+        reporter: &dyn Reporter,
+    ) -> Result<(LayerInfo, bool), LayerError> {
+        let key = Self::key(recipe);
+        let total = recipe.input_size();
+        let task = Task { id: recipe.name.clone(), label: recipe.name.clone(), kind: TaskKind::Build, total };
+        reporter.start(&task);
+        if let Some(info) = self.lookup(&key, store) {
+            if let Some(total) = total {
+                reporter.advance(&task.id, total);
+            }
+            reporter.finish(&task.id);
+            return Ok((info, true));
+        }
+        let built = write_recipe(recipe, store, &|n| reporter.advance(&task.id, n));
+        reporter.finish(&task.id);
+        let info = built?;
+        self.record(&key, &info).map_err(|source| LayerError::Cache {
+            layer: recipe.name.clone(),
+            path: self.key_path(&key),
+            source,
+        })?;
+        Ok((info, false))
+    }
+}
+
+/// Feeds an unambiguous encoding into sha256: every variable-length field is
+/// length-prefixed, every optional field tagged.
+struct KeyHasher(Sha256);
+
+impl KeyHasher {
+    fn tag(&mut self, t: u8) {
+        self.0.update([t]);
+    }
+
+    fn u64(&mut self, v: u64) {
+        self.0.update(v.to_le_bytes());
+    }
+
+    fn i128(&mut self, v: i128) {
+        self.0.update(v.to_le_bytes());
+    }
+
+    fn bytes(&mut self, b: &[u8]) {
+        self.u64(b.len() as u64);
+        self.0.update(b);
+    }
+
+    fn str(&mut self, s: &str) {
+        self.bytes(s.as_bytes());
+    }
+
+    fn path(&mut self, p: &Path) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            self.bytes(p.as_os_str().as_bytes());
+        }
+        #[cfg(not(unix))]
+        self.str(&p.to_string_lossy());
+    }
+
+    fn time(&mut self, t: Option<TarTime>) {
+        match t {
+            None => self.tag(0),
+            Some(t) => {
+                self.tag(1);
+                self.i128(i128::from(t.secs()));
+                self.u64(u64::from(t.nanos()));
+            }
+        }
+    }
+
+    fn identity(&mut self, id: &FileIdentity) {
+        self.u64(id.size);
+        self.i128(id.mtime_ns);
+        self.u64(id.inode);
+        self.u64(id.dev);
+        self.u64(u64::from(id.mode));
+    }
+
+    fn header(&mut self, h: &TarEntry) {
+        self.str(&h.path);
+        self.tag(h.kind.typeflag());
+        self.str(h.kind.link_name());
+        self.u64(u64::from(h.mode));
+        self.u64(h.uid);
+        self.u64(h.gid);
+        self.str(&h.uname);
+        self.str(&h.gname);
+        self.time(Some(h.mtime));
+        self.time(h.atime);
+        self.time(h.ctime);
+        self.u64(h.size);
+        self.u64(h.devmajor);
+        self.u64(h.devminor);
+        self.u64(h.pax_records.len() as u64);
+        for (k, v) in &h.pax_records {
+            self.str(k);
+            self.str(v);
+        }
+        self.tag(match h.format {
+            HeaderFormat::Unspecified => 0,
+            HeaderFormat::Ustar => 1,
+            HeaderFormat::Pax => 2,
+            HeaderFormat::Gnu => 3,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tarball::TarEntry;
+
+    #[test]
+    fn key_depends_on_content_and_level_not_name() {
+        let mut a = LayerRecipe::new("a");
+        a.push_bytes(TarEntry::file("/x", 0), b"1".to_vec());
+        let mut b = LayerRecipe::new("b");
+        b.push_bytes(TarEntry::file("/x", 0), b"1".to_vec());
+        assert_eq!(LayerCache::key(&a), LayerCache::key(&b));
+        let mut c = LayerRecipe::new("a");
+        c.push_bytes(TarEntry::file("/x", 0), b"2".to_vec());
+        assert_ne!(LayerCache::key(&a), LayerCache::key(&c));
+        assert_ne!(LayerCache::key(&a), LayerCache::key(&a.clone().with_compression_level(1)));
+        let mut d = LayerRecipe::new("a");
+        d.push_bytes(TarEntry::file("/x", 0).with_mode(0o755), b"1".to_vec());
+        assert_ne!(LayerCache::key(&a), LayerCache::key(&d));
+    }
+}
