@@ -1,1 +1,548 @@
-//! (to be written)
+//! OCI image layout directories (`oci:<dir>:<tag>`): `oci-layout`, `index.json`,
+//! `blobs/sha256/`.
+//!
+//! A tag is the `org.opencontainers.image.ref.name` annotation of an `index.json` entry, as
+//! skopeo and umoci write it. An entry is either one image manifest or an image index
+//! (several platforms).
+//!
+//! **Writing** ([`OciLayout::write`]) first makes every blob present (layers imported from
+//! the local blob store they were built or pulled into: a hard link when on the same
+//! filesystem, else a verified copy; then the config, the manifests and the index), and
+//! only then updates `index.json`. The update is a read-modify-write under an exclusive
+//! `flock` on `<dir>/.cnbx.lock`, held for that update only, and the new `index.json` is
+//! written to a temporary file and renamed over the old one. So:
+//!
+//! * an interrupted write leaves at most unreferenced blobs, never a tag pointing at a
+//!   missing blob, and never a half-written `index.json`;
+//! * concurrent writers (threads or processes) of different tags both end up in
+//!   `index.json`; readers never need the lock, since the rename is atomic;
+//! * only the entry with the same tag is replaced; other entries and any fields cnbx does
+//!   not know (in `index.json` and in its entries) are kept.
+//!
+//! Removing a tag ([`OciLayout::remove`]) does not delete blobs: other tags may share them,
+//! and a reader may be using them.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use fs4::fs_std::FileExt;
+use serde_json::{Map, Value, json};
+
+use crate::blobstore::{BlobError, BlobStore};
+use crate::config::ImageConfig;
+use crate::digest::Digest;
+use crate::image::{BlobSource, ImageError, ImageToWrite, SourceImage, build_index, select_platform};
+use crate::spec::{ANNOTATION_REF_NAME, Descriptor, Index, Manifest, Platform, Raw, media_type};
+
+/// The `oci-layout` file's content.
+pub const OCI_LAYOUT_CONTENT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// Name of the lock file serialising `index.json` updates.
+pub const LOCK_FILE: &str = ".cnbx.lock";
+
+/// Errors from reading or writing an OCI layout. Each names the layout directory, and the
+/// tag when there is one.
+#[derive(Debug, thiserror::Error)]
+pub enum LayoutError {
+    /// The directory has no `oci-layout` file.
+    #[error("{} is not an OCI image layout (it has no oci-layout file)", path.display())]
+    NotALayout {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// `oci-layout` names a version we do not read.
+    #[error("OCI layout {}: unsupported imageLayoutVersion {version:?}", path.display())]
+    UnsupportedVersion {
+        /// The directory.
+        path: PathBuf,
+        /// What the file says.
+        version: String,
+    },
+    /// A filesystem operation failed.
+    #[error("OCI layout {}: {what}", path.display())]
+    Io {
+        /// The directory.
+        path: PathBuf,
+        /// What was being done.
+        what: String,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// `index.json` (or `oci-layout`) is not valid JSON of the right shape.
+    #[error("OCI layout {}: {file} is invalid", path.display())]
+    InvalidFile {
+        /// The directory.
+        path: PathBuf,
+        /// `index.json` or `oci-layout`.
+        file: &'static str,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// No entry has this tag.
+    #[error("OCI layout {}: no image tagged {tag:?} (tags: {available})", path.display())]
+    TagNotFound {
+        /// The directory.
+        path: PathBuf,
+        /// The tag asked for.
+        tag: String,
+        /// The tags present, comma-separated (`none` when empty).
+        available: String,
+    },
+    /// A blob is missing, unreadable or does not match its digest.
+    #[error("OCI layout {}: image {tag:?}: blob {digest}", path.display())]
+    Blob {
+        /// The directory.
+        path: PathBuf,
+        /// The tag.
+        tag: String,
+        /// The blob.
+        digest: Digest,
+        /// What failed.
+        #[source]
+        source: BlobError,
+    },
+    /// A manifest or index blob is not a valid document.
+    #[error("OCI layout {}: image {tag:?}: {what} {digest} is invalid", path.display())]
+    InvalidDocument {
+        /// The directory.
+        path: PathBuf,
+        /// The tag.
+        tag: String,
+        /// `manifest`, `index` or `config`.
+        what: &'static str,
+        /// The blob.
+        digest: Digest,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A descriptor has a media type that is neither a manifest nor an index.
+    #[error("OCI layout {}: image {tag:?}: unsupported media type {media_type}", path.display())]
+    UnsupportedMediaType {
+        /// The directory.
+        path: PathBuf,
+        /// The tag.
+        tag: String,
+        /// The media type.
+        media_type: String,
+    },
+    /// The image is malformed, or has no manifest for the platform asked for.
+    #[error("OCI layout {}: image {tag:?}", path.display())]
+    Image {
+        /// The directory.
+        path: PathBuf,
+        /// The tag.
+        tag: String,
+        /// What is wrong.
+        #[source]
+        source: ImageError,
+    },
+    /// A layer to write is only on a registry.
+    #[error(
+        "OCI layout {}: cannot write image {tag:?}: layer {digest} is only on registry {reference}; pull it into a local store first",
+        path.display()
+    )]
+    RemoteBlob {
+        /// The directory.
+        path: PathBuf,
+        /// The tag.
+        tag: String,
+        /// The layer blob.
+        digest: Digest,
+        /// Where it is.
+        reference: String,
+    },
+    /// [`OciLayout::write`] was given no image.
+    #[error("OCI layout {}: no image to write for tag {tag:?}", path.display())]
+    NothingToWrite {
+        /// The directory.
+        path: PathBuf,
+        /// The tag.
+        tag: String,
+    },
+}
+
+/// An OCI image layout directory.
+#[derive(Debug, Clone)]
+pub struct OciLayout {
+    root: PathBuf,
+    blobs: BlobStore,
+}
+
+impl OciLayout {
+    /// Opens an existing layout (it must have an `oci-layout` file of version 1.x).
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Self, LayoutError> {
+        let root = dir.into();
+        let marker = root.join("oci-layout");
+        let bytes = match std::fs::read(&marker) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(LayoutError::NotALayout { path: root }),
+            Err(source) => {
+                return Err(LayoutError::Io { what: format!("reading {}", marker.display()), path: root, source });
+            }
+        };
+        let v: Value = serde_json::from_slice(&bytes).map_err(|source| LayoutError::InvalidFile {
+            path: root.clone(),
+            file: "oci-layout",
+            source,
+        })?;
+        let version = v.get("imageLayoutVersion").and_then(Value::as_str).unwrap_or_default();
+        if !version.starts_with("1.") {
+            return Err(LayoutError::UnsupportedVersion { path: root, version: version.to_owned() });
+        }
+        let blobs = BlobStore::open(&root).map_err(|source| LayoutError::Io {
+            path: root.clone(),
+            what: "opening blobs/sha256".into(),
+            source,
+        })?;
+        Ok(Self { root, blobs })
+    }
+
+    /// Opens the layout in `dir`, creating the directory, `oci-layout`, an empty
+    /// `index.json` and `blobs/sha256/` if missing.
+    pub fn create(dir: impl Into<PathBuf>) -> Result<Self, LayoutError> {
+        let root = dir.into();
+        let io_err = |what: &str, source| LayoutError::Io { path: root.clone(), what: what.to_owned(), source };
+        fs_err::create_dir_all(&root).map_err(|e| io_err("creating the directory", e))?;
+        if !root.join("oci-layout").is_file() {
+            write_atomically(&root, "oci-layout", OCI_LAYOUT_CONTENT.as_bytes())
+                .map_err(|e| io_err("writing oci-layout", e))?;
+        }
+        let layout = Self::open(&root)?;
+        if !root.join("index.json").is_file() {
+            layout.update_index(|_| Ok(()))?;
+        }
+        Ok(layout)
+    }
+
+    /// The layout directory.
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// The layout's blobs.
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    fn io_err(&self, what: impl Into<String>) -> impl FnOnce(io::Error) -> LayoutError + '_ {
+        let what = what.into();
+        move |source| LayoutError::Io { path: self.root.clone(), what, source }
+    }
+
+    /// `index.json` as JSON (an empty index when the file does not exist yet).
+    fn read_index_value(&self) -> Result<Map<String, Value>, LayoutError> {
+        let path = self.root.join("index.json");
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let mut m = Map::new();
+                m.insert("schemaVersion".into(), json!(2));
+                m.insert("mediaType".into(), json!(media_type::OCI_INDEX));
+                m.insert("manifests".into(), json!([]));
+                return Ok(m);
+            }
+            Err(e) => return Err(self.io_err("reading index.json")(e)),
+        };
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(m)) => Ok(m),
+            Ok(_) => Err(LayoutError::InvalidFile {
+                path: self.root.clone(),
+                file: "index.json",
+                source: serde::de::Error::custom("not a JSON object"),
+            }),
+            Err(source) => Err(LayoutError::InvalidFile { path: self.root.clone(), file: "index.json", source }),
+        }
+    }
+
+    /// The entries of `index.json`.
+    pub fn index(&self) -> Result<Index, LayoutError> {
+        let v = Value::Object(self.read_index_value()?);
+        serde_json::from_value(v).map_err(|source| LayoutError::InvalidFile {
+            path: self.root.clone(),
+            file: "index.json",
+            source,
+        })
+    }
+
+    /// The tags in `index.json`, in its order.
+    pub fn list(&self) -> Result<Vec<String>, LayoutError> {
+        Ok(self.index()?.manifests.iter().filter_map(|d| d.ref_name().map(str::to_owned)).collect())
+    }
+
+    /// The `index.json` entry tagged `tag`, if any.
+    pub fn resolve(&self, tag: &str) -> Result<Option<Descriptor>, LayoutError> {
+        Ok(self.index()?.manifests.into_iter().find(|d| d.ref_name() == Some(tag)))
+    }
+
+    /// Reads the image tagged `tag`. For an index, the manifest for `platform` is picked
+    /// with [`select_platform`] (without a platform: `linux/<host arch>`, or the only one).
+    pub fn read_image(&self, tag: &str, platform: Option<&Platform>) -> Result<SourceImage, LayoutError> {
+        let Some(desc) = self.resolve(tag)? else {
+            let tags = self.list()?;
+            let available = if tags.is_empty() { "none".to_owned() } else { tags.join(", ") };
+            return Err(LayoutError::TagNotFound { path: self.root.clone(), tag: tag.to_owned(), available });
+        };
+        let display = format!("oci:{}:{tag}", self.root.display());
+        self.read_descriptor(&desc, tag, &display, platform)
+    }
+
+    /// Reads the image (or index, resolved to one platform) that `desc` points at.
+    /// `tag` and `display_name` are used in errors and as [`SourceImage::display_name`].
+    pub fn read_descriptor(
+        &self,
+        desc: &Descriptor,
+        tag: &str,
+        display_name: &str,
+        platform: Option<&Platform>,
+    ) -> Result<SourceImage, LayoutError> {
+        let (manifest_desc, index_platform) = if media_type::is_index(&desc.media_type) {
+            let index: Raw<Index> = self.read_document(&desc.digest, tag, "index")?;
+            let chosen = select_platform(display_name, &index.value, platform)
+                .map_err(|source| LayoutError::Image { path: self.root.clone(), tag: tag.to_owned(), source })?;
+            (chosen.clone(), chosen.platform.clone())
+        } else if media_type::is_manifest(&desc.media_type) {
+            (desc.clone(), None)
+        } else {
+            return Err(LayoutError::UnsupportedMediaType {
+                path: self.root.clone(),
+                tag: tag.to_owned(),
+                media_type: desc.media_type.clone(),
+            });
+        };
+        let manifest: Raw<Manifest> = self.read_document(&manifest_desc.digest, tag, "manifest")?;
+        let config_raw: Raw<Value> = self.read_document(&manifest.value.config.digest, tag, "config")?;
+        let config = ImageConfig::from_slice(&config_raw.bytes).map_err(|source| LayoutError::Image {
+            path: self.root.clone(),
+            tag: tag.to_owned(),
+            source: ImageError::Config { image: display_name.to_owned(), source },
+        })?;
+        if let (Some(want), None) = (platform, &index_platform) {
+            if !want.matches(&config.platform()) {
+                return Err(LayoutError::Image {
+                    path: self.root.clone(),
+                    tag: tag.to_owned(),
+                    source: ImageError::NoMatchingPlatform {
+                        image: display_name.to_owned(),
+                        platform: want.to_string(),
+                        available: config.platform().to_string(),
+                    },
+                });
+            }
+        }
+        Ok(SourceImage {
+            display_name: display_name.to_owned(),
+            manifest,
+            config,
+            config_raw,
+            index_platform,
+            source: BlobSource::Store(self.blobs.clone()),
+        })
+    }
+
+    /// Reads and parses a JSON blob, checking its digest.
+    fn read_document<T: serde::de::DeserializeOwned>(
+        &self,
+        digest: &Digest,
+        tag: &str,
+        what: &'static str,
+    ) -> Result<Raw<T>, LayoutError> {
+        let blob_err =
+            |source| LayoutError::Blob { path: self.root.clone(), tag: tag.to_owned(), digest: digest.clone(), source };
+        let bytes = self.blobs.read(digest).map_err(|e| blob_err(BlobError::Io(e)))?;
+        let raw = Raw::parse(bytes).map_err(|source| LayoutError::InvalidDocument {
+            path: self.root.clone(),
+            tag: tag.to_owned(),
+            what,
+            digest: digest.clone(),
+            source,
+        })?;
+        if raw.digest != *digest {
+            return Err(blob_err(BlobError::Mismatch { expected: digest.clone(), actual: raw.digest }));
+        }
+        Ok(raw)
+    }
+
+    /// Writes `images` under `tag`: one image becomes a manifest entry, several become an
+    /// OCI index (one manifest per platform) and the entry points at the index. Every
+    /// layer must be in a local blob store. Returns the `index.json` entry written.
+    pub fn write(&self, tag: &str, images: &[ImageToWrite]) -> Result<Descriptor, LayoutError> {
+        if images.is_empty() {
+            return Err(LayoutError::NothingToWrite { path: self.root.clone(), tag: tag.to_owned() });
+        }
+        let blob_err = |digest: &Digest| {
+            let digest = digest.clone();
+            move |source| LayoutError::Blob { path: self.root.clone(), tag: tag.to_owned(), digest, source }
+        };
+        let mut manifests = Vec::with_capacity(images.len());
+        for image in images {
+            for layer in &image.layers {
+                let digest = &layer.descriptor.digest;
+                match &layer.source {
+                    BlobSource::Store(store) => {
+                        if store.root() != self.blobs.root() {
+                            self.blobs.import_from(store, digest).map_err(blob_err(digest))?;
+                        } else if !self.blobs.contains(digest) {
+                            let e = io::Error::new(io::ErrorKind::NotFound, "not in the layout's blobs");
+                            return Err(blob_err(digest)(BlobError::Io(e)));
+                        }
+                    }
+                    BlobSource::Registry(reference) => {
+                        return Err(LayoutError::RemoteBlob {
+                            path: self.root.clone(),
+                            tag: tag.to_owned(),
+                            digest: digest.clone(),
+                            reference: reference.to_string(),
+                        });
+                    }
+                }
+            }
+            self.put_document(&image.config.bytes, &image.config.digest, tag)?;
+            let manifest = image.manifest();
+            self.put_document(&manifest.bytes, &manifest.digest, tag)?;
+            manifests.push((manifest, image.platform.clone()));
+        }
+        let mut entry = if let [(manifest, _)] = manifests.as_slice() {
+            manifest.descriptor(&image_media_type(manifest))
+        } else {
+            let index = build_index(&manifests);
+            self.put_document(&index.bytes, &index.digest, tag)?;
+            index.descriptor(media_type::OCI_INDEX)
+        };
+        entry.annotations = Some([(ANNOTATION_REF_NAME.to_owned(), tag.to_owned())].into_iter().collect());
+        let value = serde_json::to_value(&entry)
+            .map_err(|e| self.io_err("encoding the index.json entry")(io::Error::other(e)))?;
+        self.update_index(|manifests| {
+            manifests.retain(|m| ref_name_of(m) != Some(tag));
+            manifests.push(value);
+            Ok(())
+        })?;
+        Ok(entry)
+    }
+
+    fn put_document(&self, bytes: &[u8], digest: &Digest, tag: &str) -> Result<(), LayoutError> {
+        let written = self.blobs.put_bytes(bytes).map_err(|source| LayoutError::Blob {
+            path: self.root.clone(),
+            tag: tag.to_owned(),
+            digest: digest.clone(),
+            source,
+        })?;
+        if written != *digest {
+            return Err(LayoutError::Blob {
+                path: self.root.clone(),
+                tag: tag.to_owned(),
+                digest: digest.clone(),
+                source: BlobError::Mismatch { expected: digest.clone(), actual: written },
+            });
+        }
+        Ok(())
+    }
+
+    /// Removes the entry tagged `tag` from `index.json`. Returns whether there was one.
+    /// Blobs are kept.
+    pub fn remove(&self, tag: &str) -> Result<bool, LayoutError> {
+        let mut removed = false;
+        self.update_index(|manifests| {
+            let before = manifests.len();
+            manifests.retain(|m| ref_name_of(m) != Some(tag));
+            removed = manifests.len() != before;
+            Ok(())
+        })?;
+        Ok(removed)
+    }
+
+    /// Read-modify-write of `index.json`'s `manifests` under the layout lock, written
+    /// atomically.
+    fn update_index(&self, change: impl FnOnce(&mut Vec<Value>) -> Result<(), LayoutError>) -> Result<(), LayoutError> {
+        let lock_path = self.root.join(LOCK_FILE);
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&lock_path)
+            .map_err(self.io_err(format!("opening the lock file {}", lock_path.display())))?;
+        FileExt::lock_exclusive(&lock).map_err(self.io_err(format!("locking {}", lock_path.display())))?;
+        let result = (|| {
+            let mut index = self.read_index_value()?;
+            let mut manifests = match index.remove("manifests") {
+                Some(Value::Array(a)) => a,
+                _ => Vec::new(),
+            };
+            change(&mut manifests)?;
+            index.insert("manifests".into(), Value::Array(manifests));
+            index.entry("schemaVersion").or_insert(json!(2));
+            let bytes = serde_json::to_vec(&Value::Object(index))
+                .map_err(|e| self.io_err("encoding index.json")(io::Error::other(e)))?;
+            write_atomically(&self.root, "index.json", &bytes).map_err(self.io_err("writing index.json"))
+        })();
+        // Closing the file releases the lock too; unlocking explicitly just makes it prompt.
+        let _ = FileExt::unlock(&lock);
+        result
+    }
+}
+
+/// The media type of a written manifest (its own `mediaType`, OCI when absent).
+fn image_media_type(manifest: &Raw<Manifest>) -> String {
+    manifest.value.media_type.clone().unwrap_or_else(|| media_type::OCI_MANIFEST.to_owned())
+}
+
+/// The ref-name annotation of a raw `index.json` entry.
+fn ref_name_of(entry: &Value) -> Option<&str> {
+    entry.get("annotations")?.get(ANNOTATION_REF_NAME)?.as_str()
+}
+
+/// Writes `dir/name` through a temporary file in `dir` and a rename.
+fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    let mut tmp = tempfile::Builder::new().prefix(&format!(".{name}.tmp-")).tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_data()?;
+    tmp.persist(dir.join(name)).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_writes_marker_and_empty_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = OciLayout::create(dir.path().join("x")).unwrap();
+        assert_eq!(std::fs::read_to_string(l.path().join("oci-layout")).unwrap(), OCI_LAYOUT_CONTENT);
+        let index: Value = serde_json::from_slice(&std::fs::read(l.path().join("index.json")).unwrap()).unwrap();
+        assert_eq!(index, json!({"schemaVersion": 2, "mediaType": media_type::OCI_INDEX, "manifests": []}));
+        assert!(l.path().join("blobs/sha256").is_dir());
+        assert!(l.list().unwrap().is_empty());
+        // Opening again keeps it.
+        OciLayout::create(l.path()).unwrap();
+    }
+
+    #[test]
+    fn open_requires_marker() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = OciLayout::open(dir.path()).unwrap_err().to_string();
+        assert!(err.ends_with("is not an OCI image layout (it has no oci-layout file)"), "{err}");
+    }
+
+    #[test]
+    fn unknown_fields_are_kept_and_missing_tag_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = OciLayout::create(dir.path()).unwrap();
+        std::fs::write(
+            l.path().join("index.json"),
+            r#"{"schemaVersion":2,"x-extra":{"k":1},"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":0,"annotations":{"org.opencontainers.image.ref.name":"old","other":"v"},"x-entry":true}]}"#,
+        )
+        .unwrap();
+        assert!(!l.remove("nope").unwrap());
+        let v: Value = serde_json::from_slice(&std::fs::read(l.path().join("index.json")).unwrap()).unwrap();
+        assert_eq!(v["x-extra"], json!({"k": 1}));
+        assert_eq!(v["manifests"][0]["x-entry"], json!(true));
+        let err = l.read_image("latest", None).unwrap_err().to_string();
+        assert!(err.contains("no image tagged \"latest\" (tags: old)"), "{err}");
+        assert!(l.remove("old").unwrap());
+        assert_eq!(l.list().unwrap(), Vec::<String>::new());
+    }
+}
