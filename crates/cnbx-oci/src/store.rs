@@ -1,1 +1,99 @@
-//! (to be written)
+//! The local store (`$CNBX_HOME/store`): cnbx's daemonless stand-in for Docker's image
+//! store.
+//!
+//! It is an OCI image layout ([`OciLayout`]) whose `index.json` entries are keyed by the
+//! fully qualified reference (`index.docker.io/library/foo:latest`, the `Display` of
+//! [`ImageRef`]) instead of a bare tag. `builder create NAME` without `--publish` writes
+//! there, `builder inspect NAME` reads from there, and its `blobs/` directory is the blob
+//! cache for everything cnbx builds (layers, see [`crate::layer`]) or pulls.
+//!
+//! Keys are the normalised form, so `foo`, `docker.io/foo:latest` and
+//! `index.docker.io/library/foo:latest` name the same entry. A reference with a digest is
+//! found by its exact key first, then by manifest or index digest among the entries of the
+//! same repository (including the per-platform manifests of stored indexes).
+
+use std::path::PathBuf;
+
+use cnbx_refs::ImageRef;
+
+use crate::blobstore::BlobStore;
+use crate::image::SourceImage;
+use crate::layout::{LayoutError, OciLayout};
+use crate::spec::{Descriptor, Index, Platform, Raw, media_type};
+
+/// The local image store.
+#[derive(Debug, Clone)]
+pub struct LocalStore {
+    layout: OciLayout,
+}
+
+impl LocalStore {
+    /// Opens the store in `dir`, creating it if needed.
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Self, LayoutError> {
+        Ok(Self { layout: OciLayout::create(dir)? })
+    }
+
+    /// The underlying layout.
+    pub fn layout(&self) -> &OciLayout {
+        &self.layout
+    }
+
+    /// The shared blob store (layers built or pulled by cnbx live here).
+    pub fn blobs(&self) -> &BlobStore {
+        self.layout.blobs()
+    }
+
+    /// The key an image is stored under: the fully qualified reference.
+    pub fn key(reference: &ImageRef) -> String {
+        reference.to_string()
+    }
+
+    /// The image stored for `reference` (for `platform`, when it is an index), or `None`
+    /// when the store does not have it.
+    pub fn get(&self, reference: &ImageRef, platform: Option<&Platform>) -> Result<Option<SourceImage>, LayoutError> {
+        let key = Self::key(reference);
+        let display = reference.to_string();
+        if let Some(desc) = self.layout.resolve(&key)? {
+            return self.layout.read_descriptor(&desc, &key, &display, platform).map(Some);
+        }
+        let Some(digest) = reference.digest() else { return Ok(None) };
+        let Some(desc) = self.find_by_digest(reference, digest)? else { return Ok(None) };
+        self.layout.read_descriptor(&desc, &key, &display, platform).map(Some)
+    }
+
+    /// An entry of the same repository whose manifest or index has `digest`, or a
+    /// per-platform manifest of such an entry's index.
+    fn find_by_digest(&self, reference: &ImageRef, digest: &str) -> Result<Option<Descriptor>, LayoutError> {
+        let name = reference.name();
+        let same_repo =
+            |d: &Descriptor| d.ref_name().and_then(|k| ImageRef::parse(k).ok()).is_some_and(|r| r.name() == name);
+        let entries: Vec<Descriptor> = self.layout.index()?.manifests.into_iter().filter(same_repo).collect();
+        if let Some(d) = entries.iter().find(|d| d.digest.as_str() == digest) {
+            return Ok(Some(d.clone()));
+        }
+        for entry in entries.iter().filter(|d| media_type::is_index(&d.media_type)) {
+            let Ok(bytes) = self.blobs().read(&entry.digest) else { continue };
+            let Ok(index) = Raw::<Index>::parse(bytes) else { continue };
+            if let Some(m) = index.value.manifests.iter().find(|m| m.digest.as_str() == digest) {
+                return Ok(Some(m.clone()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Stores `images` under `reference` (one image → a manifest, several → an index),
+    /// replacing what was stored under that reference before. Returns the entry written.
+    pub fn put(&self, reference: &ImageRef, images: &[crate::image::ImageToWrite]) -> Result<Descriptor, LayoutError> {
+        self.layout.write(&Self::key(reference), images)
+    }
+
+    /// Every stored reference, as stored (fully qualified).
+    pub fn list(&self) -> Result<Vec<String>, LayoutError> {
+        self.layout.list()
+    }
+
+    /// Forgets `reference` (its blobs stay). Returns whether it was stored.
+    pub fn remove(&self, reference: &ImageRef) -> Result<bool, LayoutError> {
+        self.layout.remove(&Self::key(reference))
+    }
+}
