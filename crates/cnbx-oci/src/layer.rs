@@ -289,6 +289,8 @@ impl ArchiveSource {
 }
 
 /// One piece of a layer.
+// Entries are by far the common variant; boxing them would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum LayerPart {
     /// A single entry.

@@ -25,7 +25,13 @@ pub mod store;
 pub mod tarball;
 
 pub use blobstore::BlobStore;
+pub use cache::LayerCache;
 pub use config::ImageConfig;
 pub use digest::Digest;
+pub use docker_archive::write_docker_archive;
 pub use image::{BlobSource, ImageToWrite, LayerBlob, SourceImage};
+pub use layer::{ArchiveSource, LayerEntry, LayerInfo, LayerRecipe, build_layer, build_layers, walk_dir};
+pub use layout::OciLayout;
 pub use spec::{Descriptor, Index, Manifest, Platform, Raw};
+pub use store::LocalStore;
+pub use tarball::{EntryKind, TarEntry, TarWriter};

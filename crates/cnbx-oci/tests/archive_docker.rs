@@ -140,7 +140,7 @@ fn errors_are_clear() {
     assert!(err.contains("is only on registry example.com/base:1; pull it into a local store first"), "{err}");
 
     let digest_only = ImageRef::parse(&format!("app@{}", a.manifest().digest)).unwrap();
-    let err = write_docker_archive(&file, &[digest_only], &[a.clone()]).unwrap_err().to_string();
+    let err = write_docker_archive(&file, &[digest_only], std::slice::from_ref(&a)).unwrap_err().to_string();
     assert!(err.contains("cannot be a RepoTag (it has no tag)"), "{err}");
 
     let mut missing = a;
