@@ -125,9 +125,9 @@ pub fn write_docker_archive(path: &Path, tags: &[ImageRef], images: &[ImageToWri
         if t.tag().is_none() && t.digest().is_some() {
             return Err(DockerArchiveError::NotATag { path: path.to_path_buf(), reference: t.original().to_owned() });
         }
-        let tagged = if t.tag().is_some() { t.clone() } else { t.with_tag(cnbx_refs::reference::DEFAULT_TAG) };
-        let familiar = tagged.familiar();
-        let tag = tagged.tag().unwrap_or(cnbx_refs::reference::DEFAULT_TAG).to_owned();
+        // `with_tag` also drops a digest, which has no place in a RepoTag.
+        let tag = t.tag().unwrap_or(cnbx_refs::reference::DEFAULT_TAG).to_owned();
+        let familiar = t.with_tag(&tag).familiar();
         let repo = familiar.strip_suffix(&format!(":{tag}")).unwrap_or(&familiar).to_owned();
         repositories.entry(repo).or_default().insert(tag, config_hex.clone());
         repo_tags.push(familiar);

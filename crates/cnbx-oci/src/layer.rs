@@ -616,23 +616,9 @@ pub struct WalkError {
 ///
 /// Only metadata is read; content is read when the layer is built.
 pub fn walk_dir(root: &Path) -> DirWalk {
-    let inner = walkdir::WalkDir::new(root)
-        .follow_links(false)
-        .min_depth(1)
-        .sort_by(|a, b| os_bytes(a.file_name()).cmp(&os_bytes(b.file_name())))
-        .into_iter();
+    // On Unix, `OsStr` orders by bytes, which is Go's (and so pack's) order.
+    let inner = walkdir::WalkDir::new(root).follow_links(false).min_depth(1).sort_by_file_name().into_iter();
     DirWalk { root: root.to_path_buf(), inner, seen: HashMap::new() }
-}
-
-#[cfg(unix)]
-fn os_bytes(s: &std::ffi::OsStr) -> Vec<u8> {
-    use std::os::unix::ffi::OsStrExt;
-    s.as_bytes().to_vec()
-}
-
-#[cfg(not(unix))]
-fn os_bytes(s: &std::ffi::OsStr) -> Vec<u8> {
-    s.to_string_lossy().into_owned().into_bytes()
 }
 
 /// The iterator returned by [`walk_dir`].

@@ -149,3 +149,16 @@ fn errors_are_clear() {
     assert!(err.contains("reading layer sha256:"), "{err}");
     assert!(!file.exists(), "nothing written on failure");
 }
+
+#[test]
+fn tag_and_digest_reference_keeps_only_the_tag() {
+    let work = tempfile::tempdir().unwrap();
+    let store = BlobStore::open(work.path().join("store")).unwrap();
+    let (image, _) = sample_image(&store, &amd64());
+    let file = work.path().join("x.tar");
+    let both = ImageRef::parse(&format!("docker.io/library/app:1@{}", image.manifest().digest)).unwrap();
+    write_docker_archive(&file, &[both], std::slice::from_ref(&image)).unwrap();
+    let m = members(&file);
+    let manifest: Value = serde_json::from_slice(&m.iter().find(|(n, _)| n == "manifest.json").unwrap().1).unwrap();
+    assert_eq!(manifest[0]["RepoTags"], serde_json::json!(["app:1"]));
+}
