@@ -16,9 +16,10 @@ release:
 	$(CARGO) build --release -p cnbx
 
 # The main job: create a builder from builder.toml.example with the bundled offline test images,
-# then inspect it. Uses a private CNBX_HOME so it never touches ~/.cnbx.
+# then inspect it. CNBX_HOME is a private copy of testdata/cnbx-home, whose local store already
+# holds the build and run images (as `docker pull` would for pack), so nothing is downloaded.
 demo: release
-	rm -rf "$(DEMO_HOME)"
+	rm -rf "$(DEMO_HOME)" && cp -R testdata/cnbx-home "$(DEMO_HOME)"
 	CNBX_HOME="$(DEMO_HOME)" $(CNBX_RELEASE) builder create $(DEMO_IMAGE) --config builder.toml.example --pull-policy never
 	CNBX_HOME="$(DEMO_HOME)" $(CNBX_RELEASE) builder inspect $(DEMO_IMAGE)
 
