@@ -1,6 +1,8 @@
 //! One module per command. Each returns `anyhow::Result<ExitCode>`; errors are printed by
 //! `main`.
 
+mod config_mirrors;
+
 use std::process::ExitCode;
 
 use crate::cli::{BuilderCommand, Command, ConfigCommand};
@@ -20,9 +22,6 @@ pub(crate) async fn run(command: Command, printer: &Printer) -> anyhow::Result<E
             let _ = args;
             anyhow::bail!("builder run-image is not implemented yet")
         }
-        Command::Config(ConfigCommand::RunImageMirrors(args)) => {
-            let _ = args;
-            anyhow::bail!("config run-image-mirrors is not implemented yet")
-        }
+        Command::Config(ConfigCommand::RunImageMirrors(args)) => config_mirrors::run(args, printer),
     }
 }
