@@ -1,3 +1,6 @@
 //! `builder create` and `builder inspect`.
 
+#[allow(dead_code)]
 pub(crate) mod btoml;
+pub mod home;
+pub mod images;

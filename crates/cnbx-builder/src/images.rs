@@ -1,0 +1,170 @@
+//! Where the images a builder is made from come from: the local store, an OCI layout, or a
+//! registry, following the pull policy.
+//!
+//! pack reads base images from the Docker daemon (pulling per `--pull-policy`) or, with
+//! `--publish`, from the registry. cnbx's daemon is the local store: a plain name is looked
+//! up there first unless the policy is `always`; an image fetched from a registry is recorded
+//! in the store (manifest, config and, when its content is needed, its layers), so the next
+//! run is offline. With `--publish` plain names always come from the registry, and layers are
+//! only downloaded when their content is needed (validation in layer mode, flattening).
+//! `oci:<DIR>[:<TAG>]` always reads the layout directory.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use cnbx_oci::image::SourceImage;
+use cnbx_oci::progress::Reporter;
+use cnbx_oci::spec::Platform;
+use cnbx_oci::store::LocalStore;
+use cnbx_oci::{BlobSource, BlobStore, OciLayout};
+use cnbx_refs::{ImageLocation, ImageRef};
+
+use crate::home::CnbxHome;
+
+/// When to fetch images from registries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PullPolicy {
+    /// Always fetch from the registry (and refresh the local store).
+    Always,
+    /// Use the local store when it has the image, else fetch.
+    #[default]
+    IfNotPresent,
+    /// Only the local store and OCI layouts.
+    Never,
+}
+
+/// Errors while locating or fetching an image.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageFetchError {
+    /// The spelling is not a valid image location.
+    #[error(transparent)]
+    Reference(#[from] cnbx_refs::RefError),
+    /// `docker-archive:` cannot be read.
+    #[error("'{0}' is a docker-archive, which cnbx can only write; use a registry name or oci:<DIR>[:<TAG>]")]
+    WriteOnly(String),
+    /// Reading the local store or a layout failed.
+    #[error(transparent)]
+    Layout(#[from] cnbx_oci::layout::LayoutError),
+    /// Talking to the registry failed.
+    #[error("fetching '{image}'")]
+    Registry {
+        /// The image as the user wrote it.
+        image: String,
+        /// What failed.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The image model is inconsistent.
+    #[error(transparent)]
+    Image(#[from] cnbx_oci::image::ImageError),
+}
+
+/// Fetches images for one command.
+pub struct Images {
+    home: CnbxHome,
+    store: LocalStore,
+    policy: PullPolicy,
+    publish: bool,
+    reporter: Arc<dyn Reporter>,
+}
+
+impl std::fmt::Debug for Images {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Images").field("home", &self.home).field("policy", &self.policy).field("publish", &self.publish).finish()
+    }
+}
+
+impl Images {
+    /// Opens the local store under `home`.
+    pub fn new(
+        home: CnbxHome,
+        policy: PullPolicy,
+        publish: bool,
+        reporter: Arc<dyn Reporter>,
+    ) -> Result<Self, ImageFetchError> {
+        let store = LocalStore::open(home.store_dir())?;
+        Ok(Self { home, store, policy, publish, reporter })
+    }
+
+    /// `CNBX_HOME`.
+    pub fn home(&self) -> &CnbxHome {
+        &self.home
+    }
+
+    /// The local store.
+    pub fn store(&self) -> &LocalStore {
+        &self.store
+    }
+
+    /// The shared blob store (where built layers go).
+    pub fn blobs(&self) -> &BlobStore {
+        self.store.blobs()
+    }
+
+    /// The reporter for progress and messages.
+    pub fn reporter(&self) -> &dyn Reporter {
+        self.reporter.as_ref()
+    }
+
+    /// Reads the image the user spelled `spelling` (`NAME`, `docker://NAME` or
+    /// `oci:<DIR>[:<TAG>]`, relative paths against `base_dir`) for `platform`. `Ok(None)`
+    /// means it exists nowhere we may look.
+    pub async fn get(
+        &self,
+        spelling: &str,
+        base_dir: &Path,
+        platform: Option<&Platform>,
+    ) -> Result<Option<SourceImage>, ImageFetchError> {
+        match ImageLocation::parse(spelling, base_dir)? {
+            ImageLocation::OciLayout { dir, tag } => {
+                let layout = OciLayout::open(&dir)?;
+                Ok(Some(layout.read_image(&tag, platform)?))
+            }
+            ImageLocation::DockerArchive { .. } => Err(ImageFetchError::WriteOnly(spelling.to_owned())),
+            ImageLocation::Name(reference) => self.get_named(spelling, &reference, platform).await,
+        }
+    }
+
+    async fn get_named(
+        &self,
+        spelling: &str,
+        reference: &ImageRef,
+        platform: Option<&Platform>,
+    ) -> Result<Option<SourceImage>, ImageFetchError> {
+        let use_store = !self.publish && self.policy != PullPolicy::Always;
+        if use_store {
+            if let Some(image) = self.store.get(reference, platform)? {
+                return Ok(Some(image));
+            }
+        }
+        if !self.publish && self.policy == PullPolicy::Never {
+            return Ok(None);
+        }
+        self.fetch_remote(spelling, reference, platform).await
+    }
+
+    async fn fetch_remote(
+        &self,
+        spelling: &str,
+        reference: &ImageRef,
+        platform: Option<&Platform>,
+    ) -> Result<Option<SourceImage>, ImageFetchError> {
+        let _ = (reference, platform);
+        Err(ImageFetchError::Registry {
+            image: spelling.to_owned(),
+            source: "registry access is being wired in (cnbx-oci registry client)".into(),
+        })
+    }
+
+    /// `image` with every layer blob present in the local blob store (downloaded if it lives
+    /// on a registry), so that its content can be read or copied.
+    pub async fn with_local_layers(&self, image: &SourceImage) -> Result<SourceImage, ImageFetchError> {
+        match &image.source {
+            BlobSource::Store(_) => Ok(image.clone()),
+            BlobSource::Registry(_) => Err(ImageFetchError::Registry {
+                image: image.display_name.clone(),
+                source: "registry access is being wired in (cnbx-oci registry client)".into(),
+            }),
+        }
+    }
+}
