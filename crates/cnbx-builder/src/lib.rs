@@ -4,3 +4,4 @@
 pub(crate) mod btoml;
 pub mod home;
 pub mod images;
+pub mod layers;
