@@ -2,6 +2,8 @@
 
 #[allow(dead_code)]
 pub(crate) mod btoml;
+pub mod gojson;
 pub mod home;
 pub mod images;
+pub mod labels;
 pub mod layers;
