@@ -1,0 +1,189 @@
+//! `builder inspect`: the model derived from a builder's labels and pack's four output
+//! formats (pack-builder-behavior.md §4).
+//!
+//! * [`BuilderInfo::from_labels`] reads one image's labels ([`model`]);
+//! * an [`InspectReport`] holds the builder name, the trusted/default flags and the remote
+//!   and local [`Section`]s;
+//! * [`render`] (or [`human::render`], [`json::render`], [`yaml::render`],
+//!   [`toml::render`]) turns a report into text. Rendering is pure: nothing is printed.
+//!
+//! The output is pack's, byte for byte, for builders made by pack or by cnbx: the
+//! human-readable layout with Go `text/tabwriter` alignment ([`tabwriter`]), JSON as
+//! `encoding/json` + `json.Indent`, YAML as `gopkg.in/yaml.v3` ([`yaml`]), TOML as
+//! `pelletier/go-toml` v1 ([`toml`]), including their quirks (YAML's `sharedbuilderinfo:`,
+//! TOML's `Name`/`Version` under `created_by`, the three blank lines before `Lifecycle:` when
+//! there is no stack, …). The user-configured run-image mirrors come first in "Run Images",
+//! in the order `cnbx_refs::mirrors::inspect_run_images` gives.
+//!
+//! # Deliberate differences from pack
+//!
+//! * **`--depth` below `-1`** expands the whole tree, as pack's help text says any negative
+//!   value does; pack itself shows no nesting then (§6 item 8). See [`Depth::from_flag`].
+//! * **Extension detection order** (§6 item 6): pack shows only the last extension of each
+//!   `[[order-extensions]]` group. cnbx prints exactly that whenever every group has at most
+//!   one extension, the common case; when a group has several, pack's output loses them and
+//!   cnbx shows each group as a `Group #N:` node with all its extensions instead. See
+//!   [`BuilderInfo::extension_detection_order`].
+//! * **`--output json|yaml|toml --verbose` on a builder without a stack id** crashes pack (a
+//!   nil dereference, §6 item 7); cnbx leaves `stack` out, as without `--verbose`.
+//! * **Colour**: output is always pack's no-colour form (names in single quotes).
+//! * **Malformed labels**: the error starts like pack's (`reading image metadata: parsing
+//!   label content for <label>: `) but the JSON parser's own message that follows is
+//!   serde_json's, not Go's.
+//! * **Warnings and section errors** are returned as separate [`human::Chunk`]s so that the
+//!   caller decides where they go; [`HumanOutput::pack_stdout`] places warnings where pack
+//!   prints them (stdout, after each section) and [`HumanOutput::pack_stderr`] gives pack's
+//!   `ERROR:` lines.
+
+pub mod human;
+pub mod json;
+pub mod model;
+mod structured;
+pub mod tabwriter;
+pub mod toml;
+pub mod yaml;
+
+use cnbx_refs::RunImage;
+
+pub use human::HumanOutput;
+pub use model::{BuilderInfo, Depth, DetectionEntry, InspectError, from_labels};
+
+/// One side (remote or local) of an inspection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Section {
+    /// The image does not exist there.
+    Absent,
+    /// The image could not be inspected; the message is the whole error chain.
+    Error(String),
+    /// The builder.
+    Present(Box<BuilderInfo>),
+}
+
+impl Section {
+    /// Whether the builder was found and read.
+    pub fn is_present(&self) -> bool {
+        matches!(self, Self::Present(_))
+    }
+
+    /// The section for a lookup: `Ok(None)` is absent, an error keeps its whole chain
+    /// (`outer: inner: …`).
+    pub fn from_lookup<E: std::error::Error>(lookup: Result<Option<BuilderInfo>, E>) -> Self {
+        match lookup {
+            Ok(Some(info)) => Self::Present(Box::new(info)),
+            Ok(None) => Self::Absent,
+            Err(err) => Self::Error(error_chain(&err)),
+        }
+    }
+}
+
+/// `err` and its sources joined by `": "`, as pack prints wrapped errors.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}
+
+/// Everything `builder inspect` reports about one builder name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InspectReport {
+    /// The name as the user gave it (or the default builder's name).
+    pub builder_name: String,
+    /// Whether the builder is trusted.
+    pub trusted: bool,
+    /// Whether the name is the configured default builder.
+    pub default: bool,
+    /// The registry side.
+    pub remote: Section,
+    /// The local-store side.
+    pub local: Section,
+}
+
+/// How to render a report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RenderOptions {
+    /// `--verbose`: show mixins.
+    pub verbose: bool,
+    /// `--depth`.
+    pub depth: Depth,
+    /// The user's `[[run-images]]` (CNBX_HOME/config.toml), for the `(user-configured)` rows.
+    pub user_run_images: Vec<RunImage>,
+}
+
+/// An output format (`--output`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputFormat {
+    /// `human-readable` (the default).
+    #[default]
+    HumanReadable,
+    /// `json`.
+    Json,
+    /// `yaml`.
+    Yaml,
+    /// `toml`.
+    Toml,
+}
+
+/// An `--output` value pack does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("output format '{0}' is not supported")]
+pub struct UnsupportedFormat(pub String);
+
+impl std::str::FromStr for OutputFormat {
+    type Err = UnsupportedFormat;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "human-readable" => Ok(Self::HumanReadable),
+            "json" => Ok(Self::Json),
+            "yaml" => Ok(Self::Yaml),
+            "toml" => Ok(Self::Toml),
+            other => Err(UnsupportedFormat(other.to_owned())),
+        }
+    }
+}
+
+/// Why a report cannot be rendered. The messages are pack's.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// Neither side is present (in the human-readable format, also when a side failed).
+    #[error("unable to find builder '{name}' locally or remotely")]
+    NotFound {
+        /// The builder name.
+        name: String,
+    },
+    /// A structured format was asked for and a side failed (local first).
+    #[error("preparing output for '{name}': {message}")]
+    Preparing {
+        /// The builder name.
+        name: String,
+        /// The side's error chain.
+        message: String,
+    },
+    /// The JSON encoder failed (not expected).
+    #[error("untested, unexpected failure while marshaling")]
+    Marshal(#[source] serde_json::Error),
+}
+
+/// A rendered report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rendered {
+    /// The human-readable output.
+    Human(HumanOutput),
+    /// A JSON, YAML or TOML document (ending with a newline).
+    Document(String),
+}
+
+/// Renders `report` in `format`.
+pub fn render(report: &InspectReport, format: OutputFormat, options: &RenderOptions) -> Result<Rendered, RenderError> {
+    match format {
+        OutputFormat::HumanReadable => human::render(report, options).map(Rendered::Human),
+        OutputFormat::Json => json::render(report, options).map(Rendered::Document),
+        OutputFormat::Yaml => yaml::render(report, options).map(Rendered::Document),
+        OutputFormat::Toml => toml::render(report, options).map(Rendered::Document),
+    }
+}
