@@ -10,6 +10,8 @@
 //! Run with `cargo test -p cnbx-builder --test inspect_pack_fixtures -- --ignored` when
 //! `../shared` is present.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 

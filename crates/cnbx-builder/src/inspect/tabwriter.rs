@@ -26,7 +26,7 @@ struct Cell {
 
 /// Formats `text` as Go's `tabwriter.NewWriter(w, 0, _, padding, ' ', 0)` followed by
 /// `Flush` would.
-pub(crate) fn format(text: &str, padding: usize) -> String {
+pub fn format(text: &str, padding: usize) -> String {
     let mut out = String::with_capacity(text.len() * 2);
     let mut lines: Vec<Vec<Cell>> = vec![Vec::new()];
     let mut cell_start = 0;
@@ -114,7 +114,7 @@ fn write_lines(text: &str, lines: &[Vec<Cell>], line0: usize, line1: usize, widt
 
 /// Pack's `trailingSpaceStrippingWriter`: drops the spaces (only `' '`) that directly precede
 /// a newline or the end of the text.
-pub(crate) fn strip_trailing_spaces(text: &str) -> String {
+pub fn strip_trailing_spaces(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut pending = 0usize;
     for c in text.chars() {
