@@ -1,4 +1,9 @@
 //! `builder create` and `builder inspect`.
+//!
+//! * [`labels`]: the labels pack writes on a builder, as typed values written byte for byte
+//!   like pack ([`gojson`] is Go's `encoding/json`) and read as leniently as pack reads them.
+//! * [`inspect`]: what `builder inspect` derives from those labels and its four output
+//!   formats.
 
 #[allow(dead_code)]
 pub(crate) mod btoml;

@@ -259,6 +259,8 @@ fn human_one_side() {
     local_error.remote = Section::Error("fetching builder image: connection refused".into());
     insta::assert_snapshot!("human_full_remote_error", human(&local_error, &options(false, -1)));
     insta::assert_snapshot!("human_old_local_absent", human(&old_report(), &options(true, -1)));
+    let local_only = report("old.example/builder:bionic", Section::Absent, Section::Present(info(&old_labels())));
+    insta::assert_snapshot!("human_old_remote_absent", human(&local_only, &options(false, -1)));
 }
 
 #[test]
