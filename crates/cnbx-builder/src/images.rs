@@ -70,7 +70,11 @@ pub struct Images {
 
 impl std::fmt::Debug for Images {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Images").field("home", &self.home).field("policy", &self.policy).field("publish", &self.publish).finish()
+        f.debug_struct("Images")
+            .field("home", &self.home)
+            .field("policy", &self.policy)
+            .field("publish", &self.publish)
+            .finish()
     }
 }
 
