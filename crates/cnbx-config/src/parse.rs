@@ -1,0 +1,585 @@
+//! Reading builder.toml: decode, unknown keys, legacy merge, `[[build.env]]` (pack's §1.2).
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Component, Path, PathBuf};
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use crate::error::{ConfigError, Label, UnknownKey, line_col, render_snippet};
+use crate::model::{BuildEnv, BuilderConfig, RunImageConfig};
+
+/// The warning pack prints for a `[[buildpacks]]`/`[[extensions]]` entry with `image` but no `uri`.
+pub const IMAGE_KEY_DEPRECATED: &str = "The 'image' key is deprecated. Use 'uri=\"docker://...\"' instead.";
+
+/// A builder.toml that was read, decoded and merged, with everything needed for messages.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LoadedConfig {
+    /// The decoded configuration, after the legacy `[stack]` merge.
+    pub config: BuilderConfig,
+    /// The path as given (lexically cleaned), for messages.
+    pub path: PathBuf,
+    /// The absolute directory of the file (pack's `relativeBaseDir`).
+    pub base_dir: PathBuf,
+    /// pack's warnings in pack's order, without the `Warning: ` prefix.
+    pub warnings: Vec<String>,
+    /// `[[build.env]]` as files for `/cnb/build-config/env/`: file name (`NAME`, `NAME.append`,
+    /// `NAME.delim`, …) → content.
+    pub build_env: BTreeMap<String, String>,
+    /// The file's text.
+    pub source: String,
+}
+
+/// Reads and parses a builder.toml (see [`parse_str`]). A missing file is named in the error.
+pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
+    let cleaned = clean_path(path);
+    let source =
+        std::fs::read_to_string(&cleaned).map_err(|source| ConfigError::Open { path: cleaned.clone(), source })?;
+    parse_str(&source, &cleaned)
+}
+
+/// Parses builder.toml text as if read from `path`; `base_dir` is the absolute parent of `path`.
+pub fn parse_str(source: &str, path: &Path) -> Result<LoadedConfig, ConfigError> {
+    let path = clean_path(path);
+    let display = path.display().to_string();
+    let doc = DeTable::parse(source).map_err(|e| toml_error(&path, source, &e))?;
+
+    let mut ignored: Vec<Vec<Seg>> = Vec::new();
+    let deserializer = toml::de::Deserializer::from(doc.clone());
+    let mut config: BuilderConfig = serde_ignored::deserialize(deserializer, |p| ignored.push(segments(&p)))
+        .map_err(|e| toml_error(&path, source, &e))?;
+    if !ignored.is_empty() {
+        return Err(unknown_keys_error(&path, source, doc.get_ref(), &ignored));
+    }
+
+    let mut warnings = Vec::new();
+    if config.order.is_empty() {
+        warnings.push("builder configuration: empty 'order' definition".to_string());
+    }
+    let stack_mirrors_present =
+        lookup(doc.get_ref(), &[Seg::Key("stack".into()), Seg::Key("run-image-mirrors".into())]).is_some();
+    merge_stack(&mut config, stack_mirrors_present);
+
+    let base_dir = absolute_dir(&path);
+    let build_env = build_env_files(&config.build.env, &display, source, doc.get_ref(), &mut warnings)
+        .map_err(|e| e.into_error(&path))?;
+
+    for (table, modules) in [("buildpacks", &config.buildpacks), ("extensions", &config.extensions)] {
+        for (i, module) in modules.iter().enumerate() {
+            let uri = lookup(doc.get_ref(), &[Seg::Key(table.into()), Seg::Index(i), Seg::Key("uri".into())]);
+            let uri_empty = uri.and_then(|v| v.get_ref().as_str()).is_none_or(str::is_empty);
+            if uri_empty && !module.image.is_empty() {
+                warnings.push(IMAGE_KEY_DEPRECATED.to_string());
+            }
+        }
+    }
+
+    Ok(LoadedConfig { config, path, base_dir, warnings, build_env, source: source.to_string() })
+}
+
+/// RFC-0096: `[build]`/`[[run.images]]` win over the legacy `[stack]` keys, which are filled in.
+fn merge_stack(config: &mut BuilderConfig, stack_mirrors_present: bool) {
+    if !config.build.image.is_empty() {
+        config.stack.build_image = config.build.image.clone();
+    } else if !config.stack.build_image.is_empty() {
+        config.build.image = config.stack.build_image.clone();
+    }
+    if let Some(first) = config.run.images.first() {
+        config.stack.run_image = first.image.clone();
+        config.stack.run_image_mirrors = first.mirrors.clone().unwrap_or_default();
+    } else if !config.stack.run_image.is_empty() {
+        config.run.images = vec![RunImageConfig {
+            image: config.stack.run_image.clone(),
+            mirrors: stack_mirrors_present.then(|| config.stack.run_image_mirrors.clone()),
+        }];
+    }
+}
+
+impl LoadedConfig {
+    /// pack's `ValidateConfig` (§1.5). Errors read `invalid builder config: …` and their
+    /// [`ConfigError::diagnostic`] says which key to add.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let c = &self.config;
+        let file = self.path.display();
+        if c.build.image.is_empty() && c.stack.build_image.is_empty() {
+            return Err(invalid(
+                "build.image is required",
+                format!("help: add the build base image to {file}:\n\n[build]\nimage = \"<build image>\""),
+            ));
+        }
+        if !c.build.image.is_empty() && !c.stack.build_image.is_empty() && c.build.image != c.stack.build_image {
+            return Err(invalid(
+                "build.image and stack.build-image do not match",
+                format!("help: remove [stack] build-image from {file}; [build] image replaces it"),
+            ));
+        }
+        if c.run.images.is_empty() && (c.stack.run_image.is_empty() || c.stack.id.is_empty()) {
+            return Err(invalid(
+                "run.images are required",
+                format!("help: add a run image to {file}:\n\n[[run.images]]\nimage = \"<run image>\""),
+            ));
+        }
+        for (i, run_image) in c.run.images.iter().enumerate() {
+            if run_image.image.is_empty() {
+                let help = "help: set image = \"<run image>\" in this [[run.images]] entry";
+                let snippet = DeTable::parse(&self.source).ok().and_then(|doc| {
+                    let path = [Seg::Key("run".into()), Seg::Key("images".into()), Seg::Index(i)];
+                    lookup(doc.get_ref(), &path).map(|v| {
+                        render_snippet(&file.to_string(), &self.source, &[Label { span: v.span(), text: "no `image`" }])
+                    })
+                });
+                let diagnostic = match snippet {
+                    Some(s) => format!("{s}\n{help}"),
+                    None => help.to_string(),
+                };
+                return Err(ConfigError::Invalid {
+                    message: "run.images.image is required".to_string(),
+                    diagnostic: Some(diagnostic),
+                });
+            }
+        }
+        if !c.stack.run_image.is_empty() && c.run.images.first().is_none_or(|r| r.image != c.stack.run_image) {
+            return Err(invalid(
+                "run.images and stack.run-image do not match",
+                format!("help: remove [stack] run-image from {file}; [[run.images]] replaces it"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `relative` resolved against [`LoadedConfig::base_dir`] (absolute paths are kept), lexically
+    /// cleaned; nothing is looked up on disk.
+    pub fn resolve_path(&self, relative: &str) -> PathBuf {
+        clean_path(&self.base_dir.join(relative))
+    }
+}
+
+fn invalid(message: &str, help: String) -> ConfigError {
+    ConfigError::Invalid { message: message.to_string(), diagnostic: Some(help) }
+}
+
+/// Go's `filepath.Clean`, lexically: drops `.`, folds `a/..`, keeps leading `..`, `""` → `.`.
+pub(crate) fn clean_path(path: &Path) -> PathBuf {
+    let mut out: Vec<Component<'_>> = Vec::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => match out.last() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(component),
+            },
+            other => out.push(other),
+        }
+    }
+    if out.is_empty() {
+        return PathBuf::from(".");
+    }
+    out.iter().collect()
+}
+
+fn absolute_dir(path: &Path) -> PathBuf {
+    let parent = path.parent().unwrap_or(Path::new(""));
+    if parent.is_absolute() {
+        return clean_path(parent);
+    }
+    match std::env::current_dir() {
+        Ok(cwd) => clean_path(&cwd.join(parent)),
+        Err(_) => clean_path(parent),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// TOML errors
+
+fn toml_error(path: &Path, source: &str, err: &toml::de::Error) -> ConfigError {
+    let message = err.message().trim_end().to_string();
+    let span = err.span();
+    let (line, column) = span.as_ref().map_or((1, 1), |s| line_col(source, s.start));
+    let diagnostic = span.map(|span| {
+        let label = message.lines().next().unwrap_or_default().to_string();
+        let mut out = render_snippet(&path.display().to_string(), source, &[Label { span, text: &label }]);
+        if message.starts_with("invalid type") || message.starts_with("invalid value") {
+            out.push_str("\nhelp: check the type of this value against the builder.toml schema");
+        }
+        out
+    });
+    ConfigError::Toml { path: path.to_path_buf(), message, line, column, diagnostic }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Unknown keys
+
+/// A step of a serde path: a table key or an array index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+fn segments(path: &serde_ignored::Path<'_>) -> Vec<Seg> {
+    use serde_ignored::Path as P;
+    match path {
+        P::Root => Vec::new(),
+        P::Seq { parent, index } => {
+            let mut v = segments(parent);
+            v.push(Seg::Index(*index));
+            v
+        }
+        P::Map { parent, key } => {
+            let mut v = segments(parent);
+            v.push(Seg::Key(key.clone()));
+            v
+        }
+        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => segments(parent),
+    }
+}
+
+/// The value at `path` in the document.
+fn lookup<'a, 'i>(root: &'a DeTable<'i>, path: &[Seg]) -> Option<&'a Spanned<DeValue<'i>>> {
+    let (first, rest) = path.split_first()?;
+    let Seg::Key(key) = first else { return None };
+    let mut current = root.get(key.as_str())?;
+    for seg in rest {
+        current = match (seg, current.get_ref()) {
+            (Seg::Key(k), DeValue::Table(t)) => t.get(k.as_str())?,
+            (Seg::Index(i), DeValue::Array(a)) => a.get(*i)?,
+            _ => return None,
+        };
+    }
+    Some(current)
+}
+
+/// The key (with its span) for `path`, whose last segment must be a key.
+fn lookup_key<'a, 'i>(root: &'a DeTable<'i>, path: &[Seg]) -> Option<(Range<usize>, &'a Spanned<DeValue<'i>>)> {
+    let (last, parent) = path.split_last()?;
+    let Seg::Key(key) = last else { return None };
+    let table = if parent.is_empty() {
+        root
+    } else {
+        match lookup(root, parent)?.get_ref() {
+            DeValue::Table(t) => t,
+            _ => return None,
+        }
+    };
+    table.iter().find(|(k, _)| k.get_ref().as_ref() == key.as_str()).map(|(k, v)| (k.span(), v))
+}
+
+/// Adds `name` and, BurntSushi-style, every key nested in `value` (array indices dropped).
+fn expand_keys(name: &str, key_span: Range<usize>, value: &DeValue<'_>, out: &mut Vec<(String, Range<usize>)>) {
+    out.push((name.to_string(), key_span));
+    let tables: Vec<&DeTable<'_>> = match value {
+        DeValue::Table(t) => vec![t],
+        DeValue::Array(a) => a
+            .iter()
+            .filter_map(|v| match v.get_ref() {
+                DeValue::Table(t) => Some(t),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    for table in tables {
+        for (k, v) in table.iter() {
+            expand_keys(&format!("{name}.{}", k.get_ref()), k.span(), v.get_ref(), out);
+        }
+    }
+}
+
+fn unknown_keys_error(path: &Path, source: &str, root: &DeTable<'_>, ignored: &[Vec<Seg>]) -> ConfigError {
+    let mut found: Vec<(String, Range<usize>)> = Vec::new();
+    for segs in ignored {
+        let name = segs
+            .iter()
+            .filter_map(|s| if let Seg::Key(k) = s { Some(k.as_str()) } else { None })
+            .collect::<Vec<_>>()
+            .join(".");
+        match lookup_key(root, segs) {
+            Some((span, value)) => expand_keys(&name, span, value.get_ref(), &mut found),
+            None => found.push((name, usize::MAX..usize::MAX)),
+        }
+    }
+    // File order (stable for keys that could not be located), first occurrence of each name.
+    found.sort_by_key(|(_, span)| span.start);
+    let mut listed: Vec<(String, Range<usize>)> = Vec::new();
+    for (name, span) in found {
+        let parent = name.split('.').next().unwrap_or_default();
+        if listed.iter().any(|(n, _)| n == parent || *n == name) {
+            continue;
+        }
+        listed.push((name, span));
+    }
+
+    let display = path.display().to_string();
+    let mut keys = Vec::new();
+    let mut snippets = Vec::new();
+    let mut helps = Vec::new();
+    for (name, span) in &listed {
+        let (parent, leaf) = name.rsplit_once('.').unwrap_or(("", name.as_str()));
+        let suggestion = suggest(leaf, known_keys(parent));
+        let (line, column) = if span.start == usize::MAX { (0, 0) } else { line_col(source, span.start) };
+        let full_suggestion =
+            suggestion.map(|s| if parent.is_empty() { s.to_string() } else { format!("{parent}.{s}") });
+        match &full_suggestion {
+            Some(s) => helps.push(format!("help: '{name}' (line {line}): did you mean '{s}'?")),
+            None => {
+                let known = known_keys(parent).iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ");
+                if known.is_empty() {
+                    helps.push(format!("help: '{name}' (line {line}): remove it; pack does not read it"));
+                } else {
+                    let place =
+                        if parent.is_empty() { "at the top level".to_string() } else { format!("in '{parent}'") };
+                    helps.push(format!("help: '{name}' (line {line}): remove it; the keys {place} are {known}"));
+                }
+            }
+        }
+        if span.start != usize::MAX {
+            snippets.push((span.clone(), format!("unknown key '{name}'")));
+        }
+        keys.push(UnknownKey { key: name.clone(), line, column, suggestion: full_suggestion });
+    }
+    let labels: Vec<Label<'_>> = snippets.iter().map(|(span, text)| Label { span: span.clone(), text }).collect();
+    let mut diagnostic = render_snippet(&display, source, &labels);
+    for help in helps {
+        if !diagnostic.is_empty() {
+            diagnostic.push('\n');
+        }
+        diagnostic.push_str(&help);
+    }
+    ConfigError::UnknownKeys { path: path.to_path_buf(), keys, diagnostic: Some(diagnostic) }
+}
+
+const MODULE_KEYS: &[&str] = &[
+    "uri",
+    "image",
+    "id",
+    "version",
+    "name",
+    "description",
+    "homepage",
+    "keywords",
+    "exec-env",
+    "licenses",
+    "clear-env",
+];
+const MODULE_REF_KEYS: &[&str] =
+    &["id", "version", "optional", "name", "description", "homepage", "keywords", "exec-env", "licenses", "clear-env"];
+
+/// The keys pack accepts inside the table at the dotted `parent` path (`""` = top level).
+fn known_keys(parent: &str) -> &'static [&'static str] {
+    match parent {
+        "" => &[
+            "description",
+            "buildpacks",
+            "extensions",
+            "order",
+            "order-extensions",
+            "stack",
+            "build",
+            "run",
+            "lifecycle",
+            "targets",
+            "system",
+        ],
+        "buildpacks" | "extensions" => MODULE_KEYS,
+        "order" | "order-extensions" => &["group"],
+        "order.group" | "order-extensions.group" | "system.pre.buildpacks" | "system.post.buildpacks" => {
+            MODULE_REF_KEYS
+        }
+        p if p.ends_with(".licenses") => &["type", "uri"],
+        "stack" => &["id", "build-image", "run-image", "run-image-mirrors"],
+        "build" => &["image", "env"],
+        "build.env" => &["name", "value", "suffix", "delim", "exec-env"],
+        "run" => &["images"],
+        "run.images" => &["image", "mirrors"],
+        "lifecycle" => &["uri", "version"],
+        "targets" => &["os", "arch", "variant", "distros"],
+        "targets.distros" => &["name", "version"],
+        "system" => &["pre", "post"],
+        "system.pre" | "system.post" => &["buildpacks"],
+        _ => &[],
+    }
+}
+
+/// A known key close to `unknown`: same letters in another case, a common mix-up, or a small
+/// edit distance (transpositions count once).
+fn suggest(unknown: &str, known: &[&'static str]) -> Option<&'static str> {
+    const MIX_UPS: &[(&str, &str)] = &[
+        ("distributions", "distros"),
+        ("distribution", "distros"),
+        ("url", "uri"),
+        ("variants", "variant"),
+        ("buildpack", "buildpacks"),
+        ("extension", "extensions"),
+        ("target", "targets"),
+        ("env", "env"),
+    ];
+    let lower = unknown.to_lowercase().replace('_', "-");
+    if let Some(k) = known.iter().find(|k| **k == lower) {
+        return Some(k);
+    }
+    if let Some((_, to)) = MIX_UPS.iter().find(|(from, to)| *from == lower && known.contains(to)) {
+        return known.iter().find(|k| *k == to).copied();
+    }
+    let limit = (lower.chars().count() / 3).max(1);
+    known
+        .iter()
+        .map(|k| (osa_distance(&lower, k), *k))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Optimal string alignment distance.
+fn osa_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0_usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+// ---------------------------------------------------------------------------------------------
+// [[build.env]]
+
+enum EnvError {
+    NameEmpty { warnings: Vec<String>, diagnostic: Option<String> },
+    UnknownSuffix { suffix: String, warnings: Vec<String>, diagnostic: Option<String> },
+    MissingDelim { warnings: Vec<String>, diagnostic: Option<String> },
+}
+
+impl EnvError {
+    fn into_error(self, path: &Path) -> ConfigError {
+        let path = path.to_path_buf();
+        match self {
+            EnvError::NameEmpty { warnings, diagnostic } => ConfigError::EnvNameEmpty { path, warnings, diagnostic },
+            EnvError::UnknownSuffix { suffix, warnings, diagnostic } => {
+                ConfigError::EnvUnknownSuffix { suffix, warnings, diagnostic }
+            }
+            EnvError::MissingDelim { warnings, diagnostic } => {
+                ConfigError::EnvMissingDelim { path, warnings, diagnostic }
+            }
+        }
+    }
+}
+
+/// pack's `ParseBuildConfigEnv` (§1.4). Warnings are appended to `warnings`; errors carry them.
+fn build_env_files(
+    env: &[BuildEnv],
+    display: &str,
+    source: &str,
+    root: &DeTable<'_>,
+    warnings: &mut Vec<String>,
+) -> Result<BTreeMap<String, String>, EnvError> {
+    let entry_span = |i: usize, key: &str| -> Option<Range<usize>> {
+        let base = [Seg::Key("build".into()), Seg::Key("env".into()), Seg::Index(i)];
+        let mut with_key = base.to_vec();
+        with_key.push(Seg::Key(key.into()));
+        lookup(root, &with_key).map(Spanned::span).or_else(|| lookup(root, &base).map(Spanned::span))
+    };
+    let snippet = |span: Option<Range<usize>>, label: &str, help: &str| -> Option<String> {
+        Some(match span {
+            Some(span) => format!("{}\n{help}", render_snippet(display, source, &[Label { span, text: label }])),
+            None => help.to_string(),
+        })
+    };
+
+    let mut files: BTreeMap<String, String> = BTreeMap::new();
+    for (i, entry) in env.iter().enumerate() {
+        if entry.name.is_empty() {
+            return Err(EnvError::NameEmpty {
+                warnings: warnings.clone(),
+                diagnostic: snippet(
+                    entry_span(i, "name"),
+                    "empty env name",
+                    "help: give this [[build.env]] entry a name = \"<VARIABLE>\"",
+                ),
+            });
+        }
+        if entry.value.is_empty() {
+            warnings.push(format!("empty value for key/name '{}'", entry.name));
+        }
+        let suffix_name = match entry.suffix.as_str() {
+            "" => entry.name.clone(),
+            s @ ("default" | "override" | "append" | "prepend") => format!("{}.{s}", entry.name),
+            other => {
+                return Err(EnvError::UnknownSuffix {
+                    suffix: other.to_string(),
+                    warnings: warnings.clone(),
+                    diagnostic: snippet(
+                        entry_span(i, "suffix"),
+                        "unknown suffix",
+                        "help: suffix must be one of \"default\", \"override\", \"append\", \"prepend\" or omitted",
+                    ),
+                });
+            }
+        };
+        let delim_name = if entry.delim.is_empty() { String::new() } else { format!("{}.delim", entry.name) };
+        if let Some(old) = files.get(&suffix_name) {
+            warnings.push(format!(
+                "overriding env with name: '{}' and suffix: '{}' from '{old}' to '{}'",
+                entry.name, entry.suffix, entry.value
+            ));
+        }
+        if !delim_name.is_empty() {
+            if let Some(old) = files.get(&delim_name) {
+                warnings.push(format!(
+                    "overriding env with name: '{}' and delim: '{}' from '{old}' to '{}'",
+                    entry.name, entry.delim, entry.delim
+                ));
+            }
+            files.insert(delim_name, entry.delim.clone());
+        }
+        files.insert(suffix_name, entry.value.clone());
+    }
+
+    let mut missing = Vec::new();
+    for key in files.keys() {
+        let Some((name, suffix)) = key.split_once('.') else { continue };
+        if (suffix == "append" || suffix == "prepend") && !files.contains_key(&format!("{name}.delim")) {
+            warnings.push(format!("env with name/key '{name}' with suffix '{suffix}' must to have a 'delim' value"));
+            missing.push((name.to_string(), suffix.to_string()));
+        }
+    }
+    if missing.is_empty() {
+        return Ok(files);
+    }
+    let mut labels = Vec::new();
+    for (i, entry) in env.iter().enumerate() {
+        if missing.iter().any(|(n, s)| *n == entry.name && *s == entry.suffix) {
+            if let Some(span) = entry_span(i, "suffix") {
+                labels.push((span, format!("'{}' needs a delim", entry.suffix)));
+            }
+        }
+    }
+    let labels: Vec<Label<'_>> = labels.iter().map(|(span, text)| Label { span: span.clone(), text }).collect();
+    let help = "help: add delim = \":\" (or another separator) to each append/prepend [[build.env]] entry";
+    let diagnostic = if labels.is_empty() {
+        help.to_string()
+    } else {
+        format!("{}\n{help}", render_snippet(display, source, &labels))
+    };
+    Err(EnvError::MissingDelim { warnings: warnings.clone(), diagnostic: Some(diagnostic) })
+}
+
+#[cfg(test)]
+#[path = "parse_tests.rs"]
+mod tests;

@@ -1,0 +1,694 @@
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::model::*;
+
+fn parse(src: &str) -> LoadedConfig {
+    parse_str(src, Path::new("builder.toml")).unwrap()
+}
+
+fn parse_err(src: &str) -> ConfigError {
+    parse_str(src, Path::new("builder.toml")).unwrap_err()
+}
+
+const MINIMAL: &str = "[[order]]\n[[order.group]]\nid = \"a\"\n";
+
+#[test]
+fn every_key_is_decoded() {
+    let src = r#"
+description = "desc"
+
+[[buildpacks]]
+uri = "bp.tgz"
+id = "bp/a"
+version = "1.0.0"
+name = "A"
+description = "a buildpack"
+homepage = "https://a"
+keywords = ["k1", "k2"]
+exec-env = ["production"]
+clear-env = true
+[[buildpacks.licenses]]
+type = "MIT"
+uri = "https://mit"
+
+[[extensions]]
+uri = "ext"
+
+[[order]]
+[[order.group]]
+id = "bp/a"
+version = "1.0.0"
+optional = true
+name = "A"
+homepage = "https://a"
+
+[[order-extensions]]
+[[order-extensions.group]]
+id = "ext/a"
+
+[stack]
+id = "stack.id"
+
+[build]
+image = "build:1"
+[[build.env]]
+name = "A"
+value = "1"
+suffix = "override"
+delim = ","
+exec-env = ["test"]
+
+[[run.images]]
+image = "run:1"
+mirrors = ["m1", "m2"]
+[[run.images]]
+image = "run:2"
+
+[lifecycle]
+version = "0.20.0"
+
+[[targets]]
+os = "linux"
+arch = "arm"
+variant = "v7"
+[[targets.distros]]
+name = "ubuntu"
+version = "22.04"
+
+[system.pre]
+buildpacks = [{ id = "pre/a", version = "1", optional = true }]
+[[system.post.buildpacks]]
+id = "post/a"
+"#;
+    let loaded = parse(src);
+    let c = &loaded.config;
+    assert_eq!(c.description, "desc");
+    let bp = &c.buildpacks[0];
+    assert_eq!(
+        (bp.uri.as_str(), bp.image.as_str(), bp.id.as_str(), bp.version.as_str()),
+        ("bp.tgz", "", "bp/a", "1.0.0")
+    );
+    assert_eq!(
+        bp.info,
+        ModuleInfo {
+            id: "bp/a".into(),
+            name: "A".into(),
+            version: "1.0.0".into(),
+            description: "a buildpack".into(),
+            homepage: "https://a".into(),
+            keywords: vec!["k1".into(), "k2".into()],
+            exec_env: vec!["production".into()],
+            licenses: vec![License { kind: "MIT".into(), uri: "https://mit".into() }],
+            clear_env: true,
+        }
+    );
+    assert_eq!(c.extensions[0].uri, "ext");
+    let group = &c.order[0].group[0];
+    assert_eq!(group.info.full_name(), "bp/a@1.0.0");
+    assert!(group.optional);
+    assert_eq!(group.info.name, "A");
+    assert_eq!(group.info.homepage, "https://a");
+    assert_eq!(c.order_extensions[0].group[0].info.id, "ext/a");
+    assert!(!c.order_extensions[0].group[0].optional);
+    assert_eq!(
+        c.stack,
+        StackConfig {
+            id: "stack.id".into(),
+            build_image: "build:1".into(),
+            run_image: "run:1".into(),
+            run_image_mirrors: vec!["m1".into(), "m2".into()],
+        }
+    );
+    assert_eq!(c.build.image, "build:1");
+    assert_eq!(
+        c.build.env,
+        vec![BuildEnv {
+            name: "A".into(),
+            value: "1".into(),
+            suffix: "override".into(),
+            delim: ",".into(),
+            exec_env: vec!["test".into()],
+        }]
+    );
+    assert_eq!(
+        c.run.images,
+        vec![
+            RunImageConfig { image: "run:1".into(), mirrors: Some(vec!["m1".into(), "m2".into()]) },
+            RunImageConfig { image: "run:2".into(), mirrors: None },
+        ]
+    );
+    assert_eq!(c.lifecycle, LifecycleConfig { uri: String::new(), version: "0.20.0".into() });
+    assert_eq!(
+        c.targets,
+        vec![Target {
+            os: "linux".into(),
+            arch: "arm".into(),
+            variant: "v7".into(),
+            distros: vec![Distro { name: "ubuntu".into(), version: "22.04".into() }],
+        }]
+    );
+    assert_eq!(c.system.pre.buildpacks[0].info.full_name(), "pre/a@1");
+    assert!(c.system.pre.buildpacks[0].optional);
+    assert_eq!(c.system.post.buildpacks[0].info.full_name(), "post/a");
+    assert!(!c.system.post.buildpacks[0].optional);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    assert_eq!(loaded.source, src);
+    assert_eq!(loaded.path, PathBuf::from("builder.toml"));
+    loaded.validate().unwrap();
+}
+
+#[test]
+fn empty_file_warns_about_empty_order() {
+    let loaded = parse("");
+    assert_eq!(loaded.config, BuilderConfig::default());
+    assert_eq!(loaded.warnings, vec!["builder configuration: empty 'order' definition"]);
+    assert!(loaded.build_env.is_empty());
+}
+
+#[test]
+fn sample_builder_toml() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../builder.toml.example");
+    let loaded = load(&path).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    loaded.validate().unwrap();
+    let c = &loaded.config;
+    assert_eq!(c.buildpacks.len(), 3);
+    assert_eq!(c.buildpacks[1].id, "samples/hello-moon");
+    assert_eq!(c.buildpacks[1].version, "0.0.3");
+    assert_eq!(c.extensions.len(), 1);
+    assert_eq!(c.order.len(), 2);
+    assert_eq!(c.order_extensions.len(), 1);
+    assert_eq!(c.build.image, "cnbx.test/build:jammy");
+    assert_eq!(c.stack.build_image, "cnbx.test/build:jammy");
+    assert_eq!(c.stack.run_image, "cnbx.test/run:jammy");
+    assert_eq!(c.stack.run_image_mirrors, vec!["mirror.cnbx.test/run:jammy"]);
+    assert_eq!(c.targets.iter().map(ToString::to_string).collect::<Vec<_>>(), vec!["linux/amd64", "linux/arm64"]);
+    assert_eq!(
+        loaded.build_env,
+        BTreeMap::from([
+            ("BP_GREETING".to_string(), "hello".to_string()),
+            ("PATH.delim".to_string(), ":".to_string()),
+            ("PATH.prepend".to_string(), "/cnb/extra/bin".to_string()),
+        ])
+    );
+    let manifest_root = clean_path(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."));
+    assert_eq!(loaded.base_dir, manifest_root);
+    assert_eq!(
+        loaded.resolve_path(&c.lifecycle.uri),
+        manifest_root.join("testdata/lifecycle/lifecycle-v0.21.0+test.tgz")
+    );
+    assert_eq!(
+        c.lifecycle.source().unwrap(),
+        crate::LifecycleSource::Uri("testdata/lifecycle/lifecycle-v0.21.0+test.tgz".into())
+    );
+}
+
+#[test]
+fn peer_fixtures_parse() {
+    // pack's own acceptance fixtures, read in place when present.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/peer-fixtures/pack");
+    let Ok(entries) = std::fs::read_dir(&dir) else { return };
+    let mut names: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+    names.sort();
+    for path in names {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if !(name.starts_with("builder") || name.starts_with("nested_builder") || name.starts_with("invalid_builder"))
+            || !name.ends_with(".toml")
+        {
+            continue;
+        }
+        // The fixtures are Go templates: drop the directive lines, fill in the placeholders.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut src = String::new();
+        for line in text.lines().filter(|l| !l.trim_start().starts_with("{{")) {
+            let mut line = line.to_string();
+            while let (Some(a), Some(b)) = (line.find("{{"), line.find("}}")) {
+                line.replace_range(a..b + 2, "placeholder");
+            }
+            src.push_str(&line);
+            src.push('\n');
+        }
+        let result = parse_str(&src, &path);
+        if name == "invalid_builder.toml" {
+            let err = result.unwrap_err();
+            assert!(err.to_string().contains("unknown configuration element 'buildpacks.url'"), "{err}");
+        } else {
+            let loaded = result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(!loaded.config.buildpacks.is_empty(), "{}", path.display());
+        }
+    }
+}
+
+#[test]
+fn missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nope.toml");
+    let err = load(&path).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("invalid builder toml: opening config file: open {}: no such file or directory", path.display())
+    );
+    assert!(matches!(err, ConfigError::Open { .. }));
+    assert!(err.diagnostic().unwrap().contains("nope.toml"));
+}
+
+#[test]
+fn load_reads_the_file_and_cleans_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("b.toml"), MINIMAL).unwrap();
+    let given = dir.path().join("./sub/../b.toml");
+    let loaded = load(&given).unwrap();
+    assert_eq!(loaded.path, dir.path().join("b.toml"));
+    assert_eq!(loaded.base_dir, clean_path(dir.path()));
+    assert!(loaded.warnings.is_empty());
+}
+
+#[test]
+fn syntax_error_has_line_and_column() {
+    let err = parse_err("description = \"x\"\n[[buildpacks]]\nuri = \n");
+    let ConfigError::Toml { line, column, .. } = &err else { panic!("{err:?}") };
+    assert_eq!((*line, *column), (3, 7));
+    let text = err.to_string();
+    assert!(
+        text.starts_with(
+            "invalid builder toml: parse contents of 'builder.toml': decoding toml contents: toml: line 3, column 7: "
+        ),
+        "{text}"
+    );
+    let diag = err.diagnostic().unwrap();
+    assert!(diag.starts_with(" --> builder.toml:3:7\n  |\n3 | uri = \n  |       ^"), "{diag}");
+}
+
+#[test]
+fn duplicate_key_is_a_syntax_error() {
+    let err = parse_err("description = \"a\"\ndescription = \"b\"\n");
+    let ConfigError::Toml { line, .. } = &err else { panic!("{err:?}") };
+    assert_eq!(*line, 2);
+}
+
+#[test]
+fn type_error_has_line_and_column() {
+    let src = "[[order]]\n[[order.group]]\nid = \"a\"\n\n[[buildpacks]]\n  uri = 3\n";
+    let err = parse_err(src);
+    let ConfigError::Toml { line, column, message, .. } = &err else { panic!("{err:?}") };
+    assert_eq!((*line, *column), (6, 9));
+    assert!(message.contains("invalid type: integer `3`, expected a string"), "{message}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "invalid builder toml: parse contents of 'builder.toml': decoding toml contents: toml: line 6, column 9: {message}"
+        )
+    );
+    assert_eq!(
+        err.diagnostic().unwrap(),
+        format!(
+            " --> builder.toml:6:9\n  |\n6 |   uri = 3\n  |         ^ {}\nhelp: check the type of this value against the builder.toml schema",
+            message.lines().next().unwrap()
+        )
+    );
+}
+
+#[test]
+fn type_error_in_bool_and_array() {
+    let err = parse_err("[[order]]\n[[order.group]]\nid = \"a\"\noptional = \"yes\"\n");
+    assert!(matches!(err, ConfigError::Toml { line: 4, .. }), "{err:?}");
+    let err = parse_err("[[run.images]]\nimage = \"r\"\nmirrors = \"m\"\n");
+    assert!(matches!(err, ConfigError::Toml { line: 3, .. }), "{err:?}");
+}
+
+fn unknown(src: &str) -> (String, Vec<UnknownKey>, String) {
+    let err = parse_err(src);
+    let diag = err.diagnostic().unwrap();
+    let ConfigError::UnknownKeys { keys, .. } = &err else { panic!("{err:?}") };
+    (err.to_string(), keys.clone(), diag)
+}
+
+#[test]
+fn unknown_buildpack_key() {
+    let (text, keys, diag) = unknown("[[buildpacks]]\nurl = \"noop-buildpack.tgz\"\n");
+    assert_eq!(
+        text,
+        "invalid builder toml: parse contents of 'builder.toml': unknown configuration element 'buildpacks.url' in 'builder.toml'"
+    );
+    assert_eq!(
+        keys,
+        vec![UnknownKey {
+            key: "buildpacks.url".into(),
+            line: 2,
+            column: 1,
+            suggestion: Some("buildpacks.uri".into())
+        }]
+    );
+    assert_eq!(
+        diag,
+        " --> builder.toml:2:1\n  |\n2 | url = \"noop-buildpack.tgz\"\n  | ^^^ unknown key 'buildpacks.url'\n\
+         help: 'buildpacks.url' (line 2): did you mean 'buildpacks.uri'?"
+    );
+}
+
+#[test]
+fn unknown_array_table_hides_its_keys() {
+    let (text, keys, _) = unknown("[[buidlpack]]\nuri = \"noop-buildpack.tgz\"\n");
+    assert_eq!(
+        text,
+        "invalid builder toml: parse contents of 'builder.toml': unknown configuration element 'buidlpack' in 'builder.toml'"
+    );
+    assert_eq!(keys[0].suggestion.as_deref(), Some("buildpacks"));
+    assert_eq!((keys[0].line, keys[0].column), (1, 3));
+}
+
+#[test]
+fn all_unknown_keys_in_file_order_with_reduction() {
+    let src = r#"foo = 1
+[[buildpacks]]
+uri = "a"
+url = "b"
+[[buildpacks]]
+uri = "c"
+url = "d"
+bar = "e"
+[bar]
+x = 1
+[stack]
+ids = "s"
+"#;
+    let (text, keys, diag) = unknown(src);
+    assert_eq!(
+        text,
+        "invalid builder toml: parse contents of 'builder.toml': unknown configuration elements 'foo', 'buildpacks.url', \
+         'buildpacks.bar', 'bar', 'stack.ids' in 'builder.toml'"
+    );
+    let lines: Vec<usize> = keys.iter().map(|k| k.line).collect();
+    assert_eq!(lines, vec![1, 4, 8, 9, 12]);
+    assert_eq!(keys[4].suggestion.as_deref(), Some("stack.id"));
+    assert_eq!(keys[0].suggestion, None);
+    assert!(
+        diag.contains("help: 'foo' (line 1): remove it; the keys at the top level are 'description', 'buildpacks'")
+    );
+    assert!(diag.contains("\n9 | [bar]\n  |  ^^^ unknown key 'bar'\n"), "{diag}");
+    // Deterministic.
+    assert_eq!(diag, unknown(src).2);
+}
+
+#[test]
+fn unknown_nested_array_of_tables_lists_every_key_like_pack() {
+    let src = "[[targets]]\nos = \"linux\"\narch = \"amd64\"\n[[targets.distributions]]\nname = \"ubuntu\"\nversion = \"22.04\"\n";
+    let (text, keys, diag) = unknown(src);
+    assert_eq!(
+        text,
+        "invalid builder toml: parse contents of 'builder.toml': unknown configuration elements 'targets.distributions', \
+         'targets.distributions.name', 'targets.distributions.version' in 'builder.toml'"
+    );
+    assert_eq!(keys[0].suggestion.as_deref(), Some("targets.distros"));
+    assert_eq!(keys.iter().map(|k| k.line).collect::<Vec<_>>(), vec![4, 5, 6]);
+    assert!(
+        diag.starts_with(" --> builder.toml:4:11\n  |\n4 | [[targets.distributions]]\n  |           ^^^^^^^^^^^^^ "),
+        "{diag}"
+    );
+}
+
+#[test]
+fn unknown_keys_in_other_tables() {
+    let (text, ..) = unknown("[lifecycle]\nuri = \"a\"\nversoin = \"1\"\n");
+    assert!(text.contains("'lifecycle.versoin'"), "{text}");
+    let (_, keys, _) = unknown("[lifecycle]\nversoin = \"1\"\n");
+    assert_eq!(keys[0].suggestion.as_deref(), Some("lifecycle.version"));
+    let (text, ..) = unknown("[[order]]\n[[order.group]]\nid = \"a\"\nuri = \"x\"\n");
+    assert!(text.contains("'order.group.uri'"), "{text}");
+    let (text, ..) = unknown("[[run.images]]\nimage = \"r\"\nmirror = [\"m\"]\n");
+    assert!(text.contains("'run.images.mirror'"), "{text}");
+    let (text, ..) = unknown("[[build.env]]\nname = \"A\"\nvalue = \"1\"\nsufix = \"append\"\n");
+    assert!(text.contains("'build.env.sufix'"), "{text}");
+    let (text, ..) = unknown("[system.pre]\nbuildpacks = [{ id = \"a\", uri = \"x\" }]\n");
+    assert!(text.contains("'system.pre.buildpacks.uri'"), "{text}");
+    let (text, ..) = unknown("[[buildpacks]]\nuri = \"a\"\noptional = true\n");
+    assert!(text.contains("'buildpacks.optional'"), "{text}");
+    let (text, ..) = unknown("[[buildpacks]]\nuri = \"a\"\n[[buildpacks.licenses]]\ntype = \"MIT\"\nurl = \"x\"\n");
+    assert!(text.contains("'buildpacks.licenses.url'"), "{text}");
+    let (text, keys, _) = unknown("foo.bar.baz = 1\n");
+    assert!(text.ends_with("unknown configuration element 'foo' in 'builder.toml'"), "{text}");
+    assert_eq!(keys.len(), 1);
+}
+
+#[test]
+fn legacy_stack_fills_build_and_run() {
+    let loaded = parse("[stack]\nid = \"s\"\nbuild-image = \"b\"\nrun-image = \"r\"\nrun-image-mirrors = [\"m\"]\n");
+    let c = &loaded.config;
+    assert_eq!(c.build.image, "b");
+    assert_eq!(c.run.images, vec![RunImageConfig { image: "r".into(), mirrors: Some(vec!["m".into()]) }]);
+    assert_eq!(c.stack.id, "s");
+    loaded.validate().unwrap();
+
+    let c = parse("[stack]\nrun-image = \"r\"\n").config;
+    assert_eq!(c.run.images, vec![RunImageConfig { image: "r".into(), mirrors: None }]);
+    let c = parse("[stack]\nrun-image = \"r\"\nrun-image-mirrors = []\n").config;
+    assert_eq!(c.run.images, vec![RunImageConfig { image: "r".into(), mirrors: Some(vec![]) }]);
+}
+
+#[test]
+fn new_keys_override_legacy_stack() {
+    let c = parse(
+        "[stack]\nid = \"s\"\nbuild-image = \"old-b\"\nrun-image = \"old-r\"\nrun-image-mirrors = [\"old-m\"]\n\
+         [build]\nimage = \"b\"\n[[run.images]]\nimage = \"r\"\n",
+    )
+    .config;
+    assert_eq!(
+        c.stack,
+        StackConfig { id: "s".into(), build_image: "b".into(), run_image: "r".into(), run_image_mirrors: vec![] }
+    );
+    assert_eq!(c.build.image, "b");
+    assert_eq!(c.run.images, vec![RunImageConfig { image: "r".into(), mirrors: None }]);
+}
+
+#[test]
+fn validate_errors() {
+    let err = parse(MINIMAL).validate().unwrap_err();
+    assert_eq!(err.to_string(), "invalid builder config: build.image is required");
+    assert_eq!(
+        err.diagnostic().unwrap(),
+        "help: add the build base image to builder.toml:\n\n[build]\nimage = \"<build image>\""
+    );
+
+    let err = parse("[build]\nimage = \"b\"\n").validate().unwrap_err();
+    assert_eq!(err.to_string(), "invalid builder config: run.images are required");
+    assert!(err.diagnostic().unwrap().contains("[[run.images]]\nimage = \"<run image>\""));
+
+    let src = "[build]\nimage = \"b\"\n[[run.images]]\nimage = \"r\"\n[[run.images]]\nmirrors = [\"m\"]\n";
+    let err = parse(src).validate().unwrap_err();
+    assert_eq!(err.to_string(), "invalid builder config: run.images.image is required");
+    let diag = err.diagnostic().unwrap();
+    assert!(diag.starts_with(" --> builder.toml:"), "{diag}");
+    assert!(diag.ends_with("help: set image = \"<run image>\" in this [[run.images]] entry"), "{diag}");
+
+    // Only reachable without the merge (a hand-built config).
+    let mut loaded = parse("[build]\nimage = \"b\"\n[[run.images]]\nimage = \"r\"\n");
+    loaded.config.stack.build_image = "other".into();
+    assert_eq!(
+        loaded.validate().unwrap_err().to_string(),
+        "invalid builder config: build.image and stack.build-image do not match"
+    );
+    loaded.config.stack.build_image = "b".into();
+    loaded.config.stack.run_image = "other".into();
+    assert_eq!(
+        loaded.validate().unwrap_err().to_string(),
+        "invalid builder config: run.images and stack.run-image do not match"
+    );
+    loaded.config.run.images.clear();
+    loaded.config.stack.id = "s".into();
+    assert_eq!(
+        loaded.validate().unwrap_err().to_string(),
+        "invalid builder config: run.images and stack.run-image do not match"
+    );
+}
+
+fn env_src(entries: &str) -> String {
+    format!("{MINIMAL}{entries}")
+}
+
+#[test]
+fn build_env_files() {
+    let loaded = parse(&env_src(
+        r#"[[build.env]]
+name = "A"
+value = "1"
+[[build.env]]
+name = "B"
+value = "2"
+suffix = "default"
+[[build.env]]
+name = "C"
+value = "3"
+suffix = "override"
+[[build.env]]
+name = "D"
+value = "4"
+suffix = "append"
+delim = ":"
+[[build.env]]
+name = "E"
+value = "5"
+suffix = "prepend"
+delim = ","
+"#,
+    ));
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let want: BTreeMap<String, String> = [
+        ("A", "1"),
+        ("B.default", "2"),
+        ("C.override", "3"),
+        ("D.append", "4"),
+        ("D.delim", ":"),
+        ("E.delim", ","),
+        ("E.prepend", "5"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(loaded.build_env, want);
+}
+
+#[test]
+fn build_env_warnings() {
+    let loaded = parse(&env_src(
+        r#"[[build.env]]
+name = "key"
+[[build.env]]
+name = "key1"
+value = "value1"
+suffix = "append"
+delim = "%"
+[[build.env]]
+name = "key1"
+value = "value2"
+suffix = "append"
+delim = ","
+"#,
+    ));
+    assert_eq!(
+        loaded.warnings,
+        vec![
+            "empty value for key/name 'key'",
+            "overriding env with name: 'key1' and suffix: 'append' from 'value1' to 'value2'",
+            "overriding env with name: 'key1' and delim: ',' from '%' to ','",
+        ]
+    );
+    assert_eq!(loaded.build_env.get("key").map(String::as_str), Some(""));
+    assert_eq!(loaded.build_env.get("key1.append").map(String::as_str), Some("value2"));
+    assert_eq!(loaded.build_env.get("key1.delim").map(String::as_str), Some(","));
+}
+
+#[test]
+fn build_env_empty_name() {
+    let err = parse_err(&env_src("[[build.env]]\nvalue = \"x\"\n"));
+    assert_eq!(err.to_string(), "parse contents of 'builder.toml': env name should not be empty");
+    assert!(matches!(err, ConfigError::EnvNameEmpty { .. }));
+    assert!(err.diagnostic().unwrap().contains("help: give this [[build.env]] entry a name"));
+    let err = parse_err(&env_src("[[build.env]]\nname = \"\"\nvalue = \"x\"\n"));
+    assert!(err.diagnostic().unwrap().starts_with(" --> builder.toml:5:8\n"), "{}", err.diagnostic().unwrap());
+}
+
+#[test]
+fn build_env_unknown_suffix() {
+    let err = parse_err(&env_src("[[build.env]]\nname = \"A\"\nsuffix = \"invalid\"\n"));
+    assert_eq!(err.to_string(), "unknown action type 'invalid'");
+    assert_eq!(err.warnings(), ["empty value for key/name 'A'"]);
+    assert_eq!(
+        err.diagnostic().unwrap(),
+        " --> builder.toml:6:10\n  |\n6 | suffix = \"invalid\"\n  |          ^^^^^^^^^ unknown suffix\n\
+         help: suffix must be one of \"default\", \"override\", \"append\", \"prepend\" or omitted"
+    );
+}
+
+#[test]
+fn build_env_missing_delim() {
+    let err = parse_err(&env_src(
+        "[[build.env]]\nname = \"B\"\nvalue = \"b\"\nsuffix = \"prepend\"\n\
+         [[build.env]]\nname = \"A\"\nvalue = \"a\"\nsuffix = \"append\"\n",
+    ));
+    assert_eq!(err.to_string(), "error parsing [[build.env]] in file 'builder.toml'");
+    assert_eq!(
+        err.warnings(),
+        [
+            "env with name/key 'A' with suffix 'append' must to have a 'delim' value",
+            "env with name/key 'B' with suffix 'prepend' must to have a 'delim' value",
+        ]
+    );
+    let diag = err.diagnostic().unwrap();
+    assert!(diag.contains("7 | suffix = \"prepend\"\n  |          ^^^^^^^^^ 'prepend' needs a delim"), "{diag}");
+    assert!(diag.contains("11 | suffix = \"append\""), "{diag}");
+    assert!(
+        diag.ends_with("help: add delim = \":\" (or another separator) to each append/prepend [[build.env]] entry")
+    );
+}
+
+#[test]
+fn build_env_delim_from_another_entry_counts() {
+    // pack checks the file map, so a delim given on another entry of the same name is enough.
+    let loaded = parse(&env_src(
+        "[[build.env]]\nname = \"A\"\nvalue = \":\"\nsuffix = \"default\"\ndelim = \":\"\n\
+         [[build.env]]\nname = \"A\"\nvalue = \"x\"\nsuffix = \"append\"\n",
+    ));
+    assert_eq!(loaded.build_env.get("A.append").map(String::as_str), Some("x"));
+}
+
+#[test]
+fn deprecated_image_key() {
+    let loaded = parse(&format!(
+        "{MINIMAL}[[buildpacks]]\nimage = \"cnbs/bp:1\"\n[[buildpacks]]\nuri = \"docker://x\"\nimage = \"y\"\n\
+         [[extensions]]\nimage = \"cnbs/ext:1\"\nuri = \"\"\n"
+    ));
+    let c = &loaded.config;
+    assert_eq!(c.buildpacks[0].uri, "docker://cnbs/bp:1");
+    assert_eq!(c.buildpacks[0].image, "cnbs/bp:1");
+    assert_eq!(c.buildpacks[1].uri, "docker://x");
+    assert_eq!(c.extensions[0].uri, "docker://cnbs/ext:1");
+    assert_eq!(loaded.warnings, vec![IMAGE_KEY_DEPRECATED, IMAGE_KEY_DEPRECATED]);
+    assert_eq!(IMAGE_KEY_DEPRECATED, "The 'image' key is deprecated. Use 'uri=\"docker://...\"' instead.");
+}
+
+#[test]
+fn relative_path_resolution() {
+    let loaded = parse_str(MINIMAL, Path::new("/work/cfg/./builder.toml")).unwrap();
+    assert_eq!(loaded.path, PathBuf::from("/work/cfg/builder.toml"));
+    assert_eq!(loaded.base_dir, PathBuf::from("/work/cfg"));
+    assert_eq!(loaded.resolve_path("bp"), PathBuf::from("/work/cfg/bp"));
+    assert_eq!(loaded.resolve_path("./a/../b/c.tgz"), PathBuf::from("/work/cfg/b/c.tgz"));
+    assert_eq!(loaded.resolve_path("../x"), PathBuf::from("/work/x"));
+    assert_eq!(loaded.resolve_path("/abs/y"), PathBuf::from("/abs/y"));
+    assert_eq!(loaded.resolve_path(""), PathBuf::from("/work/cfg"));
+
+    let loaded = parse_str(MINIMAL, Path::new("sub/builder.toml")).unwrap();
+    let cwd = std::env::current_dir().unwrap();
+    assert_eq!(loaded.base_dir, clean_path(&cwd.join("sub")));
+    assert_eq!(loaded.path, PathBuf::from("sub/builder.toml"));
+    let loaded = parse_str(MINIMAL, Path::new("builder.toml")).unwrap();
+    assert_eq!(loaded.base_dir, clean_path(&cwd));
+}
+
+#[test]
+fn clean_path_like_go() {
+    for (input, want) in [
+        ("", "."),
+        (".", "."),
+        ("a/./b", "a/b"),
+        ("a/../b", "b"),
+        ("../a", "../a"),
+        ("a/../../b", "../b"),
+        ("/../a", "/a"),
+        ("a//b/", "a/b"),
+    ] {
+        assert_eq!(clean_path(Path::new(input)), PathBuf::from(want), "{input}");
+    }
+}
+
+#[test]
+fn suggestions() {
+    assert_eq!(suggest("buidlpacks", known_keys("")), Some("buildpacks"));
+    assert_eq!(suggest("Description", known_keys("")), Some("description"));
+    assert_eq!(suggest("run_image", known_keys("stack")), Some("run-image"));
+    assert_eq!(suggest("distributions", known_keys("targets")), Some("distros"));
+    assert_eq!(suggest("zzz", known_keys("")), None);
+    assert_eq!(osa_distance("ab", "ba"), 1);
+    assert_eq!(osa_distance("kitten", "sitting"), 3);
+}
