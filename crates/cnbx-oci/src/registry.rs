@@ -1,1 +1,1132 @@
-//! (to be written)
+//! A registry client over `oci-client`: fetch images (with platform selection from an
+//! index), pull their blobs into a local [`BlobStore`] with every digest verified, and push
+//! images and indexes with the exact manifest bytes that were hashed.
+//!
+//! * Transport: plain HTTP for loopback registries (`localhost`, `127.0.0.0/8`, `[::1]`) and
+//!   for every `--insecure-registry HOST[:PORT]`; HTTPS otherwise. Docker Hub
+//!   (`index.docker.io` in [`ImageRef`]) is spoken to at `registry-1.docker.io`.
+//! * Auth: anonymous, basic, and bearer tokens (oci-client's token flow), with credentials
+//!   from Docker's `config.json` ([`crate::auth`]). One `oci_client::Client` per registry,
+//!   because oci-client keeps one set of credentials per registry for a client's lifetime.
+//! * Blobs stream through files or registry-to-registry, never whole into memory (configs,
+//!   which are small JSON documents, excepted). Pushing skips blobs the registry has
+//!   (HEAD), mounts blobs from another repository of the same registry, and otherwise
+//!   uploads with one monolithic streaming PUT.
+//! * Transient failures (5xx, 408, 429, timeouts, dropped connections) are retried with
+//!   exponential backoff; every operation is content-addressed, so retrying is safe.
+//!
+//! Errors name the image and the registry, never credentials.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use cnbx_refs::ImageRef;
+use futures_util::{StreamExt, TryStreamExt};
+use oci_client::client::{ClientConfig, ClientProtocol, LayerDescriptor};
+use oci_client::errors::{DigestError, OciDistributionError, OciErrorCode};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference, RegistryOperation};
+
+use crate::auth::{self, AuthError, Credential};
+use crate::blobstore::{BlobError, BlobStore};
+use crate::config::ImageConfig;
+use crate::digest::Digest;
+use crate::image::{BlobSource, ImageError, ImageToWrite, SourceImage, build_index, select_platform};
+use crate::progress::{Reporter, Task, TaskKind};
+use crate::spec::{Descriptor, Index, Manifest, Platform, Raw, media_type};
+
+/// The API host of Docker Hub.
+const DOCKER_HUB_API_HOST: &str = "registry-1.docker.io";
+
+/// How many blobs are transferred at once.
+const CONCURRENT_TRANSFERS: usize = 3;
+
+/// Options for [`RegistryClient::new`].
+#[derive(Debug, Clone, Default)]
+pub struct RegistryOptions {
+    /// Registries (`HOST[:PORT]`) spoken to over plain HTTP, besides loopback ones. An entry
+    /// without a port matches every port of that host.
+    pub insecure_registries: Vec<String>,
+    /// Directory holding Docker's `config.json`; `None` means `$DOCKER_CONFIG`, else
+    /// `~/.docker`.
+    pub docker_config_dir: Option<PathBuf>,
+}
+
+/// What [`RegistryClient::push`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushOutcome {
+    /// Digest of the manifest or index the tag points at.
+    pub digest: Digest,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its media type.
+    pub media_type: String,
+    /// Blobs uploaded.
+    pub uploaded: usize,
+    /// Blobs mounted from another repository of the same registry.
+    pub mounted: usize,
+    /// Blobs the registry already had.
+    pub skipped: usize,
+}
+
+/// Errors talking to a registry. Messages name the image and the registry and say what to
+/// do; they never contain credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// 401/403, or the token service refused.
+    #[error(
+        "cannot access {image}: authentication required for {registry}: log in with `docker login {registry}` (cnbx reads DOCKER_CONFIG or ~/.docker/config.json){note}"
+    )]
+    Auth {
+        /// The image.
+        image: String,
+        /// The registry.
+        registry: String,
+        /// More detail, starting with a separator, or empty.
+        note: String,
+    },
+    /// Docker's config or a credential helper failed.
+    #[error("cannot get credentials for {image}: {source}")]
+    Credentials {
+        /// The image.
+        image: String,
+        /// What failed.
+        #[source]
+        source: AuthError,
+    },
+    /// The registry could not be reached.
+    #[error("cannot connect to {registry} for {image}: {detail}{hint}")]
+    Connect {
+        /// The image.
+        image: String,
+        /// The registry.
+        registry: String,
+        /// The underlying error.
+        detail: String,
+        /// What to try, starting with a separator, or empty.
+        hint: String,
+    },
+    /// A timeout or a dropped connection (retried before being reported).
+    #[error("network error talking to {registry} for {image}: {detail}")]
+    Network {
+        /// The image.
+        image: String,
+        /// The registry.
+        registry: String,
+        /// The underlying error.
+        detail: String,
+    },
+    /// The registry answered with an error status (5xx, 429: retried before being reported).
+    #[error("{registry} answered HTTP {code} for {image}: {detail}")]
+    Server {
+        /// The image.
+        image: String,
+        /// The registry.
+        registry: String,
+        /// HTTP status.
+        code: u16,
+        /// The body or error envelope, shortened.
+        detail: String,
+    },
+    /// The manifest, repository or blob does not exist.
+    #[error("{image} was not found on {registry}{detail}")]
+    NotFound {
+        /// The image.
+        image: String,
+        /// The registry.
+        registry: String,
+        /// What exactly is missing, starting with a separator, or empty.
+        detail: String,
+    },
+    /// Downloaded content does not hash to its digest.
+    #[error(
+        "blob {digest} of {image} failed digest verification: its content hashes to {actual}; the registry (or something between it and cnbx) served corrupt data"
+    )]
+    DigestMismatch {
+        /// The image.
+        image: String,
+        /// The digest the blob should have.
+        digest: String,
+        /// What it hashed to.
+        actual: String,
+    },
+    /// A manifest, index or config is not valid JSON of the expected shape.
+    #[error("{image}: the {what} from {registry} is invalid: {detail}")]
+    InvalidDocument {
+        /// The image.
+        image: String,
+        /// The registry.
+        registry: String,
+        /// `manifest`, `index` or `config`.
+        what: &'static str,
+        /// The parse error.
+        detail: String,
+    },
+    /// The image model is inconsistent, or has no manifest for the platform.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// Reading or writing the local blob store failed.
+    #[error("{image}: blob {digest} in the local store: {source}")]
+    Store {
+        /// The image.
+        image: String,
+        /// The blob.
+        digest: String,
+        /// What failed.
+        #[source]
+        source: Box<BlobError>,
+    },
+    /// Anything else the registry or the client reported.
+    #[error("{operation} {image} on {registry} failed: {detail}")]
+    Protocol {
+        /// The image.
+        image: String,
+        /// The registry.
+        registry: String,
+        /// What was being done (`pulling`, `pushing`).
+        operation: &'static str,
+        /// The underlying error.
+        detail: String,
+    },
+    /// `push` was given no image.
+    #[error("nothing to push to {0}")]
+    NothingToPush(String),
+}
+
+impl RegistryError {
+    /// Whether retrying the same request may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Network { .. } => true,
+            Self::Server { code, .. } => *code >= 500 || *code == 408 || *code == 429,
+            _ => false,
+        }
+    }
+}
+
+/// A registry client. Cheap to clone; clones share connections and tokens.
+#[derive(Clone)]
+pub struct RegistryClient {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for RegistryClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryClient").field("options", &self.inner.options).finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    options: RegistryOptions,
+    config_dir: Option<PathBuf>,
+    conns: Mutex<HashMap<String, Conn>>,
+    authed: Mutex<HashSet<(String, String, bool)>>,
+}
+
+/// One registry: its client (holding its credentials and tokens) and how to reach it.
+#[derive(Clone)]
+struct Conn {
+    client: Client,
+    auth: RegistryAuth,
+    plain_http: bool,
+    identity_token: bool,
+    registry: String,
+}
+
+/// What an error message needs to know.
+struct Ctx {
+    image: String,
+    registry: String,
+    plain_http: bool,
+    identity_token: bool,
+    operation: &'static str,
+}
+
+/// How one blob reached the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transfer {
+    Uploaded,
+    Mounted,
+    Skipped,
+}
+
+/// One blob to push.
+enum PushBlob<'a> {
+    Layer { descriptor: &'a Descriptor, source: &'a BlobSource },
+    Config { raw: &'a Raw<serde_json::Value>, mount_from: Option<&'a ImageRef> },
+}
+
+impl PushBlob<'_> {
+    fn digest(&self) -> &Digest {
+        match self {
+            Self::Layer { descriptor, .. } => &descriptor.digest,
+            Self::Config { raw, .. } => &raw.digest,
+        }
+    }
+}
+
+impl RegistryClient {
+    /// A client; nothing is contacted until the first request.
+    pub fn new(options: RegistryOptions) -> Self {
+        let config_dir = auth::docker_config_dir(options.docker_config_dir.as_deref());
+        Self {
+            inner: Arc::new(Inner {
+                options,
+                config_dir,
+                conns: Mutex::new(HashMap::new()),
+                authed: Mutex::new(HashSet::new()),
+            }),
+        }
+    }
+
+    /// The options this client was made with.
+    pub fn options(&self) -> &RegistryOptions {
+        &self.inner.options
+    }
+
+    /// Whether `reference`'s registry is spoken to over plain HTTP.
+    pub fn is_plain_http(&self, reference: &ImageRef) -> bool {
+        reference.is_loopback_registry() || self.is_insecure(reference.registry())
+    }
+
+    fn is_insecure(&self, registry: &str) -> bool {
+        let host = split_host(registry);
+        self.inner.options.insecure_registries.iter().any(|entry| {
+            let entry = entry.trim();
+            let entry = entry.strip_prefix("http://").or_else(|| entry.strip_prefix("https://")).unwrap_or(entry);
+            let entry = entry.trim_end_matches('/');
+            entry.eq_ignore_ascii_case(registry) || (!entry.contains(':') && entry.eq_ignore_ascii_case(host))
+        })
+    }
+
+    /// The connection for `reference`'s registry, made (and its credentials read) on first use.
+    async fn conn(&self, reference: &ImageRef) -> Result<Conn, RegistryError> {
+        let registry = reference.registry().to_owned();
+        if let Some(conn) = lock(&self.inner.conns).get(&registry) {
+            return Ok(conn.clone());
+        }
+        let dir = self.inner.config_dir.clone();
+        let reg = registry.clone();
+        let credential = tokio::task::spawn_blocking(move || auth::lookup(dir.as_deref(), &reg))
+            .await
+            .unwrap_or(Ok(Credential::Anonymous))
+            .map_err(|source| RegistryError::Credentials { image: reference.original().to_owned(), source })?;
+        let (auth, identity_token) = match credential {
+            Credential::Anonymous => (RegistryAuth::Anonymous, false),
+            Credential::Basic { username, password } => (RegistryAuth::Basic(username, password), false),
+            Credential::IdentityToken => (RegistryAuth::Anonymous, true),
+        };
+        let plain_http = self.is_plain_http(reference);
+        let config = ClientConfig {
+            protocol: if plain_http { ClientProtocol::Http } else { ClientProtocol::Https },
+            use_monolithic_push: true,
+            platform_resolver: None,
+            connect_timeout: Some(Duration::from_secs(30)),
+            read_timeout: Some(Duration::from_secs(300)),
+            user_agent: concat!("cnbx/", env!("CARGO_PKG_VERSION")),
+            ..ClientConfig::default()
+        };
+        let client = Client::try_from(config).map_err(|e| RegistryError::Protocol {
+            image: reference.original().to_owned(),
+            registry: display_registry(&registry),
+            operation: "setting up a client for",
+            detail: error_chain(&e),
+        })?;
+        let conn = Conn { client, auth, plain_http, identity_token, registry: registry.clone() };
+        Ok(lock(&self.inner.conns).entry(registry).or_insert(conn).clone())
+    }
+
+    fn ctx(conn: &Conn, reference: &ImageRef, operation: &'static str) -> Ctx {
+        Ctx {
+            image: reference.original().to_owned(),
+            registry: display_registry(&conn.registry),
+            plain_http: conn.plain_http,
+            identity_token: conn.identity_token,
+            operation,
+        }
+    }
+
+    /// Authenticates once per (registry, repository, operation), so that a failing token
+    /// request is reported as such instead of as a bare 401 later.
+    async fn ensure_auth(
+        &self,
+        conn: &Conn,
+        oref: &Reference,
+        op: RegistryOperation,
+        ctx: &Ctx,
+    ) -> Result<(), RegistryError> {
+        let key = (conn.registry.clone(), oref.repository().to_owned(), matches!(op, RegistryOperation::Push));
+        if lock(&self.inner.authed).contains(&key) {
+            return Ok(());
+        }
+        retry(|| async { conn.client.auth(oref, &conn.auth, op).await.map_err(|e| classify(e, ctx)) }).await?;
+        lock(&self.inner.authed).insert(key);
+        Ok(())
+    }
+
+    /// Reads the image `reference` (for `platform` when it is an index). `None` when the
+    /// registry says the manifest or repository does not exist.
+    pub async fn fetch_image(
+        &self,
+        reference: &ImageRef,
+        platform: Option<&Platform>,
+    ) -> Result<Option<SourceImage>, RegistryError> {
+        let conn = self.conn(reference).await?;
+        let ctx = Self::ctx(&conn, reference, "pulling");
+        let oref = oci_ref(reference);
+        self.ensure_auth(&conn, &oref, RegistryOperation::Pull, &ctx).await?;
+        let Some(bytes) = get_manifest(&conn, &oref, &ctx).await? else { return Ok(None) };
+        let display = reference.original().to_owned();
+        let invalid = |what: &'static str| {
+            let ctx = &ctx;
+            move |e: serde_json::Error| RegistryError::InvalidDocument {
+                image: ctx.image.clone(),
+                registry: ctx.registry.clone(),
+                what,
+                detail: e.to_string(),
+            }
+        };
+        let (manifest_bytes, index_platform) = if is_index_document(&bytes) {
+            let index: Raw<Index> = Raw::parse(bytes).map_err(invalid("index"))?;
+            let chosen = select_platform(&display, &index.value, platform)?.clone();
+            let mref = oref.clone_with_digest(chosen.digest.to_string());
+            let Some(bytes) = get_manifest(&conn, &mref, &ctx).await? else {
+                return Err(RegistryError::NotFound {
+                    image: ctx.image.clone(),
+                    registry: ctx.registry.clone(),
+                    detail: format!(
+                        ": its index lists manifest {} for {}, which is missing",
+                        chosen.digest,
+                        platform_of(&chosen)
+                    ),
+                });
+            };
+            (bytes, chosen.platform.clone())
+        } else {
+            (bytes, None)
+        };
+        let manifest: Raw<Manifest> = Raw::parse(manifest_bytes).map_err(invalid("manifest"))?;
+        let config_desc = manifest.value.config.clone();
+        let config_bytes = get_small_blob(&conn, &oref, &config_desc, &ctx).await?;
+        let config_raw: Raw<serde_json::Value> = Raw::parse(config_bytes).map_err(invalid("config"))?;
+        let config = ImageConfig::from_slice(&config_raw.bytes)
+            .map_err(|source| ImageError::Config { image: display.clone(), source })?;
+        if let (Some(want), None) = (platform, &index_platform) {
+            if !want.matches(&config.platform()) {
+                return Err(ImageError::NoMatchingPlatform {
+                    image: display,
+                    platform: want.to_string(),
+                    available: config.platform().to_string(),
+                }
+                .into());
+            }
+        }
+        Ok(Some(SourceImage {
+            display_name: display,
+            manifest,
+            config,
+            config_raw,
+            index_platform,
+            source: BlobSource::Registry(reference.clone()),
+        }))
+    }
+
+    /// Downloads the blobs of `image` that `into` lacks, verifying each digest, and returns
+    /// the same image reading its blobs from `into`.
+    pub async fn pull_layers(
+        &self,
+        image: &SourceImage,
+        into: &BlobStore,
+        reporter: &dyn Reporter,
+    ) -> Result<SourceImage, RegistryError> {
+        let store_err = |digest: &Digest, source: BlobError| RegistryError::Store {
+            image: image.display_name.clone(),
+            digest: digest.to_string(),
+            source: Box::new(source),
+        };
+        // The config is already in memory, checked against its digest.
+        let config_digest = &image.manifest.value.config.digest;
+        if image.config_raw.digest != *config_digest {
+            return Err(RegistryError::DigestMismatch {
+                image: image.display_name.clone(),
+                digest: config_digest.to_string(),
+                actual: image.config_raw.digest.to_string(),
+            });
+        }
+        into.put_bytes(&image.config_raw.bytes).map_err(|e| store_err(config_digest, e))?;
+        let layers = &image.manifest.value.layers;
+        match &image.source {
+            BlobSource::Store(store) => {
+                for layer in layers {
+                    if store.root() != into.root() {
+                        into.import_from(store, &layer.digest).map_err(|e| store_err(&layer.digest, e))?;
+                    }
+                }
+            }
+            BlobSource::Registry(reference) => {
+                let conn = self.conn(reference).await?;
+                let mut ctx = Self::ctx(&conn, reference, "pulling");
+                ctx.image.clone_from(&image.display_name);
+                let oref = oci_ref(reference);
+                self.ensure_auth(&conn, &oref, RegistryOperation::Pull, &ctx).await?;
+                let mut seen = HashSet::new();
+                let missing: Vec<&Descriptor> =
+                    layers.iter().filter(|l| !into.contains(&l.digest) && seen.insert(&l.digest)).collect();
+                futures_util::stream::iter(missing)
+                    .map(|layer| download_blob(&conn, &oref, layer, into, reporter, &ctx))
+                    .buffer_unordered(CONCURRENT_TRANSFERS)
+                    .try_collect::<Vec<()>>()
+                    .await?;
+            }
+        }
+        Ok(SourceImage { source: BlobSource::Store(into.clone()), ..image.clone() })
+    }
+
+    /// Pushes one image tagged `target`, or, with several, each manifest by digest and then
+    /// an OCI index tagged `target`. Returns the digest of what the tag points at.
+    pub async fn push(
+        &self,
+        target: &ImageRef,
+        images: &[ImageToWrite],
+        reporter: &dyn Reporter,
+    ) -> Result<PushOutcome, RegistryError> {
+        if images.is_empty() {
+            return Err(RegistryError::NothingToPush(target.original().to_owned()));
+        }
+        let conn = self.conn(target).await?;
+        let ctx = Self::ctx(&conn, target, "pushing");
+        let oref = oci_ref(target);
+        self.ensure_auth(&conn, &oref, RegistryOperation::Push, &ctx).await?;
+
+        // Every distinct blob once, layers first, then configs.
+        let mut seen = HashSet::new();
+        let mut blobs = Vec::new();
+        for image in images {
+            for layer in &image.layers {
+                if seen.insert(layer.descriptor.digest.clone()) {
+                    blobs.push(PushBlob::Layer { descriptor: &layer.descriptor, source: &layer.source });
+                }
+            }
+        }
+        for image in images {
+            if seen.insert(image.config.digest.clone()) {
+                let mount_from = image.layers.iter().find_map(|l| match &l.source {
+                    BlobSource::Registry(r) if r.registry() == target.registry() => Some(r),
+                    _ => None,
+                });
+                blobs.push(PushBlob::Config { raw: &image.config, mount_from });
+            }
+        }
+        let transfers: Vec<Transfer> = futures_util::stream::iter(blobs.iter())
+            .map(|blob| self.push_blob(&conn, &oref, target, blob, reporter, &ctx))
+            .buffer_unordered(CONCURRENT_TRANSFERS)
+            .try_collect()
+            .await?;
+        let count = |t: Transfer| transfers.iter().filter(|x| **x == t).count();
+
+        let (digest, size, media_type) = if let [image] = images {
+            let manifest = image.manifest();
+            push_manifest(&conn, &oref, &manifest.bytes, &image.manifest_media_type, &ctx).await?;
+            (manifest.digest, manifest.bytes.len() as u64, image.manifest_media_type.clone())
+        } else {
+            let mut entries = Vec::with_capacity(images.len());
+            for image in images {
+                let manifest = image.manifest();
+                let by_digest = oref.clone_with_digest(manifest.digest.to_string());
+                push_manifest(&conn, &by_digest, &manifest.bytes, &image.manifest_media_type, &ctx).await?;
+                entries.push((manifest, image.platform.clone()));
+            }
+            let index = build_index(&entries);
+            push_manifest(&conn, &oref, &index.bytes, media_type::OCI_INDEX, &ctx).await?;
+            (index.digest, index.bytes.len() as u64, media_type::OCI_INDEX.to_owned())
+        };
+        Ok(PushOutcome {
+            digest,
+            size,
+            media_type,
+            uploaded: count(Transfer::Uploaded),
+            mounted: count(Transfer::Mounted),
+            skipped: count(Transfer::Skipped),
+        })
+    }
+
+    async fn push_blob(
+        &self,
+        conn: &Conn,
+        oref: &Reference,
+        target: &ImageRef,
+        blob: &PushBlob<'_>,
+        reporter: &dyn Reporter,
+        ctx: &Ctx,
+    ) -> Result<Transfer, RegistryError> {
+        let digest = blob.digest();
+        let exists =
+            retry(|| async { conn.client.blob_exists(oref, digest.as_str()).await.map_err(|e| classify(e, ctx)) })
+                .await?;
+        if exists {
+            return Ok(Transfer::Skipped);
+        }
+        let same_registry_source = match blob {
+            PushBlob::Layer { source: BlobSource::Registry(src), .. } if src.registry() == target.registry() => {
+                Some(src)
+            }
+            PushBlob::Config { mount_from, .. } => *mount_from,
+            _ => None,
+        };
+        if let Some(src) = same_registry_source {
+            if src.repository() != target.repository() && self.try_mount(conn, oref, src, digest).await {
+                return Ok(Transfer::Mounted);
+            }
+        }
+        match blob {
+            PushBlob::Config { raw, .. } => {
+                let task = Task {
+                    id: format!("push:{digest}"),
+                    label: format!("config {}", digest.short()),
+                    kind: TaskKind::Push,
+                    total: Some(raw.bytes.len() as u64),
+                };
+                reporter.start(&task);
+                let bytes = bytes::Bytes::from(raw.bytes.clone());
+                let res = retry(|| async {
+                    conn.client.push_blob(oref, bytes.clone(), digest.as_str()).await.map_err(|e| classify(e, ctx))
+                })
+                .await;
+                reporter.advance(&task.id, raw.bytes.len() as u64);
+                reporter.finish(&task.id);
+                res?;
+            }
+            PushBlob::Layer { descriptor, source } => {
+                let task = Task {
+                    id: format!("push:{digest}"),
+                    label: format!("layer {}", digest.short()),
+                    kind: TaskKind::Push,
+                    total: Some(descriptor.size),
+                };
+                reporter.start(&task);
+                let res = match source {
+                    BlobSource::Store(store) => {
+                        upload_file(conn, oref, store, descriptor, reporter, &task.id, ctx).await
+                    }
+                    BlobSource::Registry(src) => {
+                        self.copy_from_registry(conn, oref, src, descriptor, reporter, &task.id, ctx).await
+                    }
+                };
+                reporter.finish(&task.id);
+                res?;
+            }
+        }
+        Ok(Transfer::Uploaded)
+    }
+
+    /// Cross-repository mount; `false` when the registry did not mount (it then answers 202
+    /// and expects an upload, which the caller does).
+    async fn try_mount(&self, conn: &Conn, oref: &Reference, src: &ImageRef, digest: &Digest) -> bool {
+        let src_ref = oci_ref(src);
+        let src_ctx = Self::ctx(conn, src, "pulling");
+        if self.ensure_auth(conn, &src_ref, RegistryOperation::Pull, &src_ctx).await.is_err() {
+            return false;
+        }
+        conn.client.mount_blob(oref, &src_ref, digest.as_str()).await.is_ok()
+    }
+
+    /// Streams a blob from another registry (or repository) to the target.
+    #[allow(clippy::too_many_arguments)]
+    async fn copy_from_registry(
+        &self,
+        conn: &Conn,
+        oref: &Reference,
+        src: &ImageRef,
+        descriptor: &Descriptor,
+        reporter: &dyn Reporter,
+        task_id: &str,
+        ctx: &Ctx,
+    ) -> Result<(), RegistryError> {
+        let src_conn = self.conn(src).await?;
+        let src_ctx = Self::ctx(&src_conn, src, "pulling");
+        let src_ref = oci_ref(src);
+        self.ensure_auth(&src_conn, &src_ref, RegistryOperation::Pull, &src_ctx).await?;
+        let digest = descriptor.digest.as_str();
+        retry(|| async {
+            let stream = src_conn
+                .client
+                .pull_blob_stream(&src_ref, &layer_descriptor(descriptor))
+                .await
+                .map_err(|e| classify(e, &src_ctx))?;
+            let counter = Arc::new(AtomicU64::new(0));
+            let seen = counter.clone();
+            let stream = stream.map(move |chunk| {
+                if let Ok(bytes) = &chunk {
+                    seen.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                }
+                chunk.map_err(OciDistributionError::IoError)
+            });
+            let push = conn.client.push_blob_stream(oref, stream, digest, Some(descriptor.size));
+            with_progress(push, &counter, reporter, task_id).await.map_err(|e| classify(e, ctx))?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Whether the manifest of `reference` can be read with the configured credentials.
+    pub async fn can_read(&self, reference: &ImageRef) -> bool {
+        let Ok(conn) = self.conn(reference).await else { return false };
+        let ctx = Self::ctx(&conn, reference, "reading");
+        let oref = oci_ref(reference);
+        if self.ensure_auth(&conn, &oref, RegistryOperation::Pull, &ctx).await.is_err() {
+            return false;
+        }
+        retry(|| async { conn.client.fetch_manifest_digest(&oref, &conn.auth).await.map_err(|e| classify(e, &ctx)) })
+            .await
+            .is_ok()
+    }
+}
+
+/// The manifest bytes at `oref`, or `None` when the registry says it does not exist.
+async fn get_manifest(conn: &Conn, oref: &Reference, ctx: &Ctx) -> Result<Option<Vec<u8>>, RegistryError> {
+    let res = retry(|| async {
+        conn.client.pull_manifest_raw(oref, &conn.auth, media_type::ALL_MANIFESTS).await.map_err(|e| classify(e, ctx))
+    })
+    .await;
+    match res {
+        Ok((bytes, _digest)) => Ok(Some(bytes.to_vec())),
+        Err(RegistryError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A small blob (a config) into memory, verified.
+async fn get_small_blob(conn: &Conn, oref: &Reference, desc: &Descriptor, ctx: &Ctx) -> Result<Vec<u8>, RegistryError> {
+    let bytes = retry(|| async {
+        let mut out = Vec::with_capacity(usize::try_from(desc.size).unwrap_or(0).min(1 << 20));
+        conn.client.pull_blob(oref, &layer_descriptor(desc), &mut out).await.map_err(|e| classify(e, ctx))?;
+        Ok(out)
+    })
+    .await
+    .map_err(|e| blob_missing(e, desc))?;
+    let actual = Digest::of(&bytes);
+    if actual != desc.digest {
+        return Err(RegistryError::DigestMismatch {
+            image: ctx.image.clone(),
+            digest: desc.digest.to_string(),
+            actual: actual.to_string(),
+        });
+    }
+    Ok(bytes)
+}
+
+/// Downloads one blob into `into`, verifying its digest.
+async fn download_blob(
+    conn: &Conn,
+    oref: &Reference,
+    desc: &Descriptor,
+    into: &BlobStore,
+    reporter: &dyn Reporter,
+    ctx: &Ctx,
+) -> Result<(), RegistryError> {
+    let task = Task {
+        id: format!("pull:{}", desc.digest),
+        label: format!("layer {}", desc.digest.short()),
+        kind: TaskKind::Pull,
+        total: Some(desc.size),
+    };
+    reporter.start(&task);
+    let store_err = |source: BlobError| RegistryError::Store {
+        image: ctx.image.clone(),
+        digest: desc.digest.to_string(),
+        source: Box::new(source),
+    };
+    let res = retry(|| async {
+        let mut stream =
+            conn.client.pull_blob_stream(oref, &layer_descriptor(desc)).await.map_err(|e| classify(e, ctx))?;
+        let mut writer = into.writer().map_err(|e| store_err(BlobError::Io(e)))?;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| io_error(e, desc, ctx))?;
+            writer.write_all(&chunk).map_err(|e| store_err(BlobError::Io(e)))?;
+            reporter.advance(&task.id, chunk.len() as u64);
+        }
+        match writer.commit(Some(&desc.digest)) {
+            Ok(_) => Ok(()),
+            Err(BlobError::Mismatch { expected, actual }) => Err(RegistryError::DigestMismatch {
+                image: ctx.image.clone(),
+                digest: expected.to_string(),
+                actual: actual.to_string(),
+            }),
+            Err(e) => Err(store_err(e)),
+        }
+    })
+    .await
+    .map_err(|e| blob_missing(e, desc));
+    reporter.finish(&task.id);
+    res
+}
+
+/// Uploads a blob from a local store with one streaming PUT.
+async fn upload_file(
+    conn: &Conn,
+    oref: &Reference,
+    store: &BlobStore,
+    descriptor: &Descriptor,
+    reporter: &dyn Reporter,
+    task_id: &str,
+    ctx: &Ctx,
+) -> Result<(), RegistryError> {
+    let path = store.path(&descriptor.digest);
+    let size = store.size(&descriptor.digest).unwrap_or(descriptor.size);
+    retry(|| async {
+        let file = tokio::fs::File::open(&path).await.map_err(|e| RegistryError::Store {
+            image: ctx.image.clone(),
+            digest: descriptor.digest.to_string(),
+            source: Box::new(BlobError::Io(std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))),
+        })?;
+        let counter = Arc::new(AtomicU64::new(0));
+        let seen = counter.clone();
+        let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024).map(move |chunk| {
+            if let Ok(bytes) = &chunk {
+                seen.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            }
+            chunk.map_err(OciDistributionError::IoError)
+        });
+        let push = conn.client.push_blob_stream(oref, stream, descriptor.digest.as_str(), Some(size));
+        with_progress(push, &counter, reporter, task_id).await.map_err(|e| classify(e, ctx))?;
+        Ok(())
+    })
+    .await
+}
+
+async fn push_manifest(
+    conn: &Conn,
+    oref: &Reference,
+    bytes: &[u8],
+    media_type: &str,
+    ctx: &Ctx,
+) -> Result<(), RegistryError> {
+    let content_type = reqwest::header::HeaderValue::from_str(media_type).map_err(|_| RegistryError::Protocol {
+        image: ctx.image.clone(),
+        registry: ctx.registry.clone(),
+        operation: ctx.operation,
+        detail: format!("invalid media type {media_type:?}"),
+    })?;
+    let body = bytes::Bytes::copy_from_slice(bytes);
+    retry(|| async {
+        conn.client
+            .push_manifest_raw(oref, body.clone(), content_type.clone())
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(e, ctx))
+    })
+    .await
+}
+
+/// Runs `fut`, reporting the growth of `counter` as progress every 100 ms.
+async fn with_progress<F: Future>(fut: F, counter: &AtomicU64, reporter: &dyn Reporter, id: &str) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    let mut reported = 0u64;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            out = &mut fut => {
+                let now = counter.load(Ordering::Relaxed);
+                if now > reported {
+                    reporter.advance(id, now - reported);
+                }
+                return out;
+            }
+            _ = tick.tick() => {
+                let now = counter.load(Ordering::Relaxed);
+                if now > reported {
+                    reporter.advance(id, now - reported);
+                    reported = now;
+                }
+            }
+        }
+    }
+}
+
+/// Retries transient failures with exponential backoff (4 attempts in all).
+async fn retry<T, F, Fut>(op: F) -> Result<T, RegistryError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, RegistryError>>,
+{
+    op.retry(
+        ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(200))
+            .with_max_delay(Duration::from_secs(5))
+            .with_max_times(3)
+            .with_jitter(),
+    )
+    .when(RegistryError::is_transient)
+    .await
+}
+
+/// Turns oci-client's error into ours, for the image and registry in `ctx`.
+fn classify(e: OciDistributionError, ctx: &Ctx) -> RegistryError {
+    use OciDistributionError as E;
+    let auth = |note: String| {
+        let note = if ctx.identity_token && note.is_empty() {
+            " (config.json holds an identity token for this registry, which cnbx cannot use yet; log in with a password or access token)".to_owned()
+        } else {
+            note
+        };
+        RegistryError::Auth { image: ctx.image.clone(), registry: ctx.registry.clone(), note }
+    };
+    let not_found =
+        |detail: String| RegistryError::NotFound { image: ctx.image.clone(), registry: ctx.registry.clone(), detail };
+    let protocol = |detail: String| RegistryError::Protocol {
+        image: ctx.image.clone(),
+        registry: ctx.registry.clone(),
+        operation: ctx.operation,
+        detail,
+    };
+    let server = |code: u16, detail: String| RegistryError::Server {
+        image: ctx.image.clone(),
+        registry: ctx.registry.clone(),
+        code,
+        detail: shorten(&detail),
+    };
+    match e {
+        E::UnauthorizedError { .. } => auth(String::new()),
+        E::AuthenticationFailure(reason) => auth(format!(" (the token service said: {})", shorten(&reason))),
+        E::RegistryError { envelope, .. } => {
+            let codes: Vec<&OciErrorCode> = envelope.errors.iter().map(|e| &e.code).collect();
+            if codes.iter().any(|c| matches!(c, OciErrorCode::Unauthorized | OciErrorCode::Denied)) {
+                auth(String::new())
+            } else if codes.iter().any(|c| {
+                matches!(
+                    c,
+                    OciErrorCode::ManifestUnknown
+                        | OciErrorCode::NameUnknown
+                        | OciErrorCode::NotFound
+                        | OciErrorCode::BlobUnknown
+                )
+            }) {
+                not_found(format!(" ({})", shorten(&envelope_text(&envelope))))
+            } else if codes.iter().any(|c| matches!(c, OciErrorCode::Toomanyrequests)) {
+                server(429, envelope_text(&envelope))
+            } else {
+                protocol(envelope_text(&envelope))
+            }
+        }
+        E::ServerError { code, message, .. } => match code {
+            401 | 403 => auth(String::new()),
+            404 => not_found(String::new()),
+            _ => server(code, message),
+        },
+        E::ImageManifestNotFoundError(_) => not_found(String::new()),
+        E::DigestError(DigestError::VerificationError { expected, actual }) => {
+            RegistryError::DigestMismatch { image: ctx.image.clone(), digest: expected, actual }
+        }
+        E::RequestError(re) => request_error(&re, ctx),
+        E::IoError(io) => {
+            if let Some(DigestError::VerificationError { expected, actual }) =
+                io.get_ref().and_then(|inner| inner.downcast_ref::<DigestError>())
+            {
+                return RegistryError::DigestMismatch {
+                    image: ctx.image.clone(),
+                    digest: expected.clone(),
+                    actual: actual.clone(),
+                };
+            }
+            if let Some(re) = io.get_ref().and_then(|inner| inner.downcast_ref::<reqwest::Error>()) {
+                return request_error(re, ctx);
+            }
+            RegistryError::Network {
+                image: ctx.image.clone(),
+                registry: ctx.registry.clone(),
+                detail: error_chain(&io),
+            }
+        }
+        other => protocol(error_chain(&other)),
+    }
+}
+
+fn request_error(re: &reqwest::Error, ctx: &Ctx) -> RegistryError {
+    if let Some(status) = re.status() {
+        let code = status.as_u16();
+        return match code {
+            401 | 403 => {
+                RegistryError::Auth { image: ctx.image.clone(), registry: ctx.registry.clone(), note: String::new() }
+            }
+            404 => RegistryError::NotFound {
+                image: ctx.image.clone(),
+                registry: ctx.registry.clone(),
+                detail: String::new(),
+            },
+            _ => RegistryError::Server {
+                image: ctx.image.clone(),
+                registry: ctx.registry.clone(),
+                code,
+                detail: error_chain(re),
+            },
+        };
+    }
+    if re.is_connect() && !re.is_timeout() {
+        let hint = if ctx.plain_http {
+            String::new()
+        } else {
+            format!(
+                "; cnbx used HTTPS: if {} serves plain HTTP, pass --insecure-registry {}",
+                ctx.registry, ctx.registry
+            )
+        };
+        return RegistryError::Connect {
+            image: ctx.image.clone(),
+            registry: ctx.registry.clone(),
+            detail: error_chain(re),
+            hint,
+        };
+    }
+    RegistryError::Network { image: ctx.image.clone(), registry: ctx.registry.clone(), detail: error_chain(re) }
+}
+
+/// A missing blob names the blob.
+fn blob_missing(e: RegistryError, desc: &Descriptor) -> RegistryError {
+    match e {
+        RegistryError::NotFound { image, registry, .. } => {
+            RegistryError::NotFound { image, registry, detail: format!(": blob {} is missing", desc.digest) }
+        }
+        other => other,
+    }
+}
+
+fn io_error(e: std::io::Error, desc: &Descriptor, ctx: &Ctx) -> RegistryError {
+    match classify(OciDistributionError::IoError(e), ctx) {
+        RegistryError::DigestMismatch { image, actual, .. } => {
+            RegistryError::DigestMismatch { image, digest: desc.digest.to_string(), actual }
+        }
+        other => other,
+    }
+}
+
+fn envelope_text(envelope: &oci_client::errors::OciEnvelope) -> String {
+    envelope
+        .errors
+        .iter()
+        .map(|e| if e.message.is_empty() { format!("{:?}", e.code) } else { e.message.clone() })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// An error and its sources, `: `-separated.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+fn shorten(s: &str) -> String {
+    let s = s.trim();
+    if s.chars().count() > 300 { format!("{}…", s.chars().take(300).collect::<String>()) } else { s.to_owned() }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The registry as users write it in `docker login`.
+fn display_registry(registry: &str) -> String {
+    if registry == "index.docker.io" { "docker.io".to_owned() } else { registry.to_owned() }
+}
+
+/// `host` of `host[:port]` (IPv6 literals keep their brackets).
+fn split_host(registry: &str) -> &str {
+    if registry.starts_with('[') {
+        return registry.split_once(']').map_or(registry, |(h, _)| &registry[..=h.len()]);
+    }
+    registry.split_once(':').map_or(registry, |(h, _)| h)
+}
+
+/// The host oci-client must talk to for `reference`'s registry.
+fn api_host(reference: &ImageRef) -> String {
+    if reference.is_docker_hub() { DOCKER_HUB_API_HOST.to_owned() } else { reference.registry().to_owned() }
+}
+
+/// oci-client's reference for ours (the digest wins over the tag).
+fn oci_ref(reference: &ImageRef) -> Reference {
+    let host = api_host(reference);
+    let repo = reference.repository().to_owned();
+    match (reference.tag(), reference.digest()) {
+        (_, Some(d)) => Reference::with_digest(host, repo, d.to_owned()),
+        (Some(t), None) => Reference::with_tag(host, repo, t.to_owned()),
+        (None, None) => Reference::with_tag(host, repo, "latest".to_owned()),
+    }
+}
+
+fn layer_descriptor(desc: &Descriptor) -> LayerDescriptor<'_> {
+    LayerDescriptor { digest: desc.digest.as_str(), urls: &desc.urls }
+}
+
+fn platform_of(desc: &Descriptor) -> String {
+    desc.platform.as_ref().map_or_else(|| "an unspecified platform".to_owned(), ToString::to_string)
+}
+
+/// Whether a manifest document is an index (by its `mediaType`, else by having `manifests`).
+fn is_index_document(bytes: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(rename = "mediaType")]
+        media_type: Option<String>,
+        manifests: Option<serde_json::Value>,
+    }
+    match serde_json::from_slice::<Probe>(bytes) {
+        Ok(Probe { media_type: Some(mt), .. }) => media_type::is_index(&mt),
+        Ok(Probe { media_type: None, manifests }) => manifests.is_some(),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(s: &str) -> ImageRef {
+        ImageRef::parse(s).unwrap()
+    }
+
+    #[test]
+    fn docker_hub_maps_to_its_api_host() {
+        let o = oci_ref(&r("ubuntu:22.04"));
+        assert_eq!(o.resolve_registry(), "registry-1.docker.io");
+        assert_eq!(o.repository(), "library/ubuntu");
+        assert_eq!(o.tag(), Some("22.04"));
+        assert_eq!(oci_ref(&r("ghcr.io/a/b")).tag(), Some("latest"));
+    }
+
+    #[test]
+    fn plain_http_for_loopback_and_insecure_registries() {
+        let c = RegistryClient::new(RegistryOptions {
+            insecure_registries: vec!["reg.internal:5000".into(), "other.internal".into()],
+            docker_config_dir: None,
+        });
+        assert!(c.is_plain_http(&r("localhost:5000/a")));
+        assert!(c.is_plain_http(&r("127.0.0.2:1234/a")));
+        assert!(c.is_plain_http(&r("[::1]:5000/a")));
+        assert!(c.is_plain_http(&r("reg.internal:5000/a")));
+        assert!(!c.is_plain_http(&r("reg.internal:5001/a")));
+        assert!(c.is_plain_http(&r("other.internal:9/a")));
+        assert!(!c.is_plain_http(&r("ghcr.io/a")));
+        assert!(!c.is_plain_http(&r("ubuntu")));
+    }
+
+    #[test]
+    fn index_documents_are_recognised() {
+        assert!(is_index_document(br#"{"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#));
+        assert!(is_index_document(br#"{"schemaVersion":2,"manifests":[]}"#));
+        assert!(!is_index_document(br#"{"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}"#));
+    }
+}

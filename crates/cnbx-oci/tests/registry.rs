@@ -1,0 +1,401 @@
+//! The registry client against a real registry (Debian's `docker-registry`, distribution
+//! 2.8) on a loopback port, with skopeo as the independent oracle.
+//!
+//! Each test starts its own registry. A test is skipped (with a message on stderr) only when
+//! `docker-registry` is not installed.
+
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
+use std::path::{Path, PathBuf};
+
+use cnbx_oci::config::ImageConfig;
+use cnbx_oci::image::{BlobSource, ImageToWrite, SourceImage};
+use cnbx_oci::layer::{LayerRecipe, build_layer};
+use cnbx_oci::progress::NullReporter;
+use cnbx_oci::registry::{RegistryClient, RegistryError, RegistryOptions};
+use cnbx_oci::spec::{Platform, media_type};
+use cnbx_oci::{BlobStore, Digest, TarEntry};
+use cnbx_refs::ImageRef;
+use cnbx_testkit::{Registry, require_tool, skopeo};
+
+fn registry() -> Option<Registry> {
+    if let Err(e) = require_tool("docker-registry", "docker-registry") {
+        eprintln!("skipping: {e}");
+        return None;
+    }
+    Some(Registry::start().unwrap())
+}
+
+fn r(s: &str) -> ImageRef {
+    ImageRef::parse(s).unwrap()
+}
+
+fn client() -> RegistryClient {
+    // An empty config dir: no credentials from the machine running the tests.
+    let dir = tempfile::tempdir().unwrap().keep();
+    RegistryClient::new(RegistryOptions { insecure_registries: vec![], docker_config_dir: Some(dir) })
+}
+
+fn client_with_config(dir: &Path) -> RegistryClient {
+    RegistryClient::new(RegistryOptions { insecure_registries: vec![], docker_config_dir: Some(dir.to_path_buf()) })
+}
+
+fn temp_store() -> (tempfile::TempDir, BlobStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::open(dir.path()).unwrap();
+    (dir, store)
+}
+
+/// A deterministic image with two real layers: a small one and a ~1 MiB one.
+fn build_image(store: &BlobStore, platform: &Platform, tag: &str) -> ImageToWrite {
+    let mut config = ImageConfig::new(platform);
+    let mut layers = Vec::new();
+    let mut small = LayerRecipe::new(format!("small-{tag}-{platform}"));
+    small.push_bytes(TarEntry::file("/hello.txt", 0), format!("hello from {tag} on {platform}\n").into_bytes());
+    let mut big = LayerRecipe::new(format!("big-{tag}-{platform}"));
+    let mut data = Vec::with_capacity(1 << 20);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ tag.len() as u64;
+    while data.len() < (1 << 20) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        data.extend_from_slice(&x.to_le_bytes());
+    }
+    big.push_bytes(TarEntry::file("/data.bin", 0), data);
+    for recipe in [small, big] {
+        let info = build_layer(&recipe, store, &NullReporter).unwrap();
+        config.push_diff_id(&info.diff_id);
+        layers.push(info.to_layer_blob(store));
+    }
+    ImageToWrite {
+        manifest_media_type: media_type::OCI_MANIFEST.to_owned(),
+        config_media_type: media_type::OCI_CONFIG.to_owned(),
+        config: config.to_raw(),
+        layers,
+        platform: platform.clone(),
+        annotations: None,
+    }
+}
+
+fn amd64() -> Platform {
+    Platform::parse("linux/amd64").unwrap()
+}
+
+fn arm64() -> Platform {
+    Platform::parse("linux/arm64").unwrap()
+}
+
+/// `skopeo inspect --raw`, as bytes (skopeo adds no newline of its own to a manifest that has none).
+fn skopeo_raw_bytes(reg: &Registry, repo_tag: &str) -> Vec<u8> {
+    let mut args = vec!["inspect".to_owned(), "--raw".to_owned()];
+    args.extend(reg.skopeo_flags());
+    args.push(reg.docker_ref(repo_tag));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = skopeo(&args).unwrap();
+    out.strip_suffix('\n').map_or_else(|| out.clone().into_bytes(), |s| s.as_bytes().to_vec())
+}
+
+/// The image as the registry client would write it again (layers from wherever `image` is).
+fn to_write(image: &SourceImage) -> ImageToWrite {
+    ImageToWrite {
+        manifest_media_type: image.manifest.value.media_type.clone().unwrap(),
+        config_media_type: image.manifest.value.config.media_type.clone(),
+        config: image.config_raw.clone(),
+        layers: image.layers().unwrap(),
+        platform: image.platform(),
+        annotations: image.manifest.value.annotations.clone(),
+    }
+}
+
+fn blob_data_path(reg: &Registry, digest: &Digest) -> PathBuf {
+    reg.storage().join("docker/registry/v2/blobs/sha256").join(&digest.hex()[..2]).join(digest.hex()).join("data")
+}
+
+#[tokio::test]
+async fn push_single_image_then_skopeo_reads_the_same_bytes_and_a_second_push_uploads_nothing() {
+    let Some(reg) = registry() else { return };
+    let (_d, store) = temp_store();
+    let image = build_image(&store, &amd64(), "single");
+    let manifest = image.manifest();
+    let target = r(&format!("{}/test/app:v1", reg.host()));
+    let client = client();
+
+    let outcome = client.push(&target, std::slice::from_ref(&image), &NullReporter).await.unwrap();
+    assert_eq!(outcome.digest, manifest.digest);
+    assert_eq!(outcome.size, manifest.bytes.len() as u64);
+    assert_eq!(outcome.media_type, media_type::OCI_MANIFEST);
+    assert_eq!((outcome.uploaded, outcome.mounted, outcome.skipped), (3, 0, 0), "{outcome:?}");
+
+    let raw = skopeo_raw_bytes(&reg, "test/app:v1");
+    assert_eq!(String::from_utf8_lossy(&raw), String::from_utf8_lossy(&manifest.bytes));
+    assert_eq!(Digest::of(&raw), outcome.digest);
+    let blobs = reg.blob_count();
+    assert_eq!(blobs, 4, "2 layers + config + manifest");
+
+    let again = client.push(&target, std::slice::from_ref(&image), &NullReporter).await.unwrap();
+    assert_eq!(again.digest, outcome.digest);
+    assert_eq!((again.uploaded, again.mounted, again.skipped), (0, 0, 3), "{again:?}");
+    assert_eq!(reg.blob_count(), blobs);
+}
+
+#[tokio::test]
+async fn fetch_image_round_trips_and_missing_tags_or_repositories_are_none() {
+    let Some(reg) = registry() else { return };
+    let (_d, store) = temp_store();
+    let image = build_image(&store, &amd64(), "fetch");
+    let target = r(&format!("{}/test/fetch:v1", reg.host()));
+    let client = client();
+    client.push(&target, std::slice::from_ref(&image), &NullReporter).await.unwrap();
+
+    let got = client.fetch_image(&target, None).await.unwrap().unwrap();
+    assert_eq!(got.manifest.bytes, image.manifest().bytes);
+    assert_eq!(got.manifest.digest, image.manifest().digest);
+    assert_eq!(got.config_raw.bytes, image.config.bytes);
+    assert_eq!(got.platform(), amd64());
+    assert!(got.index_platform.is_none());
+    assert!(matches!(&got.source, BlobSource::Registry(s) if *s == target));
+    assert_eq!(got.layers().unwrap().len(), 2);
+
+    // By digest too.
+    let by_digest = target.with_digest(image.manifest().digest.as_str());
+    let got = client.fetch_image(&by_digest, None).await.unwrap().unwrap();
+    assert_eq!(got.manifest.digest, image.manifest().digest);
+
+    let missing_tag = r(&format!("{}/test/fetch:nope", reg.host()));
+    assert!(client.fetch_image(&missing_tag, None).await.unwrap().is_none());
+    let missing_repo = r(&format!("{}/test/never-pushed:v1", reg.host()));
+    assert!(client.fetch_image(&missing_repo, None).await.unwrap().is_none());
+    assert!(client.can_read(&target).await);
+    assert!(!client.can_read(&missing_repo).await);
+
+    // A wrong platform for a single manifest is an error, not a silent mismatch.
+    let err = client.fetch_image(&target, Some(&arm64())).await.unwrap_err();
+    assert!(err.to_string().contains("linux/arm64"), "{err}");
+}
+
+#[tokio::test]
+async fn pull_layers_downloads_and_verifies_every_blob() {
+    let Some(reg) = registry() else { return };
+    let (_d, store) = temp_store();
+    let image = build_image(&store, &amd64(), "pull");
+    let target = r(&format!("{}/test/pull:v1", reg.host()));
+    let client = client();
+    client.push(&target, std::slice::from_ref(&image), &NullReporter).await.unwrap();
+    let fetched = client.fetch_image(&target, None).await.unwrap().unwrap();
+
+    let (_d2, local) = temp_store();
+    let pulled = client.pull_layers(&fetched, &local, &NullReporter).await.unwrap();
+    assert!(matches!(&pulled.source, BlobSource::Store(s) if s.root() == local.root()));
+    for layer in &image.layers {
+        let d = &layer.descriptor.digest;
+        assert_eq!(local.read(d).unwrap(), store.read(d).unwrap(), "{d}");
+    }
+    assert!(local.contains(&image.config.digest));
+    assert_eq!(pulled.manifest.digest, fetched.manifest.digest);
+
+    // Tamper with the big layer in the registry's storage (same length, one byte changed).
+    let big = &image.layers[1].descriptor.digest;
+    let path = blob_data_path(&reg, big);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+
+    let (_d3, fresh) = temp_store();
+    let err = client.pull_layers(&fetched, &fresh, &NullReporter).await.unwrap_err();
+    assert!(matches!(err, RegistryError::DigestMismatch { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains(big.as_str()), "{msg}");
+    assert!(msg.contains("test/pull:v1"), "{msg}");
+    assert!(!fresh.contains(big), "a corrupt blob must not land in the store");
+}
+
+#[tokio::test]
+async fn pushing_to_another_repository_of_the_same_registry_mounts() {
+    let Some(reg) = registry() else { return };
+    let (_d, store) = temp_store();
+    let image = build_image(&store, &amd64(), "mount");
+    let source = r(&format!("{}/base/run:1", reg.host()));
+    let client = client();
+    client.push(&source, std::slice::from_ref(&image), &NullReporter).await.unwrap();
+    let blobs = reg.blob_count();
+
+    let fetched = client.fetch_image(&source, None).await.unwrap().unwrap();
+    let rewritten = to_write(&fetched);
+    let target = r(&format!("{}/apps/builder:latest", reg.host()));
+    let outcome = client.push(&target, &[rewritten], &NullReporter).await.unwrap();
+    assert_eq!(outcome.digest, fetched.manifest.digest);
+    assert_eq!((outcome.uploaded, outcome.mounted, outcome.skipped), (0, 3, 0), "{outcome:?}");
+    assert_eq!(reg.blob_count(), blobs, "mounting must not store new blobs");
+    assert_eq!(Digest::of(&skopeo_raw_bytes(&reg, "apps/builder:latest")), outcome.digest);
+}
+
+#[tokio::test]
+async fn pushing_from_another_registry_streams_blobs_through() {
+    let Some(reg_a) = registry() else { return };
+    let reg_b = Registry::start().unwrap();
+    let (_d, store) = temp_store();
+    let image = build_image(&store, &amd64(), "cross");
+    let source = r(&format!("{}/base/run:1", reg_a.host()));
+    let client = client();
+    client.push(&source, std::slice::from_ref(&image), &NullReporter).await.unwrap();
+    let fetched = client.fetch_image(&source, None).await.unwrap().unwrap();
+
+    let target = r(&format!("{}/copy/run:1", reg_b.host()));
+    let outcome = client.push(&target, &[to_write(&fetched)], &NullReporter).await.unwrap();
+    assert_eq!((outcome.uploaded, outcome.mounted, outcome.skipped), (3, 0, 0), "{outcome:?}");
+    assert_eq!(Digest::of(&skopeo_raw_bytes(&reg_b, "copy/run:1")), fetched.manifest.digest);
+}
+
+#[tokio::test]
+async fn multi_platform_push_creates_an_index_and_fetch_selects_the_platform() {
+    let Some(reg) = registry() else { return };
+    let (_d, store) = temp_store();
+    let images = [build_image(&store, &amd64(), "multi"), build_image(&store, &arm64(), "multi")];
+    let target = r(&format!("{}/test/multi:v1", reg.host()));
+    let client = client();
+    let outcome = client.push(&target, &images, &NullReporter).await.unwrap();
+    assert_eq!(outcome.media_type, media_type::OCI_INDEX);
+
+    let raw = skopeo_raw_bytes(&reg, "test/multi:v1");
+    assert_eq!(Digest::of(&raw), outcome.digest);
+    let index: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(index["mediaType"], media_type::OCI_INDEX);
+    let platforms: Vec<(String, String)> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["platform"]["os"].as_str().unwrap().to_owned(),
+                m["platform"]["architecture"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(platforms, [("linux".to_owned(), "amd64".to_owned()), ("linux".to_owned(), "arm64".to_owned())]);
+    for (entry, image) in index["manifests"].as_array().unwrap().iter().zip(&images) {
+        assert_eq!(entry["digest"], image.manifest().digest.as_str());
+    }
+
+    // skopeo copies the whole index into an OCI layout.
+    let out = tempfile::tempdir().unwrap();
+    let dest = format!("oci:{}:multi", out.path().join("layout").display());
+    let src = reg.docker_ref("test/multi:v1");
+    skopeo(&["copy", "--all", "--src-tls-verify=false", &src, &dest]).unwrap();
+    let copied = skopeo(&["inspect", "--raw", &dest]).unwrap();
+    assert_eq!(Digest::of(copied.trim_end().as_bytes()), outcome.digest);
+
+    // Platform selection.
+    let arm = client.fetch_image(&target, Some(&arm64())).await.unwrap().unwrap();
+    assert_eq!(arm.index_platform, Some(arm64()));
+    assert_eq!(arm.platform(), arm64());
+    assert_eq!(arm.manifest.digest, images[1].manifest().digest);
+    let v8 = client.fetch_image(&target, Some(&Platform::parse("linux/arm64/v8").unwrap())).await.unwrap().unwrap();
+    assert_eq!(v8.manifest.digest, images[1].manifest().digest);
+    let amd = client.fetch_image(&target, Some(&amd64())).await.unwrap().unwrap();
+    assert_eq!(amd.manifest.digest, images[0].manifest().digest);
+    let err = client.fetch_image(&target, Some(&Platform::parse("windows/amd64").unwrap())).await.unwrap_err();
+    assert!(err.to_string().contains("linux/amd64, linux/arm64"), "{err}");
+
+    // The layers of the selected platform pull and verify.
+    let (_d2, local) = temp_store();
+    client.pull_layers(&arm, &local, &NullReporter).await.unwrap();
+    for layer in &images[1].layers {
+        assert!(local.contains(&layer.descriptor.digest));
+    }
+
+    // Second push of the same index: nothing uploaded.
+    let again = client.push(&target, &images, &NullReporter).await.unwrap();
+    assert_eq!(again.digest, outcome.digest);
+    assert_eq!(again.uploaded, 0, "{again:?}");
+}
+
+/// Minimal standard base64 for the test's config.json.
+fn base64(input: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in input.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn basic_auth_uses_docker_config_and_fails_clearly_without_it() {
+    if require_tool("docker-registry", "docker-registry").is_err() || require_tool("htpasswd", "apache2-utils").is_err()
+    {
+        eprintln!("skipping: docker-registry or htpasswd not installed");
+        return;
+    }
+    const PASSWORD: &str = "s3cret-Pa55";
+    let reg = Registry::start_with_basic_auth("builder", PASSWORD).unwrap();
+    let (_d, store) = temp_store();
+    let image = build_image(&store, &amd64(), "auth");
+    let target = r(&format!("{}/private/app:v1", reg.host()));
+
+    let config_dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        config_dir.path().join("config.json"),
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"{}"}}}}}}"#,
+            reg.host(),
+            base64(format!("builder:{PASSWORD}").as_bytes())
+        ),
+    )
+    .unwrap();
+    let authed = client_with_config(config_dir.path());
+    let outcome = authed.push(&target, std::slice::from_ref(&image), &NullReporter).await.unwrap();
+    assert_eq!(outcome.uploaded, 3);
+    let fetched = authed.fetch_image(&target, None).await.unwrap().unwrap();
+    assert_eq!(fetched.manifest.digest, outcome.digest);
+    let (_d2, local) = temp_store();
+    authed.pull_layers(&fetched, &local, &NullReporter).await.unwrap();
+    assert!(authed.can_read(&target).await);
+    assert_eq!(Digest::of(&skopeo_raw_bytes(&reg, "private/app:v1")), outcome.digest);
+
+    let anonymous = client();
+    let expected = format!(
+        "authentication required for {host}: log in with `docker login {host}` (cnbx reads DOCKER_CONFIG or ~/.docker/config.json)",
+        host = reg.host()
+    );
+    let err = anonymous.push(&target, std::slice::from_ref(&image), &NullReporter).await.unwrap_err();
+    assert!(matches!(err, RegistryError::Auth { .. }), "{err:?}");
+    assert!(err.to_string().contains(&expected), "{err}");
+    assert!(err.to_string().contains("private/app:v1"), "{err}");
+    for e in [err.to_string(), format!("{err:?}")] {
+        assert!(!e.contains(PASSWORD), "{e}");
+    }
+    let err = anonymous.fetch_image(&target, None).await.unwrap_err();
+    assert!(err.to_string().contains(&expected), "{err}");
+    assert!(err.to_string().contains("private/app:v1"), "{err}");
+    assert!(!anonymous.can_read(&target).await);
+
+    // Wrong password: still an auth error, and the wrong password is not echoed either.
+    let wrong_dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        wrong_dir.path().join("config.json"),
+        format!(r#"{{"auths":{{"{}":{{"auth":"{}"}}}}}}"#, reg.host(), base64(b"builder:not-the-password")),
+    )
+    .unwrap();
+    let err = client_with_config(wrong_dir.path()).fetch_image(&target, None).await.unwrap_err();
+    assert!(matches!(err, RegistryError::Auth { .. }), "{err:?}");
+    assert!(!err.to_string().contains("not-the-password"), "{err}");
+}
+
+#[tokio::test]
+async fn connection_refused_names_the_registry() {
+    // A port nothing listens on (bound, then released).
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let reference = r(&format!("127.0.0.1:{port}/x/y:1"));
+    let err = client().fetch_image(&reference, None).await.unwrap_err();
+    assert!(matches!(err, RegistryError::Connect { .. }), "{err:?}");
+    assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
+}
