@@ -43,12 +43,13 @@ pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
 pub fn parse_str(source: &str, path: &Path) -> Result<LoadedConfig, ConfigError> {
     let path = clean_path(path);
     let display = path.display().to_string();
-    let doc = DeTable::parse(source).map_err(|e| toml_error(&path, source, &e))?;
+    let mut doc = DeTable::parse(source).map_err(|e| toml_error(&path, source, None, &e))?;
+    fold_key_case(doc.get_mut(), "");
 
     let mut ignored: Vec<Vec<Seg>> = Vec::new();
     let deserializer = toml::de::Deserializer::from(doc.clone());
     let mut config: BuilderConfig = serde_ignored::deserialize(deserializer, |p| ignored.push(segments(&p)))
-        .map_err(|e| toml_error(&path, source, &e))?;
+        .map_err(|e| toml_error(&path, source, Some(doc.get_ref()), &e))?;
     if !ignored.is_empty() {
         return Err(unknown_keys_error(&path, source, doc.get_ref(), &ignored));
     }
@@ -192,18 +193,97 @@ fn absolute_dir(path: &Path) -> PathBuf {
     }
 }
 
+/// BurntSushi/toml matches struct fields case-insensitively when there is no exact match, so
+/// pack accepts `URI = "x"` or `Build-Image = "x"`. Renames such keys to their canonical
+/// spelling (unless the canonical key is also present).
+fn fold_key_case(table: &mut DeTable<'_>, parent: &str) {
+    let known = known_keys(parent);
+    let needs_rename = |k: &str, table: &DeTable<'_>| -> Option<&'static str> {
+        if known.contains(&k) {
+            return None;
+        }
+        known.iter().find(|c| c.eq_ignore_ascii_case(k) && !table.contains_key(**c)).copied()
+    };
+    let renames: Vec<Option<&'static str>> = table.keys().map(|k| needs_rename(k.get_ref(), table)).collect();
+    if renames.iter().any(Option::is_some) {
+        let old = std::mem::take(table);
+        for ((key, value), rename) in old.into_iter().zip(renames) {
+            match rename {
+                Some(canonical) => {
+                    table.insert(Spanned::new(key.span(), canonical.into()), value);
+                }
+                None => {
+                    table.insert(key, value);
+                }
+            }
+        }
+    }
+    for (key, value) in table.iter_mut() {
+        let child = if parent.is_empty() { key.get_ref().to_string() } else { format!("{parent}.{}", key.get_ref()) };
+        match value.get_mut() {
+            DeValue::Table(t) => fold_key_case(t, &child),
+            DeValue::Array(a) => {
+                for item in a.iter_mut() {
+                    if let DeValue::Table(t) = item.get_mut() {
+                        fold_key_case(t, &child);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // TOML errors
 
-fn toml_error(path: &Path, source: &str, err: &toml::de::Error) -> ConfigError {
+/// The dotted key (array indices dropped) whose value has exactly `span`.
+fn key_at(table: &DeTable<'_>, span: &Range<usize>, parent: &str) -> Option<String> {
+    for (key, value) in table.iter() {
+        let name = if parent.is_empty() { key.get_ref().to_string() } else { format!("{parent}.{}", key.get_ref()) };
+        if value.span() == *span {
+            return Some(name);
+        }
+        let found = match value.get_ref() {
+            DeValue::Table(t) => key_at(t, span, &name),
+            DeValue::Array(a) => a.iter().find_map(|item| {
+                if item.span() == *span {
+                    return Some(name.clone());
+                }
+                match item.get_ref() {
+                    DeValue::Table(t) => key_at(t, span, &name),
+                    _ => None,
+                }
+            }),
+            _ => None,
+        };
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
+}
+
+fn toml_error(path: &Path, source: &str, root: Option<&DeTable<'_>>, err: &toml::de::Error) -> ConfigError {
     let message = err.message().trim_end().to_string();
     let span = err.span();
     let (line, column) = span.as_ref().map_or((1, 1), |s| line_col(source, s.start));
     let diagnostic = span.map(|span| {
         let label = message.lines().next().unwrap_or_default().to_string();
-        let mut out = render_snippet(&path.display().to_string(), source, &[Label { span, text: &label }]);
+        let mut out =
+            render_snippet(&path.display().to_string(), source, &[Label { span: span.clone(), text: &label }]);
         if message.starts_with("invalid type") || message.starts_with("invalid value") {
-            out.push_str("\nhelp: check the type of this value against the builder.toml schema");
+            let key = root.and_then(|root| key_at(root, &span, ""));
+            let expected = message.lines().next().and_then(|l| l.rsplit_once(", expected ")).map(|(_, e)| match e {
+                "a sequence" => "an array",
+                "a map" => "a table",
+                e if e.starts_with("struct ") => "a table",
+                e => e,
+            });
+            match (key, expected) {
+                (Some(key), Some(expected)) => out.push_str(&format!("\nhelp: '{key}' must be {expected}")),
+                _ => out.push_str("\nhelp: check the type of this value against the builder.toml schema"),
+            }
         }
         out
     });
@@ -323,7 +403,12 @@ fn unknown_keys_error(path: &Path, source: &str, root: &DeTable<'_>, ignored: &[
         let (line, column) = if span.start == usize::MAX { (0, 0) } else { line_col(source, span.start) };
         let full_suggestion =
             suggestion.map(|s| if parent.is_empty() { s.to_string() } else { format!("{parent}.{s}") });
+        let enclosing = listed.iter().map(|(n, _)| n).find(|n| name.starts_with(&format!("{n}.")));
         match &full_suggestion {
+            _ if enclosing.is_some() => {
+                let outer = enclosing.map(String::as_str).unwrap_or_default();
+                helps.push(format!("help: '{name}' (line {line}): part of the unknown '{outer}'"));
+            }
             Some(s) => helps.push(format!("help: '{name}' (line {line}): did you mean '{s}'?")),
             None => {
                 let known = known_keys(parent).iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ");

@@ -303,7 +303,7 @@ fn type_error_has_line_and_column() {
     assert_eq!(
         err.diagnostic().unwrap(),
         format!(
-            " --> builder.toml:6:9\n  |\n6 |   uri = 3\n  |         ^ {}\nhelp: check the type of this value against the builder.toml schema",
+            " --> builder.toml:6:9\n  |\n6 |   uri = 3\n  |         ^ {}\nhelp: 'buildpacks.uri' must be a string",
             message.lines().next().unwrap()
         )
     );
@@ -313,8 +313,15 @@ fn type_error_has_line_and_column() {
 fn type_error_in_bool_and_array() {
     let err = parse_err("[[order]]\n[[order.group]]\nid = \"a\"\noptional = \"yes\"\n");
     assert!(matches!(err, ConfigError::Toml { line: 4, .. }), "{err:?}");
+    assert!(err.diagnostic().unwrap().ends_with("help: 'order.group.optional' must be a boolean"), "{err:?}");
     let err = parse_err("[[run.images]]\nimage = \"r\"\nmirrors = \"m\"\n");
     assert!(matches!(err, ConfigError::Toml { line: 3, .. }), "{err:?}");
+    assert!(err.diagnostic().unwrap().ends_with("help: 'run.images.mirrors' must be an array"), "{err:?}");
+    let err = parse_err("[stack]\nrun-image-mirrors = [\"a\", 1]\n");
+    assert!(matches!(err, ConfigError::Toml { line: 2, column: 27, .. }), "{err:?}");
+    assert!(err.diagnostic().unwrap().ends_with("help: 'stack.run-image-mirrors' must be a string"), "{err:?}");
+    let err = parse_err("build = \"b\"\n");
+    assert!(err.diagnostic().unwrap().ends_with("help: 'build' must be a table"), "{:?}", err.diagnostic());
 }
 
 fn unknown(src: &str) -> (String, Vec<UnknownKey>, String) {
@@ -406,6 +413,14 @@ fn unknown_nested_array_of_tables_lists_every_key_like_pack() {
         diag.starts_with(" --> builder.toml:4:11\n  |\n4 | [[targets.distributions]]\n  |           ^^^^^^^^^^^^^ "),
         "{diag}"
     );
+    assert!(
+        diag.ends_with(
+            "help: 'targets.distributions' (line 4): did you mean 'targets.distros'?\n\
+             help: 'targets.distributions.name' (line 5): part of the unknown 'targets.distributions'\n\
+             help: 'targets.distributions.version' (line 6): part of the unknown 'targets.distributions'"
+        ),
+        "{diag}"
+    );
 }
 
 #[test]
@@ -429,6 +444,24 @@ fn unknown_keys_in_other_tables() {
     let (text, keys, _) = unknown("foo.bar.baz = 1\n");
     assert!(text.ends_with("unknown configuration element 'foo' in 'builder.toml'"), "{text}");
     assert_eq!(keys.len(), 1);
+}
+
+#[test]
+fn keys_match_case_insensitively_like_burntsushi() {
+    let loaded = parse(
+        "[[Buildpacks]]\nURI = \"a\"\nId = \"x\"\n[[order]]\n[[order.Group]]\nID = \"x\"\nOptional = true\n\
+         [Stack]\nBuild-Image = \"b\"\n[[run.Images]]\nImage = \"r\"\n",
+    );
+    let c = &loaded.config;
+    assert_eq!((c.buildpacks[0].uri.as_str(), c.buildpacks[0].id.as_str()), ("a", "x"));
+    assert_eq!(c.order[0].group[0].info.id, "x");
+    assert!(c.order[0].group[0].optional);
+    assert_eq!(c.build.image, "b");
+    assert_eq!(c.run.images[0].image, "r");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    // The exact spelling wins; the other one stays unknown.
+    let (text, ..) = unknown("[lifecycle]\nuri = \"a\"\nURI = \"b\"\n");
+    assert!(text.contains("unknown configuration element 'lifecycle.URI'"), "{text}");
 }
 
 #[test]
@@ -691,4 +724,21 @@ fn suggestions() {
     assert_eq!(suggest("zzz", known_keys("")), None);
     assert_eq!(osa_distance("ab", "ba"), 1);
     assert_eq!(osa_distance("kitten", "sitting"), 3);
+}
+
+#[test]
+#[ignore = "prints diagnostics for eyeballing"]
+fn show_diagnostics() {
+    for src in [
+        "[[buildpacks]]\n  uri = 3\n",
+        "a = \n",
+        "[[buildpacks]]\nurl = \"x\"\n[[buidlpack]]\nid = \"y\"\n[[targets]]\nos = \"linux\"\n[[targets.distributions]]\nname = \"u\"\n",
+        "[[build.env]]\nname = \"A\"\nvalue = \"a\"\nsuffix = \"append\"\n",
+        "[stack]\nrun-image-mirrors = \"x\"\n",
+        "[build]\nimage = [\"a\"]\n",
+        "description = 1979-05-27\n",
+    ] {
+        let err = parse_err(src);
+        eprintln!("{err}\n{}\n-----", err.diagnostic().unwrap_or_default());
+    }
 }
