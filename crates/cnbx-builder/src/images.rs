@@ -12,9 +12,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use cnbx_oci::image::SourceImage;
-use cnbx_oci::progress::Reporter;
-use cnbx_oci::spec::Platform;
+use cnbx_oci::image::{ImageToWrite, SourceImage};
+use cnbx_oci::progress::{Reporter, ReporterExt as _};
+use cnbx_oci::registry::RegistryClient;
+use cnbx_oci::spec::{Platform, media_type};
 use cnbx_oci::store::LocalStore;
 use cnbx_oci::{BlobSource, BlobStore, OciLayout};
 use cnbx_refs::{ImageLocation, ImageRef};
@@ -44,7 +45,7 @@ pub enum ImageFetchError {
     WriteOnly(String),
     /// Reading the local store or a layout failed.
     #[error(transparent)]
-    Layout(#[from] cnbx_oci::layout::LayoutError),
+    Layout(Box<cnbx_oci::layout::LayoutError>),
     /// Talking to the registry failed.
     #[error("fetching '{image}'")]
     Registry {
@@ -59,6 +60,12 @@ pub enum ImageFetchError {
     Image(#[from] cnbx_oci::image::ImageError),
 }
 
+impl From<cnbx_oci::layout::LayoutError> for ImageFetchError {
+    fn from(e: cnbx_oci::layout::LayoutError) -> Self {
+        Self::Layout(Box::new(e))
+    }
+}
+
 /// Fetches images for one command.
 pub struct Images {
     home: CnbxHome,
@@ -66,6 +73,7 @@ pub struct Images {
     policy: PullPolicy,
     publish: bool,
     reporter: Arc<dyn Reporter>,
+    registry: RegistryClient,
 }
 
 impl std::fmt::Debug for Images {
@@ -79,15 +87,21 @@ impl std::fmt::Debug for Images {
 }
 
 impl Images {
-    /// Opens the local store under `home`.
+    /// Opens the local store under `home`; `registry` is used for every registry access.
     pub fn new(
         home: CnbxHome,
         policy: PullPolicy,
         publish: bool,
         reporter: Arc<dyn Reporter>,
+        registry: RegistryClient,
     ) -> Result<Self, ImageFetchError> {
         let store = LocalStore::open(home.store_dir())?;
-        Ok(Self { home, store, policy, publish, reporter })
+        Ok(Self { home, store, policy, publish, reporter, registry })
+    }
+
+    /// The registry client.
+    pub fn registry(&self) -> &RegistryClient {
+        &self.registry
     }
 
     /// `CNBX_HOME`.
@@ -153,11 +167,47 @@ impl Images {
         reference: &ImageRef,
         platform: Option<&Platform>,
     ) -> Result<Option<SourceImage>, ImageFetchError> {
-        let _ = (reference, platform);
-        Err(ImageFetchError::Registry {
+        let registry_err = |e: cnbx_oci::registry::RegistryError| ImageFetchError::Registry {
             image: spelling.to_owned(),
-            source: "registry access is being wired in (cnbx-oci registry client)".into(),
-        })
+            source: Box::new(e),
+        };
+        let Some(image) = self.registry.fetch_image(reference, platform).await.map_err(registry_err)? else {
+            return Ok(None);
+        };
+        if self.publish {
+            return Ok(Some(image));
+        }
+        // Record it in the local store, layers included, so that the next run is offline.
+        let pulled = self.registry.pull_layers(&image, self.blobs(), self.reporter()).await.map_err(registry_err)?;
+        let manifest = &image.manifest.value;
+        let config_media_type = manifest.config.media_type.clone();
+        let manifest_media_type = manifest.media_type.clone().unwrap_or_else(|| {
+            if config_media_type == media_type::DOCKER_CONFIG {
+                media_type::DOCKER_MANIFEST.to_owned()
+            } else {
+                media_type::OCI_MANIFEST.to_owned()
+            }
+        });
+        let to_store = ImageToWrite {
+            manifest_media_type,
+            config_media_type,
+            config: image.config_raw.clone(),
+            layers: pulled.layers()?,
+            platform: image.index_platform.clone().unwrap_or_else(|| image.platform()),
+            annotations: manifest.annotations.clone(),
+        };
+        let stored = to_store.manifest().digest;
+        if stored != image.manifest.digest {
+            // Our canonical serialisation of the manifest differs from the registry's bytes
+            // (whitespace, field order or fields we do not model): the stored copy has
+            // another digest.
+            self.reporter.debug(&format!(
+                "{spelling}: the local store records manifest {stored} for registry manifest {}",
+                image.manifest.digest
+            ));
+        }
+        self.store.put(reference, &[to_store])?;
+        Ok(Some(pulled))
     }
 
     /// `image` with every layer blob present in the local blob store (downloaded if it lives
@@ -165,10 +215,11 @@ impl Images {
     pub async fn with_local_layers(&self, image: &SourceImage) -> Result<SourceImage, ImageFetchError> {
         match &image.source {
             BlobSource::Store(_) => Ok(image.clone()),
-            BlobSource::Registry(_) => Err(ImageFetchError::Registry {
-                image: image.display_name.clone(),
-                source: "registry access is being wired in (cnbx-oci registry client)".into(),
-            }),
+            BlobSource::Registry(_) => self
+                .registry
+                .pull_layers(image, self.blobs(), self.reporter())
+                .await
+                .map_err(|e| ImageFetchError::Registry { image: image.display_name.clone(), source: Box::new(e) }),
         }
     }
 }
