@@ -32,6 +32,7 @@ pub use docker_archive::write_docker_archive;
 pub use image::{BlobSource, ImageToWrite, LayerBlob, SourceImage};
 pub use layer::{ArchiveSource, LayerEntry, LayerInfo, LayerRecipe, build_layer, build_layers, walk_dir};
 pub use layout::OciLayout;
+pub use registry::{PushOutcome, RegistryClient, RegistryError, RegistryOptions};
 pub use spec::{Descriptor, Index, Manifest, Platform, Raw};
 pub use store::LocalStore;
 pub use tarball::{EntryKind, TarEntry, TarWriter};

@@ -245,6 +245,7 @@ struct Ctx {
     registry: String,
     plain_http: bool,
     identity_token: bool,
+    has_credentials: bool,
     operation: &'static str,
 }
 
@@ -348,6 +349,7 @@ impl RegistryClient {
             registry: display_registry(&conn.registry),
             plain_http: conn.plain_http,
             identity_token: conn.identity_token,
+            has_credentials: !matches!(conn.auth, RegistryAuth::Anonymous),
             operation,
         }
     }
@@ -869,14 +871,7 @@ where
 /// Turns oci-client's error into ours, for the image and registry in `ctx`.
 fn classify(e: OciDistributionError, ctx: &Ctx) -> RegistryError {
     use OciDistributionError as E;
-    let auth = |note: String| {
-        let note = if ctx.identity_token && note.is_empty() {
-            " (config.json holds an identity token for this registry, which cnbx cannot use yet; log in with a password or access token)".to_owned()
-        } else {
-            note
-        };
-        RegistryError::Auth { image: ctx.image.clone(), registry: ctx.registry.clone(), note }
-    };
+    let auth = |note: String| auth_error(ctx, note);
     let not_found =
         |detail: String| RegistryError::NotFound { image: ctx.image.clone(), registry: ctx.registry.clone(), detail };
     let protocol = |detail: String| RegistryError::Protocol {
@@ -947,13 +942,25 @@ fn classify(e: OciDistributionError, ctx: &Ctx) -> RegistryError {
     }
 }
 
+/// An authentication error, with a note on the credentials that were used, if any.
+fn auth_error(ctx: &Ctx, note: String) -> RegistryError {
+    let note = if !note.is_empty() {
+        note
+    } else if ctx.identity_token {
+        " (config.json holds an identity token for this registry, which cnbx cannot use yet; log in with a password or access token)".to_owned()
+    } else if ctx.has_credentials {
+        " (the credentials found for it were rejected)".to_owned()
+    } else {
+        note
+    };
+    RegistryError::Auth { image: ctx.image.clone(), registry: ctx.registry.clone(), note }
+}
+
 fn request_error(re: &reqwest::Error, ctx: &Ctx) -> RegistryError {
     if let Some(status) = re.status() {
         let code = status.as_u16();
         return match code {
-            401 | 403 => {
-                RegistryError::Auth { image: ctx.image.clone(), registry: ctx.registry.clone(), note: String::new() }
-            }
+            401 | 403 => auth_error(ctx, String::new()),
             404 => RegistryError::NotFound {
                 image: ctx.image.clone(),
                 registry: ctx.registry.clone(),

@@ -205,6 +205,7 @@ async fn pull_layers_downloads_and_verifies_every_blob() {
     let err = client.pull_layers(&fetched, &fresh, &NullReporter).await.unwrap_err();
     assert!(matches!(err, RegistryError::DigestMismatch { .. }), "{err:?}");
     let msg = err.to_string();
+    eprintln!("{msg}");
     assert!(msg.contains(big.as_str()), "{msg}");
     assert!(msg.contains("test/pull:v1"), "{msg}");
     assert!(!fresh.contains(big), "a corrupt blob must not land in the store");
@@ -368,6 +369,7 @@ async fn basic_auth_uses_docker_config_and_fails_clearly_without_it() {
     );
     let err = anonymous.push(&target, std::slice::from_ref(&image), &NullReporter).await.unwrap_err();
     assert!(matches!(err, RegistryError::Auth { .. }), "{err:?}");
+    eprintln!("{err}");
     assert!(err.to_string().contains(&expected), "{err}");
     assert!(err.to_string().contains("private/app:v1"), "{err}");
     for e in [err.to_string(), format!("{err:?}")] {
@@ -387,6 +389,7 @@ async fn basic_auth_uses_docker_config_and_fails_clearly_without_it() {
     .unwrap();
     let err = client_with_config(wrong_dir.path()).fetch_image(&target, None).await.unwrap_err();
     assert!(matches!(err, RegistryError::Auth { .. }), "{err:?}");
+    assert!(err.to_string().contains("the credentials found for it were rejected"), "{err}");
     assert!(!err.to_string().contains("not-the-password"), "{err}");
 }
 
@@ -396,6 +399,189 @@ async fn connection_refused_names_the_registry() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let reference = r(&format!("127.0.0.1:{port}/x/y:1"));
     let err = client().fetch_image(&reference, None).await.unwrap_err();
+    eprintln!("{err}");
     assert!(matches!(err, RegistryError::Connect { .. }), "{err:?}");
     assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
+}
+
+/// A loopback proxy in front of `upstream` that answers `503` to the first `failures`
+/// manifest requests and forwards everything else unchanged.
+async fn flaky_proxy(upstream: u16, failures: usize) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let failed = Arc::new(AtomicUsize::new(0));
+    let counter = failed.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                // Read the request head.
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let Ok(n) = client.read(&mut buf).await else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    head.extend_from_slice(&buf[..n]);
+                }
+                let line = String::from_utf8_lossy(&head).lines().next().unwrap_or_default().to_owned();
+                if line.contains("/manifests/") && counter.load(Ordering::SeqCst) < failures {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    let body = r#"{"errors":[{"code":"UNAVAILABLE","message":"try again"}]}"#;
+                    let response = format!(
+                        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = client.write_all(response.as_bytes()).await;
+                    return;
+                }
+                let Ok(mut server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await else { return };
+                // One request per connection, so that every request passes the check above.
+                let first_line_end = head.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
+                head.splice(first_line_end..first_line_end, b"Connection: close\r\n".iter().copied());
+                if server.write_all(&head).await.is_err() {
+                    return;
+                }
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            });
+        }
+    });
+    (port, failed)
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_with_backoff_then_reported() {
+    let Some(reg) = registry() else { return };
+    let (_d, store) = temp_store();
+    let image = build_image(&store, &amd64(), "retry");
+    let client = client();
+    client
+        .push(&r(&format!("{}/test/retry:v1", reg.host())), std::slice::from_ref(&image), &NullReporter)
+        .await
+        .unwrap();
+
+    // Two 503s, then success: the fetch goes through.
+    let (port, failed) = flaky_proxy(reg.port(), 2).await;
+    let via_proxy = r(&format!("127.0.0.1:{port}/test/retry:v1"));
+    let got = client.fetch_image(&via_proxy, None).await.unwrap().unwrap();
+    assert_eq!(got.manifest.digest, image.manifest().digest);
+    assert_eq!(failed.load(std::sync::atomic::Ordering::SeqCst), 2);
+
+    // Always 503: reported after the retries, naming the status and the registry.
+    let (port, failed) = flaky_proxy(reg.port(), usize::MAX).await;
+    let via_proxy = r(&format!("127.0.0.1:{port}/test/retry:v1"));
+    let err = client.fetch_image(&via_proxy, None).await.unwrap_err();
+    eprintln!("{err}");
+    assert!(matches!(err, RegistryError::Server { code: 503, .. }), "{err:?}");
+    assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert_eq!(failed.load(std::sync::atomic::Ordering::SeqCst), 4, "1 attempt + 3 retries");
+}
+
+/// Records progress events.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<String>>);
+
+impl cnbx_oci::progress::Reporter for Recorder {
+    fn message(&self, _level: cnbx_oci::progress::Level, _text: &str) {}
+    fn start(&self, task: &cnbx_oci::progress::Task) {
+        self.0.lock().unwrap().push(format!("start {} {:?}", task.id, task.total));
+    }
+    fn advance(&self, id: &str, bytes: u64) {
+        self.0.lock().unwrap().push(format!("advance {id} {bytes}"));
+    }
+    fn finish(&self, id: &str) {
+        self.0.lock().unwrap().push(format!("finish {id}"));
+    }
+}
+
+impl Recorder {
+    /// Bytes advanced per task id, for tasks that started and finished.
+    fn totals(&self) -> std::collections::BTreeMap<String, u64> {
+        let events = self.0.lock().unwrap();
+        let mut totals = std::collections::BTreeMap::new();
+        for e in events.iter() {
+            let parts: Vec<&str> = e.split(' ').collect();
+            match parts[0] {
+                "start" => {
+                    totals.insert(parts[1].to_owned(), 0);
+                }
+                "advance" => *totals.get_mut(parts[1]).unwrap() += parts[2].parse::<u64>().unwrap(),
+                _ => assert!(totals.contains_key(parts[1])),
+            }
+        }
+        assert_eq!(events.iter().filter(|e| e.starts_with("start")).count(), totals.len());
+        assert_eq!(events.iter().filter(|e| e.starts_with("finish")).count(), totals.len());
+        totals
+    }
+}
+
+#[tokio::test]
+async fn progress_is_reported_per_blob_for_pushes_and_pulls() {
+    let Some(reg) = registry() else { return };
+    let (_d, store) = temp_store();
+    let image = build_image(&store, &amd64(), "progress");
+    let target = r(&format!("{}/test/progress:v1", reg.host()));
+    let client = client();
+    let pushed = Recorder::default();
+    client.push(&target, std::slice::from_ref(&image), &pushed).await.unwrap();
+    let totals = pushed.totals();
+    for layer in &image.layers {
+        assert_eq!(totals[&format!("push:{}", layer.descriptor.digest)], layer.descriptor.size);
+    }
+    assert_eq!(totals[&format!("push:{}", image.config.digest)], image.config.bytes.len() as u64);
+
+    let fetched = client.fetch_image(&target, None).await.unwrap().unwrap();
+    let (_d2, local) = temp_store();
+    let pulled = Recorder::default();
+    client.pull_layers(&fetched, &local, &pulled).await.unwrap();
+    let totals = pulled.totals();
+    assert_eq!(totals.len(), 2);
+    for layer in &image.layers {
+        assert_eq!(totals[&format!("pull:{}", layer.descriptor.digest)], layer.descriptor.size);
+    }
+}
+
+/// A name for this machine that resolves to 127.0.0.1 but is not a loopback name, so cnbx
+/// uses HTTPS for it unless told otherwise.
+fn non_loopback_name_for_127_0_0_1() -> Option<String> {
+    use std::net::ToSocketAddrs;
+    let name = std::fs::read_to_string("/etc/hostname").ok()?.trim().to_owned();
+    if name.is_empty() || name == "localhost" || name.ends_with(".localhost") {
+        return None;
+    }
+    let addrs: Vec<_> = (name.as_str(), 0).to_socket_addrs().ok()?.collect();
+    addrs.iter().all(|a| a.ip() == std::net::Ipv4Addr::LOCALHOST).then_some(name)
+}
+
+#[tokio::test]
+async fn https_failures_hint_at_insecure_registry_which_then_uses_plain_http() {
+    let Some(reg) = registry() else { return };
+    let Some(name) = non_loopback_name_for_127_0_0_1() else {
+        eprintln!("skipping: this machine's host name does not resolve to 127.0.0.1 only");
+        return;
+    };
+    let host = format!("{name}:{}", reg.port());
+    let (_d, store) = temp_store();
+    let image = build_image(&store, &amd64(), "insecure");
+    let target = r(&format!("{host}/test/insecure:v1"));
+
+    let err = client().push(&target, std::slice::from_ref(&image), &NullReporter).await.unwrap_err();
+    let msg = err.to_string();
+    eprintln!("{msg}");
+    assert!(msg.contains(&format!("--insecure-registry {host}")), "{msg}");
+
+    let config = tempfile::tempdir().unwrap();
+    let insecure = RegistryClient::new(RegistryOptions {
+        insecure_registries: vec![host.clone()],
+        docker_config_dir: Some(config.path().to_path_buf()),
+    });
+    assert!(insecure.is_plain_http(&target));
+    let outcome = insecure.push(&target, std::slice::from_ref(&image), &NullReporter).await.unwrap();
+    let got = insecure.fetch_image(&target, None).await.unwrap().unwrap();
+    assert_eq!(got.manifest.digest, outcome.digest);
 }
