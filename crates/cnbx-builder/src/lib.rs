@@ -13,3 +13,5 @@ pub mod images;
 pub mod inspect;
 pub mod labels;
 pub mod layers;
+pub mod lifecycle;
+pub mod modules;

@@ -1,0 +1,363 @@
+//! The lifecycle: where it comes from, its `lifecycle.toml`, and its layer
+//! (pack-builder-behavior.md §2.7, §3.1).
+
+use std::path::Path;
+
+use cnbx_oci::image::{BlobSource, LayerBlob};
+use cnbx_oci::layer::{ArchiveSource, LayerRecipe, walk_dir};
+use cnbx_oci::progress::ReporterExt;
+use cnbx_oci::tarball::{TarEntry, TarTime, clean_path};
+use toml::{Table, Value};
+
+use crate::labels::{ApiVersion, ApiVersions, LifecycleApi, LifecycleApis, LifecycleMetadata, LifecycleVersion};
+use crate::modules::{Located, ModuleContext, ModuleError, clean_name, download, tar_names, tar_read, uri_to_local};
+
+/// The lifecycle version used when `builder.toml` names none.
+pub const DEFAULT_LIFECYCLE_VERSION: &str = "0.21.0";
+
+/// The binaries a lifecycle archive must contain.
+pub const REQUIRED_BINARIES: [&str; 7] =
+    ["detector", "restorer", "analyzer", "builder", "exporter", "launcher", "creator"];
+
+/// Where the lifecycle comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LifecycleLocation {
+    /// `[lifecycle] uri`: an archive, directory, `file://` or `http(s)://` URL, or a
+    /// `docker://` lifecycle image.
+    Uri(String),
+    /// `[lifecycle] version`, normalised (`0.21.0`): downloaded from GitHub releases.
+    Version(String),
+}
+
+/// A lifecycle ready to be added.
+#[derive(Debug, Clone)]
+pub struct Lifecycle {
+    /// Version and APIs, with pack's compatibility mapping applied.
+    pub metadata: LifecycleMetadata,
+    /// The `/cnb/lifecycle` layer.
+    pub layer: LayerBlob,
+}
+
+/// Errors about the lifecycle.
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    /// The archive is not a valid lifecycle (`invalid lifecycle: …`).
+    #[error("invalid lifecycle: {0}")]
+    Invalid(String),
+    /// The lifecycle could not be obtained.
+    #[error("fetch lifecycle: {0}")]
+    Fetch(String),
+    /// Locating, downloading or building failed.
+    #[error(transparent)]
+    Module(#[from] ModuleError),
+}
+
+/// The release URL of lifecycle `version` for `arch` (and a warning when `arch` has no
+/// release), as pack builds it. `os` is the build image's OS.
+pub fn release_url(version: &str, os: &str, arch: &str) -> (String, Option<String>) {
+    let (platform, warning) = if os == "windows" {
+        ("windows.x86-64".to_owned(), None)
+    } else {
+        match arch {
+            "amd64" | "x86-64" => ("linux.x86-64".to_owned(), None),
+            "arm64" | "ppc64le" | "s390x" => (format!("linux.{arch}"), None),
+            other => (
+                "linux.x86-64".to_owned(),
+                Some(format!(
+                    "failed to find a lifecycle binary for requested architecture '{other}', defaulting to 'x86-64'"
+                )),
+            ),
+        }
+    };
+    (
+        format!(
+            "https://github.com/buildpacks/lifecycle/releases/download/v{version}/lifecycle-v{version}+{platform}.tgz"
+        ),
+        warning,
+    )
+}
+
+/// How names of the source are turned into lifecycle-archive names.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Naming {
+    /// A release archive: names as they are.
+    Archive,
+    /// A lifecycle image layer: `/cnb` dropped, `/cnb/` trimmed.
+    Image,
+}
+
+fn archive_name(name: &str, naming: Naming) -> Option<String> {
+    match naming {
+        Naming::Archive => Some(clean_name(name)),
+        Naming::Image => {
+            let c = clean_name(name);
+            if c == "cnb" {
+                return None;
+            }
+            Some(c.strip_prefix("cnb/").map(str::to_owned).unwrap_or(c))
+        }
+    }
+}
+
+/// The `<name>` of a two-component cleaned path `<x>/<name>`.
+fn second_component(name: &str) -> Option<&str> {
+    let (a, b) = name.split_once('/')?;
+    (!a.is_empty() && !b.is_empty() && !b.contains('/')).then_some(b)
+}
+
+fn check_binaries(names: &[String]) -> Result<(), LifecycleError> {
+    let found: Vec<&str> = names.iter().filter_map(|n| second_component(n)).collect();
+    for bin in REQUIRED_BINARIES {
+        let exe = format!("{bin}.exe");
+        if !found.iter().any(|f| *f == bin || *f == exe) {
+            return Err(LifecycleError::Invalid(format!("validating binaries: did not find '{bin}' in tar")));
+        }
+    }
+    Ok(())
+}
+
+fn apis(t: Option<&Value>, key: &str) -> Result<Option<Vec<ApiVersion>>, LifecycleError> {
+    let Some(v) = t.and_then(|t| t.get(key)) else { return Ok(None) };
+    let arr =
+        v.as_array().ok_or_else(|| LifecycleError::Invalid(format!("lifecycle.toml: '{key}' must be an array")))?;
+    arr.iter()
+        .map(|v| {
+            let s = v
+                .as_str()
+                .ok_or_else(|| LifecycleError::Invalid(format!("lifecycle.toml: '{key}' must list strings")))?;
+            ApiVersion::parse(s).map_err(|e| LifecycleError::Invalid(format!("lifecycle.toml: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+fn api(t: Option<&Value>, key: &str) -> Result<Option<ApiVersion>, LifecycleError> {
+    match t.and_then(|t| t.get(key)).map(|v| v.as_str()) {
+        None => Ok(None),
+        Some(Some(s)) => {
+            ApiVersion::parse(s).map(Some).map_err(|e| LifecycleError::Invalid(format!("lifecycle.toml: {e}")))
+        }
+        Some(None) => Err(LifecycleError::Invalid(format!("lifecycle.toml: 'api.{key}' must be a string"))),
+    }
+}
+
+/// Parses `lifecycle.toml` into pack's lifecycle metadata (compatibility mapping applied).
+pub fn parse_lifecycle_toml(text: &str) -> Result<LifecycleMetadata, LifecycleError> {
+    let doc: Table = text.parse().map_err(|e| LifecycleError::Invalid(format!("decoding lifecycle.toml: {e}")))?;
+    let version = match doc.get("lifecycle").and_then(|l| l.get("version")) {
+        None => None,
+        Some(Value::String(s)) => {
+            Some(LifecycleVersion::parse(s).map_err(|e| LifecycleError::Invalid(format!("lifecycle.toml: {e}")))?)
+        }
+        Some(_) => return Err(LifecycleError::Invalid("lifecycle.toml: 'lifecycle.version' must be a string".into())),
+    };
+    let legacy = doc.get("api");
+    let apis_t = doc.get("apis");
+    let bp = apis_t.and_then(|a| a.get("buildpack"));
+    let pl = apis_t.and_then(|a| a.get("platform"));
+    let metadata = LifecycleMetadata {
+        version,
+        api: LifecycleApi { buildpack: api(legacy, "buildpack")?, platform: api(legacy, "platform")? },
+        apis: LifecycleApis {
+            buildpack: ApiVersions { deprecated: apis(bp, "deprecated")?, supported: apis(bp, "supported")? },
+            platform: ApiVersions { deprecated: apis(pl, "deprecated")?, supported: apis(pl, "supported")? },
+        },
+    };
+    Ok(metadata.compat())
+}
+
+fn symlink_entry() -> TarEntry {
+    TarEntry::symlink("/lifecycle", "/cnb/lifecycle")
+}
+
+/// The lifecycle layer from an archive (tar / tar.gz) whose names follow `naming`.
+fn archive_recipe(path: &Path, naming: Naming) -> Result<LayerRecipe, LifecycleError> {
+    let mut r = LayerRecipe::new("lifecycle");
+    r.push_header(TarEntry::dir("/cnb/lifecycle"));
+    let mapping = match naming {
+        Naming::Archive => "lifecycle v1 archive",
+        Naming::Image => "lifecycle v1 image",
+    };
+    let source = ArchiveSource::new(path, mapping, move |mut e: TarEntry| {
+        let Some(name) = archive_name(&e.path, naming) else { return Ok(None) };
+        let Some(base) = second_component(&name) else { return Ok(None) };
+        e.path = format!("/cnb/lifecycle/{base}");
+        Ok(Some(e))
+    })
+    .map_err(|e| ModuleError::io(format!("reading {}", path.display()), e))?;
+    r.push_archive(source);
+    r.push_header(symlink_entry());
+    Ok(r)
+}
+
+/// The lifecycle layer from a directory (`<x>/<name>` entries; owners and times normalised).
+fn dir_recipe(dir: &Path) -> Result<LayerRecipe, LifecycleError> {
+    let mut r = LayerRecipe::new("lifecycle");
+    r.push_header(TarEntry::dir("/cnb/lifecycle"));
+    for w in walk_dir(dir) {
+        let w = w.map_err(|e| ModuleError::io(format!("reading {}", e.path.display()), e.source))?;
+        let Some(base) = second_component(&w.rel_path).map(str::to_owned) else { continue };
+        let mut entry = w.into_layer_entry();
+        entry.header.path = format!("/cnb/lifecycle/{base}");
+        entry.header.uid = 0;
+        entry.header.gid = 0;
+        entry.header.mtime = TarTime::NORMALIZED;
+        if let cnbx_oci::EntryKind::Hardlink { target } = &entry.header.kind {
+            let t = clean_path(target);
+            let t = second_component(&t).unwrap_or(&t).to_owned();
+            entry.header.kind = cnbx_oci::EntryKind::Hardlink { target: format!("/cnb/lifecycle/{t}") };
+        }
+        r.push(entry);
+    }
+    r.push_header(symlink_entry());
+    Ok(r)
+}
+
+fn offline_hint(url: &str, err: ModuleError) -> LifecycleError {
+    match err {
+        ModuleError::Download { reason, .. } => LifecycleError::Fetch(format!(
+            "downloading lifecycle from '{url}': {reason}; without network access, download it elsewhere and set \
+             [lifecycle] uri = \"<path to the .tgz>\" in builder.toml"
+        )),
+        other => LifecycleError::Module(other),
+    }
+}
+
+/// Fetches the lifecycle (§2.7), validates it and builds its layer through the cache.
+/// `os`/`arch` of the build image pick the release for [`LifecycleLocation::Version`]
+/// (`arch` may be given as `os/arch`; a bare arch means Linux).
+pub async fn fetch_lifecycle(
+    ctx: &ModuleContext<'_>,
+    location: &LifecycleLocation,
+    arch: &str,
+) -> Result<Lifecycle, LifecycleError> {
+    let (os, arch) = arch.split_once('/').unwrap_or(("linux", arch));
+    let (source, naming): (Located, Naming) = match location {
+        LifecycleLocation::Version(v) => {
+            let (url, warning) = release_url(v, os, arch);
+            if let Some(w) = warning {
+                ctx.reporter.warn(&w);
+            }
+            let path = download(ctx, &url).await.map_err(|e| offline_hint(&url, e))?;
+            (Located::File(path), Naming::Archive)
+        }
+        LifecycleLocation::Uri(uri) if uri.starts_with("docker:/") => {
+            let name = uri.trim_start_matches("docker://").trim_start_matches("docker:/");
+            let image = ctx
+                .images
+                .get(name, ctx.base_dir, None)
+                .await
+                .map_err(|e| LifecycleError::Fetch(format!("Could not parse uri from lifecycle image: {}", chain(&e))))?
+                .ok_or_else(|| {
+                    LifecycleError::Fetch(format!("Could not parse uri from lifecycle image: image '{name}' not found"))
+                })?;
+            let image = ctx.images.with_local_layers(&image).await.map_err(|e| {
+                LifecycleError::Fetch(format!("Could not parse uri from lifecycle image: {}", chain(&e)))
+            })?;
+            let layers = image.layers().map_err(|e| LifecycleError::Fetch(e.to_string()))?;
+            let last = layers.last().ok_or_else(|| {
+                LifecycleError::Fetch("Could not parse uri from lifecycle image: lifecycle image has no layers".into())
+            })?;
+            let path = match &last.source {
+                BlobSource::Store(store) => store.path(&last.descriptor.digest),
+                BlobSource::Registry(_) => {
+                    return Err(LifecycleError::Fetch(
+                        "Could not parse uri from lifecycle image: layer is not local".into(),
+                    ));
+                }
+            };
+            (Located::File(path), Naming::Image)
+        }
+        LifecycleLocation::Uri(uri) => (uri_to_local(ctx, uri).await?, Naming::Archive),
+    };
+
+    let (toml_text, recipe) = match &source {
+        Located::Dir(dir) => {
+            let names: Vec<String> = walk_dir(dir).filter_map(Result::ok).map(|w| w.rel_path).collect();
+            let text = std::fs::read_to_string(dir.join("lifecycle.toml"))
+                .map_err(|_| LifecycleError::Invalid("could not find entry path 'lifecycle.toml': not exist".into()))?;
+            check_binaries(&names)?;
+            (text, dir_recipe(dir)?)
+        }
+        Located::File(path) => {
+            let io = |e| ModuleError::io(format!("reading lifecycle archive {}", path.display()), e);
+            let names: Vec<String> =
+                tar_names(path).map_err(io)?.iter().filter_map(|n| archive_name(n, naming)).collect();
+            let toml_name = if naming == Naming::Image { "cnb/lifecycle.toml" } else { "lifecycle.toml" };
+            let mut text = tar_read(path, toml_name).map_err(io)?;
+            if text.is_none() && naming == Naming::Image {
+                text = tar_read(path, "lifecycle.toml").map_err(io)?;
+            }
+            let text = text.ok_or_else(|| {
+                LifecycleError::Invalid("could not find entry path 'lifecycle.toml': not exist".into())
+            })?;
+            check_binaries(&names)?;
+            let text =
+                String::from_utf8(text).map_err(|_| LifecycleError::Invalid("lifecycle.toml is not UTF-8".into()))?;
+            (text, archive_recipe(path, naming)?)
+        }
+        Located::Image(_) => unreachable!("uri_to_local returns local paths"),
+    };
+    let metadata = parse_lifecycle_toml(&toml_text)?;
+    let (info, _hit) = ctx
+        .cache
+        .get_or_build(&recipe, ctx.images.blobs(), ctx.reporter)
+        .map_err(|source| ModuleError::Layer { layer: "lifecycle".into(), source: Box::new(source) })?;
+    Ok(Lifecycle { metadata, layer: info.to_layer_blob(ctx.images.blobs()) })
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let (u, w) = release_url("0.21.0", "linux", "amd64");
+        assert_eq!(
+            u,
+            "https://github.com/buildpacks/lifecycle/releases/download/v0.21.0/lifecycle-v0.21.0+linux.x86-64.tgz"
+        );
+        assert!(w.is_none());
+        assert!(release_url("0.21.0", "linux", "arm64").0.ends_with("+linux.arm64.tgz"));
+        assert!(release_url("0.21.0", "windows", "arm64").0.ends_with("+windows.x86-64.tgz"));
+        let (u, w) = release_url("0.21.0", "linux", "riscv64");
+        assert!(u.ends_with("+linux.x86-64.tgz"));
+        assert_eq!(
+            w.unwrap(),
+            "failed to find a lifecycle binary for requested architecture 'riscv64', defaulting to 'x86-64'"
+        );
+    }
+
+    #[test]
+    fn lifecycle_toml_compat() {
+        let m =
+            parse_lifecycle_toml("[api]\nbuildpack = \"0.2\"\nplatform = \"0.3\"\n[lifecycle]\nversion = \"v0.9\"\n")
+                .unwrap();
+        assert_eq!(m.apis.buildpack.supported(), &[ApiVersion::new(0, 2)]);
+        assert_eq!(m.version.unwrap().original(), "v0.9");
+        let m = parse_lifecycle_toml("[apis.buildpack]\ndeprecated = [\"0.6\"]\nsupported = [\"0.7\"]\n").unwrap();
+        assert_eq!(m.api.buildpack, Some(ApiVersion::new(0, 6)));
+        assert!(parse_lifecycle_toml("[lifecycle]\nversion = \"x\"").is_err());
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(second_component("lifecycle/detector"), Some("detector"));
+        assert_eq!(second_component("lifecycle"), None);
+        assert_eq!(second_component("a/b/c"), None);
+        assert_eq!(archive_name("/cnb", Naming::Image), None);
+        assert_eq!(archive_name("/cnb/lifecycle/detector", Naming::Image).unwrap(), "lifecycle/detector");
+        assert_eq!(archive_name("./lifecycle/detector", Naming::Archive).unwrap(), "lifecycle/detector");
+    }
+}

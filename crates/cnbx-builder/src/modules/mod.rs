@@ -1,0 +1,406 @@
+//! Buildpacks and extensions: locating them (pack-builder-behavior.md §2.5), reading their
+//! descriptors (§2.6), laying out their layers (§3.3), validating them against the
+//! lifecycle and the build image, and resolving orders (§2.8).
+//!
+//! * [`fetch_modules`]: every `[[buildpacks]]` / `[[extensions]]` entry → [`Module`]s with
+//!   their layers (directory and tar modules built through the layer cache, in parallel;
+//!   package-image layers holding one module reused byte for byte).
+//! * [`validate_modules`], [`resolve_order`], [`resolve_system`]: §2.8.
+//! * [`plan_module_layers`]: the layers to append and the merged layers label.
+//!
+//! Error texts are pack's where pack has one. The steps' prefixes pack adds are included
+//! for validation (`validating buildpacks: …`) and order resolution (`processing buildpacks
+//! order: …`); fetch errors are bare (pack wraps them in `failed to add buildpacks to builder:
+//! downloading buildpack: …`, which is the caller's business).
+
+mod descriptor;
+mod package;
+mod plan;
+mod source;
+mod stream;
+mod validate;
+
+use std::path::Path;
+
+use cnbx_oci::cache::LayerCache;
+use cnbx_oci::image::LayerBlob;
+use cnbx_oci::layer::{LayerError, LayerInfo, LayerRecipe};
+use cnbx_oci::progress::{Reporter, ReporterExt};
+use cnbx_oci::spec::Platform;
+use rayon::prelude::*;
+
+pub use descriptor::{Descriptor, parse_descriptor};
+pub use package::PACKAGE_METADATA;
+pub use validate::{resolve_order, resolve_system, validate_modules, validate_modules_with};
+
+use crate::images::Images;
+use crate::labels::{self, ModuleInfo, ModuleLayerInfo};
+
+pub(crate) use source::{Located, clean_name, download, tar_names, tar_read, uri_to_local};
+
+/// Buildpack or image extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ModuleKind {
+    /// A buildpack.
+    Buildpack,
+    /// An image extension.
+    Extension,
+}
+
+impl ModuleKind {
+    /// Where modules of this kind live on a builder.
+    pub fn dir(self) -> &'static str {
+        match self {
+            Self::Buildpack => "/cnb/buildpacks",
+            Self::Extension => "/cnb/extensions",
+        }
+    }
+
+    /// `buildpack` or `extension`.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Self::Buildpack => "buildpack",
+            Self::Extension => "extension",
+        }
+    }
+
+    /// `buildpack.toml` or `extension.toml`.
+    pub fn descriptor_file(self) -> &'static str {
+        match self {
+            Self::Buildpack => "buildpack.toml",
+            Self::Extension => "extension.toml",
+        }
+    }
+}
+
+/// pack's directory name for a module id: every `/` replaced by `_`.
+pub fn escape_id(id: &str) -> String {
+    id.replace('/', "_")
+}
+
+/// One `[[buildpacks]]` / `[[extensions]]` entry of `builder.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModuleSpec {
+    /// Locator (`""` = the builder.toml directory).
+    pub uri: String,
+    /// Expected id (`""` = any).
+    pub id: String,
+    /// Expected version (`""` = any).
+    pub version: String,
+}
+
+/// A buildpack or extension ready to be added to a builder.
+#[derive(Debug, Clone)]
+pub struct Module {
+    /// Buildpack or extension.
+    pub kind: ModuleKind,
+    /// What goes in `io.buildpacks.builder.metadata` `buildpacks`/`extensions`.
+    pub info: ModuleInfo,
+    /// What goes in the layers label (`layer_diff_id` set to [`Module::layer`]'s diffID).
+    pub layer_info: ModuleLayerInfo,
+    /// The module's layer.
+    pub layer: LayerBlob,
+    /// Whether it is a root blob (directory or archive) with `bin/build` (or `.bat`/`.exe`).
+    pub has_build_bin: bool,
+    /// Whether it came from a buildpackage (image or `.cnb`).
+    pub from_package: bool,
+}
+
+/// What fetching and planning need.
+#[derive(Clone, Copy)]
+pub struct ModuleContext<'a> {
+    /// Image access, blob store and `CNBX_HOME`.
+    pub images: &'a Images,
+    /// The layer cache.
+    pub cache: &'a LayerCache,
+    /// The builder.toml directory (relative locators).
+    pub base_dir: &'a Path,
+    /// The build image's platform (package images are fetched for it).
+    pub platform: &'a Platform,
+    /// Messages and progress.
+    pub reporter: &'a dyn Reporter,
+}
+
+impl std::fmt::Debug for ModuleContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModuleContext").field("base_dir", &self.base_dir).field("platform", &self.platform).finish()
+    }
+}
+
+/// What validation needs to know about the build image.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildImageFacts {
+    /// `io.buildpacks.stack.id`.
+    pub stack_id: String,
+    /// `io.buildpacks.stack.mixins`.
+    pub mixins: Vec<String>,
+    /// OS.
+    pub os: String,
+    /// Architecture.
+    pub arch: String,
+    /// `io.buildpacks.base.distro.name`.
+    pub distro_name: String,
+    /// `io.buildpacks.base.distro.version`.
+    pub distro_version: String,
+}
+
+/// Errors about modules.
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleError {
+    /// The locator cannot be used.
+    #[error("{0}")]
+    Locator(String),
+    /// A module, descriptor, package or config entry is invalid.
+    #[error("{0}")]
+    Invalid(String),
+    /// A validation or order-resolution rule failed.
+    #[error("{0}")]
+    Validation(String),
+    /// A download failed.
+    #[error("downloading '{uri}': {reason}")]
+    Download {
+        /// The URL.
+        uri: String,
+        /// What failed.
+        reason: String,
+    },
+    /// Reading or writing a file failed.
+    #[error("{what}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An image could not be read.
+    #[error("reading image '{image}'")]
+    Image {
+        /// The image.
+        image: String,
+        /// What failed.
+        #[source]
+        source: Box<crate::images::ImageFetchError>,
+    },
+    /// Building a layer failed.
+    #[error("building the layer of {layer}")]
+    Layer {
+        /// The layer's name.
+        layer: String,
+        /// What failed.
+        #[source]
+        source: Box<LayerError>,
+    },
+}
+
+impl ModuleError {
+    pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        Self::Io { what: what.into(), source }
+    }
+}
+
+/// A module whose layer may still have to be built.
+pub(crate) struct PendingModule {
+    pub(crate) kind: ModuleKind,
+    pub(crate) info: ModuleInfo,
+    pub(crate) layer_info: ModuleLayerInfo,
+    /// The layer, or the recipe that builds it.
+    pub(crate) build: Result<LayerBlob, LayerRecipe>,
+    pub(crate) has_build_bin: bool,
+    pub(crate) from_package: bool,
+}
+
+/// Builds recipes in parallel through the cache (off the async executor when possible).
+pub(crate) fn build_parallel(ctx: &ModuleContext<'_>, recipes: &[LayerRecipe]) -> Vec<Result<LayerInfo, LayerError>> {
+    let run = || {
+        recipes
+            .par_iter()
+            .map(|r| ctx.cache.get_or_build(r, ctx.images.blobs(), ctx.reporter).map(|(info, _)| info))
+            .collect()
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(run),
+        _ => run(),
+    }
+}
+
+/// A root blob (directory or archive) module: descriptor read, recipe made.
+fn root_blob(kind: ModuleKind, located: &Located, uri: &str) -> Result<(PendingModule, Vec<String>), ModuleError> {
+    let file = kind.descriptor_file();
+    let what = format!("{file} of '{uri}'");
+    let not_found = || ModuleError::Invalid(format!("reading {what}: could not find entry path '{file}': not exist"));
+    let (text, has_build_bin, dir) = match located {
+        Located::Dir(dir) => {
+            let text = match std::fs::read(dir.join(file)) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(not_found()),
+                Err(e) => return Err(ModuleError::io(format!("reading {what}"), e)),
+            };
+            let bin = ["bin/build", "bin/build.bat", "bin/build.exe"].iter().any(|b| dir.join(b).is_file());
+            (text, bin, Some(dir))
+        }
+        Located::File(path) => {
+            let text = tar_read(path, file).map_err(|e| ModuleError::io(format!("reading '{uri}'"), e))?;
+            let names = tar_names(path).map_err(|e| ModuleError::io(format!("reading '{uri}'"), e))?;
+            let bin = names.iter().any(|n| matches!(n.as_str(), "bin/build" | "bin/build.bat" | "bin/build.exe"));
+            (text.ok_or_else(not_found)?, bin, None)
+        }
+        Located::Image(_) => unreachable!("images are not root blobs"),
+    };
+    let text = String::from_utf8(text).map_err(|_| ModuleError::Invalid(format!("reading {what}: not UTF-8")))?;
+    let (d, warnings) = parse_descriptor(kind, &text, &what)?;
+    let recipe = match (dir, located) {
+        (Some(dir), _) => stream::dir_recipe(kind, &d.info.id, &d.info.version, dir)?,
+        (None, Located::File(path)) => stream::tar_recipe(kind, &d.info.id, &d.info.version, path)?,
+        _ => unreachable!(),
+    };
+    let layer_info = ModuleLayerInfo {
+        api: Some(d.api),
+        stacks: d.stacks,
+        targets: d.targets,
+        order: d.order,
+        layer_diff_id: String::new(),
+        homepage: d.info.homepage.clone(),
+        name: d.info.name.clone(),
+    };
+    let pending =
+        PendingModule { kind, info: d.info, layer_info, build: Err(recipe), has_build_bin, from_package: false };
+    Ok((pending, warnings))
+}
+
+async fn fetch_one(
+    ctx: &ModuleContext<'_>,
+    kind: ModuleKind,
+    spec: &ModuleSpec,
+) -> Result<Vec<PendingModule>, ModuleError> {
+    let uri = if spec.uri.is_empty() { ctx.base_dir.display().to_string() } else { spec.uri.clone() };
+    ctx.reporter.debug(&format!("Looking up {} '{uri}'", kind.noun()));
+    let located =
+        if spec.uri.is_empty() { Located::Dir(ctx.base_dir.to_path_buf()) } else { source::locate(ctx, &uri).await? };
+    let modules = match &located {
+        Located::Image(spelling) => {
+            let image = ctx
+                .images
+                .get(spelling, ctx.base_dir, Some(ctx.platform))
+                .await
+                .map_err(|source| ModuleError::Image { image: spelling.clone(), source: Box::new(source) })?
+                .ok_or_else(|| {
+                    ModuleError::Invalid(format!(
+                        "image '{spelling}' was not found (not in the local store and the pull policy forbids pulling)"
+                    ))
+                })?;
+            package::modules_from_image(ctx, kind, &image, &uri).await?
+        }
+        Located::File(path) => {
+            let names = tar_names(path).map_err(|e| ModuleError::io(format!("reading '{uri}'"), e))?;
+            if package::is_oci_layout_archive(&names) {
+                let image = package::read_cnb(ctx, path, &uri)?;
+                package::modules_from_image(ctx, kind, &image, &uri).await?
+            } else {
+                let (m, warnings) = root_blob(kind, &located, &uri)?;
+                warnings.iter().for_each(|w| ctx.reporter.warn(w));
+                vec![m]
+            }
+        }
+        Located::Dir(_) => {
+            let (m, warnings) = root_blob(kind, &located, &uri)?;
+            warnings.iter().for_each(|w| ctx.reporter.warn(w));
+            vec![m]
+        }
+    };
+    let main = &modules[0].info;
+    let noun = kind.noun();
+    if !spec.id.is_empty() && spec.id != main.id {
+        return Err(ModuleError::Invalid(format!(
+            "{noun} from URI '{}' has ID '{}' which does not match ID '{}' from builder config",
+            spec.uri, main.id, spec.id
+        )));
+    }
+    if !spec.version.is_empty() && spec.version != main.version {
+        return Err(ModuleError::Invalid(format!(
+            "{noun} from URI '{}' has version '{}' which does not match version '{}' from builder config",
+            spec.uri, main.version, spec.version
+        )));
+    }
+    Ok(modules)
+}
+
+/// Locates, downloads and lays out every module of `specs`: per entry, the main module then
+/// its dependencies sorted by id and version (as pack appends them to the builder metadata).
+/// Layers of directory and archive modules (and splits of flattened package layers) are
+/// built in parallel through the layer cache. Descriptor warnings go to the reporter.
+pub async fn fetch_modules(
+    ctx: &ModuleContext<'_>,
+    kind: ModuleKind,
+    specs: &[ModuleSpec],
+) -> Result<Vec<Module>, ModuleError> {
+    let mut pending = Vec::new();
+    for spec in specs {
+        pending.extend(fetch_one(ctx, kind, spec).await?);
+    }
+    // Build each distinct recipe once (the same module may be listed twice).
+    let mut recipes: Vec<LayerRecipe> = Vec::new();
+    let mut slot: Vec<Option<usize>> = Vec::with_capacity(pending.len());
+    for p in &pending {
+        match &p.build {
+            Ok(_) => slot.push(None),
+            Err(r) => {
+                let key = LayerCache::key(r);
+                let i = match recipes.iter().position(|x| LayerCache::key(x) == key) {
+                    Some(i) => i,
+                    None => {
+                        recipes.push(r.clone());
+                        recipes.len() - 1
+                    }
+                };
+                slot.push(Some(i));
+            }
+        }
+    }
+    let built = build_parallel(ctx, &recipes);
+    let mut infos = Vec::with_capacity(built.len());
+    for (r, b) in recipes.iter().zip(built) {
+        infos.push(b.map_err(|source| ModuleError::Layer { layer: r.name.clone(), source: Box::new(source) })?);
+    }
+    let mut out = Vec::with_capacity(pending.len());
+    for (p, s) in pending.into_iter().zip(slot) {
+        let layer = match (p.build, s) {
+            (Ok(blob), _) => blob,
+            (Err(_), Some(i)) => infos[i].to_layer_blob(ctx.images.blobs()),
+            (Err(_), None) => unreachable!(),
+        };
+        let mut layer_info = p.layer_info;
+        layer_info.layer_diff_id = layer.diff_id.to_string();
+        ctx.reporter.debug(&format!("Adding {} '{}' (diffID={})", kind.noun(), p.info.full_name(), layer.diff_id));
+        out.push(Module {
+            kind: p.kind,
+            info: p.info,
+            layer_info,
+            layer,
+            has_build_bin: p.has_build_bin,
+            from_package: p.from_package,
+        });
+    }
+    Ok(out)
+}
+
+/// §3.3: the module layers to append for `kind`, and the merged layers label.
+///
+/// * a module whose `id@version` is in `base_layers` with the same diffID is skipped; with
+///   another diffID, a whiteout layer precedes its layer;
+/// * among `modules`, the last of several with the same `id@version` wins;
+/// * `flatten` groups (lists of `id@version`) become one concatenated layer each, added
+///   first (visited in `id@version` order), every member recorded with the shared diffID;
+/// * the other modules' layers follow, sorted by `id@version`.
+pub fn plan_module_layers(
+    ctx: &ModuleContext<'_>,
+    kind: ModuleKind,
+    modules: &[Module],
+    base_layers: &labels::ModuleLayers,
+    flatten: &[Vec<String>],
+) -> Result<(Vec<LayerBlob>, labels::ModuleLayers), ModuleError> {
+    plan::plan(ctx, kind, modules, base_layers, flatten)
+}
+
+#[cfg(test)]
+mod tests;

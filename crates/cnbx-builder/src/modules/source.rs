@@ -1,0 +1,284 @@
+//! Where a module (or lifecycle) comes from: locator classification (pack-builder-behavior.md
+//! §2.5), `file://` and `http(s)://` URIs with a download cache, and reading tar archives.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use cnbx_oci::progress::ReporterExt;
+use cnbx_oci::tarball::clean_path;
+use sha2::{Digest as _, Sha256};
+
+use super::{ModuleContext, ModuleError};
+
+/// What a locator points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Located {
+    /// A local directory.
+    Dir(PathBuf),
+    /// A local file: a tar, a gzipped tar, or a `.cnb` (tar holding an OCI layout).
+    File(PathBuf),
+    /// An image, spelled for [`crate::images::Images::get`] (`NAME` or `oci:<DIR>[:<TAG>]`).
+    Image(String),
+}
+
+fn registry_unsupported(uri: &str) -> ModuleError {
+    ModuleError::Locator(format!(
+        "'{uri}' refers to a buildpack registry; buildpack registries are not supported by cnbx; use docker://<image> \
+         (the buildpackage image) or a local path instead"
+    ))
+}
+
+/// `^[a-z0-9\-\.]+\/[a-z0-9\-\.]+(?:@<version>)?$`: pack's registry shorthand.
+fn is_registry_shorthand(s: &str) -> bool {
+    let (name, version) = match s.split_once('@') {
+        Some((n, v)) => (n, Some(v)),
+        None => (s, None),
+    };
+    if version.is_some_and(|v| v.is_empty() || v.contains('@')) {
+        return false;
+    }
+    let part = |p: &str| {
+        !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+    };
+    matches!(name.split_once('/'), Some((ns, n)) if part(ns) && part(n))
+}
+
+/// Whether `s` matches `^.+:/.*`.
+fn has_scheme(s: &str) -> bool {
+    s.find(":/").is_some_and(|i| i > 0)
+}
+
+/// Decodes `%XX` escapes.
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The local path of a `file://` URI (unescaped; relative paths against the current
+/// directory, as pack resolves them).
+pub(crate) fn file_uri_path(uri: &str) -> Result<PathBuf, ModuleError> {
+    let rest = &uri["file://".len()..];
+    let path = PathBuf::from(unescape(rest));
+    if path.is_absolute() {
+        return Ok(path);
+    }
+    let cwd = std::env::current_dir()
+        .map_err(|e| ModuleError::io(format!("resolving '{uri}' against the current directory"), e))?;
+    Ok(cwd.join(path))
+}
+
+fn local(path: PathBuf, uri: &str) -> Result<Located, ModuleError> {
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_dir() => Ok(Located::Dir(path)),
+        Ok(_) => Ok(Located::File(path)),
+        Err(e) => Err(ModuleError::io(format!("reading '{uri}' ({})", path.display()), e)),
+    }
+}
+
+/// Classifies `uri` (non-empty) as pack does and makes it local (downloading URLs).
+pub(crate) async fn locate(ctx: &ModuleContext<'_>, uri: &str) -> Result<Located, ModuleError> {
+    if uri == "from=builder" {
+        return Err(ModuleError::Locator("error reading from=builder: invalid locator: FromBuilderLocator".into()));
+    }
+    if uri.starts_with("urn:cnb:builder:") || uri.starts_with("from=builder:") {
+        return Err(ModuleError::Locator(format!("'{uri}' is not a valid identifier")));
+    }
+    if uri.starts_with("urn:cnb:registry:") {
+        return Err(registry_unsupported(uri));
+    }
+    if uri.starts_with("oci:") {
+        return Ok(Located::Image(uri.to_owned()));
+    }
+    if has_scheme(uri) {
+        if uri.starts_with("docker:/") {
+            let name = uri.strip_prefix("docker://").unwrap_or(uri);
+            let name = name.strip_prefix("docker://").unwrap_or(name);
+            let name = name.strip_prefix("docker:/").unwrap_or(name);
+            if cnbx_refs::ImageRef::parse(name).is_ok() {
+                return Ok(Located::Image(name.to_owned()));
+            }
+        }
+        return uri_to_local(ctx, uri).await;
+    }
+    let candidate = ctx.base_dir.join(uri);
+    if candidate.exists() {
+        return local(candidate, uri);
+    }
+    if is_registry_shorthand(uri) {
+        return Err(registry_unsupported(uri));
+    }
+    if cnbx_refs::ImageRef::parse(uri).is_ok() {
+        return Ok(Located::Image(uri.to_owned()));
+    }
+    Err(ModuleError::Locator(format!(
+        "invalid locator: InvalidLocator ('{uri}' is not an existing path relative to {}, a URL, or an image name)",
+        ctx.base_dir.display()
+    )))
+}
+
+/// A `file://`, `http://` or `https://` URI, or a plain path (relative to `base_dir`), as a
+/// local directory or file.
+pub(crate) async fn uri_to_local(ctx: &ModuleContext<'_>, uri: &str) -> Result<Located, ModuleError> {
+    if !has_scheme(uri) {
+        return local(ctx.base_dir.join(uri), uri);
+    }
+    let scheme = uri.split(':').next().unwrap_or_default().to_ascii_lowercase();
+    match scheme.as_str() {
+        "file" => local(file_uri_path(uri)?, uri),
+        "http" | "https" => Ok(Located::File(download(ctx, uri).await?)),
+        _ => Err(ModuleError::Locator(format!("unsupported protocol '{scheme}' in URI '{uri}'"))),
+    }
+}
+
+fn download_err(uri: &str, reason: String) -> ModuleError {
+    ModuleError::Download { uri: uri.to_owned(), reason }
+}
+
+/// Downloads `uri` into the download cache (`<hex sha256(uri)>` + `.etag`), revalidating a
+/// cached copy with `If-None-Match`. One retry on a transport error.
+pub(crate) async fn download(ctx: &ModuleContext<'_>, uri: &str) -> Result<PathBuf, ModuleError> {
+    let dir = ctx.images.home().download_cache_dir();
+    fs_err::create_dir_all(&dir).map_err(|e| ModuleError::io("creating the download cache".to_owned(), e))?;
+    let key = hex::encode(Sha256::digest(uri.as_bytes()));
+    let path = dir.join(&key);
+    let etag_path = dir.join(format!("{key}.etag"));
+    let etag = if path.is_file() { std::fs::read_to_string(&etag_path).ok() } else { None };
+    ctx.reporter.info(&format!("Downloading from '{uri}'"));
+    let client =
+        reqwest::Client::builder().build().map_err(|e| download_err(uri, format!("creating an HTTP client: {e}")))?;
+    let send = || {
+        let mut req = client.get(uri);
+        if let Some(tag) = &etag {
+            req = req.header(reqwest::header::IF_NONE_MATCH, tag.trim());
+        }
+        req.send()
+    };
+    let resp = match send().await {
+        Ok(r) => r,
+        Err(_) => send().await.map_err(|e| {
+            download_err(
+                uri,
+                format!("{} (is the network available? Download it yourself and use the local file)", error_chain(&e)),
+            )
+        })?,
+    };
+    if resp.status() == reqwest::StatusCode::NOT_MODIFIED && path.is_file() {
+        return Ok(path);
+    }
+    if !resp.status().is_success() {
+        return Err(download_err(uri, format!("the server answered {}", resp.status())));
+    }
+    let new_etag = resp.headers().get(reqwest::header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".download-")
+        .tempfile_in(&dir)
+        .map_err(|e| ModuleError::io("creating a file in the download cache".to_owned(), e))?;
+    let mut resp = resp;
+    loop {
+        match resp.chunk().await {
+            Ok(Some(bytes)) => {
+                tmp.write_all(&bytes).map_err(|e| ModuleError::io("writing to the download cache".to_owned(), e))?;
+            }
+            Ok(None) => break,
+            Err(e) => return Err(download_err(uri, error_chain(&e))),
+        }
+    }
+    tmp.persist(&path).map_err(|e| ModuleError::io("storing the download".to_owned(), e.error))?;
+    match new_etag {
+        Some(tag) => {
+            let _ = std::fs::write(&etag_path, tag);
+        }
+        None => {
+            let _ = std::fs::remove_file(&etag_path);
+        }
+    }
+    Ok(path)
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// Opens a tar or gzipped tar (gzip detected by its magic bytes `1f 8b 08`).
+pub(crate) fn open_tar(path: &Path) -> io::Result<tar::Archive<Box<dyn Read>>> {
+    let file = fs_err::File::open(path)?;
+    let mut reader = BufReader::new(file);
+    let gz = reader.fill_buf()?.starts_with(&[0x1f, 0x8b, 0x08]);
+    let stream: Box<dyn Read> = if gz { Box::new(flate2::read::MultiGzDecoder::new(reader)) } else { Box::new(reader) };
+    Ok(tar::Archive::new(stream))
+}
+
+/// An entry name cleaned as pack compares it: `path.Clean`, then without a leading `/`.
+pub(crate) fn clean_name(name: &str) -> String {
+    let c = clean_path(name);
+    c.strip_prefix('/').map(str::to_owned).unwrap_or(c)
+}
+
+/// The cleaned names of every entry of a tar, with whether each is a directory.
+pub(crate) fn tar_names(path: &Path) -> io::Result<Vec<String>> {
+    let mut archive = open_tar(path)?;
+    let mut names = Vec::new();
+    for entry in archive.entries()? {
+        let entry = entry?;
+        names.push(clean_name(&String::from_utf8_lossy(&entry.path_bytes())));
+    }
+    Ok(names)
+}
+
+/// The content of the first entry whose cleaned name is `name`.
+pub(crate) fn tar_read(path: &Path, name: &str) -> io::Result<Option<Vec<u8>>> {
+    let mut archive = open_tar(path)?;
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        if clean_name(&String::from_utf8_lossy(&entry.path_bytes())) == name {
+            let mut buf = Vec::new();
+            entry.read_to_end(&mut buf)?;
+            return Ok(Some(buf));
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_shorthand() {
+        assert!(is_registry_shorthand("paketo-buildpacks/go"));
+        assert!(is_registry_shorthand("paketo-buildpacks/go@1.2.3"));
+        assert!(!is_registry_shorthand("gcr.io/x/bp:1"));
+        assert!(!is_registry_shorthand("Paketo/go"));
+        assert!(!is_registry_shorthand("go"));
+    }
+
+    #[test]
+    fn schemes_and_unescaping() {
+        assert!(has_scheme("file:///x"));
+        assert!(has_scheme("docker://x"));
+        assert!(!has_scheme("a/b"));
+        assert!(!has_scheme(":/x"));
+        assert_eq!(unescape("/a%20b/c%2"), "/a b/c%2");
+        assert_eq!(file_uri_path("file:///tmp/a%20b").unwrap(), PathBuf::from("/tmp/a b"));
+    }
+}

@@ -1,0 +1,328 @@
+use std::sync::Arc;
+
+use cnbx_oci::progress::{Level, NullReporter, Task};
+use cnbx_oci::tarball::TarEntry;
+use std::sync::Mutex;
+
+use super::*;
+use crate::home::CnbxHome;
+use crate::images::PullPolicy;
+use crate::labels::{
+    ApiVersion, Distribution, LifecycleMetadata, ModuleLayers, ModuleRef, ModuleStack, OrderEntry, System,
+    SystemBuildpacks, Target,
+};
+
+#[derive(Default)]
+struct Collect(Mutex<Vec<String>>);
+
+impl Reporter for Collect {
+    fn message(&self, level: Level, text: &str) {
+        if level == Level::Warn {
+            self.0.lock().unwrap().push(text.to_owned());
+        }
+    }
+    fn start(&self, _: &Task) {}
+    fn advance(&self, _: &str, _: u64) {}
+    fn finish(&self, _: &str) {}
+}
+
+fn lifecycle() -> LifecycleMetadata {
+    crate::lifecycle::parse_lifecycle_toml(
+        "[apis.buildpack]\ndeprecated = [\"0.6\"]\nsupported = [\"0.7\", \"0.8\", \"0.9\", \"0.10\", \"0.11\", \"0.12\"]\n\
+         [lifecycle]\nversion = \"0.21.0\"\n",
+    )
+    .unwrap()
+}
+
+fn facts() -> BuildImageFacts {
+    BuildImageFacts {
+        stack_id: "io.x".into(),
+        mixins: vec!["a".into(), "build:b".into()],
+        os: "linux".into(),
+        arch: "arm64".into(),
+        distro_name: String::new(),
+        distro_version: String::new(),
+    }
+}
+
+fn fake_blob(c: char) -> LayerBlob {
+    let digest: cnbx_oci::Digest = format!("sha256:{}", c.to_string().repeat(64)).parse().unwrap();
+    LayerBlob {
+        descriptor: cnbx_oci::Descriptor::new("x", digest.clone(), 1),
+        diff_id: digest,
+        source: cnbx_oci::BlobSource::Registry(cnbx_refs::ImageRef::parse("x/y").unwrap()),
+    }
+}
+
+fn module(id: &str, version: &str, f: impl FnOnce(&mut ModuleLayerInfo)) -> Module {
+    let mut layer_info = ModuleLayerInfo { api: Some(ApiVersion::new(0, 10)), ..ModuleLayerInfo::default() };
+    f(&mut layer_info);
+    Module {
+        kind: ModuleKind::Buildpack,
+        info: ModuleInfo::new(id, version),
+        layer_info,
+        layer: fake_blob('a'),
+        has_build_bin: true,
+        from_package: false,
+    }
+}
+
+fn validate(bps: &[Module]) -> Result<(), String> {
+    validate_modules(bps, &[], &lifecycle(), &facts(), &NullReporter).map_err(|e| e.to_string())
+}
+
+#[test]
+fn api_incompatibility() {
+    let m = module("a/b", "1", |l| l.api = Some(ApiVersion::new(0, 5)));
+    assert_eq!(
+        validate(&[m]).unwrap_err(),
+        "validating buildpacks: buildpack 'a/b@1' (Buildpack API 0.5) is incompatible with lifecycle '0.21.0' \
+         (Buildpack API(s) 0.7, 0.8, 0.9, 0.10, 0.11, 0.12)"
+    );
+    let mut ext = module("e", "1", |l| l.api = Some(ApiVersion::new(0, 2)));
+    ext.kind = ModuleKind::Extension;
+    let err = validate_modules(&[], &[ext], &lifecycle(), &facts(), &NullReporter).unwrap_err();
+    assert!(err.to_string().starts_with("validating extensions: extension 'e@1' (Buildpack API 0.2)"), "{err}");
+}
+
+#[test]
+fn deprecated_api_warns() {
+    let m = module("a/b", "1", |l| {
+        l.api = Some(ApiVersion::new(0, 6));
+        l.stacks = vec![ModuleStack { id: "*".into(), mixins: vec![] }];
+    });
+    let r = Collect::default();
+    validate_modules(&[m], &[], &lifecycle(), &facts(), &r).unwrap();
+    assert_eq!(*r.0.lock().unwrap(), vec!["Buildpack 'a/b@1' is using deprecated Buildpacks API version '0.6'"]);
+}
+
+#[test]
+fn composite_refs_must_exist() {
+    let dep = module("dep", "1", |l| l.targets = vec![Target { os: "linux".into(), ..Target::default() }]);
+    let comp = |r: ModuleRef| module("comp", "1", |l| l.order = vec![OrderEntry::new(vec![r])]);
+    assert!(validate(&[comp(ModuleRef::new("dep", "1")), dep.clone()]).is_ok());
+    assert_eq!(
+        validate(&[comp(ModuleRef::new("dep", "2")), dep.clone()]).unwrap_err(),
+        "validating buildpacks: buildpack 'dep@2' not found on the builder"
+    );
+    assert_eq!(
+        validate(&[comp(ModuleRef::new("dep", "")), dep]).unwrap_err(),
+        "validating buildpacks: buildpack 'dep' not found on the builder"
+    );
+}
+
+#[test]
+fn stacks_and_mixins() {
+    let with = |id: &str, mixins: &[&str]| {
+        module("a", "1", |l| {
+            l.stacks = vec![ModuleStack { id: id.into(), mixins: mixins.iter().map(|s| s.to_string()).collect() }]
+        })
+    };
+    assert!(validate(&[with("io.x", &["a", "build:b", "run:zzz"])]).is_ok());
+    assert!(validate(&[with("*", &[])]).is_ok());
+    assert_eq!(
+        validate(&[with("io.other", &[])]).unwrap_err(),
+        "validating buildpacks: buildpack 'a@1' does not support stack 'io.x'"
+    );
+    assert_eq!(
+        validate(&[with("io.x", &["z", "b", "a"])]).unwrap_err(),
+        "validating buildpacks: buildpack 'a@1' requires missing mixin(s): b, z"
+    );
+}
+
+#[test]
+fn targets() {
+    let with = |targets: Vec<Target>| module("a/b", "1", |l| l.targets = targets);
+    let t = |os: &str, arch: &str| Target { os: os.into(), arch: arch.into(), ..Target::default() };
+    assert!(validate(&[with(vec![t("linux", "")])]).is_ok());
+    assert!(validate(&[with(vec![t("linux", "amd64"), t("linux", "arm64")])]).is_ok());
+    assert_eq!(
+        validate(&[with(vec![t("linux", "amd64")])]).unwrap_err(),
+        "validating buildpacks: unable to satisfy target os/arch constraints; build image: \
+         {\"os\":\"linux\",\"arch\":\"arm64\",\"distribution\":{}}, buildpack 'a/b@1': [{\"os\":\"linux\",\"arch\":\"amd64\"}]"
+    );
+    // Distros only count when the image declares its distro.
+    let ubuntu = Target {
+        distros: vec![Distribution { name: "ubuntu".into(), version: "22.04".into() }],
+        ..t("linux", "arm64")
+    };
+    assert!(validate(&[with(vec![ubuntu.clone()])]).is_ok());
+    let mut f = facts();
+    f.distro_name = "debian".into();
+    f.distro_version = "12".into();
+    let err = validate_modules(&[with(vec![ubuntu])], &[], &lifecycle(), &f, &NullReporter).unwrap_err();
+    assert!(err.to_string().contains(r#""distribution":{"name":"debian","version":"12"}"#), "{err}");
+    // No targets: fine without bin/build, or on linux/amd64.
+    let mut none = with(vec![]);
+    assert!(validate(std::slice::from_ref(&none)).is_err());
+    none.has_build_bin = false;
+    assert!(validate(&[none]).is_ok());
+    f = facts();
+    f.arch = "amd64".into();
+    assert!(validate_modules(&[with(vec![])], &[], &lifecycle(), &f, &NullReporter).is_ok());
+}
+
+fn available() -> Vec<ModuleInfo> {
+    vec![ModuleInfo::new("a", "1"), ModuleInfo::new("b", "1"), ModuleInfo::new("b", "2"), ModuleInfo::new("b", "2")]
+}
+
+#[test]
+fn order_resolution() {
+    let order = |r: ModuleRef| vec![OrderEntry::new(vec![r])];
+    let resolved =
+        resolve_order(&order(ModuleRef::new("a", "").optional()), &available(), ModuleKind::Buildpack).unwrap();
+    assert_eq!(resolved, order(ModuleRef::new("a", "1").optional()));
+    assert_eq!(resolve_order(&order(ModuleRef::new("b", "2")), &available(), ModuleKind::Buildpack).unwrap().len(), 1);
+    let err = |r, kind| resolve_order(&order(r), &available(), kind).unwrap_err().to_string();
+    assert_eq!(
+        err(ModuleRef::new("c", ""), ModuleKind::Buildpack),
+        "processing buildpacks order: no versions of buildpack 'c' were found on the builder"
+    );
+    assert_eq!(
+        err(ModuleRef::new("b", ""), ModuleKind::Buildpack),
+        "processing buildpacks order: unable to resolve version: multiple versions of 'b' - must specify an explicit version"
+    );
+    assert_eq!(
+        err(ModuleRef::new("a", "9"), ModuleKind::Buildpack),
+        "processing buildpacks order: buildpack 'a' with version '9' was not found on the builder"
+    );
+    assert_eq!(
+        err(ModuleRef::new("c", "1"), ModuleKind::Extension),
+        "processing extensions order: no versions of extension 'c' were found on the builder"
+    );
+    // A group-less entry stays group-less.
+    assert_eq!(
+        resolve_order(&[OrderEntry::default()], &[], ModuleKind::Buildpack).unwrap(),
+        vec![OrderEntry::default()]
+    );
+}
+
+#[test]
+fn system_resolution() {
+    let system = System {
+        pre: SystemBuildpacks { buildpacks: vec![ModuleRef::new("a", "")] },
+        post: SystemBuildpacks { buildpacks: vec![ModuleRef::new("b", "1").optional()] },
+    };
+    let r = resolve_system(&system, &available()).unwrap();
+    assert_eq!(r.pre.buildpacks, vec![ModuleRef::new("a", "1")]);
+    assert_eq!(r.post.buildpacks, vec![ModuleRef::new("b", "1").optional()]);
+    let bad = System { pre: SystemBuildpacks { buildpacks: vec![ModuleRef::new("z", "")] }, ..System::default() };
+    assert_eq!(
+        resolve_system(&bad, &available()).unwrap_err().to_string(),
+        "processing system buildpacks: no versions of buildpack 'z' were found on the builder"
+    );
+}
+
+struct Env {
+    _dir: tempfile::TempDir,
+    images: Images,
+    cache: LayerCache,
+    platform: Platform,
+}
+
+impl Env {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let home = CnbxHome::new(dir.path());
+        let cache = LayerCache::open(home.layer_cache_dir()).unwrap();
+        let registry = cnbx_oci::RegistryClient::new(cnbx_oci::RegistryOptions::default());
+        let images = Images::new(home, PullPolicy::Never, false, Arc::new(NullReporter), registry).unwrap();
+        Self { _dir: dir, images, cache, platform: Platform::new("linux", "amd64", None) }
+    }
+
+    fn ctx(&self) -> ModuleContext<'_> {
+        ModuleContext {
+            images: &self.images,
+            cache: &self.cache,
+            base_dir: Path::new("/"),
+            platform: &self.platform,
+            reporter: &NullReporter,
+        }
+    }
+
+    /// A module with a real (tiny) layer in the store.
+    fn module(&self, id: &str, version: &str, content: &str) -> Module {
+        let (parent, base) = stream::module_dirs(ModuleKind::Buildpack, id, version);
+        let mut r = LayerRecipe::new(format!("{id}@{version}"));
+        r.push_header(TarEntry::dir(parent));
+        r.push_header(TarEntry::dir(&base));
+        r.push_bytes(TarEntry::file(format!("{base}/buildpack.toml"), 0), content.as_bytes().to_vec());
+        let (info, _) = self.cache.get_or_build(&r, self.images.blobs(), &NullReporter).unwrap();
+        Module {
+            kind: ModuleKind::Buildpack,
+            info: ModuleInfo::new(id, version),
+            layer_info: ModuleLayerInfo { layer_diff_id: info.diff_id.to_string(), ..ModuleLayerInfo::default() },
+            layer: info.to_layer_blob(self.images.blobs()),
+            has_build_bin: false,
+            from_package: false,
+        }
+    }
+}
+
+fn diff_ids(layers: &[LayerBlob]) -> Vec<String> {
+    layers.iter().map(|l| l.diff_id.to_string()).collect()
+}
+
+#[test]
+fn plan_sorts_skips_and_whiteouts() {
+    let env = Env::new();
+    let ctx = env.ctx();
+    let z = env.module("z/z", "1", "z");
+    let a = env.module("a/a", "1", "a");
+    let same = env.module("same", "1", "same");
+    let changed = env.module("changed", "1", "new");
+    let mut base = ModuleLayers::default();
+    base.insert("same", "1", ModuleLayerInfo { layer_diff_id: same.layer.diff_id.to_string(), ..Default::default() });
+    base.insert("changed", "1", ModuleLayerInfo { layer_diff_id: "sha256:old".into(), ..Default::default() });
+    base.insert("other", "9", ModuleLayerInfo { layer_diff_id: "sha256:other".into(), ..Default::default() });
+    let a2 = env.module("a/a", "1", "a second time");
+    let modules = [z.clone(), a, same, changed.clone(), a2.clone()];
+    let (layers, merged) = plan_module_layers(&ctx, ModuleKind::Buildpack, &modules, &base, &[]).unwrap();
+    let whiteout = build(&ctx, &crate::layers::whiteout("/cnb/buildpacks", "changed", "1"));
+    assert_eq!(
+        diff_ids(&layers),
+        vec![a2.layer.diff_id.to_string(), whiteout, changed.layer.diff_id.to_string(), z.layer.diff_id.to_string()]
+    );
+    assert_eq!(merged.get("a/a", "1").unwrap().layer_diff_id, a2.layer.diff_id.to_string());
+    assert_eq!(merged.get("changed", "1").unwrap().layer_diff_id, changed.layer.diff_id.to_string());
+    assert_eq!(merged.get("other", "9").unwrap().layer_diff_id, "sha256:other");
+    assert_eq!(merged.0.len(), 5);
+}
+
+fn build(ctx: &ModuleContext<'_>, r: &LayerRecipe) -> String {
+    ctx.cache.get_or_build(r, ctx.images.blobs(), &NullReporter).unwrap().0.diff_id.to_string()
+}
+
+#[test]
+fn plan_flattens_groups_first() {
+    let env = Env::new();
+    let ctx = env.ctx();
+    let a = env.module("x/a", "1", "a");
+    let b = env.module("x/b", "1", "b");
+    let b2 = env.module("x/b", "2", "b2");
+    let c = env.module("c", "1", "c");
+    let modules = [c.clone(), b2.clone(), a.clone(), b.clone()];
+    let groups = vec![vec!["x/b@2".to_owned(), "x/b@1".to_owned()]];
+    let (layers, merged) =
+        plan_module_layers(&ctx, ModuleKind::Buildpack, &modules, &ModuleLayers::default(), &groups).unwrap();
+    assert_eq!(layers.len(), 3);
+    let flat = layers[0].diff_id.to_string();
+    assert_eq!(diff_ids(&layers[1..]), vec![c.layer.diff_id.to_string(), a.layer.diff_id.to_string()]);
+    assert_eq!(merged.get("x/b", "1").unwrap().layer_diff_id, flat);
+    assert_eq!(merged.get("x/b", "2").unwrap().layer_diff_id, flat);
+    // The group's tar: b2 then b (added order), x_b dir written once.
+    let blob = env.images.blobs().read(&layers[0].descriptor.digest).unwrap();
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(&blob[..]));
+    let names: Vec<String> =
+        tar.entries().unwrap().map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned()).collect();
+    assert_eq!(
+        names,
+        [
+            "/cnb/buildpacks/x_b",
+            "/cnb/buildpacks/x_b/2",
+            "/cnb/buildpacks/x_b/2/buildpack.toml",
+            "/cnb/buildpacks/x_b/1",
+            "/cnb/buildpacks/x_b/1/buildpack.toml"
+        ]
+    );
+}

@@ -1,0 +1,227 @@
+//! Validation of the modules added to a builder, and order / system resolution
+//! (pack-builder-behavior.md §2.6, §2.8).
+
+use cnbx_oci::progress::{Reporter, ReporterExt};
+use serde::Serialize;
+
+use super::{BuildImageFacts, Module, ModuleError, ModuleKind};
+use crate::labels::{
+    ApiVersion, LifecycleMetadata, ModuleInfo, ModuleRef, OrderEntry, System, SystemBuildpacks, Target,
+};
+
+fn api_list(apis: &[ApiVersion]) -> String {
+    apis.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+fn lifecycle_version(lifecycle: &LifecycleMetadata) -> String {
+    lifecycle.version.as_ref().map(ToString::to_string).unwrap_or_default()
+}
+
+/// Rule 1: the module API equals one of the lifecycle's supported or deprecated buildpack
+/// APIs.
+fn check_api(m: &Module, lifecycle: &LifecycleMetadata) -> Result<(), ModuleError> {
+    let bp = &lifecycle.apis.buildpack;
+    let api = m.layer_info.api.unwrap_or(ApiVersion::new(0, 1));
+    if bp.supported().contains(&api) || bp.deprecated().contains(&api) {
+        return Ok(());
+    }
+    Err(ModuleError::Validation(format!(
+        "validating {}s: {} '{}' (Buildpack API {api}) is incompatible with lifecycle '{}' (Buildpack API(s) {})",
+        m.kind.noun(),
+        m.kind.noun(),
+        m.info.full_name(),
+        lifecycle_version(lifecycle),
+        api_list(bp.supported())
+    )))
+}
+
+fn deprecated_warning(m: &Module, lifecycle: &LifecycleMetadata, reporter: &dyn Reporter) {
+    let Some(api) = m.layer_info.api else { return };
+    if lifecycle.apis.buildpack.deprecated().contains(&api) {
+        let noun = match m.kind {
+            ModuleKind::Buildpack => "Buildpack",
+            ModuleKind::Extension => "Extension",
+        };
+        reporter.warn(&format!("{noun} '{}' is using deprecated Buildpacks API version '{api}'", m.info.full_name()));
+    }
+}
+
+#[derive(Serialize)]
+struct ImageTarget<'a> {
+    os: &'a str,
+    arch: &'a str,
+    distribution: ImageDistro<'a>,
+}
+
+#[derive(Serialize)]
+struct ImageDistro<'a> {
+    #[serde(skip_serializing_if = "str::is_empty")]
+    name: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    version: &'a str,
+}
+
+fn target_matches(t: &Target, facts: &BuildImageFacts) -> bool {
+    if t.os != facts.os {
+        return false;
+    }
+    if !(t.arch.is_empty() || facts.arch.is_empty() || t.arch == facts.arch) {
+        return false;
+    }
+    if t.distros.is_empty() || facts.distro_name.is_empty() || facts.distro_version.is_empty() {
+        return true;
+    }
+    t.distros.iter().any(|d| d.name == facts.distro_name && d.version == facts.distro_version)
+}
+
+fn check_buildpack(m: &Module, all: &[ModuleInfo], facts: &BuildImageFacts) -> Result<(), ModuleError> {
+    let name = m.info.full_name();
+    let fail = |msg: String| Err(ModuleError::Validation(format!("validating buildpacks: {msg}")));
+    let li = &m.layer_info;
+    if !li.order.is_empty() {
+        for r in li.order.iter().flat_map(OrderEntry::refs) {
+            let full = r.full_name();
+            if !all.iter().any(|i| !i.version.is_empty() && i.full_name() == full) {
+                return fail(format!("buildpack '{full}' not found on the builder"));
+            }
+        }
+        return Ok(());
+    }
+    if !li.stacks.is_empty() {
+        let Some(stack) = li.stacks.iter().find(|s| s.id == facts.stack_id || s.id == "*") else {
+            return fail(format!("buildpack '{name}' does not support stack '{}'", facts.stack_id));
+        };
+        let mut missing: Vec<&str> = stack
+            .mixins
+            .iter()
+            .filter(|mx| !mx.starts_with("run:"))
+            .filter(|mx| !facts.mixins.contains(mx))
+            .map(String::as_str)
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        if !missing.is_empty() {
+            return fail(format!("buildpack '{name}' requires missing mixin(s): {}", missing.join(", ")));
+        }
+    }
+    if li.targets.is_empty() {
+        let implicit_ok = facts.arch == "amd64" && (facts.os == "linux" || facts.os == "windows");
+        if !li.stacks.is_empty() || !m.has_build_bin || implicit_ok {
+            return Ok(());
+        }
+    } else if li.targets.iter().any(|t| target_matches(t, facts)) {
+        return Ok(());
+    }
+    let image = ImageTarget {
+        os: &facts.os,
+        arch: &facts.arch,
+        distribution: ImageDistro { name: &facts.distro_name, version: &facts.distro_version },
+    };
+    let image = crate::gojson::to_string(&image).unwrap_or_default();
+    let targets = if li.targets.is_empty() {
+        // pack infers the target from bin/build.
+        vec![Target { os: "linux".into(), ..Target::default() }]
+    } else {
+        li.targets.clone()
+    };
+    let targets = crate::gojson::to_string(&targets).unwrap_or_default();
+    fail(format!("unable to satisfy target os/arch constraints; build image: {image}, buildpack '{name}': {targets}"))
+}
+
+/// §2.8 rules 1–4 for buildpacks (rule 2 looks references up among `buildpacks`), the API
+/// check for extensions, and the deprecated-API warning of §2.6.
+pub fn validate_modules(
+    buildpacks: &[Module],
+    extensions: &[Module],
+    lifecycle: &LifecycleMetadata,
+    facts: &BuildImageFacts,
+    reporter: &dyn Reporter,
+) -> Result<(), ModuleError> {
+    validate_modules_with(buildpacks, extensions, &[], lifecycle, facts, reporter)
+}
+
+/// [`validate_modules`], with `existing`: buildpacks already on the base image (from its
+/// builder metadata), which composite buildpacks may also reference.
+pub fn validate_modules_with(
+    buildpacks: &[Module],
+    extensions: &[Module],
+    existing: &[ModuleInfo],
+    lifecycle: &LifecycleMetadata,
+    facts: &BuildImageFacts,
+    reporter: &dyn Reporter,
+) -> Result<(), ModuleError> {
+    let mut all: Vec<ModuleInfo> = existing.to_vec();
+    all.extend(buildpacks.iter().map(|m| m.info.clone()));
+    for m in buildpacks {
+        deprecated_warning(m, lifecycle, reporter);
+        check_api(m, lifecycle)?;
+        check_buildpack(m, &all, facts)?;
+    }
+    for m in extensions {
+        deprecated_warning(m, lifecycle, reporter);
+        check_api(m, lifecycle)?;
+    }
+    Ok(())
+}
+
+fn resolve_ref(r: &ModuleRef, available: &[ModuleInfo], noun: &str) -> Result<ModuleRef, String> {
+    let id = &r.info.id;
+    let candidates: Vec<&ModuleInfo> = available.iter().filter(|m| &m.id == id).collect();
+    if candidates.is_empty() {
+        return Err(format!("no versions of {noun} '{id}' were found on the builder"));
+    }
+    let mut out = r.clone();
+    if r.info.version.is_empty() {
+        let mut versions: Vec<&str> = candidates.iter().map(|c| c.version.as_str()).collect();
+        versions.sort_unstable();
+        versions.dedup();
+        if versions.len() > 1 {
+            return Err(format!(
+                "unable to resolve version: multiple versions of '{id}' - must specify an explicit version"
+            ));
+        }
+        out.info.version = candidates[0].version.clone();
+    } else if !candidates.iter().any(|c| c.version == r.info.version) {
+        return Err(format!("{noun} '{id}' with version '{}' was not found on the builder", r.info.version));
+    }
+    Ok(out)
+}
+
+/// Resolves every reference of `order` against `available` (the builder's modules of
+/// `kind`): a missing version is filled in when exactly one version is available.
+pub fn resolve_order(
+    order: &[OrderEntry],
+    available: &[ModuleInfo],
+    kind: ModuleKind,
+) -> Result<Vec<OrderEntry>, ModuleError> {
+    let noun = kind.noun();
+    order
+        .iter()
+        .map(|entry| {
+            let group = match &entry.group {
+                None => None,
+                Some(g) => Some(
+                    g.iter()
+                        .map(|r| resolve_ref(r, available, noun))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| ModuleError::Validation(format!("processing {noun}s order: {e}")))?,
+                ),
+            };
+            Ok(OrderEntry { group })
+        })
+        .collect()
+}
+
+/// Resolves the system buildpacks (same rule as [`resolve_order`]).
+pub fn resolve_system(system: &System, available: &[ModuleInfo]) -> Result<System, ModuleError> {
+    let side = |s: &SystemBuildpacks| -> Result<SystemBuildpacks, ModuleError> {
+        let buildpacks = s
+            .buildpacks
+            .iter()
+            .map(|r| resolve_ref(r, available, "buildpack"))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ModuleError::Validation(format!("processing system buildpacks: {e}")))?;
+        Ok(SystemBuildpacks { buildpacks })
+    };
+    Ok(System { pre: side(&system.pre)?, post: side(&system.post)? })
+}
