@@ -233,6 +233,8 @@ struct Inner {
 #[derive(Clone)]
 struct Conn {
     client: Client,
+    /// For the requests oci-client cannot make (a mount with a two-repository token).
+    http: reqwest::Client,
     auth: RegistryAuth,
     plain_http: bool,
     identity_token: bool,
@@ -339,7 +341,18 @@ impl RegistryClient {
             operation: "setting up a client for",
             detail: error_chain(&e),
         })?;
-        let conn = Conn { client, auth, plain_http, identity_token, registry: registry.clone() };
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("cnbx/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(30))
+            .read_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| RegistryError::Protocol {
+                image: reference.original().to_owned(),
+                registry: display_registry(&registry),
+                operation: "setting up a client for",
+                detail: error_chain(&e),
+            })?;
+        let conn = Conn { client, http, auth, plain_http, identity_token, registry: registry.clone() };
         Ok(lock(&self.inner.conns).entry(registry).or_insert(conn).clone())
     }
 
@@ -635,7 +648,13 @@ impl RegistryClient {
         if self.ensure_auth(conn, &src_ref, RegistryOperation::Pull, &src_ctx).await.is_err() {
             return false;
         }
-        conn.client.mount_blob(oref, &src_ref, digest.as_str()).await.is_ok()
+        if conn.client.mount_blob(oref, &src_ref, digest.as_str()).await.is_ok() {
+            return true;
+        }
+        // On token registries oci-client's push token covers the target repository only
+        // (oras-project/rust-oci-client#235), so the registry refuses to read the source:
+        // retry with a token for both.
+        mount_with_two_repository_token(conn, oref, &src_ref, digest).await.unwrap_or(false)
     }
 
     /// Streams a blob from another registry (or repository) to the target.
@@ -688,6 +707,89 @@ impl RegistryClient {
             .await
             .is_ok()
     }
+}
+
+/// Mounts `digest` from `src` into `target` with a bearer token whose scope covers both
+/// repositories. `None` when the registry does not use bearer tokens or no token was granted.
+async fn mount_with_two_repository_token(
+    conn: &Conn,
+    target: &Reference,
+    src: &Reference,
+    digest: &Digest,
+) -> Option<bool> {
+    let scheme = if conn.plain_http { "http" } else { "https" };
+    let host = target.resolve_registry();
+    let ping = conn.http.get(format!("{scheme}://{host}/v2/")).send().await.ok()?;
+    let challenge = ping.headers().get(reqwest::header::WWW_AUTHENTICATE)?.to_str().ok()?.to_owned();
+    let params = parse_bearer_challenge(&challenge)?;
+    let realm = params.iter().find(|(k, _)| k == "realm").map(|(_, v)| v.clone())?;
+    let mut query = vec![
+        ("scope".to_owned(), format!("repository:{}:pull,push", target.repository())),
+        ("scope".to_owned(), format!("repository:{}:pull", src.repository())),
+    ];
+    if let Some((_, service)) = params.iter().find(|(k, _)| k == "service") {
+        query.push(("service".to_owned(), service.clone()));
+    }
+    let mut request = conn.http.get(&realm).query(&query);
+    if let RegistryAuth::Basic(user, password) = &conn.auth {
+        request = request.basic_auth(user, Some(password));
+    }
+    let response = request.send().await.ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    #[derive(serde::Deserialize)]
+    struct TokenResponse {
+        token: Option<String>,
+        access_token: Option<String>,
+    }
+    let body: TokenResponse = response.json().await.ok()?;
+    let token = body.token.or(body.access_token)?;
+    let url = format!(
+        "{scheme}://{host}/v2/{}/blobs/uploads/?mount={}&from={}",
+        target.repository(),
+        digest.as_str(),
+        src.repository()
+    );
+    let response =
+        conn.http.post(url).bearer_auth(token).header(reqwest::header::CONTENT_LENGTH, "0").send().await.ok()?;
+    Some(response.status() == reqwest::StatusCode::CREATED)
+}
+
+/// The parameters of a `Bearer` challenge (`Bearer realm="…",service="…"`), or `None` for
+/// another scheme.
+fn parse_bearer_challenge(header: &str) -> Option<Vec<(String, String)>> {
+    let header = header.trim();
+    let (scheme, rest) = header.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let mut params = Vec::new();
+    let mut chars = rest.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
+            chars.next();
+        }
+        let key: String = std::iter::from_fn(|| chars.next_if(|c| *c != '=')).collect();
+        if key.is_empty() || chars.next() != Some('=') {
+            break;
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '"' => break,
+                    '\\' => value.extend(chars.next()),
+                    c => value.push(c),
+                }
+            }
+        } else {
+            value = std::iter::from_fn(|| chars.next_if(|c| *c != ',')).collect();
+        }
+        params.push((key.trim().to_ascii_lowercase(), value));
+    }
+    Some(params)
 }
 
 /// The manifest bytes at `oref`, or `None` when the registry says it does not exist.
@@ -1128,6 +1230,23 @@ mod tests {
         assert!(c.is_plain_http(&r("other.internal:9/a")));
         assert!(!c.is_plain_http(&r("ghcr.io/a")));
         assert!(!c.is_plain_http(&r("ubuntu")));
+    }
+
+    #[test]
+    fn bearer_challenges_are_parsed() {
+        let p = parse_bearer_challenge(
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:a/b:pull""#,
+        )
+        .unwrap();
+        assert_eq!(
+            p,
+            [
+                ("realm".to_owned(), "https://auth.docker.io/token".to_owned()),
+                ("service".to_owned(), "registry.docker.io".to_owned()),
+                ("scope".to_owned(), "repository:a/b:pull".to_owned()),
+            ]
+        );
+        assert!(parse_bearer_challenge(r#"Basic realm="x""#).is_none());
     }
 
     #[test]
