@@ -31,8 +31,8 @@ fn r(s: &str) -> ImageRef {
 }
 
 fn client() -> RegistryClient {
-    // An empty config dir: no credentials from the machine running the tests.
-    let dir = tempfile::tempdir().unwrap().keep();
+    // A config dir that does not exist: no credentials from the machine running the tests.
+    let dir = std::env::temp_dir().join("cnbx-registry-tests-no-docker-config");
     RegistryClient::new(RegistryOptions { insecure_registries: vec![], docker_config_dir: Some(dir) })
 }
 
