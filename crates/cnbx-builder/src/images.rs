@@ -104,6 +104,16 @@ impl Images {
         &self.registry
     }
 
+    /// Whether plain names are read from registries only (`--publish`).
+    pub fn publish(&self) -> bool {
+        self.publish
+    }
+
+    /// The pull policy.
+    pub fn policy(&self) -> PullPolicy {
+        self.policy
+    }
+
     /// `CNBX_HOME`.
     pub fn home(&self) -> &CnbxHome {
         &self.home

@@ -12,6 +12,7 @@ use cnbx_oci::layer::LayerRecipe;
 use cnbx_oci::tarball::{TarEntry, TarTime};
 
 use crate::btoml::{Table, Value, encode};
+use crate::labels::{ModuleRef, OrderEntry, System};
 
 /// Where the build-config env files go (`CNB_BUILD_CONFIG_DIR` default).
 pub const BUILD_CONFIG_DIR: &str = "/cnb/build-config";
@@ -78,6 +79,81 @@ fn run_image_table(entry: &RunImageEntry) -> Table {
         t.insert("mirrors", Value::StrArray(m.clone()));
     }
     t
+}
+
+fn module_ref_table(r: &ModuleRef) -> Table {
+    let info = &r.info;
+    let mut t = Table::new();
+    t.str_nonempty("id", &info.id).str_nonempty("name", &info.name).str_nonempty("version", &info.version);
+    t.str_nonempty("description", &info.description).str_nonempty("homepage", &info.homepage);
+    if !info.keywords.is_empty() {
+        t.insert("keywords", Value::StrArray(info.keywords.clone()));
+    }
+    if !info.exec_env.is_empty() {
+        t.insert("exec-env", Value::StrArray(info.exec_env.clone()));
+    }
+    if !info.licenses.is_empty() {
+        let licenses = info
+            .licenses
+            .iter()
+            .map(|l| {
+                let mut lt = Table::new();
+                lt.str_nonempty("type", &l.kind).str_nonempty("uri", &l.uri);
+                lt
+            })
+            .collect();
+        t.insert("licenses", Value::Tables(licenses));
+    }
+    if info.clear_env {
+        t.insert("clear-env", Value::Bool(true));
+    }
+    if r.optional {
+        t.insert("optional", Value::Bool(true));
+    }
+    t
+}
+
+fn order_tables(order: &[OrderEntry]) -> Value {
+    Value::Tables(
+        order
+            .iter()
+            .map(|entry| {
+                let mut t = Table::new();
+                t.insert("group", Value::Tables(entry.refs().iter().map(module_ref_table).collect()));
+                t
+            })
+            .collect(),
+    )
+}
+
+/// `/cnb/order.toml`: the resolved buildpack and extension orders (an empty file when both
+/// are empty).
+pub fn order_toml(order: &[OrderEntry], order_extensions: &[OrderEntry]) -> String {
+    let mut doc = Table::new();
+    if !order.is_empty() {
+        doc.insert("order", order_tables(order));
+    }
+    if !order_extensions.is_empty() {
+        doc.insert("order-extensions", order_tables(order_extensions));
+    }
+    encode(&doc)
+}
+
+/// `/cnb/system.toml`: the resolved system buildpacks.
+pub fn system_toml(system: &System) -> String {
+    let side = |refs: &[ModuleRef]| {
+        let mut t = Table::new();
+        if !refs.is_empty() {
+            t.insert("buildpacks", Value::Tables(refs.iter().map(module_ref_table).collect()));
+        }
+        t
+    };
+    let mut sys = Table::new();
+    sys.insert("pre", Value::Table(side(&system.pre.buildpacks)));
+    sys.insert("post", Value::Table(side(&system.post.buildpacks)));
+    let mut doc = Table::new();
+    doc.insert("system", Value::Table(sys));
+    encode(&doc)
 }
 
 /// `/cnb/stack.toml`: `[run-image]` with the first run image.
@@ -157,6 +233,28 @@ mod tests {
         assert_eq!(
             diff_id(&build_config_env(&files)),
             ("sha256:7c7eee9728aaae08bac87fe48a5a67204124304a6915f51e35283ba05110d2f9".into(), 3072)
+        );
+    }
+
+    #[test]
+    fn order_and_system_toml_match_pack() {
+        let order = vec![OrderEntry::new(vec![ModuleRef::new("read/env", "read-env-version").optional()])];
+        let toml = order_toml(&order, &[]);
+        assert_eq!(
+            diff_id(&single_file("/cnb/order.toml", toml.as_bytes())),
+            ("sha256:d5d4db0b377ffd48905dfb9423f3f980757843fa27097dd86cd0b9eefb21be4f".into(), 2048)
+        );
+        assert_eq!(order_toml(&[], &[]), "");
+        let ext = vec![OrderEntry::new(vec![ModuleRef::new("ext/one", "1")])];
+        assert!(order_toml(&order, &ext).ends_with(
+            "\n[[order-extensions]]\n\n  [[order-extensions.group]]\n    id = \"ext/one\"\n    version = \"1\"\n"
+        ));
+        let mut system = System::default();
+        system.pre.buildpacks.push(ModuleRef::new("system/pre", "system-pre-version"));
+        system.post.buildpacks.push(ModuleRef::new("system/post", "system-post-version").optional());
+        assert_eq!(
+            system_toml(&system),
+            "[system]\n  [system.pre]\n\n    [[system.pre.buildpacks]]\n      id = \"system/pre\"\n      version = \"system-pre-version\"\n  [system.post]\n\n    [[system.post.buildpacks]]\n      id = \"system/post\"\n      version = \"system-post-version\"\n      optional = true\n"
         );
     }
 

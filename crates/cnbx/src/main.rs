@@ -38,7 +38,7 @@ fn main() -> ExitCode {
     } else {
         Verbosity::Normal
     };
-    let printer = Printer::new(verbosity, cli.global.no_color);
+    let printer = std::sync::Arc::new(Printer::new(verbosity, cli.global.no_color));
 
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

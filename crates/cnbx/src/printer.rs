@@ -74,6 +74,16 @@ impl Printer {
         });
     }
 
+    /// Writes text to stderr as is (e.g. pack's `ERROR:` lines of an inspect section).
+    pub(crate) fn raw_stderr(&self, text: &str) {
+        self.line(text);
+    }
+
+    /// Whether `--verbose` was given.
+    pub(crate) fn is_verbose(&self) -> bool {
+        self.verbosity == Verbosity::Verbose
+    }
+
     pub(crate) fn info(&self, text: &str) {
         self.message(Level::Info, text);
     }

@@ -1,0 +1,780 @@
+//! `builder create`: from a parsed `builder.toml` to a builder image written to the local
+//! store, an OCI layout, a docker-archive or a registry.
+//!
+//! The steps follow pack (pack-builder-behavior.md §2.4, §3): fetch the build and run images,
+//! check them against the platform spec ([`cnbx_validate`]), fetch the lifecycle and the
+//! buildpacks and extensions, check the modules, resolve the orders, then add pack's layers in
+//! pack's order and write pack's labels. Nothing is written to the destination before every
+//! check has passed; layers built on the way go to the content-addressed blob store, where
+//! the next run finds them.
+//!
+//! One image is made per target; with several targets they are joined by an OCI image index,
+//! for every destination that can hold one (the local store, `oci:` layouts and registries).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use cnbx_config::{ConfigError, LifecycleSource, LoadedConfig, Target};
+use cnbx_oci::image::{ImageToWrite, LayerBlob, SourceImage};
+use cnbx_oci::layer::{LayerInfo, LayerRecipe};
+use cnbx_oci::progress::ReporterExt;
+use cnbx_oci::registry::PushOutcome;
+use cnbx_oci::spec::{Platform, media_type};
+use cnbx_oci::{BlobSource, Digest, LayerCache, OciLayout};
+use cnbx_refs::{ImageLocation, ImageRef};
+use cnbx_validate::{Finding, ImageFacts, IndexPlatform, Level, Options, PlatformApi, RootFs};
+
+use crate::images::{ImageFetchError, Images};
+use crate::labels::{
+    self, BuilderMetadata, CreatorMetadata, ModuleInfo, ModuleLayers, ModuleRef, OrderEntry, RunImageMetadata,
+    StackMetadata, System,
+};
+use crate::layers::{self, RunImageEntry};
+use crate::lifecycle::{Lifecycle, LifecycleLocation, fetch_lifecycle};
+use crate::modules::{
+    BuildImageFacts, Module, ModuleContext, ModuleKind, ModuleSpec, fetch_modules, plan_module_layers, resolve_order,
+    resolve_system, validate_modules,
+};
+
+/// The `created` time pack writes on builders (and every history entry).
+pub const NORMALIZED_CREATED: &str = "1980-01-01T00:00:01Z";
+
+/// The name written into `createdBy`.
+pub const CREATOR_NAME: &str = "cnbx";
+
+/// What to create.
+#[derive(Debug, Clone)]
+pub struct CreateRequest {
+    /// The destination as the user spelled it (`NAME`, `oci:<DIR>[:<TAG>]`,
+    /// `docker-archive:<FILE>[:<REF>]`).
+    pub destination: String,
+    /// The directory relative destinations are resolved against.
+    pub cwd: PathBuf,
+    /// The parsed builder.toml.
+    pub config: LoadedConfig,
+    /// Push to the registry named by `destination` (base images come from registries).
+    pub publish: bool,
+    /// `--label`s, applied before cnbx's own labels (which win on collision, as in pack).
+    pub labels: BTreeMap<String, String>,
+    /// `--target`s; when empty, `[[targets]]`; when both are empty, the build image's platform.
+    pub targets: Vec<Target>,
+    /// `--flatten` groups, each a list of `id@version`.
+    pub flatten: Vec<Vec<String>>,
+    /// The version written into `createdBy`.
+    pub creator_version: String,
+}
+
+/// What was created.
+#[derive(Debug, Clone)]
+pub struct Created {
+    /// Where it was written, for messages.
+    pub destination: String,
+    /// The digest of the manifest (one platform) or index (several) the name points at.
+    pub digest: Digest,
+    /// The platforms, in target order.
+    pub platforms: Vec<Platform>,
+    /// What a push transferred, with `--publish`.
+    pub push: Option<PushOutcome>,
+}
+
+/// Why a builder could not be created. Messages name the image, file or module and say what
+/// to change.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    /// builder.toml is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The destination spelling is invalid.
+    #[error("invalid image name '{destination}'")]
+    Destination {
+        /// As given.
+        destination: String,
+        /// Why.
+        #[source]
+        source: cnbx_refs::RefError,
+    },
+    /// A usage problem (flag combinations, unsupported destinations).
+    #[error("{0}")]
+    Usage(String),
+    /// An image could not be fetched.
+    #[error("{context}")]
+    Fetch {
+        /// Which image and role.
+        context: String,
+        /// Why.
+        #[source]
+        source: Box<ImageFetchError>,
+    },
+    /// An image does not exist where we may look.
+    #[error("{role} '{image}' was not found{hint}")]
+    NotFound {
+        /// `build image`, `run image`, …
+        role: &'static str,
+        /// As written in builder.toml.
+        image: String,
+        /// What to do.
+        hint: String,
+    },
+    /// The base images break the platform spec.
+    #[error("{}", format_findings(.0))]
+    Validation(Vec<Finding>),
+    /// Something about the images or modules is inconsistent (pack's messages).
+    #[error("{0}")]
+    Invalid(String),
+    /// Another step failed.
+    #[error("{context}")]
+    Step {
+        /// What we were doing.
+        context: String,
+        /// Why it failed.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+fn step<E: std::error::Error + Send + Sync + 'static>(context: impl Into<String>) -> impl FnOnce(E) -> CreateError {
+    let context = context.into();
+    move |e| CreateError::Step { context, source: Box::new(e) }
+}
+
+fn format_findings(findings: &[Finding]) -> String {
+    let errors: Vec<&Finding> = findings.iter().filter(|f| f.level == Level::Error).collect();
+    let mut out = format!(
+        "the base images do not meet the Cloud Native Buildpacks platform spec ({} error{})",
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" }
+    );
+    for f in errors {
+        let _ = write!(out, "\n  - {f}");
+        if !f.fix.is_empty() {
+            let _ = write!(out, "\n    fix: {}", f.fix);
+        }
+    }
+    out
+}
+
+/// Where the builder goes.
+#[derive(Debug, Clone)]
+enum Destination {
+    Store(ImageRef),
+    Registry(ImageRef),
+    Layout { dir: PathBuf, tag: String },
+    Archive { file: PathBuf, reference: Option<ImageRef> },
+}
+
+impl Destination {
+    fn parse(request: &CreateRequest) -> Result<Self, CreateError> {
+        let location = ImageLocation::parse(&request.destination, &request.cwd)
+            .map_err(|source| CreateError::Destination { destination: request.destination.clone(), source })?;
+        Ok(match (location, request.publish) {
+            (ImageLocation::Name(r), true) => Self::Registry(r),
+            (ImageLocation::Name(r), false) => Self::Store(r),
+            (ImageLocation::OciLayout { dir, tag }, false) => Self::Layout { dir, tag },
+            (ImageLocation::DockerArchive { file, reference }, false) => Self::Archive { file, reference },
+            (_, true) => {
+                return Err(CreateError::Usage(format!(
+                    "--publish pushes to a registry, but '{}' is not a registry image name; drop --publish to write it, \
+                     or name an image such as registry.example.com/team/builder:tag",
+                    request.destination
+                )));
+            }
+        })
+    }
+}
+
+/// Creates the builder described by `request`.
+pub async fn create(images: &Images, request: &CreateRequest) -> Result<Created, CreateError> {
+    let config = &request.config;
+    config.validate()?;
+    for warning in &config.warnings {
+        images.reporter().warn(warning);
+    }
+    let destination = Destination::parse(request)?;
+
+    let targets: &[Target] = if request.targets.is_empty() { &config.config.targets } else { &request.targets };
+    if targets.is_empty() {
+        images
+            .reporter()
+            .info("Pro tip: use --target flag OR [[targets]] in builder.toml to specify the desired platform");
+    }
+    if targets.len() > 1 && matches!(destination, Destination::Archive { .. }) {
+        return Err(CreateError::Usage(format!(
+            "a docker-archive holds one image, but {} targets were given; pick one with --target",
+            targets.len()
+        )));
+    }
+
+    let cache = LayerCache::open(images.home().layer_cache_dir())
+        .map_err(step(format!("opening the layer cache in {}", images.home().layer_cache_dir().display())))?;
+    let lifecycle_source = config.config.lifecycle.source()?;
+
+    let mut built = Vec::new();
+    if targets.is_empty() {
+        built.push(create_one(images, &cache, request, &lifecycle_source, None).await?);
+    } else {
+        for target in targets {
+            let variant = Some(target.variant.as_str()).filter(|v| !v.is_empty());
+            let platform = Platform::new(&target.os, &target.arch, variant);
+            built.push(create_one(images, &cache, request, &lifecycle_source, Some(&platform)).await?);
+        }
+    }
+    let platforms = built.iter().map(|i| i.platform.clone()).collect();
+    write_output(images, &destination, request, &built).await.map(|(digest, push)| Created {
+        destination: request.destination.clone(),
+        digest,
+        platforms,
+        push,
+    })
+}
+
+/// Everything read from the build image that the builder depends on.
+struct BuildBase {
+    image: SourceImage,
+    labels: BTreeMap<String, String>,
+    uid: u32,
+    gid: u32,
+}
+
+async fn fetch_required(
+    images: &Images,
+    role: &'static str,
+    spelling: &str,
+    base_dir: &Path,
+    platform: Option<&Platform>,
+) -> Result<SourceImage, CreateError> {
+    let image = images
+        .get(spelling, base_dir, platform)
+        .await
+        .map_err(|e| CreateError::Fetch { context: format!("fetching {role} '{spelling}'"), source: Box::new(e) })?;
+    image.ok_or_else(|| CreateError::NotFound { role, image: spelling.to_owned(), hint: not_found_hint(images) })
+}
+
+fn not_found_hint(images: &Images) -> String {
+    if images.publish() {
+        " in its registry; check the name, or push it first".to_owned()
+    } else if images.policy() == crate::images::PullPolicy::Never {
+        format!(
+            " in the local store ({}) and --pull-policy never forbids pulling it; use --pull-policy if-not-present, \
+             or an oci:<DIR> image",
+            images.home().store_dir().display()
+        )
+    } else {
+        " in the local store or its registry; check the name".to_owned()
+    }
+}
+
+fn facts_of(image: &SourceImage, name: &str) -> ImageFacts {
+    let config = &image.config;
+    let mut facts =
+        ImageFacts::new(name, config.os(), config.architecture()).with_user(config.user()).with_env(config.env());
+    if let Some(v) = config.variant() {
+        facts = facts.with_variant(v);
+    }
+    if let Some(v) = config.os_version() {
+        facts = facts.with_os_version(v);
+    }
+    for (k, v) in config.labels() {
+        facts = facts.with_label(k, v);
+    }
+    if let Some(p) = &image.index_platform {
+        facts = facts.with_index_platform(IndexPlatform::new(&p.os, &p.architecture, p.variant.as_deref()));
+    }
+    facts
+}
+
+/// The image's file system for layer-mode checks, when its layers are already local (the local
+/// store or an OCI layout). Images on registries are checked from their config only, so that
+/// `--publish` never downloads base layers.
+fn rootfs_of(image: &SourceImage) -> Option<RootFs> {
+    let BlobSource::Store(store) = &image.source else { return None };
+    let layers = image.layers().ok()?;
+    let mut readers: Vec<Box<dyn Read>> = Vec::with_capacity(layers.len());
+    for layer in &layers {
+        let file = store.open_blob(&layer.descriptor.digest).ok()?;
+        let reader = std::io::BufReader::new(file);
+        if media_type::is_gzip_layer(&layer.descriptor.media_type) {
+            readers.push(Box::new(flate2::read::GzDecoder::new(reader)));
+        } else if layer.descriptor.media_type.ends_with("zstd") {
+            return None;
+        } else {
+            readers.push(Box::new(reader));
+        }
+    }
+    RootFs::from_layers(readers).ok()
+}
+
+fn report_findings(images: &Images, findings: &[Finding]) -> Result<(), CreateError> {
+    for f in findings {
+        let text = if f.fix.is_empty() { f.to_string() } else { format!("{f}; fix: {}", f.fix) };
+        match f.level {
+            Level::Error => {}
+            Level::Warning => images.reporter().warn(&text),
+            Level::Info => images.reporter().debug(&text),
+        }
+    }
+    if findings.iter().any(|f| f.level == Level::Error) {
+        return Err(CreateError::Validation(findings.to_vec()));
+    }
+    Ok(())
+}
+
+fn platform_api_for(lifecycle: &Lifecycle) -> PlatformApi {
+    let latest = lifecycle
+        .metadata
+        .apis
+        .platform
+        .supported()
+        .iter()
+        .chain(lifecycle.metadata.apis.platform.deprecated())
+        .max()
+        .copied();
+    match latest {
+        Some(v) => {
+            let api = PlatformApi::new(u32::try_from(v.major).unwrap_or(u32::MAX), u32::try_from(v.minor).unwrap_or(0));
+            api.min(PlatformApi::LATEST)
+        }
+        None => PlatformApi::LATEST,
+    }
+}
+
+/// Checks the run images and their mirrors against the build image (pack's §2.4 step 2 plus
+/// the platform-spec rules).
+async fn check_run_images(
+    images: &Images,
+    request: &CreateRequest,
+    build_facts: &ImageFacts,
+    build_rootfs: Option<&RootFs>,
+    options: &Options,
+    platform: &Platform,
+) -> Result<Vec<Finding>, CreateError> {
+    let config = &request.config;
+    let stack_id = &config.config.stack.id;
+    let mut findings = Vec::new();
+    for run in &config.config.run.images {
+        let mut names = vec![(cnbx_validate::Role::Run, run.image.clone())];
+        names.extend(run.mirrors.iter().flatten().map(|m| (cnbx_validate::Role::Mirror, m.clone())));
+        let mut refs = Vec::new();
+        for (role, name) in names {
+            let fetched = images.get(&name, &config.base_dir, Some(platform)).await;
+            let image = match fetched {
+                Ok(Some(image)) => image,
+                Ok(None) => {
+                    images.reporter().warn(&format!("run image '{name}' is not accessible"));
+                    continue;
+                }
+                Err(e) if role == cnbx_validate::Role::Mirror => {
+                    images.reporter().warn(&format!(
+                        "run image mirror '{name}' is not accessible: {}",
+                        crate::inspect::error_chain(&e)
+                    ));
+                    continue;
+                }
+                Err(e) => {
+                    return Err(CreateError::Fetch {
+                        context: format!("invalid run image config: failed to fetch image '{name}'"),
+                        source: Box::new(e),
+                    });
+                }
+            };
+            if !stack_id.is_empty() {
+                let label = image.config.label(labels::STACK_ID).unwrap_or_default();
+                if label != stack_id {
+                    return Err(CreateError::Invalid(format!(
+                        "invalid run image config: stack '{stack_id}' from builder config is incompatible with stack \
+                         '{label}' from run image '{name}'"
+                    )));
+                }
+            }
+            let facts = facts_of(&image, &name);
+            refs.push(cnbx_validate::RunImageRef {
+                name: name.clone(),
+                registry: cnbx_refs::mirrors::normalized_registry(&name).unwrap_or_default(),
+                config_digest: Some(image.config_raw.digest.to_string()),
+            });
+            if role == cnbx_validate::Role::Run {
+                let rootfs = rootfs_of(&image);
+                findings.extend(cnbx_validate::check_run_image(&facts, rootfs.as_ref(), options));
+                findings.extend(cnbx_validate::check_pair(
+                    (build_facts, build_rootfs),
+                    (&facts, rootfs.as_ref()),
+                    options,
+                ));
+            } else {
+                findings.extend(cnbx_validate::check_mirror(build_facts, &facts, options));
+            }
+        }
+        if let Some((first, rest)) = refs.split_first() {
+            if first.name == run.image {
+                findings.extend(cnbx_validate::check_mirrors(first, rest));
+            }
+        }
+    }
+    Ok(findings)
+}
+
+async fn create_one(
+    images: &Images,
+    cache: &LayerCache,
+    request: &CreateRequest,
+    lifecycle_source: &LifecycleSource,
+    target: Option<&Platform>,
+) -> Result<ImageToWrite, CreateError> {
+    let config = &request.config;
+    let file = &config.config;
+    let reporter = images.reporter();
+    if let Some(p) = target {
+        reporter.debug(&format!("Creating builder for platform {p}"));
+    }
+
+    // Build image.
+    let build = fetch_required(images, "build image", &file.build.image, &config.base_dir, target).await?;
+    let platform = target.cloned().unwrap_or_else(|| build.platform());
+    let os = build.config.os().to_owned();
+    if !matches!(os.as_str(), "linux" | "windows" | "freebsd") {
+        return Err(CreateError::Invalid(format!(
+            "invalid build-image '{}': provided image OS '{os}' must be either 'freebsd', 'linux' or 'windows'",
+            file.build.image
+        )));
+    }
+    if os == "windows" {
+        return Err(CreateError::Usage(format!(
+            "build image '{}' is a Windows image; cnbx creates Linux and FreeBSD builders only",
+            file.build.image
+        )));
+    }
+    let mut base_labels = build.config.labels();
+    for (k, v) in &request.labels {
+        base_labels.insert(k.clone(), v.clone());
+    }
+    let stack_label = base_labels.get(labels::STACK_ID).cloned().unwrap_or_default();
+    if !file.stack.id.is_empty() && file.stack.id != stack_label {
+        return Err(CreateError::Invalid(format!(
+            "invalid build-image '{}': stack '{}' from builder config is incompatible with stack '{stack_label}' from \
+             build image",
+            file.build.image, file.stack.id
+        )));
+    }
+
+    // Lifecycle (its Platform API decides which spec rules apply).
+    let module_ctx = ModuleContext { images, cache, base_dir: &config.base_dir, platform: &platform, reporter };
+    let location = match lifecycle_source {
+        LifecycleSource::Uri(uri) => LifecycleLocation::Uri(uri.clone()),
+        LifecycleSource::Version(v) => LifecycleLocation::Version(v.clone()),
+    };
+    let lifecycle =
+        fetch_lifecycle(&module_ctx, &location, build.config.architecture()).await.map_err(step("fetch lifecycle"))?;
+
+    // Base images against the platform spec, before any module work.
+    let options = Options {
+        stack_id: Some(file.stack.id.clone()).filter(|s| !s.is_empty()),
+        legacy_stacks_required: false,
+        platform_api: platform_api_for(&lifecycle),
+    };
+    let build_facts = facts_of(&build, &file.build.image);
+    let build_rootfs = rootfs_of(&build);
+    let mut findings = cnbx_validate::check_build_image(&build_facts, build_rootfs.as_ref(), &options);
+    findings.extend(check_run_images(images, request, &build_facts, build_rootfs.as_ref(), &options, &platform).await?);
+    cnbx_validate::sort_findings(&mut findings);
+    findings.dedup();
+    report_findings(images, &findings)?;
+    let user =
+        cnbx_validate::build_user(&build_facts, build_rootfs.as_ref()).map_err(|f| CreateError::Validation(vec![f]))?;
+    let base = BuildBase { image: build, labels: base_labels, uid: user.uid, gid: user.gid };
+
+    if !file.extensions.is_empty() || !file.order_extensions.is_empty() {
+        let latest = lifecycle.metadata.apis.platform.supported().iter().max().copied();
+        if latest.is_some_and(|v| v < labels::ApiVersion::new(0, 13)) {
+            return Err(CreateError::Invalid(format!(
+                "builder config contains image extensions, but the lifecycle Platform API version ({}) is older than \
+                 0.13; support for image extensions with Platform API < 0.13 is not available in cnbx",
+                latest.map(|v| v.to_string()).unwrap_or_default()
+            )));
+        }
+    }
+
+    // Buildpacks and extensions.
+    let specs = |entries: &[cnbx_config::ModuleConfig]| -> Vec<ModuleSpec> {
+        entries
+            .iter()
+            .map(|m| ModuleSpec { uri: m.uri.clone(), id: m.id.clone(), version: m.version.clone() })
+            .collect()
+    };
+    let buildpacks = fetch_modules(&module_ctx, ModuleKind::Buildpack, &specs(&file.buildpacks))
+        .await
+        .map_err(step("failed to add buildpacks to builder"))?;
+    let extensions = fetch_modules(&module_ctx, ModuleKind::Extension, &specs(&file.extensions))
+        .await
+        .map_err(step("failed to add extensions to builder"))?;
+    let facts = BuildImageFacts {
+        stack_id: stack_label.clone(),
+        mixins: labels::decode_or_default::<Option<Vec<String>>>(&base.labels, labels::STACK_MIXINS)
+            .map_err(step("reading the build image's labels"))?
+            .unwrap_or_default(),
+        os: os.clone(),
+        arch: base.image.config.architecture().to_owned(),
+        distro_name: base.labels.get("io.buildpacks.base.distro.name").cloned().unwrap_or_default(),
+        distro_version: base.labels.get("io.buildpacks.base.distro.version").cloned().unwrap_or_default(),
+    };
+    validate_modules(&buildpacks, &extensions, &lifecycle.metadata, &facts, reporter)
+        .map_err(step("validating buildpacks"))?;
+
+    assemble(images, cache, request, &base, &lifecycle, &buildpacks, &extensions, &platform, &module_ctx)
+}
+
+fn to_label_ref(r: &cnbx_config::ModuleRef) -> ModuleRef {
+    let i = &r.info;
+    ModuleRef {
+        info: ModuleInfo {
+            id: i.id.clone(),
+            name: i.name.clone(),
+            version: i.version.clone(),
+            description: i.description.clone(),
+            homepage: i.homepage.clone(),
+            keywords: i.keywords.clone(),
+            exec_env: i.exec_env.clone(),
+            licenses: i.licenses.iter().map(|l| labels::License { kind: l.kind.clone(), uri: l.uri.clone() }).collect(),
+            clear_env: i.clear_env,
+        },
+        optional: r.optional,
+    }
+}
+
+fn to_label_order(order: &[cnbx_config::OrderGroup], keep_optional: bool) -> Vec<OrderEntry> {
+    order
+        .iter()
+        .map(|g| {
+            OrderEntry::new(
+                g.group
+                    .iter()
+                    .map(|r| {
+                        let mut r = to_label_ref(r);
+                        r.optional &= keep_optional;
+                        r
+                    })
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+fn encode_label<T: serde::Serialize + ?Sized>(label: &str, value: &T) -> Result<String, CreateError> {
+    labels::encode(label, value).map_err(step(format!("writing label {label}")))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn assemble(
+    images: &Images,
+    cache: &LayerCache,
+    request: &CreateRequest,
+    base: &BuildBase,
+    lifecycle: &Lifecycle,
+    buildpacks: &[Module],
+    extensions: &[Module],
+    platform: &Platform,
+    module_ctx: &ModuleContext<'_>,
+) -> Result<ImageToWrite, CreateError> {
+    let file = &request.config.config;
+    let reporter = images.reporter();
+    let label_err = |e| step::<labels::LabelError>("reading the build image's labels")(e);
+
+    // Builder metadata, starting from the build image's (usually absent).
+    let mut metadata: BuilderMetadata =
+        labels::decode_or_default(&base.labels, labels::BUILDER_METADATA).map_err(label_err)?;
+    metadata.description = file.description.clone();
+    if !buildpacks.is_empty() {
+        metadata.buildpacks.get_or_insert_with(Vec::new).extend(buildpacks.iter().map(|m| m.info.clone()));
+    }
+    if !extensions.is_empty() {
+        metadata.extensions.get_or_insert_with(Vec::new).extend(extensions.iter().map(|m| m.info.clone()));
+    }
+    if !file.stack.id.is_empty() {
+        let mirrors = Some(file.stack.run_image_mirrors.clone()).filter(|m| !m.is_empty());
+        metadata.stack = StackMetadata { run_image: RunImageMetadata { image: file.stack.run_image.clone(), mirrors } };
+    }
+    metadata.lifecycle = lifecycle.metadata.clone();
+    metadata.created_by = CreatorMetadata { name: CREATOR_NAME.to_owned(), version: request.creator_version.clone() };
+    metadata.run_images = Some(
+        file.run
+            .images
+            .iter()
+            .map(|r| RunImageMetadata { image: r.image.clone(), mirrors: r.mirrors.clone() })
+            .collect(),
+    );
+
+    // Orders: the raw config goes to the labels, the resolved one to order.toml.
+    let order = to_label_order(&file.order, true);
+    let order_extensions = to_label_order(&file.order_extensions, false);
+    let available_bps = metadata.buildpacks.clone().unwrap_or_default();
+    let available_exts = metadata.extensions.clone().unwrap_or_default();
+    let resolved_order =
+        resolve_order(&order, &available_bps, ModuleKind::Buildpack).map_err(step("processing buildpacks order"))?;
+    let resolved_ext_order = resolve_order(&order_extensions, &available_exts, ModuleKind::Extension)
+        .map_err(step("processing extensions order"))?;
+    let system = System {
+        pre: labels::SystemBuildpacks { buildpacks: file.system.pre.buildpacks.iter().map(to_label_ref).collect() },
+        post: labels::SystemBuildpacks { buildpacks: file.system.post.buildpacks.iter().map(to_label_ref).collect() },
+    };
+    let resolved_system = if system.is_empty() {
+        None
+    } else {
+        Some(resolve_system(&system, &available_bps).map_err(step("processing system buildpacks"))?)
+    };
+
+    // Layers, in pack's order (§3.1).
+    let build_recipe = |recipe: LayerRecipe| -> Result<LayerInfo, CreateError> {
+        let name = recipe.name.clone();
+        cache
+            .get_or_build(&recipe, images.blobs(), reporter)
+            .map(|(info, _)| info)
+            .map_err(step(format!("building the {name} layer")))
+    };
+    let mut new_layers: Vec<LayerBlob> = Vec::new();
+    new_layers.push(
+        build_recipe(layers::default_dirs(u64::from(base.uid), u64::from(base.gid)))?.to_layer_blob(images.blobs()),
+    );
+    new_layers.push(lifecycle.layer.clone());
+
+    let base_bp_layers: ModuleLayers =
+        labels::decode_or_default(&base.labels, labels::BUILDPACK_LAYERS).map_err(label_err)?;
+    let base_ext_layers: ModuleLayers =
+        labels::decode_or_default(&base.labels, labels::EXTENSION_LAYERS).map_err(label_err)?;
+    let (bp_layers, bp_label) =
+        plan_module_layers(module_ctx, ModuleKind::Buildpack, buildpacks, &base_bp_layers, &request.flatten)
+            .map_err(step("adding buildpack layers"))?;
+    new_layers.extend(bp_layers);
+    let (ext_layers, ext_label) =
+        plan_module_layers(module_ctx, ModuleKind::Extension, extensions, &base_ext_layers, &request.flatten)
+            .map_err(step("adding extension layers"))?;
+    new_layers.extend(ext_layers);
+
+    let order_toml = layers::order_toml(&resolved_order, &resolved_ext_order);
+    new_layers.push(
+        build_recipe(layers::single_file("/cnb/order.toml", order_toml.as_bytes()))?.to_layer_blob(images.blobs()),
+    );
+    if let Some(system) = &resolved_system {
+        let toml = layers::system_toml(system);
+        new_layers.push(
+            build_recipe(layers::single_file("/cnb/system.toml", toml.as_bytes()))?.to_layer_blob(images.blobs()),
+        );
+    }
+    let run_entries: Vec<RunImageEntry> =
+        file.run.images.iter().map(|r| RunImageEntry { image: r.image.clone(), mirrors: r.mirrors.clone() }).collect();
+    let stack_entry = if file.stack.id.is_empty() {
+        run_entries.first().cloned().unwrap_or(RunImageEntry { image: String::new(), mirrors: None })
+    } else {
+        RunImageEntry {
+            image: file.stack.run_image.clone(),
+            mirrors: Some(file.stack.run_image_mirrors.clone()).filter(|m| !m.is_empty()),
+        }
+    };
+    new_layers.push(
+        build_recipe(layers::single_file("/cnb/stack.toml", layers::stack_toml(&stack_entry).as_bytes()))?
+            .to_layer_blob(images.blobs()),
+    );
+    new_layers.push(
+        build_recipe(layers::single_file("/cnb/run.toml", layers::run_toml(&run_entries).as_bytes()))?
+            .to_layer_blob(images.blobs()),
+    );
+    if !request.config.build_env.is_empty() {
+        let files: BTreeMap<String, Vec<u8>> =
+            request.config.build_env.iter().map(|(k, v)| (k.clone(), v.clone().into_bytes())).collect();
+        new_layers.push(build_recipe(layers::build_config_env(&files))?.to_layer_blob(images.blobs()));
+    }
+    new_layers.push(build_recipe(layers::platform_env())?.to_layer_blob(images.blobs()));
+
+    // Labels: the user's first, then pack's.
+    let mut config = base.image.config.clone();
+    for (k, v) in &request.labels {
+        config.set_label(k, v);
+    }
+    let mixins: Option<Vec<String>> =
+        labels::decode_or_default(&base.labels, labels::STACK_MIXINS).map_err(label_err)?;
+    let mut pack_labels = vec![
+        (labels::BUILDER_METADATA, encode_label(labels::BUILDER_METADATA, &metadata)?),
+        (labels::BUILDPACK_LAYERS, encode_label(labels::BUILDPACK_LAYERS, &bp_label)?),
+        (labels::EXTENSION_LAYERS, encode_label(labels::EXTENSION_LAYERS, &ext_label)?),
+        (labels::BUILDPACK_ORDER, encode_label(labels::BUILDPACK_ORDER, &Some(order).filter(|o| !o.is_empty()))?),
+        (
+            labels::ORDER_EXTENSIONS,
+            encode_label(labels::ORDER_EXTENSIONS, &Some(order_extensions).filter(|o| !o.is_empty()))?,
+        ),
+        (labels::STACK_MIXINS, encode_label(labels::STACK_MIXINS, &mixins.filter(|m| !m.is_empty()))?),
+    ];
+    if !system.is_empty() {
+        pack_labels.push((labels::SYSTEM, encode_label(labels::SYSTEM, &system)?));
+    }
+    for (k, v) in &pack_labels {
+        config.set_label(k, v);
+    }
+
+    // The image: base layers + ours, pack's config changes.
+    let docker = base.image.manifest.value.media_type.as_deref() == Some(media_type::DOCKER_MANIFEST);
+    let layer_media_type = if docker { media_type::DOCKER_LAYER_GZIP } else { media_type::OCI_LAYER_GZIP };
+    let mut layers_out = base.image.layers().map_err(step("reading the build image"))?;
+    for mut layer in new_layers {
+        if media_type::is_gzip_layer(&layer.descriptor.media_type) {
+            layer.descriptor.media_type = layer_media_type.to_owned();
+        }
+        config.push_diff_id(&layer.diff_id);
+        layers_out.push(layer);
+    }
+    config.set_working_dir("/layers");
+    config.set_created(NORMALIZED_CREATED);
+    config.remove("container");
+    config.reset_history(layers_out.len(), NORMALIZED_CREATED);
+    reporter.debug("Builder creation completed, starting image save");
+    Ok(ImageToWrite {
+        manifest_media_type: if docker { media_type::DOCKER_MANIFEST } else { media_type::OCI_MANIFEST }.to_owned(),
+        config_media_type: if docker { media_type::DOCKER_CONFIG } else { media_type::OCI_CONFIG }.to_owned(),
+        config: config.to_raw(),
+        layers: layers_out,
+        platform: platform_of(&config, platform),
+        annotations: None,
+    })
+}
+
+fn platform_of(config: &cnbx_oci::ImageConfig, requested: &Platform) -> Platform {
+    let p = config.platform();
+    if p.os.is_empty() { requested.clone() } else { p }
+}
+
+async fn write_output(
+    images: &Images,
+    destination: &Destination,
+    request: &CreateRequest,
+    built: &[ImageToWrite],
+) -> Result<(Digest, Option<PushOutcome>), CreateError> {
+    let reporter = images.reporter();
+    match destination {
+        Destination::Registry(reference) => {
+            let outcome = images
+                .registry()
+                .push(reference, built, reporter)
+                .await
+                .map_err(step(format!("pushing '{}'", request.destination)))?;
+            Ok((outcome.digest.clone(), Some(outcome)))
+        }
+        Destination::Store(reference) => {
+            let d = images
+                .store()
+                .put(reference, built)
+                .map_err(step(format!("saving '{}' in the local store", request.destination)))?;
+            Ok((d.digest, None))
+        }
+        Destination::Layout { dir, tag } => {
+            let layout = if dir.join("oci-layout").exists() { OciLayout::open(dir) } else { OciLayout::create(dir) }
+                .map_err(step(format!("opening the OCI layout {}", dir.display())))?;
+            let d = layout.write(tag, built).map_err(step(format!("writing '{}'", request.destination)))?;
+            Ok((d.digest, None))
+        }
+        Destination::Archive { file, reference } => {
+            let tags: Vec<ImageRef> = reference.iter().cloned().collect();
+            cnbx_oci::write_docker_archive(file, &tags, built)
+                .map_err(step(format!("writing '{}'", request.destination)))?;
+            let manifest = built.first().map(ImageToWrite::manifest);
+            Ok((manifest.map(|m| m.digest).unwrap_or_else(Digest::empty), None))
+        }
+    }
+}

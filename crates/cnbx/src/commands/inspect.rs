@@ -1,0 +1,70 @@
+//! `cnbx builder inspect <IMAGE>`: pack's LOCAL (the local store, or an `oci:` layout) and
+//! REMOTE (the registry) sections, in pack's four output formats.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use cnbx_builder::images::PullPolicy;
+use cnbx_builder::inspect::{self, Depth, InspectReport, OutputFormat, RenderOptions, Rendered, Section};
+use cnbx_refs::user_config::UserConfig;
+
+use super::{BuilderLabels, builder_labels, open_images};
+use crate::cli::{InspectArgs, InspectFormat};
+use crate::printer::Printer;
+
+/// Builders pack trusts without configuration (pack's known builders).
+const KNOWN_TRUSTED_BUILDERS: &[&str] = &[
+    "gcr.io/buildpacks/builder:google-22",
+    "heroku/builder:22",
+    "heroku/builder:24",
+    "paketobuildpacks/builder-jammy-base",
+    "paketobuildpacks/builder-jammy-full",
+    "paketobuildpacks/builder-jammy-tiny",
+    "paketobuildpacks/builder-jammy-buildpackless-static",
+    "paketobuildpacks/builder-ubi8-base",
+    "paketobuildpacks/ubuntu-noble-builder",
+    "paketobuildpacks/ubuntu-noble-builder-buildpackless",
+];
+
+fn section(labels: Option<BuilderLabels>) -> Section {
+    match labels {
+        None | Some(BuilderLabels::Absent) => Section::Absent,
+        Some(BuilderLabels::Error(e)) => Section::Error(e),
+        Some(BuilderLabels::Present(labels)) => Section::from_lookup(inspect::from_labels(&labels).map(Some)),
+    }
+}
+
+pub(crate) async fn run(args: InspectArgs, printer: &Arc<Printer>) -> anyhow::Result<ExitCode> {
+    let images = open_images(printer, PullPolicy::Never, false, &args.insecure_registries)?;
+    let (local, remote) = builder_labels(&images, &args.image).await?;
+    let user = UserConfig::load(images.home().config_file())?;
+    let report = InspectReport {
+        builder_name: args.image.clone(),
+        trusted: KNOWN_TRUSTED_BUILDERS.contains(&args.image.as_str()),
+        default: false,
+        remote: section(remote),
+        local: section(Some(local)),
+    };
+    let format = match args.output {
+        InspectFormat::HumanReadable => OutputFormat::HumanReadable,
+        InspectFormat::Json => OutputFormat::Json,
+        InspectFormat::Yaml => OutputFormat::Yaml,
+        InspectFormat::Toml => OutputFormat::Toml,
+    };
+    let options = RenderOptions {
+        verbose: printer.is_verbose(),
+        depth: Depth::from_flag(i64::from(args.depth)),
+        user_run_images: user.run_images().to_vec(),
+    };
+    match inspect::render(&report, format, &options)? {
+        Rendered::Human(out) => {
+            printer.result(&out.pack_stdout());
+            let stderr = out.pack_stderr();
+            if !stderr.is_empty() {
+                printer.raw_stderr(&stderr);
+            }
+        }
+        Rendered::Document(doc) => printer.result(&doc),
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,398 @@
+//! End-to-end tests of `cnbx builder create`: the real binary, the bundled offline images,
+//! and outputs checked with independent tools (skopeo, umoci) and a real registry.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use common::{Env, workspace_root};
+use serde_json::Value;
+
+/// builder.toml.example with its relative paths made absolute, written into the work dir.
+fn example_config(env: &Env, extra: &str) -> PathBuf {
+    let repo = workspace_root();
+    let text = std::fs::read_to_string(repo.join("builder.toml.example")).unwrap();
+    let text = text.replace("\"testdata/", &format!("\"{}/testdata/", repo.display()));
+    env.write("builder.toml", &format!("{text}\n{extra}"))
+}
+
+fn create(env: &Env, args: &[&str]) -> std::process::Output {
+    env.cmd().args(["builder", "create"]).args(args).output().unwrap()
+}
+
+fn assert_ok(env: &Env, out: &std::process::Output) {
+    assert!(out.status.success(), "{}", env.format(out));
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The digest printed in the summary line.
+fn printed_digest(out: &std::process::Output) -> String {
+    let s = stdout(out);
+    let start = s.find("sha256:").unwrap_or_else(|| panic!("no digest in {s}"));
+    s[start..start + 71].to_owned()
+}
+
+fn tools() -> bool {
+    cnbx_testkit::require_tool("skopeo", "skopeo").is_ok() && cnbx_testkit::require_tool("umoci", "umoci").is_ok()
+}
+
+fn labels(config: &Value) -> &serde_json::Map<String, Value> {
+    config["config"]["Labels"].as_object().unwrap()
+}
+
+fn label_json(config: &Value, key: &str) -> Value {
+    serde_json::from_str(labels(config)[key].as_str().unwrap()).unwrap()
+}
+
+const EXPECTED_ORDER_TOML: &str = r#"[[order]]
+
+  [[order.group]]
+    id = "samples/hello-universe"
+    version = "0.0.1"
+
+[[order]]
+
+  [[order.group]]
+    id = "samples/hello-world"
+    version = "0.0.1"
+
+[[order-extensions]]
+
+  [[order-extensions.group]]
+    id = "samples/hello-ext"
+    version = "0.0.1"
+"#;
+
+#[test]
+fn example_builder_has_packs_layout_files_owners_and_labels() {
+    if !tools() {
+        return;
+    }
+    let env = Env::with_test_images();
+    let config = example_config(&env, "");
+    let out = create(
+        &env,
+        &["oci:out:latest", "--config", config.to_str().unwrap(), "--pull-policy", "never", "--target", "linux/amd64"],
+    );
+    assert_ok(&env, &out);
+    assert!(
+        stdout(&out).starts_with("Successfully created builder image 'oci:out:latest' (sha256:"),
+        "{}",
+        stdout(&out)
+    );
+
+    let layout = env.work.path().join("out");
+    let oci = format!("oci:{}:latest", layout.display());
+    let raw = cnbx_testkit::skopeo_raw(&oci, &[]).unwrap();
+    assert_eq!(raw["mediaType"], "application/vnd.oci.image.manifest.v1+json");
+    let config = cnbx_testkit::skopeo_config(&oci, &[]).unwrap();
+    assert_eq!(config["architecture"], "amd64");
+    assert_eq!(config["created"], "1980-01-01T00:00:01Z");
+    assert_eq!(config["config"]["WorkingDir"], "/layers");
+    let diff_ids = config["rootfs"]["diff_ids"].as_array().unwrap();
+    assert_eq!(config["history"].as_array().unwrap().len(), diff_ids.len());
+    assert_eq!(raw["layers"].as_array().unwrap().len(), diff_ids.len());
+
+    let metadata = label_json(&config, "io.buildpacks.builder.metadata");
+    assert_eq!(metadata["createdBy"]["name"], "cnbx");
+    assert_eq!(metadata["description"], "cnbx sample builder, made from the offline test images");
+    assert_eq!(metadata["lifecycle"]["version"], "0.21.0");
+    assert_eq!(metadata["images"][0]["image"], "cnbx.test/run:jammy");
+    assert_eq!(metadata["images"][0]["mirrors"][0], "mirror.cnbx.test/run:jammy");
+    let ids: Vec<&str> = metadata["buildpacks"].as_array().unwrap().iter().map(|b| b["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["samples/hello-world", "samples/hello-moon", "samples/hello-universe"]);
+    let layers = label_json(&config, "io.buildpacks.buildpack.layers");
+    let world = &layers["samples/hello-world"]["0.0.1"];
+    assert_eq!(world["api"], "0.10");
+    assert!(diff_ids.contains(&world["layerDiffID"]), "{world}");
+    assert_eq!(layers["samples/hello-universe"]["0.0.1"]["order"][0]["group"][1]["optional"], true);
+    let ext_layers = label_json(&config, "io.buildpacks.extension.layers");
+    assert!(diff_ids.contains(&ext_layers["samples/hello-ext"]["0.0.1"]["layerDiffID"]));
+    assert_eq!(
+        labels(&config)["io.buildpacks.buildpack.order"],
+        r#"[{"group":[{"id":"samples/hello-universe"}]},{"group":[{"id":"samples/hello-world","version":"0.0.1"}]}]"#
+    );
+    assert_eq!(
+        labels(&config)["io.buildpacks.buildpack.order-extensions"],
+        r#"[{"group":[{"id":"samples/hello-ext"}]}]"#
+    );
+    // Inherited from the build image.
+    assert_eq!(labels(&config)["io.buildpacks.stack.id"], "io.buildpacks.stacks.jammy");
+
+    // The file system, as umoci unpacks it.
+    let bundle = env.work.path().join("bundle");
+    let rootfs = cnbx_testkit::umoci_unpack(&layout, "latest", &bundle).unwrap();
+    let read = |p: &str| std::fs::read_to_string(rootfs.join(p)).unwrap();
+    assert_eq!(read("cnb/order.toml"), EXPECTED_ORDER_TOML);
+    assert_eq!(
+        read("cnb/run.toml"),
+        "[[images]]\n  image = \"cnbx.test/run:jammy\"\n  mirrors = [\"mirror.cnbx.test/run:jammy\"]\n"
+    );
+    assert_eq!(
+        read("cnb/stack.toml"),
+        "[run-image]\n  image = \"cnbx.test/run:jammy\"\n  mirrors = [\"mirror.cnbx.test/run:jammy\"]\n"
+    );
+    assert_eq!(read("cnb/build-config/env/BP_GREETING"), "hello");
+    assert_eq!(read("cnb/build-config/env/PATH.prepend"), "/cnb/extra/bin");
+    assert_eq!(read("cnb/build-config/env/PATH.delim"), ":");
+    assert!(!rootfs.join("cnb/system.toml").exists());
+    assert_eq!(std::fs::read_link(rootfs.join("lifecycle")).unwrap(), Path::new("/cnb/lifecycle"));
+    for bin in ["detector", "analyzer", "restorer", "builder", "exporter", "launcher", "creator"] {
+        let mode = std::fs::metadata(rootfs.join("cnb/lifecycle").join(bin)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o111, 0o111, "{bin} is not executable");
+    }
+    assert!(!rootfs.join("cnb/lifecycle/lifecycle.toml").exists());
+    let bp = rootfs.join("cnb/buildpacks/samples_hello-world/0.0.1");
+    assert_eq!(std::fs::metadata(bp.join("bin/build")).unwrap().permissions().mode() & 0o7777, 0o755);
+    assert_eq!(std::fs::metadata(bp.join("buildpack.toml")).unwrap().permissions().mode() & 0o7777, 0o644);
+    assert!(rootfs.join("cnb/buildpacks/samples_hello-moon/0.0.3/buildpack.toml").exists());
+    assert!(rootfs.join("cnb/buildpacks/samples_hello-universe/0.0.1/buildpack.toml").exists());
+    assert!(rootfs.join("cnb/extensions/samples_hello-ext/0.0.1/extension.toml").exists());
+    assert!(rootfs.join("platform/env").is_dir());
+    assert!(rootfs.join("workspace").is_dir());
+    if nix_is_root() {
+        let layers = std::fs::metadata(rootfs.join("layers")).unwrap();
+        assert_eq!((layers.uid(), layers.gid()), (1000, 1000));
+        let cnb = std::fs::metadata(rootfs.join("cnb")).unwrap();
+        assert_eq!((cnb.uid(), cnb.gid()), (0, 0));
+    }
+}
+
+fn nix_is_root() -> bool {
+    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+}
+
+#[test]
+fn several_targets_make_an_index_and_the_digest_is_reproducible() {
+    if !tools() {
+        return;
+    }
+    // Two homes, two working directories, same inputs: same digest, also on a warm rerun.
+    let a = Env::with_test_images();
+    let b = Env::with_test_images();
+    let config_a = example_config(&a, "");
+    let config_b = example_config(&b, "");
+    let run = |env: &Env, config: &Path| {
+        let out = create(env, &["oci:out:v1", "--config", config.to_str().unwrap(), "--pull-policy", "never"]);
+        assert_ok(env, &out);
+        printed_digest(&out)
+    };
+    let first = run(&a, &config_a);
+    let second = run(&b, &config_b);
+    let warm = run(&a, &config_a);
+    assert_eq!(first, second);
+    assert_eq!(first, warm);
+
+    let oci = format!("oci:{}:v1", a.work.path().join("out").display());
+    let index = cnbx_testkit::skopeo_raw(&oci, &[]).unwrap();
+    assert_eq!(index["mediaType"], "application/vnd.oci.image.index.v1+json");
+    let platforms: Vec<String> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            format!("{}/{}", m["platform"]["os"].as_str().unwrap(), m["platform"]["architecture"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
+    let arm = cnbx_testkit::skopeo_config(&oci, &["--override-arch", "arm64"]).unwrap();
+    assert_eq!(arm["architecture"], "arm64");
+    assert!(stdout_has_digest(&first));
+}
+
+fn stdout_has_digest(d: &str) -> bool {
+    d.len() == 71 && d.starts_with("sha256:")
+}
+
+#[test]
+fn local_store_builder_is_inspected_and_docker_archive_is_loadable() {
+    if !tools() {
+        return;
+    }
+    let env = Env::with_test_images();
+    let config = example_config(&env, "");
+    let cfg = config.to_str().unwrap();
+    let out =
+        create(&env, &["cnbx.test/e2e:latest", "--config", cfg, "--pull-policy", "never", "--target", "linux/arm64"]);
+    assert_ok(&env, &out);
+    let inspect = env.cmd().args(["builder", "inspect", "cnbx.test/e2e:latest", "--output", "json"]).output().unwrap();
+    assert_ok(&env, &inspect);
+    let doc: Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(doc["builder_name"], "cnbx.test/e2e:latest");
+    let local = &doc["local_info"];
+    assert_eq!(local["created_by"]["name"], "cnbx");
+    assert_eq!(local["lifecycle"]["version"], "0.21.0");
+    assert_eq!(local["run_images"][0]["name"], "cnbx.test/run:jammy");
+    assert_eq!(local["detection_order"][0]["buildpacks"][0]["id"], "samples/hello-universe");
+
+    let human = env.cmd().args(["builder", "inspect", "cnbx.test/e2e:latest"]).output().unwrap();
+    assert_ok(&env, &human);
+    let text = stdout(&human);
+    assert!(text.contains("Created By:\n  Name: cnbx"), "{text}");
+    assert!(text.contains("samples/hello-world"), "{text}");
+
+    let archive = env.work.path().join("builder.tar");
+    let spelled = format!("docker-archive:{}:cnbx.test/e2e:latest", archive.display());
+    let out = create(&env, &[&spelled, "--config", cfg, "--pull-policy", "never", "--target", "linux/amd64"]);
+    assert_ok(&env, &out);
+    let inspected = cnbx_testkit::skopeo(&["inspect", &format!("docker-archive:{}", archive.display())]).unwrap();
+    let inspected: Value = serde_json::from_str(&inspected).unwrap();
+    assert_eq!(inspected["Architecture"], "amd64");
+    assert_eq!(inspected["Labels"]["io.buildpacks.stack.id"], "io.buildpacks.stacks.jammy");
+}
+
+/// Pushes the offline base images to `registry` under `build:jammy` and `run:jammy`.
+fn push_base_images(registry: &cnbx_testkit::Registry) {
+    let store = workspace_root().join("testdata/cnbx-home/store");
+    for (name, repo) in [("cnbx.test/build:jammy", "build:jammy"), ("cnbx.test/run:jammy", "run:jammy")] {
+        cnbx_testkit::skopeo(&[
+            "copy",
+            "--all",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:{name}", store.display()),
+            &registry.docker_ref(repo),
+        ])
+        .unwrap();
+    }
+}
+
+#[test]
+fn publish_pushes_an_index_skopeo_reads_and_a_second_publish_uploads_nothing() {
+    if !tools() || cnbx_testkit::require_tool("docker-registry", "docker-registry").is_err() {
+        return;
+    }
+    let registry = cnbx_testkit::Registry::start().unwrap();
+    push_base_images(&registry);
+    let host = registry.host();
+    let env = Env::new();
+    let repo = workspace_root();
+    let text = std::fs::read_to_string(repo.join("builder.toml.example"))
+        .unwrap()
+        .replace("\"testdata/", &format!("\"{}/testdata/", repo.display()))
+        .replace("cnbx.test/build:jammy", &format!("{host}/build:jammy"))
+        .replace("\"cnbx.test/run:jammy\"", &format!("\"{host}/run:jammy\""));
+    let config = env.write("builder.toml", &text);
+    let target = format!("{host}/team/builder:1");
+    let out = create(&env, &[&target, "--config", config.to_str().unwrap(), "--publish"]);
+    assert_ok(&env, &out);
+    let digest = printed_digest(&out);
+    let raw = cnbx_testkit::skopeo_raw(&registry.docker_ref("team/builder:1"), &registry_flags(&registry)).unwrap();
+    assert_eq!(raw["manifests"].as_array().unwrap().len(), 2);
+    let inspected = cnbx_testkit::skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        "--format",
+        "{{.Digest}}",
+        &registry.docker_ref("team/builder:1"),
+    ])
+    .unwrap();
+    let _ = inspected;
+    let config_json = cnbx_testkit::skopeo_config(
+        &registry.docker_ref("team/builder:1"),
+        &["--tls-verify=false", "--override-arch", "arm64"],
+    )
+    .unwrap();
+    assert_eq!(config_json["architecture"], "arm64");
+    assert_eq!(label_json(&config_json, "io.buildpacks.builder.metadata")["createdBy"]["name"], "cnbx");
+
+    // Unchanged inputs: same digest, nothing uploaded.
+    let blobs = registry.blob_count();
+    let again = create(&env, &[&target, "--config", config.to_str().unwrap(), "--publish"]);
+    assert_ok(&env, &again);
+    assert_eq!(printed_digest(&again), digest);
+    assert_eq!(registry.blob_count(), blobs);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("Pushed 0 blob(s)"), "{}", env.format(&again));
+
+    // The builder is readable remotely by inspect and by the run-image resolver.
+    let inspect = env.cmd().args(["builder", "inspect", &target, "--output", "json"]).output().unwrap();
+    assert_ok(&env, &inspect);
+    let doc: Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(doc["remote_info"]["created_by"]["name"], "cnbx");
+    assert!(doc["local_info"].is_null());
+    let chosen = env
+        .cmd()
+        .args(["builder", "run-image", &target, "--app-image", "mirror.cnbx.test/team/app", "--output", "json"])
+        .output()
+        .unwrap();
+    assert_ok(&env, &chosen);
+    let resolution: Value = serde_json::from_slice(&chosen.stdout).unwrap();
+    assert_eq!(resolution["image"], "mirror.cnbx.test/run:jammy");
+    assert_eq!(resolution["reason"], "same-registry");
+}
+
+fn registry_flags(registry: &cnbx_testkit::Registry) -> Vec<&'static str> {
+    let _ = registry;
+    vec!["--tls-verify=false"]
+}
+
+#[test]
+fn a_root_build_image_is_refused_before_anything_is_written() {
+    if !tools() {
+        return;
+    }
+    let env = Env::with_test_images();
+    // A build image whose user is root: copy the offline build image and change its config with umoci.
+    let store = workspace_root().join("testdata/cnbx-home/store");
+    let bad = env.work.path().join("bad");
+    cnbx_testkit::skopeo(&[
+        "copy",
+        "--override-arch",
+        "amd64",
+        &format!("oci:{}:cnbx.test/build:jammy", store.display()),
+        &format!("oci:{}:base", bad.display()),
+    ])
+    .unwrap();
+    cnbx_testkit::umoci(&["config", "--image", &format!("{}:base", bad.display()), "--config.user", "0:0"]).unwrap();
+    let repo = workspace_root();
+    let text = std::fs::read_to_string(repo.join("builder.toml.example"))
+        .unwrap()
+        .replace("\"testdata/", &format!("\"{}/testdata/", repo.display()))
+        .replace("\"cnbx.test/build:jammy\"", &format!("\"oci:{}:base\"", bad.display()));
+    let config = env.write("builder.toml", &text);
+    let out = create(
+        &env,
+        &["oci:out:latest", "--config", config.to_str().unwrap(), "--pull-policy", "never", "--target", "linux/amd64"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", env.format(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("platform spec"), "{stderr}");
+    assert!(stderr.contains("build image"), "{stderr}");
+    assert!(stderr.contains("fix:"), "{stderr}");
+    assert!(!env.work.path().join("out").exists(), "nothing may be written");
+}
+
+#[test]
+fn config_errors_name_the_file_and_exit_1() {
+    let env = Env::with_test_images();
+    let missing = env.run(&["builder", "create", "x:1", "--config", "nope.toml"]);
+    assert!(missing.starts_with("exit: 1\n"), "{missing}");
+    assert!(missing.contains("nope.toml"), "{missing}");
+
+    env.write("unknown.toml", "[[buildpacks]]\nurl = \"x\"\n[build]\nimage = \"b\"\n[[run.images]]\nimage = \"r\"\n");
+    let unknown = env.run(&["builder", "create", "x:1", "--config", "unknown.toml"]);
+    assert!(unknown.starts_with("exit: 1\n"), "{unknown}");
+    assert!(unknown.contains("buildpacks.url"), "{unknown}");
+
+    env.write("nobuild.toml", "[[run.images]]\nimage = \"r\"\n");
+    let nobuild = env.run(&["builder", "create", "x:1", "--config", "nobuild.toml"]);
+    assert!(nobuild.contains("build.image is required"), "{nobuild}");
+
+    let noconfig = env.run(&["builder", "create", "x:1"]);
+    assert!(noconfig.contains("Please provide a builder config path, using --config."), "{noconfig}");
+
+    let missing_image = env.write(
+        "missing.toml",
+        "[build]\nimage = \"cnbx.test/nothing:here\"\n[[run.images]]\nimage = \"cnbx.test/run:jammy\"\n",
+    );
+    let out =
+        env.run(&["builder", "create", "x:1", "--config", missing_image.to_str().unwrap(), "--pull-policy", "never"]);
+    assert!(out.starts_with("exit: 1\n"), "{out}");
+    assert!(out.contains("build image 'cnbx.test/nothing:here' was not found"), "{out}");
+    assert!(!env.home.path().join("store").join("x").exists());
+}
