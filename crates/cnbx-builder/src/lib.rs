@@ -7,6 +7,7 @@
 
 #[allow(dead_code)]
 pub(crate) mod btoml;
+pub mod create;
 pub mod gojson;
 pub mod home;
 pub mod images;
