@@ -13,7 +13,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use cnbx_builder::home::CnbxHome;
 use cnbx_builder::images::{Images, PullPolicy};
-use cnbx_oci::registry::{RegistryClient, RegistryOptions};
+use cnbx_oci::progress::ReporterExt;
+use cnbx_oci::registry::{RegistryClient, RegistryError, RegistryOptions};
 use cnbx_refs::{ImageLocation, ImageRef};
 
 use crate::cli::{self, BuilderCommand, Command, ConfigCommand};
@@ -102,10 +103,17 @@ async fn builder_labels(images: &Images, name: &str) -> anyhow::Result<(BuilderL
     }
 }
 
+/// The remote side. A registry that cannot be reached at all (no DNS entry, connection
+/// refused) counts as "not present" with a warning, so that an offline `inspect` of a local
+/// builder still works in every output format (pack fails the structured formats then).
 async fn remote_labels(images: &Images, reference: &ImageRef) -> BuilderLabels {
     match images.registry().fetch_image(reference, None).await {
         Ok(Some(image)) => BuilderLabels::Present(image.config.labels()),
         Ok(None) => BuilderLabels::Absent,
+        Err(e @ RegistryError::Connect { .. }) => {
+            images.reporter().warn(&format!("{e}; showing the remote builder as not present"));
+            BuilderLabels::Absent
+        }
         Err(e) => BuilderLabels::Error(cnbx_builder::inspect::error_chain(&e)),
     }
 }
