@@ -523,3 +523,99 @@ async fn http_download_with_etag_cache() {
     let infos: BTreeMap<_, _> = env.messages.0.lock().unwrap().iter().cloned().map(|(l, t)| (t, l)).collect();
     assert_eq!(infos.get(&format!("Downloading from '{uri}'")), Some(&Level::Info));
 }
+
+fn put_in_store(env: &Env, name: &str, layers: &[LayerBlob], labels_: &[(&str, String)]) {
+    let platform = Platform::new("linux", "amd64", None);
+    let mut config = ImageConfig::new(&platform);
+    for l in layers {
+        config.push_diff_id(&l.diff_id);
+    }
+    for (k, v) in labels_ {
+        config.set_label(k, v);
+    }
+    let image = ImageToWrite {
+        manifest_media_type: media_type::OCI_MANIFEST.into(),
+        config_media_type: media_type::OCI_CONFIG.into(),
+        config: config.to_raw(),
+        layers: layers.to_vec(),
+        platform,
+        annotations: None,
+    };
+    let reference = cnbx_refs::ImageRef::parse(name).unwrap();
+    env.images.store().put(&reference, &[image]).unwrap();
+}
+
+#[tokio::test]
+async fn package_image_by_name_from_the_local_store() {
+    let env = Env::new();
+    let golden = env.fetch(ModuleKind::Buildpack, golden_dir(env.tmp.path()).to_str().unwrap()).await.unwrap();
+    let g = &golden[0];
+    let mut ml = ModuleLayers::default();
+    ml.insert("my/bp", "0.0.1", g.layer_info.clone());
+    let meta = ModuleInfo::new("my/bp", "0.0.1");
+    put_in_store(
+        &env,
+        "example.com/pkgs/my-bp:1",
+        std::slice::from_ref(&g.layer),
+        &[
+            (PACKAGE_METADATA, labels::encode(PACKAGE_METADATA, &meta).unwrap()),
+            (labels::BUILDPACK_LAYERS, labels::encode(labels::BUILDPACK_LAYERS, &ml).unwrap()),
+        ],
+    );
+    for uri in ["docker://example.com/pkgs/my-bp:1", "docker:/example.com/pkgs/my-bp:1", "example.com/pkgs/my-bp:1"] {
+        let modules = env.fetch(ModuleKind::Buildpack, uri).await.unwrap();
+        assert_eq!(modules.len(), 1, "{uri}");
+        assert_eq!(modules[0].layer.descriptor, g.layer.descriptor, "{uri}");
+    }
+    // Not in the store and the pull policy forbids pulling.
+    let e = env.fetch(ModuleKind::Buildpack, "docker://example.com/pkgs/missing:1").await.unwrap_err();
+    assert!(e.contains("was not found"), "{e}");
+}
+
+#[tokio::test]
+async fn lifecycle_from_a_lifecycle_image() {
+    let env = Env::new();
+    let mut r = cnbx_oci::LayerRecipe::new("lifecycle image layer");
+    r.push_header(cnbx_oci::TarEntry::dir("/cnb"));
+    r.push_header(cnbx_oci::TarEntry::dir("/cnb/lifecycle"));
+    for bin in ["analyzer", "builder", "creator", "detector", "exporter", "launcher", "restorer"] {
+        r.push_bytes(cnbx_oci::TarEntry::file(format!("/cnb/lifecycle/{bin}"), 0).with_mode(0o755), b"bin".to_vec());
+    }
+    let toml = std::fs::read(testdata().join("lifecycle/src/lifecycle.toml"))
+        .unwrap_or_else(|_| b"[apis.buildpack]\nsupported = [\"0.7\"]\n[lifecycle]\nversion = \"0.21.0\"\n".to_vec());
+    r.push_bytes(cnbx_oci::TarEntry::file("/cnb/lifecycle.toml", 0), toml);
+    let (info, _) = env.cache.get_or_build(&r, env.images.blobs(), &NullReporter).unwrap();
+    put_in_store(&env, "example.com/lifecycle:0.21.0", &[info.to_layer_blob(env.images.blobs())], &[]);
+
+    let loc = LifecycleLocation::Uri("docker://example.com/lifecycle:0.21.0".into());
+    let lc = fetch_lifecycle(&env.ctx(), &loc, "amd64").await.unwrap();
+    assert_eq!(lc.metadata.version.as_ref().unwrap().to_string(), "0.21.0");
+    let names: Vec<String> = tar_listing(&env.layer_tar(&lc.layer)).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names.first().map(String::as_str), Some("/cnb/lifecycle"));
+    assert_eq!(names.last().map(String::as_str), Some("/lifecycle"));
+    assert_eq!(names.len(), 9);
+    assert!(names.contains(&"/cnb/lifecycle/creator".to_owned()));
+}
+
+#[tokio::test]
+async fn lifecycle_from_a_directory() {
+    let env = Env::new();
+    let src = testdata().join("lifecycle/src");
+    let dir = env.path("lc-dir");
+    std::fs::create_dir_all(dir.join("lifecycle")).unwrap();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().into_string().unwrap();
+        let to = if name == "lifecycle.toml" { dir.join(&name) } else { dir.join("lifecycle").join(&name) };
+        std::fs::copy(e.path(), to).unwrap();
+    }
+    let lc = fetch_lifecycle(&env.ctx(), &LifecycleLocation::Uri(dir.display().to_string()), "arm64").await.unwrap();
+    assert_eq!(lc.metadata.apis.platform.supported().len(), 9);
+    let listing = tar_listing(&env.layer_tar(&lc.layer));
+    assert_eq!(listing.len(), 11);
+    assert_eq!(listing[1].0, "/cnb/lifecycle/analyzer");
+    // The flat source directory itself is not a lifecycle (binaries must be at <dir>/<name>).
+    let err =
+        fetch_lifecycle(&env.ctx(), &LifecycleLocation::Uri(src.display().to_string()), "amd64").await.unwrap_err();
+    assert_eq!(err.to_string(), "invalid lifecycle: validating binaries: did not find 'detector' in tar");
+}

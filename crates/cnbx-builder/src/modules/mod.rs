@@ -8,10 +8,10 @@
 //! * [`validate_modules`], [`resolve_order`], [`resolve_system`]: §2.8.
 //! * [`plan_module_layers`]: the layers to append and the merged layers label.
 //!
-//! Error texts are pack's where pack has one. The steps' prefixes pack adds are included
-//! for validation (`validating buildpacks: …`) and order resolution (`processing buildpacks
-//! order: …`); fetch errors are bare (pack wraps them in `failed to add buildpacks to builder:
-//! downloading buildpack: …`, which is the caller's business).
+//! Error texts are pack's where pack has one, without the step prefixes pack adds
+//! (`failed to add buildpacks to builder: …`, `validating buildpacks: …` /
+//! `validating extensions: …`, `processing buildpacks order: …`, `processing system
+//! buildpacks: …`): the caller adds those.
 
 mod descriptor;
 mod package;
@@ -225,7 +225,12 @@ pub(crate) fn build_parallel(ctx: &ModuleContext<'_>, recipes: &[LayerRecipe]) -
 }
 
 /// A root blob (directory or archive) module: descriptor read, recipe made.
-fn root_blob(kind: ModuleKind, located: &Located, uri: &str) -> Result<(PendingModule, Vec<String>), ModuleError> {
+fn root_blob(
+    kind: ModuleKind,
+    located: &Located,
+    names: &[String],
+    uri: &str,
+) -> Result<(PendingModule, Vec<String>), ModuleError> {
     let file = kind.descriptor_file();
     let what = format!("{file} of '{uri}'");
     let not_found = || ModuleError::Invalid(format!("reading {what}: could not find entry path '{file}': not exist"));
@@ -241,7 +246,6 @@ fn root_blob(kind: ModuleKind, located: &Located, uri: &str) -> Result<(PendingM
         }
         Located::File(path) => {
             let text = tar_read(path, file).map_err(|e| ModuleError::io(format!("reading '{uri}'"), e))?;
-            let names = tar_names(path).map_err(|e| ModuleError::io(format!("reading '{uri}'"), e))?;
             let bin = names.iter().any(|n| matches!(n.as_str(), "bin/build" | "bin/build.bat" | "bin/build.exe"));
             (text.ok_or_else(not_found)?, bin, None)
         }
@@ -297,13 +301,13 @@ async fn fetch_one(
                 let image = package::read_cnb(ctx, path, &uri)?;
                 package::modules_from_image(ctx, kind, &image, &uri).await?
             } else {
-                let (m, warnings) = root_blob(kind, &located, &uri)?;
+                let (m, warnings) = root_blob(kind, &located, &names, &uri)?;
                 warnings.iter().for_each(|w| ctx.reporter.warn(w));
                 vec![m]
             }
         }
         Located::Dir(_) => {
-            let (m, warnings) = root_blob(kind, &located, &uri)?;
+            let (m, warnings) = root_blob(kind, &located, &[], &uri)?;
             warnings.iter().for_each(|w| ctx.reporter.warn(w));
             vec![m]
         }
@@ -340,19 +344,16 @@ pub async fn fetch_modules(
     }
     // Build each distinct recipe once (the same module may be listed twice).
     let mut recipes: Vec<LayerRecipe> = Vec::new();
+    let mut keys: std::collections::HashMap<cnbx_oci::Digest, usize> = std::collections::HashMap::new();
     let mut slot: Vec<Option<usize>> = Vec::with_capacity(pending.len());
     for p in &pending {
         match &p.build {
             Ok(_) => slot.push(None),
             Err(r) => {
-                let key = LayerCache::key(r);
-                let i = match recipes.iter().position(|x| LayerCache::key(x) == key) {
-                    Some(i) => i,
-                    None => {
-                        recipes.push(r.clone());
-                        recipes.len() - 1
-                    }
-                };
+                let i = *keys.entry(LayerCache::key(r)).or_insert_with(|| {
+                    recipes.push(r.clone());
+                    recipes.len() - 1
+                });
                 slot.push(Some(i));
             }
         }

@@ -76,13 +76,13 @@ fn api_incompatibility() {
     let m = module("a/b", "1", |l| l.api = Some(ApiVersion::new(0, 5)));
     assert_eq!(
         validate(&[m]).unwrap_err(),
-        "validating buildpacks: buildpack 'a/b@1' (Buildpack API 0.5) is incompatible with lifecycle '0.21.0' \
+        "buildpack 'a/b@1' (Buildpack API 0.5) is incompatible with lifecycle '0.21.0' \
          (Buildpack API(s) 0.7, 0.8, 0.9, 0.10, 0.11, 0.12)"
     );
     let mut ext = module("e", "1", |l| l.api = Some(ApiVersion::new(0, 2)));
     ext.kind = ModuleKind::Extension;
     let err = validate_modules(&[], &[ext], &lifecycle(), &facts(), &NullReporter).unwrap_err();
-    assert!(err.to_string().starts_with("validating extensions: extension 'e@1' (Buildpack API 0.2)"), "{err}");
+    assert!(err.to_string().starts_with("extension 'e@1' (Buildpack API 0.2)"), "{err}");
 }
 
 #[test]
@@ -103,11 +103,11 @@ fn composite_refs_must_exist() {
     assert!(validate(&[comp(ModuleRef::new("dep", "1")), dep.clone()]).is_ok());
     assert_eq!(
         validate(&[comp(ModuleRef::new("dep", "2")), dep.clone()]).unwrap_err(),
-        "validating buildpacks: buildpack 'dep@2' not found on the builder"
+        "buildpack 'dep@2' not found on the builder"
     );
     assert_eq!(
         validate(&[comp(ModuleRef::new("dep", "")), dep]).unwrap_err(),
-        "validating buildpacks: buildpack 'dep' not found on the builder"
+        "buildpack 'dep' not found on the builder"
     );
 }
 
@@ -120,13 +120,10 @@ fn stacks_and_mixins() {
     };
     assert!(validate(&[with("io.x", &["a", "build:b", "run:zzz"])]).is_ok());
     assert!(validate(&[with("*", &[])]).is_ok());
-    assert_eq!(
-        validate(&[with("io.other", &[])]).unwrap_err(),
-        "validating buildpacks: buildpack 'a@1' does not support stack 'io.x'"
-    );
+    assert_eq!(validate(&[with("io.other", &[])]).unwrap_err(), "buildpack 'a@1' does not support stack 'io.x'");
     assert_eq!(
         validate(&[with("io.x", &["z", "b", "a"])]).unwrap_err(),
-        "validating buildpacks: buildpack 'a@1' requires missing mixin(s): b, z"
+        "buildpack 'a@1' requires missing mixin(s): b, z"
     );
 }
 
@@ -138,7 +135,7 @@ fn targets() {
     assert!(validate(&[with(vec![t("linux", "amd64"), t("linux", "arm64")])]).is_ok());
     assert_eq!(
         validate(&[with(vec![t("linux", "amd64")])]).unwrap_err(),
-        "validating buildpacks: unable to satisfy target os/arch constraints; build image: \
+        "unable to satisfy target os/arch constraints; build image: \
          {\"os\":\"linux\",\"arch\":\"arm64\",\"distribution\":{}}, buildpack 'a/b@1': [{\"os\":\"linux\",\"arch\":\"amd64\"}]"
     );
     // Distros only count when the image declares its distro.
@@ -176,19 +173,19 @@ fn order_resolution() {
     let err = |r, kind| resolve_order(&order(r), &available(), kind).unwrap_err().to_string();
     assert_eq!(
         err(ModuleRef::new("c", ""), ModuleKind::Buildpack),
-        "processing buildpacks order: no versions of buildpack 'c' were found on the builder"
+        "no versions of buildpack 'c' were found on the builder"
     );
     assert_eq!(
         err(ModuleRef::new("b", ""), ModuleKind::Buildpack),
-        "processing buildpacks order: unable to resolve version: multiple versions of 'b' - must specify an explicit version"
+        "unable to resolve version: multiple versions of 'b' - must specify an explicit version"
     );
     assert_eq!(
         err(ModuleRef::new("a", "9"), ModuleKind::Buildpack),
-        "processing buildpacks order: buildpack 'a' with version '9' was not found on the builder"
+        "buildpack 'a' with version '9' was not found on the builder"
     );
     assert_eq!(
         err(ModuleRef::new("c", "1"), ModuleKind::Extension),
-        "processing extensions order: no versions of extension 'c' were found on the builder"
+        "no versions of extension 'c' were found on the builder"
     );
     // A group-less entry stays group-less.
     assert_eq!(
@@ -209,7 +206,7 @@ fn system_resolution() {
     let bad = System { pre: SystemBuildpacks { buildpacks: vec![ModuleRef::new("z", "")] }, ..System::default() };
     assert_eq!(
         resolve_system(&bad, &available()).unwrap_err().to_string(),
-        "processing system buildpacks: no versions of buildpack 'z' were found on the builder"
+        "no versions of buildpack 'z' were found on the builder"
     );
 }
 

@@ -26,8 +26,7 @@ fn check_api(m: &Module, lifecycle: &LifecycleMetadata) -> Result<(), ModuleErro
         return Ok(());
     }
     Err(ModuleError::Validation(format!(
-        "validating {}s: {} '{}' (Buildpack API {api}) is incompatible with lifecycle '{}' (Buildpack API(s) {})",
-        m.kind.noun(),
+        "{} '{}' (Buildpack API {api}) is incompatible with lifecycle '{}' (Buildpack API(s) {})",
         m.kind.noun(),
         m.info.full_name(),
         lifecycle_version(lifecycle),
@@ -76,7 +75,7 @@ fn target_matches(t: &Target, facts: &BuildImageFacts) -> bool {
 
 fn check_buildpack(m: &Module, all: &[ModuleInfo], facts: &BuildImageFacts) -> Result<(), ModuleError> {
     let name = m.info.full_name();
-    let fail = |msg: String| Err(ModuleError::Validation(format!("validating buildpacks: {msg}")));
+    let fail = |msg: String| Err(ModuleError::Validation(msg));
     let li = &m.layer_info;
     if !li.order.is_empty() {
         for r in li.order.iter().flat_map(OrderEntry::refs) {
@@ -204,7 +203,7 @@ pub fn resolve_order(
                     g.iter()
                         .map(|r| resolve_ref(r, available, noun))
                         .collect::<Result<Vec<_>, _>>()
-                        .map_err(|e| ModuleError::Validation(format!("processing {noun}s order: {e}")))?,
+                        .map_err(ModuleError::Validation)?,
                 ),
             };
             Ok(OrderEntry { group })
@@ -220,7 +219,7 @@ pub fn resolve_system(system: &System, available: &[ModuleInfo]) -> Result<Syste
             .iter()
             .map(|r| resolve_ref(r, available, "buildpack"))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ModuleError::Validation(format!("processing system buildpacks: {e}")))?;
+            .map_err(ModuleError::Validation)?;
         Ok(SystemBuildpacks { buildpacks })
     };
     Ok(System { pre: side(&system.pre)?, post: side(&system.post)? })
