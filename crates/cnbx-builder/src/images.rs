@@ -12,10 +12,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use cnbx_oci::image::{ImageToWrite, SourceImage};
-use cnbx_oci::progress::{Reporter, ReporterExt as _};
+use cnbx_oci::image::{ImageError, SourceImage};
+use cnbx_oci::layout::LayoutError;
+use cnbx_oci::progress::Reporter;
 use cnbx_oci::registry::RegistryClient;
-use cnbx_oci::spec::{Platform, media_type};
+use cnbx_oci::spec::Platform;
 use cnbx_oci::store::LocalStore;
 use cnbx_oci::{BlobSource, BlobStore, OciLayout};
 use cnbx_refs::{ImageLocation, ImageRef};
@@ -161,8 +162,13 @@ impl Images {
     ) -> Result<Option<SourceImage>, ImageFetchError> {
         let use_store = !self.publish && self.policy != PullPolicy::Always;
         if use_store {
-            if let Some(image) = self.store.get(reference, platform)? {
-                return Ok(Some(image));
+            match self.store.get(reference, platform) {
+                Ok(Some(image)) => return Ok(Some(image)),
+                Ok(None) => {}
+                // Stored, but not for this platform: fetch it unless that is forbidden.
+                Err(LayoutError::Image { source: ImageError::NoMatchingPlatform { .. }, .. })
+                    if self.policy != PullPolicy::Never => {}
+                Err(e) => return Err(e.into()),
             }
         }
         if !self.publish && self.policy == PullPolicy::Never {
@@ -187,36 +193,11 @@ impl Images {
         if self.publish {
             return Ok(Some(image));
         }
-        // Record it in the local store, layers included, so that the next run is offline.
+        // Record it in the local store, layers included, with the registry's manifest bytes,
+        // next to the platforms recorded before, so that the next run is offline.
         let pulled = self.registry.pull_layers(&image, self.blobs(), self.reporter()).await.map_err(registry_err)?;
-        let manifest = &image.manifest.value;
-        let config_media_type = manifest.config.media_type.clone();
-        let manifest_media_type = manifest.media_type.clone().unwrap_or_else(|| {
-            if config_media_type == media_type::DOCKER_CONFIG {
-                media_type::DOCKER_MANIFEST.to_owned()
-            } else {
-                media_type::OCI_MANIFEST.to_owned()
-            }
-        });
-        let to_store = ImageToWrite {
-            manifest_media_type,
-            config_media_type,
-            config: image.config_raw.clone(),
-            layers: pulled.layers()?,
-            platform: image.index_platform.clone().unwrap_or_else(|| image.platform()),
-            annotations: manifest.annotations.clone(),
-        };
-        let stored = to_store.manifest().digest;
-        if stored != image.manifest.digest {
-            // Our canonical serialisation of the manifest differs from the registry's bytes
-            // (whitespace, field order or fields we do not model): the stored copy has
-            // another digest.
-            self.reporter.debug(&format!(
-                "{spelling}: the local store records manifest {stored} for registry manifest {}",
-                image.manifest.digest
-            ));
-        }
-        self.store.put(reference, &[to_store])?;
+        let platform = image.index_platform.clone().unwrap_or_else(|| image.platform());
+        self.store.record_fetched(reference, &image.manifest, &image.config_raw, &platform)?;
         Ok(Some(pulled))
     }
 

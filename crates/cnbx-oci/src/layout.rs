@@ -440,6 +440,21 @@ impl OciLayout {
         Ok(())
     }
 
+    /// Points `tag` at `desc` (a manifest or index whose blobs are already in the layout),
+    /// replacing what `tag` pointed at. Returns the entry written.
+    pub fn tag(&self, tag: &str, desc: &Descriptor) -> Result<Descriptor, LayoutError> {
+        let mut entry = desc.clone();
+        entry.annotations = Some([(ANNOTATION_REF_NAME.to_owned(), tag.to_owned())].into_iter().collect());
+        let value = serde_json::to_value(&entry)
+            .map_err(|e| self.io_err("encoding the index.json entry")(io::Error::other(e)))?;
+        self.update_index(|manifests| {
+            manifests.retain(|m| ref_name_of(m) != Some(tag));
+            manifests.push(value);
+            Ok(())
+        })?;
+        Ok(entry)
+    }
+
     /// Removes the entry tagged `tag` from `index.json`. Returns whether there was one.
     /// Blobs are kept.
     pub fn remove(&self, tag: &str) -> Result<bool, LayoutError> {

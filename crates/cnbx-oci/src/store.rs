@@ -87,6 +87,60 @@ impl LocalStore {
         self.layout.write(&Self::key(reference), images)
     }
 
+    /// Records an image fetched from a registry for `platform` under `reference`, keeping the
+    /// registry's exact manifest and config bytes (so digests stay the registry's) and the
+    /// platforms already recorded under that reference: the entry becomes an index of every
+    /// platform fetched so far (a single manifest when there is only one). The layer blobs
+    /// must already be in [`Self::blobs`].
+    pub fn record_fetched(
+        &self,
+        reference: &ImageRef,
+        manifest: &Raw<crate::spec::Manifest>,
+        config: &Raw<serde_json::Value>,
+        platform: &Platform,
+    ) -> Result<Descriptor, LayoutError> {
+        let key = Self::key(reference);
+        let blob_err = |digest: &crate::digest::Digest| {
+            let digest = digest.clone();
+            let path = self.layout.path().to_path_buf();
+            let tag = key.clone();
+            move |source| LayoutError::Blob { path, tag, digest, source }
+        };
+        self.blobs().put_bytes(&config.bytes).map_err(blob_err(&config.digest))?;
+        self.blobs().put_bytes(&manifest.bytes).map_err(blob_err(&manifest.digest))?;
+        let media_type = manifest.value.media_type.clone().unwrap_or_else(|| media_type::OCI_MANIFEST.to_owned());
+        let mut desc = manifest.descriptor(&media_type);
+        desc.platform = Some(platform.clone());
+
+        // What is stored so far, per platform.
+        let mut entries: Vec<Descriptor> = Vec::new();
+        if let Some(existing) = self.layout.resolve(&key)? {
+            if media_type::is_index(&existing.media_type) {
+                if let Ok(index) = self.blobs().read(&existing.digest).map(Raw::<Index>::parse) {
+                    entries.extend(index.map(|i| i.value.manifests).unwrap_or_default());
+                }
+            } else if let Ok(image) = self.layout.read_descriptor(&existing, &key, &key, None) {
+                let mut d = existing.clone();
+                d.annotations = None;
+                d.platform = Some(image.index_platform.unwrap_or_else(|| image.config.platform()));
+                entries.push(d);
+            }
+        }
+        entries.retain(|d| d.digest != desc.digest && d.platform.as_ref().is_none_or(|p| !p.matches(platform)));
+        if entries.is_empty() {
+            let mut single = desc;
+            single.platform = None;
+            return self.layout.tag(&key, &single);
+        }
+        entries.push(desc);
+        entries.sort_by_key(|d| d.platform.as_ref().map(ToString::to_string).unwrap_or_default());
+        let mut index = Index::new_oci();
+        index.manifests = entries;
+        let index = Raw::new(index);
+        self.blobs().put_bytes(&index.bytes).map_err(blob_err(&index.digest))?;
+        self.layout.tag(&key, &index.descriptor(media_type::OCI_INDEX))
+    }
+
     /// Every stored reference, as stored (fully qualified).
     pub fn list(&self) -> Result<Vec<String>, LayoutError> {
         self.layout.list()

@@ -407,3 +407,51 @@ fn config_errors_name_the_file_and_exit_1() {
     assert!(out.contains("build image 'cnbx.test/nothing:here' was not found"), "{out}");
     assert!(!env.home.path().join("store").join("x").exists());
 }
+
+#[test]
+fn registry_base_images_are_recorded_per_platform_so_the_next_run_is_offline() {
+    if !tools() || cnbx_testkit::require_tool("docker-registry", "docker-registry").is_err() {
+        return;
+    }
+    let registry = cnbx_testkit::Registry::start().unwrap();
+    push_base_images(&registry);
+    let host = registry.host();
+    let env = Env::new();
+    let repo = workspace_root();
+    let text = std::fs::read_to_string(repo.join("builder.toml.example"))
+        .unwrap()
+        .replace("\"testdata/", &format!("\"{}/testdata/", repo.display()))
+        .replace("cnbx.test/build:jammy", &format!("{host}/build:jammy"))
+        .replace("\"cnbx.test/run:jammy\"", &format!("\"{host}/run:jammy\""));
+    let config = env.write("builder.toml", &text);
+    let cfg = config.to_str().unwrap();
+    // Both targets pull from the registry (if-not-present) and are recorded in the store.
+    let first = create(&env, &["oci:out:latest", "--config", cfg]);
+    assert_ok(&env, &first);
+    // Now offline: the store has both platforms, with the registry's manifest digests.
+    drop(registry);
+    let second = create(&env, &["oci:out:latest", "--config", cfg, "--pull-policy", "never"]);
+    assert_ok(&env, &second);
+    assert_eq!(printed_digest(&first), printed_digest(&second));
+    let store = env.home.path().join("store");
+    let stored = cnbx_testkit::skopeo_raw(&format!("oci:{}:{host}/build:jammy", store.display()), &[]).unwrap();
+    let platforms: Vec<&str> = stored["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap())
+        .collect();
+    assert_eq!(platforms, ["amd64", "arm64"]);
+    let original = cnbx_testkit::skopeo_raw(
+        &format!("oci:{}:cnbx.test/build:jammy", repo.join("testdata/cnbx-home/store").display()),
+        &[],
+    )
+    .unwrap();
+    let digests = |index: &Value| {
+        let mut d: Vec<String> =
+            index["manifests"].as_array().unwrap().iter().map(|m| m["digest"].as_str().unwrap().to_owned()).collect();
+        d.sort();
+        d
+    };
+    assert_eq!(digests(&stored), digests(&original), "the store keeps the registry's manifest bytes");
+}
