@@ -10,7 +10,7 @@ use cnbx_oci::tarball::{TarEntry, TarTime, clean_path};
 use toml::{Table, Value};
 
 use crate::labels::{ApiVersion, ApiVersions, LifecycleApi, LifecycleApis, LifecycleMetadata, LifecycleVersion};
-use crate::modules::{Located, ModuleContext, ModuleError, clean_name, download, tar_names, tar_read, uri_to_local};
+use crate::modules::{Located, ModuleContext, ModuleError, clean_name, download, tar_scan, uri_to_local};
 
 /// The lifecycle version used when `builder.toml` names none.
 pub const DEFAULT_LIFECYCLE_VERSION: &str = "0.21.0";
@@ -281,13 +281,14 @@ pub async fn fetch_lifecycle(
         }
         Located::File(path) => {
             let io = |e| ModuleError::io(format!("reading lifecycle archive {}", path.display()), e);
-            let names: Vec<String> =
-                tar_names(path).map_err(io)?.iter().filter_map(|n| archive_name(n, naming)).collect();
-            let toml_name = if naming == Naming::Image { "cnb/lifecycle.toml" } else { "lifecycle.toml" };
-            let mut text = tar_read(path, toml_name).map_err(io)?;
-            if text.is_none() && naming == Naming::Image {
-                text = tar_read(path, "lifecycle.toml").map_err(io)?;
-            }
+            let mut scan = tar_scan(path, &["lifecycle.toml", "cnb/lifecycle.toml"]).map_err(io)?;
+            let names: Vec<String> = scan.names.iter().filter_map(|n| archive_name(n, naming)).collect();
+            let text = match naming {
+                Naming::Image => {
+                    scan.files.remove("cnb/lifecycle.toml").or_else(|| scan.files.remove("lifecycle.toml"))
+                }
+                Naming::Archive => scan.files.remove("lifecycle.toml"),
+            };
             let text = text.ok_or_else(|| {
                 LifecycleError::Invalid("could not find entry path 'lifecycle.toml': not exist".into())
             })?;

@@ -36,7 +36,7 @@ pub use validate::{resolve_order, resolve_system, validate_modules, validate_mod
 use crate::images::Images;
 use crate::labels::{self, ModuleInfo, ModuleLayerInfo};
 
-pub(crate) use source::{Located, clean_name, download, tar_names, tar_read, uri_to_local};
+pub(crate) use source::{Located, TarScan, clean_name, download, tar_scan, uri_to_local};
 
 /// Buildpack or image extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -228,7 +228,7 @@ pub(crate) fn build_parallel(ctx: &ModuleContext<'_>, recipes: &[LayerRecipe]) -
 fn root_blob(
     kind: ModuleKind,
     located: &Located,
-    names: &[String],
+    scan: Option<TarScan>,
     uri: &str,
 ) -> Result<(PendingModule, Vec<String>), ModuleError> {
     let file = kind.descriptor_file();
@@ -244,10 +244,10 @@ fn root_blob(
             let bin = ["bin/build", "bin/build.bat", "bin/build.exe"].iter().any(|b| dir.join(b).is_file());
             (text, bin, Some(dir))
         }
-        Located::File(path) => {
-            let text = tar_read(path, file).map_err(|e| ModuleError::io(format!("reading '{uri}'"), e))?;
-            let bin = names.iter().any(|n| matches!(n.as_str(), "bin/build" | "bin/build.bat" | "bin/build.exe"));
-            (text.ok_or_else(not_found)?, bin, None)
+        Located::File(_) => {
+            let mut scan = scan.unwrap_or_default();
+            let bin = scan.names.iter().any(|n| matches!(n.as_str(), "bin/build" | "bin/build.bat" | "bin/build.exe"));
+            (scan.files.remove(file).ok_or_else(not_found)?, bin, None)
         }
         Located::Image(_) => unreachable!("images are not root blobs"),
     };
@@ -296,18 +296,19 @@ async fn fetch_one(
             package::modules_from_image(ctx, kind, &image, &uri).await?
         }
         Located::File(path) => {
-            let names = tar_names(path).map_err(|e| ModuleError::io(format!("reading '{uri}'"), e))?;
-            if package::is_oci_layout_archive(&names) {
+            let scan = tar_scan(path, &[kind.descriptor_file()])
+                .map_err(|e| ModuleError::io(format!("reading '{uri}'"), e))?;
+            if package::is_oci_layout_archive(&scan.names) {
                 let image = package::read_cnb(ctx, path, &uri)?;
                 package::modules_from_image(ctx, kind, &image, &uri).await?
             } else {
-                let (m, warnings) = root_blob(kind, &located, &names, &uri)?;
+                let (m, warnings) = root_blob(kind, &located, Some(scan), &uri)?;
                 warnings.iter().for_each(|w| ctx.reporter.warn(w));
                 vec![m]
             }
         }
         Located::Dir(_) => {
-            let (m, warnings) = root_blob(kind, &located, &[], &uri)?;
+            let (m, warnings) = root_blob(kind, &located, None, &uri)?;
             warnings.iter().for_each(|w| ctx.reporter.warn(w));
             vec![m]
         }

@@ -234,29 +234,36 @@ pub(crate) fn clean_name(name: &str) -> String {
     c.strip_prefix('/').map(str::to_owned).unwrap_or(c)
 }
 
-/// The cleaned names of every entry of a tar, with whether each is a directory.
-pub(crate) fn tar_names(path: &Path) -> io::Result<Vec<String>> {
-    let mut archive = open_tar(path)?;
-    let mut names = Vec::new();
-    for entry in archive.entries()? {
-        let entry = entry?;
-        names.push(clean_name(&String::from_utf8_lossy(&entry.path_bytes())));
-    }
-    Ok(names)
+/// What one pass over a tar found: every entry's cleaned name, and the content of the first
+/// entry of each wanted name.
+#[derive(Debug, Default)]
+pub(crate) struct TarScan {
+    pub(crate) names: Vec<String>,
+    pub(crate) files: std::collections::BTreeMap<String, Vec<u8>>,
 }
 
-/// The content of the first entry whose cleaned name is `name`.
-pub(crate) fn tar_read(path: &Path, name: &str) -> io::Result<Option<Vec<u8>>> {
+/// Reads a tar (or gzipped tar) once: names, and the content of the entries named in `want`
+/// (cleaned names). A file that is not a tar gives an error saying so.
+pub(crate) fn tar_scan(path: &Path, want: &[&str]) -> io::Result<TarScan> {
+    let not_tar = |e: io::Error| {
+        io::Error::new(
+            e.kind(),
+            format!("{} is not a tar or gzipped tar archive (zip is not supported): {e}", path.display()),
+        )
+    };
     let mut archive = open_tar(path)?;
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        if clean_name(&String::from_utf8_lossy(&entry.path_bytes())) == name {
+    let mut scan = TarScan::default();
+    for entry in archive.entries().map_err(not_tar)? {
+        let mut entry = entry.map_err(not_tar)?;
+        let name = clean_name(&String::from_utf8_lossy(&entry.path_bytes()));
+        if want.contains(&name.as_str()) && !scan.files.contains_key(&name) {
             let mut buf = Vec::new();
             entry.read_to_end(&mut buf)?;
-            return Ok(Some(buf));
+            scan.files.insert(name.clone(), buf);
         }
+        scan.names.push(name);
     }
-    Ok(None)
+    Ok(scan)
 }
 
 #[cfg(test)]

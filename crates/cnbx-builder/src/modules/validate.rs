@@ -118,8 +118,8 @@ fn check_buildpack(m: &Module, all: &[ModuleInfo], facts: &BuildImageFacts) -> R
     };
     let image = crate::gojson::to_string(&image).unwrap_or_default();
     let targets = if li.targets.is_empty() {
-        // pack infers the target from bin/build.
-        vec![Target { os: "linux".into(), ..Target::default() }]
+        // pack infers linux/amd64 from bin/build.
+        vec![Target { os: "linux".into(), arch: "amd64".into(), ..Target::default() }]
     } else {
         li.targets.clone()
     };
