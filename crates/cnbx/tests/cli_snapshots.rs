@@ -1,0 +1,128 @@
+//! Snapshots of what users read: `builder create` errors for bad builder.toml files, and
+//! `builder inspect` of the sample builder in every output format.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{Env, workspace_root};
+
+fn create_with(env: &Env, name: &str, toml: &str) -> String {
+    let path = env.write(name, toml);
+    env.run(&["builder", "create", "x:1", "--config", path.file_name().unwrap().to_str().unwrap()])
+}
+
+#[test]
+fn syntax_and_type_errors_point_at_the_line() {
+    let env = Env::new();
+    insta::assert_snapshot!(create_with(&env, "syntax.toml", "[build\nimage = \"b\"\n"));
+    insta::assert_snapshot!(create_with(&env, "type.toml", "[[buildpacks]]\nuri = 3\n"));
+}
+
+#[test]
+fn all_unknown_keys_are_listed_in_one_error() {
+    let env = Env::new();
+    let toml = "[[buildpacks]]\nurl = \"x\"\n\n[[buidlpacks]]\nid = \"x\"\n\n[[targets]]\nos = \"linux\"\n[[targets.distributions]]\nname = \"ubuntu\"\n";
+    insta::assert_snapshot!(create_with(&env, "unknown.toml", toml));
+}
+
+#[test]
+fn missing_values_say_which_key_to_add() {
+    let env = Env::new();
+    insta::assert_snapshot!(create_with(&env, "nobuild.toml", "[[run.images]]\nimage = \"r\"\n"));
+    insta::assert_snapshot!(create_with(&env, "norun.toml", "[build]\nimage = \"b\"\n"));
+    insta::assert_snapshot!(env.run(&["builder", "create", "x:1", "--config", "missing.toml"]));
+    insta::assert_snapshot!(env.run(&["builder", "create", "x:1"]));
+}
+
+#[test]
+fn build_env_rules_warn_then_fail() {
+    let env = Env::new();
+    let toml = "[build]\nimage = \"b\"\n[[build.env]]\nname = \"PATH\"\nvalue = \"\"\nsuffix = \"append\"\n[[run.images]]\nimage = \"r\"\n";
+    insta::assert_snapshot!(create_with(&env, "env.toml", toml));
+    let toml = "[build]\nimage = \"b\"\n[[build.env]]\nname = \"PATH\"\nvalue = \"x\"\nsuffix = \"later\"\n[[run.images]]\nimage = \"r\"\n";
+    insta::assert_snapshot!(create_with(&env, "suffix.toml", toml));
+}
+
+#[test]
+fn flag_errors_use_packs_messages() {
+    let env = Env::new();
+    env.write("b.toml", "[build]\nimage = \"b\"\n[[run.images]]\nimage = \"r\"\n");
+    insta::assert_snapshot!(env.run(&[
+        "builder",
+        "create",
+        "x:1",
+        "--config",
+        "b.toml",
+        "--publish",
+        "--pull-policy",
+        "never"
+    ]));
+    insta::assert_snapshot!(env.run(&["builder", "create", "x:1", "--config", "b.toml", "--flatten", "a@1,b"]));
+    insta::assert_snapshot!(env.run(&["builder", "create", "oci:out", "--config", "b.toml", "--publish"]));
+}
+
+/// Creates the sample builder in the local store and returns `builder inspect`'s stdout in
+/// `format` (stderr carries only the offline-registry warning).
+fn inspect_sample(format: &str) -> String {
+    let env = Env::with_test_images();
+    let repo = workspace_root();
+    let text = std::fs::read_to_string(repo.join("builder.toml.example"))
+        .unwrap()
+        .replace("\"testdata/", &format!("\"{}/testdata/", repo.display()));
+    env.write("builder.toml", &text);
+    let out =
+        env.run(&["builder", "create", "cnbx.test/sample:1", "--config", "builder.toml", "--pull-policy", "never"]);
+    assert!(out.starts_with("exit: 0\n"), "{out}");
+    env.write("config.toml", "");
+    let out = env.cmd().args(["builder", "inspect", "cnbx.test/sample:1", "--output", format]).output().unwrap();
+    assert!(out.status.success(), "{}", env.format(&out));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn inspect_of_the_sample_builder_in_every_format() {
+    insta::assert_snapshot!("inspect_human", inspect_sample("human-readable"));
+    insta::assert_snapshot!("inspect_json", inspect_sample("json"));
+    insta::assert_snapshot!("inspect_yaml", inspect_sample("yaml"));
+    insta::assert_snapshot!("inspect_toml", inspect_sample("toml"));
+}
+
+#[test]
+fn inspect_shows_user_mirrors_first_and_depth_limits_the_tree() {
+    let env = Env::with_test_images();
+    let repo = workspace_root();
+    let text = std::fs::read_to_string(repo.join("builder.toml.example"))
+        .unwrap()
+        .replace("\"testdata/", &format!("\"{}/testdata/", repo.display()));
+    env.write("builder.toml", &text);
+    let out =
+        env.run(&["builder", "create", "cnbx.test/sample:1", "--config", "builder.toml", "--pull-policy", "never"]);
+    assert!(out.starts_with("exit: 0\n"), "{out}");
+    let added = env.run(&[
+        "config",
+        "run-image-mirrors",
+        "add",
+        "cnbx.test/run:jammy",
+        "--mirror",
+        "registry.example.com/run:jammy",
+    ]);
+    assert!(added.starts_with("exit: 0\n"), "{added}");
+    let out = env.cmd().args(["builder", "inspect", "cnbx.test/sample:1", "--depth", "0"]).output().unwrap();
+    assert!(out.status.success(), "{}", env.format(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let run_images = text.split("Run Images:\n").nth(1).unwrap().split("\n\n").next().unwrap();
+    insta::assert_snapshot!(run_images, @r"
+      registry.example.com/run:jammy    (user-configured)
+      cnbx.test/run:jammy
+      mirror.cnbx.test/run:jammy
+    ");
+    assert!(!text.contains("samples/hello-moon@0.0.3"), "depth 0 must not expand the composite: {text}");
+    let chosen = env
+        .cmd()
+        .args(["builder", "run-image", "cnbx.test/sample:1", "--app-image", "registry.example.com/team/app"])
+        .output()
+        .unwrap();
+    assert!(chosen.status.success(), "{}", env.format(&chosen));
+    assert_eq!(String::from_utf8(chosen.stdout).unwrap(), "registry.example.com/run:jammy\n");
+}
