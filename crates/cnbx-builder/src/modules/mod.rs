@@ -290,7 +290,7 @@ async fn fetch_one(
                 .map_err(|source| ModuleError::Image { image: spelling.clone(), source: Box::new(source) })?
                 .ok_or_else(|| {
                     ModuleError::Invalid(format!(
-                        "image '{spelling}' was not found (not in the local store and the pull policy forbids pulling)"
+                        "image '{spelling}' was not found (not in the local store, and not pulled: check the name and the pull policy)"
                     ))
                 })?;
             package::modules_from_image(ctx, kind, &image, &uri).await?

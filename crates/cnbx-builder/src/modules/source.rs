@@ -4,7 +4,7 @@
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
-use cnbx_oci::progress::ReporterExt;
+use cnbx_oci::progress::{ReporterExt, Task, TaskKind};
 use cnbx_oci::tarball::clean_path;
 use sha2::{Digest as _, Sha256};
 
@@ -187,15 +187,28 @@ pub(crate) async fn download(ctx: &ModuleContext<'_>, uri: &str) -> Result<PathB
         .tempfile_in(&dir)
         .map_err(|e| ModuleError::io("creating a file in the download cache".to_owned(), e))?;
     let mut resp = resp;
-    loop {
-        match resp.chunk().await {
-            Ok(Some(bytes)) => {
-                tmp.write_all(&bytes).map_err(|e| ModuleError::io("writing to the download cache".to_owned(), e))?;
+    let task = Task {
+        id: format!("download {uri}"),
+        label: uri.to_owned(),
+        kind: TaskKind::Pull,
+        total: resp.content_length(),
+    };
+    ctx.reporter.start(&task);
+    let copied: Result<(), ModuleError> = async {
+        loop {
+            match resp.chunk().await {
+                Ok(Some(bytes)) => {
+                    tmp.write_all(&bytes).map_err(|e| ModuleError::io("writing to the download cache", e))?;
+                    ctx.reporter.advance(&task.id, bytes.len() as u64);
+                }
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(download_err(uri, error_chain(&e))),
             }
-            Ok(None) => break,
-            Err(e) => return Err(download_err(uri, error_chain(&e))),
         }
     }
+    .await;
+    ctx.reporter.finish(&task.id);
+    copied?;
     tmp.persist(&path).map_err(|e| ModuleError::io("storing the download".to_owned(), e.error))?;
     match new_etag {
         Some(tag) => {
