@@ -35,7 +35,7 @@ use crate::layers::{self, RunImageEntry};
 use crate::lifecycle::{Lifecycle, LifecycleLocation, fetch_lifecycle};
 use crate::modules::{
     BuildImageFacts, Module, ModuleContext, ModuleKind, ModuleSpec, fetch_modules, plan_module_layers, resolve_order,
-    resolve_system, validate_modules,
+    resolve_system, validate_modules_with,
 };
 
 /// The `created` time pack writes on builders (and every history entry).
@@ -517,8 +517,13 @@ async fn create_one(
         distro_name: base.labels.get("io.buildpacks.base.distro.name").cloned().unwrap_or_default(),
         distro_version: base.labels.get("io.buildpacks.base.distro.version").cloned().unwrap_or_default(),
     };
-    validate_modules(&buildpacks, &extensions, &lifecycle.metadata, &facts, reporter)
+    let existing: BuilderMetadata = labels::decode_or_default(&base.labels, labels::BUILDER_METADATA)
+        .map_err(step("reading the build image's labels"))?;
+    let existing = existing.buildpacks.unwrap_or_default();
+    validate_modules_with(&buildpacks, &[], &existing, &lifecycle.metadata, &facts, reporter)
         .map_err(step("validating buildpacks"))?;
+    validate_modules_with(&[], &extensions, &[], &lifecycle.metadata, &facts, reporter)
+        .map_err(step("validating extensions"))?;
 
     assemble(images, cache, request, &base, &lifecycle, &buildpacks, &extensions, &platform, &module_ctx)
 }

@@ -168,12 +168,26 @@ pub(crate) async fn download(ctx: &ModuleContext<'_>, uri: &str) -> Result<PathB
     };
     let resp = match send().await {
         Ok(r) => r,
-        Err(_) => send().await.map_err(|e| {
-            download_err(
-                uri,
-                format!("{} (is the network available? Download it yourself and use the local file)", error_chain(&e)),
-            )
-        })?,
+        Err(_) => match send().await {
+            Ok(r) => r,
+            // Offline (or the server is gone): a copy downloaded before is better than failing.
+            Err(e) if path.is_file() => {
+                ctx.reporter.warn(&format!(
+                    "could not revalidate '{uri}' ({}); using the copy downloaded before",
+                    error_chain(&e)
+                ));
+                return Ok(path);
+            }
+            Err(e) => {
+                return Err(download_err(
+                    uri,
+                    format!(
+                        "{} (is the network available? Download it yourself and use the local file)",
+                        error_chain(&e)
+                    ),
+                ));
+            }
+        },
     };
     if resp.status() == reqwest::StatusCode::NOT_MODIFIED && path.is_file() {
         return Ok(path);
