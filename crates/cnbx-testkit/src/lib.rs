@@ -174,9 +174,8 @@ fn http_get(port: u16, path: &str) -> Result<(u16, String)> {
 
 /// Fails with an install hint when `tool` is not on `PATH`.
 pub fn require_tool(tool: &str, package: &str) -> Result<()> {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-        .unwrap_or(false);
+    let found =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file())).unwrap_or(false);
     if !found {
         bail!("`{tool}` is required by this test; install it with `apt-get install -y {package}` (see .ci/run)");
     }
