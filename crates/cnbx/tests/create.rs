@@ -455,3 +455,46 @@ fn registry_base_images_are_recorded_per_platform_so_the_next_run_is_offline() {
     };
     assert_eq!(digests(&stored), digests(&original), "the store keeps the registry's manifest bytes");
 }
+
+#[test]
+fn flatten_groups_share_one_layer_and_labels_are_added() {
+    if !tools() {
+        return;
+    }
+    let env = Env::with_test_images();
+    let config = example_config(&env, "");
+    let cfg = config.to_str().unwrap();
+    let base = ["--config", cfg, "--pull-policy", "never", "--target", "linux/amd64"];
+    let plain = create(&env, &[&["oci:plain:latest"], &base[..]].concat());
+    assert_ok(&env, &plain);
+    let flat_args = [
+        &["oci:flat:latest", "--flatten", "samples/hello-world@0.0.1,samples/hello-moon@0.0.3"],
+        &base[..],
+        &["--label", "org.example.team=platform", "--label", "io.buildpacks.buildpack.order=ignored"],
+    ]
+    .concat();
+    let flat = create(&env, &flat_args);
+    assert_ok(&env, &flat);
+    let read = |name: &str| {
+        let oci = format!("oci:{}:latest", env.work.path().join(name).display());
+        (cnbx_testkit::skopeo_raw(&oci, &[]).unwrap(), cnbx_testkit::skopeo_config(&oci, &[]).unwrap())
+    };
+    let (plain_raw, _) = read("plain");
+    let (flat_raw, flat_config) = read("flat");
+    assert_eq!(flat_raw["layers"].as_array().unwrap().len() + 1, plain_raw["layers"].as_array().unwrap().len());
+    let layers = label_json(&flat_config, "io.buildpacks.buildpack.layers");
+    assert_eq!(
+        layers["samples/hello-world"]["0.0.1"]["layerDiffID"],
+        layers["samples/hello-moon"]["0.0.3"]["layerDiffID"]
+    );
+    assert_ne!(
+        layers["samples/hello-world"]["0.0.1"]["layerDiffID"],
+        layers["samples/hello-universe"]["0.0.1"]["layerDiffID"]
+    );
+    assert_eq!(labels(&flat_config)["org.example.team"], "platform");
+    // cnbx's own labels win over --label, as pack's do.
+    assert_eq!(
+        label_json(&flat_config, "io.buildpacks.buildpack.order")[0]["group"][0]["id"],
+        "samples/hello-universe"
+    );
+}
