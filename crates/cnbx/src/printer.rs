@@ -30,6 +30,7 @@ pub(crate) struct Printer {
     color: bool,
     multi: Option<MultiProgress>,
     bars: Mutex<HashMap<String, ProgressBar>>,
+    warned: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Printer {
@@ -39,7 +40,7 @@ impl Printer {
         let color = !no_color && stderr_tty;
         let multi = (color && verbosity == Verbosity::Normal)
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)));
-        Self { verbosity, color, multi, bars: Mutex::new(HashMap::new()) }
+        Self { verbosity, color, multi, bars: Mutex::new(HashMap::new()), warned: Mutex::new(Default::default()) }
     }
 
     fn with_suspended<R>(&self, f: impl FnOnce() -> R) -> R {
@@ -117,6 +118,11 @@ impl Reporter for Printer {
             Level::Info if self.verbosity < Verbosity::Normal => {}
             Level::Debug | Level::Info => self.line(text),
             Level::Warn => {
+                // The same warning once per command (e.g. once, not once per target).
+                let first = self.warned.lock().map(|mut w| w.insert(text.to_owned())).unwrap_or(true);
+                if !first {
+                    return;
+                }
                 let prefix = if self.color { "Warning:".yellow().bold().to_string() } else { "Warning:".to_owned() };
                 self.line(&format!("{prefix} {text}"));
             }

@@ -111,7 +111,11 @@ async fn remote_labels(images: &Images, reference: &ImageRef) -> BuilderLabels {
         Ok(Some(image)) => BuilderLabels::Present(image.config.labels()),
         Ok(None) => BuilderLabels::Absent,
         Err(e @ RegistryError::Connect { .. }) => {
-            images.reporter().warn(&format!("{e}; showing the remote builder as not present"));
+            images.reporter().warn(&format!(
+                "cannot reach registry '{}' (run with -v for details); REMOTE is shown as not present",
+                reference.registry()
+            ));
+            images.reporter().debug(&e.to_string());
             BuilderLabels::Absent
         }
         Err(e) => BuilderLabels::Error(cnbx_builder::inspect::error_chain(&e)),
