@@ -498,3 +498,21 @@ fn flatten_groups_share_one_layer_and_labels_are_added() {
         "samples/hello-universe"
     );
 }
+
+/// The sample builder's digest, fixed. It changes only when the image cnbx writes changes
+/// (layer encoding, compression, labels, config, the cnbx version in `createdBy`): update it
+/// deliberately, and say why in the commit.
+const GOLDEN_SAMPLE_DIGEST: &str = "sha256:a2f9afb848ff0b6a71cc8f26b202d7844ddafb8dec31fcaa19ad3603f21cfe45";
+
+#[test]
+fn golden_digest_of_the_sample_builder() {
+    let env = Env::with_test_images();
+    let out = env
+        .cmd()
+        .current_dir(workspace_root())
+        .args(["builder", "create", "cnbx.test/golden:1", "--config", "builder.toml.example", "--pull-policy", "never"])
+        .output()
+        .unwrap();
+    assert_ok(&env, &out);
+    assert_eq!(printed_digest(&out), GOLDEN_SAMPLE_DIGEST, "{}", env.format(&out));
+}
