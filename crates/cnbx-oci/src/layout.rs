@@ -404,22 +404,14 @@ impl OciLayout {
             self.put_document(&manifest.bytes, &manifest.digest, tag)?;
             manifests.push((manifest, image.platform.clone()));
         }
-        let mut entry = if let [(manifest, _)] = manifests.as_slice() {
+        let entry = if let [(manifest, _)] = manifests.as_slice() {
             manifest.descriptor(&image_media_type(manifest))
         } else {
             let index = build_index(&manifests);
             self.put_document(&index.bytes, &index.digest, tag)?;
             index.descriptor(media_type::OCI_INDEX)
         };
-        entry.annotations = Some([(ANNOTATION_REF_NAME.to_owned(), tag.to_owned())].into_iter().collect());
-        let value = serde_json::to_value(&entry)
-            .map_err(|e| self.io_err("encoding the index.json entry")(io::Error::other(e)))?;
-        self.update_index(|manifests| {
-            manifests.retain(|m| ref_name_of(m) != Some(tag));
-            manifests.push(value);
-            Ok(())
-        })?;
-        Ok(entry)
+        self.tag(tag, &entry)
     }
 
     fn put_document(&self, bytes: &[u8], digest: &Digest, tag: &str) -> Result<(), LayoutError> {

@@ -62,9 +62,8 @@ fn flag_errors_use_packs_messages() {
     insta::assert_snapshot!(env.run(&["builder", "create", "oci:out", "--config", "b.toml", "--publish"]));
 }
 
-/// Creates the sample builder in the local store and returns `builder inspect`'s stdout in
-/// `format` (stderr carries only the offline-registry warning).
-fn inspect_sample(format: &str) -> String {
+/// A home whose local store holds the sample builder as `cnbx.test/sample:1`.
+fn sample_builder() -> Env {
     let env = Env::with_test_images();
     let repo = workspace_root();
     let text = std::fs::read_to_string(repo.join("builder.toml.example"))
@@ -74,6 +73,13 @@ fn inspect_sample(format: &str) -> String {
     let out =
         env.run(&["builder", "create", "cnbx.test/sample:1", "--config", "builder.toml", "--pull-policy", "never"]);
     assert!(out.starts_with("exit: 0\n"), "{out}");
+    env
+}
+
+/// Creates the sample builder in the local store and returns `builder inspect`'s stdout in
+/// `format` (stderr carries only the offline-registry warning).
+fn inspect_sample(format: &str) -> String {
+    let env = sample_builder();
     env.write("config.toml", "");
     let out = env.cmd().args(["builder", "inspect", "cnbx.test/sample:1", "--output", format]).output().unwrap();
     assert!(out.status.success(), "{}", env.format(&out));
@@ -90,15 +96,7 @@ fn inspect_of_the_sample_builder_in_every_format() {
 
 #[test]
 fn inspect_shows_user_mirrors_first_and_depth_limits_the_tree() {
-    let env = Env::with_test_images();
-    let repo = workspace_root();
-    let text = std::fs::read_to_string(repo.join("builder.toml.example"))
-        .unwrap()
-        .replace("\"testdata/", &format!("\"{}/testdata/", repo.display()));
-    env.write("builder.toml", &text);
-    let out =
-        env.run(&["builder", "create", "cnbx.test/sample:1", "--config", "builder.toml", "--pull-policy", "never"]);
-    assert!(out.starts_with("exit: 0\n"), "{out}");
+    let env = sample_builder();
     let added = env.run(&[
         "config",
         "run-image-mirrors",

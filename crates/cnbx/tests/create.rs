@@ -273,6 +273,17 @@ fn push_base_images(registry: &cnbx_testkit::Registry) {
     }
 }
 
+/// The sample builder.toml with its base images on the registry at `host`.
+fn registry_config(env: &Env, host: &str) -> PathBuf {
+    let repo = workspace_root();
+    let text = std::fs::read_to_string(repo.join("builder.toml.example"))
+        .unwrap()
+        .replace("\"testdata/", &format!("\"{}/testdata/", repo.display()))
+        .replace("cnbx.test/build:jammy", &format!("{host}/build:jammy"))
+        .replace("\"cnbx.test/run:jammy\"", &format!("\"{host}/run:jammy\""));
+    env.write("builder.toml", &text)
+}
+
 #[test]
 fn publish_pushes_an_index_skopeo_reads_and_a_second_publish_uploads_nothing() {
     if !tools() || cnbx_testkit::require_tool("docker-registry", "docker-registry").is_err() {
@@ -282,13 +293,7 @@ fn publish_pushes_an_index_skopeo_reads_and_a_second_publish_uploads_nothing() {
     push_base_images(&registry);
     let host = registry.host();
     let env = Env::new();
-    let repo = workspace_root();
-    let text = std::fs::read_to_string(repo.join("builder.toml.example"))
-        .unwrap()
-        .replace("\"testdata/", &format!("\"{}/testdata/", repo.display()))
-        .replace("cnbx.test/build:jammy", &format!("{host}/build:jammy"))
-        .replace("\"cnbx.test/run:jammy\"", &format!("\"{host}/run:jammy\""));
-    let config = env.write("builder.toml", &text);
+    let config = registry_config(&env, &host);
     let target = format!("{host}/team/builder:1");
     let out = create(&env, &[&target, "--config", config.to_str().unwrap(), "--publish"]);
     assert_ok(&env, &out);
@@ -417,13 +422,7 @@ fn registry_base_images_are_recorded_per_platform_so_the_next_run_is_offline() {
     push_base_images(&registry);
     let host = registry.host();
     let env = Env::new();
-    let repo = workspace_root();
-    let text = std::fs::read_to_string(repo.join("builder.toml.example"))
-        .unwrap()
-        .replace("\"testdata/", &format!("\"{}/testdata/", repo.display()))
-        .replace("cnbx.test/build:jammy", &format!("{host}/build:jammy"))
-        .replace("\"cnbx.test/run:jammy\"", &format!("\"{host}/run:jammy\""));
-    let config = env.write("builder.toml", &text);
+    let config = registry_config(&env, &host);
     let cfg = config.to_str().unwrap();
     // Both targets pull from the registry (if-not-present) and are recorded in the store.
     let first = create(&env, &["oci:out:latest", "--config", cfg]);
@@ -443,7 +442,7 @@ fn registry_base_images_are_recorded_per_platform_so_the_next_run_is_offline() {
         .collect();
     assert_eq!(platforms, ["amd64", "arm64"]);
     let original = cnbx_testkit::skopeo_raw(
-        &format!("oci:{}:cnbx.test/build:jammy", repo.join("testdata/cnbx-home/store").display()),
+        &format!("oci:{}:cnbx.test/build:jammy", workspace_root().join("testdata/cnbx-home/store").display()),
         &[],
     )
     .unwrap();
