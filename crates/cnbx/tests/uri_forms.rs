@@ -240,34 +240,17 @@ fn unknown_buildpack_and_missing_order_entries_are_named() {
         testdata.join("buildpacks/hello-world").display(),
         testdata.join("lifecycle/lifecycle-v0.21.0+test.tgz").display()
     );
-    let cfg = env.write("b.toml", &toml);
-    let out = env.run(&[
-        "builder",
-        "create",
-        "oci:out",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--pull-policy",
-        "never",
-        "--target",
-        "linux/amd64",
-    ]);
+    let create = |name: &str, toml: &str| {
+        let cfg = env.write(name, toml);
+        let args = ["builder", "create", "oci:out", "--config", cfg.to_str().unwrap(), "--pull-policy", "never"];
+        env.run(&[&args[..], &["--target", "linux/amd64"]].concat())
+    };
+    let out = create("b.toml", &toml);
     assert!(out.starts_with("exit: 1\n"), "{out}");
     assert!(out.contains("no versions of buildpack 'samples/nope' were found on the builder"), "{out}");
 
     let toml = toml.replace(&testdata.join("buildpacks/hello-world").display().to_string(), "does/not/exist");
-    let cfg = env.write("c.toml", &toml);
-    let out = env.run(&[
-        "builder",
-        "create",
-        "oci:out",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--pull-policy",
-        "never",
-        "--target",
-        "linux/amd64",
-    ]);
+    let out = create("c.toml", &toml);
     assert!(out.starts_with("exit: 1\n"), "{out}");
     assert!(out.contains("does/not/exist"), "{out}");
     assert!(!env.work.path().join("out").exists());
