@@ -24,7 +24,7 @@ use cnbx_oci::registry::PushOutcome;
 use cnbx_oci::spec::{Platform, media_type};
 use cnbx_oci::{BlobSource, Digest, LayerCache, OciLayout};
 use cnbx_refs::{ImageLocation, ImageRef};
-use cnbx_validate::{Finding, ImageFacts, IndexPlatform, Level, Options, PlatformApi, RootFs};
+use cnbx_validate::{Finding, ImageFacts, IndexPlatform, Level, Options, PlatformApi, Role, RootFs};
 
 use crate::images::{ImageFetchError, Images};
 use crate::labels::{
@@ -305,21 +305,6 @@ fn rootfs_of(image: &SourceImage) -> Option<RootFs> {
     RootFs::from_layers(readers).ok()
 }
 
-fn report_findings(images: &Images, findings: &[Finding]) -> Result<(), CreateError> {
-    for f in findings {
-        let text = if f.fix.is_empty() { f.to_string() } else { format!("{f}; fix: {}", f.fix) };
-        match f.level {
-            Level::Error => {}
-            Level::Warning => images.reporter().warn(&text),
-            Level::Info => images.reporter().debug(&text),
-        }
-    }
-    if findings.iter().any(|f| f.level == Level::Error) {
-        return Err(CreateError::Validation(findings.to_vec()));
-    }
-    Ok(())
-}
-
 fn platform_api_for(lifecycle: &Lifecycle) -> PlatformApi {
     let latest = lifecycle
         .metadata
@@ -339,32 +324,35 @@ fn platform_api_for(lifecycle: &Lifecycle) -> PlatformApi {
     }
 }
 
-/// Checks the run images and their mirrors against the build image (pack's §2.4 step 2 plus
-/// the platform-spec rules).
-async fn check_run_images(
+/// A `[[run.images]]` entry with the images that could be fetched: the run image (if found)
+/// and its mirrors, in order.
+struct RunGroup {
+    image: String,
+    members: Vec<(Role, String, SourceImage)>,
+}
+
+/// Fetches every run image and mirror (pack's §2.4 step 2): a missing one is a warning, a
+/// run image that cannot be fetched is an error, a mirror that cannot be fetched a warning.
+async fn fetch_run_images(
     images: &Images,
     request: &CreateRequest,
-    build_facts: &ImageFacts,
-    build_rootfs: Option<&RootFs>,
-    options: &Options,
     platform: &Platform,
-) -> Result<Vec<Finding>, CreateError> {
+) -> Result<Vec<RunGroup>, CreateError> {
     let config = &request.config;
     let stack_id = &config.config.stack.id;
-    let mut findings = Vec::new();
+    let mut groups = Vec::new();
     for run in &config.config.run.images {
-        let mut names = vec![(cnbx_validate::Role::Run, run.image.clone())];
-        names.extend(run.mirrors.iter().flatten().map(|m| (cnbx_validate::Role::Mirror, m.clone())));
-        let mut refs = Vec::new();
+        let mut names = vec![(Role::Run, run.image.clone())];
+        names.extend(run.mirrors.iter().flatten().map(|m| (Role::Mirror, m.clone())));
+        let mut members = Vec::new();
         for (role, name) in names {
-            let fetched = images.get(&name, &config.base_dir, Some(platform)).await;
-            let image = match fetched {
+            let image = match images.get(&name, &config.base_dir, Some(platform)).await {
                 Ok(Some(image)) => image,
                 Ok(None) => {
                     images.reporter().warn(&format!("run image '{name}' is not accessible"));
                     continue;
                 }
-                Err(e) if role == cnbx_validate::Role::Mirror => {
+                Err(e) if role == Role::Mirror => {
                     images.reporter().warn(&format!(
                         "run image mirror '{name}' is not accessible: {}",
                         crate::inspect::error_chain(&e)
@@ -387,31 +375,138 @@ async fn check_run_images(
                     )));
                 }
             }
-            let facts = facts_of(&image, &name);
+            members.push((role, name, image));
+        }
+        groups.push(RunGroup { image: run.image.clone(), members });
+    }
+    Ok(groups)
+}
+
+/// The findings for the build image, every run image and mirror, and the pairs, and the build
+/// user's uid and gid when they could be decided.
+fn base_image_findings(
+    build: &SourceImage,
+    build_name: &str,
+    runs: &[RunGroup],
+    options: &Options,
+) -> (Vec<Finding>, Option<(u32, u32)>) {
+    let build_facts = facts_of(build, build_name);
+    let build_rootfs = rootfs_of(build);
+    let mut findings = cnbx_validate::check_build_image(&build_facts, build_rootfs.as_ref(), options);
+    for group in runs {
+        let mut refs = Vec::new();
+        for (role, name, image) in &group.members {
+            let facts = facts_of(image, name);
             refs.push(cnbx_validate::RunImageRef {
                 name: name.clone(),
-                registry: cnbx_refs::mirrors::normalized_registry(&name).unwrap_or_default(),
+                registry: cnbx_refs::mirrors::normalized_registry(name).unwrap_or_default(),
                 config_digest: Some(image.config_raw.digest.to_string()),
             });
-            if role == cnbx_validate::Role::Run {
-                let rootfs = rootfs_of(&image);
+            if *role == Role::Run {
+                let rootfs = rootfs_of(image);
                 findings.extend(cnbx_validate::check_run_image(&facts, rootfs.as_ref(), options));
                 findings.extend(cnbx_validate::check_pair(
-                    (build_facts, build_rootfs),
+                    (&build_facts, build_rootfs.as_ref()),
                     (&facts, rootfs.as_ref()),
                     options,
                 ));
             } else {
-                findings.extend(cnbx_validate::check_mirror(build_facts, &facts, options));
+                findings.extend(cnbx_validate::check_mirror(&build_facts, &facts, options));
             }
         }
         if let Some((first, rest)) = refs.split_first() {
-            if first.name == run.image {
+            if first.name == group.image {
                 findings.extend(cnbx_validate::check_mirrors(first, rest));
             }
         }
     }
-    Ok(findings)
+    let user = match cnbx_validate::build_user(&build_facts, build_rootfs.as_ref()) {
+        Ok(user) => Some((user.uid, user.gid)),
+        Err(f) => {
+            findings.push(f);
+            None
+        }
+    };
+    cnbx_validate::sort_findings(&mut findings);
+    findings.dedup();
+    (findings, user)
+}
+
+/// The outcome of a validation that passed, as cached: the build user and the messages to
+/// repeat.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PassedValidation {
+    uid: u32,
+    gid: u32,
+    warnings: Vec<String>,
+    debug: Vec<String>,
+}
+
+/// Validates the base images, or replays a validation that passed before for exactly the
+/// same images (by manifest digest) and options: reading the base layers (layer mode) is the
+/// only part of a warm create that grows with the base image's size.
+fn validate_base_images(
+    images: &Images,
+    build: &SourceImage,
+    build_name: &str,
+    runs: &[RunGroup],
+    options: &Options,
+) -> Result<(u32, u32), CreateError> {
+    let mut key = format!("validation v1 cnbx-validate {}\n{options:?}\n", env!("CARGO_PKG_VERSION"));
+    let _ = writeln!(key, "build {build_name} {} {}", build.manifest.digest, layer_mode(build));
+    for group in runs {
+        for (role, name, image) in &group.members {
+            let _ = writeln!(key, "{role} {name} {} {}", image.manifest.digest, layer_mode(image));
+        }
+    }
+    let cache_file = images
+        .home()
+        .layer_cache_dir()
+        .with_file_name("validation")
+        .join(format!("{}.json", Digest::of(key.as_bytes()).hex()));
+    let cached: Option<PassedValidation> =
+        std::fs::read(&cache_file).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let passed = match cached {
+        Some(p) => p,
+        None => {
+            let (findings, user) = base_image_findings(build, build_name, runs, options);
+            let Some((uid, gid)) = user.filter(|_| findings.iter().all(|f| f.level != Level::Error)) else {
+                return Err(CreateError::Validation(findings));
+            };
+            let text = |f: &Finding| if f.fix.is_empty() { f.to_string() } else { format!("{f}; fix: {}", f.fix) };
+            let passed = PassedValidation {
+                uid,
+                gid,
+                warnings: findings.iter().filter(|f| f.level == Level::Warning).map(text).collect(),
+                debug: findings.iter().filter(|f| f.level == Level::Info).map(text).collect(),
+            };
+            if let Ok(bytes) = serde_json::to_vec(&passed) {
+                // Best effort: a cache that cannot be written only costs time next run.
+                let _ = write_atomically(&cache_file, &bytes);
+            }
+            passed
+        }
+    };
+    for w in &passed.warnings {
+        images.reporter().warn(w);
+    }
+    for d in &passed.debug {
+        images.reporter().debug(d);
+    }
+    Ok((passed.uid, passed.gid))
+}
+
+fn layer_mode(image: &SourceImage) -> &'static str {
+    if matches!(image.source, BlobSource::Store(_)) { "layers" } else { "config" }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs_err::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut tmp, bytes)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 async fn create_one(
@@ -472,16 +567,9 @@ async fn create_one(
         legacy_stacks_required: false,
         platform_api: platform_api_for(&lifecycle),
     };
-    let build_facts = facts_of(&build, &file.build.image);
-    let build_rootfs = rootfs_of(&build);
-    let mut findings = cnbx_validate::check_build_image(&build_facts, build_rootfs.as_ref(), &options);
-    findings.extend(check_run_images(images, request, &build_facts, build_rootfs.as_ref(), &options, &platform).await?);
-    cnbx_validate::sort_findings(&mut findings);
-    findings.dedup();
-    report_findings(images, &findings)?;
-    let user =
-        cnbx_validate::build_user(&build_facts, build_rootfs.as_ref()).map_err(|f| CreateError::Validation(vec![f]))?;
-    let base = BuildBase { image: build, labels: base_labels, uid: user.uid, gid: user.gid };
+    let runs = fetch_run_images(images, request, &platform).await?;
+    let (uid, gid) = validate_base_images(images, &build, &file.build.image, &runs, &options)?;
+    let base = BuildBase { image: build, labels: base_labels, uid, gid };
 
     if !file.extensions.is_empty() || !file.order_extensions.is_empty() {
         let latest = lifecycle.metadata.apis.platform.supported().iter().max().copied();

@@ -134,6 +134,15 @@ fn each_broken_rule_is_reported_with_its_image_and_fix() {
         } else {
             assert_eq!(code, 0, "{}: {out}", case.name);
             assert!(out.contains("Warning: run image"), "{}: {out}", case.name);
+            // The second run replays the cached validation: same warnings, no layer reading.
+            let (code, again) = create(&env, &build, &run);
+            assert_eq!(code, 0, "{}: {again}", case.name);
+            assert!(
+                again.contains(case.rule),
+                "{}: the cached validation must repeat its warnings: {again}",
+                case.name
+            );
+            assert!(env.home.path().join("cache/validation").read_dir().unwrap().count() >= 1);
         }
     }
 }
