@@ -62,6 +62,8 @@ pub struct CreateRequest {
     pub targets: Vec<Target>,
     /// `--flatten` groups, each a list of `id@version`.
     pub flatten: Vec<Vec<String>>,
+    /// `--tag`s: more names the builder is saved or pushed under (same destination kind).
+    pub tags: Vec<String>,
     /// The version written into `createdBy`.
     pub creator_version: String,
 }
@@ -184,6 +186,25 @@ impl Destination {
     }
 }
 
+/// The `--tag`s as references; they go where the destination goes (the local store, or the
+/// registry with `--publish`).
+fn extra_tags(request: &CreateRequest, destination: &Destination) -> Result<Vec<ImageRef>, CreateError> {
+    if request.tags.is_empty() {
+        return Ok(Vec::new());
+    }
+    if !matches!(destination, Destination::Store(_) | Destination::Registry(_)) {
+        return Err(CreateError::Usage(format!(
+            "--tag names more images in the local store or a registry, but '{}' is not an image name",
+            request.destination
+        )));
+    }
+    request
+        .tags
+        .iter()
+        .map(|t| ImageRef::parse(t).map_err(|source| CreateError::Destination { destination: t.clone(), source }))
+        .collect()
+}
+
 /// Creates the builder described by `request`.
 pub async fn create(images: &Images, request: &CreateRequest) -> Result<Created, CreateError> {
     let config = &request.config;
@@ -192,6 +213,7 @@ pub async fn create(images: &Images, request: &CreateRequest) -> Result<Created,
         images.reporter().warn(warning);
     }
     let destination = Destination::parse(request)?;
+    let tags = extra_tags(request, &destination)?;
 
     let targets: &[Target] = if request.targets.is_empty() { &config.config.targets } else { &request.targets };
     if targets.is_empty() {
@@ -221,12 +243,15 @@ pub async fn create(images: &Images, request: &CreateRequest) -> Result<Created,
         }
     }
     let platforms = built.iter().map(|i| i.platform.clone()).collect();
-    write_output(images, &destination, request, &built).await.map(|(digest, push)| Created {
-        destination: request.destination.clone(),
-        digest,
-        platforms,
-        push,
-    })
+    let (digest, push) = write_output(images, &destination, request, &built).await?;
+    for tag in &tags {
+        let extra = match &destination {
+            Destination::Registry(_) => Destination::Registry(tag.clone()),
+            _ => Destination::Store(tag.clone()),
+        };
+        write_output(images, &extra, request, &built).await?;
+    }
+    Ok(Created { destination: request.destination.clone(), digest, platforms, push })
 }
 
 /// Everything read from the build image that the builder depends on.
@@ -846,14 +871,14 @@ async fn write_output(
                 .registry()
                 .push(reference, built, reporter)
                 .await
-                .map_err(step(format!("pushing '{}'", request.destination)))?;
+                .map_err(step(format!("pushing '{reference}'")))?;
             Ok((outcome.digest.clone(), Some(outcome)))
         }
         Destination::Store(reference) => {
             let d = images
                 .store()
                 .put(reference, built)
-                .map_err(step(format!("saving '{}' in the local store", request.destination)))?;
+                .map_err(step(format!("saving '{reference}' in the local store")))?;
             Ok((d.digest, None))
         }
         Destination::Layout { dir, tag } => {

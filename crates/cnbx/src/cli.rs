@@ -111,6 +111,10 @@ pub(crate) struct CreateArgs {
     #[arg(long = "flatten", value_name = "ID@VERSION,...", action = clap::ArgAction::Append)]
     pub(crate) flatten: Vec<String>,
 
+    /// Also save (or push) the builder under this name (repeatable; registry names only)
+    #[arg(long = "tag", value_name = "NAME", action = clap::ArgAction::Append)]
+    pub(crate) tags: Vec<String>,
+
     /// Talk plain HTTP to this registry (repeatable; HOST[:PORT]); loopback registries always are
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]", action = clap::ArgAction::Append)]
     pub(crate) insecure_registries: Vec<String>,

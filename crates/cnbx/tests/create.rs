@@ -515,3 +515,36 @@ fn golden_digest_of_the_sample_builder() {
     assert_ok(&env, &out);
     assert_eq!(printed_digest(&out), GOLDEN_SAMPLE_DIGEST, "{}", env.format(&out));
 }
+
+#[test]
+fn tags_save_the_same_builder_under_more_names() {
+    let env = Env::with_test_images();
+    let config = example_config(&env, "");
+    let cfg = config.to_str().unwrap();
+    let args = ["cnbx.test/tagged:1", "--config", cfg, "--pull-policy", "never", "--tag", "cnbx.test/tagged:latest"];
+    let out = create(&env, &[&args[..], &["--tag", "other.example/builder:2"]].concat());
+    assert_ok(&env, &out);
+    let digest = printed_digest(&out);
+    for name in ["cnbx.test/tagged:1", "cnbx.test/tagged:latest", "other.example/builder:2"] {
+        let inspect = env.cmd().args(["builder", "inspect", name, "--output", "json"]).output().unwrap();
+        assert_ok(&env, &inspect);
+        let doc: Value = serde_json::from_slice(&inspect.stdout).unwrap();
+        assert_eq!(doc["local_info"]["created_by"]["name"], "cnbx", "{name}");
+    }
+    let index: Value =
+        serde_json::from_str(&std::fs::read_to_string(env.home.path().join("store/index.json")).unwrap()).unwrap();
+    let tagged: Vec<&Value> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| {
+            m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap().contains("builder:2")
+                || m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap().contains("tagged")
+        })
+        .collect();
+    assert_eq!(tagged.len(), 3);
+    assert!(tagged.iter().all(|m| m["digest"] == digest.as_str()));
+    let bad = create(&env, &["oci:out", "--config", cfg, "--pull-policy", "never", "--tag", "x:1"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--tag names more images"));
+}

@@ -52,6 +52,7 @@ pub(crate) async fn run(args: CreateArgs, printer: &Arc<Printer>) -> anyhow::Res
         labels,
         targets,
         flatten,
+        tags: args.tags.clone(),
         creator_version: env!("CARGO_PKG_VERSION").to_owned(),
     };
     let created = match create(&images, &request).await {
