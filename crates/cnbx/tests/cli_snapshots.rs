@@ -124,3 +124,30 @@ fn inspect_shows_user_mirrors_first_and_depth_limits_the_tree() {
     assert!(chosen.status.success(), "{}", env.format(&chosen));
     assert_eq!(String::from_utf8(chosen.stdout).unwrap(), "registry.example.com/run:jammy\n");
 }
+
+#[test]
+fn reference_errors_name_the_reference() {
+    let env = Env::with_test_images();
+    let repo = workspace_root();
+    let text = std::fs::read_to_string(repo.join("builder.toml.example"))
+        .unwrap()
+        .replace("\"testdata/", &format!("\"{}/testdata/", repo.display()));
+    env.write("builder.toml", &text);
+    let run = |dest: &str, toml: &str| {
+        env.write("b.toml", toml);
+        env.run(&["builder", "create", dest, "--config", "b.toml", "--pull-policy", "never", "--target", "linux/amd64"])
+    };
+    insta::assert_snapshot!("bad_destination", run("Team/Builder:1", &text));
+    insta::assert_snapshot!(
+        "bad_build_image",
+        run("x:1", &text.replace("cnbx.test/build:jammy", "cnbx.test/Build:jammy"))
+    );
+    insta::assert_snapshot!(
+        "archive_as_input",
+        run("x:1", &text.replace("\"cnbx.test/build:jammy\"", "\"docker-archive:/tmp/nope.tar\""))
+    );
+    insta::assert_snapshot!(
+        "missing_oci_tag",
+        run("x:1", &text.replace("\"cnbx.test/run:jammy\"", "\"oci:nowhere:run\""))
+    );
+}
