@@ -9,17 +9,19 @@
 #       lifecycle (+ one for /cnb/{order,run,stack}.toml) + umoci config for the labels + umoci gc
 #   (d) the compression floor: tar | gzip -6 of the same directories, two at a time (xargs -P2)
 #
-# It prints medians (hyperfine), ratios to (c), output sizes (du of the output directories) and
-# peak RSS (/usr/bin/time -v), ending with a markdown table. Timings are reported, never
-# asserted: the exit status is 0 unless a step fails (all steps run even if one fails).
+# The steps run in interleaved rounds (one warm-up round, then BENCH_RUNS measured ones, each
+# running every step once in a rotating order), so load from anything else on the machine hits
+# all of them alike. It prints medians, ratios to (c), output sizes (du of the output
+# directories) and peak RSS (/usr/bin/time), ending with a markdown table. Timings are reported,
+# never asserted: the exit status is 0 unless a step fails (all steps run even if one fails).
 #
 # Environment:
 #   BENCH_DIR    work directory                  (default: <repo>/target/bench)
-#   BENCH_RUNS   hyperfine runs per step         (default: 5)
+#   BENCH_RUNS   measured rounds                 (default: 5)
 #   CNBX_BIN     cnbx binary to measure          (default: build target/release/cnbx)
 #   BENCH_REGEN  set to 1 to regenerate inputs
 #
-# Needs: bash, GNU coreutils/findutils/tar, gzip, skopeo, umoci, hyperfine, /usr/bin/time (GNU).
+# Needs: bash, GNU coreutils/findutils/tar/time, gzip, skopeo, umoci.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -41,7 +43,7 @@ export LC_ALL=C
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
-for tool in skopeo umoci hyperfine gzip tar xargs shuf du awk; do
+for tool in skopeo umoci gzip tar xargs shuf du awk; do
   command -v "$tool" >/dev/null || die "missing tool: $tool"
 done
 [[ -x /usr/bin/time ]] || die "missing /usr/bin/time (GNU time; apt install time)"
@@ -196,7 +198,7 @@ fi
 [[ -x $CNBX_BIN ]] || die "no cnbx binary at $CNBX_BIN"
 
 # --------------------------------------------------------------------------------------------
-# Step scripts (hyperfine runs these; the RSS runs too)
+# Step scripts (each run is `bash <prepare script>`, untimed, then `bash <script>`, timed)
 # --------------------------------------------------------------------------------------------
 
 rm -rf "$RUN_DIR"
@@ -272,70 +274,84 @@ EOF
 # Measuring
 # --------------------------------------------------------------------------------------------
 
+# All steps run in rounds: one unmeasured warm-up round (page cache; it also warms (b)'s home),
+# then $RUNS measured rounds, each running every step once, in an order rotated every round. So
+# load from anything else on the machine hits all steps alike, and the ratios compare runs made
+# at the same time. Wall time comes from date(1) around the step (its prepare script excluded),
+# peak RSS from /usr/bin/time (largest process of the step).
+STEPS=(cold warm umoci floor)
+declare -A SCRIPT=([cold]=cnbx-cold.sh [warm]=cnbx-warm.sh [umoci]=umoci.sh [floor]=floor.sh)
+declare -A PREP=([cold]=prep-cold.sh [warm]=prep-warm.sh [umoci]= [floor]=)
+declare -A OUT=([cold]=$RUN_DIR/cold-out [warm]=$RUN_DIR/warm-out [umoci]=$RUN_DIR/umoci-out [floor]=$RUN_DIR/floor-out)
 declare -A STATUS MEDIAN MIN MAX RSS SIZE
 FAILED=0
+for key in "${STEPS[@]}"; do STATUS[$key]=ok; RSS[$key]=0; done
 
-# peak RSS (MiB) of one run of a step script, output checked; prints the step's log on failure.
-rss_run() {
-  local key=$1 script=$2 prep=${3:-}
-  [[ -z $prep ]] || bash "$S/$prep"
-  if /usr/bin/time -v -o "$R/$key.time" bash "$S/$script" >"$RUN_DIR/logs/$key.log" 2>&1; then
-    RSS[$key]=$(awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$R/$key.time")
-    return 0
-  fi
-  log "$key FAILED; its output:"
-  sed 's/^/    /' "$RUN_DIR/logs/$key.log" >&2
-  return 1
-}
+rm -rf "$RUN_DIR/warm-home"
+cp -R "$BASE_HOME" "$RUN_DIR/warm-home"
+find "$RUN_DIR/warm-home" -name .cnbx.lock -delete
+echo "round,step,seconds,max_rss_kib" >"$R/times.csv"
 
-# hyperfine medians of a step script; $3 is the --prepare script.
-time_runs() {
-  local key=$1 script=$2 prep=${3:-}
-  local args=(--runs "$RUNS" --export-json "$R/$key.json" --export-csv "$R/$key.csv" -n "$key" --style basic)
-  [[ -z $prep ]] || args+=(--prepare "bash $S/$prep")
-  hyperfine "${args[@]}" "bash $S/$script" >&2 || return 1
-  # CSV: command,mean,stddev,median,user,system,min,max
-  MEDIAN[$key]=$(awk -F, 'NR == 2 { print $4 }' "$R/$key.csv")
-  MIN[$key]=$(awk -F, 'NR == 2 { print $7 }' "$R/$key.csv")
-  MAX[$key]=$(awk -F, 'NR == 2 { print $8 }' "$R/$key.csv")
-}
-
-step() {
-  local key=$1 script=$2 prep=${3:-} out=$4
-  log "$key: peak RSS run"
-  if rss_run "$key" "$script" "$prep" && time_runs "$key" "$script" "$prep"; then
-    STATUS[$key]=ok
-    SIZE[$key]=$(bytes "$out")
+# run_step ROUND KEY: one run of a step; appends to times.csv (unless warm-up round 0).
+run_step() {
+  local round=$1 key=$2 t0 t1 rss
+  [[ ${STATUS[$key]} == ok ]] || return 0
+  if [[ -n ${PREP[$key]} ]] && ! bash "$S/${PREP[$key]}" >"$RUN_DIR/logs/$key.log" 2>&1; then
+    t0=
   else
+    t0=$(date +%s%N)
+    if /usr/bin/time -f '%M' -o "$R/$key.rss" bash "$S/${SCRIPT[$key]}" >"$RUN_DIR/logs/$key.log" 2>&1; then
+      t1=$(date +%s%N)
+    else
+      t0=
+    fi
+  fi
+  if [[ -z $t0 ]]; then
+    log "$key FAILED (round $round); its output:"
+    sed 's/^/    /' "$RUN_DIR/logs/$key.log" >&2
     STATUS[$key]=FAILED
     FAILED=1
+    return 0
   fi
+  rss=$(tail -1 "$R/$key.rss")
+  ((round == 0)) && return 0
+  echo "$round,$key,$(awk -v n=$((t1 - t0)) 'BEGIN { printf "%.4f", n / 1e9 }'),$rss" >>"$R/times.csv"
+  ((rss > RSS[$key])) && RSS[$key]=$rss
+  return 0
 }
 
 LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
 log "inputs: $NUM_BPS buildpacks, $(mib "$(file_bytes "$INPUTS/buildpacks")") MiB;" \
   "lifecycle $(mib "$(file_bytes "$LIFECYCLE_DIR/lifecycle")") MiB ($(mib "$(stat -c %s "$INPUTS/lifecycle.tgz")") MiB .tgz)"
 
-step floor floor.sh "" "$RUN_DIR/floor-out"
-step umoci umoci.sh "" "$RUN_DIR/umoci-out"
-step cold cnbx-cold.sh prep-cold.sh "$RUN_DIR/cold-out"
-# Warm: a private home, warmed by one create (not measured), then the RSS run and the timed runs.
-rm -rf "$RUN_DIR/warm-home"
-cp -R "$BASE_HOME" "$RUN_DIR/warm-home"
-find "$RUN_DIR/warm-home" -name .cnbx.lock -delete
-log "warm: warm-up create"
-if bash "$S/prep-warm.sh" && bash "$S/cnbx-warm.sh" >"$RUN_DIR/logs/warm-up.log" 2>&1; then
-  step warm cnbx-warm.sh prep-warm.sh "$RUN_DIR/warm-out"
-else
-  log "warm-up FAILED; its output:"
-  sed 's/^/    /' "$RUN_DIR/logs/warm-up.log" >&2
-  STATUS[warm]=FAILED
-  FAILED=1
-fi
+for round in $(seq 0 "$RUNS"); do
+  order=()
+  for i in "${!STEPS[@]}"; do order+=("${STEPS[$(((i + round) % ${#STEPS[@]}))]}"); done
+  log "round $round/$RUNS$([[ $round == 0 ]] && echo ' (warm-up, not measured)'): ${order[*]}"
+  for key in "${order[@]}"; do run_step "$round" "$key"; done
+done
+
+# seconds of KEY's runs, one a line
+times_of() { awk -F, -v k="$1" '$2 == k { print $3 }' "$R/times.csv"; }
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit 1; print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+for key in "${STEPS[@]}"; do
+  [[ ${STATUS[$key]} == ok ]] || continue
+  MEDIAN[$key]=$(times_of "$key" | median)
+  MIN[$key]=$(times_of "$key" | sort -g | head -1)
+  MAX[$key]=$(times_of "$key" | sort -g | tail -1)
+  RSS[$key]=$(awk -v k="${RSS[$key]}" 'BEGIN { printf "%.0f", k / 1024 }')
+  SIZE[$key]=$(bytes "${OUT[$key]}")
+done
+# median over the rounds of KEY's time / umoci's time in the same round
+paired_ratio() {
+  [[ ${STATUS[$1]} == ok && ${STATUS[umoci]} == ok ]] || { echo "—"; return; }
+  awk -F, -v k="$1" '$2 == k { a[$1] = $3 } $2 == "umoci" { b[$1] = $3 } END { for (r in a) if (r in b) print a[r] / b[r] }' \
+    "$R/times.csv" | median | awk '{ printf "%.3f", $1 }'
+}
 
 # Same image cold and warm? (manifest digest of the tag; layers reused means identical blobs)
 same_image=n/a
-if [[ ${STATUS[cold]} == ok && ${STATUS[warm]:-} == ok ]]; then
+if [[ ${STATUS[cold]} == ok && ${STATUS[warm]} == ok ]]; then
   d_cold=$(grep -o '"digest":"[^"]*"' "$RUN_DIR/cold-out/index.json" | sort | tr '\n' ' ')
   d_warm=$(grep -o '"digest":"[^"]*"' "$RUN_DIR/warm-out/index.json" | sort | tr '\n' ' ')
   same_image=$([[ $d_cold == "$d_warm" ]] && echo yes || echo no)
@@ -376,7 +392,10 @@ mem=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 bp_range=$(for d in "${BP_DIRS[@]}"; do file_bytes "$d"; done | sort -n \
   | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.1f–%.1f", lo / 1048576, hi / 1048576 }')
 cnbx_version=$("$CNBX_BIN" --version 2>/dev/null | head -1) || cnbx_version="cnbx (version unknown)"
-max_cnbx_rss=$(printf '%s\n' "${RSS[cold]:-}" "${RSS[warm]:-}" | sort -n | tail -1)
+max_cnbx_rss=—
+if [[ ${STATUS[cold]} == ok && ${STATUS[warm]} == ok ]]; then
+  max_cnbx_rss=$(printf '%s\n' "${RSS[cold]}" "${RSS[warm]}" | sort -n | tail -1)
+fi
 
 {
   echo
@@ -384,11 +403,11 @@ max_cnbx_rss=$(printf '%s\n' "${RSS[cold]:-}" "${RSS[warm]:-}" | sort -n | tail 
   echo
   echo "Machine: $(nproc) CPUs, $cpu, $mem RAM, Linux $(uname -r)."
   echo "Tools: $cnbx_version, $(skopeo --version | head -1)," \
-    "umoci $(umoci --version | awk '{ print $3 }'), $(hyperfine --version), $(gzip --version | head -1)."
+    "umoci $(umoci --version | awk '{ print $3 }'), $(gzip --version | head -1)."
   echo "Inputs: $NUM_BPS buildpack directories of $bp_range MiB, $(mib "$(file_bytes "$INPUTS/buildpacks")") MiB in total" \
     "($(du -s --inodes "$INPUTS/buildpacks" | cut -f1) files and directories); lifecycle" \
     "$(mib "$(file_bytes "$LIFECYCLE_DIR/lifecycle")") MiB ($(mib "$(stat -c %s "$INPUTS/lifecycle.tgz")") MiB as .tgz)."
-  echo "Runs per step: $RUNS (hyperfine); times in seconds. Load average at start: $LOAD_AT_START," \
+  echo "Runs per step: $RUNS, interleaved (one warm-up round first); times in seconds. Load average at start: $LOAD_AT_START," \
     "at end: $(cut -d' ' -f1-3 /proc/loadavg)."
   echo
   echo "| step | median (s) | min–max (s) | × umoci | peak RSS (MiB) | output (MiB) |"
@@ -398,14 +417,16 @@ max_cnbx_rss=$(printf '%s\n' "${RSS[cold]:-}" "${RSS[warm]:-}" | sort -n | tail 
   row umoci "(c) skopeo + umoci insert ×$((NUM_BPS + 2)) + umoci config"
   row floor "(d) floor: tar \| gzip -6, xargs -P2"
   echo
-  check "cold ≤ 0.8 × umoci ($(ratio cold))" "$(verdict "$(ratio cold)" 0.8)"
-  check "warm ≤ 0.1 × umoci ($(ratio warm))" "$(verdict "$(ratio warm)" 0.1)"
-  check "cnbx peak RSS ≤ 200 MiB (${max_cnbx_rss:-—})" "$(verdict "${max_cnbx_rss:-—}" 200)"
+  check "cold ≤ 0.8 × umoci (ratio of medians $(ratio cold); median of per-round ratios $(paired_ratio cold))" \
+    "$(verdict "$(ratio cold)" 0.8)"
+  check "warm ≤ 0.1 × umoci (ratio of medians $(ratio warm); median of per-round ratios $(paired_ratio warm))" \
+    "$(verdict "$(ratio warm)" 0.1)"
+  check "cnbx peak RSS ≤ 200 MiB ($max_cnbx_rss)" "$(verdict "$max_cnbx_rss" 200)"
   check "warm output identical to cold (index digests)" "$same_image"
 } | tee "$R/table.md"
 
 echo >&2
-log "results: $R (table.md, hyperfine *.json/*.csv, /usr/bin/time *.time); step logs: $RUN_DIR/logs"
+log "results: $R (table.md, times.csv: every measured run); step logs: $RUN_DIR/logs"
 if ((FAILED)); then
   log "some steps FAILED (see above)"
   exit 1
