@@ -28,11 +28,11 @@ use cnbx_validate::{Finding, ImageFacts, IndexPlatform, Level, Options, Platform
 
 use crate::images::{ImageFetchError, Images};
 use crate::labels::{
-    self, BuilderMetadata, CreatorMetadata, ModuleInfo, ModuleLayers, ModuleRef, OrderEntry, RunImageMetadata,
-    StackMetadata, System,
+    self, BuilderMetadata, CreatorMetadata, LifecycleMetadata, ModuleInfo, ModuleLayers, ModuleRef, OrderEntry,
+    RunImageMetadata, StackMetadata, System,
 };
 use crate::layers::{self, RunImageEntry};
-use crate::lifecycle::{Lifecycle, LifecycleLocation, fetch_lifecycle};
+use crate::lifecycle::{Lifecycle, LifecycleLocation, locate_lifecycle};
 use crate::modules::{
     BuildImageFacts, Module, ModuleContext, ModuleKind, ModuleSpec, fetch_modules, plan_module_layers, resolve_order,
     resolve_system, validate_modules_with,
@@ -330,16 +330,8 @@ fn rootfs_of(image: &SourceImage) -> Option<RootFs> {
     RootFs::from_layers(readers).ok()
 }
 
-fn platform_api_for(lifecycle: &Lifecycle) -> PlatformApi {
-    let latest = lifecycle
-        .metadata
-        .apis
-        .platform
-        .supported()
-        .iter()
-        .chain(lifecycle.metadata.apis.platform.deprecated())
-        .max()
-        .copied();
+fn platform_api_for(lifecycle: &LifecycleMetadata) -> PlatformApi {
+    let latest = lifecycle.apis.platform.supported().iter().chain(lifecycle.apis.platform.deprecated()).max().copied();
     match latest {
         Some(v) => {
             let api = PlatformApi::new(u32::try_from(v.major).unwrap_or(u32::MAX), u32::try_from(v.minor).unwrap_or(0));
@@ -583,21 +575,33 @@ async fn create_one(
         LifecycleSource::Uri(uri) => LifecycleLocation::Uri(uri.clone()),
         LifecycleSource::Version(v) => LifecycleLocation::Version(v.clone()),
     };
-    let lifecycle =
-        fetch_lifecycle(&module_ctx, &location, build.config.architecture()).await.map_err(step("fetch lifecycle"))?;
+    let pending =
+        locate_lifecycle(&module_ctx, &location, build.config.architecture()).await.map_err(step("fetch lifecycle"))?;
+    // Its layer (the biggest single layer of a typical builder) is built on the rayon pool
+    // while the base images are checked and the modules are located and built there too.
+    let lifecycle_layer = {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (cache, blobs, reporter, recipe) =
+            (cache.clone(), images.blobs().clone(), images.shared_reporter(), pending.recipe.clone());
+        rayon::spawn(move || {
+            let _ = tx.send(cache.get_or_build(&recipe, &blobs, reporter.as_ref()).map(|(info, _)| info));
+        });
+        rx
+    };
+    let lifecycle_metadata = pending.metadata;
 
     // Base images against the platform spec, before any module work.
     let options = Options {
         stack_id: Some(file.stack.id.clone()).filter(|s| !s.is_empty()),
         legacy_stacks_required: false,
-        platform_api: platform_api_for(&lifecycle),
+        platform_api: platform_api_for(&lifecycle_metadata),
     };
     let runs = fetch_run_images(images, request, &platform).await?;
     let (uid, gid) = validate_base_images(images, &build, &file.build.image, &runs, &options)?;
     let base = BuildBase { image: build, labels: base_labels, uid, gid };
 
     if !file.extensions.is_empty() || !file.order_extensions.is_empty() {
-        let latest = lifecycle.metadata.apis.platform.supported().iter().max().copied();
+        let latest = lifecycle_metadata.apis.platform.supported().iter().max().copied();
         if latest.is_some_and(|v| v < labels::ApiVersion::new(0, 13)) {
             return Err(CreateError::Invalid(format!(
                 "builder config contains image extensions, but the lifecycle Platform API version ({}) is older than \
@@ -633,10 +637,15 @@ async fn create_one(
     let existing: BuilderMetadata = labels::decode_or_default(&base.labels, labels::BUILDER_METADATA)
         .map_err(step("reading the build image's labels"))?;
     let existing = existing.buildpacks.unwrap_or_default();
-    validate_modules_with(&buildpacks, &[], &existing, &lifecycle.metadata, &facts, reporter)
+    validate_modules_with(&buildpacks, &[], &existing, &lifecycle_metadata, &facts, reporter)
         .map_err(step("validating buildpacks"))?;
-    validate_modules_with(&[], &extensions, &[], &lifecycle.metadata, &facts, reporter)
+    validate_modules_with(&[], &extensions, &[], &lifecycle_metadata, &facts, reporter)
         .map_err(step("validating extensions"))?;
+    let layer = lifecycle_layer
+        .await
+        .map_err(|_| CreateError::Invalid("the lifecycle layer build stopped unexpectedly".into()))?
+        .map_err(step("building the lifecycle layer"))?;
+    let lifecycle = Lifecycle { metadata: lifecycle_metadata, layer: layer.to_layer_blob(images.blobs()) };
 
     assemble(images, cache, request, &base, &lifecycle, &buildpacks, &extensions, &platform, &module_ctx)
 }

@@ -135,6 +135,11 @@ impl Images {
         self.reporter.as_ref()
     }
 
+    /// The reporter, shared (for work handed to other threads).
+    pub fn shared_reporter(&self) -> Arc<dyn Reporter> {
+        Arc::clone(&self.reporter)
+    }
+
     /// Reads the image the user spelled `spelling` (`NAME`, `docker://NAME` or
     /// `oci:<DIR>[:<TAG>]`, relative paths against `base_dir`) for `platform`. `Ok(None)`
     /// means it exists nowhere we may look.

@@ -231,6 +231,30 @@ pub async fn fetch_lifecycle(
     location: &LifecycleLocation,
     arch: &str,
 ) -> Result<Lifecycle, LifecycleError> {
+    let pending = locate_lifecycle(ctx, location, arch).await?;
+    let (info, _hit) = ctx
+        .cache
+        .get_or_build(&pending.recipe, ctx.images.blobs(), ctx.reporter)
+        .map_err(|source| ModuleError::Layer { layer: "lifecycle".into(), source: Box::new(source) })?;
+    Ok(Lifecycle { metadata: pending.metadata, layer: info.to_layer_blob(ctx.images.blobs()) })
+}
+
+/// A lifecycle located, read and checked, whose layer is still to be built (so that the
+/// caller can build it alongside other layers).
+#[derive(Debug, Clone)]
+pub struct PendingLifecycle {
+    /// The lifecycle's version and APIs (compat mapping applied).
+    pub metadata: LifecycleMetadata,
+    /// The recipe of its layer (§3.1).
+    pub recipe: LayerRecipe,
+}
+
+/// Everything of [`fetch_lifecycle`] but building the layer.
+pub async fn locate_lifecycle(
+    ctx: &ModuleContext<'_>,
+    location: &LifecycleLocation,
+    arch: &str,
+) -> Result<PendingLifecycle, LifecycleError> {
     let (os, arch) = arch.split_once('/').unwrap_or(("linux", arch));
     let (source, naming): (Located, Naming) = match location {
         LifecycleLocation::Version(v) => {
@@ -300,11 +324,7 @@ pub async fn fetch_lifecycle(
         Located::Image(_) => unreachable!("uri_to_local returns local paths"),
     };
     let metadata = parse_lifecycle_toml(&toml_text)?;
-    let (info, _hit) = ctx
-        .cache
-        .get_or_build(&recipe, ctx.images.blobs(), ctx.reporter)
-        .map_err(|source| ModuleError::Layer { layer: "lifecycle".into(), source: Box::new(source) })?;
-    Ok(Lifecycle { metadata, layer: info.to_layer_blob(ctx.images.blobs()) })
+    Ok(PendingLifecycle { metadata, recipe })
 }
 
 fn chain(e: &dyn std::error::Error) -> String {
