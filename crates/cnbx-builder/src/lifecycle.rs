@@ -10,7 +10,7 @@ use cnbx_oci::tarball::{TarEntry, TarTime, clean_path};
 use toml::{Table, Value};
 
 use crate::labels::{ApiVersion, ApiVersions, LifecycleApi, LifecycleApis, LifecycleMetadata, LifecycleVersion};
-use crate::modules::{Located, ModuleContext, ModuleError, clean_name, download, tar_scan, uri_to_local};
+use crate::modules::{Located, ModuleContext, ModuleError, clean_name, download, tar_scan_cached, uri_to_local};
 
 /// The lifecycle version used when `builder.toml` names none.
 pub const DEFAULT_LIFECYCLE_VERSION: &str = "0.21.0";
@@ -305,7 +305,7 @@ pub async fn locate_lifecycle(
         }
         Located::File(path) => {
             let io = |e| ModuleError::io(format!("reading lifecycle archive {}", path.display()), e);
-            let mut scan = tar_scan(path, &["lifecycle.toml", "cnb/lifecycle.toml"]).map_err(io)?;
+            let mut scan = tar_scan_cached(ctx, path, &["lifecycle.toml", "cnb/lifecycle.toml"]).map_err(io)?;
             let names: Vec<String> = scan.names.iter().filter_map(|n| archive_name(n, naming)).collect();
             let text = match naming {
                 Naming::Image => {

@@ -36,7 +36,7 @@ pub use validate::{resolve_order, resolve_system, validate_modules, validate_mod
 use crate::images::Images;
 use crate::labels::{self, ModuleInfo, ModuleLayerInfo};
 
-pub(crate) use source::{Located, TarScan, clean_name, download, tar_scan, uri_to_local};
+pub(crate) use source::{Located, TarScan, clean_name, download, tar_scan_cached, uri_to_local};
 
 /// Buildpack or image extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -272,11 +272,7 @@ fn root_blob(
     Ok((pending, warnings))
 }
 
-async fn fetch_one(
-    ctx: &ModuleContext<'_>,
-    kind: ModuleKind,
-    spec: &ModuleSpec,
-) -> Result<Vec<PendingModule>, ModuleError> {
+async fn fetch_one(ctx: &ModuleContext<'_>, kind: ModuleKind, spec: &ModuleSpec) -> Result<Fetched, ModuleError> {
     let uri = if spec.uri.is_empty() { ctx.base_dir.display().to_string() } else { spec.uri.clone() };
     ctx.reporter.debug(&format!("Looking up {} '{uri}'", kind.noun()));
     let located =
@@ -296,7 +292,7 @@ async fn fetch_one(
             package::modules_from_image(ctx, kind, &image, &uri).await?
         }
         Located::File(path) => {
-            let scan = tar_scan(path, &[kind.descriptor_file()])
+            let scan = source::tar_scan_cached(ctx, path, &[kind.descriptor_file()])
                 .map_err(|e| ModuleError::io(format!("reading '{uri}'"), e))?;
             if package::is_oci_layout_archive(&scan.names) {
                 let image = package::read_cnb(ctx, path, &uri)?;
@@ -307,13 +303,25 @@ async fn fetch_one(
                 vec![m]
             }
         }
-        Located::Dir(_) => {
-            let (m, warnings) = root_blob(kind, &located, None, &uri)?;
-            warnings.iter().for_each(|w| ctx.reporter.warn(w));
-            vec![m]
-        }
+        // Directories are walked later, all of them in parallel.
+        Located::Dir(_) => return Ok(Fetched::Dir { located, uri }),
     };
-    let main = &modules[0].info;
+    check_spec(kind, spec, &modules)?;
+    Ok(Fetched::Done(modules))
+}
+
+/// A walked directory module and its descriptor warnings.
+type Walked = Result<(PendingModule, Vec<String>), ModuleError>;
+
+/// What [`fetch_one`] found: modules, or a directory still to be walked.
+enum Fetched {
+    Done(Vec<PendingModule>),
+    Dir { located: Located, uri: String },
+}
+
+/// builder.toml's `id`/`version` of an entry must match its main module.
+fn check_spec(kind: ModuleKind, spec: &ModuleSpec, modules: &[PendingModule]) -> Result<(), ModuleError> {
+    let Some(main) = modules.first().map(|m| &m.info) else { return Ok(()) };
     let noun = kind.noun();
     if !spec.id.is_empty() && spec.id != main.id {
         return Err(ModuleError::Invalid(format!(
@@ -327,7 +335,7 @@ async fn fetch_one(
             spec.uri, main.version, spec.version
         )));
     }
-    Ok(modules)
+    Ok(())
 }
 
 /// Locates, downloads and lays out every module of `specs`: per entry, the main module then
@@ -339,9 +347,40 @@ pub async fn fetch_modules(
     kind: ModuleKind,
     specs: &[ModuleSpec],
 ) -> Result<Vec<Module>, ModuleError> {
-    let mut pending = Vec::new();
+    let mut fetched = Vec::with_capacity(specs.len());
     for spec in specs {
-        pending.extend(fetch_one(ctx, kind, spec).await?);
+        fetched.push(fetch_one(ctx, kind, spec).await?);
+    }
+    // Walk the directory modules in parallel (on a warm run, stat-ing their files is most of
+    // the work).
+    let walk = || -> Vec<Option<Walked>> {
+        fetched
+            .par_iter()
+            .map(|f| match f {
+                Fetched::Dir { located, uri } => Some(root_blob(kind, located, None, uri)),
+                Fetched::Done(_) => None,
+            })
+            .collect()
+    };
+    let walked = match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(walk),
+        _ => walk(),
+    };
+    let mut pending = Vec::new();
+    for ((f, w), spec) in fetched.into_iter().zip(walked).zip(specs) {
+        match (f, w) {
+            (Fetched::Done(modules), _) => pending.extend(modules),
+            (Fetched::Dir { .. }, Some(result)) => {
+                let (m, warnings) = result?;
+                warnings.iter().for_each(|w| ctx.reporter.warn(w));
+                let modules = vec![m];
+                check_spec(kind, spec, &modules)?;
+                pending.extend(modules);
+            }
+            (Fetched::Dir { uri, .. }, None) => {
+                return Err(ModuleError::Invalid(format!("internal error: '{uri}' was not walked")));
+            }
+        }
     }
     // Build each distinct recipe once (the same module may be listed twice).
     let mut recipes: Vec<LayerRecipe> = Vec::new();
