@@ -73,7 +73,16 @@ pub(crate) async fn run(args: CreateArgs, printer: &Arc<Printer>) -> anyhow::Res
             push.uploaded, push.mounted, push.skipped
         ));
     }
-    printer.info(&format!("Tip: Run 'pack build <image-name> --builder {}' to use this builder", created.destination));
+    let dest = &created.destination;
+    let tip = if let Some(rest) = dest.strip_prefix("docker-archive:") {
+        let file = rest.split(':').next().unwrap_or(rest);
+        format!("Tip: load it into Docker with 'docker load -i {file}', then use it with 'pack build --builder'")
+    } else if dest.starts_with("oci:") {
+        format!("Tip: push it with 'skopeo copy --all {dest} docker://<registry>/<name>' to use it with pack or kpack")
+    } else {
+        format!("Tip: Run 'pack build <image-name> --builder {dest}' to use this builder")
+    };
+    printer.info(&tip);
     Ok(ExitCode::SUCCESS)
 }
 
