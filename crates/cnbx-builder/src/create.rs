@@ -64,6 +64,9 @@ pub struct CreateRequest {
     pub flatten: Vec<Vec<String>>,
     /// `--tag`s: more names the builder is saved or pushed under (same destination kind).
     pub tags: Vec<String>,
+    /// `--append-image-name-suffix`: with `--publish` and several targets, also push each
+    /// platform's image under `<name>:<tag>-<suffix>` (pack's naming).
+    pub append_image_name_suffix: bool,
     /// The version written into `createdBy`.
     pub creator_version: String,
 }
@@ -205,6 +208,26 @@ fn extra_tags(request: &CreateRequest, destination: &Destination) -> Result<Vec<
         .collect()
 }
 
+/// pack's per-target name: the non-empty of os, arch, variant and each distro, joined by `-`,
+/// appended to the tag (`latest` is replaced); digest references stay as they are. pack writes
+/// a distro as `name@version`, which no registry accepts in a tag; cnbx writes `name-version`.
+fn suffixed(reference: &ImageRef, target: &Target) -> Result<ImageRef, CreateError> {
+    if reference.digest().is_some() {
+        return Ok(reference.clone());
+    }
+    let mut parts: Vec<String> =
+        [&target.os, &target.arch, &target.variant].iter().filter(|p| !p.is_empty()).map(|p| (*p).clone()).collect();
+    parts.extend(target.distros.iter().map(|d| format!("{}-{}", d.name, d.version)));
+    let suffix = parts.join("-");
+    let tag = match reference.tag() {
+        None | Some("latest") => suffix,
+        Some(tag) => format!("{tag}-{suffix}"),
+    };
+    reference
+        .try_with_tag(&tag)
+        .map_err(|source| CreateError::Destination { destination: format!("{reference}:{tag}"), source })
+}
+
 /// Creates the builder described by `request`.
 pub async fn create(images: &Images, request: &CreateRequest) -> Result<Created, CreateError> {
     let config = &request.config;
@@ -244,6 +267,18 @@ pub async fn create(images: &Images, request: &CreateRequest) -> Result<Created,
     }
     let platforms = built.iter().map(|i| i.platform.clone()).collect();
     let (digest, push) = write_output(images, &destination, request, &built).await?;
+    if request.append_image_name_suffix {
+        match (&destination, targets) {
+            (Destination::Registry(reference), [_, _, ..]) => {
+                for (image, target) in built.iter().zip(targets) {
+                    let named = suffixed(reference, target)?;
+                    write_output(images, &Destination::Registry(named), request, std::slice::from_ref(image)).await?;
+                }
+            }
+            (Destination::Registry(_), _) => {}
+            _ => images.reporter().warn("--append-image-name-suffix will be ignored, use combined with --publish"),
+        }
+    }
     for tag in &tags {
         let extra = match &destination {
             Destination::Registry(_) => Destination::Registry(tag.clone()),

@@ -111,6 +111,10 @@ pub(crate) struct CreateArgs {
     #[arg(long = "flatten", value_name = "ID@VERSION,...", action = clap::ArgAction::Append)]
     pub(crate) flatten: Vec<String>,
 
+    /// With --publish and several targets, also push each platform's image as <name>:<tag>-<os>-<arch>[-<variant>]
+    #[arg(long)]
+    pub(crate) append_image_name_suffix: bool,
+
     /// Also save (or push) the builder under this name (repeatable; registry names only)
     #[arg(long = "tag", value_name = "NAME", action = clap::ArgAction::Append)]
     pub(crate) tags: Vec<String>,

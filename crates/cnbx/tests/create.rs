@@ -325,6 +325,17 @@ fn publish_pushes_an_index_skopeo_reads_and_a_second_publish_uploads_nothing() {
     assert_eq!(registry.blob_count(), blobs);
     assert!(String::from_utf8_lossy(&again.stderr).contains("Pushed 0 blob(s)"), "{}", env.format(&again));
 
+    // --append-image-name-suffix also pushes each platform's image under a suffixed tag.
+    let suffixed =
+        create(&env, &[&target, "--config", config.to_str().unwrap(), "--publish", "--append-image-name-suffix"]);
+    assert_ok(&env, &suffixed);
+    for (tag, arch) in [("1-linux-amd64", "amd64"), ("1-linux-arm64", "arm64")] {
+        let config =
+            cnbx_testkit::skopeo_config(&registry.docker_ref(&format!("team/builder:{tag}")), &["--tls-verify=false"])
+                .unwrap();
+        assert_eq!(config["architecture"], arch);
+    }
+
     // The builder is readable remotely by inspect and by the run-image resolver.
     let inspect = env.cmd().args(["builder", "inspect", &target, "--output", "json"]).output().unwrap();
     assert_ok(&env, &inspect);

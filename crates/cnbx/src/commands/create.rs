@@ -53,6 +53,7 @@ pub(crate) async fn run(args: CreateArgs, printer: &Arc<Printer>) -> anyhow::Res
         targets,
         flatten,
         tags: args.tags.clone(),
+        append_image_name_suffix: args.append_image_name_suffix,
         creator_version: env!("CARGO_PKG_VERSION").to_owned(),
     };
     let created = match create(&images, &request).await {
