@@ -225,7 +225,7 @@ fn suffixed(reference: &ImageRef, target: &Target) -> Result<ImageRef, CreateErr
     };
     reference
         .try_with_tag(&tag)
-        .map_err(|source| CreateError::Destination { destination: format!("{reference}:{tag}"), source })
+        .map_err(|source| CreateError::Destination { destination: format!("{}:{tag}", reference.name()), source })
 }
 
 /// Creates the builder described by `request`.
