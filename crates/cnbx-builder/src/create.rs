@@ -940,3 +940,33 @@ async fn write_output(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(os: &str, arch: &str, variant: &str, distros: &[(&str, &str)]) -> Target {
+        Target {
+            os: os.into(),
+            arch: arch.into(),
+            variant: variant.into(),
+            distros: distros
+                .iter()
+                .map(|(n, v)| cnbx_config::Distro { name: (*n).into(), version: (*v).into() })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn suffixed_names_follow_pack() {
+        let t = target("linux", "arm64", "v8", &[("ubuntu", "22.04")]);
+        let s = |r: &str| suffixed(&ImageRef::parse(r).unwrap(), &t).unwrap().to_string();
+        assert_eq!(s("r.example/b:latest"), "r.example/b:linux-arm64-v8-ubuntu-22.04");
+        assert_eq!(s("r.example/b"), "r.example/b:linux-arm64-v8-ubuntu-22.04");
+        assert_eq!(s("r.example/b:1"), "r.example/b:1-linux-arm64-v8-ubuntu-22.04");
+        let digest = format!("r.example/b@sha256:{}", "a".repeat(64));
+        assert_eq!(s(&digest), digest);
+        let plain = target("linux", "amd64", "", &[]);
+        assert_eq!(suffixed(&ImageRef::parse("b:2").unwrap(), &plain).unwrap().tag(), Some("2-linux-amd64"));
+    }
+}
