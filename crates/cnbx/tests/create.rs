@@ -273,6 +273,19 @@ fn push_base_images(registry: &cnbx_testkit::Registry) {
     }
 }
 
+/// A registry holding the offline base images, a fresh env, and the sample builder.toml
+/// pointing at them; `None` when the tools are missing.
+fn registry_setup() -> Option<(cnbx_testkit::Registry, Env, PathBuf)> {
+    if !tools() || cnbx_testkit::require_tool("docker-registry", "docker-registry").is_err() {
+        return None;
+    }
+    let registry = cnbx_testkit::Registry::start().unwrap();
+    push_base_images(&registry);
+    let env = Env::new();
+    let config = registry_config(&env, &registry.host());
+    Some((registry, env, config))
+}
+
 /// The sample builder.toml with its base images on the registry at `host`.
 fn registry_config(env: &Env, host: &str) -> PathBuf {
     let repo = workspace_root();
@@ -286,14 +299,8 @@ fn registry_config(env: &Env, host: &str) -> PathBuf {
 
 #[test]
 fn publish_pushes_an_index_skopeo_reads_and_a_second_publish_uploads_nothing() {
-    if !tools() || cnbx_testkit::require_tool("docker-registry", "docker-registry").is_err() {
-        return;
-    }
-    let registry = cnbx_testkit::Registry::start().unwrap();
-    push_base_images(&registry);
+    let Some((registry, env, config)) = registry_setup() else { return };
     let host = registry.host();
-    let env = Env::new();
-    let config = registry_config(&env, &host);
     let target = format!("{host}/team/builder:1");
     let out = create(&env, &[&target, "--config", config.to_str().unwrap(), "--publish"]);
     assert_ok(&env, &out);
@@ -426,14 +433,8 @@ fn config_errors_name_the_file_and_exit_1() {
 
 #[test]
 fn registry_base_images_are_recorded_per_platform_so_the_next_run_is_offline() {
-    if !tools() || cnbx_testkit::require_tool("docker-registry", "docker-registry").is_err() {
-        return;
-    }
-    let registry = cnbx_testkit::Registry::start().unwrap();
-    push_base_images(&registry);
+    let Some((registry, env, config)) = registry_setup() else { return };
     let host = registry.host();
-    let env = Env::new();
-    let config = registry_config(&env, &host);
     let cfg = config.to_str().unwrap();
     // Both targets pull from the registry (if-not-present) and are recorded in the store.
     let first = create(&env, &["oci:out:latest", "--config", cfg]);
