@@ -151,3 +151,15 @@ fn reference_errors_name_the_reference() {
         run("x:1", &text.replace("\"cnbx.test/run:jammy\"", "\"oci:nowhere:run\""))
     );
 }
+
+#[test]
+fn inspect_names_a_missing_builder_and_a_non_builder() {
+    let env = Env::with_test_images();
+    let run = |name: &str, format: &str| {
+        let out = env.cmd().args(["builder", "inspect", name, "--output", format]).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or_default().to_owned())
+    };
+    insta::assert_snapshot!(format!("{:?}", run("cnbx.test/build:jammy", "human-readable")), @r#"(Some(1), "ERROR: 'cnbx.test/build:jammy' cannot be inspected as a builder: reading image metadata: builder missing label io.buildpacks.builder.metadata -- try recreating builder")"#);
+    insta::assert_snapshot!(format!("{:?}", run("cnbx.test/build:jammy", "json")), @r#"(Some(1), "ERROR: preparing output for 'cnbx.test/build:jammy': reading image metadata: builder missing label io.buildpacks.builder.metadata -- try recreating builder")"#);
+    insta::assert_snapshot!(format!("{:?}", run("cnbx.test/nothing:1", "human-readable")), @r#"(Some(1), "ERROR: unable to find builder 'cnbx.test/nothing:1' locally or remotely")"#);
+}

@@ -56,7 +56,22 @@ pub(crate) async fn run(args: InspectArgs, printer: &Arc<Printer>) -> anyhow::Re
         depth: Depth::from_flag(i64::from(args.depth)),
         user_run_images: user.run_images().to_vec(),
     };
-    match inspect::render(&report, format, &options)? {
+    let rendered = match inspect::render(&report, format, &options) {
+        Ok(r) => r,
+        // pack reports a builder that exists but is not readable as "not found"; say why.
+        Err(e @ inspect::RenderError::NotFound { .. }) => {
+            let reasons: Vec<&str> = [&report.local, &report.remote]
+                .into_iter()
+                .filter_map(|s| if let Section::Error(e) = s { Some(e.as_str()) } else { None })
+                .collect();
+            if reasons.is_empty() {
+                return Err(e.into());
+            }
+            anyhow::bail!("'{}' cannot be inspected as a builder: {}", args.image, reasons.join("; "));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match rendered {
         Rendered::Human(out) => {
             printer.result(&out.pack_stdout());
             let stderr = out.pack_stderr();
