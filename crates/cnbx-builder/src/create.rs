@@ -511,13 +511,7 @@ fn validate_base_images(
             let _ = writeln!(key, "{role} {name} {} {}", image.manifest.digest, layer_mode(image));
         }
     }
-    let cache_file = images
-        .home()
-        .layer_cache_dir()
-        .with_file_name("validation")
-        .join(format!("{}.json", Digest::of(key.as_bytes()).hex()));
-    let cached: Option<PassedValidation> =
-        std::fs::read(&cache_file).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let cached: Option<PassedValidation> = images.home().recall("validation", &key);
     let passed = match cached {
         Some(p) => p,
         None => {
@@ -532,10 +526,7 @@ fn validate_base_images(
                 warnings: findings.iter().filter(|f| f.level == Level::Warning).map(text).collect(),
                 debug: findings.iter().filter(|f| f.level == Level::Info).map(text).collect(),
             };
-            if let Ok(bytes) = serde_json::to_vec(&passed) {
-                // Best effort: a cache that cannot be written only costs time next run.
-                let _ = write_atomically(&cache_file, &bytes);
-            }
+            images.home().remember("validation", &key, &passed);
             passed
         }
     };
@@ -550,15 +541,6 @@ fn validate_base_images(
 
 fn layer_mode(image: &SourceImage) -> &'static str {
     if matches!(image.source, BlobSource::Store(_)) { "layers" } else { "config" }
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs_err::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    std::io::Write::write_all(&mut tmp, bytes)?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
 
 async fn create_one(

@@ -44,6 +44,34 @@ impl CnbxHome {
         self.root.join("cache").join("downloads")
     }
 
+    /// A value remembered under `cache/<kind>/` for `key` (any text naming the inputs it was
+    /// computed from), or `None` when there is none or it cannot be read.
+    pub fn recall<T: serde::de::DeserializeOwned>(&self, kind: &str, key: &str) -> Option<T> {
+        let bytes = std::fs::read(self.memo_file(kind, key)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Remembers `value` under `cache/<kind>/` for `key`, atomically. Best effort: a value
+    /// that cannot be written is only computed again next time.
+    pub fn remember<T: serde::Serialize>(&self, kind: &str, key: &str, value: &T) {
+        let file = self.memo_file(kind, key);
+        let write = || -> std::io::Result<()> {
+            let bytes = serde_json::to_vec(value).map_err(std::io::Error::other)?;
+            let dir = file.parent().unwrap_or(Path::new("."));
+            fs_err::create_dir_all(dir)?;
+            let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+            std::io::Write::write_all(&mut tmp, &bytes)?;
+            tmp.persist(&file).map_err(|e| e.error)?;
+            Ok(())
+        };
+        let _ = write();
+    }
+
+    fn memo_file(&self, kind: &str, key: &str) -> PathBuf {
+        let name = format!("{}.json", cnbx_oci::Digest::of(key.as_bytes()).hex());
+        self.root.join("cache").join(kind).join(name)
+    }
+
     /// Scratch space for one command (extracted archives); on the same filesystem as the
     /// store so that finished blobs can be renamed into it.
     pub fn tmp_dir(&self) -> PathBuf {

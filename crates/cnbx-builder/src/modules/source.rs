@@ -275,27 +275,12 @@ pub(crate) struct TarScan {
 pub(crate) fn tar_scan_cached(ctx: &ModuleContext<'_>, path: &Path, want: &[&str]) -> io::Result<TarScan> {
     let identity = cnbx_oci::layer::FileIdentity::of_path(path)?;
     let key = format!("tar-scan v1\n{path:?}\n{identity:?}\n{want:?}");
-    let file = ctx
-        .images
-        .home()
-        .layer_cache_dir()
-        .with_file_name("scans")
-        .join(format!("{}.json", hex::encode(Sha256::digest(key.as_bytes()))));
-    if let Some(scan) = std::fs::read(&file).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
+    let home = ctx.images.home();
+    if let Some(scan) = home.recall("scans", &key) {
         return Ok(scan);
     }
     let scan = tar_scan(path, want)?;
-    if let Ok(bytes) = serde_json::to_vec(&scan) {
-        // Best effort: a scan that cannot be remembered is only read again next time.
-        let _ = (|| -> io::Result<()> {
-            let dir = file.parent().unwrap_or(Path::new("."));
-            fs_err::create_dir_all(dir)?;
-            let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-            tmp.write_all(&bytes)?;
-            tmp.persist(&file).map_err(|e| e.error)?;
-            Ok(())
-        })();
-    }
+    home.remember("scans", &key, &scan);
     Ok(scan)
 }
 
