@@ -271,12 +271,20 @@ pub async fn locate_lifecycle(
                 .images
                 .get(name, ctx.base_dir, None)
                 .await
-                .map_err(|e| LifecycleError::Fetch(format!("Could not parse uri from lifecycle image: {}", chain(&e))))?
+                .map_err(|e| {
+                    LifecycleError::Fetch(format!(
+                        "Could not parse uri from lifecycle image: {}",
+                        crate::inspect::error_chain(&e)
+                    ))
+                })?
                 .ok_or_else(|| {
                     LifecycleError::Fetch(format!("Could not parse uri from lifecycle image: image '{name}' not found"))
                 })?;
             let image = ctx.images.with_local_layers(&image).await.map_err(|e| {
-                LifecycleError::Fetch(format!("Could not parse uri from lifecycle image: {}", chain(&e)))
+                LifecycleError::Fetch(format!(
+                    "Could not parse uri from lifecycle image: {}",
+                    crate::inspect::error_chain(&e)
+                ))
             })?;
             let layers = image.layers().map_err(|e| LifecycleError::Fetch(e.to_string()))?;
             let last = layers.last().ok_or_else(|| {
@@ -325,17 +333,6 @@ pub async fn locate_lifecycle(
     };
     let metadata = parse_lifecycle_toml(&toml_text)?;
     Ok(PendingLifecycle { metadata, recipe })
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 #[cfg(test)]

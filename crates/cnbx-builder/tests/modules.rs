@@ -90,7 +90,7 @@ impl Env {
 
     async fn fetch(&self, kind: ModuleKind, uri: &str) -> Result<Vec<cnbx_builder::modules::Module>, String> {
         let spec = ModuleSpec { uri: uri.to_owned(), ..ModuleSpec::default() };
-        fetch_modules(&self.ctx(), kind, &[spec]).await.map_err(|e| error_chain(&e))
+        fetch_modules(&self.ctx(), kind, &[spec]).await.map_err(|e| cnbx_builder::inspect::error_chain(&e))
     }
 
     fn layer_tar(&self, layer: &LayerBlob) -> Vec<u8> {
@@ -100,17 +100,6 @@ impl Env {
         flate2::read::GzDecoder::new(&blob[..]).read_to_end(&mut out).unwrap();
         out
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 fn tar_listing(tar: &[u8]) -> Vec<(String, u32)> {
@@ -482,7 +471,11 @@ async fn lifecycle_version_downloads_from_a_named_url() {
     let err = fetch_lifecycle(&env.ctx(), &LifecycleLocation::Uri("http://127.0.0.1:9/lc.tgz".into()), "amd64")
         .await
         .unwrap_err();
-    assert!(error_chain(&err).contains("downloading 'http://127.0.0.1:9/lc.tgz'"), "{}", error_chain(&err));
+    assert!(
+        cnbx_builder::inspect::error_chain(&err).contains("downloading 'http://127.0.0.1:9/lc.tgz'"),
+        "{}",
+        cnbx_builder::inspect::error_chain(&err)
+    );
 }
 
 #[tokio::test]

@@ -29,7 +29,8 @@ pub(crate) async fn modules_from_image(
         .get(PACKAGE_METADATA)
         .filter(|s| !s.is_empty())
         .ok_or_else(|| invalid(format!("could not find label '{PACKAGE_METADATA}'")))?;
-    let meta: ModuleInfo = labels::decode(PACKAGE_METADATA, meta_raw).map_err(|e| invalid(error_text(&e)))?;
+    let meta: ModuleInfo =
+        labels::decode(PACKAGE_METADATA, meta_raw).map_err(|e| invalid(crate::inspect::error_chain(&e)))?;
     let layers_label = match kind {
         ModuleKind::Buildpack => labels::BUILDPACK_LAYERS,
         ModuleKind::Extension => labels::EXTENSION_LAYERS,
@@ -38,7 +39,8 @@ pub(crate) async fn modules_from_image(
         .get(layers_label)
         .filter(|s| !s.is_empty())
         .ok_or_else(|| invalid(format!("could not find label '{layers_label}'")))?;
-    let module_layers: ModuleLayers = labels::decode(layers_label, layers_raw).map_err(|e| invalid(error_text(&e)))?;
+    let module_layers: ModuleLayers =
+        labels::decode(layers_label, layers_raw).map_err(|e| invalid(crate::inspect::error_chain(&e)))?;
     let blobs = image.layers().map_err(|e| invalid(e.to_string()))?;
 
     let mut per_diff: BTreeMap<&str, usize> = BTreeMap::new();
@@ -68,7 +70,12 @@ pub(crate) async fn modules_from_image(
             let shared = per_diff.get(layer_info.layer_diff_id.as_str()).copied().unwrap_or(0) > 1;
             let build = if shared {
                 if local.is_none() {
-                    local = Some(ctx.images.with_local_layers(image).await.map_err(|e| invalid(error_text(&e)))?);
+                    local = Some(
+                        ctx.images
+                            .with_local_layers(image)
+                            .await
+                            .map_err(|e| invalid(crate::inspect::error_chain(&e)))?,
+                    );
                 }
                 let local_layers =
                     local.as_ref().map(SourceImage::layers).transpose().map_err(|e| invalid(e.to_string()))?;
@@ -115,17 +122,6 @@ fn blob_path(blob: &LayerBlob) -> Option<std::path::PathBuf> {
     }
 }
 
-fn error_text(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
-
 /// Reads a `.cnb` file (a tar holding an OCI layout): extracted to a temporary directory,
 /// the first manifest of `index.json` read, its layer blobs imported unchanged into the
 /// cnbx blob store. The returned image reads its blobs from that store.
@@ -139,18 +135,19 @@ pub(crate) fn read_cnb(ctx: &ModuleContext<'_>, file: &Path, uri: &str) -> Resul
         .map_err(|e| ModuleError::io("creating a scratch directory", e))?;
     let mut archive = super::source::open_tar(file).map_err(|e| ModuleError::io(format!("reading '{uri}'"), e))?;
     archive.unpack(tmp.path()).map_err(|e| ModuleError::io(format!("extracting '{uri}'"), e))?;
-    let layout = OciLayout::open(tmp.path()).map_err(|e| invalid(error_text(&e)))?;
-    let index = layout.index().map_err(|e| invalid(error_text(&e)))?;
+    let layout = OciLayout::open(tmp.path()).map_err(|e| invalid(crate::inspect::error_chain(&e)))?;
+    let index = layout.index().map_err(|e| invalid(crate::inspect::error_chain(&e)))?;
     let desc = index
         .manifests
         .iter()
         .find(|d| media_type::is_manifest(&d.media_type) || media_type::is_index(&d.media_type))
         .ok_or_else(|| invalid("index.json has no image manifest".into()))?;
     let platform = media_type::is_index(&desc.media_type).then_some(ctx.platform);
-    let image = layout.read_descriptor(desc, "", uri, platform).map_err(|e| invalid(error_text(&e)))?;
+    let image =
+        layout.read_descriptor(desc, "", uri, platform).map_err(|e| invalid(crate::inspect::error_chain(&e)))?;
     let blobs = ctx.images.blobs();
     for layer in &image.manifest.value.layers {
-        blobs.import_from(layout.blobs(), &layer.digest).map_err(|e| invalid(error_text(&e)))?;
+        blobs.import_from(layout.blobs(), &layer.digest).map_err(|e| invalid(crate::inspect::error_chain(&e)))?;
     }
     Ok(SourceImage { source: BlobSource::Store(blobs.clone()), ..image })
 }

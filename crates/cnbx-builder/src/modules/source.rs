@@ -174,7 +174,7 @@ pub(crate) async fn download(ctx: &ModuleContext<'_>, uri: &str) -> Result<PathB
             Err(e) if path.is_file() => {
                 ctx.reporter.warn(&format!(
                     "could not revalidate '{uri}' ({}); using the copy downloaded before",
-                    error_chain(&e)
+                    crate::inspect::error_chain(&e)
                 ));
                 return Ok(path);
             }
@@ -183,7 +183,7 @@ pub(crate) async fn download(ctx: &ModuleContext<'_>, uri: &str) -> Result<PathB
                     uri,
                     format!(
                         "{} (is the network available? Download it yourself and use the local file)",
-                        error_chain(&e)
+                        crate::inspect::error_chain(&e)
                     ),
                 ));
             }
@@ -216,7 +216,7 @@ pub(crate) async fn download(ctx: &ModuleContext<'_>, uri: &str) -> Result<PathB
                     ctx.reporter.advance(&task.id, bytes.len() as u64);
                 }
                 Ok(None) => return Ok(()),
-                Err(e) => return Err(download_err(uri, error_chain(&e))),
+                Err(e) => return Err(download_err(uri, crate::inspect::error_chain(&e))),
             }
         }
     }
@@ -233,17 +233,6 @@ pub(crate) async fn download(ctx: &ModuleContext<'_>, uri: &str) -> Result<PathB
         }
     }
     Ok(path)
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 /// Opens a tar or gzipped tar (gzip detected by its magic bytes `1f 8b 08`).
