@@ -218,9 +218,15 @@ pub(crate) fn build_parallel(ctx: &ModuleContext<'_>, recipes: &[LayerRecipe]) -
             .map(|r| ctx.cache.get_or_build(r, ctx.images.blobs(), ctx.reporter).map(|(info, _)| info))
             .collect()
     };
+    off_executor(run)
+}
+
+/// Runs CPU- or file-system-bound `work` (usually a rayon loop) without starving the async
+/// executor: through `block_in_place` on a multi-thread runtime, directly otherwise.
+fn off_executor<R>(work: impl FnOnce() -> R) -> R {
     match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(run),
-        _ => run(),
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(work),
+        _ => work(),
     }
 }
 
@@ -362,10 +368,7 @@ pub async fn fetch_modules(
             })
             .collect()
     };
-    let walked = match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(walk),
-        _ => walk(),
-    };
+    let walked = off_executor(walk);
     let mut pending = Vec::new();
     for ((f, w), spec) in fetched.into_iter().zip(walked).zip(specs) {
         match (f, w) {
