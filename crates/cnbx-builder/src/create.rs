@@ -293,6 +293,10 @@ pub async fn create(images: &Images, request: &CreateRequest) -> Result<Created,
 struct BuildBase {
     image: SourceImage,
     labels: BTreeMap<String, String>,
+    /// `io.buildpacks.builder.metadata` of the build image (usually absent: the default).
+    metadata: BuilderMetadata,
+    /// `io.buildpacks.stack.mixins` of the build image.
+    mixins: Option<Vec<String>>,
     uid: u32,
     gid: u32,
 }
@@ -615,7 +619,10 @@ async fn create_one(
     };
     let runs = fetch_run_images(images, request, &platform).await?;
     let (uid, gid) = validate_base_images(images, &build, &file.build.image, &runs, &options)?;
-    let base = BuildBase { image: build, labels: base_labels, uid, gid };
+    let label_err = |e| step::<labels::LabelError>("reading the build image's labels")(e);
+    let metadata = labels::decode_or_default(&base_labels, labels::BUILDER_METADATA).map_err(label_err)?;
+    let mixins = labels::decode_or_default(&base_labels, labels::STACK_MIXINS).map_err(label_err)?;
+    let base = BuildBase { image: build, labels: base_labels, metadata, mixins, uid, gid };
 
     if !file.extensions.is_empty() || !file.order_extensions.is_empty() {
         let latest = lifecycle_metadata.apis.platform.supported().iter().max().copied();
@@ -643,17 +650,13 @@ async fn create_one(
         .map_err(step("failed to add extensions to builder"))?;
     let facts = BuildImageFacts {
         stack_id: stack_label.clone(),
-        mixins: labels::decode_or_default::<Option<Vec<String>>>(&base.labels, labels::STACK_MIXINS)
-            .map_err(step("reading the build image's labels"))?
-            .unwrap_or_default(),
+        mixins: base.mixins.clone().unwrap_or_default(),
         os: os.clone(),
         arch: base.image.config.architecture().to_owned(),
         distro_name: base.labels.get("io.buildpacks.base.distro.name").cloned().unwrap_or_default(),
         distro_version: base.labels.get("io.buildpacks.base.distro.version").cloned().unwrap_or_default(),
     };
-    let existing: BuilderMetadata = labels::decode_or_default(&base.labels, labels::BUILDER_METADATA)
-        .map_err(step("reading the build image's labels"))?;
-    let existing = existing.buildpacks.unwrap_or_default();
+    let existing = base.metadata.buildpacks.clone().unwrap_or_default();
     validate_modules_with(&buildpacks, &[], &existing, &lifecycle_metadata, &facts, reporter)
         .map_err(step("validating buildpacks"))?;
     validate_modules_with(&[], &extensions, &[], &lifecycle_metadata, &facts, reporter)
@@ -724,8 +727,7 @@ fn assemble(
     let label_err = |e| step::<labels::LabelError>("reading the build image's labels")(e);
 
     // Builder metadata, starting from the build image's (usually absent).
-    let mut metadata: BuilderMetadata =
-        labels::decode_or_default(&base.labels, labels::BUILDER_METADATA).map_err(label_err)?;
+    let mut metadata = base.metadata.clone();
     metadata.description = file.description.clone();
     if !buildpacks.is_empty() {
         metadata.buildpacks.get_or_insert_with(Vec::new).extend(buildpacks.iter().map(|m| m.info.clone()));
@@ -833,8 +835,7 @@ fn assemble(
     for (k, v) in &request.labels {
         config.set_label(k, v);
     }
-    let mixins: Option<Vec<String>> =
-        labels::decode_or_default(&base.labels, labels::STACK_MIXINS).map_err(label_err)?;
+    let mixins = base.mixins.clone();
     let mut pack_labels = vec![
         (labels::BUILDER_METADATA, encode_label(labels::BUILDER_METADATA, &metadata)?),
         (labels::BUILDPACK_LAYERS, encode_label(labels::BUILDPACK_LAYERS, &bp_label)?),
