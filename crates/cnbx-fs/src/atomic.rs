@@ -1,0 +1,220 @@
+//! The one atomic, durable write helper.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::Path;
+
+use tempfile::NamedTempFile;
+
+/// The name prefix of every temporary file cnbx creates. A file whose name starts with it
+/// is never an output: it is either being written or was left behind by a killed process.
+pub const TMP_PREFIX: &str = ".cnbx-tmp-";
+
+/// Whether `name` is a temporary file of cnbx (see [`TMP_PREFIX`]).
+pub fn is_temporary_name(name: &str) -> bool {
+    name.starts_with(TMP_PREFIX)
+}
+
+/// A file being written: a temporary file, renamed over its destination only by
+/// [`AtomicFile::commit`]. A reader therefore sees the old file or the new one, never a part
+/// of either, and an error (or a drop) removes the temporary file.
+///
+/// The file gets the mode a user expects under their umask (`0o666 & !umask`: 0644 under
+/// the usual 022), like files that `cp`, skopeo or umoci create, unless it is made
+/// [private](AtomicFile::new_private_in) (0600) because it holds secrets. Committing syncs
+/// the file, renames it, and syncs the directory, so a committed file survives a crash.
+#[derive(Debug)]
+pub struct AtomicFile {
+    tmp: NamedTempFile,
+    sync: bool,
+}
+
+impl AtomicFile {
+    fn create(dir: &Path, private: bool) -> io::Result<Self> {
+        #[cfg(unix)]
+        let mode = {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::Permissions::from_mode(if private { 0o600 } else { 0o666 })
+        };
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(TMP_PREFIX);
+        #[cfg(unix)]
+        builder.permissions(mode);
+        let tmp = builder
+            .tempfile_in(dir)
+            .map_err(|e| io::Error::new(e.kind(), format!("creating a temporary file in {}: {e}", dir.display())))?;
+        Ok(Self { tmp, sync: true })
+    }
+
+    /// Starts a file in `dir`, which must be on the same file system as the destination
+    /// given to [`AtomicFile::commit`] (usually its directory).
+    pub fn new_in(dir: &Path) -> io::Result<Self> {
+        Self::create(dir, false)
+    }
+
+    /// Like [`AtomicFile::new_in`], but readable by its owner only (for files that hold
+    /// credentials).
+    pub fn new_private_in(dir: &Path) -> io::Result<Self> {
+        Self::create(dir, true)
+    }
+
+    /// Starts a file that will replace `dest`, in `dest`'s directory.
+    pub fn for_destination(dest: &Path) -> io::Result<Self> {
+        Self::new_in(parent_of(dest))
+    }
+
+    /// Skips the syncs on commit: for caches, whose entries are checked when used and may be
+    /// lost in a crash.
+    #[must_use]
+    pub fn without_sync(mut self) -> Self {
+        self.sync = false;
+        self
+    }
+
+    /// The temporary file (to read back what was written, or to set its length).
+    pub fn as_file(&self) -> &File {
+        self.tmp.as_file()
+    }
+
+    /// The temporary file's path.
+    pub fn temporary_path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// Renames the file over `dest` (durably, unless [`AtomicFile::without_sync`]).
+    pub fn commit(self, dest: &Path) -> io::Result<()> {
+        self.finish(dest)
+    }
+
+    /// Renames the file to `dest` unless something is already there (then the temporary
+    /// file is removed and the existing file kept). For content-addressed files, where an
+    /// existing file has the same content. Returns whether this file was placed.
+    pub fn commit_unless_exists(self, dest: &Path) -> io::Result<bool> {
+        if std::fs::symlink_metadata(dest).is_ok() {
+            return Ok(false);
+        }
+        self.finish(dest)?;
+        Ok(true)
+    }
+
+    fn finish(mut self, dest: &Path) -> io::Result<()> {
+        self.tmp.flush()?;
+        if self.sync {
+            self.tmp.as_file().sync_all()?;
+        }
+        let sync = self.sync;
+        self.tmp.persist(dest).map_err(|e| {
+            io::Error::new(e.error.kind(), format!("renaming a temporary file to {}: {}", dest.display(), e.error))
+        })?;
+        if sync {
+            sync_dir(parent_of(dest))?;
+        }
+        Ok(())
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tmp.write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.tmp.write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.tmp.flush()
+    }
+}
+
+fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Syncs a directory, so that a rename in it survives a crash.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+/// Writes `bytes` to `dest` atomically and durably, with the usual mode (see
+/// [`AtomicFile`]).
+pub fn write_atomic(dest: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut f = AtomicFile::for_destination(dest)?;
+    f.write_all(bytes)?;
+    f.commit(dest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn commit_replaces_and_drop_cleans_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("f");
+        write_atomic(&dest, b"one").unwrap();
+        let mut f = AtomicFile::for_destination(&dest).unwrap();
+        f.write_all(b"two").unwrap();
+        assert!(is_temporary_name(f.temporary_path().file_name().unwrap().to_str().unwrap()));
+        drop(f);
+        assert_eq!(std::fs::read(&dest).unwrap(), b"one");
+        assert_eq!(names(dir.path()), ["f"]);
+        write_atomic(&dest, b"two").unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"two");
+        assert_eq!(names(dir.path()), ["f"]);
+    }
+
+    #[test]
+    fn commit_unless_exists_keeps_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("blob");
+        let mut a = AtomicFile::new_in(dir.path()).unwrap();
+        a.write_all(b"a").unwrap();
+        assert!(a.commit_unless_exists(&dest).unwrap());
+        let mut b = AtomicFile::new_in(dir.path()).unwrap();
+        b.write_all(b"b").unwrap();
+        assert!(!b.commit_unless_exists(&dest).unwrap());
+        assert_eq!(std::fs::read(&dest).unwrap(), b"a");
+        assert_eq!(names(dir.path()), ["blob"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn modes_follow_the_umask_unless_private() {
+        use std::os::unix::fs::PermissionsExt;
+        // The process umask is shared by every test thread: read it without changing it.
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let umask = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Umask:"))
+            .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+            .unwrap_or(0o022);
+        let dir = tempfile::tempdir().unwrap();
+        let public = dir.path().join("public");
+        write_atomic(&public, b"x").unwrap();
+        assert_eq!(std::fs::metadata(&public).unwrap().permissions().mode() & 0o777, 0o666 & !umask);
+        let secret = dir.path().join("secret");
+        let mut f = AtomicFile::new_private_in(dir.path()).unwrap();
+        f.write_all(b"token").unwrap();
+        f.commit(&secret).unwrap();
+        assert_eq!(std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777, 0o600 & !umask);
+    }
+}

@@ -1,0 +1,31 @@
+//! Safe file-system access for cnbx.
+//!
+//! Every file cnbx reads may come from someone else: a buildpack author, a buildpackage, an
+//! OCI layout handed over by another tool. This crate is the one place where such files are
+//! opened and where cnbx's own outputs are written:
+//!
+//! * [`open_regular`] opens a file **once**, without following a symbolic link in its last
+//!   component and without blocking on a FIFO, and checks on the opened descriptor that it is
+//!   a regular file. Whatever is read afterwards comes from that descriptor, so there is no
+//!   window between a check and a read. [`read_bounded`] adds a size limit.
+//! * [`AtomicFile`] is the one atomic, durable write helper: a temporary file named
+//!   [`TMP_PREFIX`]`…` next to (or in a directory on the same file system as) the
+//!   destination, created with the mode a user expects under their umask (or private, for
+//!   files that hold secrets), synced, renamed into place, and the directory synced. Dropped
+//!   without being committed, it removes its temporary file.
+//! * [`limits`]: the documented bounds on what cnbx reads, and their overrides.
+//! * [`excerpt`]: how much of someone else's text cnbx quotes in a message.
+//! * [`SafeDir`]: a directory walked through descriptors (`openat` with `O_NOFOLLOW`), so
+//!   that replacing a directory or file with a symbolic link while cnbx walks or reads it
+//!   cannot make it read anything outside.
+
+mod atomic;
+mod dir;
+pub mod limits;
+mod open;
+mod text;
+
+pub use atomic::{AtomicFile, TMP_PREFIX, is_temporary_name, write_atomic};
+pub use dir::{DirEntryInfo, EntryType, SafeDir};
+pub use open::{FsError, OpenedFile, open_expected, open_regular, read_bounded};
+pub use text::{MAX_EXCERPT_CHARS, excerpt};
