@@ -87,6 +87,13 @@ impl LayerCache {
         k.str(CACHE_FORMAT);
         k.u64(u64::from(recipe.compression_level));
         k.str(&recipe.media_type);
+        match &recipe.confinement {
+            None => k.tag(b'-'),
+            Some(c) => {
+                k.tag(b'C');
+                k.str(&c.describe());
+            }
+        }
         k.u64(recipe.parts.len() as u64);
         for part in &recipe.parts {
             match part {

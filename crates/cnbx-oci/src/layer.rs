@@ -28,7 +28,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::Metadata;
-use std::io::{self, BufReader, BufWriter, Read};
+use std::io::{self, BufWriter, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -39,6 +39,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::blobstore::{BlobError, BlobStore, BlobWriter};
 use crate::cache::LayerCache;
+use crate::confine::{Confinement, Confiner, EntryViolation};
 use crate::digest::{Digest, HashingWriter};
 use crate::image::{BlobSource, LayerBlob};
 use crate::progress::{Reporter, Task, TaskKind};
@@ -125,6 +126,24 @@ pub enum LayerError {
         #[source]
         source: BlobError,
     },
+    /// An entry may not be in this layer (see [`crate::confine`]).
+    #[error("building layer {layer}")]
+    Confined {
+        /// Recipe name.
+        layer: String,
+        /// The entry and what is wrong with it.
+        #[source]
+        source: EntryViolation,
+    },
+    /// A content file is not the file that was listed when the recipe was made.
+    #[error("building layer {layer}")]
+    Changed {
+        /// Recipe name.
+        layer: String,
+        /// What changed.
+        #[source]
+        source: cnbx_fs::FsError,
+    },
     /// Reading or writing the layer cache failed.
     #[error("building layer {layer}: layer cache {}", path.display())]
     Cache {
@@ -183,6 +202,27 @@ impl FileIdentity {
     /// Stats `path` (following symlinks) and returns its identity.
     pub fn of_path(path: &Path) -> io::Result<Self> {
         Ok(Self::of(&fs_err::metadata(path)?))
+    }
+
+    /// The identity of an opened file.
+    pub fn of_opened(f: &cnbx_fs::OpenedFile) -> Self {
+        Self { size: f.size, mtime_ns: f.mtime_ns, inode: f.inode, dev: f.dev, mode: f.mode }
+    }
+
+    /// Opens `path` for reading if it is still the file this identity describes (a regular
+    /// file with the same device, inode and size): see [`cnbx_fs::open_expected`].
+    pub fn open(&self, path: &Path) -> Result<std::fs::File, cnbx_fs::FsError> {
+        Ok(cnbx_fs::open_expected(path, self.dev, self.inode, self.size)?.file)
+    }
+
+    /// Like [`FileIdentity::open`], following symbolic links on the way (for archives named
+    /// by the user, see [`open_archive_file`]).
+    pub fn open_following(&self, path: &Path) -> Result<std::fs::File, cnbx_fs::FsError> {
+        let o = open_archive_file(path).map_err(|source| cnbx_fs::FsError::Io { path: path.to_path_buf(), source })?;
+        if o.dev != self.dev || o.inode != self.inode || o.size != self.size {
+            return Err(cnbx_fs::FsError::Changed { path: path.to_path_buf() });
+        }
+        Ok(o.file)
     }
 }
 
@@ -272,7 +312,8 @@ impl ArchiveSource {
         map: impl Fn(TarEntry) -> Result<Option<TarEntry>, TarError> + Send + Sync + 'static,
     ) -> io::Result<Self> {
         let path = path.into();
-        let identity = FileIdentity::of_path(&path)?;
+        let opened = open_archive_file(&path)?;
+        let identity = FileIdentity::of_opened(&opened);
         Ok(Self { path, identity, mapping_id: mapping_id.into(), map: Arc::new(map) })
     }
 
@@ -286,6 +327,26 @@ impl ArchiveSource {
     pub fn map(&self, entry: TarEntry) -> Result<Option<TarEntry>, TarError> {
         (self.map)(entry)
     }
+}
+
+/// Opens an archive named by whoever gave cnbx its path: symbolic links on the way are
+/// followed (it was named on purpose), but it must be a regular file (a FIFO or a device
+/// would never end).
+pub fn open_archive_file(path: &Path) -> io::Result<cnbx_fs::OpenedFile> {
+    let file = fs_err::File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a regular file", path.display())));
+    }
+    let identity = FileIdentity::of(&meta);
+    Ok(cnbx_fs::OpenedFile {
+        file: file.into_parts().0,
+        size: identity.size,
+        dev: identity.dev,
+        inode: identity.inode,
+        mode: identity.mode,
+        mtime_ns: identity.mtime_ns,
+    })
 }
 
 /// One piece of a layer.
@@ -311,6 +372,9 @@ pub struct LayerRecipe {
     pub compression_level: u32,
     /// Media type of the blob (OCI gzip layer by default).
     pub media_type: String,
+    /// Where its entries may go, checked for every entry as it is written (`None`: layers
+    /// cnbx makes entirely itself).
+    pub confinement: Option<Confinement>,
 }
 
 impl LayerRecipe {
@@ -321,7 +385,15 @@ impl LayerRecipe {
             parts: Vec::new(),
             compression_level: DEFAULT_COMPRESSION_LEVEL,
             media_type: media_type::OCI_LAYER_GZIP.to_owned(),
+            confinement: None,
         }
+    }
+
+    /// Confines the layer's entries (see [`crate::confine`]).
+    #[must_use]
+    pub fn with_confinement(mut self, confinement: Confinement) -> Self {
+        self.confinement = Some(confinement);
+        self
     }
 
     /// Sets the gzip level.
@@ -380,6 +452,7 @@ pub struct LayerWriter {
     name: String,
     media_type: String,
     tar: TarWriter<GzipChain>,
+    confiner: Option<Confiner>,
 }
 
 impl fmt::Debug for LayerWriter {
@@ -394,7 +467,26 @@ impl LayerWriter {
         let blob = store.writer().map_err(|source| LayerError::Write { layer: name.to_owned(), source })?;
         let gz = GzBuilder::new().mtime(0).write(blob, Compression::new(compression_level.min(9)));
         let chain = HashingWriter::new(BufWriter::with_capacity(GZIP_INPUT_BUFFER, gz));
-        Ok(Self { name: name.to_owned(), media_type: media_type.to_owned(), tar: TarWriter::new(chain) })
+        Ok(Self {
+            name: name.to_owned(),
+            media_type: media_type.to_owned(),
+            tar: TarWriter::new(chain),
+            confiner: None,
+        })
+    }
+
+    /// Checks every entry appended from now on against `confinement`.
+    #[must_use]
+    pub fn confined(mut self, confinement: Option<Confinement>) -> Self {
+        self.confiner = confinement.map(Confiner::new);
+        self
+    }
+
+    fn check(&mut self, header: &TarEntry) -> Result<(), LayerError> {
+        match &mut self.confiner {
+            Some(c) => c.check(header).map_err(|source| LayerError::Confined { layer: self.name.clone(), source }),
+            None => Ok(()),
+        }
     }
 
     fn tar_err(&self) -> impl Fn(TarError) -> LayerError + '_ {
@@ -403,6 +495,7 @@ impl LayerWriter {
 
     /// Appends one entry whose content is read from `data`.
     pub fn append(&mut self, header: &TarEntry, data: impl Read) -> Result<u64, LayerError> {
+        self.check(header)?;
         let r = self.tar.append(header, data);
         r.map_err(self.tar_err())
     }
@@ -417,11 +510,12 @@ impl LayerWriter {
                 self.append(&entry.header, b.as_slice())?;
                 progress(b.len() as u64);
             }
-            EntryData::File { path, .. } => {
-                let file = std::fs::File::open(path).map_err(|source| LayerError::Open {
-                    layer: self.name.clone(),
-                    path: path.clone(),
-                    source,
+            EntryData::File { path, identity } => {
+                let file = identity.open(path).map_err(|source| match source {
+                    cnbx_fs::FsError::Io { source, .. } => {
+                        LayerError::Open { layer: self.name.clone(), path: path.clone(), source }
+                    }
+                    other => LayerError::Changed { layer: self.name.clone(), source: other },
                 })?;
                 self.append(&entry.header, ProgressReader { inner: file, progress })?;
             }
@@ -432,39 +526,34 @@ impl LayerWriter {
     /// Appends every entry of `source` that its mapping keeps, reporting content bytes to
     /// `progress`.
     pub fn append_archive(&mut self, source: &ArchiveSource, progress: &dyn Fn(u64)) -> Result<(), LayerError> {
+        let name = self.name.clone();
         let archive_err = |source_err: TarError| LayerError::Archive {
-            layer: self.name.clone(),
+            layer: name.clone(),
             path: source.path.clone(),
             source: source_err,
         };
-        let file = std::fs::File::open(&source.path).map_err(|e| LayerError::Open {
-            layer: self.name.clone(),
-            path: source.path.clone(),
-            source: e,
+        let file = source.identity.open_following(&source.path).map_err(|source_err| match source_err {
+            cnbx_fs::FsError::Io { source: e, .. } => {
+                LayerError::Open { layer: name.clone(), path: source.path.clone(), source: e }
+            }
+            other => LayerError::Changed { layer: name.clone(), source: other },
         })?;
-        let mut reader = BufReader::with_capacity(GZIP_INPUT_BUFFER, file);
-        let gzipped = {
-            use std::io::BufRead;
-            let head = reader.fill_buf().map_err(|e| archive_err(TarError::SourceHeader(e)))?;
-            head.starts_with(&[0x1f, 0x8b])
-        };
-        let stream: Box<dyn Read> =
-            if gzipped { Box::new(flate2::read::MultiGzDecoder::new(reader)) } else { Box::new(reader) };
-        let mut archive = tar::Archive::new(stream);
-        let entries = archive.entries().map_err(|e| archive_err(TarError::SourceHeader(e)))?;
-        for entry in entries {
-            let mut entry = entry.map_err(|e| archive_err(TarError::SourceHeader(e)))?;
-            let header = TarEntry::from_tar_entry(&mut entry).map_err(archive_err)?;
-            let has_content = header.data_len() > 0;
-            let Some(mapped) = source.map(header).map_err(archive_err)? else { continue };
-            let r = if has_content {
-                self.tar.append(&mapped, ProgressReader { inner: &mut entry, progress })
-            } else {
-                self.tar.append(&mapped, io::empty())
-            };
-            r.map_err(self.tar_err())?;
-        }
-        Ok(())
+        let stream = crate::archive::decompressed(file).map_err(|e| archive_err(TarError::SourceHeader(e)))?;
+        crate::archive::read_entries(
+            stream,
+            |entry| {
+                let header = TarEntry::from_tar_entry(entry).map_err(archive_err)?;
+                let has_content = header.data_len() > 0;
+                let Some(mapped) = source.map(header).map_err(archive_err)? else { return Ok(()) };
+                let r = if has_content {
+                    self.append(&mapped, ProgressReader { inner: entry, progress })
+                } else {
+                    self.append(&mapped, io::empty())
+                };
+                r.map(|_| ())
+            },
+            |e| archive_err(TarError::SourceHeader(e)),
+        )
     }
 
     /// Appends one [`LayerPart`].
@@ -522,7 +611,8 @@ pub(crate) fn write_recipe(
     store: &BlobStore,
     progress: &dyn Fn(u64),
 ) -> Result<LayerInfo, LayerError> {
-    let mut w = LayerWriter::new(store, &recipe.name, recipe.compression_level, &recipe.media_type)?;
+    let mut w = LayerWriter::new(store, &recipe.name, recipe.compression_level, &recipe.media_type)?
+        .confined(recipe.confinement.clone());
     for part in &recipe.parts {
         w.append_part(part, progress)?;
     }
@@ -568,7 +658,8 @@ pub struct WalkEntry {
     pub mtime: TarTime,
     /// Content size for regular files (0 for everything else, hard links included).
     pub size: u64,
-    /// Identity of the file, for cache keys.
+    /// Identity of the file, for cache keys and to check, when its content is read, that it
+    /// is still the file listed here.
     pub identity: FileIdentity,
 }
 
@@ -602,6 +693,24 @@ pub struct WalkError {
     pub source: io::Error,
 }
 
+impl WalkError {
+    fn fs(e: cnbx_fs::FsError) -> Self {
+        match e {
+            cnbx_fs::FsError::Io { path, source } => Self { path, source },
+            other => Self { path: PathBuf::new(), source: io::Error::other(other) },
+        }
+    }
+}
+
+/// A file a walk left out: a FIFO, socket or device node, never part of a layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// Path relative to the walked directory.
+    pub rel_path: String,
+    /// What it is (`a FIFO`, ...).
+    pub what: &'static str,
+}
+
 /// Walks `root` as pack walks a directory buildpack (pack-builder-behavior.md §3.3):
 ///
 /// * depth first, parents before children, siblings in byte order of their names (Go's
@@ -609,23 +718,35 @@ pub struct WalkError {
 /// * symlinks are listed as links with their target, never followed;
 /// * a non-directory with more than one link becomes a [`EntryKind::Hardlink`] to the
 ///   first path seen with the same device and inode;
-/// * sockets, FIFOs and device nodes are skipped. (pack skips only sockets and would write
-///   FIFOs and devices as header-only entries; neither belongs in a buildpack, and a
-///   device node in a layer is a hazard.)
+/// * sockets, FIFOs and device nodes are left out, and listed in [`DirWalk::skipped`] so
+///   that the caller can say so. (pack skips only sockets and would write FIFOs and devices
+///   as header-only entries; neither belongs in a buildpack, and a device node in a layer is
+///   a hazard.)
 /// * names must be UTF-8.
 ///
-/// Only metadata is read; content is read when the layer is built.
+/// The walk goes through directory descriptors ([`cnbx_fs::SafeDir`]): replacing a
+/// directory with a symbolic link while it runs cannot make it list anything outside
+/// `root`. Only metadata is read; content is read when the layer is built, after checking
+/// that each file is still the one listed ([`FileIdentity::open`]). Symbolic links leading to
+/// `root` itself are followed: whoever named `root` chose it.
 pub fn walk_dir(root: &Path) -> DirWalk {
-    // On Unix, `OsStr` orders by bytes, which is Go's (and so pack's) order.
-    let inner = walkdir::WalkDir::new(root).follow_links(false).min_depth(1).sort_by_file_name().into_iter();
-    DirWalk { root: root.to_path_buf(), inner, seen: HashMap::new() }
+    DirWalk { root: root.to_path_buf(), stack: Vec::new(), started: false, seen: HashMap::new(), skipped: Vec::new() }
+}
+
+/// One directory being listed: its descriptor, its entries and where the walk is in them.
+struct Level {
+    dir: cnbx_fs::SafeDir,
+    rel: String,
+    entries: std::vec::IntoIter<cnbx_fs::DirEntryInfo>,
 }
 
 /// The iterator returned by [`walk_dir`].
 pub struct DirWalk {
     root: PathBuf,
-    inner: walkdir::IntoIter,
+    stack: Vec<Level>,
+    started: bool,
     seen: HashMap<(u64, u64), String>,
+    skipped: Vec<Skipped>,
 }
 
 impl fmt::Debug for DirWalk {
@@ -635,38 +756,53 @@ impl fmt::Debug for DirWalk {
 }
 
 impl DirWalk {
-    fn entry(&mut self, dent: walkdir::DirEntry) -> Result<Option<WalkEntry>, WalkError> {
-        let path = dent.path().to_path_buf();
-        let err = |source: io::Error| WalkError { path: path.clone(), source };
-        let meta = dent.metadata().map_err(|e| err(e.into()))?;
-        let rel =
-            path.strip_prefix(&self.root).map_err(|_| err(io::Error::other("entry outside the walked directory")))?;
-        let rel_path = rel
-            .components()
-            .map(|c| c.as_os_str().to_str().map(str::to_owned))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| err(io::Error::new(io::ErrorKind::InvalidData, "file name is not UTF-8")))?
-            .join("/");
-        let ft = meta.file_type();
-        let identity = FileIdentity::of(&meta);
-        let mut kind = if ft.is_dir() {
-            EntryKind::Dir
-        } else if ft.is_symlink() {
-            let target = fs_err::read_link(&path).map_err(err)?;
-            let target = target
-                .into_os_string()
-                .into_string()
-                .map_err(|_| err(io::Error::new(io::ErrorKind::InvalidData, "symlink target is not UTF-8")))?;
-            EntryKind::Symlink { target }
-        } else if ft.is_file() {
-            EntryKind::File
-        } else {
-            return Ok(None);
+    /// The special files left out so far.
+    pub fn skipped(&self) -> &[Skipped] {
+        &self.skipped
+    }
+
+    fn entry(&mut self, info: cnbx_fs::DirEntryInfo) -> Result<Option<WalkEntry>, WalkError> {
+        let level = self
+            .stack
+            .last()
+            .ok_or_else(|| WalkError { path: self.root.clone(), source: io::Error::other("walk state") })?;
+        let abs_path = level.dir.path().join(&info.name);
+        let err = |source: io::Error| WalkError { path: abs_path.clone(), source };
+        let name = info
+            .name
+            .to_str()
+            .ok_or_else(|| err(io::Error::new(io::ErrorKind::InvalidData, "file name is not UTF-8")))?;
+        let rel_path = if level.rel.is_empty() { name.to_owned() } else { format!("{}/{name}", level.rel) };
+        let identity = FileIdentity {
+            size: info.size,
+            mtime_ns: info.mtime_ns,
+            inode: info.inode,
+            dev: info.dev,
+            mode: info.mode,
         };
-        let mut size = if kind == EntryKind::File { meta.len() } else { 0 };
-        let (mode, uid, gid, nlink) = unix_fields(&meta);
-        if !ft.is_dir() && nlink > 1 {
-            let key = (identity.dev, identity.inode);
+        let mut kind = match info.kind {
+            cnbx_fs::EntryType::Dir => EntryKind::Dir,
+            cnbx_fs::EntryType::File => EntryKind::File,
+            cnbx_fs::EntryType::Symlink => {
+                let target = level.dir.read_link(&info.name).map_err(WalkError::fs)?;
+                let target = target
+                    .into_string()
+                    .map_err(|_| err(io::Error::new(io::ErrorKind::InvalidData, "symlink target is not UTF-8")))?;
+                EntryKind::Symlink { target }
+            }
+            cnbx_fs::EntryType::Other(what) => {
+                self.skipped.push(Skipped { rel_path, what });
+                return Ok(None);
+            }
+        };
+        if kind == EntryKind::Dir {
+            let dir = level.dir.open_dir(&info.name).map_err(WalkError::fs)?;
+            let entries = dir.entries().map_err(WalkError::fs)?.into_iter();
+            self.stack.push(Level { dir, rel: rel_path.clone(), entries });
+        }
+        let mut size = if kind == EntryKind::File { info.size } else { 0 };
+        if kind != EntryKind::Dir && info.nlink > 1 {
+            let key = (info.dev, info.inode);
             match self.seen.get(&key) {
                 Some(first) => {
                     kind = EntryKind::Hardlink { target: first.clone() };
@@ -678,41 +814,49 @@ impl DirWalk {
             }
         }
         let mtime = TarTime::new(
-            i64::try_from(identity.mtime_ns.div_euclid(1_000_000_000)).unwrap_or(0),
-            u32::try_from(identity.mtime_ns.rem_euclid(1_000_000_000)).unwrap_or(0),
+            i64::try_from(info.mtime_ns.div_euclid(1_000_000_000)).unwrap_or(0),
+            u32::try_from(info.mtime_ns.rem_euclid(1_000_000_000)).unwrap_or(0),
         )
         .unwrap_or_default();
-        Ok(Some(WalkEntry { rel_path, abs_path: path, kind, mode, uid, gid, mtime, size, identity }))
+        Ok(Some(WalkEntry {
+            rel_path,
+            abs_path,
+            kind,
+            mode: info.mode & 0o7777,
+            uid: info.uid,
+            gid: info.gid,
+            mtime,
+            size,
+            identity,
+        }))
     }
-}
-
-#[cfg(unix)]
-fn unix_fields(meta: &Metadata) -> (u32, u64, u64, u64) {
-    use std::os::unix::fs::MetadataExt;
-    (meta.mode() & 0o7777, u64::from(meta.uid()), u64::from(meta.gid()), meta.nlink())
-}
-
-#[cfg(not(unix))]
-fn unix_fields(meta: &Metadata) -> (u32, u64, u64, u64) {
-    (if meta.is_dir() { 0o755 } else { 0o644 }, 0, 0, 1)
 }
 
 impl Iterator for DirWalk {
     type Item = Result<WalkEntry, WalkError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if !self.started {
+            self.started = true;
+            let opened = cnbx_fs::SafeDir::open(&self.root).and_then(|d| Ok((d.entries()?, d)));
+            match opened {
+                Ok((entries, dir)) => self.stack.push(Level { dir, rel: String::new(), entries: entries.into_iter() }),
+                Err(e) => return Some(Err(WalkError::fs(e))),
+            }
+        }
         loop {
-            let dent = match self.inner.next()? {
-                Ok(d) => d,
-                Err(e) => {
-                    let path = e.path().map_or_else(|| self.root.clone(), Path::to_path_buf);
-                    return Some(Err(WalkError { path, source: e.into() }));
-                }
+            let level = self.stack.last_mut()?;
+            let Some(info) = level.entries.next() else {
+                self.stack.pop();
+                continue;
             };
-            match self.entry(dent) {
+            match self.entry(info) {
                 Ok(Some(w)) => return Some(Ok(w)),
                 Ok(None) => continue,
-                Err(e) => return Some(Err(e)),
+                Err(e) => {
+                    self.stack.clear();
+                    return Some(Err(e));
+                }
             }
         }
     }

@@ -9,10 +9,12 @@
 //! * [`image`]: the transport-independent image model.
 //! * [`progress`]: how library code reports progress without printing.
 
+pub mod archive;
 pub mod auth;
 pub mod blobstore;
 pub mod cache;
 pub mod config;
+pub mod confine;
 pub mod digest;
 pub mod docker_archive;
 pub mod image;

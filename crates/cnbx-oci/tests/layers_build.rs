@@ -248,7 +248,16 @@ fn mapping_errors_and_size_changes_fail_the_layer() {
     r.extend(walk_dir(dir.path()).map(Result::unwrap).filter(|w| w.rel_path == "f").map(|w| w.into_layer_entry()));
     std::fs::write(dir.path().join("f"), "12345").unwrap();
     let msg = chain(&build_layer(&r, &store, &NullReporter).unwrap_err());
-    assert!(msg.contains("tar entry `f`: more than the 4 bytes"), "{msg}");
+    assert!(msg.contains("changed while cnbx was reading it"), "{msg}");
+    // A file replaced by a symbolic link since the walk is not read through the link.
+    std::fs::write(dir.path().join("secret"), "host secret").unwrap();
+    std::fs::write(dir.path().join("g"), "12345").unwrap();
+    let mut r = LayerRecipe::new("swapped");
+    r.extend(walk_dir(dir.path()).map(Result::unwrap).filter(|w| w.rel_path == "g").map(|w| w.into_layer_entry()));
+    std::fs::remove_file(dir.path().join("g")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("secret"), dir.path().join("g")).unwrap();
+    let msg = chain(&build_layer(&r, &store, &NullReporter).unwrap_err());
+    assert!(msg.contains("is a symbolic link, not a regular file"), "{msg}");
     // Nothing half-written is left in the store.
     let blobs: Vec<_> = std::fs::read_dir(store.root().join("blobs/sha256")).unwrap().collect();
     assert!(blobs.is_empty());
