@@ -3,14 +3,17 @@
 
 use std::path::Path;
 
+use cnbx_oci::confine::{Confinement, sanitize};
 use cnbx_oci::image::{BlobSource, LayerBlob};
 use cnbx_oci::layer::{ArchiveSource, LayerRecipe, walk_dir};
 use cnbx_oci::progress::ReporterExt;
-use cnbx_oci::tarball::{TarEntry, TarTime, clean_path};
+use cnbx_oci::tarball::{EntryKind, TarEntry, TarError, TarTime, clean_path};
 use toml::{Table, Value};
 
 use crate::labels::{ApiVersion, ApiVersions, LifecycleApi, LifecycleApis, LifecycleMetadata, LifecycleVersion};
-use crate::modules::{Located, ModuleContext, ModuleError, clean_name, download, tar_scan_cached, uri_to_local};
+use crate::modules::{
+    Located, ModuleContext, ModuleError, ScanSpec, clean_name, download, scan_cached, toml_error, uri_to_local,
+};
 
 /// The lifecycle version used when `builder.toml` names none.
 pub const DEFAULT_LIFECYCLE_VERSION: &str = "0.21.0";
@@ -105,11 +108,19 @@ fn second_component(name: &str) -> Option<&str> {
     (!a.is_empty() && !b.is_empty() && !b.contains('/')).then_some(b)
 }
 
-fn check_binaries(names: &[String]) -> Result<(), LifecycleError> {
-    let found: Vec<&str> = names.iter().filter_map(|n| second_component(n)).collect();
+/// The name a lifecycle binary is checked by, if `name` (an archive name as `naming` spells
+/// it) is a required binary: `<x>/<binary>` or `<x>/<binary>.exe`.
+fn binary_name(name: &str, naming: Naming) -> Option<String> {
+    let n = archive_name(name, naming)?;
+    let base = second_component(&n)?;
+    let bin = base.strip_suffix(".exe").unwrap_or(base);
+    REQUIRED_BINARIES.contains(&bin).then(|| bin.to_owned())
+}
+
+fn check_binaries<'a>(found: impl IntoIterator<Item = &'a str>) -> Result<(), LifecycleError> {
+    let found: Vec<&str> = found.into_iter().collect();
     for bin in REQUIRED_BINARIES {
-        let exe = format!("{bin}.exe");
-        if !found.iter().any(|f| *f == bin || *f == exe) {
+        if !found.contains(&bin) {
             return Err(LifecycleError::Invalid(format!("validating binaries: did not find '{bin}' in tar")));
         }
     }
@@ -143,7 +154,7 @@ fn api(t: Option<&Value>, key: &str) -> Result<Option<ApiVersion>, LifecycleErro
 
 /// Parses `lifecycle.toml` into pack's lifecycle metadata (compatibility mapping applied).
 pub fn parse_lifecycle_toml(text: &str) -> Result<LifecycleMetadata, LifecycleError> {
-    let doc: Table = text.parse().map_err(|e| LifecycleError::Invalid(format!("decoding lifecycle.toml: {e}")))?;
+    let doc: Table = text.parse().map_err(|e| LifecycleError::Invalid(toml_error("lifecycle.toml", text, &e)))?;
     let version = match doc.get("lifecycle").and_then(|l| l.get("version")) {
         None => None,
         Some(Value::String(s)) => {
@@ -170,44 +181,74 @@ fn symlink_entry() -> TarEntry {
     TarEntry::symlink("/lifecycle", "/cnb/lifecycle")
 }
 
-/// The lifecycle layer from an archive (tar / tar.gz) whose names follow `naming`.
-fn archive_recipe(path: &Path, naming: Naming) -> Result<LayerRecipe, LifecycleError> {
-    let mut r = LayerRecipe::new("lifecycle");
-    r.push_header(TarEntry::dir("/cnb/lifecycle"));
-    let mapping = match naming {
-        Naming::Archive => "lifecycle v1 archive",
-        Naming::Image => "lifecycle v1 image",
-    };
-    let source = ArchiveSource::new(path, mapping, move |mut e: TarEntry| {
+/// Where the lifecycle layer may write: `/cnb/lifecycle/`, and the `/lifecycle` link.
+fn lifecycle_confinement() -> Confinement {
+    Confinement::new("/cnb/lifecycle").with_extra("/lifecycle")
+}
+
+/// The mapping of a lifecycle archive's entries (names as `naming` spells them) into the
+/// lifecycle layer: only `<x>/<name>` entries, as `/cnb/lifecycle/<name>`, hard link targets
+/// likewise, special files left out, set-id bits and extended attributes cleared.
+fn lifecycle_map(naming: Naming) -> impl Fn(TarEntry) -> Result<Option<TarEntry>, TarError> + Send + Sync {
+    move |e: TarEntry| {
+        let (e, _) = sanitize(e);
+        let Some(mut e) = e else { return Ok(None) };
         let Some(name) = archive_name(&e.path, naming) else { return Ok(None) };
         let Some(base) = second_component(&name) else { return Ok(None) };
         e.path = format!("/cnb/lifecycle/{base}");
+        if let EntryKind::Hardlink { target } = &e.kind {
+            let t = archive_name(target, naming).unwrap_or_default();
+            let t = second_component(&t).map_or_else(|| target.clone(), |b| format!("/cnb/lifecycle/{b}"));
+            e.kind = EntryKind::Hardlink { target: t };
+        }
         Ok(Some(e))
-    })
-    .map_err(|e| ModuleError::io(format!("reading {}", path.display()), e))?;
+    }
+}
+
+/// The lifecycle layer from an archive (tar / tar.gz) whose names follow `naming`.
+fn archive_recipe(path: &Path, naming: Naming) -> Result<LayerRecipe, LifecycleError> {
+    let mut r = LayerRecipe::new("lifecycle").with_confinement(lifecycle_confinement());
+    r.push_header(TarEntry::dir("/cnb/lifecycle"));
+    let mapping = match naming {
+        Naming::Archive => "lifecycle v2 archive",
+        Naming::Image => "lifecycle v2 image",
+    };
+    let source = ArchiveSource::new(path, mapping, lifecycle_map(naming))
+        .map_err(|e| ModuleError::io(format!("reading {}", path.display()), e))?;
     r.push_archive(source);
     r.push_header(symlink_entry());
     Ok(r)
 }
 
 /// The lifecycle layer from a directory (`<x>/<name>` entries; owners and times normalised).
-fn dir_recipe(dir: &Path) -> Result<LayerRecipe, LifecycleError> {
-    let mut r = LayerRecipe::new("lifecycle");
+fn dir_recipe(dir: &Path, reporter: &dyn cnbx_oci::progress::Reporter) -> Result<LayerRecipe, LifecycleError> {
+    let mut r = LayerRecipe::new("lifecycle").with_confinement(lifecycle_confinement());
     r.push_header(TarEntry::dir("/cnb/lifecycle"));
-    for w in walk_dir(dir) {
+    let mut walk = walk_dir(dir);
+    for w in walk.by_ref() {
         let w = w.map_err(|e| ModuleError::io(format!("reading {}", e.path.display()), e.source))?;
         let Some(base) = second_component(&w.rel_path).map(str::to_owned) else { continue };
+        if w.mode & 0o6000 != 0 {
+            reporter.warn(&format!(
+                "lifecycle file '{}': its setuid/setgid bits were cleared",
+                cnbx_fs::excerpt(&w.rel_path)
+            ));
+        }
         let mut entry = w.into_layer_entry();
         entry.header.path = format!("/cnb/lifecycle/{base}");
         entry.header.uid = 0;
         entry.header.gid = 0;
+        entry.header.mode &= !0o6000;
         entry.header.mtime = TarTime::NORMALIZED;
-        if let cnbx_oci::EntryKind::Hardlink { target } = &entry.header.kind {
+        if let EntryKind::Hardlink { target } = &entry.header.kind {
             let t = clean_path(target);
             let t = second_component(&t).unwrap_or(&t).to_owned();
-            entry.header.kind = cnbx_oci::EntryKind::Hardlink { target: format!("/cnb/lifecycle/{t}") };
+            entry.header.kind = EntryKind::Hardlink { target: format!("/cnb/lifecycle/{t}") };
         }
         r.push(entry);
+    }
+    for s in walk.skipped() {
+        reporter.warn(&format!("lifecycle file '{}' was left out: it is {}", cnbx_fs::excerpt(&s.rel_path), s.what));
     }
     r.push_header(symlink_entry());
     Ok(r)
@@ -303,34 +344,62 @@ pub async fn locate_lifecycle(
         LifecycleLocation::Uri(uri) => (uri_to_local(ctx, uri).await?, Naming::Archive),
     };
 
-    let (toml_text, recipe) = match &source {
+    let not_found = || LifecycleError::Invalid("could not find entry path 'lifecycle.toml': not exist".into());
+    let (toml_bytes, recipe) = match &source {
         Located::Dir(dir) => {
-            let names: Vec<String> = walk_dir(dir).filter_map(Result::ok).map(|w| w.rel_path).collect();
-            let text = std::fs::read_to_string(dir.join("lifecycle.toml"))
-                .map_err(|_| LifecycleError::Invalid("could not find entry path 'lifecycle.toml': not exist".into()))?;
-            check_binaries(&names)?;
-            (text, dir_recipe(dir)?)
+            let mut names: Vec<String> = Vec::new();
+            for w in walk_dir(dir) {
+                let w = w.map_err(|e| ModuleError::io(format!("reading {}", e.path.display()), e.source))?;
+                names.extend(binary_name(&w.rel_path, Naming::Archive));
+            }
+            let safe =
+                cnbx_fs::SafeDir::open(dir).map_err(|e| LifecycleError::Invalid(crate::inspect::error_chain(&e)))?;
+            let text = safe
+                .read_file(std::ffi::OsStr::new("lifecycle.toml"), cnbx_fs::limits::MAX_DESCRIPTOR, "lifecycle.toml")
+                .map_err(|e| {
+                    if e.is_not_found() {
+                        not_found()
+                    } else {
+                        LifecycleError::Invalid(crate::inspect::error_chain(&e))
+                    }
+                })?;
+            check_binaries(names.iter().map(String::as_str))?;
+            (text, dir_recipe(dir, ctx.reporter)?)
         }
         Located::File(path) => {
-            let io = |e| ModuleError::io(format!("reading lifecycle archive {}", path.display()), e);
-            let mut scan = tar_scan_cached(ctx, path, &["lifecycle.toml", "cnb/lifecycle.toml"]).map_err(io)?;
-            let names: Vec<String> = scan.names.iter().filter_map(|n| archive_name(n, naming)).collect();
-            let text = match naming {
-                Naming::Image => {
-                    scan.files.remove("cnb/lifecycle.toml").or_else(|| scan.files.remove("lifecycle.toml"))
-                }
-                Naming::Archive => scan.files.remove("lifecycle.toml"),
+            let map = lifecycle_map(naming);
+            let notable = move |n: &str| binary_name(n, naming);
+            let spec = ScanSpec {
+                id: match naming {
+                    Naming::Archive => "lifecycle v2 archive",
+                    Naming::Image => "lifecycle v2 image",
+                },
+                want: &["lifecycle.toml", "cnb/lifecycle.toml"],
+                notable: &notable,
+                layer: Some((&map, lifecycle_confinement())),
             };
-            let text = text.ok_or_else(|| {
-                LifecycleError::Invalid("could not find entry path 'lifecycle.toml': not exist".into())
-            })?;
-            check_binaries(&names)?;
-            let text =
-                String::from_utf8(text).map_err(|_| LifecycleError::Invalid("lifecycle.toml is not UTF-8".into()))?;
+            let what = format!("lifecycle archive {}", path.display());
+            let mut scan =
+                scan_cached(ctx, path, &spec).map_err(|e| LifecycleError::Module(e.into_module_error(&what)))?;
+            for w in &scan.warnings {
+                ctx.reporter.warn(&format!("{what}: {w}"));
+            }
+            let name = match naming {
+                Naming::Image if scan.files.contains_key("cnb/lifecycle.toml") => "cnb/lifecycle.toml",
+                _ => "lifecycle.toml",
+            };
+            let text = if scan.files.contains_key(name) || scan.not_regular.contains(name) {
+                scan.take_file(name, &what)?
+            } else {
+                return Err(not_found());
+            };
+            check_binaries(scan.notable.iter().map(String::as_str))?;
             (text, archive_recipe(path, naming)?)
         }
         Located::Image(_) => unreachable!("uri_to_local returns local paths"),
     };
+    let toml_text =
+        String::from_utf8(toml_bytes).map_err(|_| LifecycleError::Invalid("lifecycle.toml is not UTF-8".into()))?;
     let metadata = parse_lifecycle_toml(&toml_text)?;
     Ok(PendingLifecycle { metadata, recipe })
 }

@@ -114,6 +114,19 @@ pub fn decompressed(reader: impl Read + Send + 'static) -> io::Result<ArchiveStr
     Ok(if gzipped { Box::new(flate2::read::MultiGzDecoder::new(reader)) } else { Box::new(reader) })
 }
 
+/// `e` as it may be shown: the `tar` crate's messages quote header bytes (the start of a
+/// file that is not a tar, which may be a secret), so only bounds, operating-system errors
+/// and truncation are described; anything else becomes "not a valid tar stream".
+pub fn safe_io(e: io::Error) -> io::Error {
+    if is_limit(&e) || e.raw_os_error().is_some() {
+        return e;
+    }
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        return io::Error::new(io::ErrorKind::UnexpectedEof, "the archive ends in the middle of an entry");
+    }
+    io::Error::new(e.kind(), "it is not a valid tar or gzipped tar stream")
+}
+
 /// Whether `e` (from [`read_entries`]) is a bound being exceeded, rather than a malformed
 /// archive or an I/O error.
 pub fn is_limit(e: &io::Error) -> bool {
@@ -124,8 +137,8 @@ pub fn is_limit(e: &io::Error) -> bool {
 /// [`decompressed`]) within the bounds of this module, calling `each` on each entry in
 /// order. `each` may read the entry's content or not; what it leaves unread is skipped
 /// before the next entry is read. Errors from `each` are returned as they are; a malformed
-/// archive or an exceeded bound is an [`io::Error`] ([`is_limit`] tells which), given to
-/// `io_err` to make an `E`.
+/// archive or an exceeded bound is an [`io::Error`] ([`is_limit`] tells which; the message
+/// never quotes the archive, see [`safe_io`]), given to `io_err` to make an `E`.
 pub fn read_entries<E>(
     stream: impl Read,
     mut each: impl FnMut(&mut tar::Entry<'_, Guard<&mut dyn Read>>) -> Result<(), E>,
@@ -141,7 +154,8 @@ pub fn read_entries<E>(
     let max_entries = limits::max_archive_entries();
     let guard = Guard { inner: &mut stream as &mut dyn Read, state: Arc::clone(&state) };
     let mut archive = tar::Archive::new(guard);
-    let mut entries = archive.entries().map_err(&io_err)?;
+    let io_err = |e: io::Error| io_err(safe_io(e));
+    let mut entries = archive.entries().map_err(io_err)?;
     let mut count: u64 = 0;
     loop {
         state.header.store(0, Ordering::Relaxed);
@@ -149,14 +163,14 @@ pub fn read_entries<E>(
         let next = entries.next();
         state.in_header.store(false, Ordering::Relaxed);
         let Some(entry) = next else { return Ok(()) };
-        let mut entry = entry.map_err(&io_err)?;
+        let mut entry = entry.map_err(io_err)?;
         count += 1;
         if count > max_entries {
             return Err(io_err(ArchiveLimit::Entries { limit: max_entries }.into_io()));
         }
         each(&mut entry)?;
         // Skip what `each` left, outside the header budget.
-        io::copy(&mut entry, &mut io::sink()).map_err(&io_err)?;
+        io::copy(&mut entry, &mut io::sink()).map_err(io_err)?;
     }
 }
 

@@ -90,7 +90,7 @@ const BASIC_PAX_KEYS: &[&str] =
 #[derive(Debug, thiserror::Error)]
 pub enum TarError {
     /// The header cannot be represented (the reason says which field, and why).
-    #[error("cannot encode tar entry `{path}`: {reason}")]
+    #[error("cannot encode tar entry `{}`: {reason}", cnbx_fs::excerpt(path))]
     Unencodable {
         /// Entry name.
         path: String,
@@ -99,7 +99,8 @@ pub enum TarError {
     },
     /// Fewer content bytes were supplied than the header's size.
     #[error(
-        "tar entry `{path}`: the header says {expected} bytes of content but only {actual} were supplied (did the file change while it was read?)"
+        "tar entry `{}`: the header says {expected} bytes of content but only {actual} were supplied (did the file change while it was read?)",
+        cnbx_fs::excerpt(path)
     )]
     ContentTooShort {
         /// Entry name.
@@ -111,7 +112,8 @@ pub enum TarError {
     },
     /// More content bytes were supplied than the header's size.
     #[error(
-        "tar entry `{path}`: more than the {expected} bytes of content the header announces were supplied (did the file change while it was read?)"
+        "tar entry `{}`: more than the {expected} bytes of content the header announces were supplied (did the file change while it was read?)",
+        cnbx_fs::excerpt(path)
     )]
     ContentTooLong {
         /// Entry name.
@@ -120,7 +122,7 @@ pub enum TarError {
         expected: u64,
     },
     /// An entry of a source archive cannot be carried over.
-    #[error("tar entry `{path}` of the source archive cannot be re-encoded: {reason}")]
+    #[error("tar entry `{}` of the source archive cannot be re-encoded: {reason}", cnbx_fs::excerpt(path))]
     Unsupported {
         /// Entry name, lossily decoded.
         path: String,
@@ -131,7 +133,7 @@ pub enum TarError {
     #[error("reading a tar header of the source archive")]
     SourceHeader(#[source] io::Error),
     /// Reading an entry's content failed.
-    #[error("reading the content of tar entry `{path}`")]
+    #[error("reading the content of tar entry `{}`", cnbx_fs::excerpt(path))]
     Read {
         /// Entry name.
         path: String,
@@ -140,7 +142,7 @@ pub enum TarError {
         source: io::Error,
     },
     /// Writing the archive failed.
-    #[error("writing tar entry `{path}`")]
+    #[error("writing tar entry `{}`", cnbx_fs::excerpt(path))]
     Write {
         /// Entry name (empty for the end-of-archive blocks).
         path: String,
@@ -439,11 +441,13 @@ impl TarEntry {
         let unsupported = |reason: String| TarError::Unsupported { path: lossy_path.clone(), reason };
 
         let mut records = BTreeMap::new();
-        if let Some(exts) = entry.pax_extensions().map_err(TarError::SourceHeader)? {
+        if let Some(exts) = entry.pax_extensions().map_err(|e| TarError::SourceHeader(crate::archive::safe_io(e)))? {
             for ext in exts {
-                let ext = ext.map_err(TarError::SourceHeader)?;
+                let ext = ext.map_err(|e| TarError::SourceHeader(crate::archive::safe_io(e)))?;
                 let key = ext.key().map_err(|_| unsupported("a PAX record key is not UTF-8".into()))?;
-                let value = ext.value().map_err(|_| unsupported(format!("PAX record `{key}` is not UTF-8")))?;
+                let value = ext
+                    .value()
+                    .map_err(|_| unsupported(format!("PAX record `{}` is not UTF-8", cnbx_fs::excerpt(key))))?;
                 records.insert(key.to_owned(), value.to_owned());
             }
         }
@@ -478,8 +482,8 @@ impl TarEntry {
             u32::try_from(num(field::MODE, "mode")?).map_err(|_| unsupported("its mode is out of range".into()))?;
         let mut mtime = TarTime::from_secs(i64::try_from(num(field::MTIME, "mtime")?).unwrap_or(i64::MAX));
         // The tar crate has already applied PAX uid/gid/size.
-        let uid = header.uid().map_err(TarError::SourceHeader)?;
-        let gid = header.gid().map_err(TarError::SourceHeader)?;
+        let uid = header.uid().map_err(|e| TarError::SourceHeader(crate::archive::safe_io(e)))?;
+        let gid = header.gid().map_err(|e| TarError::SourceHeader(crate::archive::safe_io(e)))?;
         let size = entry.size();
 
         let block_format = block_format(raw);
@@ -516,7 +520,9 @@ impl TarEntry {
             gname = v.clone();
         }
         let pax_time = |key: &str| {
-            pax(key).map(|v| TarTime::parse_pax(v).ok_or_else(|| unsupported(format!("invalid PAX {key} `{v}`"))))
+            pax(key).map(|v| {
+                TarTime::parse_pax(v).ok_or_else(|| unsupported(format!("invalid PAX {key} `{}`", cnbx_fs::excerpt(v))))
+            })
         };
         if let Some(t) = pax_time("mtime") {
             mtime = t?;

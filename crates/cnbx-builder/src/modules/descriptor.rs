@@ -2,6 +2,7 @@
 
 use toml::{Table, Value};
 
+use super::ident::check_id_version;
 use super::{ModuleError, ModuleKind, escape_id};
 use crate::labels::{ApiVersion, Distribution, License, ModuleInfo, ModuleRef, ModuleStack, OrderEntry, Target};
 
@@ -119,10 +120,25 @@ fn module_info(t: &Table, path: &str, what: &str, keys: &mut Keys) -> Result<Mod
     })
 }
 
+/// A TOML error in someone else's file, told without quoting the file: the line and column,
+/// and the parser's message (an excerpt of it).
+pub(crate) fn toml_error(what: &str, text: &str, e: &toml::de::Error) -> String {
+    let message = cnbx_fs::excerpt(e.message().trim());
+    match e.span() {
+        Some(span) => {
+            let before = &text.as_bytes()[..span.start.min(text.len())];
+            let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+            let column = before.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+            format!("reading {what}: line {line}, column {column}: {message}")
+        }
+        None => format!("reading {what}: {message}"),
+    }
+}
+
 /// Parses a descriptor. `what` names the file for errors (e.g. `buildpack.toml of 'uri'`).
 /// Returns the descriptor and the warnings pack prints for it.
 pub fn parse_descriptor(kind: ModuleKind, text: &str, what: &str) -> Result<(Descriptor, Vec<String>), ModuleError> {
-    let doc: Table = text.parse().map_err(|e: toml::de::Error| ModuleError::Invalid(format!("reading {what}: {e}")))?;
+    let doc: Table = text.parse().map_err(|e: toml::de::Error| ModuleError::Invalid(toml_error(what, text, &e)))?;
     let noun = kind.noun();
     let mut keys = Keys { unknown: Vec::new() };
     check_keys(&doc, &["api", noun, "stacks", "targets", "order", "metadata"], "", &mut keys);
@@ -194,6 +210,8 @@ pub fn parse_descriptor(kind: ModuleKind, text: &str, what: &str) -> Result<(Des
     if info.version.is_empty() {
         return Err(ModuleError::Invalid(format!("'{noun}.version' is required")));
     }
+    check_id_version(kind, &info.id, &info.version)
+        .map_err(|e| ModuleError::Invalid(format!("reading {what}: {e}")))?;
     if !order.is_empty() && (!targets.is_empty() || !stacks.is_empty()) {
         return Err(ModuleError::Invalid(format!(
             "{noun} '{}': cannot have both 'targets'/'stacks' and an 'order' defined",
@@ -280,6 +298,38 @@ anything = 1
         );
         assert!(e(ModuleKind::Buildpack, "api = 3.5").contains("'api' must be a string"));
         assert!(e(ModuleKind::Buildpack, "[buildpack\n").starts_with("reading x:"));
+    }
+
+    #[test]
+    fn errors_never_quote_the_file() {
+        let secret = format!("TOKEN=supersecret{}", "x".repeat(10_000));
+        let e = parse_descriptor(ModuleKind::Buildpack, &secret, "buildpack.toml of 'x'").unwrap_err().to_string();
+        assert!(e.starts_with("reading buildpack.toml of 'x': line 1, column "), "{e}");
+        assert!(!e.contains("supersecret"), "{e}");
+        assert!(e.len() < 300, "{e}");
+        let e = parse_descriptor(ModuleKind::Buildpack, "[buildpack]\nid = \"..\"\nversion = \"1\"\n", "x")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "reading x: buildpack id '..' cannot be a directory name");
+        let e =
+            parse_descriptor(ModuleKind::Buildpack, "[buildpack]\nid = \"a\"\nversion = \"../../lifecycle\"\n", "x")
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("has version '../../lifecycle', which cannot be a directory name"), "{e}");
+    }
+
+    proptest::proptest! {
+        /// Arbitrary text, and arbitrary edits of a valid descriptor, give a descriptor or an
+        /// error, never a panic.
+        #[test]
+        fn fuzz_descriptor_never_panics(text in "\\PC*", cut in 0usize..200, insert in "\\PC{0,8}") {
+            let _ = parse_descriptor(ModuleKind::Buildpack, &text, "x");
+            let mut g = GOLDEN.to_owned();
+            let at = g.char_indices().map(|(i, _)| i).nth(cut % GOLDEN.len()).unwrap_or(0);
+            g.insert_str(at, &insert);
+            let _ = parse_descriptor(ModuleKind::Extension, &g, "x");
+            let _ = crate::lifecycle::parse_lifecycle_toml(&g);
+        }
     }
 
     #[test]

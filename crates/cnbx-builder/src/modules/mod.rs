@@ -14,8 +14,10 @@
 //! buildpacks: …`): the caller adds those.
 
 mod descriptor;
+mod ident;
 mod package;
 mod plan;
+mod scan;
 mod source;
 mod stream;
 mod validate;
@@ -29,14 +31,17 @@ use cnbx_oci::progress::{Reporter, ReporterExt};
 use cnbx_oci::spec::Platform;
 use rayon::prelude::*;
 
+pub(crate) use descriptor::toml_error;
 pub use descriptor::{Descriptor, parse_descriptor};
+pub use ident::{RESERVED_IDS, check_id, check_id_version, check_version};
 pub use package::PACKAGE_METADATA;
-pub use validate::{resolve_order, resolve_system, validate_modules, validate_modules_with};
+pub use validate::{MAX_ORDER_DEPTH, resolve_order, resolve_system, validate_modules, validate_modules_with};
 
 use crate::images::Images;
 use crate::labels::{self, ModuleInfo, ModuleLayerInfo};
 
-pub(crate) use source::{Located, TarScan, clean_name, download, tar_scan_cached, uri_to_local};
+pub(crate) use scan::{ScanSpec, TarScan, clean_name, scan_cached};
+pub(crate) use source::{Located, download, uri_to_local};
 
 /// Buildpack or image extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -104,6 +109,9 @@ pub struct Module {
     pub has_build_bin: bool,
     /// Whether it came from a buildpackage (image or `.cnb`).
     pub from_package: bool,
+    /// Where it came from (the `uri` of its `[[buildpacks]]`/`[[extensions]]` entry), for
+    /// messages.
+    pub source: String,
 }
 
 /// What fetching and planning need.
@@ -208,6 +216,7 @@ pub(crate) struct PendingModule {
     pub(crate) build: Result<LayerBlob, LayerRecipe>,
     pub(crate) has_build_bin: bool,
     pub(crate) from_package: bool,
+    pub(crate) source: String,
 }
 
 /// Builds recipes in parallel through the cache (off the async executor when possible).
@@ -230,6 +239,33 @@ fn off_executor<R>(work: impl FnOnce() -> R) -> R {
     }
 }
 
+/// The notable names of a module archive: `bin/build` (and its Windows forms) and
+/// `oci-layout` (a `.cnb`).
+fn module_notable(name: &str) -> Option<String> {
+    matches!(name, "bin/build" | "bin/build.bat" | "bin/build.exe" | "oci-layout").then(|| name.to_owned())
+}
+
+/// What to look for in a module archive, and the layer it may become (its entries mapped
+/// under a stand-in directory: where a name lands does not depend on the module's id).
+fn module_scan_spec<'a>(kind: ModuleKind, map: &'a cnbx_oci::layer::EntryMap) -> ScanSpec<'a> {
+    ScanSpec {
+        id: match kind {
+            ModuleKind::Buildpack => "module v1 buildpack",
+            ModuleKind::Extension => "module v1 extension",
+        },
+        want: match kind {
+            ModuleKind::Buildpack => &["buildpack.toml"],
+            ModuleKind::Extension => &["extension.toml"],
+        },
+        notable: &module_notable,
+        layer: Some((map, cnbx_oci::confine::Confinement::new(SCAN_BASE).with_parent_dir(SCAN_PARENT))),
+    }
+}
+
+/// The stand-in module directory of [`module_scan_spec`].
+const SCAN_PARENT: &str = "/cnb/buildpacks/scan";
+const SCAN_BASE: &str = "/cnb/buildpacks/scan/0";
+
 /// A root blob (directory or archive) module: descriptor read, recipe made.
 fn root_blob(
     kind: ModuleKind,
@@ -239,30 +275,43 @@ fn root_blob(
 ) -> Result<(PendingModule, Vec<String>), ModuleError> {
     let file = kind.descriptor_file();
     let what = format!("{file} of '{uri}'");
-    let not_found = || ModuleError::Invalid(format!("reading {what}: could not find entry path '{file}': not exist"));
-    let (text, has_build_bin, dir) = match located {
+    let (text, has_build_bin, mut warnings) = match located {
         Located::Dir(dir) => {
-            let text = match std::fs::read(dir.join(file)) {
-                Ok(t) => t,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(not_found()),
-                Err(e) => return Err(ModuleError::io(format!("reading {what}"), e)),
-            };
-            let bin = ["bin/build", "bin/build.bat", "bin/build.exe"].iter().any(|b| dir.join(b).is_file());
-            (text, bin, Some(dir))
+            let safe = cnbx_fs::SafeDir::open(dir).map_err(|e| fs_error(&what, e))?;
+            let text = safe
+                .read_file(std::ffi::OsStr::new(file), cnbx_fs::limits::MAX_DESCRIPTOR, "a module descriptor")
+                .map_err(|e| match e {
+                    e if e.is_not_found() => {
+                        ModuleError::Invalid(format!("reading {what}: could not find entry path '{file}': not exist"))
+                    }
+                    e => fs_error(&what, e),
+                })?;
+            let bin = ["bin/build", "bin/build.bat", "bin/build.exe"]
+                .iter()
+                .any(|b| std::fs::symlink_metadata(dir.join(b)).is_ok_and(|m| m.is_file()));
+            (text, bin, Vec::new())
         }
         Located::File(_) => {
             let mut scan = scan.unwrap_or_default();
-            let bin = scan.names.iter().any(|n| matches!(n.as_str(), "bin/build" | "bin/build.bat" | "bin/build.exe"));
-            (scan.files.remove(file).ok_or_else(not_found)?, bin, None)
+            let bin = ["bin/build", "bin/build.bat", "bin/build.exe"].iter().any(|b| scan.notable.contains(*b));
+            let text = scan.take_file(file, &what)?;
+            let warnings =
+                scan.warnings.iter().map(|w| format!("{} archive '{uri}': {w}", kind.noun())).collect::<Vec<_>>();
+            (text, bin, warnings)
         }
         Located::Image(_) => unreachable!("images are not root blobs"),
     };
     let text = String::from_utf8(text).map_err(|_| ModuleError::Invalid(format!("reading {what}: not UTF-8")))?;
-    let (d, warnings) = parse_descriptor(kind, &text, &what)?;
-    let recipe = match (dir, located) {
-        (Some(dir), _) => stream::dir_recipe(kind, &d.info.id, &d.info.version, dir)?,
-        (None, Located::File(path)) => stream::tar_recipe(kind, &d.info.id, &d.info.version, path)?,
-        _ => unreachable!(),
+    let (d, descriptor_warnings) = parse_descriptor(kind, &text, &what)?;
+    warnings.extend(descriptor_warnings);
+    let recipe = match located {
+        Located::Dir(dir) => {
+            let (recipe, walk_warnings) = stream::dir_recipe(kind, &d.info.id, &d.info.version, dir)?;
+            warnings.extend(walk_warnings);
+            recipe
+        }
+        Located::File(path) => stream::tar_recipe(kind, &d.info.id, &d.info.version, path)?,
+        Located::Image(_) => unreachable!(),
     };
     let layer_info = ModuleLayerInfo {
         api: Some(d.api),
@@ -273,9 +322,21 @@ fn root_blob(
         homepage: d.info.homepage.clone(),
         name: d.info.name.clone(),
     };
-    let pending =
-        PendingModule { kind, info: d.info, layer_info, build: Err(recipe), has_build_bin, from_package: false };
+    let pending = PendingModule {
+        kind,
+        info: d.info,
+        layer_info,
+        build: Err(recipe),
+        has_build_bin,
+        from_package: false,
+        source: uri.to_owned(),
+    };
     Ok((pending, warnings))
+}
+
+/// A file-system error about `what`, as a module error.
+fn fs_error(what: &str, e: cnbx_fs::FsError) -> ModuleError {
+    ModuleError::Invalid(format!("reading {what}: {}", crate::inspect::error_chain(&e)))
 }
 
 async fn fetch_one(ctx: &ModuleContext<'_>, kind: ModuleKind, spec: &ModuleSpec) -> Result<Fetched, ModuleError> {
@@ -298,9 +359,10 @@ async fn fetch_one(ctx: &ModuleContext<'_>, kind: ModuleKind, spec: &ModuleSpec)
             package::modules_from_image(ctx, kind, &image, &uri).await?
         }
         Located::File(path) => {
-            let scan = source::tar_scan_cached(ctx, path, &[kind.descriptor_file()])
-                .map_err(|e| ModuleError::io(format!("reading '{uri}'"), e))?;
-            if package::is_oci_layout_archive(&scan.names) {
+            let map = stream::archive_module_map(SCAN_BASE.to_owned());
+            let scan = scan::scan_cached(ctx, path, &module_scan_spec(kind, &map))
+                .map_err(|e| e.into_module_error(&format!("'{uri}'")))?;
+            if scan.notable.contains("oci-layout") {
                 let image = package::read_cnb(ctx, path, &uri)?;
                 package::modules_from_image(ctx, kind, &image, &uri).await?
             } else {
@@ -423,9 +485,39 @@ pub async fn fetch_modules(
             layer,
             has_build_bin: p.has_build_bin,
             from_package: p.from_package,
+            source: p.source,
         });
     }
+    check_duplicates(&out)?;
     Ok(out)
+}
+
+/// Two modules with the same `id@version` must be the same module: the same layer content
+/// (diffID). pack lets the last one win, which silently drops one of two different
+/// buildpacks; cnbx names both sources instead.
+fn check_duplicates(modules: &[Module]) -> Result<(), ModuleError> {
+    let mut seen: std::collections::HashMap<String, &Module> = std::collections::HashMap::new();
+    for m in modules {
+        let key = m.info.full_name();
+        match seen.get(&key) {
+            Some(first) if first.layer.diff_id != m.layer.diff_id => {
+                return Err(ModuleError::Invalid(format!(
+                    "two different {}s are both '{key}': one from '{}' (layer {}), one from '{}' (layer {}); \
+                     give one of them another version, or drop one from builder.toml",
+                    m.kind.noun(),
+                    first.source,
+                    first.layer.diff_id,
+                    m.source,
+                    m.layer.diff_id
+                )));
+            }
+            Some(_) => {}
+            None => {
+                seen.insert(key, m);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// §3.3: the module layers to append for `kind`, and the merged layers label.

@@ -2,12 +2,18 @@
 //! (pack-builder-behavior.md §2.5, §2.6; cnb-spec-rules.md §3).
 
 use std::collections::BTreeMap;
+use std::io::Read as _;
 use std::path::Path;
 
+use cnbx_oci::Digest;
+use cnbx_oci::confine::Confiner;
+use cnbx_oci::digest::HashingReader;
 use cnbx_oci::image::{BlobSource, LayerBlob, SourceImage};
-use cnbx_oci::layout::OciLayout;
-use cnbx_oci::spec::media_type;
+use cnbx_oci::progress::ReporterExt;
+use cnbx_oci::spec::{Index, media_type};
+use cnbx_oci::tarball::{EntryKind, TarEntry};
 
+use super::ident::check_id_version;
 use super::{ModuleContext, ModuleError, ModuleKind, PendingModule, stream};
 use crate::labels::{self, ModuleInfo, ModuleLayers};
 
@@ -15,8 +21,11 @@ use crate::labels::{self, ModuleInfo, ModuleLayers};
 pub const PACKAGE_METADATA: &str = "io.buildpacks.buildpackage.metadata";
 
 /// The modules of a package image, main first, then the dependencies sorted by id and
-/// version. Layers holding one module are reused as they are; a layer holding several
-/// (a flattened package) is split into one re-encoded layer per module.
+/// version. A layer holding one module is reused as it is once a scan has shown that it holds
+/// that module's files only, under that module's directory, and that its content is the
+/// diffID the image says; a layer that needs mending (special files, setuid bits, stray
+/// parent directories) and a layer holding several modules (a flattened package) are
+/// re-encoded, one layer per module.
 pub(crate) async fn modules_from_image(
     ctx: &ModuleContext<'_>,
     kind: ModuleKind,
@@ -44,12 +53,15 @@ pub(crate) async fn modules_from_image(
     let blobs = image.layers().map_err(|e| invalid(e.to_string()))?;
 
     let mut per_diff: BTreeMap<&str, usize> = BTreeMap::new();
-    for versions in module_layers.0.values() {
-        for info in versions.values() {
+    for (id, versions) in &module_layers.0 {
+        for (version, info) in versions {
+            check_id_version(kind, id, version).map_err(|e| invalid(e.to_string()))?;
             *per_diff.entry(info.layer_diff_id.as_str()).or_default() += 1;
         }
     }
-    let mut local: Option<SourceImage> = None;
+    // Every layer's content is read (scanned or split), so the layers must be local.
+    let local = ctx.images.with_local_layers(image).await.map_err(|e| invalid(crate::inspect::error_chain(&e)))?;
+    let local_layers = local.layers().map_err(|e| invalid(e.to_string()))?;
     let mut modules = Vec::new();
     for (id, versions) in &module_layers.0 {
         for (version, layer_info) in versions {
@@ -57,7 +69,7 @@ pub(crate) async fn modules_from_image(
                 invalid(format!(
                     "{} '{id}@{version}' is in layer {} which the image does not have",
                     kind.noun(),
-                    layer_info.layer_diff_id
+                    cnbx_fs::excerpt(&layer_info.layer_diff_id)
                 ))
             })?;
             let info = ModuleInfo {
@@ -67,28 +79,29 @@ pub(crate) async fn modules_from_image(
                 homepage: layer_info.homepage.clone(),
                 ..ModuleInfo::default()
             };
+            let local_blob = &local_layers[idx];
+            let path = blob_path(local_blob).ok_or_else(|| invalid("layer blob is not local".into()))?;
+            if !media_type::is_gzip_layer(&local_blob.descriptor.media_type)
+                && local_blob.descriptor.media_type != media_type::OCI_LAYER_TAR
+            {
+                return Err(invalid(format!(
+                    "unsupported layer media type {}",
+                    cnbx_fs::excerpt(&local_blob.descriptor.media_type)
+                )));
+            }
             let shared = per_diff.get(layer_info.layer_diff_id.as_str()).copied().unwrap_or(0) > 1;
             let build = if shared {
-                if local.is_none() {
-                    local = Some(
-                        ctx.images
-                            .with_local_layers(image)
-                            .await
-                            .map_err(|e| invalid(crate::inspect::error_chain(&e)))?,
-                    );
-                }
-                let local_layers =
-                    local.as_ref().map(SourceImage::layers).transpose().map_err(|e| invalid(e.to_string()))?;
-                let blob = &local_layers.unwrap_or_default()[idx];
-                let path = blob_path(blob).ok_or_else(|| invalid("layer blob is not local".into()))?;
-                if !media_type::is_gzip_layer(&blob.descriptor.media_type)
-                    && blob.descriptor.media_type != media_type::OCI_LAYER_TAR
-                {
-                    return Err(invalid(format!("unsupported layer media type {}", blob.descriptor.media_type)));
-                }
                 Err(stream::split_recipe(kind, id, version, &path)?)
             } else {
-                Ok(blobs[idx].clone())
+                match scan_layer_cached(ctx, kind, id, version, local_blob, &path).map_err(&invalid)? {
+                    LayerVerdict::Verbatim => Ok(blobs[idx].clone()),
+                    LayerVerdict::Mend(warnings) => {
+                        for w in warnings {
+                            ctx.reporter.warn(&format!("package '{uri}': {} '{id}@{version}': {w}", kind.noun()));
+                        }
+                        Err(stream::split_recipe(kind, id, version, &path)?)
+                    }
+                }
             };
             modules.push(PendingModule {
                 kind,
@@ -97,6 +110,7 @@ pub(crate) async fn modules_from_image(
                 build,
                 has_build_bin: false,
                 from_package: true,
+                source: uri.to_owned(),
             });
         }
     }
@@ -122,37 +136,194 @@ fn blob_path(blob: &LayerBlob) -> Option<std::path::PathBuf> {
     }
 }
 
-/// Reads a `.cnb` file (a tar holding an OCI layout): extracted to a temporary directory,
-/// the first manifest of `index.json` read, its layer blobs imported unchanged into the
-/// cnbx blob store. The returned image reads its blobs from that store.
+/// What a buildpackage layer needs before it can go into a builder.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+enum LayerVerdict {
+    /// Nothing: it is reused byte for byte.
+    Verbatim,
+    /// Re-encoding, which changes what these messages say.
+    Mend(Vec<String>),
+}
+
+/// [`scan_layer`], remembered by the blob's digest (its content cannot change under it).
+fn scan_layer_cached(
+    ctx: &ModuleContext<'_>,
+    kind: ModuleKind,
+    id: &str,
+    version: &str,
+    blob: &LayerBlob,
+    path: &Path,
+) -> Result<LayerVerdict, String> {
+    let key =
+        format!("package-layer v1\n{}\n{}\n{}\n{id}\n{version}", blob.descriptor.digest, blob.diff_id, kind.dir());
+    let home = ctx.images.home();
+    if let Some(v) = home.recall("layer-scans", &key) {
+        return Ok(v);
+    }
+    let verdict = scan_layer(kind, id, version, &blob.diff_id, path)?;
+    home.remember("layer-scans", &key, &verdict);
+    Ok(verdict)
+}
+
+/// Reads a buildpackage layer once: its uncompressed content must hash to `diff_id`, and
+/// every entry must belong to `id@version` (see [`stream::belongs`]), except root-owned
+/// 0755 directory entries for `/cnb` and the module kind's directory, which are harmless.
+/// Entries inside are checked as the layer's [`Confinement`] would check them.
+fn scan_layer(
+    kind: ModuleKind,
+    id: &str,
+    version: &str,
+    diff_id: &Digest,
+    path: &Path,
+) -> Result<LayerVerdict, String> {
+    let eid = super::escape_id(id);
+    let mut confiner = Confiner::new(stream::module_confinement(kind, id, version).map_err(|e| e.to_string())?);
+    let ancestors = ["/cnb".to_owned(), kind.dir().to_owned()];
+    let mut mend: Vec<String> = Vec::new();
+    let file = cnbx_fs::open_regular(path).map_err(|e| crate::inspect::error_chain(&e))?;
+    let layer_err = |e: std::io::Error| format!("reading layer {diff_id}: {}", cnbx_oci::archive::safe_io(e));
+    let stream = cnbx_oci::archive::decompressed(file.file).map_err(layer_err)?;
+    let mut hashing = HashingReader::new(stream);
+    cnbx_oci::archive::read_entries(
+        &mut hashing,
+        |entry| {
+            let raw = TarEntry::from_tar_entry(entry).map_err(|e| format!("reading layer {diff_id}: {e}"))?;
+            let name = raw.path.clone();
+            let shown = cnbx_fs::excerpt(&name);
+            if name.split('/').any(|c| c == "..") {
+                return Err(format!("layer {diff_id}: entry '{shown}': its name climbs out with '..'"));
+            }
+            let canonical = format!("/{}", super::clean_name(&name));
+            if canonical == "/." || ancestors.contains(&canonical) {
+                let harmless = raw.kind == EntryKind::Dir && raw.mode & 0o7777 == 0o755 && raw.uid == 0 && raw.gid == 0;
+                if !harmless {
+                    mend.push(format!("entry '{shown}' (outside its directory) was left out"));
+                }
+                return Ok(());
+            }
+            if !stream::belongs(&name, kind, &eid, version) {
+                let roots = format!("{}/{eid}/{version}/", kind.dir());
+                return Err(format!(
+                    "layer {diff_id}: entry '{shown}': it is outside {roots}, the only place it may write"
+                ));
+            }
+            let (sanitized, changes) = cnbx_oci::confine::sanitize(raw.clone());
+            mend.extend(changes.iter().map(|c| format!("entry '{shown}': {c}")));
+            let Some(canon) = stream::canonical_package_entry(raw) else { return Ok(()) };
+            if sanitized.is_some() {
+                confiner.check(&canon).map_err(|e| format!("layer {diff_id}: {e}"))?;
+            }
+            Ok(())
+        },
+        layer_err,
+    )?;
+    std::io::copy(&mut hashing, &mut std::io::sink()).map_err(layer_err)?;
+    let (_, actual, _) = hashing.finish();
+    if actual != *diff_id {
+        return Err(format!(
+            "layer {} does not hold what the image config says: its content has diffID {actual}, not {diff_id}",
+            blob_digest_hint(path)
+        ));
+    }
+    Ok(if mend.is_empty() { LayerVerdict::Verbatim } else { LayerVerdict::Mend(mend) })
+}
+
+fn blob_digest_hint(path: &Path) -> String {
+    path.file_name().map(|n| format!("sha256:{}", n.to_string_lossy())).unwrap_or_default()
+}
+
+/// Reads a `.cnb` file (a tar holding an OCI layout) in one pass, without extracting it:
+/// every `blobs/sha256/<hex>` entry is copied into the cnbx blob store while it is hashed,
+/// and kept only if its content has that digest; `oci-layout` and `index.json` are read with
+/// a bound. Links, devices and other special entries under `blobs/` are refused. Then the
+/// first manifest of `index.json` (for the build image's platform, if it is an index) is read
+/// from the store. The returned image reads its blobs from that store.
 pub(crate) fn read_cnb(ctx: &ModuleContext<'_>, file: &Path, uri: &str) -> Result<SourceImage, ModuleError> {
     let invalid = |msg: String| ModuleError::Invalid(format!("package '{uri}': {msg}"));
-    let tmp_root = ctx.images.home().tmp_dir();
-    fs_err::create_dir_all(&tmp_root).map_err(|e| ModuleError::io("creating the scratch directory", e))?;
-    let tmp = tempfile::Builder::new()
-        .prefix("cnb-")
-        .tempdir_in(&tmp_root)
-        .map_err(|e| ModuleError::io("creating a scratch directory", e))?;
-    let mut archive = super::source::open_tar(file).map_err(|e| ModuleError::io(format!("reading '{uri}'"), e))?;
-    archive.unpack(tmp.path()).map_err(|e| ModuleError::io(format!("extracting '{uri}'"), e))?;
-    let layout = OciLayout::open(tmp.path()).map_err(|e| invalid(crate::inspect::error_chain(&e)))?;
-    let index = layout.index().map_err(|e| invalid(crate::inspect::error_chain(&e)))?;
+    let blobs = ctx.images.blobs();
+    let opened =
+        cnbx_oci::layer::open_archive_file(file).map_err(|e| ModuleError::io(format!("reading '{uri}'"), e))?;
+    let stream =
+        cnbx_oci::archive::decompressed(opened.file).map_err(|e| ModuleError::io(format!("reading '{uri}'"), e))?;
+    let mut layout_marker: Option<Vec<u8>> = None;
+    let mut index: Option<Vec<u8>> = None;
+    let small = |entry: &mut dyn std::io::Read, size: u64, limit: u64, name: &str| -> Result<Vec<u8>, ModuleError> {
+        if size > limit {
+            return Err(invalid(format!("{name} is larger than the {limit} bytes cnbx reads for it")));
+        }
+        let mut buf = Vec::new();
+        entry.take(limit).read_to_end(&mut buf).map_err(|e| ModuleError::io(format!("reading '{uri}'"), e))?;
+        Ok(buf)
+    };
+    cnbx_oci::archive::read_entries(
+        stream,
+        |entry| {
+            let header = TarEntry::from_tar_entry(entry).map_err(|e| invalid(crate::inspect::error_chain(&e)))?;
+            let name = super::clean_name(&header.path);
+            let is_file = header.kind == EntryKind::File;
+            match name.as_str() {
+                "oci-layout" if is_file => {
+                    layout_marker = Some(small(entry, header.size, cnbx_fs::limits::MAX_DESCRIPTOR, "oci-layout")?);
+                }
+                "index.json" if is_file => {
+                    index = Some(small(entry, header.size, cnbx_fs::limits::MAX_DOCUMENT, "index.json")?);
+                }
+                n if n.starts_with("blobs/") => {
+                    let shown = cnbx_fs::excerpt(n);
+                    if header.kind == EntryKind::Dir {
+                        return Ok(());
+                    }
+                    if !is_file {
+                        return Err(invalid(format!("blob '{shown}' is not a regular file (links are refused)")));
+                    }
+                    let digest = n
+                        .strip_prefix("blobs/sha256/")
+                        .and_then(|hex| format!("sha256:{hex}").parse::<Digest>().ok())
+                        .ok_or_else(|| invalid(format!("'{shown}' is not a sha256 blob name")))?;
+                    if blobs.contains(&digest) {
+                        return Ok(());
+                    }
+                    let mut w = blobs.writer().map_err(|e| ModuleError::io("writing to the blob store", e))?;
+                    std::io::copy(entry, &mut w).map_err(|e| ModuleError::io(format!("reading '{uri}'"), e))?;
+                    w.commit(Some(&digest)).map_err(|e| {
+                        invalid(format!(
+                            "blob '{shown}' does not have the content its name says: {}",
+                            crate::inspect::error_chain(&e)
+                        ))
+                    })?;
+                }
+                _ => {}
+            }
+            Ok(())
+        },
+        |e| invalid(format!("it is not a readable tar archive: {e}")),
+    )?;
+    let marker = layout_marker.ok_or_else(|| invalid("it has no oci-layout file".into()))?;
+    let version = serde_json::from_slice::<serde_json::Value>(&marker)
+        .ok()
+        .and_then(|v| v.get("imageLayoutVersion").and_then(|v| v.as_str()).map(str::to_owned))
+        .unwrap_or_default();
+    if !version.starts_with("1.") {
+        return Err(invalid(format!("unsupported imageLayoutVersion '{}'", cnbx_fs::excerpt(&version))));
+    }
+    let index: Index = serde_json::from_slice(&index.ok_or_else(|| invalid("it has no index.json".into()))?)
+        .map_err(|e| invalid(format!("index.json is invalid: {e}")))?;
     let desc = index
         .manifests
         .iter()
         .find(|d| media_type::is_manifest(&d.media_type) || media_type::is_index(&d.media_type))
         .ok_or_else(|| invalid("index.json has no image manifest".into()))?;
     let platform = media_type::is_index(&desc.media_type).then_some(ctx.platform);
-    let image =
-        layout.read_descriptor(desc, "", uri, platform).map_err(|e| invalid(crate::inspect::error_chain(&e)))?;
-    let blobs = ctx.images.blobs();
+    let image = ctx
+        .images
+        .store()
+        .layout()
+        .read_descriptor(desc, "", uri, platform)
+        .map_err(|e| invalid(crate::inspect::error_chain(&e)))?;
     for layer in &image.manifest.value.layers {
-        blobs.import_from(layout.blobs(), &layer.digest).map_err(|e| invalid(crate::inspect::error_chain(&e)))?;
+        if !blobs.contains(&layer.digest) {
+            return Err(invalid(format!("it has no blob for layer {}", layer.digest)));
+        }
     }
     Ok(SourceImage { source: BlobSource::Store(blobs.clone()), ..image })
-}
-
-/// Whether the archive at `file` is an OCI layout (has an `oci-layout` entry).
-pub(crate) fn is_oci_layout_archive(names: &[String]) -> bool {
-    names.iter().any(|n| n == "oci-layout")
 }

@@ -73,10 +73,18 @@ pub(crate) fn plan(
                     )));
                 }
             };
-            paths.push((member.kind, member.info.id.clone(), path));
+            paths.push(path);
         }
-        let borrowed: Vec<(ModuleKind, String, &std::path::Path)> =
-            paths.iter().map(|(k, id, p)| (*k, id.clone(), p.as_path())).collect();
+        let borrowed: Vec<stream::FlattenMember<'_>> = members
+            .iter()
+            .zip(&paths)
+            .map(|(m, p)| stream::FlattenMember {
+                kind: m.kind,
+                id: &m.info.id,
+                version: &m.info.version,
+                blob: p.as_path(),
+            })
+            .collect();
         let name = format!(
             "flattened {}s {}",
             kind.noun(),

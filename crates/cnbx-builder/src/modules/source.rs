@@ -1,11 +1,10 @@
 //! Where a module (or lifecycle) comes from: locator classification (pack-builder-behavior.md
-//! §2.5), `file://` and `http(s)://` URIs with a download cache, and reading tar archives.
+//! §2.5), and `file://` and `http(s)://` URIs with a download cache.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::PathBuf;
 
 use cnbx_oci::progress::{ReporterExt, Task, TaskKind};
-use cnbx_oci::tarball::clean_path;
 use sha2::{Digest as _, Sha256};
 
 use super::{ModuleContext, ModuleError};
@@ -143,6 +142,13 @@ pub(crate) async fn uri_to_local(ctx: &ModuleContext<'_>, uri: &str) -> Result<L
     }
 }
 
+fn too_large(limit: u64) -> String {
+    format!(
+        "it is larger than {limit} bytes; if it is genuine, raise the limit with {}=<bytes>",
+        cnbx_fs::limits::MAX_UNPACKED_SIZE_ENV
+    )
+}
+
 fn download_err(uri: &str, reason: String) -> ModuleError {
     ModuleError::Download { uri: uri.to_owned(), reason }
 }
@@ -155,7 +161,11 @@ pub(crate) async fn download(ctx: &ModuleContext<'_>, uri: &str) -> Result<PathB
     let key = hex::encode(Sha256::digest(uri.as_bytes()));
     let path = dir.join(&key);
     let etag_path = dir.join(format!("{key}.etag"));
-    let etag = if path.is_file() { std::fs::read_to_string(&etag_path).ok() } else { None };
+    let etag = if path.is_file() {
+        cnbx_fs::read_bounded(&etag_path, 4096, "an ETag").ok().and_then(|b| String::from_utf8(b).ok())
+    } else {
+        None
+    };
     ctx.reporter.info(&format!("Downloading from '{uri}'"));
     let client =
         reqwest::Client::builder().build().map_err(|e| download_err(uri, format!("creating an HTTP client: {e}")))?;
@@ -196,9 +206,11 @@ pub(crate) async fn download(ctx: &ModuleContext<'_>, uri: &str) -> Result<PathB
         return Err(download_err(uri, format!("the server answered {}", resp.status())));
     }
     let new_etag = resp.headers().get(reqwest::header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".download-")
-        .tempfile_in(&dir)
+    let limit = cnbx_fs::limits::max_unpacked_size();
+    if resp.content_length().is_some_and(|n| n > limit) {
+        return Err(download_err(uri, too_large(limit)));
+    }
+    let mut tmp = cnbx_fs::AtomicFile::new_in(&dir)
         .map_err(|e| ModuleError::io("creating a file in the download cache".to_owned(), e))?;
     let mut resp = resp;
     let task = Task {
@@ -209,9 +221,14 @@ pub(crate) async fn download(ctx: &ModuleContext<'_>, uri: &str) -> Result<PathB
     };
     ctx.reporter.start(&task);
     let copied: Result<(), ModuleError> = async {
+        let mut received: u64 = 0;
         loop {
             match resp.chunk().await {
                 Ok(Some(bytes)) => {
+                    received += bytes.len() as u64;
+                    if received > limit {
+                        return Err(download_err(uri, too_large(limit)));
+                    }
                     tmp.write_all(&bytes).map_err(|e| ModuleError::io("writing to the download cache", e))?;
                     ctx.reporter.advance(&task.id, bytes.len() as u64);
                 }
@@ -223,78 +240,16 @@ pub(crate) async fn download(ctx: &ModuleContext<'_>, uri: &str) -> Result<PathB
     .await;
     ctx.reporter.finish(&task.id);
     copied?;
-    tmp.persist(&path).map_err(|e| ModuleError::io("storing the download".to_owned(), e.error))?;
+    tmp.commit(&path).map_err(|e| ModuleError::io("storing the download".to_owned(), e))?;
     match new_etag {
         Some(tag) => {
-            let _ = std::fs::write(&etag_path, tag);
+            let _ = cnbx_fs::write_atomic(&etag_path, tag.as_bytes());
         }
         None => {
             let _ = std::fs::remove_file(&etag_path);
         }
     }
     Ok(path)
-}
-
-/// Opens a tar or gzipped tar (gzip detected by its magic bytes `1f 8b 08`).
-pub(crate) fn open_tar(path: &Path) -> io::Result<tar::Archive<Box<dyn Read>>> {
-    let file = fs_err::File::open(path)?;
-    let mut reader = BufReader::new(file);
-    let gz = reader.fill_buf()?.starts_with(&[0x1f, 0x8b, 0x08]);
-    let stream: Box<dyn Read> = if gz { Box::new(flate2::read::MultiGzDecoder::new(reader)) } else { Box::new(reader) };
-    Ok(tar::Archive::new(stream))
-}
-
-/// An entry name cleaned as pack compares it: `path.Clean`, then without a leading `/`.
-pub(crate) fn clean_name(name: &str) -> String {
-    let c = clean_path(name);
-    c.strip_prefix('/').map(str::to_owned).unwrap_or(c)
-}
-
-/// What one pass over a tar found: every entry's cleaned name, and the content of the first
-/// entry of each wanted name.
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
-pub(crate) struct TarScan {
-    pub(crate) names: Vec<String>,
-    pub(crate) files: std::collections::BTreeMap<String, Vec<u8>>,
-}
-
-/// [`tar_scan`], remembered in `CNBX_HOME/cache/scans` by the archive's path and identity
-/// (size, mtime, inode): a warm create does not decompress a lifecycle or buildpack archive
-/// just to read its descriptor and names again.
-pub(crate) fn tar_scan_cached(ctx: &ModuleContext<'_>, path: &Path, want: &[&str]) -> io::Result<TarScan> {
-    let identity = cnbx_oci::layer::FileIdentity::of_path(path)?;
-    let key = format!("tar-scan v1\n{path:?}\n{identity:?}\n{want:?}");
-    let home = ctx.images.home();
-    if let Some(scan) = home.recall("scans", &key) {
-        return Ok(scan);
-    }
-    let scan = tar_scan(path, want)?;
-    home.remember("scans", &key, &scan);
-    Ok(scan)
-}
-
-/// Reads a tar (or gzipped tar) once: names, and the content of the entries named in `want`
-/// (cleaned names). A file that is not a tar gives an error saying so.
-pub(crate) fn tar_scan(path: &Path, want: &[&str]) -> io::Result<TarScan> {
-    let not_tar = |e: io::Error| {
-        io::Error::new(
-            e.kind(),
-            format!("{} is not a tar or gzipped tar archive (zip is not supported): {e}", path.display()),
-        )
-    };
-    let mut archive = open_tar(path)?;
-    let mut scan = TarScan::default();
-    for entry in archive.entries().map_err(not_tar)? {
-        let mut entry = entry.map_err(not_tar)?;
-        let name = clean_name(&String::from_utf8_lossy(&entry.path_bytes()));
-        if want.contains(&name.as_str()) && !scan.files.contains_key(&name) {
-            let mut buf = Vec::new();
-            entry.read_to_end(&mut buf)?;
-            scan.files.insert(name.clone(), buf);
-        }
-        scan.names.push(name);
-    }
-    Ok(scan)
 }
 
 #[cfg(test)]

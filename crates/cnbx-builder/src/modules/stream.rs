@@ -3,13 +3,16 @@
 
 use std::path::Path;
 
+use cnbx_oci::confine::{Confinement, sanitize};
 use cnbx_oci::layer::{ArchiveSource, LayerEntry, LayerRecipe, walk_dir};
-use cnbx_oci::tarball::{EntryKind, TarEntry, TarTime, clean_path};
+use cnbx_oci::tarball::{EntryKind, TarEntry, TarError, TarTime, clean_path};
 
+use super::ident::check_id_version;
+use super::scan::clean_name;
 use super::{ModuleError, ModuleKind, escape_id};
 
 /// Version of the mappings below, part of every mapping id (bump when a mapping changes).
-const STREAM_VERSION: &str = "v1";
+const STREAM_VERSION: &str = "v2";
 
 /// pack's mode rule: 0755 for directories, `bin/build`, `bin/detect`, `bin/generate` and
 /// anything with an execute bit; else 0644.
@@ -39,57 +42,105 @@ fn normalise(mut e: TarEntry, base: &str, rel: &str) -> TarEntry {
     e
 }
 
-/// `<kind dir>/<escaped id>` and `<kind dir>/<escaped id>/<version>`.
-pub(crate) fn module_dirs(kind: ModuleKind, id: &str, version: &str) -> (String, String) {
+/// `<kind dir>/<escaped id>` and `<kind dir>/<escaped id>/<version>`, once the id and the
+/// version are known to be safe directory names.
+pub(crate) fn module_dirs(kind: ModuleKind, id: &str, version: &str) -> Result<(String, String), ModuleError> {
+    check_id_version(kind, id, version)?;
     let parent = format!("{}/{}", kind.dir(), escape_id(id));
     let base = format!("{parent}/{version}");
-    (parent, base)
+    Ok((parent, base))
+}
+
+/// Where the layer of `id@version` may write: its version directory, and its `<escaped id>`
+/// directory entry.
+pub(crate) fn module_confinement(kind: ModuleKind, id: &str, version: &str) -> Result<Confinement, ModuleError> {
+    let (parent, base) = module_dirs(kind, id, version)?;
+    Ok(Confinement::new(base).with_parent_dir(parent))
 }
 
 fn recipe_name(kind: ModuleKind, id: &str, version: &str) -> String {
     format!("{} {id}@{version}", kind.noun())
 }
 
-/// The layer of a directory module.
-pub(crate) fn dir_recipe(kind: ModuleKind, id: &str, version: &str, dir: &Path) -> Result<LayerRecipe, ModuleError> {
-    let (parent, base) = module_dirs(kind, id, version);
-    let mut r = LayerRecipe::new(recipe_name(kind, id, version));
+/// The layer of a directory module, and warnings about what was left out or changed
+/// (special files, setuid/setgid bits).
+pub(crate) fn dir_recipe(
+    kind: ModuleKind,
+    id: &str,
+    version: &str,
+    dir: &Path,
+) -> Result<(LayerRecipe, Vec<String>), ModuleError> {
+    let (parent, base) = module_dirs(kind, id, version)?;
+    let mut r =
+        LayerRecipe::new(recipe_name(kind, id, version)).with_confinement(module_confinement(kind, id, version)?);
     r.push_header(TarEntry::dir(&parent));
     r.push_header(TarEntry::dir(&base));
-    for w in walk_dir(dir) {
+    let mut warnings = Vec::new();
+    let mut walk = walk_dir(dir);
+    for w in walk.by_ref() {
         let w = w.map_err(|e| ModuleError::io(format!("reading {}", e.path.display()), e.source))?;
+        if w.mode & 0o6000 != 0 {
+            warnings.push(format!(
+                "{} '{id}@{version}': file '{}': its setuid/setgid bits were cleared",
+                kind.noun(),
+                cnbx_fs::excerpt(&w.rel_path)
+            ));
+        }
         let rel = w.rel_path.clone();
         let mut entry: LayerEntry = w.into_layer_entry();
         entry.header = normalise(entry.header, &base, &rel);
         r.push(entry);
     }
-    Ok(r)
+    for s in walk.skipped() {
+        warnings.push(format!(
+            "{} '{id}@{version}': '{}' was left out: it is {}",
+            kind.noun(),
+            cnbx_fs::excerpt(&s.rel_path),
+            s.what
+        ));
+    }
+    Ok((r, warnings))
 }
 
-/// The layer of a tar / tar.gz module.
-pub(crate) fn tar_recipe(kind: ModuleKind, id: &str, version: &str, file: &Path) -> Result<LayerRecipe, ModuleError> {
-    let (parent, base) = module_dirs(kind, id, version);
-    let mut r = LayerRecipe::new(recipe_name(kind, id, version));
-    r.push_header(TarEntry::dir(&parent));
-    r.push_header(TarEntry::dir(&base));
-    let mapping = format!("module-stream {STREAM_VERSION} {base}");
-    let b = base.clone();
-    let source = ArchiveSource::new(file, mapping, move |e: TarEntry| {
+/// The mapping of a module archive's entries into the module stream under `base`: special
+/// files left out, set-id bits and extended attributes cleared, names cleaned and put under
+/// `base`. An absolute name, or one that climbs out with `..`, is kept as it is so that the
+/// layer's confinement refuses it.
+pub(crate) fn archive_module_map(
+    base: String,
+) -> impl Fn(TarEntry) -> Result<Option<TarEntry>, TarError> + Send + Sync {
+    move |e: TarEntry| {
+        let (e, _) = sanitize(e);
+        let Some(mut e) = e else { return Ok(None) };
         let cleaned = clean_path(&e.path);
         if cleaned == "." || cleaned == "/" {
             return Ok(None);
         }
-        let rel = cleaned.trim_start_matches('/').to_owned();
-        Ok(Some(normalise(e, &b, &rel)))
-    })
-    .map_err(|e| ModuleError::io(format!("reading {}", file.display()), e))?;
+        if cleaned.starts_with('/') || cleaned == ".." || cleaned.starts_with("../") {
+            e.path = cleaned;
+            return Ok(Some(e));
+        }
+        Ok(Some(normalise(e, &base, &cleaned)))
+    }
+}
+
+/// The layer of a tar / tar.gz module.
+pub(crate) fn tar_recipe(kind: ModuleKind, id: &str, version: &str, file: &Path) -> Result<LayerRecipe, ModuleError> {
+    let (parent, base) = module_dirs(kind, id, version)?;
+    let mut r =
+        LayerRecipe::new(recipe_name(kind, id, version)).with_confinement(module_confinement(kind, id, version)?);
+    r.push_header(TarEntry::dir(&parent));
+    r.push_header(TarEntry::dir(&base));
+    let mapping = format!("module-stream {STREAM_VERSION} {base}");
+    let source = ArchiveSource::new(file, mapping, archive_module_map(base))
+        .map_err(|e| ModuleError::io(format!("reading {}", file.display()), e))?;
     r.push_archive(source);
     Ok(r)
 }
 
 /// Whether the entry named `name` (leading `/` optional) belongs to `id@version` of `kind`:
 /// the `<escaped id>` directory itself or anything under `<escaped id>/<version>`.
-fn belongs(name: &str, kind: ModuleKind, eid: &str, version: &str) -> bool {
+pub(crate) fn belongs(name: &str, kind: ModuleKind, eid: &str, version: &str) -> bool {
     let c = clean_path(name);
     let c = c.trim_start_matches('/');
     let dir = kind.dir().trim_start_matches('/');
@@ -102,40 +153,72 @@ fn belongs(name: &str, kind: ModuleKind, eid: &str, version: &str) -> bool {
     rest == version || rest.starts_with(&format!("{version}/"))
 }
 
-/// The part of a (flattened) package layer at `blob` holding `id@version`, re-encoded.
+/// An entry of a buildpackage layer with its names in the form the layer writes them
+/// (absolute and clean), after [`sanitize`].
+pub(crate) fn canonical_package_entry(e: TarEntry) -> Option<TarEntry> {
+    let (e, _) = sanitize(e);
+    let mut e = e?;
+    e.path = format!("/{}", clean_name(&e.path));
+    if let EntryKind::Hardlink { target } = &e.kind {
+        e.kind = EntryKind::Hardlink { target: format!("/{}", clean_name(target)) };
+    }
+    Some(e)
+}
+
+/// The part of a (flattened, or mended) package layer at `blob` holding `id@version`,
+/// re-encoded with clean absolute names and sanitized entries.
 pub(crate) fn split_recipe(kind: ModuleKind, id: &str, version: &str, blob: &Path) -> Result<LayerRecipe, ModuleError> {
+    let confinement = module_confinement(kind, id, version)?;
     let eid = escape_id(id);
-    let mut r = LayerRecipe::new(recipe_name(kind, id, version));
+    let mut r = LayerRecipe::new(recipe_name(kind, id, version)).with_confinement(confinement);
     let mapping = format!("module-split {STREAM_VERSION} {} {eid} {version}", kind.dir());
     let v = version.to_owned();
-    let source =
-        ArchiveSource::new(blob, mapping, move |e: TarEntry| Ok(belongs(&e.path, kind, &eid, &v).then_some(e)))
-            .map_err(|e| ModuleError::io(format!("reading {}", blob.display()), e))?;
+    let source = ArchiveSource::new(blob, mapping, move |e: TarEntry| {
+        Ok(if belongs(&e.path, kind, &eid, &v) { canonical_package_entry(e) } else { None })
+    })
+    .map_err(|e| ModuleError::io(format!("reading {}", blob.display()), e))?;
     r.push_archive(source);
     Ok(r)
 }
 
-/// One flatten group: the modules' layers (`(kind, id, blob path)`, in the order they were
-/// added) concatenated, a module's `<escaped id>` directory entry skipped when an earlier
-/// module already wrote it.
-pub(crate) fn flatten_recipe(
-    name: String,
-    members: &[(ModuleKind, String, &Path)],
-) -> Result<LayerRecipe, ModuleError> {
+/// One member of a flatten group.
+pub(crate) struct FlattenMember<'a> {
+    pub(crate) kind: ModuleKind,
+    pub(crate) id: &'a str,
+    pub(crate) version: &'a str,
+    pub(crate) blob: &'a Path,
+}
+
+/// One flatten group: the modules' layers (in the order they were added) concatenated, a
+/// module's `<escaped id>` directory entry skipped when an earlier module already wrote it.
+pub(crate) fn flatten_recipe(name: String, members: &[FlattenMember<'_>]) -> Result<LayerRecipe, ModuleError> {
+    let mut confinement: Option<Confinement> = None;
+    for m in members {
+        let (parent, base) = module_dirs(m.kind, m.id, m.version)?;
+        confinement = Some(match confinement {
+            None => Confinement::new(base).with_parent_dir(parent),
+            Some(c) => c.with_root(base).with_parent_dir(parent),
+        });
+    }
     let mut r = LayerRecipe::new(name);
+    r.confinement = confinement;
     let mut written: Vec<String> = Vec::new();
-    for (kind, id, blob) in members {
-        let parent = format!("{}/{}", kind.dir().trim_start_matches('/'), escape_id(id));
+    for m in members {
+        let parent = format!("{}/{}", m.kind.dir().trim_start_matches('/'), escape_id(m.id));
         let skip = written.contains(&parent);
         if !skip {
             written.push(parent.clone());
         }
-        let mapping = format!("flatten-member {STREAM_VERSION} skip={skip} {parent}");
-        let source = ArchiveSource::new(*blob, mapping, move |e: TarEntry| {
+        let mapping = format!("flatten-member {STREAM_VERSION} skip={skip} {parent} {}", m.version);
+        let (kind, eid, version) = (m.kind, escape_id(m.id), m.version.to_owned());
+        let source = ArchiveSource::new(m.blob, mapping, move |e: TarEntry| {
             let c = clean_path(&e.path);
-            Ok((!(skip && c.trim_start_matches('/') == parent)).then_some(e))
+            if (skip && c.trim_start_matches('/') == parent) || !belongs(&e.path, kind, &eid, &version) {
+                return Ok(None);
+            }
+            Ok(canonical_package_entry(e))
         })
-        .map_err(|e| ModuleError::io(format!("reading {}", blob.display()), e))?;
+        .map_err(|e| ModuleError::io(format!("reading {}", m.blob.display()), e))?;
         r.push_archive(source);
     }
     Ok(r)

@@ -64,6 +64,7 @@ fn module(id: &str, version: &str, f: impl FnOnce(&mut ModuleLayerInfo)) -> Modu
         layer: fake_blob('a'),
         has_build_bin: true,
         from_package: false,
+        source: format!("test:{id}"),
     }
 }
 
@@ -109,6 +110,31 @@ fn composite_refs_must_exist() {
         validate(&[comp(ModuleRef::new("dep", "")), dep]).unwrap_err(),
         "buildpack 'dep' not found on the builder"
     );
+}
+
+#[test]
+fn composite_cycles_and_depth_are_refused() {
+    let comp = |id: &str, refs: &[&str]| {
+        let group = refs.iter().map(|r| ModuleRef::new(*r, "1")).collect();
+        module(id, "1", |l| l.order = vec![OrderEntry::new(group)])
+    };
+    assert_eq!(
+        validate(&[comp("self", &["self"])]).unwrap_err(),
+        "composite buildpack order has a cycle: self@1 -> self@1 (a buildpack cannot contain itself)"
+    );
+    assert_eq!(
+        validate(&[comp("a", &["b"]), comp("b", &["c"]), comp("c", &["a"])]).unwrap_err(),
+        "composite buildpack order has a cycle: a@1 -> b@1 -> c@1 -> a@1 (a buildpack cannot contain itself)"
+    );
+    // A diamond is not a cycle.
+    let leaf = module("leaf", "1", |l| l.targets = vec![Target { os: "linux".into(), ..Target::default() }]);
+    assert!(validate(&[comp("top", &["l", "r"]), comp("l", &["leaf"]), comp("r", &["leaf"]), leaf.clone()]).is_ok());
+    // A chain deeper than the bound.
+    let mut chain: Vec<Module> =
+        (0..=MAX_ORDER_DEPTH).map(|i| comp(&format!("c{i}"), &[&format!("c{}", i + 1)])).collect();
+    chain.push(module(&format!("c{}", MAX_ORDER_DEPTH + 1), "1", |l| l.targets = leaf.layer_info.targets.clone()));
+    let e = validate(&chain).unwrap_err();
+    assert!(e.starts_with(&format!("composite buildpacks nest more than {MAX_ORDER_DEPTH} levels deep")), "{e}");
 }
 
 #[test]
@@ -239,7 +265,7 @@ impl Env {
 
     /// A module with a real (tiny) layer in the store.
     fn module(&self, id: &str, version: &str, content: &str) -> Module {
-        let (parent, base) = stream::module_dirs(ModuleKind::Buildpack, id, version);
+        let (parent, base) = stream::module_dirs(ModuleKind::Buildpack, id, version).unwrap();
         let mut r = LayerRecipe::new(format!("{id}@{version}"));
         r.push_header(TarEntry::dir(parent));
         r.push_header(TarEntry::dir(&base));
@@ -252,6 +278,7 @@ impl Env {
             layer: info.to_layer_blob(self.images.blobs()),
             has_build_bin: false,
             from_package: false,
+            source: format!("test:{id}"),
         }
     }
 }

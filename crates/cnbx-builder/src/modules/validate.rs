@@ -151,6 +151,7 @@ pub fn validate_modules_with(
 ) -> Result<(), ModuleError> {
     let mut all: Vec<ModuleInfo> = existing.to_vec();
     all.extend(buildpacks.iter().map(|m| m.info.clone()));
+    check_order_graph(buildpacks)?;
     for m in buildpacks {
         deprecated_warning(m, lifecycle, reporter);
         check_api(m, lifecycle)?;
@@ -159,6 +160,63 @@ pub fn validate_modules_with(
     for m in extensions {
         deprecated_warning(m, lifecycle, reporter);
         check_api(m, lifecycle)?;
+    }
+    Ok(())
+}
+
+/// How deep composite buildpacks may nest (a composite whose order names a composite whose
+/// order names ... ). Real builders nest two or three levels.
+pub const MAX_ORDER_DEPTH: usize = 32;
+
+/// Composite buildpacks must not refer to themselves, directly or through others (detection
+/// would recurse forever), and must not nest deeper than [`MAX_ORDER_DEPTH`].
+fn check_order_graph(buildpacks: &[Module]) -> Result<(), ModuleError> {
+    use std::collections::HashMap;
+    let orders: HashMap<String, Vec<String>> = buildpacks
+        .iter()
+        .filter(|m| !m.layer_info.order.is_empty())
+        .map(|m| {
+            (m.info.full_name(), m.layer_info.order.iter().flat_map(OrderEntry::refs).map(|r| r.full_name()).collect())
+        })
+        .collect();
+    // Depth-first, keeping the path: a name met again on the path closes a cycle.
+    fn visit(
+        name: &str,
+        orders: &HashMap<String, Vec<String>>,
+        path: &mut Vec<String>,
+        done: &mut std::collections::HashSet<String>,
+    ) -> Result<(), ModuleError> {
+        if let Some(start) = path.iter().position(|p| p == name) {
+            let mut cycle: Vec<String> = path[start..].to_vec();
+            cycle.push(name.to_owned());
+            return Err(ModuleError::Validation(format!(
+                "composite buildpack order has a cycle: {} (a buildpack cannot contain itself)",
+                cycle.iter().map(|c| cnbx_fs::excerpt(c)).collect::<Vec<_>>().join(" -> ")
+            )));
+        }
+        if done.contains(name) {
+            return Ok(());
+        }
+        let Some(children) = orders.get(name) else { return Ok(()) };
+        if path.len() >= MAX_ORDER_DEPTH {
+            return Err(ModuleError::Validation(format!(
+                "composite buildpacks nest more than {MAX_ORDER_DEPTH} levels deep (at '{}')",
+                cnbx_fs::excerpt(name)
+            )));
+        }
+        path.push(name.to_owned());
+        for child in children {
+            visit(child, orders, path, done)?;
+        }
+        path.pop();
+        done.insert(name.to_owned());
+        Ok(())
+    }
+    let mut names: Vec<&String> = orders.keys().collect();
+    names.sort();
+    let mut done = std::collections::HashSet::new();
+    for name in names {
+        visit(name, &orders, &mut Vec::new(), &mut done)?;
     }
     Ok(())
 }
