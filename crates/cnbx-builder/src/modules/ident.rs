@@ -90,7 +90,7 @@ mod tests {
         for ok in ["1.2.3", "0.0.1-dev+abc", "{{.version}}", "1", "v1..2"] {
             check_version(k, "x", ok).unwrap();
         }
-        for bad in ["", ".", "..", "../../lifecycle", "1/2", "1\\2", "1\n2", "1\02"] {
+        for bad in ["", ".", "..", "../../lifecycle", "1/2", "1\\2", "1\n2", "1\u{0}2"] {
             let e = check_version(k, "x", bad).unwrap_err().to_string();
             assert!(e.starts_with("extension 'x' has version '"), "{e}");
             assert!(!e.contains('\n'));
