@@ -388,11 +388,7 @@ pub async fn locate_lifecycle(
                 Naming::Image if scan.files.contains_key("cnb/lifecycle.toml") => "cnb/lifecycle.toml",
                 _ => "lifecycle.toml",
             };
-            let text = if scan.files.contains_key(name) || scan.not_regular.contains(name) {
-                scan.take_file(name, &what)?
-            } else {
-                return Err(not_found());
-            };
+            let text = scan.files.remove(name).ok_or_else(not_found)?;
             check_binaries(scan.notable.iter().map(String::as_str))?;
             (text, archive_recipe(path, naming)?)
         }

@@ -123,10 +123,9 @@ impl SafeDir {
     pub fn open_dir(&self, name: &OsStr) -> Result<SafeDir, FsError> {
         let path = self.child_path(name);
         let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::DIRECTORY | OFlags::NOFOLLOW;
+        // Listed as a directory, so a link or a file here now means it was replaced.
         let fd = rustix::fs::openat(&self.fd, name, flags, Mode::empty()).map_err(|e| match e {
-            rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => {
-                FsError::NotRegular { path: path.clone(), what: "not a directory (or a symbolic link)" }
-            }
+            rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => FsError::Changed { path: path.clone() },
             e => FsError::Io { path: path.clone(), source: e.into() },
         })?;
         Ok(SafeDir { fd, path })
@@ -146,10 +145,13 @@ impl SafeDir {
         crate::open::read_opened_bounded(self.open_file(name)?, &path, limit, kind)
     }
 
-    /// The target of the symbolic link `name`, verbatim.
+    /// The target of the symbolic link `name`, verbatim. (Listed as a link: if it is not one
+    /// any more, it was replaced, [`FsError::Changed`].)
     pub fn read_link(&self, name: &OsStr) -> Result<OsString, FsError> {
-        let target = rustix::fs::readlinkat(&self.fd, name, Vec::new())
-            .map_err(|e| FsError::Io { path: self.child_path(name), source: e.into() })?;
+        let target = rustix::fs::readlinkat(&self.fd, name, Vec::new()).map_err(|e| match e {
+            rustix::io::Errno::INVAL => FsError::Changed { path: self.child_path(name) },
+            e => FsError::Io { path: self.child_path(name), source: e.into() },
+        })?;
         Ok(OsString::from_vec(target.into_bytes()))
     }
 }

@@ -146,7 +146,11 @@ pub fn open_regular(path: &Path) -> Result<OpenedFile, FsError> {
 /// symbolic link, in itself or in a directory leading to it, or by another file) is
 /// refused with [`FsError::Changed`], so what is read is always what was listed.
 pub fn open_expected(path: &Path, dev: u64, inode: u64, size: u64) -> Result<OpenedFile, FsError> {
-    let o = open_regular(path)?;
+    // It was listed as a regular file: anything else now means it was replaced.
+    let o = open_regular(path).map_err(|e| match e {
+        FsError::NotRegular { path, .. } => FsError::Changed { path },
+        other => other,
+    })?;
     if o.dev != dev || o.inode != inode || o.size != size {
         return Err(FsError::Changed { path: path.to_path_buf() });
     }

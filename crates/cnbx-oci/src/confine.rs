@@ -36,6 +36,7 @@ pub struct Confinement {
     roots: Vec<String>,
     parent_dirs: Vec<String>,
     extra: Vec<String>,
+    shown_as: Option<String>,
 }
 
 impl Confinement {
@@ -64,6 +65,14 @@ impl Confinement {
     #[must_use]
     pub fn with_extra(mut self, path: impl Into<String>) -> Self {
         self.extra.push(path.into());
+        self
+    }
+
+    /// Names entries relative to the first root in messages, and that root as `name` (e.g.
+    /// `the archive's root`): for checks of an archive before its layer's real root is known.
+    #[must_use]
+    pub fn shown_as(mut self, name: impl Into<String>) -> Self {
+        self.shown_as = Some(name.into());
         self
     }
 
@@ -191,7 +200,30 @@ impl Confiner {
 
     /// Checks the next entry and remembers what it is.
     pub fn check(&mut self, e: &TarEntry) -> Result<(), EntryViolation> {
-        self.check_inner(e).map_err(|violation| EntryViolation { path: e.path.clone(), violation })
+        self.check_inner(e).map_err(|violation| {
+            let violation = match violation {
+                Violation::Outside { roots } => {
+                    Violation::Outside { roots: self.policy.shown_as.clone().unwrap_or(roots) }
+                }
+                Violation::ThroughSymlink { link } => Violation::ThroughSymlink { link: self.shown(&link) },
+                Violation::HardLink { target, root } => Violation::HardLink {
+                    target: self.shown(&target),
+                    root: self.policy.shown_as.clone().unwrap_or(root),
+                },
+                other => other,
+            };
+            EntryViolation { path: self.shown(&e.path), violation }
+        })
+    }
+
+    /// `path` as messages show it (see [`Confinement::shown_as`]).
+    fn shown(&self, path: &str) -> String {
+        match (&self.policy.shown_as, self.policy.roots.first()) {
+            (Some(_), Some(root)) => {
+                path.strip_prefix(root.as_str()).and_then(|r| r.strip_prefix('/')).unwrap_or(path).to_owned()
+            }
+            _ => path.to_owned(),
+        }
     }
 
     fn check_inner(&mut self, e: &TarEntry) -> Result<(), Violation> {

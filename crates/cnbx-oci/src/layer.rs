@@ -697,6 +697,12 @@ impl WalkError {
     fn fs(e: cnbx_fs::FsError) -> Self {
         match e {
             cnbx_fs::FsError::Io { path, source } => Self { path, source },
+            cnbx_fs::FsError::Changed { path } => Self {
+                path,
+                source: io::Error::other(
+                    "it changed while cnbx was reading it; make sure nothing modifies it during the command, then run it again",
+                ),
+            },
             other => Self { path: PathBuf::new(), source: io::Error::other(other) },
         }
     }

@@ -10,6 +10,8 @@
 
 #![allow(clippy::print_stderr, clippy::unwrap_used)]
 
+pub mod hostile;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

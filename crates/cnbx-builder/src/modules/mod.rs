@@ -258,7 +258,12 @@ fn module_scan_spec<'a>(kind: ModuleKind, map: &'a cnbx_oci::layer::EntryMap) ->
             ModuleKind::Extension => &["extension.toml"],
         },
         notable: &module_notable,
-        layer: Some((map, cnbx_oci::confine::Confinement::new(SCAN_BASE).with_parent_dir(SCAN_PARENT))),
+        layer: Some((
+            map,
+            cnbx_oci::confine::Confinement::new(SCAN_BASE)
+                .with_parent_dir(SCAN_PARENT)
+                .shown_as(format!("the {}'s own directory", kind.noun())),
+        )),
     }
 }
 
@@ -363,7 +368,10 @@ async fn fetch_one(ctx: &ModuleContext<'_>, kind: ModuleKind, spec: &ModuleSpec)
             let scan = scan::scan_cached(ctx, path, &module_scan_spec(kind, &map))
                 .map_err(|e| e.into_module_error(&format!("'{uri}'")))?;
             if scan.notable.contains("oci-layout") {
-                let image = package::read_cnb(ctx, path, &uri)?;
+                // Checked while staged; only then are its blobs put into the store.
+                let staged = package::read_cnb(ctx, path, &uri)?;
+                package::modules_from_image(ctx, kind, &staged.image, &uri).await?;
+                let image = staged.promote(ctx, &uri)?;
                 package::modules_from_image(ctx, kind, &image, &uri).await?
             } else {
                 let (m, warnings) = root_blob(kind, &located, Some(scan), &uri)?;
@@ -446,6 +454,10 @@ pub async fn fetch_modules(
                 return Err(ModuleError::Invalid(format!("internal error: '{uri}' was not walked")));
             }
         }
+    }
+    // Refuse what needs no layer content before building any layer.
+    if kind == ModuleKind::Buildpack {
+        validate::check_order_graph(pending.iter().map(|p| (&p.info, p.layer_info.order.as_slice())))?;
     }
     // Build each distinct recipe once (the same module may be listed twice).
     let mut recipes: Vec<LayerRecipe> = Vec::new();

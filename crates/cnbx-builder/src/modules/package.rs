@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::path::Path;
 
-use cnbx_oci::Digest;
 use cnbx_oci::confine::Confiner;
 use cnbx_oci::digest::HashingReader;
 use cnbx_oci::image::{BlobSource, LayerBlob, SourceImage};
 use cnbx_oci::progress::ReporterExt;
 use cnbx_oci::spec::{Index, media_type};
 use cnbx_oci::tarball::{EntryKind, TarEntry};
+use cnbx_oci::{BlobStore, Digest, OciLayout};
 
 use super::ident::check_id_version;
 use super::{ModuleContext, ModuleError, ModuleKind, PendingModule, stream};
@@ -232,19 +232,50 @@ fn blob_digest_hint(path: &Path) -> String {
     path.file_name().map(|n| format!("sha256:{}", n.to_string_lossy())).unwrap_or_default()
 }
 
+/// A `.cnb` buildpackage read into a staging blob store under `CNBX_HOME/tmp`: nothing of
+/// it reaches the cnbx store until it has been checked ([`Staged::promote`]); dropped, it
+/// removes every staged blob.
+pub(crate) struct Staged {
+    dir: tempfile::TempDir,
+    /// The package image, its blobs in the staging store.
+    pub(crate) image: SourceImage,
+}
+
+impl Staged {
+    /// Moves the staged blobs into the cnbx blob store and returns the image reading them
+    /// from there.
+    pub(crate) fn promote(self, ctx: &ModuleContext<'_>, uri: &str) -> Result<SourceImage, ModuleError> {
+        let store = ctx.images.blobs();
+        let staging = BlobStore::open(self.dir.path()).map_err(|e| ModuleError::io("opening the staging area", e))?;
+        let mut digests = vec![self.image.manifest.digest.clone(), self.image.config_raw.digest.clone()];
+        digests.extend(self.image.manifest.value.layers.iter().map(|l| l.digest.clone()));
+        for d in &digests {
+            store.import_from(&staging, d).map_err(|e| {
+                ModuleError::Invalid(format!("package '{uri}': storing blob {d}: {}", crate::inspect::error_chain(&e)))
+            })?;
+        }
+        Ok(SourceImage { source: BlobSource::Store(store.clone()), ..self.image })
+    }
+}
+
 /// Reads a `.cnb` file (a tar holding an OCI layout) in one pass, without extracting it:
-/// every `blobs/sha256/<hex>` entry is copied into the cnbx blob store while it is hashed,
+/// every `blobs/sha256/<hex>` entry is copied into a staging blob store while it is hashed,
 /// and kept only if its content has that digest; `oci-layout` and `index.json` are read with
 /// a bound. Links, devices and other special entries under `blobs/` are refused. Then the
 /// first manifest of `index.json` (for the build image's platform, if it is an index) is read
-/// from the store. The returned image reads its blobs from that store.
-pub(crate) fn read_cnb(ctx: &ModuleContext<'_>, file: &Path, uri: &str) -> Result<SourceImage, ModuleError> {
+/// from the staging store.
+pub(crate) fn read_cnb(ctx: &ModuleContext<'_>, file: &Path, uri: &str) -> Result<Staged, ModuleError> {
     let invalid = |msg: String| ModuleError::Invalid(format!("package '{uri}': {msg}"));
-    let blobs = ctx.images.blobs();
-    let opened =
-        cnbx_oci::layer::open_archive_file(file).map_err(|e| ModuleError::io(format!("reading '{uri}'"), e))?;
-    let stream =
-        cnbx_oci::archive::decompressed(opened.file).map_err(|e| ModuleError::io(format!("reading '{uri}'"), e))?;
+    let read_err = |e: std::io::Error| ModuleError::io(format!("reading '{uri}'"), cnbx_oci::archive::safe_io(e));
+    let tmp_root = ctx.images.home().tmp_dir();
+    fs_err::create_dir_all(&tmp_root).map_err(|e| ModuleError::io("creating the scratch directory", e))?;
+    let dir = tempfile::Builder::new()
+        .prefix(cnbx_fs::TMP_PREFIX)
+        .tempdir_in(&tmp_root)
+        .map_err(|e| ModuleError::io("creating a staging directory", e))?;
+    let blobs = BlobStore::open(dir.path()).map_err(|e| ModuleError::io("creating a staging directory", e))?;
+    let opened = cnbx_oci::layer::open_archive_file(file).map_err(read_err)?;
+    let stream = cnbx_oci::archive::decompressed(opened.file).map_err(read_err)?;
     let mut layout_marker: Option<Vec<u8>> = None;
     let mut index: Option<Vec<u8>> = None;
     let small = |entry: &mut dyn std::io::Read, size: u64, limit: u64, name: &str| -> Result<Vec<u8>, ModuleError> {
@@ -252,7 +283,7 @@ pub(crate) fn read_cnb(ctx: &ModuleContext<'_>, file: &Path, uri: &str) -> Resul
             return Err(invalid(format!("{name} is larger than the {limit} bytes cnbx reads for it")));
         }
         let mut buf = Vec::new();
-        entry.take(limit).read_to_end(&mut buf).map_err(|e| ModuleError::io(format!("reading '{uri}'"), e))?;
+        entry.take(limit).read_to_end(&mut buf).map_err(read_err)?;
         Ok(buf)
     };
     cnbx_oci::archive::read_entries(
@@ -280,11 +311,8 @@ pub(crate) fn read_cnb(ctx: &ModuleContext<'_>, file: &Path, uri: &str) -> Resul
                         .strip_prefix("blobs/sha256/")
                         .and_then(|hex| format!("sha256:{hex}").parse::<Digest>().ok())
                         .ok_or_else(|| invalid(format!("'{shown}' is not a sha256 blob name")))?;
-                    if blobs.contains(&digest) {
-                        return Ok(());
-                    }
-                    let mut w = blobs.writer().map_err(|e| ModuleError::io("writing to the blob store", e))?;
-                    std::io::copy(entry, &mut w).map_err(|e| ModuleError::io(format!("reading '{uri}'"), e))?;
+                    let mut w = blobs.writer().map_err(|e| ModuleError::io("writing to the staging area", e))?;
+                    std::io::copy(entry, &mut w).map_err(read_err)?;
                     w.commit(Some(&digest)).map_err(|e| {
                         invalid(format!(
                             "blob '{shown}' does not have the content its name says: {}",
@@ -296,7 +324,7 @@ pub(crate) fn read_cnb(ctx: &ModuleContext<'_>, file: &Path, uri: &str) -> Resul
             }
             Ok(())
         },
-        |e| invalid(format!("it is not a readable tar archive: {e}")),
+        |e| invalid(format!("reading it: {e}")),
     )?;
     let marker = layout_marker.ok_or_else(|| invalid("it has no oci-layout file".into()))?;
     let version = serde_json::from_slice::<serde_json::Value>(&marker)
@@ -306,24 +334,25 @@ pub(crate) fn read_cnb(ctx: &ModuleContext<'_>, file: &Path, uri: &str) -> Resul
     if !version.starts_with("1.") {
         return Err(invalid(format!("unsupported imageLayoutVersion '{}'", cnbx_fs::excerpt(&version))));
     }
-    let index: Index = serde_json::from_slice(&index.ok_or_else(|| invalid("it has no index.json".into()))?)
-        .map_err(|e| invalid(format!("index.json is invalid: {e}")))?;
+    let index_bytes = index.ok_or_else(|| invalid("it has no index.json".into()))?;
+    let index: Index =
+        serde_json::from_slice(&index_bytes).map_err(|e| invalid(format!("index.json is invalid: {e}")))?;
     let desc = index
         .manifests
         .iter()
         .find(|d| media_type::is_manifest(&d.media_type) || media_type::is_index(&d.media_type))
         .ok_or_else(|| invalid("index.json has no image manifest".into()))?;
     let platform = media_type::is_index(&desc.media_type).then_some(ctx.platform);
-    let image = ctx
-        .images
-        .store()
-        .layout()
-        .read_descriptor(desc, "", uri, platform)
-        .map_err(|e| invalid(crate::inspect::error_chain(&e)))?;
+    cnbx_fs::write_atomic(&dir.path().join("oci-layout"), &marker)
+        .and_then(|()| cnbx_fs::write_atomic(&dir.path().join("index.json"), &index_bytes))
+        .map_err(|e| ModuleError::io("writing to the staging area", e))?;
+    let layout_err = |e: cnbx_oci::layout::LayoutError| invalid(crate::inspect::error_chain(&e));
+    let layout = OciLayout::open(dir.path()).map_err(layout_err)?;
+    let image = layout.read_descriptor(desc, "", uri, platform).map_err(layout_err)?;
     for layer in &image.manifest.value.layers {
         if !blobs.contains(&layer.digest) {
             return Err(invalid(format!("it has no blob for layer {}", layer.digest)));
         }
     }
-    Ok(SourceImage { source: BlobSource::Store(blobs.clone()), ..image })
+    Ok(Staged { dir, image })
 }

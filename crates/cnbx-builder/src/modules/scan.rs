@@ -39,8 +39,6 @@ pub(crate) struct TarScan {
     pub(crate) notable: BTreeSet<String>,
     /// The content of the first regular-file entry of each wanted (cleaned) name.
     pub(crate) files: BTreeMap<String, Vec<u8>>,
-    /// Wanted names whose entry is not a regular file (a link, a directory, ...).
-    pub(crate) not_regular: BTreeSet<String>,
     /// What the layer will change in the archive's entries, one message per entry.
     pub(crate) warnings: Vec<String>,
 }
@@ -50,11 +48,6 @@ impl TarScan {
     pub(crate) fn take_file(&mut self, name: &str, what: &str) -> Result<Vec<u8>, ModuleError> {
         if let Some(bytes) = self.files.remove(name) {
             return Ok(bytes);
-        }
-        if self.not_regular.contains(name) {
-            return Err(ModuleError::Invalid(format!(
-                "reading {what}: entry '{name}' is not a regular file (cnbx does not follow links in archives)"
-            )));
         }
         Err(ModuleError::Invalid(format!("reading {what}: could not find entry path '{name}': not exist")))
     }
@@ -82,6 +75,12 @@ pub(crate) enum ScanError {
     /// An entry cannot be put into the layer.
     #[error(transparent)]
     Refused(#[from] cnbx_oci::confine::EntryViolation),
+    /// A wanted descriptor is a link, a directory or a special file.
+    #[error("entry '{name}' is not a regular file (cnbx does not follow links in archives)")]
+    NotRegular {
+        /// The entry.
+        name: String,
+    },
     /// A wanted descriptor is too large.
     #[error("entry '{name}' is larger than the {limit} bytes cnbx reads for a descriptor")]
     TooLarge {
@@ -149,10 +148,9 @@ pub(crate) fn scan(file: impl Read + Send + 'static, spec: &ScanSpec<'_>) -> Res
                         .take(limits::MAX_DESCRIPTOR)
                         .read_to_end(&mut buf)
                         .map_err(|e| ScanError::Io(archive::safe_io(e)))?;
-                    out.not_regular.remove(&name);
                     out.files.insert(name.clone(), buf);
                 } else {
-                    out.not_regular.insert(name.clone());
+                    return Err(ScanError::NotRegular { name });
                 }
             }
             if let (Some((map, _)), Some(confiner)) = (&spec.layer, confiner.as_mut()) {
@@ -182,7 +180,7 @@ mod tests {
             id: "test",
             want,
             notable: &|n: &str| (n == "bin/build").then(|| n.to_owned()),
-            layer: Some((map, Confinement::new("/m/1").with_parent_dir("/m"))),
+            layer: Some((map, Confinement::new("/m/1").with_parent_dir("/m").shown_as("the module's directory"))),
         }
     }
 
@@ -209,14 +207,17 @@ mod tests {
 
         let bytes = tar(&[TarEntry::symlink("link", "/etc"), TarEntry::file("link/passwd", 1)]);
         let err = scan(std::io::Cursor::new(bytes), &spec_with(&relative, &[])).unwrap_err();
-        assert!(err.to_string().contains("through the symbolic link '/m/1/link'"), "{err}");
+        assert!(
+            err.to_string().contains("entry 'link/passwd': it would be written through the symbolic link 'link'"),
+            "{err}"
+        );
 
         let mut suid = TarEntry::file("bin/x", 0);
         suid.mode = 0o4755;
         let bytes = tar(&[TarEntry::symlink("buildpack.toml", "/proc/self/environ"), suid]);
-        let mut s = scan(std::io::Cursor::new(bytes), &spec_with(&relative, &["buildpack.toml"])).unwrap();
+        let err = scan(std::io::Cursor::new(bytes.clone()), &spec_with(&relative, &["buildpack.toml"])).unwrap_err();
+        assert!(err.to_string().contains("entry 'buildpack.toml' is not a regular file"), "{err}");
+        let s = scan(std::io::Cursor::new(bytes), &spec_with(&relative, &[])).unwrap();
         assert_eq!(s.warnings, ["entry 'bin/x': its setuid/setgid bits were cleared"]);
-        let err = s.take_file("buildpack.toml", "buildpack.toml of 'x'").unwrap_err().to_string();
-        assert!(err.contains("is not a regular file"), "{err}");
     }
 }

@@ -151,7 +151,7 @@ pub fn validate_modules_with(
 ) -> Result<(), ModuleError> {
     let mut all: Vec<ModuleInfo> = existing.to_vec();
     all.extend(buildpacks.iter().map(|m| m.info.clone()));
-    check_order_graph(buildpacks)?;
+    check_order_graph(buildpacks.iter().map(|m| (&m.info, m.layer_info.order.as_slice())))?;
     for m in buildpacks {
         deprecated_warning(m, lifecycle, reporter);
         check_api(m, lifecycle)?;
@@ -170,13 +170,15 @@ pub const MAX_ORDER_DEPTH: usize = 32;
 
 /// Composite buildpacks must not refer to themselves, directly or through others (detection
 /// would recurse forever), and must not nest deeper than [`MAX_ORDER_DEPTH`].
-fn check_order_graph(buildpacks: &[Module]) -> Result<(), ModuleError> {
+pub(crate) fn check_order_graph<'a>(
+    buildpacks: impl IntoIterator<Item = (&'a ModuleInfo, &'a [OrderEntry])>,
+) -> Result<(), ModuleError> {
     use std::collections::HashMap;
     let orders: HashMap<String, Vec<String>> = buildpacks
-        .iter()
-        .filter(|m| !m.layer_info.order.is_empty())
-        .map(|m| {
-            (m.info.full_name(), m.layer_info.order.iter().flat_map(OrderEntry::refs).map(|r| r.full_name()).collect())
+        .into_iter()
+        .filter(|(_, order)| !order.is_empty())
+        .map(|(info, order)| {
+            (info.full_name(), order.iter().flat_map(OrderEntry::refs).map(|r| r.full_name()).collect())
         })
         .collect();
     // Depth-first, keeping the path: a name met again on the path closes a cycle.
