@@ -286,6 +286,12 @@ pub async fn create(images: &Images, request: &CreateRequest) -> Result<Created,
         };
         write_output(images, &extra, request, &built).await?;
     }
+    if let Err(e) = images.record_fetched() {
+        images.reporter().warn(&format!(
+            "the builder was written, but the images fetched for it could not be recorded in the local store: {}",
+            crate::inspect::error_chain(&e)
+        ));
+    }
     Ok(Created { destination: request.destination.clone(), digest, platforms, push })
 }
 

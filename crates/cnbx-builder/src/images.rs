@@ -75,6 +75,17 @@ pub struct Images {
     publish: bool,
     reporter: Arc<dyn Reporter>,
     registry: RegistryClient,
+    /// Images fetched from registries, to record in the local store once the command that
+    /// fetched them has succeeded ([`Images::record_fetched`]).
+    fetched: std::sync::Mutex<Vec<Fetched>>,
+}
+
+/// An image fetched from a registry, not yet recorded in the local store.
+struct Fetched {
+    reference: ImageRef,
+    manifest: cnbx_oci::Raw<cnbx_oci::Manifest>,
+    config: cnbx_oci::Raw<serde_json::Value>,
+    platform: Platform,
 }
 
 impl std::fmt::Debug for Images {
@@ -97,7 +108,7 @@ impl Images {
         registry: RegistryClient,
     ) -> Result<Self, ImageFetchError> {
         let store = LocalStore::open(home.store_dir())?;
-        Ok(Self { home, store, policy, publish, reporter, registry })
+        Ok(Self { home, store, policy, publish, reporter, registry, fetched: std::sync::Mutex::new(Vec::new()) })
     }
 
     /// The registry client.
@@ -198,12 +209,30 @@ impl Images {
         if self.publish {
             return Ok(Some(image));
         }
-        // Record it in the local store, layers included, with the registry's manifest bytes,
-        // next to the platforms recorded before, so that the next run is offline.
+        // Pull its layers into the blob store (each verified against its digest), and record
+        // it in the store's index once the command succeeds (see `record_fetched`).
         let pulled = self.registry.pull_layers(&image, self.blobs(), self.reporter()).await.map_err(registry_err)?;
         let platform = image.index_platform.clone().unwrap_or_else(|| image.platform());
-        self.store.record_fetched(reference, &image.manifest, &image.config_raw, &platform)?;
+        let mut fetched = self.fetched.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        fetched.push(Fetched {
+            reference: reference.clone(),
+            manifest: image.manifest.clone(),
+            config: image.config_raw.clone(),
+            platform,
+        });
         Ok(Some(pulled))
+    }
+
+    /// Records the images this command fetched from registries in the local store, with the
+    /// registry's manifest bytes, next to the platforms recorded before, so that the next run
+    /// is offline. Called once the command has succeeded: a failed command (a buildpackage
+    /// that was refused, say) leaves the store's index as it was.
+    pub fn record_fetched(&self) -> Result<(), ImageFetchError> {
+        let fetched = std::mem::take(&mut *self.fetched.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        for f in fetched {
+            self.store.record_fetched(&f.reference, &f.manifest, &f.config, &f.platform)?;
+        }
+        Ok(())
     }
 
     /// `image` with every layer blob present in the local blob store (downloaded if it lives

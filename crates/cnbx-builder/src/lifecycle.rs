@@ -197,8 +197,14 @@ fn lifecycle_map(naming: Naming) -> impl Fn(TarEntry) -> Result<Option<TarEntry>
         let Some(base) = second_component(&name) else { return Ok(None) };
         e.path = format!("/cnb/lifecycle/{base}");
         if let EntryKind::Hardlink { target } = &e.kind {
+            // Rebased like the names, unless it is absolute or climbs: then it is kept, and
+            // the confinement refuses it.
+            let climbs = target.starts_with('/') && naming == Naming::Archive || target.split('/').any(|c| c == "..");
             let t = archive_name(target, naming).unwrap_or_default();
-            let t = second_component(&t).map_or_else(|| target.clone(), |b| format!("/cnb/lifecycle/{b}"));
+            let t = match second_component(&t) {
+                Some(b) if !climbs => format!("/cnb/lifecycle/{b}"),
+                _ => target.clone(),
+            };
             e.kind = EntryKind::Hardlink { target: t };
         }
         Ok(Some(e))

@@ -465,3 +465,77 @@ fn a_file_swapped_for_a_link_during_create_is_never_read_through_it() {
     swapper.join().unwrap();
     assert_eq!(ok + refused_runs, 25);
 }
+
+#[test]
+fn package_images_from_a_registry_are_checked_like_files() {
+    let env = warm_env();
+    let registry = cnbx_testkit::Registry::start().unwrap();
+    let layer = tar(&[
+        RawEntry::dir("/cnb/buildpacks/x_y"),
+        RawEntry::dir("/cnb/buildpacks/x_y/1.0.0"),
+        RawEntry::file("/cnb/buildpacks/x_y/1.0.0/buildpack.toml", hostile::buildpack_toml("x/y", "1.0.0").as_bytes()),
+        RawEntry::exe("/cnb/lifecycle/launcher", b"evil"),
+    ]);
+    let layout = env.work.path().join("pkg-layout");
+    Package::new("x/y", "1.0.0", &layer, None).write_layout(&layout).unwrap();
+    let flags = registry.skopeo_flags();
+    let dest = registry.docker_ref("hostile/pkg:1");
+    let src = format!("oci:{}:latest", layout.display());
+    let mut args: Vec<&str> = vec!["copy"];
+    args.extend(flags.iter().map(String::as_str));
+    args.extend([src.as_str(), dest.as_str()]);
+    cnbx_testkit::skopeo(&args).unwrap();
+    let uri = registry.docker_ref("hostile/pkg:1");
+    builder_toml(&env, &[&uri], "");
+    let before = hostile::tree(&env.home.path().join("store"));
+    let out = env
+        .cmd()
+        .args(["builder", "create", "oci:out", "--config", "builder.toml", "--pull-policy", "if-not-present"])
+        .output()
+        .unwrap();
+    let text = env.format(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("entry '/cnb/lifecycle/launcher': it is outside /cnb/buildpacks/x_y/1.0.0/"), "{text}");
+    assert!(!env.work.path().join("out").exists());
+    assert_eq!(hostile::temp_files(env.home.path()), Vec::<String>::new());
+    // What was pulled is recorded under its verified digests only; the store index is as it was.
+    let after = hostile::tree(&env.home.path().join("store"));
+    let index = |t: &[(String, u64)]| t.iter().find(|(p, _)| p == "index.json").cloned();
+    assert_eq!(index(&after), index(&before));
+}
+
+#[test]
+fn lifecycle_archives_are_confined_too() {
+    let env = warm_env();
+    let lifecycle_toml = std::fs::read(workspace_root().join("testdata/lifecycle/src/lifecycle.toml")).unwrap();
+    let mut entries = vec![RawEntry::file("lifecycle.toml", &lifecycle_toml), RawEntry::dir("lifecycle")];
+    for bin in ["detector", "restorer", "analyzer", "builder", "exporter", "launcher", "creator"] {
+        entries.push(RawEntry::exe(&format!("lifecycle/{bin}"), hostile::SCRIPT));
+    }
+    let good = env.work.path().join("good");
+    let with = |extra: Vec<RawEntry>| {
+        let mut e = entries.clone();
+        e.extend(extra);
+        gzip(&tar(&e))
+    };
+    let toml = |env: &Env| {
+        let repo = workspace_root();
+        let text = std::fs::read_to_string(env.work.path().join("builder.toml")).unwrap();
+        let text =
+            text.replace(&format!("{}/testdata/lifecycle/lifecycle-v0.21.0+test.tgz", repo.display()), "lifecycle.tgz");
+        std::fs::write(env.work.path().join("builder.toml"), text).unwrap();
+    };
+    assert!(good.exists());
+    builder_toml(&env, &["good"], "");
+    toml(&env);
+    write(&env.work.path().join("lifecycle.tgz"), &with(vec![RawEntry::hardlink("lifecycle/shadow", "/etc/shadow")]));
+    refused(&env, &["lifecycle archive", "it is a hard link to '/etc/shadow'"]);
+    write(&env.work.path().join("lifecycle.tgz"), &with(vec![RawEntry::exe("lifecycle/su", b"x").mode(0o4755)]));
+    let out = create(&env, "oci:out");
+    let text = env.format(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("entry 'lifecycle/su': its setuid/setgid bits were cleared"), "{text}");
+    let entries = module_layer_entries(&env.work.path().join("out"), "/cnb/lifecycle/su");
+    let su = entries.iter().find(|(n, _, _)| n.ends_with("/cnb/lifecycle/su")).unwrap();
+    assert_eq!(su.2 & 0o7777, 0o755);
+}
