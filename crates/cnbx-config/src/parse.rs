@@ -167,6 +167,25 @@ impl LoadedConfig {
                 format!("help: remove [stack] run-image from {file}; [[run.images]] replaces it"),
             ));
         }
+        for (i, target) in c.targets.iter().enumerate() {
+            let missing = match (target.os.is_empty(), target.arch.is_empty()) {
+                (true, true) => "no `os` and no `arch`",
+                (true, false) => "no `os`",
+                (false, true) => "no `arch`",
+                (false, false) => continue,
+            };
+            let span = span_of(&[Seg::Key("targets".into()), Seg::Index(i)]);
+            let line = span.as_ref().map_or(0, |s| line_col(&self.source, s.start).0);
+            let place = if line == 0 { format!("{file}") } else { format!("{file}, line {line}") };
+            return Err(ConfigError::Invalid {
+                message: format!("[[targets]] entry {} ({place}) has {missing}", i + 1),
+                diagnostic: self.snippet(
+                    span,
+                    missing,
+                    "help: each [[targets]] entry names a platform with both keys, e.g. os = \"linux\" and arch = \"amd64\" or \"arm64\"",
+                ),
+            });
+        }
         Ok(())
     }
 

@@ -914,3 +914,24 @@ fn load_refuses_fifos_devices_and_large_files() {
         )
     );
 }
+
+#[test]
+fn an_incomplete_targets_entry_names_the_entry_and_the_missing_key() {
+    let base = "[build]\nimage = \"b\"\n[[run.images]]\nimage = \"r\"\n";
+    let err =
+        parse(&format!("{base}[[targets]]\nos = \"linux\"\narch = \"amd64\"\n\n[[targets]]\n")).validate().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid builder config: [[targets]] entry 2 (builder.toml, line 9) has no `os` and no `arch`"
+    );
+    assert_eq!(
+        err.diagnostic().unwrap(),
+        " --> builder.toml:9:1\n  |\n9 | [[targets]]\n  | ^^^^^^^^^^^ no `os` and no `arch`\n\
+         help: each [[targets]] entry names a platform with both keys, e.g. os = \"linux\" and arch = \"amd64\" or \"arm64\""
+    );
+    let err = parse(&format!("{base}[[targets]]\nos = \"linux\"\n")).validate().unwrap_err();
+    assert_eq!(err.to_string(), "invalid builder config: [[targets]] entry 1 (builder.toml, line 5) has no `arch`");
+    let err = parse(&format!("{base}[[targets]]\narch = \"arm64\"\n")).validate().unwrap_err();
+    assert_eq!(err.to_string(), "invalid builder config: [[targets]] entry 1 (builder.toml, line 5) has no `os`");
+    parse(&format!("{base}[[targets]]\nos = \"linux\"\narch = \"arm64\"\n")).validate().unwrap();
+}
