@@ -155,6 +155,26 @@ pub enum ConfigError {
         /// Rendered snippet (when there is a line to show) and help.
         diagnostic: Option<String>,
     },
+    /// A run image or run-image mirror is not a valid image name (see
+    /// [`crate::LoadedConfig::check_run_image_names`]).
+    #[error(
+        "invalid run image config: {subject} ({}{}): {reason}",
+        path.display(),
+        if *line == 0 { String::new() } else { format!(", line {line}") }
+    )]
+    RunImageName {
+        /// The path as given (cleaned).
+        path: PathBuf,
+        /// 1-based line of the name (0 when it could not be located).
+        line: usize,
+        /// Which name: `run image '<name>'` or `mirror '<name>' of run image '<name>'` (quoted
+        /// as excerpts).
+        subject: String,
+        /// Why it is not an image name.
+        reason: String,
+        /// Rendered snippet and help.
+        diagnostic: Option<String>,
+    },
     /// `[lifecycle]` has both `version` and `uri`.
     #[error("'lifecycle' can only declare 'version' or 'uri', not both")]
     LifecycleBothSet,
@@ -182,6 +202,7 @@ impl ConfigError {
             | ConfigError::EnvInvalid { diagnostic, .. }
             | ConfigError::EnvUnknownSuffix { diagnostic, .. }
             | ConfigError::EnvMissingDelim { diagnostic, .. }
+            | ConfigError::RunImageName { diagnostic, .. }
             | ConfigError::Invalid { diagnostic, .. } => diagnostic.clone(),
             ConfigError::NotRegular { .. } | ConfigError::TooLarge { .. } | ConfigError::NotText { .. } => None,
             ConfigError::LifecycleBothSet => {

@@ -189,6 +189,53 @@ impl LoadedConfig {
         Ok(())
     }
 
+    /// Checks every run image and run-image mirror (`[[run.images]]`, or the legacy
+    /// `[stack]` `run-image` and `run-image-mirrors`) with `check`, which says why a name is
+    /// not an image name. The first that is not is an error naming it, the file and the
+    /// line, before any image is fetched; pack cannot parse such a name either. (Run images
+    /// that are empty are [`LoadedConfig::validate`]'s error.)
+    pub fn check_run_image_names(&self, check: impl Fn(&str) -> Result<(), String>) -> Result<(), ConfigError> {
+        let doc = self.document();
+        let root = doc.as_ref().map(Spanned::get_ref);
+        let from_run_table =
+            root.is_some_and(|r| lookup(r, &[Seg::Key("run".into()), Seg::Key("images".into())]).is_some());
+        for (i, run) in self.config.run.images.iter().enumerate() {
+            let (image_path, mirrors_path) = if from_run_table {
+                let entry = vec![Seg::Key("run".into()), Seg::Key("images".into()), Seg::Index(i)];
+                let key = |k: &str| [entry.clone(), vec![Seg::Key(k.into())]].concat();
+                (key("image"), key("mirrors"))
+            } else {
+                (
+                    vec![Seg::Key("stack".into()), Seg::Key("run-image".into())],
+                    vec![Seg::Key("stack".into()), Seg::Key("run-image-mirrors".into())],
+                )
+            };
+            let mut names = Vec::new();
+            if !run.image.is_empty() {
+                names.push((run.image.as_str(), format!("run image '{}'", excerpt(&run.image)), image_path));
+            }
+            for (j, mirror) in run.mirrors.iter().flatten().enumerate() {
+                let path = [mirrors_path.clone(), vec![Seg::Index(j)]].concat();
+                let subject = format!("mirror '{}' of run image '{}'", excerpt(mirror), excerpt(&run.image));
+                names.push((mirror.as_str(), subject, path));
+            }
+            for (name, subject, path) in names {
+                let Err(reason) = check(name) else { continue };
+                let span = root.and_then(|r| lookup(r, &path)).map(Spanned::span);
+                let line = span.as_ref().map_or(0, |s| line_col(&self.source, s.start).0);
+                let help = "help: write [REGISTRY/]REPOSITORY[:TAG][@DIGEST] or oci:<DIR>[:<TAG>]";
+                return Err(ConfigError::RunImageName {
+                    path: self.path.clone(),
+                    line,
+                    subject,
+                    reason,
+                    diagnostic: self.snippet(span, "not a valid image name", help),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The file's document with keys in their canonical case, for spans; `None` if it does
     /// not parse (only possible for a hand-built value).
     fn document(&self) -> Option<Spanned<DeTable<'_>>> {

@@ -935,3 +935,47 @@ fn an_incomplete_targets_entry_names_the_entry_and_the_missing_key() {
     assert_eq!(err.to_string(), "invalid builder config: [[targets]] entry 1 (builder.toml, line 5) has no `os`");
     parse(&format!("{base}[[targets]]\nos = \"linux\"\narch = \"arm64\"\n")).validate().unwrap();
 }
+
+fn no_double_colons(name: &str) -> Result<(), String> {
+    if name.contains("::") { Err(format!("invalid image reference '{name}': bad")) } else { Ok(()) }
+}
+
+#[test]
+fn run_image_names_are_checked_with_their_line() {
+    let src = "[build]\nimage = \"b\"\n[[run.images]]\nimage = \"r\"\nmirrors = [\"m1\", \"::bad::\"]\n";
+    let loaded = parse(src);
+    let err = loaded.check_run_image_names(no_double_colons).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid run image config: mirror '::bad::' of run image 'r' (builder.toml, line 5): invalid image \
+         reference '::bad::': bad"
+    );
+    assert_eq!(
+        err.diagnostic().unwrap(),
+        " --> builder.toml:5:18\n  |\n5 | mirrors = [\"m1\", \"::bad::\"]\n  |                  ^^^^^^^^^ not a valid \
+         image name\nhelp: write [REGISTRY/]REPOSITORY[:TAG][@DIGEST] or oci:<DIR>[:<TAG>]"
+    );
+    let err = parse("[build]\nimage = \"b\"\n[[Run.Images]]\nImage = \"a::b\"\n")
+        .check_run_image_names(no_double_colons)
+        .unwrap_err();
+    assert!(
+        err.to_string().starts_with("invalid run image config: run image 'a::b' (builder.toml, line 4): "),
+        "{err}"
+    );
+
+    // The legacy [stack] keys.
+    let src = "[stack]\nid = \"s\"\nbuild-image = \"b\"\nrun-image = \"r\"\nrun-image-mirrors = [\n  \"::bad::\",\n]\n";
+    let err = parse(src).check_run_image_names(no_double_colons).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("invalid run image config: mirror '::bad::' of run image 'r' (builder.toml, line 6)"),
+        "{err}"
+    );
+    let err = parse("[stack]\nrun-image = \"x::y\"\n").check_run_image_names(no_double_colons).unwrap_err();
+    assert!(err.to_string().contains("run image 'x::y' (builder.toml, line 2)"), "{err}");
+    // With [[run.images]], the legacy mirrors are not used, so not checked.
+    parse("[stack]\nrun-image-mirrors = [\"::x\"]\n[[run.images]]\nimage = \"r\"\n")
+        .check_run_image_names(no_double_colons)
+        .unwrap();
+    parse(src.replace("::bad::", "m").as_str()).check_run_image_names(no_double_colons).unwrap();
+}

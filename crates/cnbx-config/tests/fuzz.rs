@@ -60,6 +60,9 @@ fn check_loaded(loaded: &LoadedConfig) {
     if let Err(e) = loaded.validate() {
         check_error(&e);
     }
+    if let Err(e) = loaded.check_run_image_names(|n| if n.contains("::") { Err("bad".into()) } else { Ok(()) }) {
+        check_error(&e);
+    }
     if let Err(e) = loaded.config.lifecycle.source() {
         check_error(&e);
     }
