@@ -211,3 +211,50 @@ fn invalid_run_image_mirrors_are_errors_with_their_line() {
     "#);
     assert!(!env.work.path().join("out").exists(), "nothing may be written");
 }
+
+#[test]
+fn an_incomplete_targets_entry_is_named_with_its_line() {
+    let env = Env::with_test_images();
+    let text = sample_toml();
+    let cut = text.find("[[targets]]").unwrap();
+    env.write("b.toml", &format!("{}[[targets]]\n  os = \"linux\"\n  arch = \"amd64\"\n\n[[targets]]\n", &text[..cut]));
+    insta::assert_snapshot!(env.run(&["builder", "create", "oci:out", "--config", "b.toml", "--pull-policy", "never"]), @r#"
+    exit: 1
+    --- stdout
+    --- stderr
+    ERROR: invalid builder config: [[targets]] entry 2 (b.toml, line 64) has no `os` and no `arch`
+      --> b.toml:64:1
+       |
+    64 | [[targets]]
+       | ^^^^^^^^^^^ no `os` and no `arch`
+    help: each [[targets]] entry names a platform with both keys, e.g. os = "linux" and arch = "amd64" or "arm64"
+    "#);
+}
+
+#[test]
+fn hostile_builder_toml_files_are_refused() {
+    let env = Env::new();
+    let toml = "[build]\nimage = \"b\"\n[[build.env]]\nname = \"../../../etc/passwd\"\nvalue = \"root::0:0::/:/bin/sh\"\n[[run.images]]\nimage = \"r\"\n";
+    insta::assert_snapshot!(create_with(&env, "env.toml", toml), @r#"
+    exit: 1
+    --- stdout
+    --- stderr
+    Warning: builder configuration: empty 'order' definition
+    ERROR: parse contents of 'env.toml': [[build.env]] entry 1 (line 4): env name '../../../etc/passwd' is not a valid environment variable name; use letters, digits and '_', not starting with a digit
+     --> env.toml:4:8
+      |
+    4 | name = "../../../etc/passwd"
+      |        ^^^^^^^^^^^^^^^^^^^^^ not an environment variable name
+    help: a [[build.env]] name has only letters, digits and '_' and does not start with a digit, e.g. name = "BP_GREETING"
+    "#);
+    let secret = env.write("secret", "TOKEN=hunter2\n");
+    std::os::unix::fs::symlink(&secret, env.work.path().join("link.toml")).unwrap();
+    insta::assert_snapshot!(env.run(&["builder", "create", "x:1", "--config", "link.toml"]), @r"
+    exit: 1
+    --- stdout
+    --- stderr
+    ERROR: invalid builder toml: 'link.toml' is a symbolic link; pass the file it points to
+    ");
+    let out = create_with(&env, "long.toml", &format!("description = \"{}\" junk\n", "x".repeat(1_000_000)));
+    assert!(out.len() < 1000, "{} bytes of output", out.len());
+}
