@@ -13,6 +13,7 @@
 //!   destination, created with the mode a user expects under their umask (or private, for
 //!   files that hold secrets), synced, renamed into place, and the directory synced. Dropped
 //!   without being committed, it removes its temporary file.
+//! * [`FileLock`]: the exclusive lock file that serialises read-modify-write updates.
 //! * [`limits`]: the documented bounds on what cnbx reads, and their overrides.
 //! * [`excerpt`]: how much of someone else's text cnbx quotes in a message ([`excerpt_line`]
 //!   for a source line, [`excerpt_quoted`] for a parser's message); [`text_of`]: whether a
@@ -24,11 +25,13 @@
 mod atomic;
 mod dir;
 pub mod limits;
+mod lock;
 mod open;
 mod text;
 
 pub use atomic::{AtomicFile, TMP_PREFIX, is_temporary_name, write_atomic};
 pub use dir::{DirEntryInfo, EntryType, SafeDir};
+pub use lock::FileLock;
 pub use open::{
     FsError, OpenedFile, open_expected, open_regular, open_regular_following, read_bounded, read_bounded_following,
 };
