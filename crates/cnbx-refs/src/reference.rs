@@ -859,11 +859,7 @@ mod tests {
         }
         assert_eq!(
             ImageRef::parse(&format!("app:{long}")).expect_err("long tag").to_string(),
-            format!(
-                "invalid image reference 'app:{}…': invalid tag '{}…': {TAG_RULE}",
-                "a".repeat(76),
-                "a".repeat(80)
-            )
+            format!("invalid image reference 'app:{}…': invalid tag '{}…': {TAG_RULE}", "a".repeat(76), "a".repeat(80))
         );
     }
 

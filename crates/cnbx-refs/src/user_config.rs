@@ -48,8 +48,7 @@ use std::ffi::OsString;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use cnbx_fs::{AtomicFile, FsError};
-use fs4::fs_std::FileExt;
+use cnbx_fs::{AtomicFile, FileLock, FsError};
 use serde::Deserialize;
 
 use crate::mirrors::RunImage;
@@ -287,26 +286,14 @@ impl UserConfig {
         let dir = parent_dir(&path);
         create_dir(&dir).map_err(|source| UserConfigError::Write { path: dir.clone(), source })?;
         let lock_path = dir.join(LOCK_FILE_NAME);
-        let lock_err = |source| UserConfigError::Lock { path: lock_path.clone(), source };
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&lock_path)
-            .map_err(lock_err)?;
-        FileExt::lock_exclusive(&lock).map_err(lock_err)?;
-        let result = (|| {
-            let mut config = Self::load(&path)?;
-            let (value, changed) = change(&mut config)?;
-            if changed {
-                config.save()?;
-            }
-            Ok(value)
-        })();
-        // Closing the file releases the lock too; unlocking explicitly just makes it prompt.
-        let _ = FileExt::unlock(&lock);
-        result
+        let _lock =
+            FileLock::exclusive(&lock_path).map_err(|source| UserConfigError::Lock { path: lock_path, source })?;
+        let mut config = Self::load(&path)?;
+        let (value, changed) = change(&mut config)?;
+        if changed {
+            config.save()?;
+        }
+        Ok(value)
     }
 
     /// Parses the bytes of the config file at `path`: they must be text (see

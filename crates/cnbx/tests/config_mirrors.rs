@@ -120,31 +120,33 @@ fn invalid_run_images_are_rejected_and_nothing_written() {
     let config = env.home.path().join("config.toml");
     let before = "[[run-images]]\nimage = \"x/run\"\nmirrors = [\"a.io/x/run\"]\n";
     std::fs::write(&config, before).unwrap();
-    insta::assert_snapshot!(env.run(&["config", "run-image-mirrors", "add", "::bad::", "-m", "a.io/x"]), @r"
+    let rejected: String = [
+        &["add", "::bad::", "-m", "a.io/x"][..],
+        &["add", "app@sha256:abc", "-m", "a.io/x"],
+        &["add", "rün/image", "-m", "a.io/x"],
+        &["remove", "::bad::"],
+        &["remove", "x/run", "-m", "Not/Configured"],
+    ]
+    .iter()
+    .map(|args| env.run(&[&["config", "run-image-mirrors"][..], args].concat()))
+    .collect();
+    insta::assert_snapshot!(rejected, @r"
     exit: 1
     --- stdout
     --- stderr
     ERROR: run image '::bad::': invalid image reference '::bad::': the tag after ':' is empty
-    ");
-    insta::assert_snapshot!(env.run(&["config", "run-image-mirrors", "add", "app@sha256:abc", "-m", "a.io/x"]), @r"
     exit: 1
     --- stdout
     --- stderr
     ERROR: run image 'app@sha256:abc': invalid image reference 'app@sha256:abc': invalid digest 'sha256:abc': a sha256 digest has exactly 64 hex digits
-    ");
-    insta::assert_snapshot!(env.run(&["config", "run-image-mirrors", "add", "rün/image", "-m", "a.io/x"]), @r"
     exit: 1
     --- stdout
     --- stderr
     ERROR: run image 'rün/image': invalid image reference 'rün/image': invalid repository path component 'rün': a repository path component may contain lower-case letters and digits separated by '.', '_', '__' or dashes, and must start and end with a letter or digit
-    ");
-    insta::assert_snapshot!(env.run(&["config", "run-image-mirrors", "remove", "::bad::"]), @r"
     exit: 1
     --- stdout
     --- stderr
     ERROR: run image '::bad::': invalid image reference '::bad::': the tag after ':' is empty
-    ");
-    insta::assert_snapshot!(env.run(&["config", "run-image-mirrors", "remove", "x/run", "-m", "Not/Configured"]), @r"
     exit: 1
     --- stdout
     --- stderr
