@@ -232,6 +232,11 @@ fn suffixed(reference: &ImageRef, target: &Target) -> Result<ImageRef, CreateErr
 pub async fn create(images: &Images, request: &CreateRequest) -> Result<Created, CreateError> {
     let config = &request.config;
     config.validate()?;
+    // Every run image and mirror must be an image name before anything is fetched (an
+    // invalid mirror would otherwise only be warned about and written into the builder).
+    config.check_run_image_names(|name| {
+        ImageLocation::parse(name, &config.base_dir).map(drop).map_err(|e| e.to_string())
+    })?;
     for warning in &config.warnings {
         images.reporter().warn(warning);
     }

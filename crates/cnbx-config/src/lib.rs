@@ -23,5 +23,5 @@ pub use model::{
     BuildConfig, BuildEnv, BuilderConfig, Distro, License, LifecycleConfig, ModuleConfig, ModuleInfo, ModuleRef,
     OrderGroup, RunConfig, RunImageConfig, StackConfig, SystemBuildpacks, SystemConfig, Target,
 };
-pub use parse::{IMAGE_KEY_DEPRECATED, LoadedConfig, load, parse_str};
+pub use parse::{IMAGE_KEY_DEPRECATED, LoadedConfig, load, parse_bytes, parse_str};
 pub use target::{TargetError, TargetErrorKind, supports_platform};

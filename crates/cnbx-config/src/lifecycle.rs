@@ -60,7 +60,10 @@ pub(crate) fn normalize_semver(input: &str) -> Result<String, String> {
     let mut parsed = [0_i64; 3];
     for (slot, n) in parsed.iter_mut().zip(&numbers) {
         *slot = n.parse::<i64>().map_err(|_| {
-            format!("Error parsing version segment: strconv.ParseInt: parsing \"{n}\": value out of range")
+            format!(
+                "Error parsing version segment: strconv.ParseInt: parsing \"{}\": value out of range",
+                cnbx_fs::excerpt(n)
+            )
         })?;
     }
     let mut out = format!("{}.{}.{}", parsed[0], parsed[1], parsed[2]);

@@ -1,13 +1,14 @@
 //! Reading builder.toml: decode, unknown keys, legacy merge, `[[build.env]]` (pack's §1.2).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
 
+use cnbx_fs::excerpt;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::error::{ConfigError, Label, UnknownKey, line_col, render_snippet};
+use crate::error::{ConfigError, Label, LineCounter, MAX_LISTED_KEYS, UnknownKey, line_col, render_snippet};
 use crate::model::{BuildEnv, BuilderConfig, RunImageConfig};
 
 /// The warning pack prints for a `[[buildpacks]]`/`[[extensions]]` entry with `image` but no `uri`.
@@ -31,17 +32,44 @@ pub struct LoadedConfig {
     pub source: String,
 }
 
-/// Reads and parses a builder.toml (see [`parse_str`]). A missing file is named in the error.
+/// Reads and parses a builder.toml (see [`parse_bytes`]). A missing file is named in the error.
+///
+/// builder.toml often comes from a repository someone else controls, so it is read like
+/// every other input: opened once, without following a symbolic link (a link to
+/// `/etc/shadow` or `/proc/self/environ` must not be read, let alone quoted in an error),
+/// refused unless it is a regular file (a FIFO or `/dev/zero` would block or never end),
+/// and at most [`cnbx_fs::limits::MAX_CONFIG_FILE`] bytes.
 pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
     let cleaned = clean_path(path);
-    let source =
-        std::fs::read_to_string(&cleaned).map_err(|source| ConfigError::Open { path: cleaned.clone(), source })?;
-    parse_str(&source, &cleaned)
+    let bytes = cnbx_fs::read_bounded(&cleaned, cnbx_fs::limits::MAX_CONFIG_FILE, "a builder.toml").map_err(|e| {
+        let path = cleaned.clone();
+        match e {
+            cnbx_fs::FsError::Io { source, .. } => ConfigError::Open { path, source },
+            cnbx_fs::FsError::NotRegular { what, .. } => ConfigError::NotRegular { path, what },
+            cnbx_fs::FsError::TooLarge { limit, .. } => ConfigError::TooLarge { path, limit },
+            cnbx_fs::FsError::Changed { .. } => {
+                ConfigError::Open { path, source: std::io::Error::other("the file changed while it was read") }
+            }
+        }
+    })?;
+    parse_bytes(&bytes, &cleaned)
+}
+
+/// Parses the bytes of a builder.toml as if read from `path`: they must be text (UTF-8
+/// without control characters other than tab, as TOML requires), then see [`parse_str`].
+/// Nothing of a file that is not text is quoted in the error.
+pub fn parse_bytes(bytes: &[u8], path: &Path) -> Result<LoadedConfig, ConfigError> {
+    let source = cnbx_fs::text_of(bytes).map_err(|reason| ConfigError::NotText { path: clean_path(path), reason })?;
+    parse_str(source, path)
 }
 
 /// Parses builder.toml text as if read from `path`; `base_dir` is the absolute parent of `path`.
+///
+/// Messages quote the text only as excerpts ([`cnbx_fs::excerpt`]), and not at all when it
+/// holds a control character other than tab (which TOML forbids anyway).
 pub fn parse_str(source: &str, path: &Path) -> Result<LoadedConfig, ConfigError> {
     let path = clean_path(path);
+    cnbx_fs::check_text(source).map_err(|reason| ConfigError::NotText { path: path.clone(), reason })?;
     let display = path.display().to_string();
     let mut doc = DeTable::parse(source).map_err(|e| toml_error(&path, source, None, &e))?;
     fold_key_case(doc.get_mut(), "");
@@ -121,22 +149,15 @@ impl LoadedConfig {
                 format!("help: add a run image to {file}:\n\n[[run.images]]\nimage = \"<run image>\""),
             ));
         }
+        let doc = self.document();
+        let span_of = |path: &[Seg]| doc.as_ref().and_then(|doc| lookup(doc.get_ref(), path)).map(Spanned::span);
         for (i, run_image) in c.run.images.iter().enumerate() {
             if run_image.image.is_empty() {
                 let help = "help: set image = \"<run image>\" in this [[run.images]] entry";
-                let snippet = DeTable::parse(&self.source).ok().and_then(|doc| {
-                    let path = [Seg::Key("run".into()), Seg::Key("images".into()), Seg::Index(i)];
-                    lookup(doc.get_ref(), &path).map(|v| {
-                        render_snippet(&file.to_string(), &self.source, &[Label { span: v.span(), text: "no `image`" }])
-                    })
-                });
-                let diagnostic = match snippet {
-                    Some(s) => format!("{s}\n{help}"),
-                    None => help.to_string(),
-                };
+                let span = span_of(&[Seg::Key("run".into()), Seg::Key("images".into()), Seg::Index(i)]);
                 return Err(ConfigError::Invalid {
                     message: "run.images.image is required".to_string(),
-                    diagnostic: Some(diagnostic),
+                    diagnostic: self.snippet(span, "no `image`", help),
                 });
             }
         }
@@ -146,7 +167,92 @@ impl LoadedConfig {
                 format!("help: remove [stack] run-image from {file}; [[run.images]] replaces it"),
             ));
         }
+        for (i, target) in c.targets.iter().enumerate() {
+            let missing = match (target.os.is_empty(), target.arch.is_empty()) {
+                (true, true) => "no `os` and no `arch`",
+                (true, false) => "no `os`",
+                (false, true) => "no `arch`",
+                (false, false) => continue,
+            };
+            let span = span_of(&[Seg::Key("targets".into()), Seg::Index(i)]);
+            let line = span.as_ref().map_or(0, |s| line_col(&self.source, s.start).0);
+            let place = if line == 0 { format!("{file}") } else { format!("{file}, line {line}") };
+            return Err(ConfigError::Invalid {
+                message: format!("[[targets]] entry {} ({place}) has {missing}", i + 1),
+                diagnostic: self.snippet(
+                    span,
+                    missing,
+                    "help: each [[targets]] entry names a platform with both keys, e.g. os = \"linux\" and arch = \"amd64\" or \"arm64\"",
+                ),
+            });
+        }
         Ok(())
+    }
+
+    /// Checks every run image and run-image mirror (`[[run.images]]`, or the legacy
+    /// `[stack]` `run-image` and `run-image-mirrors`) with `check`, which says why a name is
+    /// not an image name. The first that is not is an error naming it, the file and the
+    /// line, before any image is fetched; pack cannot parse such a name either. (Run images
+    /// that are empty are [`LoadedConfig::validate`]'s error.)
+    pub fn check_run_image_names(&self, check: impl Fn(&str) -> Result<(), String>) -> Result<(), ConfigError> {
+        let doc = self.document();
+        let root = doc.as_ref().map(Spanned::get_ref);
+        let from_run_table =
+            root.is_some_and(|r| lookup(r, &[Seg::Key("run".into()), Seg::Key("images".into())]).is_some());
+        for (i, run) in self.config.run.images.iter().enumerate() {
+            let (image_path, mirrors_path) = if from_run_table {
+                let entry = vec![Seg::Key("run".into()), Seg::Key("images".into()), Seg::Index(i)];
+                let key = |k: &str| [entry.clone(), vec![Seg::Key(k.into())]].concat();
+                (key("image"), key("mirrors"))
+            } else {
+                (
+                    vec![Seg::Key("stack".into()), Seg::Key("run-image".into())],
+                    vec![Seg::Key("stack".into()), Seg::Key("run-image-mirrors".into())],
+                )
+            };
+            let mut names = Vec::new();
+            if !run.image.is_empty() {
+                names.push((run.image.as_str(), format!("run image '{}'", excerpt(&run.image)), image_path));
+            }
+            for (j, mirror) in run.mirrors.iter().flatten().enumerate() {
+                let path = [mirrors_path.clone(), vec![Seg::Index(j)]].concat();
+                let subject = format!("mirror '{}' of run image '{}'", excerpt(mirror), excerpt(&run.image));
+                names.push((mirror.as_str(), subject, path));
+            }
+            for (name, subject, path) in names {
+                let Err(reason) = check(name) else { continue };
+                let span = root.and_then(|r| lookup(r, &path)).map(Spanned::span);
+                let line = span.as_ref().map_or(0, |s| line_col(&self.source, s.start).0);
+                let help = "help: write [REGISTRY/]REPOSITORY[:TAG][@DIGEST] or oci:<DIR>[:<TAG>]";
+                return Err(ConfigError::RunImageName {
+                    path: self.path.clone(),
+                    line,
+                    subject,
+                    reason,
+                    diagnostic: self.snippet(span, "not a valid image name", help),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The file's document with keys in their canonical case, for spans; `None` if it does
+    /// not parse (only possible for a hand-built value).
+    fn document(&self) -> Option<Spanned<DeTable<'_>>> {
+        let mut doc = DeTable::parse(&self.source).ok()?;
+        fold_key_case(doc.get_mut(), "");
+        Some(doc)
+    }
+
+    /// A snippet labelling `span` (when known) followed by `help`.
+    fn snippet(&self, span: Option<Range<usize>>, label: &str, help: &str) -> Option<String> {
+        Some(match span {
+            Some(span) => {
+                let display = self.path.display().to_string();
+                format!("{}\n{help}", render_snippet(&display, &self.source, &[Label { span, text: label }]))
+            }
+            None => help.to_string(),
+        })
     }
 
     /// `relative` resolved against [`LoadedConfig::base_dir`] (absolute paths are kept), lexically
@@ -265,7 +371,8 @@ fn key_at(table: &DeTable<'_>, span: &Range<usize>, parent: &str) -> Option<Stri
 }
 
 fn toml_error(path: &Path, source: &str, root: Option<&DeTable<'_>>, err: &toml::de::Error) -> ConfigError {
-    let message = err.message().trim_end().to_string();
+    // The parser's messages quote the file ("invalid type: string \"…\""): only excerpts.
+    let message = cnbx_fs::excerpt_quoted(err.message().trim_end());
     let span = err.span();
     let (line, column) = span.as_ref().map_or((1, 1), |s| line_col(source, s.start));
     let diagnostic = span.map(|span| {
@@ -281,7 +388,9 @@ fn toml_error(path: &Path, source: &str, root: Option<&DeTable<'_>>, err: &toml:
                 e => e,
             });
             match (key, expected) {
-                (Some(key), Some(expected)) => out.push_str(&format!("\nhelp: '{key}' must be {expected}")),
+                (Some(key), Some(expected)) => {
+                    out.push_str(&format!("\nhelp: '{}' must be {expected}", excerpt(&key)));
+                }
                 _ => out.push_str("\nhelp: check the type of this value against the builder.toml schema"),
             }
         }
@@ -345,7 +454,7 @@ fn lookup_key<'a, 'i>(root: &'a DeTable<'i>, path: &[Seg]) -> Option<(Range<usiz
             _ => return None,
         }
     };
-    table.iter().find(|(k, _)| k.get_ref().as_ref() == key.as_str()).map(|(k, v)| (k.span(), v))
+    table.get_key_value(key.as_str()).map(|(k, v)| (k.span(), v))
 }
 
 /// Adds `name` and, BurntSushi-style, every key nested in `value` (array indices dropped).
@@ -385,46 +494,59 @@ fn unknown_keys_error(path: &Path, source: &str, root: &DeTable<'_>, ignored: &[
     // File order (stable for keys that could not be located), first occurrence of each name.
     found.sort_by_key(|(_, span)| span.start);
     let mut listed: Vec<(String, Range<usize>)> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
     for (name, span) in found {
         let parent = name.split('.').next().unwrap_or_default();
-        if listed.iter().any(|(n, _)| n == parent || *n == name) {
+        if seen.contains(parent) || seen.contains(&name) {
             continue;
         }
+        seen.insert(name.clone());
         listed.push((name, span));
     }
 
     let display = path.display().to_string();
+    let mut lines = LineCounter::new(source);
     let mut keys = Vec::new();
     let mut snippets = Vec::new();
     let mut helps = Vec::new();
-    for (name, span) in &listed {
+    for (n, (name, span)) in listed.iter().enumerate() {
         let (parent, leaf) = name.rsplit_once('.').unwrap_or(("", name.as_str()));
         let suggestion = suggest(leaf, known_keys(parent));
-        let (line, column) = if span.start == usize::MAX { (0, 0) } else { line_col(source, span.start) };
+        let (line, column) = if span.start == usize::MAX { (0, 0) } else { lines.at(span.start) };
         let full_suggestion =
             suggestion.map(|s| if parent.is_empty() { s.to_string() } else { format!("{parent}.{s}") });
-        let enclosing = listed.iter().map(|(n, _)| n).find(|n| name.starts_with(&format!("{n}.")));
+        keys.push(UnknownKey { key: name.clone(), line, column, suggestion: full_suggestion.clone() });
+        if n >= MAX_LISTED_KEYS {
+            continue;
+        }
+        let enclosing = name.match_indices('.').map(|(i, _)| &name[..i]).find(|n| seen.contains(*n));
+        let shown = excerpt(name);
         match &full_suggestion {
             _ if enclosing.is_some() => {
-                let outer = enclosing.map(String::as_str).unwrap_or_default();
-                helps.push(format!("help: '{name}' (line {line}): part of the unknown '{outer}'"));
+                let outer = excerpt(enclosing.unwrap_or_default());
+                helps.push(format!("help: '{shown}' (line {line}): part of the unknown '{outer}'"));
             }
-            Some(s) => helps.push(format!("help: '{name}' (line {line}): did you mean '{s}'?")),
+            Some(s) => helps.push(format!("help: '{shown}' (line {line}): did you mean '{s}'?")),
             None => {
                 let known = known_keys(parent).iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ");
                 if known.is_empty() {
-                    helps.push(format!("help: '{name}' (line {line}): remove it; pack does not read it"));
+                    helps.push(format!("help: '{shown}' (line {line}): remove it; pack does not read it"));
                 } else {
-                    let place =
-                        if parent.is_empty() { "at the top level".to_string() } else { format!("in '{parent}'") };
-                    helps.push(format!("help: '{name}' (line {line}): remove it; the keys {place} are {known}"));
+                    let place = if parent.is_empty() {
+                        "at the top level".to_string()
+                    } else {
+                        format!("in '{}'", excerpt(parent))
+                    };
+                    helps.push(format!("help: '{shown}' (line {line}): remove it; the keys {place} are {known}"));
                 }
             }
         }
         if span.start != usize::MAX {
-            snippets.push((span.clone(), format!("unknown key '{name}'")));
+            snippets.push((span.clone(), format!("unknown key '{shown}'")));
         }
-        keys.push(UnknownKey { key: name.clone(), line, column, suggestion: full_suggestion });
+    }
+    if listed.len() > MAX_LISTED_KEYS {
+        helps.push(format!("help: and {} more unknown keys", listed.len() - MAX_LISTED_KEYS));
     }
     let labels: Vec<Label<'_>> = snippets.iter().map(|(span, text)| Label { span: span.clone(), text }).collect();
     let mut diagnostic = render_snippet(&display, source, &labels);
@@ -502,6 +624,12 @@ fn suggest(unknown: &str, known: &[&'static str]) -> Option<&'static str> {
         ("target", "targets"),
         ("env", "env"),
     ];
+    // No known key is longer than this; the edit distance of a longer name costs time and
+    // memory for nothing.
+    const LONGEST: usize = 32;
+    if unknown.len() > LONGEST {
+        return None;
+    }
     let lower = unknown.to_lowercase().replace('_', "-");
     if let Some(k) = known.iter().find(|k| **k == lower) {
         return Some(k);
@@ -547,6 +675,7 @@ fn osa_distance(a: &str, b: &str) -> usize {
 
 enum EnvError {
     NameEmpty { warnings: Vec<String>, diagnostic: Option<String> },
+    Invalid { entry: usize, line: usize, reason: String, warnings: Vec<String>, diagnostic: Option<String> },
     UnknownSuffix { suffix: String, warnings: Vec<String>, diagnostic: Option<String> },
     MissingDelim { warnings: Vec<String>, diagnostic: Option<String> },
 }
@@ -556,6 +685,9 @@ impl EnvError {
         let path = path.to_path_buf();
         match self {
             EnvError::NameEmpty { warnings, diagnostic } => ConfigError::EnvNameEmpty { path, warnings, diagnostic },
+            EnvError::Invalid { entry, line, reason, warnings, diagnostic } => {
+                ConfigError::EnvInvalid { path, entry, line, reason, warnings, diagnostic }
+            }
             EnvError::UnknownSuffix { suffix, warnings, diagnostic } => {
                 ConfigError::EnvUnknownSuffix { suffix, warnings, diagnostic }
             }
@@ -566,7 +698,18 @@ impl EnvError {
     }
 }
 
-/// pack's `ParseBuildConfigEnv` (§1.4). Warnings are appended to `warnings`; errors carry them.
+/// Whether `name` is an environment variable name (`[A-Za-z_][A-Za-z0-9_]*`), and so a safe
+/// file name under `/cnb/build-config/env/` (no `/`, no `..`, no `=`).
+fn is_env_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// pack's `ParseBuildConfigEnv` (§1.4), plus cnbx's rules that the name is an environment
+/// variable name and that value and delim hold no NUL (pack writes the name as a file name
+/// under `/cnb/build-config/env/`, so `../../etc/passwd` would replace a file of the image).
+/// Warnings are appended to `warnings`; errors carry them.
 fn build_env_files(
     env: &[BuildEnv],
     display: &str,
@@ -599,8 +742,42 @@ fn build_env_files(
                 ),
             });
         }
+        let line_of = |span: &Option<Range<usize>>| span.as_ref().map_or(0, |s| line_col(source, s.start).0);
+        if !is_env_name(&entry.name) {
+            let span = entry_span(i, "name");
+            return Err(EnvError::Invalid {
+                entry: i + 1,
+                line: line_of(&span),
+                reason: format!(
+                    "env name '{}' is not a valid environment variable name; use letters, digits and '_', not \
+                     starting with a digit",
+                    excerpt(&entry.name)
+                ),
+                warnings: warnings.clone(),
+                diagnostic: snippet(
+                    span,
+                    "not an environment variable name",
+                    "help: a [[build.env]] name has only letters, digits and '_' and does not start with a digit, e.g. name = \"BP_GREETING\"",
+                ),
+            });
+        }
+        for (key, text) in [("value", &entry.value), ("delim", &entry.delim)] {
+            if text.contains('\0') {
+                let span = entry_span(i, key);
+                return Err(EnvError::Invalid {
+                    entry: i + 1,
+                    line: line_of(&span),
+                    reason: format!(
+                        "the {key} of env '{}' contains a NUL character, which an environment variable cannot hold",
+                        excerpt(&entry.name)
+                    ),
+                    warnings: warnings.clone(),
+                    diagnostic: snippet(span, "contains NUL", &format!("help: remove the \\u0000 from this {key}")),
+                });
+            }
+        }
         if entry.value.is_empty() {
-            warnings.push(format!("empty value for key/name '{}'", entry.name));
+            warnings.push(format!("empty value for key/name '{}'", excerpt(&entry.name)));
         }
         let suffix_name = match entry.suffix.as_str() {
             "" => entry.name.clone(),
@@ -620,15 +797,21 @@ fn build_env_files(
         let delim_name = if entry.delim.is_empty() { String::new() } else { format!("{}.delim", entry.name) };
         if let Some(old) = files.get(&suffix_name) {
             warnings.push(format!(
-                "overriding env with name: '{}' and suffix: '{}' from '{old}' to '{}'",
-                entry.name, entry.suffix, entry.value
+                "overriding env with name: '{}' and suffix: '{}' from '{}' to '{}'",
+                excerpt(&entry.name),
+                excerpt(&entry.suffix),
+                excerpt(old),
+                excerpt(&entry.value)
             ));
         }
         if !delim_name.is_empty() {
             if let Some(old) = files.get(&delim_name) {
                 warnings.push(format!(
-                    "overriding env with name: '{}' and delim: '{}' from '{old}' to '{}'",
-                    entry.name, entry.delim, entry.delim
+                    "overriding env with name: '{}' and delim: '{}' from '{}' to '{}'",
+                    excerpt(&entry.name),
+                    excerpt(&entry.delim),
+                    excerpt(old),
+                    excerpt(&entry.delim)
                 ));
             }
             files.insert(delim_name, entry.delim.clone());
@@ -636,23 +819,25 @@ fn build_env_files(
         files.insert(suffix_name, entry.value.clone());
     }
 
-    let mut missing = Vec::new();
+    let mut missing = HashSet::new();
     for key in files.keys() {
         let Some((name, suffix)) = key.split_once('.') else { continue };
         if (suffix == "append" || suffix == "prepend") && !files.contains_key(&format!("{name}.delim")) {
-            warnings.push(format!("env with name/key '{name}' with suffix '{suffix}' must to have a 'delim' value"));
-            missing.push((name.to_string(), suffix.to_string()));
+            warnings.push(format!(
+                "env with name/key '{}' with suffix '{suffix}' must to have a 'delim' value",
+                excerpt(name)
+            ));
+            missing.insert((name.to_string(), suffix.to_string()));
         }
     }
     if missing.is_empty() {
         return Ok(files);
     }
     let mut labels = Vec::new();
-    for (i, entry) in env.iter().enumerate() {
-        if missing.iter().any(|(n, s)| *n == entry.name && *s == entry.suffix) {
-            if let Some(span) = entry_span(i, "suffix") {
-                labels.push((span, format!("'{}' needs a delim", entry.suffix)));
-            }
+    let needing = env.iter().enumerate().filter(|(_, e)| missing.contains(&(e.name.clone(), e.suffix.clone())));
+    for (i, entry) in needing.take(MAX_LISTED_KEYS) {
+        if let Some(span) = entry_span(i, "suffix") {
+            labels.push((span, format!("'{}' needs a delim", entry.suffix)));
         }
     }
     let labels: Vec<Label<'_>> = labels.iter().map(|(span, text)| Label { span: span.clone(), text }).collect();

@@ -732,3 +732,250 @@ fn suggestions() {
     assert_eq!(osa_distance("ab", "ba"), 1);
     assert_eq!(osa_distance("kitten", "sitting"), 3);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hostile input
+
+#[test]
+fn build_env_names_must_be_variable_names() {
+    for name in ["../../../etc/passwd", "a/b", "A=B", "..", ".", "1A", "A B", "É", "A.append", "A-B", "/etc/x"] {
+        let err = parse_err(&env_src(&format!("[[build.env]]\nname = \"{name}\"\nvalue = \"x\"\n")));
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "parse contents of 'builder.toml': [[build.env]] entry 1 (line 5): env name '{name}' is not a valid \
+                 environment variable name; use letters, digits and '_', not starting with a digit"
+            ),
+            "{name}"
+        );
+    }
+    let err = parse_err(&env_src(
+        "[[build.env]]\nname = \"A\"\n[[build.env]]\nname = \"../../../etc/passwd\"\nvalue = \"root::0:0::/:/bin/sh\"\n",
+    ));
+    assert!(err.to_string().contains("entry 2 (line 7): env name '../../../etc/passwd'"), "{err}");
+    assert_eq!(err.warnings(), ["empty value for key/name 'A'"]);
+    assert_eq!(
+        err.diagnostic().unwrap(),
+        " --> builder.toml:7:8\n  |\n7 | name = \"../../../etc/passwd\"\n  |        ^^^^^^^^^^^^^^^^^^^^^ not an \
+         environment variable name\nhelp: a [[build.env]] name has only letters, digits and '_' and does not start \
+         with a digit, e.g. name = \"BP_GREETING\""
+    );
+    for name in ["_A1", "a", "PATH", "BP_GREETING", "_"] {
+        let loaded = parse(&env_src(&format!("[[build.env]]\nname = \"{name}\"\nvalue = \"x\"\n")));
+        assert_eq!(loaded.build_env.get(name).map(String::as_str), Some("x"), "{name}");
+    }
+}
+
+#[test]
+fn build_env_values_and_delims_hold_no_nul() {
+    let err = parse_err(&env_src("[[build.env]]\nname = \"A\"\nvalue = \"a\\u0000b\"\n"));
+    assert_eq!(
+        err.to_string(),
+        "parse contents of 'builder.toml': [[build.env]] entry 1 (line 6): the value of env 'A' contains a NUL \
+         character, which an environment variable cannot hold"
+    );
+    assert!(err.diagnostic().unwrap().starts_with(" --> builder.toml:6:9\n"), "{:?}", err.diagnostic());
+    let err =
+        parse_err(&env_src("[[build.env]]\nname = \"A\"\nvalue = \"a\"\nsuffix = \"append\"\ndelim = \"\\u0000\"\n"));
+    assert!(err.to_string().contains("entry 1 (line 8): the delim of env 'A' contains a NUL character"), "{err}");
+}
+
+/// Every line of the error's message and diagnostic, and the warnings, are short.
+fn assert_bounded(err: &ConfigError) {
+    let text = format!("{err}\n{}\n{}", err.diagnostic().unwrap_or_default(), err.warnings().join("\n"));
+    for line in text.lines() {
+        assert!(line.chars().count() < 400, "a line of {} characters: {}", line.len(), &line[..400.min(line.len())]);
+    }
+    assert!(text.len() < 20_000, "{} bytes", text.len());
+}
+
+#[test]
+fn a_long_line_is_quoted_as_an_excerpt_around_the_error() {
+    let long = "x".repeat(1_000_000);
+    let err = parse_err(&format!("description = \"{long}\" junk \"{long}\"\n"));
+    assert_bounded(&err);
+    let ConfigError::Toml { line, column, .. } = &err else { panic!("{err:?}") };
+    assert_eq!((*line, *column), (1, 1_000_018));
+    let diag = err.diagnostic().unwrap();
+    let lines: Vec<&str> = diag.lines().collect();
+    let shown = lines[2].strip_prefix("1 | ").unwrap();
+    let marker = lines[3].strip_prefix("  | ").unwrap();
+    let caret = marker.find('^').unwrap();
+    assert!(shown.starts_with('…') && shown.ends_with('…'), "{diag}");
+    assert_eq!(&shown[shown.char_indices().nth(caret).unwrap().0..][..4], "junk", "{diag}");
+
+    // A value of the wrong type is quoted by the TOML library: only an excerpt of it.
+    let err = parse_err(&format!("{MINIMAL}optional = \"{long}\"\n"));
+    assert_bounded(&err);
+    assert!(err.to_string().contains(&format!("invalid type: string \"{}…\"", "x".repeat(80))), "{err}");
+}
+
+#[test]
+fn names_and_values_are_quoted_as_excerpts() {
+    let long = "k".repeat(100_000);
+    let err = parse_err(&format!("{long} = 1\n"));
+    assert_bounded(&err);
+    assert!(err.to_string().contains(&format!("'{}…'", "k".repeat(80))), "{err}");
+
+    let mut many = String::new();
+    for i in 0..1000 {
+        many.push_str(&format!("unknown{i} = 1\n"));
+    }
+    let err = parse_err(&many);
+    assert_bounded(&err);
+    assert!(err.to_string().ends_with("'unknown19', and 980 more in 'builder.toml'"), "{err}");
+    assert!(err.diagnostic().unwrap().ends_with("help: and 980 more unknown keys"));
+    let ConfigError::UnknownKeys { keys, .. } = &err else { panic!("{err:?}") };
+    assert_eq!(keys.len(), 1000);
+
+    let err = parse_err(&env_src(&format!(
+        "[[build.env]]\nname = \"A\"\nvalue = \"{long}\"\n[[build.env]]\nname = \"A\"\nvalue = \"{long}\"\nsuffix = \"{long}\"\n"
+    )));
+    assert_bounded(&err);
+    assert_eq!(err.to_string(), format!("unknown action type '{}…'", "k".repeat(80)));
+
+    let loaded = parse(&env_src(&format!(
+        "[[build.env]]\nname = \"A\"\nvalue = \"{long}\"\n[[build.env]]\nname = \"A\"\nvalue = \"{long}\"\n"
+    )));
+    assert!(loaded.warnings.iter().all(|w| w.len() < 400), "{:?}", loaded.warnings.iter().map(String::len));
+
+    let err = LifecycleConfig { uri: String::new(), version: "9".repeat(100_000) }.source().unwrap_err();
+    assert_bounded(&err);
+}
+
+#[test]
+fn a_file_that_is_not_text_is_never_quoted() {
+    // What a link to /proc/self/environ would read.
+    let environ = "HOME=/root\0SECRET_TOKEN=hunter2\0PATH=/bin\0";
+    let err = parse_err(environ);
+    assert_eq!(
+        err.to_string(),
+        "invalid builder toml: parse contents of 'builder.toml': it is not a text file: the control character U+0000 \
+         at line 1, column 11; a builder.toml is UTF-8 text without control characters other than tab"
+    );
+    assert_eq!(err.diagnostic(), None);
+    let err = parse_bytes(b"SECRET_TOKEN = \"hunter2\xff\"\n", Path::new("builder.toml")).unwrap_err();
+    assert!(err.to_string().contains("a byte sequence that is not UTF-8 at line 1, column 24"), "{err}");
+    let err = parse_err("description = \"hunter2\"\n\x1b[2J = 1\n");
+    assert!(!format!("{err} {:?}", err.diagnostic()).contains("hunter2"), "{err}");
+    assert!(err.to_string().contains("U+001B at line 2, column 1"), "{err}");
+}
+
+#[test]
+fn load_refuses_a_symlink_and_never_quotes_its_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "SECRET_TOKEN=hunter2\n").unwrap();
+    let link = dir.path().join("builder.toml");
+    std::os::unix::fs::symlink(&secret, &link).unwrap();
+    let err = load(&link).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("invalid builder toml: '{}' is a symbolic link; pass the file it points to", link.display())
+    );
+    assert!(!format!("{err:?}").contains("hunter2"));
+}
+
+#[test]
+fn load_refuses_fifos_devices_and_large_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.toml");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = fifo.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(load(&path).map(drop).map_err(|e| e.to_string()));
+    });
+    let Ok(result) = rx.recv_timeout(std::time::Duration::from_secs(10)) else {
+        // Let the blocked open go before failing.
+        let _ = std::fs::OpenOptions::new().write(true).open(&fifo);
+        panic!("load blocked on a FIFO");
+    };
+    assert_eq!(
+        result.unwrap_err(),
+        format!("invalid builder toml: '{}' is a FIFO, not a regular file", fifo.display())
+    );
+
+    let err = load(Path::new("/dev/zero")).unwrap_err();
+    assert_eq!(err.to_string(), "invalid builder toml: '/dev/zero' is a character device, not a regular file");
+    let err = load(dir.path()).unwrap_err();
+    assert!(err.to_string().ends_with("is a directory, not a regular file"), "{err}");
+
+    let big = dir.path().join("big.toml");
+    let mut text = "#".repeat(usize::try_from(cnbx_fs::limits::MAX_CONFIG_FILE).unwrap());
+    text.push('\n');
+    std::fs::write(&big, text).unwrap();
+    let err = load(&big).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "invalid builder toml: '{}' is larger than the 10485760 bytes cnbx reads for a builder.toml",
+            big.display()
+        )
+    );
+}
+
+#[test]
+fn an_incomplete_targets_entry_names_the_entry_and_the_missing_key() {
+    let base = "[build]\nimage = \"b\"\n[[run.images]]\nimage = \"r\"\n";
+    let err =
+        parse(&format!("{base}[[targets]]\nos = \"linux\"\narch = \"amd64\"\n\n[[targets]]\n")).validate().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid builder config: [[targets]] entry 2 (builder.toml, line 9) has no `os` and no `arch`"
+    );
+    assert_eq!(
+        err.diagnostic().unwrap(),
+        " --> builder.toml:9:1\n  |\n9 | [[targets]]\n  | ^^^^^^^^^^^ no `os` and no `arch`\n\
+         help: each [[targets]] entry names a platform with both keys, e.g. os = \"linux\" and arch = \"amd64\" or \"arm64\""
+    );
+    let err = parse(&format!("{base}[[targets]]\nos = \"linux\"\n")).validate().unwrap_err();
+    assert_eq!(err.to_string(), "invalid builder config: [[targets]] entry 1 (builder.toml, line 5) has no `arch`");
+    let err = parse(&format!("{base}[[targets]]\narch = \"arm64\"\n")).validate().unwrap_err();
+    assert_eq!(err.to_string(), "invalid builder config: [[targets]] entry 1 (builder.toml, line 5) has no `os`");
+    parse(&format!("{base}[[targets]]\nos = \"linux\"\narch = \"arm64\"\n")).validate().unwrap();
+}
+
+fn no_double_colons(name: &str) -> Result<(), String> {
+    if name.contains("::") { Err(format!("invalid image reference '{name}': bad")) } else { Ok(()) }
+}
+
+#[test]
+fn run_image_names_are_checked_with_their_line() {
+    let src = "[build]\nimage = \"b\"\n[[run.images]]\nimage = \"r\"\nmirrors = [\"m1\", \"::bad::\"]\n";
+    let loaded = parse(src);
+    let err = loaded.check_run_image_names(no_double_colons).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid run image config: mirror '::bad::' of run image 'r' (builder.toml, line 5): invalid image \
+         reference '::bad::': bad"
+    );
+    assert_eq!(
+        err.diagnostic().unwrap(),
+        " --> builder.toml:5:18\n  |\n5 | mirrors = [\"m1\", \"::bad::\"]\n  |                  ^^^^^^^^^ not a valid \
+         image name\nhelp: write [REGISTRY/]REPOSITORY[:TAG][@DIGEST] or oci:<DIR>[:<TAG>]"
+    );
+    let err = parse("[build]\nimage = \"b\"\n[[Run.Images]]\nImage = \"a::b\"\n")
+        .check_run_image_names(no_double_colons)
+        .unwrap_err();
+    assert!(
+        err.to_string().starts_with("invalid run image config: run image 'a::b' (builder.toml, line 4): "),
+        "{err}"
+    );
+
+    // The legacy [stack] keys.
+    let src = "[stack]\nid = \"s\"\nbuild-image = \"b\"\nrun-image = \"r\"\nrun-image-mirrors = [\n  \"::bad::\",\n]\n";
+    let err = parse(src).check_run_image_names(no_double_colons).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("invalid run image config: mirror '::bad::' of run image 'r' (builder.toml, line 6)"),
+        "{err}"
+    );
+    let err = parse("[stack]\nrun-image = \"x::y\"\n").check_run_image_names(no_double_colons).unwrap_err();
+    assert!(err.to_string().contains("run image 'x::y' (builder.toml, line 2)"), "{err}");
+    // With [[run.images]], the legacy mirrors are not used, so not checked.
+    parse("[stack]\nrun-image-mirrors = [\"::x\"]\n[[run.images]]\nimage = \"r\"\n")
+        .check_run_image_names(no_double_colons)
+        .unwrap();
+    parse(src.replace("::bad::", "m").as_str()).check_run_image_names(no_double_colons).unwrap();
+}

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use cnbx_fs::excerpt;
+
 use crate::model::{Distro, Target};
 
 /// A rejected target string: pack's error plus the warnings pack printed before it.
@@ -14,21 +16,22 @@ pub struct TargetError {
     pub warnings: Vec<String>,
 }
 
-/// Why a target string was rejected (pack's `internal/target` wording).
+/// Why a target string was rejected (pack's `internal/target` wording; the string is quoted
+/// as an excerpt).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TargetErrorKind {
     /// The string is empty.
-    #[error("invalid target {0}, atleast one of [os][/arch][/archVariant] must be specified")]
+    #[error("invalid target {}, atleast one of [os][/arch][/archVariant] must be specified", excerpt(.0))]
     Empty(String),
     /// os/arch/variant is not a known Go platform; holds the `/`-joined platform part.
-    #[error("unknown target: '{0}'")]
+    #[error("unknown target: '{}'", excerpt(.0))]
     UnknownPlatform(String),
     /// A distro starts with `@` (or is empty); holds the `@…` part.
-    #[error("distro's versions '{0}' cannot be specified without distro's name")]
+    #[error("distro's versions '{}' cannot be specified without distro's name", excerpt(.0))]
     DistroWithoutName(String),
     /// A distro with more than one `@`.
-    #[error("invalid distro: {0}")]
+    #[error("invalid distro: {}", excerpt(.0))]
     InvalidDistro(String),
 }
 
@@ -110,7 +113,7 @@ fn parse_target(s: &str, warnings: &mut Vec<String>) -> Result<Target, TargetErr
         return Err(TargetErrorKind::Empty(s.to_string()));
     }
     if parts.len() == 2 && parts[0].is_empty() {
-        warnings.push(format!("adding distros {} without [os][/arch][/variant]", parts[1]));
+        warnings.push(format!("adding distros {} without [os][/arch][/variant]", excerpt(parts[1])));
     } else {
         platform = parts[0].split('/').collect();
     }
@@ -123,13 +126,13 @@ fn parse_target(s: &str, warnings: &mut Vec<String>) -> Result<Target, TargetErr
     let arch = platform.get(1).copied().unwrap_or("");
     let variant = platform.get(2).copied().unwrap_or("");
     if !supports_os(os) && supports_variant(arch, variant) {
-        warnings.push(format!("unknown os {os}, is this a typo"));
+        warnings.push(format!("unknown os {}, is this a typo", excerpt(os)));
     }
     if supports_arch(os, arch) && !supports_variant(arch, variant) {
-        warnings.push(format!("unknown variant {variant}"));
+        warnings.push(format!("unknown variant {}", excerpt(variant)));
     }
     if supports_os(os) && !supports_arch(os, arch) && supports_variant(arch, variant) {
-        warnings.push(format!("unknown arch {arch}"));
+        warnings.push(format!("unknown arch {}", excerpt(arch)));
     }
     if !supports_platform(os, arch, variant) {
         return Err(TargetErrorKind::UnknownPlatform(platform.join("/")));
@@ -144,7 +147,7 @@ fn parse_target(s: &str, warnings: &mut Vec<String>) -> Result<Target, TargetErr
             }
             match fields.len() {
                 1 => {
-                    warnings.push(format!("distro with name '{}' has no specific version!", fields[0]));
+                    warnings.push(format!("distro with name '{}' has no specific version!", excerpt(fields[0])));
                     parsed.push(Distro { name: fields[0].to_string(), version: String::new() });
                 }
                 2 => parsed.push(Distro { name: fields[0].to_string(), version: fields[1].to_string() }),

@@ -13,8 +13,11 @@
 //!   destination, created with the mode a user expects under their umask (or private, for
 //!   files that hold secrets), synced, renamed into place, and the directory synced. Dropped
 //!   without being committed, it removes its temporary file.
+//! * [`FileLock`]: the exclusive lock file that serialises read-modify-write updates.
 //! * [`limits`]: the documented bounds on what cnbx reads, and their overrides.
-//! * [`excerpt`]: how much of someone else's text cnbx quotes in a message.
+//! * [`excerpt`]: how much of someone else's text cnbx quotes in a message ([`excerpt_line`]
+//!   for a source line, [`excerpt_quoted`] for a parser's message); [`text_of`]: whether a
+//!   file is text that may be quoted at all.
 //! * [`SafeDir`]: a directory walked through descriptors (`openat` with `O_NOFOLLOW`), so
 //!   that replacing a directory or file with a symbolic link while cnbx walks or reads it
 //!   cannot make it read anything outside.
@@ -22,10 +25,16 @@
 mod atomic;
 mod dir;
 pub mod limits;
+mod lock;
 mod open;
 mod text;
 
 pub use atomic::{AtomicFile, TMP_PREFIX, is_temporary_name, write_atomic};
 pub use dir::{DirEntryInfo, EntryType, SafeDir};
-pub use open::{FsError, OpenedFile, open_expected, open_regular, read_bounded};
-pub use text::{MAX_EXCERPT_CHARS, excerpt};
+pub use lock::FileLock;
+pub use open::{
+    FsError, OpenedFile, open_expected, open_regular, open_regular_following, read_bounded, read_bounded_following,
+};
+pub use text::{
+    MAX_EXCERPT_CHARS, NotText, NotTextProblem, check_text, excerpt, excerpt_line, excerpt_quoted, text_of,
+};

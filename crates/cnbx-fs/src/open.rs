@@ -141,6 +141,22 @@ pub fn open_regular(path: &Path) -> Result<OpenedFile, FsError> {
     opened(fd, path)
 }
 
+/// Like [`open_regular`], but follows a symbolic link in the last component: for a file the
+/// user keeps as their own (their config file, which may link into a dotfiles repository).
+/// The opened file must still be a regular file, and a FIFO still does not block.
+pub fn open_regular_following(path: &Path) -> Result<OpenedFile, FsError> {
+    let flags = read_flags() & !OFlags::NOFOLLOW;
+    let fd = rustix::fs::open(path, flags, Mode::empty())
+        .map_err(|e| FsError::Io { path: path.to_path_buf(), source: e.into() })?;
+    opened(fd, path)
+}
+
+/// [`read_bounded`] through [`open_regular_following`].
+pub fn read_bounded_following(path: &Path, limit: u64, kind: &'static str) -> Result<Vec<u8>, FsError> {
+    let opened = open_regular_following(path)?;
+    read_opened_bounded(opened, path, limit, kind)
+}
+
 /// Opens `path` like [`open_regular`] and checks that the opened file is the one listed
 /// earlier: same device, inode and size. A file replaced after it was listed (by a
 /// symbolic link, in itself or in a directory leading to it, or by another file) is
@@ -224,6 +240,29 @@ mod tests {
         assert!(matches!(err, FsError::NotRegular { what: "a FIFO", .. }), "{err}");
         let err = open_regular(&dir.path().join("missing")).unwrap_err();
         assert!(err.is_not_found(), "{err}");
+    }
+
+    #[test]
+    fn following_reads_through_links_but_only_regular_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("real");
+        std::fs::write(&target, b"mine").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert_eq!(read_bounded_following(&link, 4, "x").unwrap(), b"mine");
+        assert!(matches!(read_bounded_following(&link, 3, "x"), Err(FsError::TooLarge { limit: 3, .. })));
+        let fifo = dir.path().join("fifo");
+        rustix::fs::mknodat(rustix::fs::CWD, &fifo, FileType::Fifo, Mode::from_raw_mode(0o600), 0).unwrap();
+        let fifo_link = dir.path().join("fifo-link");
+        std::os::unix::fs::symlink(&fifo, &fifo_link).unwrap();
+        // Must not hang waiting for a writer.
+        let err = read_bounded_following(&fifo_link, 10, "x").unwrap_err();
+        assert!(matches!(err, FsError::NotRegular { what: "a FIFO", .. }), "{err}");
+        let zero_link = dir.path().join("zero");
+        std::os::unix::fs::symlink("/dev/zero", &zero_link).unwrap();
+        let err = read_bounded_following(&zero_link, 10, "x").unwrap_err();
+        assert!(matches!(err, FsError::NotRegular { what: "a character device", .. }), "{err}");
+        assert!(read_bounded_following(&dir.path().join("missing"), 10, "x").unwrap_err().is_not_found());
     }
 
     #[test]

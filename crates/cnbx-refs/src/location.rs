@@ -30,6 +30,8 @@
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
+use cnbx_fs::excerpt;
+
 use crate::reference::{DEFAULT_TAG, ImageRef, RefError, looks_like_path, validate_tag};
 
 const OCI_PREFIX: &str = "oci:";
@@ -96,8 +98,9 @@ impl ImageLocation {
                     let parsed = ImageRef::parse(r)?;
                     if parsed.digest().is_some() {
                         return Err(err(format!(
-                            "the name '{r}' for a docker archive must not have a digest \
-                             (docker load only records NAME:TAG)"
+                            "the name '{}' for a docker archive must not have a digest \
+                             (docker load only records NAME:TAG)",
+                            excerpt(r)
                         )));
                     }
                     Some(parsed)
@@ -113,11 +116,12 @@ impl ImageLocation {
 
         if let Some((scheme, _)) = s.split_once(':') {
             if UNSUPPORTED_TRANSPORTS.contains(&scheme) {
-                return Err(err(format!("the '{scheme}:' transport is not supported; {SUPPORTED}")));
+                return Err(err(format!("the '{}:' transport is not supported; {SUPPORTED}", excerpt(scheme))));
             }
         }
         ImageRef::parse(s).map(Self::Name).map_err(|e| {
             if looks_like_path(s) {
+                let s = excerpt(s);
                 err(format!(
                     "it looks like a file path, not an image name; for an OCI layout \
                      directory write oci:{s}, for a docker archive docker-archive:{s}"
@@ -176,7 +180,8 @@ fn absolutize(path: &Path, base_dir: &Path) -> Result<PathBuf, String> {
     let joined = if joined.is_absolute() {
         joined
     } else {
-        std::path::absolute(&joined).map_err(|e| format!("cannot make '{}' absolute: {e}", joined.display()))?
+        std::path::absolute(&joined)
+            .map_err(|e| format!("cannot make '{}' absolute: {e}", excerpt(&joined.to_string_lossy())))?
     };
     Ok(normalize(&joined))
 }
@@ -299,6 +304,26 @@ mod tests {
             let e = ImageLocation::parse(input, base).expect_err(input);
             assert!(e.reference.starts_with(reference), "{input}: reference {:?}", e.reference);
             assert!(e.reason.contains(reason), "{input}: got {:?}, want {reason:?}", e.reason);
+        }
+    }
+
+    #[test]
+    fn long_locations_are_quoted_as_excerpts() {
+        let long = "a".repeat(100_000);
+        let cases = [
+            format!("docker-archive:a.tar:app@sha256:{HEX}{long}"),
+            format!("docker-archive:a.tar:app@sha256:{HEX}:{long}"),
+            format!("docker-archive:a.tar:{long}@sha256:{HEX}"),
+            format!("./{long}"),
+            format!("/{long}/\u{1b}[2J"),
+            format!("docker://{long}:-"),
+            format!("oci:{long}:"),
+        ];
+        for input in &cases {
+            let e = ImageLocation::parse(input, Path::new("/work")).expect_err("invalid");
+            let shown = e.to_string();
+            assert!(shown.len() < 800, "{} bytes: {}", shown.len(), &shown[..800]);
+            assert!(!shown.contains('\u{1b}'), "{shown}");
         }
     }
 

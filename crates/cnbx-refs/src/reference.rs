@@ -52,6 +52,8 @@ use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
+use cnbx_fs::excerpt;
+
 /// The registry a reference without one lives on (pack's and ggcr's spelling of Docker Hub).
 pub const DOCKER_HUB_REGISTRY: &str = "index.docker.io";
 
@@ -71,9 +73,11 @@ const COMPONENT_RULE: &str = "a repository path component may contain lower-case
                               digits separated by '.', '_', '__' or dashes, and must start and \
                               end with a letter or digit";
 
-/// Why a string is not a valid image reference.
+/// Why a string is not a valid image reference. The message quotes the reference (and the
+/// reason its parts) as excerpts ([`cnbx_fs::excerpt`]): a reference may come from a file
+/// someone else wrote.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid image reference '{reference}': {reason}")]
+#[error("invalid image reference '{}': {reason}", excerpt(reference))]
 pub struct RefError {
     /// The reference as the user wrote it.
     pub reference: String,
@@ -364,7 +368,7 @@ fn split_port(registry: &str) -> (&str, Option<&str>) {
 
 /// Validates a registry host and returns its normalised spelling (see the module docs).
 pub(crate) fn normalize_host(registry: &str) -> Result<String, String> {
-    let invalid = |why: &str| format!("invalid registry '{registry}': {why}");
+    let invalid = |why: &str| format!("invalid registry '{}': {why}", excerpt(registry));
     if registry.starts_with('[') {
         let Some(end) = registry.find(']') else {
             return Err(invalid("an IPv6 address must end with ']'"));
@@ -385,7 +389,7 @@ pub(crate) fn normalize_host(registry: &str) -> Result<String, String> {
             return Err(invalid("the port after ':' is empty"));
         }
         if !port.bytes().all(|b| b.is_ascii_digit()) || port.parse::<u16>().is_err() {
-            return Err(invalid(&format!("the port '{port}' is not a number between 0 and 65535")));
+            return Err(invalid(&format!("the port '{}' is not a number between 0 and 65535", excerpt(port))));
         }
     }
     if !host.starts_with('[') {
@@ -395,8 +399,9 @@ pub(crate) fn normalize_host(registry: &str) -> Result<String, String> {
         for label in host.split('.') {
             if !is_host_label(label) {
                 return Err(invalid(&format!(
-                    "'{label}' is not a valid host name label (letters, digits and '-', \
-                     not starting or ending with '-')"
+                    "'{}' is not a valid host name label (letters, digits and '-', \
+                     not starting or ending with '-')",
+                    excerpt(label)
                 )));
             }
         }
@@ -436,22 +441,29 @@ pub(crate) fn validate_tag(tag: &str) -> Result<String, String> {
     let valid = chars.next().is_some_and(is_word)
         && chars.all(|c| is_word(c) || c == '.' || c == '-')
         && tag.len() <= TAG_LENGTH_MAX;
-    if valid { Ok(tag.to_owned()) } else { Err(format!("invalid tag '{tag}': {TAG_RULE}")) }
+    if valid { Ok(tag.to_owned()) } else { Err(format!("invalid tag '{}': {TAG_RULE}", excerpt(tag))) }
 }
 
 /// Validates a digest (`sha256:` + 64 lower-case hex digits) and returns it.
 fn validate_digest(digest: &str) -> Result<String, String> {
     let Some((algorithm, hex)) = digest.split_once(':') else {
-        return Err(format!("invalid digest '{digest}': a digest looks like 'sha256:' followed by 64 hex digits"));
+        return Err(format!(
+            "invalid digest '{}': a digest looks like 'sha256:' followed by 64 hex digits",
+            excerpt(digest)
+        ));
     };
     if algorithm != "sha256" {
-        return Err(format!("unsupported digest algorithm '{algorithm}' in '{digest}': only sha256 is supported"));
+        return Err(format!(
+            "unsupported digest algorithm '{}' in '{}': only sha256 is supported",
+            excerpt(algorithm),
+            excerpt(digest)
+        ));
     }
     if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(format!("invalid digest '{digest}': a sha256 digest has exactly 64 hex digits"));
+        return Err(format!("invalid digest '{}': a sha256 digest has exactly 64 hex digits", excerpt(digest)));
     }
     if hex.bytes().any(|b| b.is_ascii_uppercase()) {
-        return Err(format!("invalid digest '{digest}': the hex digits must be lower-case"));
+        return Err(format!("invalid digest '{}': the hex digits must be lower-case", excerpt(digest)));
     }
     Ok(digest.to_owned())
 }
@@ -471,7 +483,7 @@ fn validate_repository(repository: &str) -> Result<(), String> {
                 .into());
         }
         if !is_path_component(component) {
-            return Err(format!("invalid repository path component '{component}': {COMPONENT_RULE}"));
+            return Err(format!("invalid repository path component '{}': {COMPONENT_RULE}", excerpt(component)));
         }
     }
     Ok(())
@@ -825,6 +837,33 @@ mod tests {
     }
 
     #[test]
+    fn long_references_are_quoted_as_excerpts() {
+        let long = "a".repeat(100_000);
+        let cases = [
+            format!("{long}:{long}"),
+            format!("app:{long}"),
+            format!("app@sha256:{long}"),
+            format!("app@{long}:{HEX}"),
+            format!("app@{long}"),
+            format!("{}/app", "A".repeat(100_000)),
+            format!("x.io:{long}/app"),
+            format!("bad_{long}.io/app"),
+            format!("gcr.io/a/{long}-/b"),
+            format!("{long}\u{1b}"),
+        ];
+        for input in &cases {
+            let e = ImageRef::parse(input).expect_err("invalid");
+            let shown = e.to_string();
+            assert!(shown.len() < 600, "{} bytes: {}", shown.len(), &shown[..600]);
+            assert!(!shown.contains('\u{1b}'));
+        }
+        assert_eq!(
+            ImageRef::parse(&format!("app:{long}")).expect_err("long tag").to_string(),
+            format!("invalid image reference 'app:{}…': invalid tag '{}…': {TAG_RULE}", "a".repeat(76), "a".repeat(80))
+        );
+    }
+
+    #[test]
     fn familiar_forms() {
         let digest = d();
         let cases: Vec<(String, String)> = vec![
@@ -1002,7 +1041,7 @@ mod tests {
         }
 
         #[test]
-        fn parse_never_panics(s in "\\PC{0,40}") {
+        fn fuzz_parse_printable(s in "\\PC{0,40}") {
             let _ = ImageRef::parse(&s);
         }
     }

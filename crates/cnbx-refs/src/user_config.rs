@@ -13,17 +13,23 @@
 //!   the current directory), as pack does with `PACK_HOME`.
 //! * **Loading.** A missing file is an empty config. Invalid TOML, and a `run-images` value
 //!   of the wrong shape (`run-images = "x"`, `mirrors = "x"`, an entry without `image`), are
-//!   errors naming the file, line and column and telling the user to fix or delete the file.
-//!   Other keys are not interpreted.
+//!   errors naming the file, line and column and telling the user to fix or delete the file;
+//!   they quote the file only as excerpts. Other keys are not interpreted. The file is the
+//!   user's own, so a symbolic link is followed, but what is read must be a regular file (a
+//!   FIFO or a device is refused without blocking), text (not quoted otherwise), and at most
+//!   [`cnbx_fs::limits::MAX_CONFIG_FILE`] bytes.
 //! * **Unknown keys are kept.** pack re-encodes its own struct and drops every key it does not
 //!   know; we keep all other keys and tables, and unknown keys inside `[[run-images]]`
 //!   entries, in their order. **Comments and formatting are not kept**: the file is
 //!   re-encoded (`toml`'s encoder: no indentation, inline arrays).
-//! * **Saving is atomic**: a temporary file in the same directory is written, flushed to
-//!   disk and renamed over `config.toml` (then the directory is synced). The directory is
-//!   created with mode 0750 as pack does. An existing file keeps its permissions (a new one
-//!   gets 0644), and a `config.toml` that is a symbolic link has its target replaced, so the
-//!   link survives.
+//! * **Saving is atomic** ([`cnbx_fs::AtomicFile`]): a temporary file in the same directory
+//!   is written, flushed to disk and renamed over `config.toml` (then the directory is
+//!   synced). The directory is created with mode 0750 as pack does. An existing file keeps
+//!   its permissions (a new one gets the usual mode under the umask, 0644 under 022), and a
+//!   `config.toml` that is a symbolic link has its target replaced, so the link survives.
+//! * **Updates are serialised**: [`UserConfig::update`] holds an exclusive lock on
+//!   [`LOCK_FILE_NAME`] next to `config.toml` from the read to the write, so two commands
+//!   adding mirrors at once both get theirs (pack loses one of them).
 //! * **Operations** have pack's semantics ([`UserConfig::add_mirrors`],
 //!   [`UserConfig::remove_mirrors`], [`UserConfig::list`], [`UserConfig::mirrors_for`]),
 //!   matching entries by exact string equality of the image. Two deliberate differences:
@@ -42,12 +48,16 @@ use std::ffi::OsString;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use cnbx_fs::{AtomicFile, FileLock, FsError};
 use serde::Deserialize;
 
 use crate::mirrors::RunImage;
 
 /// The config file's name inside `CNBX_HOME`.
 pub const CONFIG_FILE_NAME: &str = "config.toml";
+
+/// The lock file [`UserConfig::update`] holds, in the config file's directory.
+pub const LOCK_FILE_NAME: &str = ".config.toml.lock";
 
 const RUN_IMAGES_KEY: &str = "run-images";
 
@@ -66,6 +76,37 @@ pub enum UserConfigError {
         #[source]
         source: io::Error,
     },
+    /// The file is a FIFO, a device, a directory... (after following symbolic links).
+    #[error(
+        "config file {} is {what}, not a regular file; replace it with a regular file or delete it",
+        path.display()
+    )]
+    NotRegular {
+        /// The config file.
+        path: PathBuf,
+        /// What it is (`a FIFO`, `a directory`, ...).
+        what: &'static str,
+    },
+    /// The file is larger than cnbx reads.
+    #[error(
+        "config file {} is larger than the {limit} bytes cnbx reads for a config file; fix or delete the file",
+        path.display()
+    )]
+    TooLarge {
+        /// The config file.
+        path: PathBuf,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The file is not text (nothing of it is quoted).
+    #[error("invalid config file {}; fix or delete the file", path.display())]
+    NotText {
+        /// The config file.
+        path: PathBuf,
+        /// Where the first byte that is not text is.
+        #[source]
+        source: cnbx_fs::NotText,
+    },
     /// The file is not valid TOML, or `run-images` has the wrong shape.
     #[error(
         "invalid config file {}{}: {message}; fix or delete the file",
@@ -79,7 +120,7 @@ pub enum UserConfigError {
         line: Option<usize>,
         /// 1-based column (in characters) of the problem, when known.
         column: Option<usize>,
-        /// What is wrong.
+        /// What is wrong (quoting the file only as excerpts).
         message: String,
     },
     /// The config could not be encoded as TOML.
@@ -89,6 +130,15 @@ pub enum UserConfigError {
         path: PathBuf,
         /// The encoder's message.
         message: String,
+    },
+    /// The lock file could not be created or locked.
+    #[error("failed to lock {}", path.display())]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
     },
     /// The file (or its directory, or the temporary file) could not be written.
     #[error("failed to write {}", path.display())]
@@ -205,19 +255,64 @@ impl UserConfig {
         Self::load(cnbx_home()?.join(CONFIG_FILE_NAME))
     }
 
-    /// Loads the config at `path`; a missing file is an empty config.
+    /// Loads the config at `path`; a missing file is an empty config (see the module docs
+    /// for what is refused).
     pub fn load(path: impl Into<PathBuf>) -> Result<Self, UserConfigError> {
         let path = path.into();
-        match std::fs::read_to_string(&path) {
-            Ok(text) => Self::from_toml(path, &text),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Self::empty(path)),
-            Err(source) => Err(UserConfigError::Read { path, source }),
+        let limit = cnbx_fs::limits::MAX_CONFIG_FILE;
+        match cnbx_fs::read_bounded_following(&path, limit, "a config file") {
+            Ok(bytes) => Self::from_bytes(path, &bytes),
+            Err(e) if e.is_not_found() => Ok(Self::empty(path)),
+            Err(FsError::NotRegular { what, .. }) => Err(UserConfigError::NotRegular { path, what }),
+            Err(FsError::TooLarge { limit, .. }) => Err(UserConfigError::TooLarge { path, limit }),
+            Err(FsError::Io { source, .. }) => Err(UserConfigError::Read { path, source }),
+            Err(e @ FsError::Changed { .. }) => Err(UserConfigError::Read { path, source: io::Error::other(e) }),
         }
     }
 
-    /// Parses `text` as the contents of the config file at `path`.
+    /// Loads the config at `path` under an exclusive lock on [`LOCK_FILE_NAME`] in its
+    /// directory (created with mode 0750 if needed), lets `change` modify it, and saves it
+    /// when `change` returns `true` with its result, before the lock is released: concurrent
+    /// updates are applied one after the other, none is lost. Nothing is saved when `change`
+    /// fails.
+    pub fn update<T, E>(
+        path: impl Into<PathBuf>,
+        change: impl FnOnce(&mut UserConfig) -> Result<(T, bool), E>,
+    ) -> Result<T, E>
+    where
+        E: From<UserConfigError>,
+    {
+        let path = path.into();
+        let dir = parent_dir(&path);
+        create_dir(&dir).map_err(|source| UserConfigError::Write { path: dir.clone(), source })?;
+        let lock_path = dir.join(LOCK_FILE_NAME);
+        let _lock =
+            FileLock::exclusive(&lock_path).map_err(|source| UserConfigError::Lock { path: lock_path, source })?;
+        let mut config = Self::load(&path)?;
+        let (value, changed) = change(&mut config)?;
+        if changed {
+            config.save()?;
+        }
+        Ok(value)
+    }
+
+    /// Parses the bytes of the config file at `path`: they must be text (see
+    /// [`cnbx_fs::text_of`]), then see [`UserConfig::from_toml`].
+    pub fn from_bytes(path: impl Into<PathBuf>, bytes: &[u8]) -> Result<Self, UserConfigError> {
+        let path = path.into();
+        match cnbx_fs::text_of(bytes) {
+            Ok(text) => Self::from_toml(path, text),
+            Err(source) => Err(UserConfigError::NotText { path, source }),
+        }
+    }
+
+    /// Parses `text` as the contents of the config file at `path`; it must be text (see
+    /// [`cnbx_fs::check_text`]).
     pub fn from_toml(path: impl Into<PathBuf>, text: &str) -> Result<Self, UserConfigError> {
         let path = path.into();
+        if let Err(source) = cnbx_fs::check_text(text) {
+            return Err(UserConfigError::NotText { path, source });
+        }
         let parse_error = |e: toml::de::Error| {
             let (line, column) = match e.span() {
                 Some(span) => {
@@ -226,7 +321,8 @@ impl UserConfig {
                 }
                 None => (None, None),
             };
-            UserConfigError::Parse { path: path.clone(), line, column, message: e.message().to_owned() }
+            let message = cnbx_fs::excerpt_quoted(e.message().trim_end());
+            UserConfigError::Parse { path: path.clone(), line, column, message }
         };
         let doc: toml::Table = toml::from_str(text).map_err(parse_error)?;
         let view: RunImagesView = toml::from_str(text).map_err(parse_error)?;
@@ -388,8 +484,17 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// Writes `bytes` to `path` through a synced temporary file in the same directory and a
-/// rename. Creates the directory (mode 0750) if needed.
+/// The directory of `path` (`.` for a bare file name).
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Writes `bytes` to `path` atomically ([`AtomicFile`]), keeping the permissions of an
+/// existing file and the symbolic link `path` may be. Creates the directory (mode 0750) if
+/// needed.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), UserConfigError> {
     let write_err = |path: &Path| {
         let path = path.to_owned();
@@ -401,33 +506,17 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), UserConfigError> {
         Ok(meta) if meta.file_type().is_symlink() => std::fs::canonicalize(path).map_err(write_err(path))?,
         _ => path.to_owned(),
     };
-    let dir = match target.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
+    let dir = parent_dir(&target);
     create_dir(&dir).map_err(write_err(&dir))?;
 
-    let permissions = match std::fs::metadata(&target) {
-        Ok(meta) => Some(meta.permissions()),
-        Err(_) => default_permissions(),
-    };
-
-    let mut tmp =
-        tempfile::Builder::new().prefix(".config.toml.").suffix(".tmp").tempfile_in(&dir).map_err(write_err(&dir))?;
-    let tmp_path = tmp.path().to_owned();
-    if let Some(p) = permissions {
-        tmp.as_file().set_permissions(p).map_err(write_err(&tmp_path))?;
+    let mut file = AtomicFile::for_destination(&target).map_err(write_err(&dir))?;
+    let tmp_path = file.temporary_path().to_owned();
+    if let Ok(meta) = std::fs::metadata(&target) {
+        file.as_file().set_permissions(meta.permissions()).map_err(write_err(&tmp_path))?;
     }
-    tmp.write_all(bytes).map_err(write_err(&tmp_path))?;
-    tmp.as_file().sync_all().map_err(write_err(&tmp_path))?;
+    file.write_all(bytes).map_err(write_err(&tmp_path))?;
     // On failure the temporary file is deleted when the error drops it.
-    tmp.persist(&target).map_err(|e| write_err(&target)(e.error))?;
-    // Make the rename durable. Some file systems cannot sync directories; the file itself
-    // is already complete, so that is not worth failing for.
-    if let Ok(d) = std::fs::File::open(&dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    file.commit(&target).map_err(write_err(&target))
 }
 
 #[cfg(unix)]
@@ -439,17 +528,6 @@ fn create_dir(dir: &Path) -> io::Result<()> {
 #[cfg(not(unix))]
 fn create_dir(dir: &Path) -> io::Result<()> {
     std::fs::create_dir_all(dir)
-}
-
-#[cfg(unix)]
-fn default_permissions() -> Option<std::fs::Permissions> {
-    use std::os::unix::fs::PermissionsExt;
-    Some(std::fs::Permissions::from_mode(0o644))
-}
-
-#[cfg(not(unix))]
-fn default_permissions() -> Option<std::fs::Permissions> {
-    None
 }
 
 #[cfg(test)]
@@ -726,12 +804,114 @@ mod tests {
     }
 
     #[test]
-    fn unreadable_path_is_a_read_error() {
+    fn a_directory_is_not_a_config_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         // A directory where the file should be.
         let err = UserConfig::load(dir.path()).expect_err("a directory");
-        assert!(matches!(err, UserConfigError::Read { .. }), "{err}");
-        assert!(err.to_string().starts_with("failed to read config file"));
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "config file {} is a directory, not a regular file; replace it with a regular file or delete it",
+                dir.path().display()
+            )
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_are_followed_but_only_to_regular_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(CONFIG_FILE_NAME);
+        std::os::unix::fs::symlink("/dev/zero", &path).expect("symlink");
+        let err = UserConfig::load(&path).expect_err("a device");
+        assert!(matches!(err, UserConfigError::NotRegular { what: "a character device", .. }), "{err}");
+
+        std::fs::remove_file(&path).expect("rm");
+        assert!(std::process::Command::new("mkfifo").arg(&path).status().expect("mkfifo").success());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let fifo = path.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(UserConfig::load(&fifo).map(drop).map_err(|e| e.to_string()));
+        });
+        let Ok(result) = rx.recv_timeout(std::time::Duration::from_secs(10)) else {
+            // Let the blocked open go before failing.
+            let _ = std::fs::OpenOptions::new().write(true).open(&path);
+            panic!("load blocked on a FIFO");
+        };
+        assert!(result.expect_err("a FIFO").contains("is a FIFO, not a regular file"));
+
+        std::fs::remove_file(&path).expect("rm");
+        let big = "#".repeat(usize::try_from(cnbx_fs::limits::MAX_CONFIG_FILE).expect("fits") + 1);
+        std::fs::write(&path, big).expect("write");
+        let err = UserConfig::load(&path).expect_err("too large");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "config file {} is larger than the 10485760 bytes cnbx reads for a config file; fix or delete the file",
+                path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn messages_quote_only_excerpts_of_text() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(CONFIG_FILE_NAME);
+        std::fs::write(&path, "[[run-images]]\nimage = \"a\"\nsecret = \"hunter2\"\n\0\n").expect("write");
+        let err = UserConfig::load(&path).expect_err("not text");
+        let chain = format!("{err}: {}", std::error::Error::source(&err).expect("source"));
+        assert_eq!(
+            chain,
+            format!(
+                "invalid config file {}; fix or delete the file: it is not a text file: the control character \
+                 U+0000 at line 4, column 1",
+                path.display()
+            )
+        );
+
+        let long = "x".repeat(1_000_000);
+        std::fs::write(&path, format!("[[run-images]]\nimage = \"a\"\nmirrors = \"{long}\"\n")).expect("write");
+        let err = UserConfig::load(&path).expect_err("wrong type");
+        assert!(err.to_string().len() < 400, "{} bytes", err.to_string().len());
+        assert!(err.to_string().contains(&format!("invalid type: string \"{}…\"", "x".repeat(80))), "{err}");
+    }
+
+    #[test]
+    fn concurrent_updates_keep_every_change() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("home").join(CONFIG_FILE_NAME);
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    UserConfig::update(&path, |cfg| {
+                        let out = cfg.add_mirrors("img", &[format!("m{i}")]);
+                        // Widen the window between the read and the write.
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        Ok::<_, UserConfigError>(((), out.changed()))
+                    })
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread").expect("update");
+        }
+        let cfg = UserConfig::load(&path).expect("valid");
+        assert_eq!(cfg.mirrors_for("img").len(), 8, "{:?}", cfg.mirrors_for("img"));
+        assert_eq!(dir_entries(&dir.path().join("home")), [LOCK_FILE_NAME, CONFIG_FILE_NAME]);
+    }
+
+    #[test]
+    fn a_failed_update_writes_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(CONFIG_FILE_NAME);
+        std::fs::write(&path, "x = 1\n").expect("write");
+        let result: Result<(), UserConfigError> = UserConfig::update(&path, |cfg| {
+            cfg.add_mirrors("img", &s(&["m"]));
+            Err(UserConfigError::NoHome)
+        });
+        assert!(result.is_err());
+        assert_eq!(read(&path), "x = 1\n");
     }
 
     #[test]

@@ -62,14 +62,18 @@ fn flag_errors_use_packs_messages() {
     insta::assert_snapshot!(env.run(&["builder", "create", "oci:out", "--config", "b.toml", "--publish"]));
 }
 
+/// `builder.toml.example` with absolute paths to the test data.
+fn sample_toml() -> String {
+    let repo = workspace_root();
+    std::fs::read_to_string(repo.join("builder.toml.example"))
+        .unwrap()
+        .replace("\"testdata/", &format!("\"{}/testdata/", repo.display()))
+}
+
 /// A home whose local store holds the sample builder as `cnbx.test/sample:1`.
 fn sample_builder() -> Env {
     let env = Env::with_test_images();
-    let repo = workspace_root();
-    let text = std::fs::read_to_string(repo.join("builder.toml.example"))
-        .unwrap()
-        .replace("\"testdata/", &format!("\"{}/testdata/", repo.display()));
-    env.write("builder.toml", &text);
+    env.write("builder.toml", &sample_toml());
     let out =
         env.run(&["builder", "create", "cnbx.test/sample:1", "--config", "builder.toml", "--pull-policy", "never"]);
     assert!(out.starts_with("exit: 0\n"), "{out}");
@@ -128,10 +132,7 @@ fn inspect_shows_user_mirrors_first_and_depth_limits_the_tree() {
 #[test]
 fn reference_errors_name_the_reference() {
     let env = Env::with_test_images();
-    let repo = workspace_root();
-    let text = std::fs::read_to_string(repo.join("builder.toml.example"))
-        .unwrap()
-        .replace("\"testdata/", &format!("\"{}/testdata/", repo.display()));
+    let text = sample_toml();
     env.write("builder.toml", &text);
     let run = |dest: &str, toml: &str| {
         env.write("b.toml", toml);
@@ -162,4 +163,98 @@ fn inspect_names_a_missing_builder_and_a_non_builder() {
     insta::assert_snapshot!(format!("{:?}", run("cnbx.test/build:jammy", "human-readable")), @r#"(Some(1), "ERROR: 'cnbx.test/build:jammy' cannot be inspected as a builder: reading image metadata: builder missing label io.buildpacks.builder.metadata -- try recreating builder")"#);
     insta::assert_snapshot!(format!("{:?}", run("cnbx.test/build:jammy", "json")), @r#"(Some(1), "ERROR: preparing output for 'cnbx.test/build:jammy': reading image metadata: builder missing label io.buildpacks.builder.metadata -- try recreating builder")"#);
     insta::assert_snapshot!(format!("{:?}", run("cnbx.test/nothing:1", "human-readable")), @r#"(Some(1), "ERROR: unable to find builder 'cnbx.test/nothing:1' locally or remotely")"#);
+}
+
+#[test]
+fn invalid_run_image_mirrors_are_errors_with_their_line() {
+    let env = Env::with_test_images();
+    let text = sample_toml();
+    let run = |toml: &str| {
+        env.write("b.toml", toml);
+        env.run(&[
+            "builder",
+            "create",
+            "oci:out",
+            "--config",
+            "b.toml",
+            "--pull-policy",
+            "never",
+            "--target",
+            "linux/amd64",
+        ])
+    };
+    insta::assert_snapshot!(run(&text.replace("\"mirror.cnbx.test/run:jammy\"", "\"::bad::\"")), @r#"
+    exit: 1
+    --- stdout
+    --- stderr
+    ERROR: invalid run image config: mirror '::bad::' of run image 'cnbx.test/run:jammy' (b.toml, line 54): invalid image reference '::bad::': the tag after ':' is empty
+      --> b.toml:54:14
+       |
+    54 |   mirrors = ["::bad::"]
+       |              ^^^^^^^^^ not a valid image name
+    help: write [REGISTRY/]REPOSITORY[:TAG][@DIGEST] or oci:<DIR>[:<TAG>]
+    "#);
+    let legacy = text.replace(
+        "[[run.images]]\n  image = \"cnbx.test/run:jammy\"\n  mirrors = [\"mirror.cnbx.test/run:jammy\"]",
+        "[stack]\n  id = \"io.buildpacks.stacks.jammy\"\n  run-image = \"cnbx.test/run:jammy\"\n  run-image-mirrors = [\n    \"mirror.cnbx.test/run:jammy\",\n    \"ünicode/run\",\n  ]",
+    );
+    insta::assert_snapshot!(run(&legacy), @r#"
+    exit: 1
+    --- stdout
+    --- stderr
+    ERROR: invalid run image config: mirror 'ünicode/run' of run image 'cnbx.test/run:jammy' (b.toml, line 57): invalid image reference 'ünicode/run': invalid repository path component 'ünicode': a repository path component may contain lower-case letters and digits separated by '.', '_', '__' or dashes, and must start and end with a letter or digit
+      --> b.toml:57:5
+       |
+    57 |     "ünicode/run",
+       |     ^^^^^^^^^^^^^ not a valid image name
+    help: write [REGISTRY/]REPOSITORY[:TAG][@DIGEST] or oci:<DIR>[:<TAG>]
+    "#);
+    assert!(!env.work.path().join("out").exists(), "nothing may be written");
+}
+
+#[test]
+fn an_incomplete_targets_entry_is_named_with_its_line() {
+    let env = Env::with_test_images();
+    let text = sample_toml();
+    let cut = text.find("[[targets]]").unwrap();
+    env.write("b.toml", &format!("{}[[targets]]\n  os = \"linux\"\n  arch = \"amd64\"\n\n[[targets]]\n", &text[..cut]));
+    insta::assert_snapshot!(env.run(&["builder", "create", "oci:out", "--config", "b.toml", "--pull-policy", "never"]), @r#"
+    exit: 1
+    --- stdout
+    --- stderr
+    ERROR: invalid builder config: [[targets]] entry 2 (b.toml, line 64) has no `os` and no `arch`
+      --> b.toml:64:1
+       |
+    64 | [[targets]]
+       | ^^^^^^^^^^^ no `os` and no `arch`
+    help: each [[targets]] entry names a platform with both keys, e.g. os = "linux" and arch = "amd64" or "arm64"
+    "#);
+}
+
+#[test]
+fn hostile_builder_toml_files_are_refused() {
+    let env = Env::new();
+    let toml = "[build]\nimage = \"b\"\n[[build.env]]\nname = \"../../../etc/passwd\"\nvalue = \"root::0:0::/:/bin/sh\"\n[[run.images]]\nimage = \"r\"\n";
+    insta::assert_snapshot!(create_with(&env, "env.toml", toml), @r#"
+    exit: 1
+    --- stdout
+    --- stderr
+    Warning: builder configuration: empty 'order' definition
+    ERROR: parse contents of 'env.toml': [[build.env]] entry 1 (line 4): env name '../../../etc/passwd' is not a valid environment variable name; use letters, digits and '_', not starting with a digit
+     --> env.toml:4:8
+      |
+    4 | name = "../../../etc/passwd"
+      |        ^^^^^^^^^^^^^^^^^^^^^ not an environment variable name
+    help: a [[build.env]] name has only letters, digits and '_' and does not start with a digit, e.g. name = "BP_GREETING"
+    "#);
+    let secret = env.write("secret", "TOKEN=hunter2\n");
+    std::os::unix::fs::symlink(&secret, env.work.path().join("link.toml")).unwrap();
+    insta::assert_snapshot!(env.run(&["builder", "create", "x:1", "--config", "link.toml"]), @r"
+    exit: 1
+    --- stdout
+    --- stderr
+    ERROR: invalid builder toml: 'link.toml' is a symbolic link; pass the file it points to
+    ");
+    let out = create_with(&env, "long.toml", &format!("description = \"{}\" junk\n", "x".repeat(1_000_000)));
+    assert!(out.len() < 1000, "{} bytes of output", out.len());
 }

@@ -113,3 +113,89 @@ fn corrupt_config_gives_a_clear_error() {
         "a corrupt config must not be overwritten"
     );
 }
+
+#[test]
+fn invalid_run_images_are_rejected_and_nothing_written() {
+    let env = Env::new();
+    let config = env.home.path().join("config.toml");
+    let before = "[[run-images]]\nimage = \"x/run\"\nmirrors = [\"a.io/x/run\"]\n";
+    std::fs::write(&config, before).unwrap();
+    let rejected: String = [
+        &["add", "::bad::", "-m", "a.io/x"][..],
+        &["add", "app@sha256:abc", "-m", "a.io/x"],
+        &["add", "rün/image", "-m", "a.io/x"],
+        &["remove", "::bad::"],
+        &["remove", "x/run", "-m", "Not/Configured"],
+    ]
+    .iter()
+    .map(|args| env.run(&[&["config", "run-image-mirrors"][..], args].concat()))
+    .collect();
+    insta::assert_snapshot!(rejected, @r"
+    exit: 1
+    --- stdout
+    --- stderr
+    ERROR: run image '::bad::': invalid image reference '::bad::': the tag after ':' is empty
+    exit: 1
+    --- stdout
+    --- stderr
+    ERROR: run image 'app@sha256:abc': invalid image reference 'app@sha256:abc': invalid digest 'sha256:abc': a sha256 digest has exactly 64 hex digits
+    exit: 1
+    --- stdout
+    --- stderr
+    ERROR: run image 'rün/image': invalid image reference 'rün/image': invalid repository path component 'rün': a repository path component may contain lower-case letters and digits separated by '.', '_', '__' or dashes, and must start and end with a letter or digit
+    exit: 1
+    --- stdout
+    --- stderr
+    ERROR: run image '::bad::': invalid image reference '::bad::': the tag after ':' is empty
+    exit: 1
+    --- stdout
+    --- stderr
+    ERROR: mirror 'Not/Configured' for run image 'x/run': invalid image reference 'Not/Configured': repository name must be lowercase
+    ");
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), before);
+
+    // An entry that is not a reference (written by hand, or by an older cnbx) can be removed.
+    std::fs::write(&config, "[[run-images]]\nimage = \"::bad::\"\nmirrors = [\"Bad/Mirror\", \"a.io/x\"]\n").unwrap();
+    insta::assert_snapshot!(env.run(&["config", "run-image-mirrors", "remove", "::bad::", "-m", "Bad/Mirror"]), @r"
+    exit: 0
+    --- stdout
+    Removed mirrors Bad/Mirror for '::bad::'
+    --- stderr
+    ");
+    insta::assert_snapshot!(env.run(&["config", "run-image-mirrors", "remove", "::bad::"]), @r"
+    exit: 0
+    --- stdout
+    Removed all run image mirrors for '::bad::'
+    --- stderr
+    ");
+}
+
+#[test]
+fn concurrent_adds_keep_every_mirror() {
+    let env = Env::new();
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("cnbx"));
+            cmd.env("CNBX_HOME", env.home.path())
+                .current_dir(env.work.path())
+                .args([
+                    "config",
+                    "run-image-mirrors",
+                    "add",
+                    "cnbx.test/run:jammy",
+                    "-m",
+                    &format!("m{i}.example.com/run"),
+                ])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let list = env.run(&["config", "run-image-mirrors", "list"]);
+    let mirrors: Vec<&str> = list.lines().filter(|l| l.starts_with("    m")).map(str::trim).collect();
+    assert_eq!(mirrors, (0..8).map(|i| format!("m{i}.example.com/run")).collect::<Vec<_>>(), "{list}");
+}

@@ -1,46 +1,59 @@
 //! `cnbx config run-image-mirrors [add|remove|list]`: pack's command, on
 //! `CNBX_HOME/config.toml`, with pack's messages.
 //!
-//! Differences from pack, on purpose: mirror names are checked as image references before
-//! anything is written; `remove` keeps the other entries in order and warns about mirrors that
-//! were not configured; the "nothing set" message has no trailing space.
+//! Differences from pack, on purpose: the run image and the mirrors are checked as image
+//! references before anything is written (nothing is fetched); `remove` accepts a name that is
+//! not a reference only when it is configured as written (so that an entry written by hand can
+//! still be removed); concurrent `add`s and `remove`s are serialised by a lock file next to
+//! `config.toml` instead of overwriting each other; `remove` keeps the other entries in order
+//! and warns about mirrors that were not configured; the "nothing set" message has no trailing
+//! space.
 
 use std::process::ExitCode;
 
 use anyhow::Context;
 use cnbx_refs::ImageRef;
-use cnbx_refs::user_config::{RemoveOutcome, UserConfig};
+use cnbx_refs::user_config::{CONFIG_FILE_NAME, RemoveOutcome, UserConfig, cnbx_home};
 
 use crate::cli::{MirrorsAction, RunImageMirrorsArgs};
 use crate::printer::Printer;
 
 pub(crate) fn run(args: RunImageMirrorsArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     let action = args.action.unwrap_or(MirrorsAction::List { run_image: args.run_image });
-    let mut config = UserConfig::load_default()?;
     match action {
-        MirrorsAction::List { run_image } => list(&config, run_image.as_deref(), printer),
+        MirrorsAction::List { run_image } => list(&UserConfig::load_default()?, run_image.as_deref(), printer),
         MirrorsAction::Add { run_image, mirrors } => {
+            check_run_image(&run_image)?;
             if mirrors.iter().all(String::is_empty) {
                 printer.result("No run image mirrors were provided.");
                 return Ok(ExitCode::SUCCESS);
             }
             for m in mirrors.iter().filter(|m| !m.is_empty()) {
-                ImageRef::parse(m).with_context(|| format!("mirror '{m}' for run image '{run_image}'"))?;
+                check_mirror(m, &run_image)?;
             }
-            let outcome = config.add_mirrors(&run_image, &mirrors);
-            if outcome.changed() {
-                config.save()?;
-            }
+            UserConfig::update(config_path()?, |config| {
+                let changed = config.add_mirrors(&run_image, &mirrors).changed();
+                anyhow::Ok(((), changed))
+            })?;
             for m in mirrors.iter().filter(|m| !m.is_empty()) {
                 printer.result(&format!("Run Image '{run_image}' configured with mirror '{m}'"));
             }
         }
         MirrorsAction::Remove { run_image, mirrors } => {
-            let given = (!mirrors.is_empty()).then_some(mirrors.as_slice());
-            let outcome = config.remove_mirrors(&run_image, given);
-            if outcome.changed() {
-                config.save()?;
-            }
+            let outcome = UserConfig::update(config_path()?, |config| {
+                // A name configured as written may be removed even if it is not a reference.
+                if config.list(Some(&run_image)).is_empty() {
+                    check_run_image(&run_image)?;
+                }
+                let configured = config.mirrors_for(&run_image);
+                for m in mirrors.iter().filter(|m| !m.is_empty() && !configured.contains(m)) {
+                    check_mirror(m, &run_image)?;
+                }
+                let given = (!mirrors.is_empty()).then_some(mirrors.as_slice());
+                let outcome = config.remove_mirrors(&run_image, given);
+                let changed = outcome.changed();
+                anyhow::Ok((outcome, changed))
+            })?;
             match outcome {
                 RemoveOutcome::NotFound => {
                     printer.result(&format!("No run image mirrors have been set for '{run_image}'"));
@@ -58,6 +71,22 @@ pub(crate) fn run(args: RunImageMirrorsArgs, printer: &Printer) -> anyhow::Resul
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn config_path() -> anyhow::Result<std::path::PathBuf> {
+    Ok(cnbx_home()?.join(CONFIG_FILE_NAME))
+}
+
+fn check_run_image(run_image: &str) -> anyhow::Result<()> {
+    ImageRef::parse(run_image).with_context(|| format!("run image '{}'", cnbx_fs::excerpt(run_image)))?;
+    Ok(())
+}
+
+fn check_mirror(mirror: &str, run_image: &str) -> anyhow::Result<()> {
+    ImageRef::parse(mirror).with_context(|| {
+        format!("mirror '{}' for run image '{}'", cnbx_fs::excerpt(mirror), cnbx_fs::excerpt(run_image))
+    })?;
+    Ok(())
 }
 
 fn list(config: &UserConfig, filter: Option<&str>, printer: &Printer) {
