@@ -849,15 +849,16 @@ async fn download_blob(
     let res = retry(|| async {
         let mut stream =
             conn.client.pull_blob_stream(oref, &layer_descriptor(desc)).await.map_err(|e| classify(e, ctx))?;
-        let mut writer = into.writer().map_err(|e| store_err(BlobError::Io(e)))?;
+        let write_err = |source| store_err(BlobError::Write { store: into.root().to_path_buf(), source });
+        let mut writer = into.writer().map_err(write_err)?;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| io_error(e, desc, ctx))?;
-            writer.write_all(&chunk).map_err(|e| store_err(BlobError::Io(e)))?;
+            writer.write_all(&chunk).map_err(write_err)?;
             reporter.advance(&task.id, chunk.len() as u64);
         }
         match writer.commit(Some(&desc.digest)) {
             Ok(_) => Ok(()),
-            Err(BlobError::Mismatch { expected, actual }) => Err(RegistryError::DigestMismatch {
+            Err(BlobError::Mismatch { expected, actual, .. }) => Err(RegistryError::DigestMismatch {
                 image: ctx.image.clone(),
                 digest: expected.to_string(),
                 actual: actual.to_string(),
@@ -887,7 +888,7 @@ async fn upload_file(
         let file = tokio::fs::File::open(&path).await.map_err(|e| RegistryError::Store {
             image: ctx.image.clone(),
             digest: descriptor.digest.to_string(),
-            source: Box::new(BlobError::Io(std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))),
+            source: Box::new(BlobError::Read { from: path.display().to_string(), source: e }),
         })?;
         let counter = Arc::new(AtomicU64::new(0));
         let seen = counter.clone();
