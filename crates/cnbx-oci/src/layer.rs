@@ -25,13 +25,16 @@
 //! [`LayerEntry`]s: this is where pack's module-stream rules (prefixing, modes, owners,
 //! normalised times) are applied, in the builder, without walking twice.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::Metadata;
 use std::io::{self, BufReader, BufWriter, Read};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 
+use cnbx_fs::limits;
 use flate2::write::GzEncoder;
 use flate2::{Compression, GzBuilder};
 use rayon::prelude::*;
@@ -124,6 +127,16 @@ pub enum LayerError {
         /// What failed.
         #[source]
         source: BlobError,
+    },
+    /// A source archive is larger than cnbx unpacks.
+    #[error("building layer {layer}: archive {} {what}", path.display())]
+    ArchiveLimit {
+        /// Recipe name.
+        layer: String,
+        /// The archive.
+        path: PathBuf,
+        /// Which limit, and how to raise it.
+        what: String,
     },
     /// Reading or writing the layer cache failed.
     #[error("building layer {layer}: layer cache {}", path.display())]
@@ -450,19 +463,44 @@ impl LayerWriter {
         };
         let stream: Box<dyn Read> =
             if gzipped { Box::new(flate2::read::MultiGzDecoder::new(reader)) } else { Box::new(reader) };
+        let (stream, budget) = HeaderBudget::new(stream, limits::MAX_TAR_HEADER);
         let mut archive = tar::Archive::new(stream);
         let entries = archive.entries().map_err(|e| archive_err(TarError::SourceHeader(e)))?;
+        let (max_entries, max_unpacked) = (limits::max_archive_entries(), limits::max_unpacked_size());
+        let (mut count, mut unpacked) = (0u64, 0u64);
         for entry in entries {
             let mut entry = entry.map_err(|e| archive_err(TarError::SourceHeader(e)))?;
+            budget.entry_read();
+            count += 1;
+            unpacked = unpacked.saturating_add(entry.size());
+            let limit_err =
+                |what: String| LayerError::ArchiveLimit { layer: self.name.clone(), path: source.path.clone(), what };
+            if count > max_entries {
+                return Err(limit_err(format!(
+                    "has more than {max_entries} entries (set {} to raise the limit)",
+                    limits::MAX_ARCHIVE_ENTRIES_ENV
+                )));
+            }
+            if unpacked > max_unpacked {
+                return Err(limit_err(format!(
+                    "unpacks to more than {max_unpacked} bytes (set {} to raise the limit)",
+                    limits::MAX_UNPACKED_SIZE_ENV
+                )));
+            }
             let header = TarEntry::from_tar_entry(&mut entry).map_err(archive_err)?;
             let has_content = header.data_len() > 0;
-            let Some(mapped) = source.map(header).map_err(archive_err)? else { continue };
-            let r = if has_content {
-                self.tar.append(&mapped, ProgressReader { inner: &mut entry, progress })
-            } else {
-                self.tar.append(&mapped, io::empty())
+            let mapped = source.map(header).map_err(archive_err)?;
+            budget.reading_content(true);
+            let r = match &mapped {
+                Some(mapped) if has_content => self.tar.append(mapped, ProgressReader { inner: &mut entry, progress }),
+                Some(mapped) => self.tar.append(mapped, io::empty()),
+                None => Ok(0),
             };
             r.map_err(self.tar_err())?;
+            // What was not copied (a dropped entry) is read here, as content, so that only
+            // headers count against the budget.
+            io::copy(&mut entry, &mut io::sink()).map_err(|e| archive_err(TarError::SourceHeader(e)))?;
+            budget.reading_content(false);
         }
         Ok(())
     }
@@ -485,6 +523,70 @@ impl LayerWriter {
         let blob = gz.finish().map_err(write_err)?;
         let (digest, size) = blob.commit(None).map_err(|source| LayerError::Store { layer: name.clone(), source })?;
         Ok(LayerInfo { diff_id, descriptor: Descriptor::new(self.media_type, digest, size), uncompressed_size })
+    }
+}
+
+/// The reader under a source archive's `tar::Archive`, bounding the bytes read to produce
+/// one entry: the tar reader holds an entry's extended headers (PAX records, GNU long names
+/// and link targets) in memory whole, so a header that announces gigabytes (cheap to make
+/// with gzip) would otherwise be allocated. Bytes read while the caller reads an entry's
+/// content are not counted; everything else between two entries is, up to `limit`.
+struct HeaderBudget<R> {
+    inner: R,
+    state: Rc<BudgetState>,
+    limit: u64,
+}
+
+#[derive(Default)]
+struct BudgetState {
+    spent: Cell<u64>,
+    in_content: Cell<bool>,
+}
+
+/// The caller's side of a [`HeaderBudget`].
+struct BudgetHandle(Rc<BudgetState>);
+
+impl BudgetHandle {
+    /// An entry was produced: the next one starts with a full budget.
+    fn entry_read(&self) {
+        self.0.spent.set(0);
+    }
+
+    /// Whether the bytes read from now on are an entry's content.
+    fn reading_content(&self, yes: bool) {
+        self.0.in_content.set(yes);
+    }
+}
+
+impl<R: Read> HeaderBudget<R> {
+    fn new(inner: R, limit: u64) -> (Self, BudgetHandle) {
+        let state = Rc::new(BudgetState::default());
+        (Self { inner, state: state.clone(), limit }, BudgetHandle(state))
+    }
+}
+
+impl<R: Read> Read for HeaderBudget<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.state.in_content.get() {
+            return self.inner.read(buf);
+        }
+        let spent = self.state.spent.get();
+        // One byte more than the budget is asked for, to tell "exactly" from "more".
+        let room = usize::try_from(self.limit.saturating_sub(spent).saturating_add(1)).unwrap_or(usize::MAX);
+        let want = buf.len().min(room);
+        let n = self.inner.read(&mut buf[..want])?;
+        let spent = spent + n as u64;
+        self.state.spent.set(spent);
+        if spent > self.limit {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the headers of one entry (PAX records, GNU long names) take more than the {} bytes cnbx reads",
+                    self.limit
+                ),
+            ));
+        }
+        Ok(n)
     }
 }
 
