@@ -518,13 +518,18 @@ mod tests {
         assert_eq!(names(&dir.path().join("blobs")), ["sha256"]);
     }
 
+    /// Two stores, the first holding the blob `layer`.
+    fn two_stores() -> ([tempfile::TempDir; 2], BlobStore, BlobStore, Digest) {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let sa = BlobStore::open(dirs[0].path()).unwrap();
+        let sb = BlobStore::open(dirs[1].path()).unwrap();
+        let d = sa.put_bytes(b"layer").unwrap();
+        (dirs, sa, sb, d)
+    }
+
     #[test]
     fn import_between_stores_copies() {
-        let a = tempfile::tempdir().unwrap();
-        let b = tempfile::tempdir().unwrap();
-        let sa = BlobStore::open(a.path()).unwrap();
-        let sb = BlobStore::open(b.path()).unwrap();
-        let d = sa.put_bytes(b"layer").unwrap();
+        let (_dirs, sa, sb, d) = two_stores();
         sb.import_blob(&sa, &Descriptor::new("x", d.clone(), 5)).unwrap();
         assert_eq!(sb.read(&d).unwrap(), b"layer");
         let meta = |s: &BlobStore| std::fs::metadata(s.path(&d)).unwrap();
@@ -534,17 +539,13 @@ mod tests {
 
     #[test]
     fn import_checks_the_size_of_the_descriptor() {
-        let a = tempfile::tempdir().unwrap();
-        let b = tempfile::tempdir().unwrap();
-        let sa = BlobStore::open(a.path()).unwrap();
-        let sb = BlobStore::open(b.path()).unwrap();
-        let d = sa.put_bytes(b"layer").unwrap();
+        let (dirs, sa, sb, d) = two_stores();
         let err = sb.import_blob(&sa, &Descriptor::new("x", d.clone(), 4)).unwrap_err();
         assert!(err.to_string().ends_with("it has more than the 4 bytes its descriptor gives"), "{err}");
         let err = sb.import_blob(&sa, &Descriptor::new("x", d.clone(), 6)).unwrap_err();
         assert!(err.to_string().ends_with("it has 5 bytes, but its descriptor says 6"), "{err}");
         assert!(!sb.contains(&d));
-        assert_eq!(names(&b.path().join("blobs")), ["sha256"]);
+        assert_eq!(names(&dirs[1].path().join("blobs")), ["sha256"]);
     }
 
     #[test]
