@@ -25,7 +25,7 @@
 //!
 //! Errors name the image and the registry, never credentials; text the registry sent (error
 //! bodies, token-service answers, digests from headers) is quoted as an
-//! [excerpt](cnbx_fs::excerpt).
+//! [`excerpt`].
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
