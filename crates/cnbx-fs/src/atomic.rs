@@ -86,11 +86,13 @@ impl AtomicFile {
         self.finish(dest)
     }
 
-    /// Renames the file to `dest` unless something is already there (then the temporary
-    /// file is removed and the existing file kept). For content-addressed files, where an
-    /// existing file has the same content. Returns whether this file was placed.
+    /// Renames the file to `dest` unless a regular file is already there (then the
+    /// temporary file is removed and the existing file kept). For content-addressed files,
+    /// where an existing file has the same content. Anything else at `dest` (a symbolic
+    /// link, a FIFO, ...) is not such a file and is replaced. Returns whether this file was
+    /// placed.
     pub fn commit_unless_exists(self, dest: &Path) -> io::Result<bool> {
-        if std::fs::symlink_metadata(dest).is_ok() {
+        if std::fs::symlink_metadata(dest).is_ok_and(|m| m.file_type().is_file()) {
             return Ok(false);
         }
         self.finish(dest)?;
@@ -194,6 +196,22 @@ mod tests {
         assert!(!b.commit_unless_exists(&dest).unwrap());
         assert_eq!(std::fs::read(&dest).unwrap(), b"a");
         assert_eq!(names(dir.path()), ["blob"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn commit_unless_exists_replaces_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("elsewhere");
+        std::fs::write(&target, b"not ours").unwrap();
+        let dest = dir.path().join("blob");
+        std::os::unix::fs::symlink(&target, &dest).unwrap();
+        let mut f = AtomicFile::new_in(dir.path()).unwrap();
+        f.write_all(b"blob").unwrap();
+        assert!(f.commit_unless_exists(&dest).unwrap());
+        assert!(std::fs::symlink_metadata(&dest).unwrap().file_type().is_file());
+        assert_eq!(std::fs::read(&dest).unwrap(), b"blob");
+        assert_eq!(std::fs::read(&target).unwrap(), b"not ours");
     }
 
     #[cfg(unix)]

@@ -14,6 +14,10 @@ pub const MAX_DOCUMENT: u64 = 4 * MIB;
 /// `oci-layout` and `index.json` of a buildpackage.
 pub const MAX_DESCRIPTOR: u64 = MIB;
 
+/// The extended headers of one tar entry (PAX records, GNU long names and link targets),
+/// which a tar reader holds in memory whole.
+pub const MAX_TAR_HEADER: u64 = MIB;
+
 /// `builder.toml` and the user's `config.toml`.
 pub const MAX_CONFIG_FILE: u64 = 10 * MIB;
 

@@ -21,9 +21,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use cnbx_fs::limits;
 
-/// The most bytes read while locating one entry: its extension headers (PAX records, GNU long
-/// names, up to 1 MiB each, as Go's reader allows) and its header blocks.
-pub const MAX_HEADER_BYTES: u64 = 2 * limits::MIB + 64 * 1024;
+/// The most bytes read while locating one entry: its extension headers (PAX records or GNU
+/// long names, [`limits::MAX_TAR_HEADER`] in all, which is also the most cnbx writes) and its
+/// header blocks.
+pub const MAX_HEADER_BYTES: u64 = limits::MAX_TAR_HEADER + 64 * 1024;
 
 /// Size of the read buffer in front of the decompressor.
 const READ_BUFFER: usize = 128 * 1024;

@@ -1,34 +1,124 @@
 //! A content-addressed blob store: `<root>/blobs/sha256/<hex>`, the blob half of an OCI
 //! image layout.
 //!
-//! Blobs are written to a temporary file in `<root>/blobs/` (same filesystem) while being
-//! hashed, then renamed into place. A reader therefore never sees a partial blob, two
-//! processes writing the same blob both succeed (the rename is atomic and the content is
-//! identical), and an interrupted write leaves at most a temporary file that the next
-//! `tempfile` clean-up or a later write ignores.
+//! **Nothing enters a store under a digest its bytes do not have.** Every way in hashes the
+//! bytes while they are written and commits them only when the digest matches:
+//!
+//! * [`BlobStore::writer`] (layers being built, blobs being downloaded) and
+//!   [`BlobStore::put_bytes`] (documents in memory);
+//! * [`BlobStore::put_verified`]: a stream from someone else (an entry of a buildpackage),
+//!   refused beyond a size limit;
+//! * [`BlobStore::import_blob`] / [`BlobStore::import_from`]: a blob of another store (an OCI
+//!   layout given as input, or the local store when writing an `oci:` output), copied, never
+//!   hard-linked, so that the two stores never share a file.
+//!
+//! Blobs are written through [`cnbx_fs::AtomicFile`]: a temporary file in `<root>/blobs/`
+//! (same file system) with the mode a user expects under their umask, synced, renamed into
+//! place. A reader never sees a partial blob; two processes writing the same blob both
+//! succeed (the content is identical); an interrupted write leaves at most a temporary file
+//! named `.cnbx-tmp-*`.
+//!
+//! Every blob is read through [`cnbx_fs::open_regular`]: a symbolic link, FIFO, device or
+//! directory in `blobs/` is refused, never followed or waited on, with an error naming the
+//! file (so the layout and the blob). Whole reads are bounded ([`BlobStore::read_document`]),
+//! and streaming reads can be checked as they go ([`BlobStore::open_verified`]).
+//!
+//! A blob already present is trusted: it got there through one of the ways above.
 
+use std::fmt;
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use tempfile::NamedTempFile;
+use cnbx_fs::{AtomicFile, FsError, OpenedFile, limits};
+use sha2::{Digest as _, Sha256};
 
 use crate::digest::{Digest, HashingWriter};
+use crate::spec::Descriptor;
 
-/// Errors from the blob store.
+/// Size of the buffer blobs are copied through.
+const COPY_BUFFER: usize = 256 * 1024;
+
+/// Errors from the blob store. Each names the file or the stream it is about.
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
-    /// Filesystem error (the message names the path).
+    /// A blob could not be opened or read whole: it is missing, not a regular file (a
+    /// symbolic link, a FIFO, a device, a directory), or too large to be read into memory.
+    /// The message names the file, which names the store and the blob.
     #[error(transparent)]
-    Io(#[from] io::Error),
-    /// Content did not hash to what its descriptor said.
-    #[error("blob digest mismatch: expected {expected}, got {actual}")]
+    Open(#[from] FsError),
+    /// Reading a blob's content failed.
+    #[error("reading {from}")]
+    Read {
+        /// The file or stream (`/x/blobs/sha256/…`, `the stream`).
+        from: String,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// Writing into the store failed.
+    #[error("writing into the blob store {}", store.display())]
+    Write {
+        /// The store's root.
+        store: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// The content does not hash to the digest it was given under.
+    #[error("{from} does not hold blob {expected}: its content hashes to {actual}")]
     Mismatch {
+        /// Where the content came from (a file, `the content written`, `the stream`).
+        from: String,
         /// Digest the content should have had.
         expected: Digest,
         /// Digest it had.
         actual: Digest,
     },
+    /// The content is larger than it may be.
+    #[error("{from} does not hold blob {digest}: it has more than the {limit} bytes {what}")]
+    TooLarge {
+        /// Where the content came from.
+        from: String,
+        /// The blob.
+        digest: Digest,
+        /// The limit.
+        limit: u64,
+        /// What the limit is (`its descriptor gives`, `allowed for it`).
+        what: &'static str,
+    },
+    /// The content is shorter than its descriptor says.
+    #[error("{from} does not hold blob {digest}: it has {actual} bytes, but its descriptor says {expected}")]
+    TooShort {
+        /// Where the content came from.
+        from: String,
+        /// The blob.
+        digest: Digest,
+        /// Size from the descriptor.
+        expected: u64,
+        /// Bytes found.
+        actual: u64,
+    },
+}
+
+impl BlobError {
+    /// The blob error carried by an I/O error from [`VerifiedReader`], or the I/O error
+    /// itself.
+    pub fn from_io(e: io::Error) -> Result<Self, io::Error> {
+        if !e.get_ref().is_some_and(|inner| inner.is::<Self>()) {
+            return Err(e);
+        }
+        let kind = e.kind();
+        match e.into_inner() {
+            Some(inner) => inner.downcast::<Self>().map(|b| *b).map_err(|other| io::Error::new(kind, other)),
+            None => Err(io::Error::from(kind)),
+        }
+    }
+
+    /// Whether the blob is missing (as opposed to unreadable or corrupt).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::Open(e) if e.is_not_found())
+    }
 }
 
 /// A directory of content-addressed blobs.
@@ -38,7 +128,8 @@ pub struct BlobStore {
 }
 
 impl BlobStore {
-    /// Opens (creating if needed) the blob store under `root`.
+    /// Opens (creating if needed) the blob store under `root`. Directories are created with
+    /// the mode the umask gives.
     pub fn open(root: impl Into<PathBuf>) -> io::Result<Self> {
         let root = root.into();
         fs_err::create_dir_all(root.join("blobs").join("sha256"))?;
@@ -55,72 +146,188 @@ impl BlobStore {
         self.root.join("blobs").join(digest.algorithm()).join(digest.hex())
     }
 
-    /// Whether the blob is present.
+    /// Whether the blob is present (as a regular file; a symbolic link is not a blob).
     pub fn contains(&self, digest: &Digest) -> bool {
-        self.path(digest).is_file()
+        self.size(digest).is_some()
     }
 
-    /// Size of a present blob.
+    /// Size of a present blob (a regular file; a symbolic link is not a blob).
     pub fn size(&self, digest: &Digest) -> Option<u64> {
-        std::fs::metadata(self.path(digest)).ok().filter(std::fs::Metadata::is_file).map(|m| m.len())
+        std::fs::symlink_metadata(self.path(digest)).ok().filter(|m| m.file_type().is_file()).map(|m| m.len())
     }
 
-    /// Opens a present blob for reading.
-    pub fn open_blob(&self, digest: &Digest) -> io::Result<fs_err::File> {
-        fs_err::File::open(self.path(digest))
+    /// Opens a present blob, refusing anything but a regular file.
+    fn open_regular(&self, digest: &Digest) -> Result<OpenedFile, BlobError> {
+        Ok(cnbx_fs::open_regular(&self.path(digest))?)
     }
 
-    /// Reads a whole (small) blob.
-    pub fn read(&self, digest: &Digest) -> io::Result<Vec<u8>> {
-        fs_err::read(self.path(digest))
+    /// Opens a present blob for reading (a symbolic link, FIFO, device or directory is
+    /// refused). The content is not checked; see [`BlobStore::open_verified`].
+    pub fn open_blob(&self, digest: &Digest) -> Result<File, BlobError> {
+        Ok(self.open_regular(digest)?.file)
+    }
+
+    /// Opens a present blob for reading while checking it: the reader fails, before it
+    /// hands out the last bytes, when the content does not hash to `digest` or its size is
+    /// not `size` (the file's own size when `None`). See [`VerifiedReader`].
+    pub fn open_verified(&self, digest: &Digest, size: Option<u64>) -> Result<VerifiedReader<File>, BlobError> {
+        let opened = self.open_regular(digest)?;
+        let path = self.path(digest);
+        let size = size.unwrap_or(opened.size);
+        if opened.size < size {
+            return Err(too_short(&path, digest, size, opened.size));
+        }
+        Ok(VerifiedReader::new(opened.file, digest.clone(), size, path.display().to_string()))
+    }
+
+    /// Reads a whole blob of at most `limit` bytes into memory and checks its digest
+    /// (`kind` names it in errors: `an image manifest`).
+    pub fn read_bounded(&self, digest: &Digest, limit: u64, kind: &'static str) -> Result<Vec<u8>, BlobError> {
+        let bytes = cnbx_fs::read_bounded(&self.path(digest), limit, kind)?;
+        let actual = Digest::of(&bytes);
+        if actual != *digest {
+            return Err(BlobError::Mismatch {
+                from: self.path(digest).display().to_string(),
+                expected: digest.clone(),
+                actual,
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Reads a whole document blob (a manifest, index or config: at most
+    /// [`limits::MAX_DOCUMENT`] bytes) and checks its digest. `kind` names it in errors.
+    pub fn read_document(&self, digest: &Digest, kind: &'static str) -> Result<Vec<u8>, BlobError> {
+        self.read_bounded(digest, limits::MAX_DOCUMENT, kind)
+    }
+
+    /// Reads a whole small blob; see [`BlobStore::read_document`].
+    pub fn read(&self, digest: &Digest) -> Result<Vec<u8>, BlobError> {
+        self.read_document(digest, "a blob read into memory")
     }
 
     /// Starts writing a new blob whose digest is computed as it is written.
     pub fn writer(&self) -> io::Result<BlobWriter> {
-        let dir = self.root.join("blobs");
-        let tmp = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .tempfile_in(&dir)
-            .map_err(|e| io::Error::new(e.kind(), format!("creating a temporary file in {}: {e}", dir.display())))?;
-        Ok(BlobWriter { store: self.clone(), inner: HashingWriter::new(tmp) })
+        let file = AtomicFile::new_in(&self.root.join("blobs"))?;
+        Ok(BlobWriter { store: self.clone(), inner: HashingWriter::new(file) })
     }
 
     /// Stores `bytes` and returns their digest.
     pub fn put_bytes(&self, bytes: &[u8]) -> Result<Digest, BlobError> {
         let digest = Digest::of(bytes);
         if !self.contains(&digest) {
-            let mut w = self.writer()?;
-            w.write_all(bytes)?;
+            let mut w = self.writer().map_err(|e| self.write_err(e))?;
+            w.write_all(bytes).map_err(|e| self.write_err(e))?;
             w.commit(Some(&digest))?;
         }
         Ok(digest)
     }
 
-    /// Makes blob `digest` of `other` present here: a hard link when both stores are on one
-    /// filesystem, else a copy (hashed on the way, then renamed into place).
+    /// Stores the content read from `reader`, which comes from someone else (an entry of a
+    /// buildpackage, say), as blob `expected`: streamed into a temporary file of the store
+    /// while hashed, refused as soon as it exceeds `max_size` bytes, and committed only
+    /// when it hashes to `expected`. On any error nothing is left behind. Returns the
+    /// blob's size.
+    ///
+    /// When the store already has `expected`, `reader` is not read at all and the size of
+    /// the stored blob is returned: what is stored was verified when it was stored.
+    ///
+    /// ```no_run
+    /// # fn f(store: &cnbx_oci::BlobStore, entry: impl std::io::Read, digest: &cnbx_oci::Digest, size: u64)
+    /// # -> Result<(), cnbx_oci::blobstore::BlobError> {
+    /// // An entry `blobs/sha256/<hex>` of a tar, whose header gives its size:
+    /// store.put_verified(entry, digest, size)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn put_verified(&self, reader: impl Read, expected: &Digest, max_size: u64) -> Result<u64, BlobError> {
+        if let Some(size) = self.size(expected) {
+            return Ok(size);
+        }
+        self.ingest(reader, "the stream".to_owned(), expected, Limit { max: max_size, exact: false })
+    }
+
+    /// Makes blob `digest` of `other` present here: copied while hashed (no extra pass),
+    /// committed only when its content has that digest. A blob already here is kept.
     pub fn import_from(&self, other: &Self, digest: &Digest) -> Result<(), BlobError> {
+        self.import(other, digest, None)
+    }
+
+    /// Like [`BlobStore::import_from`] for the blob `desc` describes, whose size must be
+    /// `desc.size` too.
+    pub fn import_blob(&self, other: &Self, desc: &Descriptor) -> Result<(), BlobError> {
+        self.import(other, &desc.digest, Some(desc.size))
+    }
+
+    fn import(&self, other: &Self, digest: &Digest, size: Option<u64>) -> Result<(), BlobError> {
         if self.contains(digest) {
             return Ok(());
         }
         let src = other.path(digest);
-        let dst = self.path(digest);
-        match std::fs::hard_link(&src, &dst) {
-            Ok(()) => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
-            Err(_) => {}
-        }
-        let mut reader = other.open_blob(digest)?;
-        let mut w = self.writer()?;
-        io::copy(&mut reader, &mut w)?;
-        w.commit(Some(digest))?;
+        let opened = other.open_regular(digest)?;
+        let limit = match size {
+            Some(size) if opened.size < size => return Err(too_short(&src, digest, size, opened.size)),
+            Some(size) => Limit { max: size, exact: true },
+            None => Limit { max: opened.size, exact: true },
+        };
+        self.ingest(opened.file, src.display().to_string(), digest, limit)?;
         Ok(())
     }
+
+    /// Copies `reader` into a new blob, at most `limit.max` bytes (exactly, when
+    /// `limit.exact`), and commits it if it hashes to `expected`.
+    fn ingest(&self, mut reader: impl Read, from: String, expected: &Digest, limit: Limit) -> Result<u64, BlobError> {
+        let mut w = self.writer().map_err(|e| self.write_err(e))?;
+        let mut buf = vec![0u8; COPY_BUFFER];
+        loop {
+            // One byte more than allowed is asked for, to tell "exactly the limit" from "more".
+            let room = limit.max.saturating_sub(w.written()).saturating_add(1);
+            let want = usize::try_from(room).unwrap_or(usize::MAX).min(buf.len());
+            let n = match reader.read(&mut buf[..want]) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(source) => return Err(BlobError::Read { from, source }),
+            };
+            if w.written() + n as u64 > limit.max {
+                let what = if limit.exact { "its descriptor gives" } else { "allowed for it" };
+                return Err(BlobError::TooLarge { from, digest: expected.clone(), limit: limit.max, what });
+            }
+            w.write_all(&buf[..n]).map_err(|e| self.write_err(e))?;
+        }
+        let written = w.written();
+        if limit.exact && written < limit.max {
+            return Err(BlobError::TooShort { from, digest: expected.clone(), expected: limit.max, actual: written });
+        }
+        w.commit_from(Some(expected), from).map(|(_, size)| size)
+    }
+
+    fn write_err(&self, source: io::Error) -> BlobError {
+        BlobError::Write { store: self.root.clone(), source }
+    }
+}
+
+/// How many bytes a blob being ingested may have.
+#[derive(Clone, Copy)]
+struct Limit {
+    max: u64,
+    /// Whether it must have exactly `max` (its descriptor's size).
+    exact: bool,
+}
+
+fn too_short(path: &Path, digest: &Digest, expected: u64, actual: u64) -> BlobError {
+    BlobError::TooShort { from: path.display().to_string(), digest: digest.clone(), expected, actual }
 }
 
 /// A blob being written; see [`BlobStore::writer`].
 pub struct BlobWriter {
     store: BlobStore,
-    inner: HashingWriter<NamedTempFile>,
+    inner: HashingWriter<AtomicFile>,
+}
+
+impl fmt::Debug for BlobWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlobWriter").field("store", &self.store.root).finish_non_exhaustive()
+    }
 }
 
 impl BlobWriter {
@@ -129,22 +336,23 @@ impl BlobWriter {
         self.inner.written()
     }
 
-    /// Finishes the blob: checks it against `expected` if given, then renames it into place.
-    /// Returns its digest and size. Dropping a writer without committing discards it.
+    /// Finishes the blob: checks it against `expected` if given, then renames it into place
+    /// (keeping a blob already there, which has the same content). Returns its digest and
+    /// size. Dropping a writer without committing, or a failed commit, leaves nothing
+    /// behind.
     pub fn commit(self, expected: Option<&Digest>) -> Result<(Digest, u64), BlobError> {
-        let (mut tmp, digest, size) = self.inner.finish();
+        self.commit_from(expected, "the content written".to_owned())
+    }
+
+    fn commit_from(self, expected: Option<&Digest>, from: String) -> Result<(Digest, u64), BlobError> {
+        let (file, digest, size) = self.inner.finish();
         if let Some(expected) = expected {
             if *expected != digest {
-                return Err(BlobError::Mismatch { expected: expected.clone(), actual: digest });
+                return Err(BlobError::Mismatch { from, expected: expected.clone(), actual: digest });
             }
         }
-        tmp.flush()?;
         let dst = self.store.path(&digest);
-        if !dst.is_file() {
-            tmp.persist(&dst).map_err(|e| {
-                io::Error::new(e.error.kind(), format!("renaming blob into {}: {}", dst.display(), e.error))
-            })?;
-        }
+        file.commit_unless_exists(&dst).map_err(|e| self.store.write_err(e))?;
         Ok((digest, size))
     }
 
@@ -164,9 +372,127 @@ impl Write for BlobWriter {
     }
 }
 
+/// Checks a blob's content as it goes by, chunk after chunk, against its digest and size.
+///
+/// [`BlobVerifier::update`] fails on the chunk that takes the content past its size, and on
+/// the chunk that completes it when the digest does not match: a consumer that forwards
+/// chunks only after `update` accepted them never forwards a complete wrong blob.
+#[derive(Debug, Clone)]
+pub struct BlobVerifier {
+    expected: Digest,
+    size: u64,
+    from: String,
+    hasher: Sha256,
+    seen: u64,
+}
+
+impl BlobVerifier {
+    /// A verifier for blob `expected` of `size` bytes, read from `from` (for errors).
+    pub fn new(expected: Digest, size: u64, from: String) -> Self {
+        Self { expected, size, from, hasher: Sha256::new(), seen: 0 }
+    }
+
+    /// Bytes accepted so far.
+    pub fn seen(&self) -> u64 {
+        self.seen
+    }
+
+    /// Accepts the next chunk, or says why the content is not the blob.
+    pub fn update(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
+        if self.seen + chunk.len() as u64 > self.size {
+            return Err(self.too_large());
+        }
+        self.hasher.update(chunk);
+        self.seen += chunk.len() as u64;
+        if self.seen == self.size {
+            let actual = Digest::from_hasher(self.hasher.clone());
+            if actual != self.expected {
+                return Err(BlobError::Mismatch { from: self.from.clone(), expected: self.expected.clone(), actual });
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks, at the end of the content, that it was complete.
+    pub fn finish(&self) -> Result<(), BlobError> {
+        if self.seen < self.size { Err(self.too_short()) } else { Ok(()) }
+    }
+
+    fn too_large(&self) -> BlobError {
+        BlobError::TooLarge {
+            from: self.from.clone(),
+            digest: self.expected.clone(),
+            limit: self.size,
+            what: "its descriptor gives",
+        }
+    }
+
+    fn too_short(&self) -> BlobError {
+        BlobError::TooShort {
+            from: self.from.clone(),
+            digest: self.expected.clone(),
+            expected: self.size,
+            actual: self.seen,
+        }
+    }
+}
+
+/// A reader of a blob that checks it with a [`BlobVerifier`]: it fails with an I/O error
+/// carrying a [`BlobError`] (see [`BlobError::from_io`]) instead of handing out the bytes
+/// that complete a blob whose digest does not match, and when the content is longer or
+/// shorter than its size. So whatever a consumer wrote from it before the error is never
+/// the whole of a wrong blob.
+#[derive(Debug)]
+pub struct VerifiedReader<R> {
+    inner: R,
+    verifier: BlobVerifier,
+}
+
+impl<R: Read> VerifiedReader<R> {
+    /// Reads blob `expected` of `size` bytes from `inner` (`from` names it in errors).
+    pub fn new(inner: R, expected: Digest, size: u64, from: String) -> Self {
+        Self { inner, verifier: BlobVerifier::new(expected, size, from) }
+    }
+}
+
+fn invalid(e: BlobError) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+impl<R: Read> Read for VerifiedReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.verifier.size - self.verifier.seen;
+        if left == 0 {
+            // Everything was handed out (and verified); anything more is too much.
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(invalid(self.verifier.too_large())),
+            };
+        }
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let want = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(invalid(self.verifier.too_short()));
+        }
+        self.verifier.update(&buf[..n]).map_err(invalid)?;
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        v.sort();
+        v
+    }
 
     #[test]
     fn put_and_read_back() {
@@ -189,18 +515,75 @@ mod tests {
         let err = w.commit(Some(&Digest::empty())).unwrap_err();
         assert!(matches!(err, BlobError::Mismatch { .. }));
         assert!(!store.contains(&Digest::empty()));
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("blobs")).unwrap().collect();
-        assert_eq!(leftovers.len(), 1, "only blobs/sha256 should remain");
+        assert_eq!(names(&dir.path().join("blobs")), ["sha256"]);
+    }
+
+    /// Two stores, the first holding the blob `layer`.
+    fn two_stores() -> ([tempfile::TempDir; 2], BlobStore, BlobStore, Digest) {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let sa = BlobStore::open(dirs[0].path()).unwrap();
+        let sb = BlobStore::open(dirs[1].path()).unwrap();
+        let d = sa.put_bytes(b"layer").unwrap();
+        (dirs, sa, sb, d)
     }
 
     #[test]
-    fn import_between_stores() {
-        let a = tempfile::tempdir().unwrap();
-        let b = tempfile::tempdir().unwrap();
-        let sa = BlobStore::open(a.path()).unwrap();
-        let sb = BlobStore::open(b.path()).unwrap();
-        let d = sa.put_bytes(b"layer").unwrap();
-        sb.import_from(&sa, &d).unwrap();
+    fn import_between_stores_copies() {
+        let (_dirs, sa, sb, d) = two_stores();
+        sb.import_blob(&sa, &Descriptor::new("x", d.clone(), 5)).unwrap();
         assert_eq!(sb.read(&d).unwrap(), b"layer");
+        let meta = |s: &BlobStore| std::fs::metadata(s.path(&d)).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_ne!(meta(&sa).ino(), meta(&sb).ino(), "a copy, not a hard link");
+    }
+
+    #[test]
+    fn import_checks_the_size_of_the_descriptor() {
+        let (dirs, sa, sb, d) = two_stores();
+        let err = sb.import_blob(&sa, &Descriptor::new("x", d.clone(), 4)).unwrap_err();
+        assert!(err.to_string().ends_with("it has more than the 4 bytes its descriptor gives"), "{err}");
+        let err = sb.import_blob(&sa, &Descriptor::new("x", d.clone(), 6)).unwrap_err();
+        assert!(err.to_string().ends_with("it has 5 bytes, but its descriptor says 6"), "{err}");
+        assert!(!sb.contains(&d));
+        assert_eq!(names(&dirs[1].path().join("blobs")), ["sha256"]);
+    }
+
+    #[test]
+    fn put_verified_streams_checks_and_bounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let d = Digest::of(b"content");
+        let err = store.put_verified(&b"other!!"[..], &d, 100).unwrap_err();
+        assert!(matches!(err, BlobError::Mismatch { .. }), "{err}");
+        let err = store.put_verified(&b"content"[..], &d, 6).unwrap_err();
+        assert!(err.to_string().ends_with("it has more than the 6 bytes allowed for it"), "{err}");
+        assert!(!store.contains(&d));
+        assert_eq!(names(&dir.path().join("blobs")), ["sha256"]);
+        assert_eq!(store.put_verified(&b"content"[..], &d, 7).unwrap(), 7);
+        assert_eq!(store.read(&d).unwrap(), b"content");
+        // Present: the stream is not read.
+        assert_eq!(store.put_verified(io::repeat(0), &d, 7).unwrap(), 7);
+    }
+
+    #[test]
+    fn verified_reader_withholds_the_last_bytes_of_a_wrong_blob() {
+        let good = Digest::of(b"abcdef");
+        let mut out = Vec::new();
+        let mut r = VerifiedReader::new(&b"abcdef"[..], good.clone(), 6, "x".into());
+        io::copy(&mut r, &mut out).unwrap();
+        assert_eq!(out, b"abcdef");
+
+        let mut r = VerifiedReader::new(&b"abcdeX"[..], good.clone(), 6, "x".into());
+        let mut buf = [0u8; 4];
+        assert_eq!(r.read(&mut buf).unwrap(), 4);
+        let err = BlobError::from_io(r.read(&mut buf).unwrap_err()).unwrap();
+        assert!(matches!(err, BlobError::Mismatch { .. }), "{err}");
+
+        let mut r = VerifiedReader::new(&b"abcdefg"[..], good.clone(), 6, "x".into());
+        let err = BlobError::from_io(io::copy(&mut r, &mut io::sink()).unwrap_err()).unwrap();
+        assert!(matches!(err, BlobError::TooLarge { .. }), "{err}");
+        let mut r = VerifiedReader::new(&b"abcde"[..], good, 6, "x".into());
+        let err = BlobError::from_io(io::copy(&mut r, &mut io::sink()).unwrap_err()).unwrap();
+        assert!(matches!(err, BlobError::TooShort { .. }), "{err}");
     }
 }

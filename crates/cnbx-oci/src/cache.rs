@@ -24,15 +24,18 @@
 //! rebuild.
 //!
 //! A hit needs both the key file and the blob in the store (with the recorded size): a
-//! blob removed by a store clean-up is simply rebuilt. The key file is written atomically
-//! (temporary file, then rename) *after* the blob is committed, so a reader never sees a
-//! key pointing at a missing or partial blob because of a crash. Two processes building
-//! the same recipe both build it and both write the same key file; the last rename wins,
-//! with identical content.
+//! blob removed by a store clean-up is simply rebuilt. The key file is written with
+//! [`cnbx_fs::AtomicFile`] (temporary file, then rename; not synced, since a lost entry only
+//! means a rebuild) *after* the blob is committed, so a reader never sees a key pointing at
+//! a missing or partial blob because of a crash. Key files are read without following
+//! symbolic links and up to [`limits::MAX_DESCRIPTOR`] bytes; an unreadable one is a miss.
+//! Two processes building the same recipe both build it and both write the same key file;
+//! the last rename wins, with identical content.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use cnbx_fs::{AtomicFile, limits};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -127,7 +130,7 @@ impl LayerCache {
     /// The cached layer for `key`, if its key file is readable and its blob is in `store`
     /// with the recorded size.
     pub fn lookup(&self, key: &Digest, store: &BlobStore) -> Option<LayerInfo> {
-        let bytes = std::fs::read(self.key_path(key)).ok()?;
+        let bytes = cnbx_fs::read_bounded(&self.key_path(key), limits::MAX_DESCRIPTOR, "a layer cache record").ok()?;
         let r: Record = serde_json::from_slice(&bytes).ok()?;
         if store.size(&r.digest) != Some(r.size) {
             return None;
@@ -149,14 +152,9 @@ impl LayerCache {
             uncompressed_size: info.uncompressed_size,
         };
         let json = serde_json::to_vec(&record).map_err(io::Error::other)?;
-        let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(&self.dir).map_err(|e| {
-            io::Error::new(e.kind(), format!("creating a temporary file in {}: {e}", self.dir.display()))
-        })?;
+        let mut tmp = AtomicFile::new_in(&self.dir)?.without_sync();
         tmp.write_all(&json)?;
-        let dst = self.key_path(key);
-        tmp.persist(&dst)
-            .map_err(|e| io::Error::new(e.error.kind(), format!("renaming into {}: {}", dst.display(), e.error)))?;
-        Ok(())
+        tmp.commit(&self.key_path(key))
     }
 
     /// The layer for `recipe`: from the cache when present (reading no content), else built

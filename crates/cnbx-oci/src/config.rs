@@ -29,7 +29,7 @@ impl ImageConfig {
         match serde_json::from_slice::<Value>(bytes) {
             Ok(Value::Object(doc)) => Ok(Self { doc }),
             Ok(_) => Err(ConfigError("not a JSON object".into())),
-            Err(e) => Err(ConfigError(e.to_string())),
+            Err(e) => Err(ConfigError(crate::spec::JsonError::from(e).to_string())),
         }
     }
 

@@ -16,7 +16,7 @@ pub struct Digest(String);
 
 /// Why a string is not a [`Digest`].
 #[derive(Debug, thiserror::Error)]
-#[error("invalid digest `{0}`: expected `sha256:` followed by 64 lowercase hex characters")]
+#[error("invalid digest `{}`: expected `sha256:` followed by 64 lowercase hex characters", cnbx_fs::excerpt(.0))]
 pub struct DigestError(pub String);
 
 impl Digest {
@@ -189,6 +189,13 @@ mod tests {
         let d: Digest = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".parse().unwrap();
         assert_eq!(d, Digest::empty());
         assert_eq!(d.short(), "e3b0c44298fc");
+    }
+
+    #[test]
+    fn invalid_digests_are_quoted_short() {
+        let long = format!("sha256:{}\n", "a".repeat(500));
+        let msg = long.parse::<Digest>().unwrap_err().to_string();
+        assert!(msg.len() < 200 && !msg.contains('\n'), "{msg}");
     }
 
     #[test]

@@ -12,18 +12,23 @@
 //! ```
 //!
 //! The archive is deterministic: members sorted by name, written with the pack-style
-//! encoder ([`crate::tarball`]) with uid/gid 0 and the normalised mtime. It is written to a
-//! temporary file in the target directory and renamed into place, so the target is either
-//! the old file or the complete new one. The format holds one image, so a multi-platform
+//! encoder ([`crate::tarball`]) with uid/gid 0 and the normalised mtime. It is written with
+//! [`cnbx_fs::AtomicFile`] (a temporary file in the target directory, renamed into place),
+//! so the target is either the old file or the complete new one, with the mode the umask
+//! gives (0644 under 022). Each layer is hashed while it is copied and must match its
+//! descriptor (digest and size): a changed or corrupt blob fails the write, naming the
+//! blob, and leaves the target as it was. The format holds one image, so a multi-platform
 //! build must pick one target.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 
+use cnbx_fs::AtomicFile;
 use cnbx_refs::ImageRef;
 use serde_json::json;
 
+use crate::blobstore::BlobError;
 use crate::digest::Digest;
 use crate::image::{BlobSource, ImageToWrite};
 use crate::tarball::{TarEntry, TarError, TarWriter};
@@ -65,7 +70,7 @@ pub enum DockerArchiveError {
         /// The reference.
         reference: String,
     },
-    /// A layer blob is missing from its store or unreadable.
+    /// A layer blob is missing from its store, unreadable, or not what its descriptor says.
     #[error("docker-archive:{}: reading layer {digest} from {}", path.display(), store.display())]
     Blob {
         /// Target file.
@@ -74,9 +79,9 @@ pub enum DockerArchiveError {
         digest: Digest,
         /// The store it should be in.
         store: PathBuf,
-        /// The I/O error.
+        /// What is wrong.
         #[source]
-        source: io::Error,
+        source: Box<BlobError>,
     },
     /// Writing the archive failed.
     #[error("docker-archive:{}", path.display())]
@@ -104,7 +109,7 @@ pub enum DockerArchiveError {
 enum Member<'a> {
     Dir,
     Bytes(Vec<u8>),
-    Blob { store: &'a crate::BlobStore, digest: &'a Digest },
+    Blob { store: &'a crate::BlobStore, descriptor: &'a crate::spec::Descriptor },
 }
 
 /// Writes `images` (which must be exactly one) to `path` as a docker archive, with
@@ -150,7 +155,7 @@ pub fn write_docker_archive(path: &Path, tags: &[ImageRef], images: &[ImageToWri
         let dir = digest.hex().to_owned();
         let file = format!("{dir}/layer.tar");
         members.insert(dir, Member::Dir);
-        members.insert(file.clone(), Member::Blob { store, digest });
+        members.insert(file.clone(), Member::Blob { store, descriptor: &layer.descriptor });
         layer_paths.push(file);
     }
     let config_name = format!("{config_hex}.json");
@@ -162,14 +167,7 @@ pub fn write_docker_archive(path: &Path, tags: &[ImageRef], images: &[ImageToWri
     }
 
     let io_err = |what: &'static str| move |source| DockerArchiveError::Io { path: path.to_path_buf(), what, source };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let tmp = tempfile::Builder::new()
-        .prefix(".cnbx-docker-archive-")
-        .tempfile_in(&dir)
-        .map_err(io_err("creating a temporary file next to it"))?;
+    let tmp = AtomicFile::for_destination(path).map_err(io_err("creating a temporary file next to it"))?;
     let mut tar = TarWriter::new(BufWriter::with_capacity(128 * 1024, tmp));
     let tar_err = |source| DockerArchiveError::Tar { path: path.to_path_buf(), source };
     for (name, member) in &members {
@@ -178,23 +176,34 @@ pub fn write_docker_archive(path: &Path, tags: &[ImageRef], images: &[ImageToWri
             Member::Bytes(b) => {
                 tar.append(&TarEntry::file(name.as_str(), b.len() as u64), b.as_slice()).map_err(tar_err)?
             }
-            Member::Blob { store, digest } => {
+            Member::Blob { store, descriptor } => {
                 let blob_err = |source| DockerArchiveError::Blob {
                     path: path.to_path_buf(),
-                    digest: (*digest).clone(),
+                    digest: descriptor.digest.clone(),
                     store: store.root().to_path_buf(),
-                    source,
+                    source: Box::new(source),
                 };
-                let file = store.open_blob(digest).map_err(blob_err)?;
-                let size = file.metadata().map_err(blob_err)?.len();
-                tar.append(&TarEntry::file(name.as_str(), size), file).map_err(tar_err)?
+                // Hashed while copied: a blob that is not what the descriptor says fails here,
+                // and the temporary file is dropped with the target untouched.
+                let mut blob = store.open_verified(&descriptor.digest, Some(descriptor.size)).map_err(blob_err)?;
+                match tar.append(&TarEntry::file(name.as_str(), descriptor.size), &mut blob) {
+                    Ok(_) => {}
+                    Err(TarError::Read { source, .. }) => match BlobError::from_io(source) {
+                        Ok(e) => return Err(blob_err(e)),
+                        Err(source) => {
+                            let from = store.path(&descriptor.digest).display().to_string();
+                            return Err(blob_err(BlobError::Read { from, source }));
+                        }
+                    },
+                    Err(e) => return Err(tar_err(e)),
+                }
+                descriptor.size
             }
         };
     }
     let buffered = tar.finish().map_err(tar_err)?;
     let tmp = buffered.into_inner().map_err(|e| io_err("writing")(e.into_error()))?;
-    tmp.as_file().sync_data().map_err(io_err("writing"))?;
-    tmp.persist(path).map_err(|e| io_err("renaming the temporary file into place")(e.error))?;
+    tmp.commit(path).map_err(io_err("writing"))?;
     Ok(())
 }
 

@@ -177,12 +177,33 @@ pub fn select_platform<'a>(
     if want.is_none() && candidates.len() == 1 {
         return Ok(candidates[0]);
     }
-    let available = candidates
-        .iter()
-        .map(|d| d.platform.as_ref().map_or_else(|| "unspecified".to_owned(), ToString::to_string))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let available = list_for_message(
+        candidates.iter().map(|d| d.platform.as_ref().map_or_else(|| "unspecified".to_owned(), ToString::to_string)),
+    );
     Err(ImageError::NoMatchingPlatform { image: image.to_owned(), platform: wanted.to_string(), available })
+}
+
+/// How many items of someone else's list a message names.
+const MAX_LISTED: usize = 16;
+
+/// Items read from someone else's document (platforms, tags), listed in a message: each
+/// cut to an [excerpt](cnbx_fs::excerpt), comma-separated, at most [`MAX_LISTED`] of them
+/// and then how many more there are.
+pub(crate) fn list_for_message<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> String {
+    let mut shown = Vec::new();
+    let mut more = 0usize;
+    for item in items {
+        if shown.len() < MAX_LISTED {
+            shown.push(cnbx_fs::excerpt(item.as_ref()));
+        } else {
+            more += 1;
+        }
+    }
+    let mut out = shown.join(", ");
+    if more > 0 {
+        out.push_str(&format!(" and {more} more"));
+    }
+    out
 }
 
 /// GOARCH name of the machine we run on.
@@ -221,5 +242,14 @@ mod tests {
             err.to_string(),
             "image x has no manifest for platform windows/amd64 (it has: linux/amd64, linux/arm64/v8)"
         );
+    }
+
+    #[test]
+    fn listed_items_are_bounded_excerpts() {
+        let items: Vec<String> = (0..20).map(|i| format!("{i}\n{}", "x".repeat(200))).collect();
+        let listed = list_for_message(&items);
+        assert!(listed.ends_with(" and 4 more"), "{listed}");
+        assert!(!listed.contains('\n'));
+        assert!(listed.len() < 16 * 100, "{}", listed.len());
     }
 }

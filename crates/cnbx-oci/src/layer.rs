@@ -144,6 +144,16 @@ pub enum LayerError {
         #[source]
         source: cnbx_fs::FsError,
     },
+    /// A source archive is larger than cnbx unpacks.
+    #[error("building layer {layer}: archive {} {what}", path.display())]
+    ArchiveLimit {
+        /// Recipe name.
+        layer: String,
+        /// The archive.
+        path: PathBuf,
+        /// Which limit, and how to raise it.
+        what: String,
+    },
     /// Reading or writing the layer cache failed.
     #[error("building layer {layer}: layer cache {}", path.display())]
     Cache {
@@ -552,7 +562,12 @@ impl LayerWriter {
                 };
                 r.map(|_| ())
             },
-            |e| archive_err(TarError::SourceHeader(e)),
+            |e| match crate::archive::ArchiveLimit::find(&e) {
+                Some(limit) => {
+                    LayerError::ArchiveLimit { layer: name.clone(), path: source.path.clone(), what: limit.to_string() }
+                }
+                None => archive_err(TarError::SourceHeader(e)),
+            },
         )
     }
 

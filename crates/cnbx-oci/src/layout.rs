@@ -5,12 +5,20 @@
 //! skopeo and umoci write it. An entry is either one image manifest or an image index
 //! (several platforms).
 //!
-//! **Writing** ([`OciLayout::write`]) first makes every blob present (layers imported from
-//! the local blob store they were built or pulled into: a hard link when on the same
-//! filesystem, else a verified copy; then the config, the manifests and the index), and
-//! only then updates `index.json`. The update is a read-modify-write under an exclusive
-//! `flock` on `<dir>/.cnbx.lock`, held for that update only, and the new `index.json` is
-//! written to a temporary file and renamed over the old one. So:
+//! **Reading** treats the layout as someone else's: `oci-layout`, `index.json` and every
+//! blob are opened without following symbolic links (a link, FIFO or device is refused),
+//! `oci-layout` is read up to [`limits::MAX_DESCRIPTOR`] bytes, `index.json`, manifests,
+//! indexes and configs up to [`limits::MAX_DOCUMENT`], and every document is checked
+//! against its digest before it is parsed.
+//!
+//! **Writing** ([`OciLayout::write`]) first makes every blob present (layers copied from
+//! the blob store they were built or pulled into, hashed on the way and committed only when
+//! they match their descriptor, never hard-linked, so that the output never shares a file
+//! with cnbx's store; then the config, the manifests and the index), and only then updates
+//! `index.json`. The update is a read-modify-write under an exclusive `flock` on
+//! `<dir>/.cnbx.lock`, held for that update only, and the new `index.json` is written with
+//! [`cnbx_fs::write_atomic`] (a temporary file renamed over the old one). Files get the
+//! mode the umask gives (0644 under 022), like skopeo's and umoci's. So:
 //!
 //! * an interrupted write leaves at most unreferenced blobs, never a tag pointing at a
 //!   missing blob, and never a half-written `index.json`;
@@ -22,9 +30,10 @@
 //! Removing a tag ([`OciLayout::remove`]) does not delete blobs: other tags may share them,
 //! and a reader may be using them.
 
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
+use cnbx_fs::{FsError, limits};
 use fs4::fs_std::FileExt;
 use serde_json::{Map, Value, json};
 
@@ -32,7 +41,7 @@ use crate::blobstore::{BlobError, BlobStore};
 use crate::config::ImageConfig;
 use crate::digest::Digest;
 use crate::image::{BlobSource, ImageError, ImageToWrite, SourceImage, build_index, select_platform};
-use crate::spec::{ANNOTATION_REF_NAME, Descriptor, Index, Manifest, Platform, Raw, media_type};
+use crate::spec::{ANNOTATION_REF_NAME, Descriptor, Index, JsonError, Manifest, Platform, Raw, media_type};
 
 /// The `oci-layout` file's content.
 pub const OCI_LAYOUT_CONTENT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -51,7 +60,7 @@ pub enum LayoutError {
         path: PathBuf,
     },
     /// `oci-layout` names a version we do not read.
-    #[error("OCI layout {}: unsupported imageLayoutVersion {version:?}", path.display())]
+    #[error("OCI layout {}: unsupported imageLayoutVersion \"{}\"", path.display(), cnbx_fs::excerpt(version))]
     UnsupportedVersion {
         /// The directory.
         path: PathBuf,
@@ -69,6 +78,15 @@ pub enum LayoutError {
         #[source]
         source: io::Error,
     },
+    /// `index.json` or `oci-layout` cannot be read: not a regular file, or too large.
+    #[error("OCI layout {}", path.display())]
+    File {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong (the message names the file, and the limit when it is too large).
+        #[source]
+        source: FsError,
+    },
     /// `index.json` (or `oci-layout`) is not valid JSON of the right shape.
     #[error("OCI layout {}: {file} is invalid", path.display())]
     InvalidFile {
@@ -78,7 +96,7 @@ pub enum LayoutError {
         file: &'static str,
         /// The parse error.
         #[source]
-        source: serde_json::Error,
+        source: JsonError,
     },
     /// No entry has this tag.
     #[error("OCI layout {}: no image tagged {tag:?} (tags: {available})", path.display())]
@@ -101,7 +119,7 @@ pub enum LayoutError {
         digest: Digest,
         /// What failed.
         #[source]
-        source: BlobError,
+        source: Box<BlobError>,
     },
     /// A manifest or index blob is not a valid document.
     #[error("OCI layout {}: image {tag:?}: {what} {digest} is invalid", path.display())]
@@ -116,10 +134,10 @@ pub enum LayoutError {
         digest: Digest,
         /// The parse error.
         #[source]
-        source: serde_json::Error,
+        source: JsonError,
     },
     /// A descriptor has a media type that is neither a manifest nor an index.
-    #[error("OCI layout {}: image {tag:?}: unsupported media type {media_type}", path.display())]
+    #[error("OCI layout {}: image {tag:?}: unsupported media type \"{}\"", path.display(), cnbx_fs::excerpt(media_type))]
     UnsupportedMediaType {
         /// The directory.
         path: PathBuf,
@@ -176,17 +194,15 @@ impl OciLayout {
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self, LayoutError> {
         let root = dir.into();
         let marker = root.join("oci-layout");
-        let bytes = match std::fs::read(&marker) {
+        let bytes = match cnbx_fs::read_bounded(&marker, limits::MAX_DESCRIPTOR, "an oci-layout file") {
             Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(LayoutError::NotALayout { path: root }),
-            Err(source) => {
-                return Err(LayoutError::Io { what: format!("reading {}", marker.display()), path: root, source });
-            }
+            Err(e) if e.is_not_found() => return Err(LayoutError::NotALayout { path: root }),
+            Err(source) => return Err(LayoutError::File { path: root, source }),
         };
-        let v: Value = serde_json::from_slice(&bytes).map_err(|source| LayoutError::InvalidFile {
+        let v: Value = serde_json::from_slice(&bytes).map_err(|e| LayoutError::InvalidFile {
             path: root.clone(),
             file: "oci-layout",
-            source,
+            source: e.into(),
         })?;
         let version = v.get("imageLayoutVersion").and_then(Value::as_str).unwrap_or_default();
         if !version.starts_with("1.") {
@@ -206,12 +222,12 @@ impl OciLayout {
         let root = dir.into();
         let io_err = |what: &str, source| LayoutError::Io { path: root.clone(), what: what.to_owned(), source };
         fs_err::create_dir_all(&root).map_err(|e| io_err("creating the directory", e))?;
-        if !root.join("oci-layout").is_file() {
-            write_atomically(&root, "oci-layout", OCI_LAYOUT_CONTENT.as_bytes())
+        if std::fs::symlink_metadata(root.join("oci-layout")).is_err() {
+            cnbx_fs::write_atomic(&root.join("oci-layout"), OCI_LAYOUT_CONTENT.as_bytes())
                 .map_err(|e| io_err("writing oci-layout", e))?;
         }
         let layout = Self::open(&root)?;
-        if !root.join("index.json").is_file() {
+        if std::fs::symlink_metadata(root.join("index.json")).is_err() {
             layout.update_index(|_| Ok(()))?;
         }
         Ok(layout)
@@ -235,35 +251,35 @@ impl OciLayout {
     /// `index.json` as JSON (an empty index when the file does not exist yet).
     fn read_index_value(&self) -> Result<Map<String, Value>, LayoutError> {
         let path = self.root.join("index.json");
-        let bytes = match std::fs::read(&path) {
+        let bytes = match cnbx_fs::read_bounded(&path, limits::MAX_DOCUMENT, "an image index (index.json)") {
             Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(e) if e.is_not_found() => {
                 let mut m = Map::new();
                 m.insert("schemaVersion".into(), json!(2));
                 m.insert("mediaType".into(), json!(media_type::OCI_INDEX));
                 m.insert("manifests".into(), json!([]));
                 return Ok(m);
             }
-            Err(e) => return Err(self.io_err("reading index.json")(e)),
+            Err(source) => return Err(LayoutError::File { path: self.root.clone(), source }),
         };
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(Value::Object(m)) => Ok(m),
             Ok(_) => Err(LayoutError::InvalidFile {
                 path: self.root.clone(),
                 file: "index.json",
-                source: serde::de::Error::custom("not a JSON object"),
+                source: <serde_json::Error as serde::de::Error>::custom("not a JSON object").into(),
             }),
-            Err(source) => Err(LayoutError::InvalidFile { path: self.root.clone(), file: "index.json", source }),
+            Err(e) => Err(LayoutError::InvalidFile { path: self.root.clone(), file: "index.json", source: e.into() }),
         }
     }
 
     /// The entries of `index.json`.
     pub fn index(&self) -> Result<Index, LayoutError> {
         let v = Value::Object(self.read_index_value()?);
-        serde_json::from_value(v).map_err(|source| LayoutError::InvalidFile {
+        serde_json::from_value(v).map_err(|e| LayoutError::InvalidFile {
             path: self.root.clone(),
             file: "index.json",
-            source,
+            source: e.into(),
         })
     }
 
@@ -282,7 +298,7 @@ impl OciLayout {
     pub fn read_image(&self, tag: &str, platform: Option<&Platform>) -> Result<SourceImage, LayoutError> {
         let Some(desc) = self.resolve(tag)? else {
             let tags = self.list()?;
-            let available = if tags.is_empty() { "none".to_owned() } else { tags.join(", ") };
+            let available = if tags.is_empty() { "none".to_owned() } else { crate::image::list_for_message(tags) };
             return Err(LayoutError::TagNotFound { path: self.root.clone(), tag: tag.to_owned(), available });
         };
         let display = format!("oci:{}:{tag}", self.root.display());
@@ -327,7 +343,7 @@ impl OciLayout {
                     source: ImageError::NoMatchingPlatform {
                         image: display_name.to_owned(),
                         platform: want.to_string(),
-                        available: config.platform().to_string(),
+                        available: cnbx_fs::excerpt(&config.platform().to_string()),
                     },
                 });
             }
@@ -342,27 +358,32 @@ impl OciLayout {
         })
     }
 
-    /// Reads and parses a JSON blob, checking its digest.
+    /// Reads (at most [`limits::MAX_DOCUMENT`] bytes) and parses a JSON blob, checking its
+    /// digest first.
     fn read_document<T: serde::de::DeserializeOwned>(
         &self,
         digest: &Digest,
         tag: &str,
         what: &'static str,
     ) -> Result<Raw<T>, LayoutError> {
-        let blob_err =
-            |source| LayoutError::Blob { path: self.root.clone(), tag: tag.to_owned(), digest: digest.clone(), source };
-        let bytes = self.blobs.read(digest).map_err(|e| blob_err(BlobError::Io(e)))?;
-        let raw = Raw::parse(bytes).map_err(|source| LayoutError::InvalidDocument {
+        let kind = match what {
+            "index" => "an image index",
+            "config" => "an image config",
+            _ => "an image manifest",
+        };
+        let bytes = self.blobs.read_document(digest, kind).map_err(|source| LayoutError::Blob {
+            path: self.root.clone(),
+            tag: tag.to_owned(),
+            digest: digest.clone(),
+            source: Box::new(source),
+        })?;
+        Raw::parse(bytes).map_err(|e| LayoutError::InvalidDocument {
             path: self.root.clone(),
             tag: tag.to_owned(),
             what,
             digest: digest.clone(),
-            source,
-        })?;
-        if raw.digest != *digest {
-            return Err(blob_err(BlobError::Mismatch { expected: digest.clone(), actual: raw.digest }));
-        }
-        Ok(raw)
+            source: e.into(),
+        })
     }
 
     /// Writes `images` under `tag`: one image becomes a manifest entry, several become an
@@ -374,7 +395,12 @@ impl OciLayout {
         }
         let blob_err = |digest: &Digest| {
             let digest = digest.clone();
-            move |source| LayoutError::Blob { path: self.root.clone(), tag: tag.to_owned(), digest, source }
+            move |source| LayoutError::Blob {
+                path: self.root.clone(),
+                tag: tag.to_owned(),
+                digest,
+                source: Box::new(source),
+            }
         };
         let mut manifests = Vec::with_capacity(images.len());
         for image in images {
@@ -383,10 +409,13 @@ impl OciLayout {
                 match &layer.source {
                     BlobSource::Store(store) => {
                         if store.root() != self.blobs.root() {
-                            self.blobs.import_from(store, digest).map_err(blob_err(digest))?;
+                            self.blobs.import_blob(store, &layer.descriptor).map_err(blob_err(digest))?;
                         } else if !self.blobs.contains(digest) {
-                            let e = io::Error::new(io::ErrorKind::NotFound, "not in the layout's blobs");
-                            return Err(blob_err(digest)(BlobError::Io(e)));
+                            let e = FsError::Io {
+                                path: self.blobs.path(digest),
+                                source: io::Error::new(io::ErrorKind::NotFound, "not in the layout's blobs"),
+                            };
+                            return Err(blob_err(digest)(BlobError::Open(e)));
                         }
                     }
                     BlobSource::Registry(reference) => {
@@ -419,14 +448,18 @@ impl OciLayout {
             path: self.root.clone(),
             tag: tag.to_owned(),
             digest: digest.clone(),
-            source,
+            source: Box::new(source),
         })?;
         if written != *digest {
             return Err(LayoutError::Blob {
                 path: self.root.clone(),
                 tag: tag.to_owned(),
                 digest: digest.clone(),
-                source: BlobError::Mismatch { expected: digest.clone(), actual: written },
+                source: Box::new(BlobError::Mismatch {
+                    from: "the document written".into(),
+                    expected: digest.clone(),
+                    actual: written,
+                }),
             });
         }
         Ok(())
@@ -483,7 +516,7 @@ impl OciLayout {
             index.entry("schemaVersion").or_insert(json!(2));
             let bytes = serde_json::to_vec(&Value::Object(index))
                 .map_err(|e| self.io_err("encoding index.json")(io::Error::other(e)))?;
-            write_atomically(&self.root, "index.json", &bytes).map_err(self.io_err("writing index.json"))
+            cnbx_fs::write_atomic(&self.root.join("index.json"), &bytes).map_err(self.io_err("writing index.json"))
         })();
         // Closing the file releases the lock too; unlocking explicitly just makes it prompt.
         let _ = FileExt::unlock(&lock);
@@ -499,15 +532,6 @@ fn image_media_type(manifest: &Raw<Manifest>) -> String {
 /// The ref-name annotation of a raw `index.json` entry.
 fn ref_name_of(entry: &Value) -> Option<&str> {
     entry.get("annotations")?.get(ANNOTATION_REF_NAME)?.as_str()
-}
-
-/// Writes `dir/name` through a temporary file in `dir` and a rename.
-fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
-    let mut tmp = tempfile::Builder::new().prefix(&format!(".{name}.tmp-")).tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_data()?;
-    tmp.persist(dir.join(name)).map_err(|e| e.error)?;
-    Ok(())
 }
 
 #[cfg(test)]

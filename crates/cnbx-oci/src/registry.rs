@@ -12,10 +12,20 @@
 //!   which are small JSON documents, excepted). Pushing skips blobs the registry has
 //!   (HEAD), mounts blobs from another repository of the same registry, and otherwise
 //!   uploads with one monolithic streaming PUT.
+//! * Everything is bounded and verified. Manifests and indexes are fetched by cnbx itself
+//!   (oci-client reads whole bodies): a `Content-Length` over [`limits::MAX_DOCUMENT`] is
+//!   refused before the body is read, and no more than that is ever read; configs have the
+//!   same bound. Every manifest is checked against the digest it was asked by and the
+//!   `Docker-Content-Digest` header, every blob against its descriptor's digest, and a blob
+//!   is never stored with more bytes than its descriptor gives. A blob pushed from a local
+//!   store is hashed while it streams, and the upload fails, before the registry has all of
+//!   it, when the content is not what its descriptor says.
 //! * Transient failures (5xx, 408, 429, timeouts, dropped connections) are retried with
 //!   exponential backoff; every operation is content-addressed, so retrying is safe.
 //!
-//! Errors name the image and the registry, never credentials.
+//! Errors name the image and the registry, never credentials; text the registry sent (error
+//! bodies, token-service answers, digests from headers) is quoted as an
+//! [`excerpt`].
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -26,15 +36,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
+use cnbx_fs::{excerpt, limits};
 use cnbx_refs::ImageRef;
 use futures_util::{StreamExt, TryStreamExt};
 use oci_client::client::{ClientConfig, ClientProtocol, LayerDescriptor};
-use oci_client::errors::{DigestError, OciDistributionError, OciErrorCode};
+use oci_client::errors::{DigestError, OciDistributionError, OciEnvelope, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
 
 use crate::auth::{self, AuthError, Credential};
-use crate::blobstore::{BlobError, BlobStore};
+use crate::blobstore::{BlobError, BlobStore, BlobVerifier};
 use crate::config::ImageConfig;
 use crate::digest::Digest;
 use crate::image::{BlobSource, ImageError, ImageToWrite, SourceImage, build_index, select_platform};
@@ -46,6 +57,9 @@ const DOCKER_HUB_API_HOST: &str = "registry-1.docker.io";
 
 /// How many blobs are transferred at once.
 const CONCURRENT_TRANSFERS: usize = 3;
+
+/// How much of an error response's body is read (to quote an excerpt of it).
+const MAX_ERROR_BODY: u64 = 64 * 1024;
 
 /// Options for [`RegistryClient::new`].
 #[derive(Debug, Clone, Default)]
@@ -156,6 +170,34 @@ pub enum RegistryError {
         /// What it hashed to.
         actual: String,
     },
+    /// A manifest, index or config is larger than cnbx reads.
+    #[error(
+        "{image}: the {what} from {registry} is larger than {limit} bytes, the most cnbx reads for an image {what} (registries refuse larger ones)"
+    )]
+    TooLarge {
+        /// The image.
+        image: String,
+        /// The registry.
+        registry: String,
+        /// `manifest` or `config`.
+        what: &'static str,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// A blob is not as large as its descriptor says.
+    #[error(
+        "blob {digest} of {image} from {registry}: {problem}; the registry (or something between it and cnbx) served other content"
+    )]
+    BlobSize {
+        /// The image.
+        image: String,
+        /// The registry.
+        registry: String,
+        /// The blob.
+        digest: String,
+        /// What was wrong (how many bytes were sent or announced, and how many expected).
+        problem: String,
+    },
     /// A manifest, index or config is not valid JSON of the expected shape.
     #[error("{image}: the {what} from {registry} is invalid: {detail}")]
     InvalidDocument {
@@ -226,7 +268,9 @@ struct Inner {
     options: RegistryOptions,
     config_dir: Option<PathBuf>,
     conns: Mutex<HashMap<String, Conn>>,
-    authed: Mutex<HashSet<(String, String, bool)>>,
+    /// (registry, repository, push) authenticated so far, with the bearer token the
+    /// registry granted, if it uses tokens.
+    authed: Mutex<HashMap<(String, String, bool), Option<String>>>,
 }
 
 /// One registry: its client (holding its credentials and tokens) and how to reach it.
@@ -283,7 +327,7 @@ impl RegistryClient {
                 options,
                 config_dir,
                 conns: Mutex::new(HashMap::new()),
-                authed: Mutex::new(HashSet::new()),
+                authed: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -376,13 +420,25 @@ impl RegistryClient {
         op: RegistryOperation,
         ctx: &Ctx,
     ) -> Result<(), RegistryError> {
-        let key = (conn.registry.clone(), oref.repository().to_owned(), matches!(op, RegistryOperation::Push));
-        if lock(&self.inner.authed).contains(&key) {
+        let key = auth_key(conn, oref, op);
+        if lock(&self.inner.authed).contains_key(&key) {
             return Ok(());
         }
-        retry(|| async { conn.client.auth(oref, &conn.auth, op).await.map_err(|e| classify(e, ctx)) }).await?;
-        lock(&self.inner.authed).insert(key);
+        let token =
+            retry(|| async { conn.client.auth(oref, &conn.auth, op).await.map_err(|e| classify(e, ctx)) }).await?;
+        lock(&self.inner.authed).insert(key, token);
         Ok(())
+    }
+
+    /// How cnbx's own requests authenticate, after [`RegistryClient::ensure_auth`].
+    fn request_auth(&self, conn: &Conn, oref: &Reference, op: RegistryOperation) -> RequestAuth {
+        match lock(&self.inner.authed).get(&auth_key(conn, oref, op)) {
+            Some(Some(token)) => RequestAuth::Bearer(token.clone()),
+            _ => match &conn.auth {
+                RegistryAuth::Basic(user, password) => RequestAuth::Basic(user.clone(), password.clone()),
+                _ => RequestAuth::None,
+            },
+        }
     }
 
     /// Reads the image `reference` (for `platform` when it is an index). `None` when the
@@ -396,7 +452,8 @@ impl RegistryClient {
         let ctx = Self::ctx(&conn, reference, "pulling");
         let oref = oci_ref(reference);
         self.ensure_auth(&conn, &oref, RegistryOperation::Pull, &ctx).await?;
-        let Some(bytes) = get_manifest(&conn, &oref, &ctx).await? else { return Ok(None) };
+        let auth = self.request_auth(&conn, &oref, RegistryOperation::Pull);
+        let Some(bytes) = get_manifest(&conn, &oref, &auth, &ctx).await? else { return Ok(None) };
         let display = reference.original().to_owned();
         let invalid = |what: &'static str| {
             let ctx = &ctx;
@@ -404,21 +461,21 @@ impl RegistryClient {
                 image: ctx.image.clone(),
                 registry: ctx.registry.clone(),
                 what,
-                detail: e.to_string(),
+                detail: crate::spec::JsonError::from(e).to_string(),
             }
         };
         let (manifest_bytes, index_platform) = if is_index_document(&bytes) {
             let index: Raw<Index> = Raw::parse(bytes).map_err(invalid("index"))?;
             let chosen = select_platform(&display, &index.value, platform)?.clone();
             let mref = oref.clone_with_digest(chosen.digest.to_string());
-            let Some(bytes) = get_manifest(&conn, &mref, &ctx).await? else {
+            let Some(bytes) = get_manifest(&conn, &mref, &auth, &ctx).await? else {
                 return Err(RegistryError::NotFound {
                     image: ctx.image.clone(),
                     registry: ctx.registry.clone(),
                     detail: format!(
                         ": its index lists manifest {} for {}, which is missing",
                         chosen.digest,
-                        platform_of(&chosen)
+                        excerpt(&platform_of(&chosen))
                     ),
                 });
             };
@@ -437,7 +494,7 @@ impl RegistryClient {
                 return Err(ImageError::NoMatchingPlatform {
                     image: display,
                     platform: want.to_string(),
-                    available: config.platform().to_string(),
+                    available: excerpt(&config.platform().to_string()),
                 }
                 .into());
             }
@@ -480,7 +537,7 @@ impl RegistryClient {
             BlobSource::Store(store) => {
                 for layer in layers {
                     if store.root() != into.root() {
-                        into.import_from(store, &layer.digest).map_err(|e| store_err(&layer.digest, e))?;
+                        into.import_blob(store, layer).map_err(|e| store_err(&layer.digest, e))?;
                     }
                 }
             }
@@ -703,9 +760,8 @@ impl RegistryClient {
         if self.ensure_auth(&conn, &oref, RegistryOperation::Pull, &ctx).await.is_err() {
             return false;
         }
-        retry(|| async { conn.client.fetch_manifest_digest(&oref, &conn.auth).await.map_err(|e| classify(e, &ctx)) })
-            .await
-            .is_ok()
+        let auth = self.request_auth(&conn, &oref, RegistryOperation::Pull);
+        matches!(get_manifest(&conn, &oref, &auth, &ctx).await, Ok(Some(_)))
     }
 }
 
@@ -743,7 +799,8 @@ async fn mount_with_two_repository_token(
         token: Option<String>,
         access_token: Option<String>,
     }
-    let body: TokenResponse = response.json().await.ok()?;
+    let body = read_body(response, limits::MAX_DESCRIPTOR).await.ok()?.complete()?;
+    let body: TokenResponse = serde_json::from_slice(&body).ok()?;
     let token = body.token.or(body.access_token)?;
     let url = format!(
         "{scheme}://{host}/v2/{}/blobs/uploads/?mount={}&from={}",
@@ -792,24 +849,192 @@ fn parse_bearer_challenge(header: &str) -> Option<Vec<(String, String)>> {
     Some(params)
 }
 
-/// The manifest bytes at `oref`, or `None` when the registry says it does not exist.
-async fn get_manifest(conn: &Conn, oref: &Reference, ctx: &Ctx) -> Result<Option<Vec<u8>>, RegistryError> {
-    let res = retry(|| async {
-        conn.client.pull_manifest_raw(oref, &conn.auth, media_type::ALL_MANIFESTS).await.map_err(|e| classify(e, ctx))
-    })
-    .await;
-    match res {
-        Ok((bytes, _digest)) => Ok(Some(bytes.to_vec())),
-        Err(RegistryError::NotFound { .. }) => Ok(None),
-        Err(e) => Err(e),
+/// How cnbx's own requests (those oci-client cannot make with a bound) authenticate.
+enum RequestAuth {
+    None,
+    Basic(String, String),
+    Bearer(String),
+}
+
+impl RequestAuth {
+    fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self {
+            Self::None => request,
+            Self::Basic(user, password) => request.basic_auth(user, Some(password)),
+            Self::Bearer(token) => request.bearer_auth(token),
+        }
     }
 }
 
-/// A small blob (a config) into memory, verified.
+fn auth_key(conn: &Conn, oref: &Reference, op: RegistryOperation) -> (String, String, bool) {
+    (conn.registry.clone(), oref.repository().to_owned(), matches!(op, RegistryOperation::Push))
+}
+
+/// A response body read with a bound.
+struct Body {
+    bytes: Vec<u8>,
+    /// Whether the body ended within the bound.
+    whole: bool,
+}
+
+impl Body {
+    fn complete(self) -> Option<Vec<u8>> {
+        self.whole.then_some(self.bytes)
+    }
+}
+
+/// Reads at most `limit` bytes of `response`'s body (stopping there when there is more).
+async fn read_body(mut response: reqwest::Response, limit: u64) -> Result<Body, reqwest::Error> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = usize::try_from(limit).unwrap_or(usize::MAX).saturating_sub(bytes.len());
+        if chunk.len() > room {
+            bytes.extend_from_slice(&chunk[..room]);
+            return Ok(Body { bytes, whole: false });
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Body { bytes, whole: true })
+}
+
+/// The error oci-client would make of a response with `status` and (the start of) `body`.
+fn status_error(status: reqwest::StatusCode, body: &[u8], url: &str) -> OciDistributionError {
+    let server = || OciDistributionError::ServerError {
+        code: status.as_u16(),
+        url: url.to_owned(),
+        message: String::from_utf8_lossy(body).into_owned(),
+    };
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        OciDistributionError::UnauthorizedError { url: url.to_owned() }
+    } else if status.is_success() {
+        OciDistributionError::SpecViolationError(format!("expected HTTP status 200, got {status}"))
+    } else if status.is_client_error() {
+        match serde_json::from_slice::<OciEnvelope>(body) {
+            Ok(envelope) => OciDistributionError::RegistryError { envelope, url: url.to_owned() },
+            Err(_) => server(),
+        }
+    } else {
+        server()
+    }
+}
+
+/// The manifest bytes at `oref`, or `None` when the registry says it does not exist. cnbx
+/// makes this request itself so that it can bound it: a `Content-Length` larger than
+/// [`limits::MAX_DOCUMENT`] is refused before the body is read, and reading stops past that
+/// many bytes. The bytes are checked against the digest of `oref`, if it has one, and
+/// against the `Docker-Content-Digest` header, if the registry sent one.
+async fn get_manifest(
+    conn: &Conn,
+    oref: &Reference,
+    auth: &RequestAuth,
+    ctx: &Ctx,
+) -> Result<Option<Vec<u8>>, RegistryError> {
+    let limit = limits::MAX_DOCUMENT;
+    let scheme = if conn.plain_http { "http" } else { "https" };
+    let url = format!(
+        "{scheme}://{}/v2/{}/manifests/{}",
+        oref.resolve_registry(),
+        oref.repository(),
+        oref.digest().or(oref.tag()).unwrap_or("latest")
+    );
+    let too_large = || RegistryError::TooLarge {
+        image: ctx.image.clone(),
+        registry: ctx.registry.clone(),
+        what: "manifest",
+        limit,
+    };
+    let res = retry(|| async {
+        let request = conn.http.get(&url).header(reqwest::header::ACCEPT, media_type::ALL_MANIFESTS.join(", "));
+        let response = auth.apply(request).send().await.map_err(|e| request_error(&e, ctx))?;
+        let status = response.status();
+        if status != reqwest::StatusCode::OK {
+            let body = read_body(response, MAX_ERROR_BODY).await.map_err(|e| request_error(&e, ctx))?;
+            return Err(classify(status_error(status, &body.bytes, &url), ctx));
+        }
+        if response.content_length().is_some_and(|n| n > limit) {
+            return Err(too_large());
+        }
+        let header =
+            response.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).map(|v| v.trim().to_owned());
+        let body = read_body(response, limit).await.map_err(|e| request_error(&e, ctx))?;
+        Ok((body.complete().ok_or_else(too_large)?, header))
+    })
+    .await;
+    let (bytes, header) = match res {
+        Ok(found) => found,
+        Err(RegistryError::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let actual = Digest::of(&bytes);
+    // Only sha256 is checked: it is what cnbx computes, and what registries send.
+    for expected in [oref.digest(), header.as_deref()].into_iter().flatten() {
+        if expected.starts_with("sha256:") && expected != actual.as_str() {
+            return Err(RegistryError::DigestMismatch {
+                image: ctx.image.clone(),
+                digest: excerpt(expected),
+                actual: actual.to_string(),
+            });
+        }
+    }
+    Ok(Some(bytes))
+}
+
+/// A blob that is not as large as its descriptor says.
+fn blob_size_error(desc: &Descriptor, problem: String, ctx: &Ctx) -> RegistryError {
+    RegistryError::BlobSize {
+        image: ctx.image.clone(),
+        registry: ctx.registry.clone(),
+        digest: desc.digest.to_string(),
+        problem,
+    }
+}
+
+/// Fails when the registry announces a blob larger than its descriptor.
+fn check_announced(
+    stream: &oci_client::client::SizedStream,
+    desc: &Descriptor,
+    ctx: &Ctx,
+) -> Result<(), RegistryError> {
+    match stream.content_length {
+        Some(n) if n > desc.size => Err(blob_size_error(
+            desc,
+            format!("the registry announced {n} bytes, but its descriptor says {}", desc.size),
+            ctx,
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Fails when `have` bytes of a blob and `chunk` more are more than its descriptor gives.
+fn check_room(have: u64, chunk: usize, desc: &Descriptor, ctx: &Ctx) -> Result<(), RegistryError> {
+    if have + chunk as u64 > desc.size {
+        let problem = format!("the registry sent more than the {} bytes its descriptor gives", desc.size);
+        return Err(blob_size_error(desc, problem, ctx));
+    }
+    Ok(())
+}
+
+/// A small blob (a config, at most [`limits::MAX_DOCUMENT`] bytes) into memory, verified.
 async fn get_small_blob(conn: &Conn, oref: &Reference, desc: &Descriptor, ctx: &Ctx) -> Result<Vec<u8>, RegistryError> {
+    let limit = limits::MAX_DOCUMENT;
+    if desc.size > limit {
+        return Err(RegistryError::TooLarge {
+            image: ctx.image.clone(),
+            registry: ctx.registry.clone(),
+            what: "config",
+            limit,
+        });
+    }
     let bytes = retry(|| async {
-        let mut out = Vec::with_capacity(usize::try_from(desc.size).unwrap_or(0).min(1 << 20));
-        conn.client.pull_blob(oref, &layer_descriptor(desc), &mut out).await.map_err(|e| classify(e, ctx))?;
+        let mut stream =
+            conn.client.pull_blob_stream(oref, &layer_descriptor(desc)).await.map_err(|e| classify(e, ctx))?;
+        check_announced(&stream, desc, ctx)?;
+        let mut out = Vec::with_capacity(usize::try_from(desc.size).unwrap_or(0));
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| io_error(e, desc, ctx))?;
+            check_room(out.len() as u64, chunk.len(), desc, ctx)?;
+            out.extend_from_slice(&chunk);
+        }
         Ok(out)
     })
     .await
@@ -846,18 +1071,27 @@ async fn download_blob(
         digest: desc.digest.to_string(),
         source: Box::new(source),
     };
+    let write_err = |source| store_err(BlobError::Write { store: into.root().to_path_buf(), source });
     let res = retry(|| async {
         let mut stream =
             conn.client.pull_blob_stream(oref, &layer_descriptor(desc)).await.map_err(|e| classify(e, ctx))?;
-        let mut writer = into.writer().map_err(|e| store_err(BlobError::Io(e)))?;
+        check_announced(&stream, desc, ctx)?;
+        let mut writer = into.writer().map_err(write_err)?;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| io_error(e, desc, ctx))?;
-            writer.write_all(&chunk).map_err(|e| store_err(BlobError::Io(e)))?;
+            // Never more than the descriptor gives, whatever the digest.
+            check_room(writer.written(), chunk.len(), desc, ctx)?;
+            writer.write_all(&chunk).map_err(write_err)?;
             reporter.advance(&task.id, chunk.len() as u64);
+        }
+        if writer.written() != desc.size {
+            let problem =
+                format!("the registry sent {} bytes, but its descriptor says {}", writer.written(), desc.size);
+            return Err(blob_size_error(desc, problem, ctx));
         }
         match writer.commit(Some(&desc.digest)) {
             Ok(_) => Ok(()),
-            Err(BlobError::Mismatch { expected, actual }) => Err(RegistryError::DigestMismatch {
+            Err(BlobError::Mismatch { expected, actual, .. }) => Err(RegistryError::DigestMismatch {
                 image: ctx.image.clone(),
                 digest: expected.to_string(),
                 actual: actual.to_string(),
@@ -871,7 +1105,8 @@ async fn download_blob(
     res
 }
 
-/// Uploads a blob from a local store with one streaming PUT.
+/// Uploads a blob from a local store with one streaming PUT, hashed as it streams: a blob
+/// that is not what its descriptor says fails the upload before its last bytes are sent.
 async fn upload_file(
     conn: &Conn,
     oref: &Reference,
@@ -881,27 +1116,71 @@ async fn upload_file(
     task_id: &str,
     ctx: &Ctx,
 ) -> Result<(), RegistryError> {
-    let path = store.path(&descriptor.digest);
-    let size = store.size(&descriptor.digest).unwrap_or(descriptor.size);
+    let store_err = |source: BlobError| RegistryError::Store {
+        image: ctx.image.clone(),
+        digest: descriptor.digest.to_string(),
+        source: Box::new(source),
+    };
     retry(|| async {
-        let file = tokio::fs::File::open(&path).await.map_err(|e| RegistryError::Store {
-            image: ctx.image.clone(),
-            digest: descriptor.digest.to_string(),
-            source: Box::new(BlobError::Io(std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))),
-        })?;
+        let file = store.open_blob(&descriptor.digest).map_err(store_err)?;
+        let from = store.path(&descriptor.digest).display().to_string();
+        let verifier = BlobVerifier::new(descriptor.digest.clone(), descriptor.size, from);
         let counter = Arc::new(AtomicU64::new(0));
-        let seen = counter.clone();
-        let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024).map(move |chunk| {
-            if let Ok(bytes) = &chunk {
-                seen.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-            }
-            chunk.map_err(OciDistributionError::IoError)
-        });
-        let push = conn.client.push_blob_stream(oref, stream, descriptor.digest.as_str(), Some(size));
-        with_progress(push, &counter, reporter, task_id).await.map_err(|e| classify(e, ctx))?;
+        let refused = Arc::new(Mutex::new(None));
+        let chunks = tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(file), 256 * 1024);
+        let state = Upload { chunks, verifier, done: false, refused: refused.clone(), counter: counter.clone() };
+        let stream = futures_util::stream::unfold(state, Upload::next);
+        let push = conn.client.push_blob_stream(oref, stream, descriptor.digest.as_str(), Some(descriptor.size));
+        let pushed = with_progress(push, &counter, reporter, task_id).await;
+        if let Some(e) = lock(&refused).take() {
+            return Err(store_err(e));
+        }
+        pushed.map_err(|e| classify(e, ctx))?;
         Ok(())
     })
     .await
+}
+
+/// The body of an upload from a file: each chunk passed on only once a [`BlobVerifier`]
+/// accepted it. A refusal is kept in `refused` (for the error to report) and ends the body
+/// with an error.
+struct Upload {
+    chunks: tokio_util::io::ReaderStream<tokio::fs::File>,
+    verifier: BlobVerifier,
+    done: bool,
+    refused: Arc<Mutex<Option<BlobError>>>,
+    counter: Arc<AtomicU64>,
+}
+
+type UploadItem = Result<bytes::Bytes, OciDistributionError>;
+
+impl Upload {
+    async fn next(mut self) -> Option<(UploadItem, Self)> {
+        if self.done {
+            return None;
+        }
+        let refusal = match self.chunks.next().await {
+            Some(Ok(chunk)) => match self.verifier.update(&chunk) {
+                Ok(()) => {
+                    self.counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                    return Some((Ok(chunk), self));
+                }
+                Err(e) => e,
+            },
+            Some(Err(e)) => {
+                self.done = true;
+                return Some((Err(OciDistributionError::IoError(e)), self));
+            }
+            None => match self.verifier.finish() {
+                Ok(()) => return None,
+                Err(e) => e,
+            },
+        };
+        self.done = true;
+        *lock(&self.refused) = Some(refusal);
+        let e = std::io::Error::new(std::io::ErrorKind::InvalidData, "the blob is not what its descriptor says");
+        Some((Err(OciDistributionError::IoError(e)), self))
+    }
 }
 
 async fn push_manifest(
@@ -986,11 +1265,11 @@ fn classify(e: OciDistributionError, ctx: &Ctx) -> RegistryError {
         image: ctx.image.clone(),
         registry: ctx.registry.clone(),
         code,
-        detail: shorten(&detail),
+        detail: excerpt(&detail),
     };
     match e {
         E::UnauthorizedError { .. } => auth(String::new()),
-        E::AuthenticationFailure(reason) => auth(format!(" (the token service said: {})", shorten(&reason))),
+        E::AuthenticationFailure(reason) => auth(format!(" (the token service said: {})", excerpt(&reason))),
         E::RegistryError { envelope, .. } => {
             let codes: Vec<&OciErrorCode> = envelope.errors.iter().map(|e| &e.code).collect();
             if codes.iter().any(|c| matches!(c, OciErrorCode::Unauthorized | OciErrorCode::Denied)) {
@@ -1004,11 +1283,11 @@ fn classify(e: OciDistributionError, ctx: &Ctx) -> RegistryError {
                         | OciErrorCode::BlobUnknown
                 )
             }) {
-                not_found(format!(" ({})", shorten(&envelope_text(&envelope))))
+                not_found(format!(" ({})", excerpt(&envelope_text(&envelope))))
             } else if codes.iter().any(|c| matches!(c, OciErrorCode::Toomanyrequests)) {
                 server(429, envelope_text(&envelope))
             } else {
-                protocol(envelope_text(&envelope))
+                protocol(excerpt(&envelope_text(&envelope)))
             }
         }
         E::ServerError { code, message, .. } => match code {
@@ -1018,7 +1297,7 @@ fn classify(e: OciDistributionError, ctx: &Ctx) -> RegistryError {
         },
         E::ImageManifestNotFoundError(_) => not_found(String::new()),
         E::DigestError(DigestError::VerificationError { expected, actual }) => {
-            RegistryError::DigestMismatch { image: ctx.image.clone(), digest: expected, actual }
+            RegistryError::DigestMismatch { image: ctx.image.clone(), digest: excerpt(&expected), actual }
         }
         E::RequestError(re) => request_error(&re, ctx),
         E::IoError(io) => {
@@ -1027,7 +1306,7 @@ fn classify(e: OciDistributionError, ctx: &Ctx) -> RegistryError {
             {
                 return RegistryError::DigestMismatch {
                     image: ctx.image.clone(),
-                    digest: expected.clone(),
+                    digest: excerpt(expected),
                     actual: actual.clone(),
                 };
             }
@@ -1040,7 +1319,8 @@ fn classify(e: OciDistributionError, ctx: &Ctx) -> RegistryError {
                 detail: error_chain(&io),
             }
         }
-        other => protocol(error_chain(&other)),
+        // Whatever else oci-client reports may hold text the registry sent.
+        other => protocol(excerpt(&error_chain(&other))),
     }
 }
 
@@ -1136,11 +1416,6 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     out
-}
-
-fn shorten(s: &str) -> String {
-    let s = s.trim();
-    if s.chars().count() > 300 { format!("{}…", s.chars().take(300).collect::<String>()) } else { s.to_owned() }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -215,6 +215,31 @@ pub fn to_canonical_json<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_else(|e| unreachable!("serialising an OCI document failed: {e}"))
 }
 
+/// Why a JSON document could not be parsed, as cnbx shows it: serde_json's message, which
+/// may quote the document, cut to an [excerpt](cnbx_fs::excerpt), with the line and column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonError(String);
+
+impl From<serde_json::Error> for JsonError {
+    fn from(e: serde_json::Error) -> Self {
+        let full = e.to_string();
+        if e.line() == 0 {
+            return Self(cnbx_fs::excerpt(&full));
+        }
+        let position = format!(" at line {} column {}", e.line(), e.column());
+        let message = full.strip_suffix(&position).unwrap_or(&full);
+        Self(format!("{}{position}", cnbx_fs::excerpt(message)))
+    }
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for JsonError {}
+
 /// A JSON document together with the exact bytes it was read from (or hashed as).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Raw<T> {
@@ -264,6 +289,15 @@ mod tests {
         assert!(Platform::parse("linux").is_none());
         assert!(Platform::parse("linux/amd64/v1/x").is_none());
         assert!(Platform::parse("linux/amd64").unwrap().matches(&Platform::new("linux", "amd64", Some("v2"))));
+    }
+
+    #[test]
+    fn json_errors_quote_an_excerpt_of_the_document() {
+        let long = format!("{{\"schemaVersion\":\"{}\\n\\u001b[31m\"}}", "x".repeat(1000));
+        let e = JsonError::from(serde_json::from_str::<Manifest>(&long).unwrap_err()).to_string();
+        assert!(e.len() < 200, "{e}");
+        assert!(!e.contains('\n') && !e.contains('\u{1b}'), "{e}");
+        assert!(e.ends_with("… at line 1 column 1031"), "{e}");
     }
 
     #[test]

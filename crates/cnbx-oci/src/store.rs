@@ -104,7 +104,7 @@ impl LocalStore {
             let digest = digest.clone();
             let path = self.layout.path().to_path_buf();
             let tag = key.clone();
-            move |source| LayoutError::Blob { path, tag, digest, source }
+            move |source| LayoutError::Blob { path, tag, digest, source: Box::new(source) }
         };
         self.blobs().put_bytes(&config.bytes).map_err(blob_err(&config.digest))?;
         self.blobs().put_bytes(&manifest.bytes).map_err(blob_err(&manifest.digest))?;

@@ -311,9 +311,7 @@ pub(crate) fn read_cnb(ctx: &ModuleContext<'_>, file: &Path, uri: &str) -> Resul
                         .strip_prefix("blobs/sha256/")
                         .and_then(|hex| format!("sha256:{hex}").parse::<Digest>().ok())
                         .ok_or_else(|| invalid(format!("'{shown}' is not a sha256 blob name")))?;
-                    let mut w = blobs.writer().map_err(|e| ModuleError::io("writing to the staging area", e))?;
-                    std::io::copy(entry, &mut w).map_err(read_err)?;
-                    w.commit(Some(&digest)).map_err(|e| {
+                    blobs.put_verified(entry, &digest, header.size).map_err(|e| {
                         invalid(format!(
                             "blob '{shown}' does not have the content its name says: {}",
                             crate::inspect::error_chain(&e)
