@@ -8,8 +8,6 @@
 //! Credentials never appear in `Debug` output or in error messages.
 
 use std::fmt;
-use std::fs::File;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use docker_credential::{CredentialRetrievalError, DockerCredential};
@@ -94,17 +92,17 @@ pub fn config_keys(registry: &str) -> Vec<String> {
 pub fn lookup(config_dir: Option<&Path>, registry: &str) -> Result<Credential, AuthError> {
     let Some(dir) = config_dir else { return Ok(Credential::Anonymous) };
     let path = dir.join("config.json");
-    let text = match std::fs::read(&path) {
+    // The user's own file (it may be a link into a dotfiles directory), but bounded.
+    let text = match cnbx_fs::read_bounded_following(&path, cnbx_fs::limits::MAX_CONFIG_FILE, "a Docker config file") {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Credential::Anonymous),
+        Err(e) if e.is_not_found() => return Ok(Credential::Anonymous),
         Err(e) => return Err(AuthError::Config { path, reason: e.to_string() }),
     };
     if let Err(e) = serde_json::from_slice::<serde_json::Value>(&text) {
         return Err(AuthError::Config { path, reason: e.to_string() });
     }
     for key in config_keys(registry) {
-        let file = File::open(&path).map_err(|e| AuthError::Config { path: path.clone(), reason: e.to_string() })?;
-        match docker_credential::get_credential_from_reader(BufReader::new(file), &key) {
+        match docker_credential::get_credential_from_reader(text.as_slice(), &key) {
             Ok(DockerCredential::UsernamePassword(username, password)) => {
                 return Ok(Credential::Basic { username, password });
             }

@@ -341,21 +341,11 @@ impl ArchiveSource {
 
 /// Opens an archive named by whoever gave cnbx its path: symbolic links on the way are
 /// followed (it was named on purpose), but it must be a regular file (a FIFO or a device
-/// would never end).
+/// would never end); see [`cnbx_fs::open_regular_following`].
 pub fn open_archive_file(path: &Path) -> io::Result<cnbx_fs::OpenedFile> {
-    let file = fs_err::File::open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a regular file", path.display())));
-    }
-    let identity = FileIdentity::of(&meta);
-    Ok(cnbx_fs::OpenedFile {
-        file: file.into_parts().0,
-        size: identity.size,
-        dev: identity.dev,
-        inode: identity.inode,
-        mode: identity.mode,
-        mtime_ns: identity.mtime_ns,
+    cnbx_fs::open_regular_following(path).map_err(|e| match e {
+        cnbx_fs::FsError::Io { source, .. } => source,
+        other => io::Error::new(io::ErrorKind::InvalidInput, other.to_string()),
     })
 }
 
