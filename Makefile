@@ -5,7 +5,7 @@ DEMO_HOME ?= $(CURDIR)/.cnbx-demo
 DEMO_IMAGE ?= cnbx.test/demo-builder:latest
 CNBX_RELEASE := target/release/cnbx
 
-.PHONY: all build release demo test lint fmt bench clean
+.PHONY: all build release demo test lint fmt bench fuzz clean
 
 all: build
 
@@ -27,6 +27,12 @@ demo: release
 test:
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
+
+# The property tests named fuzz_* (arbitrary and mutated bytes into every parser of untrusted
+# input), run long: FUZZ_CASES cases each, optimised. `make test` runs them with 256 cases.
+FUZZ_CASES ?= 20000
+fuzz:
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --workspace --release --all-targets fuzz_
 
 lint:
 	$(CARGO) fmt --all -- --check
