@@ -539,3 +539,28 @@ fn lifecycle_archives_are_confined_too() {
     let su = entries.iter().find(|(n, _, _)| n.ends_with("/cnb/lifecycle/su")).unwrap();
     assert_eq!(su.2 & 0o7777, 0o755);
 }
+
+#[test]
+fn an_archive_of_many_entries_is_read_in_bounded_memory_and_its_scan_stays_small() {
+    let env = warm_env();
+    builder_toml(&env, &["bp.tgz"], "");
+    // 100,000 entries with 99-character names: ~50 MiB of tar, well under 1 MiB gzipped.
+    let many: Vec<RawEntry> = (0..100_000).map(|i| RawEntry::file(&format!("d/{i:0>97}"), b"")).collect();
+    write(&env.work.path().join("bp.tgz"), &gzip(&tar(&buildpack_entries("x/y", "1.0.0", many))));
+    let cnbx = assert_cmd::cargo::cargo_bin("cnbx");
+    // At most 1 GiB of address space (the reported blow-up took 3.1 GiB).
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 1048576 && exec '{}' builder create oci:out --config builder.toml --pull-policy never",
+            cnbx.display()
+        ))
+        .env("CNBX_HOME", env.home.path())
+        .current_dir(env.work.path())
+        .output()
+        .unwrap();
+    let text = env.format(&out);
+    assert!(out.status.success(), "{text}");
+    let scans: u64 = hostile::tree(&env.home.path().join("cache/scans")).iter().map(|(_, size)| size).sum();
+    assert!(scans < 64 * 1024, "the archive scans take {scans} bytes");
+}
