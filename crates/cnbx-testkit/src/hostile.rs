@@ -187,6 +187,21 @@ pub fn buildpack_entries(id: &str, version: &str, extra: Vec<RawEntry>) -> Vec<R
     entries
 }
 
+/// The entries of a buildpackage layer holding `id@version` as pack writes it
+/// (`/cnb/buildpacks/<id with / as _>/<version>/...`), then `extra`.
+pub fn package_layer_entries(id: &str, version: &str, extra: Vec<RawEntry>) -> Vec<RawEntry> {
+    let base = format!("/cnb/buildpacks/{}", id.replace('/', "_"));
+    let mut entries = vec![
+        RawEntry::dir(&base),
+        RawEntry::dir(&format!("{base}/{version}")),
+        RawEntry::file(&format!("{base}/{version}/buildpack.toml"), buildpack_toml(id, version).as_bytes()),
+        RawEntry::exe(&format!("{base}/{version}/bin/build"), SCRIPT),
+        RawEntry::exe(&format!("{base}/{version}/bin/detect"), SCRIPT),
+    ];
+    entries.extend(extra);
+    entries
+}
+
 /// A directory buildpack for `id@version` at `dir`.
 pub fn write_buildpack_dir(dir: &Path, id: &str, version: &str) -> std::io::Result<()> {
     std::fs::create_dir_all(dir.join("bin"))?;

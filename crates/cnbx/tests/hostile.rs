@@ -11,7 +11,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use cnbx_testkit::hostile::{self, Package, RawEntry, buildpack_entries, gzip, tar};
+use cnbx_testkit::hostile::{self, Package, RawEntry, buildpack_entries, gzip, package_layer_entries, tar};
 use common::{Env, workspace_root};
 
 /// A builder.toml with one buildpack at `uri` (relative to the work dir), the offline test
@@ -46,7 +46,12 @@ fn warm_env() -> Env {
 }
 
 fn create(env: &Env, destination: &str) -> Output {
+    create_with(env, destination, &[])
+}
+
+fn create_with(env: &Env, destination: &str, vars: &[(&str, &str)]) -> Output {
     env.cmd()
+        .envs(vars.iter().copied())
         .args(["builder", "create", destination, "--config", "builder.toml", "--pull-policy", "never"])
         .timeout(std::time::Duration::from_secs(60))
         .output()
@@ -56,9 +61,14 @@ fn create(env: &Env, destination: &str) -> Output {
 /// Runs a create that must be refused with a message containing every one of `expected`, and
 /// checks that nothing was written: no output, the local store as it was, no temporary file.
 fn refused(env: &Env, expected: &[&str]) -> String {
+    refused_with(env, &[], expected)
+}
+
+/// [`refused`], with environment variables set for the create.
+fn refused_with(env: &Env, vars: &[(&str, &str)], expected: &[&str]) -> String {
     let store = env.home.path().join("store");
     let before = hostile::tree(&store);
-    let out = create(env, "oci:out");
+    let out = create_with(env, "oci:out", vars);
     let text = env.format(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
     for e in expected {
@@ -239,13 +249,7 @@ fn special_files_are_left_out_and_set_id_bits_cleared_with_a_warning() {
 #[test]
 fn cnb_packages_are_verified_blob_by_blob() {
     let env = warm_env();
-    let layer = tar(&[
-        RawEntry::dir("/cnb/buildpacks/x_y"),
-        RawEntry::dir("/cnb/buildpacks/x_y/1.0.0"),
-        RawEntry::file("/cnb/buildpacks/x_y/1.0.0/buildpack.toml", hostile::buildpack_toml("x/y", "1.0.0").as_bytes()),
-        RawEntry::exe("/cnb/buildpacks/x_y/1.0.0/bin/build", hostile::SCRIPT),
-        RawEntry::exe("/cnb/buildpacks/x_y/1.0.0/bin/detect", hostile::SCRIPT),
-    ]);
+    let layer = tar(&package_layer_entries("x/y", "1.0.0", vec![]));
     let pkg = Package::new("x/y", "1.0.0", &layer, None);
     builder_toml(&env, &["pkg.cnb"], "");
     let cnb = env.work.path().join("pkg.cnb");
@@ -288,19 +292,7 @@ fn package_layers_that_write_outside_or_lie_about_their_content_are_refused() {
     let env = warm_env();
     builder_toml(&env, &["pkg.cnb"], "");
     let cnb = env.work.path().join("pkg.cnb");
-    let base = |extra: Vec<RawEntry>| {
-        let mut v = vec![
-            RawEntry::dir("/cnb/buildpacks/x_y"),
-            RawEntry::dir("/cnb/buildpacks/x_y/1.0.0"),
-            RawEntry::file(
-                "/cnb/buildpacks/x_y/1.0.0/buildpack.toml",
-                hostile::buildpack_toml("x/y", "1.0.0").as_bytes(),
-            ),
-            RawEntry::exe("/cnb/buildpacks/x_y/1.0.0/bin/build", hostile::SCRIPT),
-        ];
-        v.extend(extra);
-        tar(&v)
-    };
+    let base = |extra: Vec<RawEntry>| tar(&package_layer_entries("x/y", "1.0.0", extra));
     let cases: Vec<(Vec<u8>, Option<&str>, &str)> = vec![
         (
             base(vec![RawEntry::exe("/cnb/lifecycle/launcher", b"evil")]),
@@ -341,33 +333,16 @@ fn archives_are_bounded() {
     builder_toml(&env, &["bp.tgz"], "");
     let many: Vec<RawEntry> = (0..300).map(|i| RawEntry::file(&format!("f{i}"), b"")).collect();
     write(&env.work.path().join("bp.tgz"), &gzip(&tar(&buildpack_entries("x/y", "1.0.0", many))));
-    let before = hostile::tree(env.home.path());
-    let out = env
-        .cmd()
-        .env("CNBX_MAX_ARCHIVE_ENTRIES", "100")
-        .args(["builder", "create", "oci:out", "--config", "builder.toml", "--pull-policy", "never"])
-        .output()
-        .unwrap();
-    let text = env.format(&out);
-    assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(
-        text.contains("it has more than 100 entries; if it is genuine, raise the limit with CNBX_MAX_ARCHIVE_ENTRIES"),
-        "{text}"
+    refused_with(
+        &env,
+        &[("CNBX_MAX_ARCHIVE_ENTRIES", "100")],
+        &["it has more than 100 entries; if it is genuine, raise the limit with CNBX_MAX_ARCHIVE_ENTRIES"],
     );
-    assert_eq!(hostile::tree(env.home.path()), before);
 
     // 64 MiB of zeros in a small gzip stream, over a 16 MiB limit.
     let big = vec![RawEntry::file("big", &vec![0u8; 64 << 20])];
     write(&env.work.path().join("bp.tgz"), &gzip(&tar(&buildpack_entries("x/y", "1.0.0", big))));
-    let out = env
-        .cmd()
-        .env("CNBX_MAX_UNPACKED_SIZE", "16M")
-        .args(["builder", "create", "oci:out", "--config", "builder.toml", "--pull-policy", "never"])
-        .output()
-        .unwrap();
-    let text = env.format(&out);
-    assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("it unpacks to more than 16777216 bytes"), "{text}");
+    refused_with(&env, &[("CNBX_MAX_UNPACKED_SIZE", "16M")], &["it unpacks to more than 16777216 bytes"]);
 
     // A "long name" of 3 MiB is refused before it is held in memory.
     let long = RawEntry::file("x", b"").pax("comment", &"c".repeat(3 << 20));
@@ -470,12 +445,7 @@ fn a_file_swapped_for_a_link_during_create_is_never_read_through_it() {
 fn package_images_from_a_registry_are_checked_like_files() {
     let env = warm_env();
     let registry = cnbx_testkit::Registry::start().unwrap();
-    let layer = tar(&[
-        RawEntry::dir("/cnb/buildpacks/x_y"),
-        RawEntry::dir("/cnb/buildpacks/x_y/1.0.0"),
-        RawEntry::file("/cnb/buildpacks/x_y/1.0.0/buildpack.toml", hostile::buildpack_toml("x/y", "1.0.0").as_bytes()),
-        RawEntry::exe("/cnb/lifecycle/launcher", b"evil"),
-    ]);
+    let layer = tar(&package_layer_entries("x/y", "1.0.0", vec![RawEntry::exe("/cnb/lifecycle/launcher", b"evil")]));
     let layout = env.work.path().join("pkg-layout");
     Package::new("x/y", "1.0.0", &layer, None).write_layout(&layout).unwrap();
     let flags = registry.skopeo_flags();
