@@ -77,12 +77,19 @@ fn sample_builder() -> Env {
 }
 
 /// Creates the sample builder in the local store and returns `builder inspect`'s stdout in
-/// `format` (stderr carries only the offline-registry warning).
+/// `format`. Its registry, `cnbx.test`, is under a reserved test domain and resolves nowhere, so
+/// stderr is only the note that REMOTE was not looked up: no warning, no registry error.
 fn inspect_sample(format: &str) -> String {
     let env = sample_builder();
     env.write("config.toml", "");
     let out = env.cmd().args(["builder", "inspect", "cnbx.test/sample:1", "--output", format]).output().unwrap();
     assert!(out.status.success(), "{}", env.format(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "Note: 'cnbx.test' is under the reserved test domain '.test' and does not resolve here, so REMOTE was not \
+         looked up\n",
+        "{format}"
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
