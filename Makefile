@@ -35,13 +35,10 @@ build: rust
 release: rust
 	$(CARGO) build --release -p cnbx
 
-# The main job: create a builder from builder.toml.example with the bundled offline test images,
-# then inspect it. CNBX_HOME is a private copy of testdata/cnbx-home, whose local store already
-# holds the build and run images (as `docker pull` would for pack), so nothing is downloaded.
+# Builds cnbx, creates a builder from builder.toml.example with the bundled offline test images
+# and inspects it (scripts/demo.sh; a CLI test snapshots what it prints).
 demo: release
-	rm -rf "$(DEMO_HOME)" && cp -R testdata/cnbx-home "$(DEMO_HOME)"
-	CNBX_HOME="$(DEMO_HOME)" $(CNBX_RELEASE) builder create $(DEMO_IMAGE) --config builder.toml.example --pull-policy never
-	CNBX_HOME="$(DEMO_HOME)" $(CNBX_RELEASE) builder inspect $(DEMO_IMAGE)
+	@bash scripts/demo.sh "$(CNBX_RELEASE)" "$(DEMO_HOME)" "$(DEMO_IMAGE)"
 
 # The whole test suite, after installing the system tools it needs (as root or with
 # password-less sudo; otherwise it stops and prints the command to run).

@@ -170,3 +170,26 @@ fn inspect_names_a_missing_builder_and_a_non_builder() {
     insta::assert_snapshot!(format!("{:?}", run("cnbx.test/build:jammy", "json")), @r#"(Some(1), "ERROR: preparing output for 'cnbx.test/build:jammy': reading image metadata: builder missing label io.buildpacks.builder.metadata -- try recreating builder")"#);
     insta::assert_snapshot!(format!("{:?}", run("cnbx.test/nothing:1", "human-readable")), @r#"(Some(1), "ERROR: unable to find builder 'cnbx.test/nothing:1' locally or remotely")"#);
 }
+
+/// What `make demo` prints: `scripts/demo.sh`, the recipe `make demo` runs, with the binary under
+/// test and a fresh CNBX_HOME. A newcomer reads any warning there as a failure, so none may
+/// appear: every image it names is in the offline store, and the remote side of inspect is
+/// skipped with a note because `cnbx.test` is a test domain that resolves nowhere.
+#[test]
+fn demo_prints_no_warning() {
+    let env = Env::new();
+    let home = env.work.path().join("demo-home");
+    let out = std::process::Command::new("bash")
+        .arg(workspace_root().join("scripts/demo.sh"))
+        .arg(env!("CARGO_BIN_EXE_cnbx"))
+        .arg(&home)
+        .env_remove("CNBX_HOME")
+        .env_remove("NO_COLOR")
+        .current_dir(env.work.path())
+        .output()
+        .unwrap();
+    let text = env.format(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(!text.to_lowercase().contains("warning"), "{text}");
+    insta::assert_snapshot!("demo", text);
+}
