@@ -18,13 +18,20 @@
 # Environment:
 #   BENCH_DIR    work directory                  (default: <repo>/target/bench)
 #   BENCH_RUNS   measured rounds                 (default: 5)
-#   CNBX_BIN     cnbx binary to measure          (default: build target/release/cnbx)
+#   CNBX_BIN     cnbx binary to measure          (default: build $CARGO_TARGET_DIR/release/cnbx,
+#                                                 CARGO_TARGET_DIR defaulting to <repo>/target)
+#   CARGO        the cargo command               (default: cargo)
 #   BENCH_REGEN  set to 1 to regenerate inputs
+#   CNBX_NO_INSTALL  set to 1 to never install missing tools (see scripts/require-tools.sh)
 #
-# Needs: bash, GNU coreutils/findutils/tar/time, gzip, skopeo, umoci.
+# Needs: bash, GNU coreutils/findutils/tar/time, gzip, skopeo, umoci. Missing ones are installed
+# first when possible (as root or with password-less sudo), else it stops with the command to run.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+bash "$ROOT/scripts/require-tools.sh" --for "bench/run.sh" skopeo:skopeo umoci:umoci /usr/bin/time:time \
+  gzip:gzip tar:tar xargs:findutils shuf:coreutils du:coreutils awk:mawk
+
 BENCH_DIR=${BENCH_DIR:-$ROOT/target/bench}
 RUNS=${BENCH_RUNS:-5}
 INPUTS=$BENCH_DIR/inputs
@@ -43,10 +50,6 @@ export LC_ALL=C
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
-for tool in skopeo umoci gzip tar xargs shuf du awk; do
-  command -v "$tool" >/dev/null || die "missing tool: $tool"
-done
-[[ -x /usr/bin/time ]] || die "missing /usr/bin/time (GNU time; apt install time)"
 [[ -f $STORE/index.json ]] || die "missing $STORE (testdata/cnbx-home)"
 
 # --------------------------------------------------------------------------------------------
@@ -192,8 +195,10 @@ file_bytes() { find "$1" -type f -printf '%s\n' | awk '{ s += $1 } END { print s
 
 if [[ -z ${CNBX_BIN:-} ]]; then
   log "cargo build --release -p cnbx"
-  (cd "$ROOT" && cargo build --release -p cnbx --quiet)
-  CNBX_BIN=$ROOT/target/release/cnbx
+  (cd "$ROOT" && ${CARGO:-cargo} build --release -p cnbx --quiet)
+  target_dir=${CARGO_TARGET_DIR:-target}
+  [[ $target_dir == /* ]] || target_dir=$ROOT/$target_dir
+  CNBX_BIN=$target_dir/release/cnbx
 fi
 [[ -x $CNBX_BIN ]] || die "no cnbx binary at $CNBX_BIN"
 

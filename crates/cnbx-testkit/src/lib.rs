@@ -179,7 +179,7 @@ pub fn require_tool(tool: &str, package: &str) -> Result<()> {
     let found =
         std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file())).unwrap_or(false);
     if !found {
-        bail!("`{tool}` is required by this test; install it with `apt-get install -y {package}` (see .ci/run)");
+        bail!("`{tool}` is required by this test; `make test` installs it, or run `apt-get install -y {package}`");
     }
     Ok(())
 }

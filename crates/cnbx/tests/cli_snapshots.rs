@@ -81,12 +81,19 @@ fn sample_builder() -> Env {
 }
 
 /// Creates the sample builder in the local store and returns `builder inspect`'s stdout in
-/// `format` (stderr carries only the offline-registry warning).
+/// `format`. Its registry, `cnbx.test`, is under a reserved test domain and resolves nowhere, so
+/// stderr is only the note that REMOTE was not looked up: no warning, no registry error.
 fn inspect_sample(format: &str) -> String {
     let env = sample_builder();
     env.write("config.toml", "");
     let out = env.cmd().args(["builder", "inspect", "cnbx.test/sample:1", "--output", format]).output().unwrap();
     assert!(out.status.success(), "{}", env.format(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "Note: 'cnbx.test' is under the reserved test domain '.test' and does not resolve here, so REMOTE was not \
+         looked up\n",
+        "{format}"
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -257,4 +264,27 @@ fn hostile_builder_toml_files_are_refused() {
     ");
     let out = create_with(&env, "long.toml", &format!("description = \"{}\" junk\n", "x".repeat(1_000_000)));
     assert!(out.len() < 1000, "{} bytes of output", out.len());
+}
+
+/// What `make demo` prints: `scripts/demo.sh`, the recipe `make demo` runs, with the binary under
+/// test and a fresh CNBX_HOME. A newcomer reads any warning there as a failure, so none may
+/// appear: every image it names is in the offline store, and the remote side of inspect is
+/// skipped with a note because `cnbx.test` is a test domain that resolves nowhere.
+#[test]
+fn demo_prints_no_warning() {
+    let env = Env::new();
+    let home = env.work.path().join("demo-home");
+    let out = std::process::Command::new("bash")
+        .arg(workspace_root().join("scripts/demo.sh"))
+        .arg(env!("CARGO_BIN_EXE_cnbx"))
+        .arg(&home)
+        .env_remove("CNBX_HOME")
+        .env_remove("NO_COLOR")
+        .current_dir(env.work.path())
+        .output()
+        .unwrap();
+    let text = env.format(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(!text.to_lowercase().contains("warning"), "{text}");
+    insta::assert_snapshot!("demo", text);
 }

@@ -526,6 +526,8 @@ fn golden_digest_of_the_sample_builder() {
         .unwrap();
     assert_ok(&env, &out);
     assert_eq!(printed_digest(&out), GOLDEN_SAMPLE_DIGEST, "{}", env.format(&out));
+    // Every image it names is in the offline store, the run-image mirror included.
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("Warning"), "{}", env.format(&out));
 }
 
 #[test]

@@ -166,13 +166,22 @@ fn image_config(role: Role, arch: &str) -> ImageConfig {
     c
 }
 
+/// The names the build image is stored under.
+const BUILD_NAMES: &[&str] = &["cnbx.test/build:jammy"];
+
+/// The names the run image is stored under: the run image and, as the same image, the mirror
+/// `builder.toml.example` lists, as a registry mirror holds a copy of the run image. With both in
+/// the store, `make demo` checks the mirror (same image ID as the run image) offline instead of
+/// warning that it cannot be read.
+const RUN_NAMES: &[&str] = &["cnbx.test/run:jammy", "mirror.cnbx.test/run:jammy"];
+
 fn write_base_images(store_dir: &Path) -> Result<()> {
     if store_dir.exists() {
         fs::remove_dir_all(store_dir)?;
     }
     let store = LocalStore::open(store_dir)?;
     let blobs: &BlobStore = store.blobs();
-    for (role, name) in [(Role::Build, "cnbx.test/build:jammy"), (Role::Run, "cnbx.test/run:jammy")] {
+    for (role, names) in [(Role::Build, BUILD_NAMES), (Role::Run, RUN_NAMES)] {
         let mut images = Vec::new();
         for arch in ["amd64", "arm64"] {
             let layer = build_layer(&rootfs_recipe(role, arch), blobs, &NullReporter)?;
@@ -188,7 +197,9 @@ fn write_base_images(store_dir: &Path) -> Result<()> {
                 annotations: None,
             });
         }
-        store.put(&ImageRef::parse(name)?, &images)?;
+        for name in names {
+            store.put(&ImageRef::parse(name)?, &images)?;
+        }
     }
     let _ = fs::remove_file(store_dir.join(cnbx_oci::layout::LOCK_FILE));
     Ok(())

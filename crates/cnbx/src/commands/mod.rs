@@ -106,7 +106,21 @@ async fn builder_labels(images: &Images, name: &str) -> anyhow::Result<(BuilderL
 /// The remote side. A registry that cannot be reached at all (no DNS entry, connection
 /// refused) counts as "not present" with a warning, so that an offline `inspect` of a local
 /// builder still works in every output format (pack fails the structured formats then).
+///
+/// A registry under a special-use test domain that does not resolve here is not looked up at
+/// all: REMOTE is "not present" with a note, not a warning, since that is the expected outcome
+/// for a made-up name such as the sample builder's `cnbx.test/...` (see [`test_domain`]).
 async fn remote_labels(images: &Images, reference: &ImageRef) -> BuilderLabels {
+    let registry = reference.registry();
+    if let Some(tld) = test_domain(registry) {
+        if !resolves(registry_host(registry)).await {
+            images.reporter().info(&format!(
+                "Note: '{registry}' is under the reserved test domain '.{tld}' and does not resolve here, so REMOTE \
+                 was not looked up"
+            ));
+            return BuilderLabels::Absent;
+        }
+    }
     match images.registry().fetch_image(reference, None).await {
         Ok(Some(image)) => BuilderLabels::Present(image.config.labels()),
         Ok(None) => BuilderLabels::Absent,
@@ -119,5 +133,81 @@ async fn remote_labels(images: &Images, reference: &ImageRef) -> BuilderLabels {
             BuilderLabels::Absent
         }
         Err(e) => BuilderLabels::Error(cnbx_builder::inspect::error_chain(&e)),
+    }
+}
+
+/// Top-level domains reserved for testing and documentation (RFC 2606, RFC 6761): never
+/// delegated on the internet, so a registry under one exists only where a hosts file or a local
+/// DNS server defines it.
+const TEST_DOMAINS: &[&str] = &["test", "example", "invalid"];
+
+/// How long [`resolves`] waits for the system resolver.
+const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The registry's host name without its port (`cnbx.test:5000` → `cnbx.test`). IPv6 literals
+/// (`[::1]:5000`) keep their brackets; they are never under a test domain.
+fn registry_host(registry: &str) -> &str {
+    match registry.rsplit_once(':') {
+        Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => registry,
+    }
+}
+
+/// The reserved test top-level domain (without the dot) `registry`'s host is under, if any.
+/// `localhost` is not one: it names this machine, where a registry often runs.
+fn test_domain(registry: &str) -> Option<&'static str> {
+    let host = registry_host(registry).trim_end_matches('.').to_ascii_lowercase();
+    let tld = host.rsplit_once('.')?.1;
+    TEST_DOMAINS.iter().copied().find(|t| *t == tld)
+}
+
+/// Whether the system resolver knows `host` (hosts file, local DNS), within [`RESOLVE_TIMEOUT`].
+/// RFC 6761 asks software to treat test names like any other, so a test registry defined on
+/// this machine is still looked up; only a name that resolves nowhere is skipped.
+async fn resolves(host: &str) -> bool {
+    let lookup = tokio::net::lookup_host((host, 443));
+    match tokio::time::timeout(RESOLVE_TIMEOUT, lookup).await {
+        Ok(Ok(mut addrs)) => addrs.next().is_some(),
+        Ok(Err(_)) | Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_domains_are_recognised_with_or_without_a_port() {
+        for (registry, tld) in [
+            ("cnbx.test", Some("test")),
+            ("mirror.cnbx.test:5000", Some("test")),
+            ("Registry.Example.", Some("example")),
+            ("registry.invalid", Some("invalid")),
+            ("localhost:5000", None),
+            ("registry.localhost", None),
+            ("example.com", None),
+            ("testing.io", None),
+            ("mytest", None),
+            ("index.docker.io", None),
+            ("127.0.0.1:5000", None),
+            ("[::1]:5000", None),
+        ] {
+            assert_eq!(test_domain(registry), tld, "{registry}");
+        }
+    }
+
+    #[test]
+    fn registry_host_drops_only_a_port() {
+        assert_eq!(registry_host("cnbx.test:5000"), "cnbx.test");
+        assert_eq!(registry_host("cnbx.test"), "cnbx.test");
+        assert_eq!(registry_host("[::1]:5000"), "[::1]");
+        assert_eq!(registry_host("[::1]"), "[::1]");
+        assert_eq!(registry_host("host:"), "host:");
+    }
+
+    #[tokio::test]
+    async fn names_under_invalid_do_not_resolve_and_localhost_does() {
+        assert!(!resolves("cnbx.invalid").await);
+        assert!(resolves("localhost").await);
     }
 }
