@@ -38,8 +38,12 @@ fn printed_digest(out: &std::process::Output) -> String {
     s[start..start + 71].to_owned()
 }
 
-fn tools() -> bool {
-    cnbx_testkit::require_tool("skopeo", "skopeo").is_ok() && cnbx_testkit::require_tool("umoci", "umoci").is_ok()
+/// The real tools these tests use; a missing one fails the test with the command that installs
+/// it (`make test` installs them), so that a green run always means they were exercised.
+fn require_tools() {
+    for (tool, package) in [("skopeo", "skopeo"), ("umoci", "umoci"), ("docker-registry", "docker-registry")] {
+        cnbx_testkit::require_tool(tool, package).unwrap();
+    }
 }
 
 fn labels(config: &Value) -> &serde_json::Map<String, Value> {
@@ -71,9 +75,7 @@ const EXPECTED_ORDER_TOML: &str = r#"[[order]]
 
 #[test]
 fn example_builder_has_packs_layout_files_owners_and_labels() {
-    if !tools() {
-        return;
-    }
+    require_tools();
     let env = Env::with_test_images();
     let config = example_config(&env, "");
     let out = create(
@@ -181,9 +183,7 @@ fn example_builder_has_packs_layout_files_owners_and_labels() {
 
 #[test]
 fn several_targets_make_an_index_and_the_digest_is_reproducible() {
-    if !tools() {
-        return;
-    }
+    require_tools();
     // Two homes, two working directories, same inputs: same digest, also on a warm rerun.
     let a = Env::with_test_images();
     let b = Env::with_test_images();
@@ -223,9 +223,7 @@ fn stdout_has_digest(d: &str) -> bool {
 
 #[test]
 fn local_store_builder_is_inspected_and_docker_archive_is_loadable() {
-    if !tools() {
-        return;
-    }
+    require_tools();
     let env = Env::with_test_images();
     let config = example_config(&env, "");
     let cfg = config.to_str().unwrap();
@@ -274,16 +272,14 @@ fn push_base_images(registry: &cnbx_testkit::Registry) {
 }
 
 /// A registry holding the offline base images, a fresh env, and the sample builder.toml
-/// pointing at them; `None` when the tools are missing.
-fn registry_setup() -> Option<(cnbx_testkit::Registry, Env, PathBuf)> {
-    if !tools() || cnbx_testkit::require_tool("docker-registry", "docker-registry").is_err() {
-        return None;
-    }
+/// pointing at them.
+fn registry_setup() -> (cnbx_testkit::Registry, Env, PathBuf) {
+    require_tools();
     let registry = cnbx_testkit::Registry::start().unwrap();
     push_base_images(&registry);
     let env = Env::new();
     let config = registry_config(&env, &registry.host());
-    Some((registry, env, config))
+    (registry, env, config)
 }
 
 /// The sample builder.toml with its base images on the registry at `host`.
@@ -299,7 +295,7 @@ fn registry_config(env: &Env, host: &str) -> PathBuf {
 
 #[test]
 fn publish_pushes_an_index_skopeo_reads_and_a_second_publish_uploads_nothing() {
-    let Some((registry, env, config)) = registry_setup() else { return };
+    let (registry, env, config) = registry_setup();
     let host = registry.host();
     let target = format!("{host}/team/builder:1");
     let out = create(&env, &[&target, "--config", config.to_str().unwrap(), "--publish"]);
@@ -367,9 +363,7 @@ fn registry_flags(registry: &cnbx_testkit::Registry) -> Vec<&'static str> {
 
 #[test]
 fn a_root_build_image_is_refused_before_anything_is_written() {
-    if !tools() {
-        return;
-    }
+    require_tools();
     let env = Env::with_test_images();
     // A build image whose user is root: copy the offline build image and change its config with umoci.
     let store = workspace_root().join("testdata/cnbx-home/store");
@@ -433,7 +427,7 @@ fn config_errors_name_the_file_and_exit_1() {
 
 #[test]
 fn registry_base_images_are_recorded_per_platform_so_the_next_run_is_offline() {
-    let Some((registry, env, config)) = registry_setup() else { return };
+    let (registry, env, config) = registry_setup();
     let host = registry.host();
     let cfg = config.to_str().unwrap();
     // Both targets pull from the registry (if-not-present) and are recorded in the store.
@@ -469,9 +463,7 @@ fn registry_base_images_are_recorded_per_platform_so_the_next_run_is_offline() {
 
 #[test]
 fn flatten_groups_share_one_layer_and_labels_are_added() {
-    if !tools() {
-        return;
-    }
+    require_tools();
     let env = Env::with_test_images();
     let config = example_config(&env, "");
     let cfg = config.to_str().unwrap();
