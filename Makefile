@@ -53,10 +53,17 @@ FUZZ_CASES ?= 20000
 fuzz: rust
 	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --workspace --release --all-targets fuzz_
 
-# The cnbx binary into cargo's bin directory (~/.cargo/bin). cnbx has no shell-completion or
-# man-page command yet; when it has, install their output here too.
-install: rust
-	$(CARGO) install --path crates/cnbx --locked
+# The cnbx binary into cargo's bin directory (~/.cargo/bin), its man pages and its bash, zsh and
+# fish completions under PREFIX (default ~/.local; `make install PREFIX=/usr/local` as root).
+PREFIX ?= $(HOME)/.local
+install: release
+	$(CARGO) install --path crates/cnbx --locked --target-dir "$(TARGET_DIR)"
+	$(CNBX_RELEASE) manpage --dir "$(PREFIX)/share/man/man1"
+	mkdir -p "$(PREFIX)/share/bash-completion/completions" "$(PREFIX)/share/zsh/site-functions" \
+		"$(PREFIX)/share/fish/vendor_completions.d"
+	$(CNBX_RELEASE) completion bash > "$(PREFIX)/share/bash-completion/completions/cnbx"
+	$(CNBX_RELEASE) completion zsh > "$(PREFIX)/share/zsh/site-functions/_cnbx"
+	$(CNBX_RELEASE) completion fish > "$(PREFIX)/share/fish/vendor_completions.d/cnbx.fish"
 
 lint: rust
 	$(CARGO) fmt --all -- --check

@@ -45,6 +45,41 @@ pub(crate) enum Command {
     /// Manage the cnbx user configuration (CNBX_HOME/config.toml)
     #[command(subcommand)]
     Config(ConfigCommand),
+
+    /// Print a shell completion script
+    ///
+    /// Writes the completion script for SHELL to standard output. Install it where your shell
+    /// looks for completions, for example:
+    ///
+    ///   cnbx completion bash > ~/.local/share/bash-completion/completions/cnbx
+    ///   cnbx completion zsh > ~/.zfunc/_cnbx        (with ~/.zfunc in $fpath)
+    ///   cnbx completion fish > ~/.config/fish/completions/cnbx.fish
+    ///
+    /// `make install` installs the bash, zsh and fish scripts and the man pages.
+    Completion(CompletionArgs),
+
+    /// Write the man pages
+    ///
+    /// Without --dir, prints the cnbx(1) page to standard output (`cnbx manpage | man -l -`).
+    /// With --dir, writes one page per command into DIR: cnbx.1, cnbx-builder.1,
+    /// cnbx-builder-create.1, ...
+    Manpage(ManpageArgs),
+}
+
+/// Arguments of `cnbx completion`.
+#[derive(Debug, Args)]
+pub(crate) struct CompletionArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
+}
+
+/// Arguments of `cnbx manpage`.
+#[derive(Debug, Args)]
+pub(crate) struct ManpageArgs {
+    /// Write every page into this directory (created if missing) instead of printing cnbx(1)
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -288,3 +288,35 @@ fn demo_prints_no_warning() {
     assert!(!text.to_lowercase().contains("warning"), "{text}");
     insta::assert_snapshot!("demo", text);
 }
+
+/// Completions for every shell and the man pages come from the command definitions: each
+/// names every command, and `--dir` writes one page per command.
+#[test]
+fn completions_and_man_pages_cover_every_command() {
+    let env = Env::new();
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let out = env.cmd().args(["completion", shell]).output().unwrap();
+        assert!(out.status.success(), "{}", env.format(&out));
+        let script = String::from_utf8(out.stdout).unwrap();
+        for word in ["builder", "create", "inspect", "run-image-mirrors", "pull-policy"] {
+            assert!(script.contains(word), "{shell} completion lacks {word}");
+        }
+    }
+    let out = env.cmd().args(["completion", "tcsh"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+
+    let out = env.cmd().arg("manpage").output().unwrap();
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(page.starts_with(".ie") && page.contains(".TH cnbx 1"), "{page}");
+    let dir = env.work.path().join("man1");
+    let out = env.cmd().args(["manpage", "--dir", dir.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", env.format(&out));
+    let mut pages: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    pages.sort();
+    for page in ["cnbx.1", "cnbx-builder-create.1", "cnbx-builder-inspect.1", "cnbx-config-run-image-mirrors-add.1"] {
+        assert!(pages.iter().any(|p| p == page), "{page} missing from {pages:?}");
+    }
+    let create = std::fs::read_to_string(dir.join("cnbx-builder-create.1")).unwrap();
+    assert!(create.contains("pull\\-policy"), "{create}");
+}

@@ -3,6 +3,7 @@
 
 mod config_mirrors;
 mod create;
+mod docs;
 mod inspect;
 mod run_image;
 
@@ -26,6 +27,8 @@ pub(crate) async fn run(command: Command, printer: &Arc<Printer>) -> anyhow::Res
         Command::Builder(BuilderCommand::Inspect(args)) => inspect::run(args, printer).await,
         Command::Builder(BuilderCommand::RunImage(args)) => run_image::run(args, printer).await,
         Command::Config(ConfigCommand::RunImageMirrors(args)) => config_mirrors::run(args, printer),
+        Command::Completion(args) => docs::completion(&args, printer),
+        Command::Manpage(args) => docs::manpage(&args, printer),
     }
 }
 
