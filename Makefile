@@ -65,9 +65,12 @@ install: release
 	$(CNBX_RELEASE) completion zsh > "$(PREFIX)/share/zsh/site-functions/_cnbx"
 	$(CNBX_RELEASE) completion fish > "$(PREFIX)/share/fish/vendor_completions.d/cnbx.fish"
 
+# Formatting, clippy, and no unused dependency (cargo-machete, installed on first use).
 lint: rust
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	@command -v cargo-machete >/dev/null 2>&1 || $(CARGO) install cargo-machete --locked
+	cargo machete
 
 fmt:
 	$(CARGO) fmt --all
