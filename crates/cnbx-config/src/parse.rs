@@ -223,13 +223,13 @@ impl LoadedConfig {
                 let Err(reason) = check(name) else { continue };
                 let span = root.and_then(|r| lookup(r, &path)).map(Spanned::span);
                 let line = span.as_ref().map_or(0, |s| line_col(&self.source, s.start).0);
-                let help = "help: write [REGISTRY/]REPOSITORY[:TAG][@DIGEST] or oci:<DIR>[:<TAG>]";
+                let help = "help: write a registry image name, [REGISTRY/]REPOSITORY[:TAG][@DIGEST]";
                 return Err(ConfigError::RunImageName {
                     path: self.path.clone(),
                     line,
                     subject,
                     reason,
-                    diagnostic: self.snippet(span, "not a valid image name", help),
+                    diagnostic: self.snippet(span, "not a registry image name", help),
                 });
             }
         }

@@ -952,8 +952,8 @@ fn run_image_names_are_checked_with_their_line() {
     );
     assert_eq!(
         err.diagnostic().unwrap(),
-        " --> builder.toml:5:18\n  |\n5 | mirrors = [\"m1\", \"::bad::\"]\n  |                  ^^^^^^^^^ not a valid \
-         image name\nhelp: write [REGISTRY/]REPOSITORY[:TAG][@DIGEST] or oci:<DIR>[:<TAG>]"
+        " --> builder.toml:5:18\n  |\n5 | mirrors = [\"m1\", \"::bad::\"]\n  |                  ^^^^^^^^^ not a registry \
+         image name\nhelp: write a registry image name, [REGISTRY/]REPOSITORY[:TAG][@DIGEST]"
     );
     let err = parse("[build]\nimage = \"b\"\n[[Run.Images]]\nImage = \"a::b\"\n")
         .check_run_image_names(no_double_colons)
