@@ -876,22 +876,28 @@ fn to_label_ref(r: &cnbx_config::ModuleRef) -> ModuleRef {
     }
 }
 
-fn to_label_order(order: &[cnbx_config::OrderGroup], keep_optional: bool) -> Vec<OrderEntry> {
-    order
-        .iter()
-        .map(|g| {
-            OrderEntry::new(
-                g.group
-                    .iter()
-                    .map(|r| {
-                        let mut r = to_label_ref(r);
-                        r.optional &= keep_optional;
-                        r
-                    })
-                    .collect(),
-            )
-        })
-        .collect()
+/// The `[[order]]` (`key` = `order`) or `[[order-extensions]]` of builder.toml as its label
+/// holds it, with pack's `null` for a list the file does not have and `[]` for an empty one,
+/// for the order itself and for each entry's `group`.
+fn to_label_order(
+    config: &LoadedConfig,
+    key: &str,
+    order: &[cnbx_config::OrderGroup],
+    keep_optional: bool,
+) -> Option<Vec<OrderEntry>> {
+    if order.is_empty() && !config.has_key(&[key]) {
+        return None;
+    }
+    let entries = order.iter().enumerate().map(|(i, g)| {
+        let refs = g.group.iter().map(|r| {
+            let mut r = to_label_ref(r);
+            r.optional &= keep_optional;
+            r
+        });
+        let written = !g.group.is_empty() || config.has_key(&[key, &i.to_string(), "group"]);
+        OrderEntry { group: written.then(|| refs.collect()) }
+    });
+    Some(entries.collect())
 }
 
 fn encode_label<T: serde::Serialize + ?Sized>(label: &str, value: &T) -> Result<String, CreateError> {
@@ -923,29 +929,34 @@ fn assemble(
     if !extensions.is_empty() {
         metadata.extensions.get_or_insert_with(Vec::new).extend(extensions.iter().map(|m| m.info.clone()));
     }
+    // pack keeps the distinction between a list that is absent (`null`, no key in the TOML
+    // files) and one that is empty (`[]`) everywhere: after the `[stack]` merge, the first run
+    // image's mirrors are `[stack].run-image-mirrors` with that distinction intact.
+    let first_run = file.run.images.first();
     if !file.stack.id.is_empty() {
-        let mirrors = Some(file.stack.run_image_mirrors.clone()).filter(|m| !m.is_empty());
+        let mirrors = first_run.and_then(|r| r.mirrors.clone());
         metadata.stack = StackMetadata { run_image: RunImageMetadata { image: file.stack.run_image.clone(), mirrors } };
     }
     metadata.lifecycle = lifecycle.metadata.clone();
     metadata.created_by = CreatorMetadata { name: CREATOR_NAME.to_owned(), version: request.creator_version.clone() };
-    metadata.run_images = Some(
+    metadata.run_images = (!file.run.images.is_empty()).then(|| {
         file.run
             .images
             .iter()
             .map(|r| RunImageMetadata { image: r.image.clone(), mirrors: r.mirrors.clone() })
-            .collect(),
-    );
+            .collect()
+    });
 
     // Orders: the raw config goes to the labels, the resolved one to order.toml.
-    let order = to_label_order(&file.order, true);
-    let order_extensions = to_label_order(&file.order_extensions, false);
+    let order = to_label_order(&request.config, "order", &file.order, true);
+    let order_extensions = to_label_order(&request.config, "order-extensions", &file.order_extensions, false);
     let available_bps = metadata.buildpacks.clone().unwrap_or_default();
     let available_exts = metadata.extensions.clone().unwrap_or_default();
-    let resolved_order =
-        resolve_order(&order, &available_bps, ModuleKind::Buildpack).map_err(step("processing buildpacks order"))?;
-    let resolved_ext_order = resolve_order(&order_extensions, &available_exts, ModuleKind::Extension)
-        .map_err(step("processing extensions order"))?;
+    let resolved_order = resolve_order(order.as_deref().unwrap_or_default(), &available_bps, ModuleKind::Buildpack)
+        .map_err(step("processing buildpacks order"))?;
+    let resolved_ext_order =
+        resolve_order(order_extensions.as_deref().unwrap_or_default(), &available_exts, ModuleKind::Extension)
+            .map_err(step("processing extensions order"))?;
     let system = System {
         pre: labels::SystemBuildpacks { buildpacks: file.system.pre.buildpacks.iter().map(to_label_ref).collect() },
         post: labels::SystemBuildpacks { buildpacks: file.system.post.buildpacks.iter().map(to_label_ref).collect() },
@@ -995,17 +1006,17 @@ fn assemble(
     }
     let run_entries: Vec<RunImageEntry> =
         file.run.images.iter().map(|r| RunImageEntry { image: r.image.clone(), mirrors: r.mirrors.clone() }).collect();
-    let stack_entry = if file.stack.id.is_empty() {
-        run_entries.first().cloned().unwrap_or(RunImageEntry { image: String::new(), mirrors: None })
+    // stack.toml: the metadata's stack run image (from `[stack]`, or inherited from the build
+    // image's metadata) when it has one, else the first run image.
+    let stack_run = &metadata.stack.run_image;
+    let stack_entry = if stack_run.image.is_empty() {
+        run_entries.first().cloned()
     } else {
-        RunImageEntry {
-            image: file.stack.run_image.clone(),
-            mirrors: Some(file.stack.run_image_mirrors.clone()).filter(|m| !m.is_empty()),
-        }
+        Some(RunImageEntry { image: stack_run.image.clone(), mirrors: stack_run.mirrors.clone() })
     };
+    let stack_toml = stack_entry.as_ref().map(layers::stack_toml).unwrap_or_default();
     new_layers.push(
-        build_recipe(layers::single_file("/cnb/stack.toml", layers::stack_toml(&stack_entry).as_bytes()))?
-            .to_layer_blob(images.blobs()),
+        build_recipe(layers::single_file("/cnb/stack.toml", stack_toml.as_bytes()))?.to_layer_blob(images.blobs()),
     );
     new_layers.push(
         build_recipe(layers::single_file("/cnb/run.toml", layers::run_toml(&run_entries).as_bytes()))?
@@ -1023,17 +1034,15 @@ fn assemble(
     for (k, v) in &request.labels {
         config.set_label(k, v);
     }
+    // The build image's mixins as read: `null` when it has none (or `null`), `[]` for `[]`.
     let mixins = base.mixins.clone();
     let mut pack_labels = vec![
         (labels::BUILDER_METADATA, encode_label(labels::BUILDER_METADATA, &metadata)?),
         (labels::BUILDPACK_LAYERS, encode_label(labels::BUILDPACK_LAYERS, &bp_label)?),
         (labels::EXTENSION_LAYERS, encode_label(labels::EXTENSION_LAYERS, &ext_label)?),
-        (labels::BUILDPACK_ORDER, encode_label(labels::BUILDPACK_ORDER, &Some(order).filter(|o| !o.is_empty()))?),
-        (
-            labels::ORDER_EXTENSIONS,
-            encode_label(labels::ORDER_EXTENSIONS, &Some(order_extensions).filter(|o| !o.is_empty()))?,
-        ),
-        (labels::STACK_MIXINS, encode_label(labels::STACK_MIXINS, &mixins.filter(|m| !m.is_empty()))?),
+        (labels::BUILDPACK_ORDER, encode_label(labels::BUILDPACK_ORDER, &order)?),
+        (labels::ORDER_EXTENSIONS, encode_label(labels::ORDER_EXTENSIONS, &order_extensions)?),
+        (labels::STACK_MIXINS, encode_label(labels::STACK_MIXINS, &mixins)?),
     ];
     if !system.is_empty() {
         pack_labels.push((labels::SYSTEM, encode_label(labels::SYSTEM, &system)?));

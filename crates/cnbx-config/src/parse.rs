@@ -236,6 +236,15 @@ impl LoadedConfig {
         Ok(())
     }
 
+    /// Whether the file writes the key at `path` (keys in their canonical case; a segment made
+    /// of digits indexes an array), even as an empty list: pack writes a list the file sets to
+    /// `[]` as `[]`, and one it does not have as `null`.
+    pub fn has_key(&self, path: &[&str]) -> bool {
+        let segments: Vec<Seg> =
+            path.iter().map(|p| p.parse::<usize>().map_or_else(|_| Seg::Key((*p).to_owned()), Seg::Index)).collect();
+        self.document().is_some_and(|doc| lookup(doc.get_ref(), &segments).is_some())
+    }
+
     /// The file's document with keys in their canonical case, for spans; `None` if it does
     /// not parse (only possible for a hand-built value).
     fn document(&self) -> Option<Spanned<DeTable<'_>>> {

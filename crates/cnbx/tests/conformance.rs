@@ -126,6 +126,103 @@ fn publish_checks_the_rules_that_need_the_base_layers() {
     assert!(!out.contains("Reading the layers of"), "the validation cache remembers: {out}");
 }
 
+/// A file written into an OCI layout builder, read with umoci.
+fn builder_file(env: &Env, layout: &Path, path: &str) -> Option<String> {
+    let bundle = env.work.path().join(format!("bundle-{}", layout.file_name().unwrap().to_string_lossy()));
+    let rootfs = if bundle.exists() {
+        bundle.join("rootfs")
+    } else {
+        cnbx_testkit::umoci_unpack(layout, "latest", &bundle).unwrap()
+    };
+    std::fs::read_to_string(rootfs.join(path)).ok()
+}
+
+fn labels_of(layout: &Path) -> serde_json::Map<String, Value> {
+    let config = cnbx_testkit::skopeo_config(&format!("oci:{}:latest", layout.display()), &[]).unwrap();
+    config["config"]["Labels"].as_object().unwrap().clone()
+}
+
+fn label_json(labels: &serde_json::Map<String, Value>, key: &str) -> Value {
+    serde_json::from_str(labels[key].as_str().unwrap()).unwrap()
+}
+
+/// pack writes an empty list the builder.toml (or the build image) gives as `[]`, and one it
+/// does not give as `null` or not at all: run image mirrors in `/cnb/stack.toml` and the
+/// metadata label, the stack mixins, the orders and their groups.
+#[test]
+fn empty_and_absent_lists_are_written_as_pack_writes_them() {
+    if !tools() {
+        return;
+    }
+    let env = Env::with_test_images();
+    let legacy_run = "[stack]\n  id = \"io.buildpacks.stacks.jammy\"\n  run-image = \"cnbx.test/run:jammy\"\n";
+    let run_images = "[[run.images]]\n  image = \"cnbx.test/run:jammy\"\n  mirrors = [\"mirror.cnbx.test/run:jammy\"]";
+    let create = |name: &str, replacements: &[(&str, &str)]| {
+        let config = sample(&env, &format!("{name}.toml"), replacements);
+        let dest = format!("oci:{name}:latest");
+        let args = ["builder", "create", &dest, "--config", config.to_str().unwrap(), "--pull-policy", "never"];
+        let (code, out) = run(&env, &[&args[..], &["--target", "linux/amd64"]].concat());
+        assert_eq!(code, 0, "{out}");
+        env.work.path().join(name)
+    };
+
+    // `run-image-mirrors = []` with [stack].id.
+    let empty = create("empty", &[(run_images, &format!("{legacy_run}  run-image-mirrors = []"))]);
+    assert_eq!(
+        builder_file(&env, &empty, "cnb/stack.toml").unwrap(),
+        "[run-image]\n  image = \"cnbx.test/run:jammy\"\n  mirrors = []\n"
+    );
+    assert_eq!(
+        builder_file(&env, &empty, "cnb/run.toml").unwrap(),
+        "[[images]]\n  image = \"cnbx.test/run:jammy\"\n  mirrors = []\n"
+    );
+    let labels = labels_of(&empty);
+    let metadata = label_json(&labels, "io.buildpacks.builder.metadata");
+    assert_eq!(metadata["stack"]["runImage"]["mirrors"], serde_json::json!([]), "{metadata}");
+    assert_eq!(metadata["images"][0]["mirrors"], serde_json::json!([]), "{metadata}");
+    // The build image's mixins label is `[]`.
+    assert_eq!(labels["io.buildpacks.stack.mixins"], "[]");
+
+    // No mirrors key: no mirrors line, `null` in the label.
+    let absent = create("absent", &[(run_images, legacy_run)]);
+    assert_eq!(
+        builder_file(&env, &absent, "cnb/stack.toml").unwrap(),
+        "[run-image]\n  image = \"cnbx.test/run:jammy\"\n"
+    );
+    let metadata = label_json(&labels_of(&absent), "io.buildpacks.builder.metadata");
+    assert_eq!(metadata["stack"]["runImage"]["mirrors"], Value::Null, "{metadata}");
+    assert_eq!(metadata["images"][0]["mirrors"], Value::Null, "{metadata}");
+
+    // `[[run.images]]` with `mirrors = []` and [stack].id: the same as the legacy spelling.
+    let merged = create(
+        "merged",
+        &[(
+            run_images,
+            "[stack]\n  id = \"io.buildpacks.stacks.jammy\"\n\n[[run.images]]\n  image = \"cnbx.test/run:jammy\"\n  mirrors = []",
+        )],
+    );
+    let metadata = label_json(&labels_of(&merged), "io.buildpacks.builder.metadata");
+    assert_eq!(metadata["stack"]["runImage"], serde_json::json!({"image": "cnbx.test/run:jammy", "mirrors": []}));
+
+    // An order given as an empty list, and an order entry without a group.
+    let order = "[[order]]\n  [[order.group]]\n    id = \"samples/hello-universe\"\n\n[[order]]\n  [[order.group]]\n    id = \"samples/hello-world\"\n    version = \"0.0.1\"";
+    let orders = create(
+        "orders",
+        &[
+            (order, ""),
+            ("description = ", "order = []\ndescription = "),
+            (
+                "[[order-extensions]]\n  [[order-extensions.group]]\n    id = \"samples/hello-ext\"",
+                "[[order-extensions]]",
+            ),
+        ],
+    );
+    let labels = labels_of(&orders);
+    assert_eq!(labels["io.buildpacks.buildpack.order"], "[]");
+    assert_eq!(labels["io.buildpacks.buildpack.order-extensions"], r#"[{"group":null}]"#);
+    assert_eq!(builder_file(&env, &orders, "cnb/order.toml").unwrap(), "[[order-extensions]]\n");
+}
+
 /// A reference pinned by digest resolves to exactly that content: a local-store entry
 /// recorded under the pinned name with another manifest is refused; an entry that is the
 /// pinned content, or a manifest of the pinned index fetched from a registry, is used.
