@@ -1,10 +1,10 @@
 //! `builder create`: from a parsed `builder.toml` to a builder image written to the local
 //! store, an OCI layout, a docker-archive or a registry.
 //!
-//! The steps follow pack (pack-builder-behavior.md §2.4, §3): fetch the build and run images,
-//! check them against the platform spec ([`cnbx_validate`]), fetch the lifecycle and the
-//! buildpacks and extensions, check the modules, resolve the orders, then add pack's layers in
-//! pack's order and write pack's labels. Nothing is written to the destination before every
+//! The steps follow pack's: fetch the build image, the lifecycle, the run images and mirrors,
+//! the buildpacks and extensions, check the base images against the platform spec
+//! ([`cnbx_validate`]) and the modules against the lifecycle and the build image, resolve the
+//! orders, then add pack's layers in pack's order and write pack's labels. Nothing is written to the destination before every
 //! check has passed; layers built on the way go to the content-addressed blob store, where
 //! the next run finds them.
 //!
@@ -13,7 +13,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use cnbx_config::{ConfigError, LifecycleSource, LoadedConfig, Target};
@@ -22,7 +21,7 @@ use cnbx_oci::layer::{LayerInfo, LayerRecipe};
 use cnbx_oci::progress::ReporterExt;
 use cnbx_oci::registry::PushOutcome;
 use cnbx_oci::spec::{Platform, media_type};
-use cnbx_oci::{BlobSource, Digest, LayerCache, OciLayout};
+use cnbx_oci::{Digest, LayerCache, OciLayout};
 use cnbx_refs::{ImageLocation, ImageRef};
 use cnbx_validate::{Finding, ImageFacts, IndexPlatform, Level, Options, PlatformApi, Role, RootFs};
 
@@ -32,7 +31,7 @@ use crate::labels::{
     RunImageMetadata, StackMetadata, System,
 };
 use crate::layers::{self, RunImageEntry};
-use crate::lifecycle::{Lifecycle, LifecycleLocation, locate_lifecycle};
+use crate::lifecycle::{Lifecycle, LifecycleError, LifecycleLocation, locate_lifecycle};
 use crate::modules::{
     BuildImageFacts, Module, ModuleContext, ModuleKind, ModuleSpec, fetch_modules, plan_module_layers, resolve_order,
     resolve_system, validate_modules_with,
@@ -69,6 +68,10 @@ pub struct CreateRequest {
     pub append_image_name_suffix: bool,
     /// The version written into `createdBy`.
     pub creator_version: String,
+    /// Check the base images from their configs only, without reading their layers: the rules
+    /// that need `/etc/passwd`, `/etc/group`, os-release or the home directory are then not
+    /// checked, and one warning lists them.
+    pub skip_layer_checks: bool,
 }
 
 /// What was created.
@@ -128,6 +131,9 @@ pub enum CreateError {
     /// Something about the images or modules is inconsistent (pack's messages).
     #[error("{0}")]
     Invalid(String),
+    /// The lifecycle could not be fetched (the message starts with `fetch lifecycle:`).
+    #[error(transparent)]
+    Lifecycle(LifecycleError),
     /// Another step failed.
     #[error("{context}")]
     Step {
@@ -228,15 +234,90 @@ fn suffixed(reference: &ImageRef, target: &Target) -> Result<ImageRef, CreateErr
         .map_err(|source| CreateError::Destination { destination: format!("{}:{tag}", reference.name()), source })
 }
 
+/// The first template placeholder in `text`, if any: `${NAME}` (shell, Bazel), `{{ … }}` (Go
+/// templates) or `{NAME}` of upper-case letters, digits and `_` (Python's `str.format`), what
+/// a builder.toml template still holds when it was not rendered.
+fn template_placeholder(text: &str) -> Option<&str> {
+    for (open, close) in [("${", "}"), ("{{", "}}")] {
+        if let Some(start) = text.find(open) {
+            if let Some(len) = text[start + open.len()..].find(close) {
+                return Some(&text[start..start + open.len() + len + close.len()]);
+            }
+        }
+    }
+    let start = text.find('{')?;
+    let end = start + text[start..].find('}')?;
+    let name = &text[start + 1..end];
+    let upper = !name.is_empty() && name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+    upper.then(|| &text[start..=end])
+}
+
+/// The first value of builder.toml that names an image, a module, a stack or the lifecycle
+/// and is a template placeholder, with what it is.
+fn template_placeholder_in(config: &cnbx_config::BuilderConfig) -> Option<(String, &str)> {
+    let mut values: Vec<(String, &str)> = vec![
+        ("the build image".to_owned(), config.build.image.as_str()),
+        ("[stack] id".to_owned(), config.stack.id.as_str()),
+        ("[lifecycle] version".to_owned(), config.lifecycle.version.as_str()),
+        ("[lifecycle] uri".to_owned(), config.lifecycle.uri.as_str()),
+    ];
+    for run in &config.run.images {
+        values.push(("a run image".to_owned(), &run.image));
+        values.extend(run.mirrors.iter().flatten().map(|m| ("a run image mirror".to_owned(), m.as_str())));
+    }
+    for (kind, modules) in [("buildpack", &config.buildpacks), ("extension", &config.extensions)] {
+        for m in modules.iter() {
+            for (key, value) in [("uri", &m.uri), ("id", &m.id), ("version", &m.version)] {
+                values.push((format!("the {key} of a [[{kind}s]] entry"), value.as_str()));
+            }
+        }
+    }
+    values.into_iter().find_map(|(what, value)| template_placeholder(value).map(|p| (what, p)))
+}
+
+/// Why `name` cannot be written into a builder as a run image or mirror: it must be a
+/// registry reference as the lifecycle and pack parse it, without a transport prefix.
+fn run_image_name_problem(name: &str) -> Result<(), String> {
+    const FIX: &str = "push the image to a registry and write its name, REGISTRY/REPOSITORY[:TAG]";
+    if let Some(rest) = name.strip_prefix("docker://").or_else(|| name.strip_prefix("docker:/")) {
+        return Err(format!(
+            "run images are written into the builder as they are, and the lifecycle cannot pull a name with the \
+             docker:// prefix; write '{}' without it",
+            cnbx_fs::excerpt(rest)
+        ));
+    }
+    let transport = |what: &str| {
+        Err(format!(
+            "{what} is not a registry image: run images and mirrors are written into the builder (/cnb/run.toml, \
+             /cnb/stack.toml, the metadata label) for the lifecycle to pull from a registry; {FIX}"
+        ))
+    };
+    if name.starts_with("oci:") {
+        return transport("an oci: layout");
+    }
+    if name.starts_with("docker-archive:") {
+        return transport("a docker-archive");
+    }
+    ImageRef::parse(name).map(drop).map_err(|e| e.to_string())
+}
+
 /// Creates the builder described by `request`.
 pub async fn create(images: &Images, request: &CreateRequest) -> Result<Created, CreateError> {
     let config = &request.config;
+    if let Some((what, placeholder)) = template_placeholder_in(&config.config) {
+        return Err(CreateError::Invalid(format!(
+            "{} is a template that was not filled in: {what} is '{}', a template placeholder; fill in every \
+             placeholder (render the template) before creating the builder",
+            config.path.display(),
+            cnbx_fs::excerpt(placeholder)
+        )));
+    }
     config.validate()?;
-    // Every run image and mirror must be an image name before anything is fetched (an
-    // invalid mirror would otherwise only be warned about and written into the builder).
-    config.check_run_image_names(|name| {
-        ImageLocation::parse(name, &config.base_dir).map(drop).map_err(|e| e.to_string())
-    })?;
+    // Every run image and mirror must be a registry image name before anything is fetched:
+    // they are written into /cnb/run.toml, /cnb/stack.toml and the metadata label as they
+    // are, for the lifecycle and platforms to pull (an invalid mirror would otherwise only be
+    // warned about and written into the builder).
+    config.check_run_image_names(run_image_name_problem)?;
     for warning in &config.warnings {
         images.reporter().warn(warning);
     }
@@ -359,27 +440,6 @@ fn facts_of(image: &SourceImage, name: &str) -> ImageFacts {
     facts
 }
 
-/// The image's file system for layer-mode checks, when its layers are already local (the local
-/// store or an OCI layout). Images on registries are checked from their config only, so that
-/// `--publish` never downloads base layers.
-fn rootfs_of(image: &SourceImage) -> Option<RootFs> {
-    let BlobSource::Store(store) = &image.source else { return None };
-    let layers = image.layers().ok()?;
-    let mut readers: Vec<Box<dyn Read>> = Vec::with_capacity(layers.len());
-    for layer in &layers {
-        let file = store.open_blob(&layer.descriptor.digest).ok()?;
-        let reader = std::io::BufReader::new(file);
-        if media_type::is_gzip_layer(&layer.descriptor.media_type) {
-            readers.push(Box::new(flate2::read::GzDecoder::new(reader)));
-        } else if layer.descriptor.media_type.ends_with("zstd") {
-            return None;
-        } else {
-            readers.push(Box::new(reader));
-        }
-    }
-    RootFs::from_layers(readers).ok()
-}
-
 fn platform_api_for(lifecycle: &LifecycleMetadata) -> PlatformApi {
     let latest = lifecycle.apis.platform.supported().iter().chain(lifecycle.apis.platform.deprecated()).max().copied();
     match latest {
@@ -391,42 +451,85 @@ fn platform_api_for(lifecycle: &LifecycleMetadata) -> PlatformApi {
     }
 }
 
-/// A `[[run.images]]` entry with the images that could be fetched: the run image (if found)
+/// Whether a buildpack being added declares only `[[stacks]]` (none of them `*`, which
+/// matches any stack) and no `[[targets]]`: it fails detection unless the base images carry
+/// one of its stacks, so the legacy stack rules it depends on are errors.
+fn legacy_stacks_required(buildpacks: &[Module]) -> bool {
+    buildpacks.iter().any(|m| {
+        let info = &m.layer_info;
+        info.targets.is_empty() && !info.stacks.is_empty() && info.stacks.iter().all(|s| s.id != "*")
+    })
+}
+
+/// A `[[run.images]]` entry with the images that could be read: the run image (if found)
 /// and its mirrors, in order.
 struct RunGroup {
     image: String,
     members: Vec<(Role, String, SourceImage)>,
 }
 
-/// Fetches every run image and mirror (pack's §2.4 step 2): a missing one is a warning, a
-/// run image that cannot be fetched is an error, a mirror that cannot be fetched a warning.
+/// Every run image and mirror that could be read, and the `PAIR-TARGET-MATCH` findings for
+/// those that exist but have no image for the build image's platform.
+struct RunImages {
+    groups: Vec<RunGroup>,
+    missing_platform: Vec<Finding>,
+}
+
+/// Reads a run image or mirror for `platform`. When it has no manifest for `platform` but
+/// `platform` names a variant, it is read for the os and architecture alone: a variant set on
+/// one image only (or two different variants) is then the validator's finding, at the same
+/// level whichever image has it.
+async fn fetch_run_image(
+    images: &Images,
+    base_dir: &Path,
+    name: &str,
+    platform: &Platform,
+) -> Result<Option<SourceImage>, ImageFetchError> {
+    match images.get(name, base_dir, Some(platform)).await {
+        Err(e) if platform.variant.is_some() && e.missing_platform().is_some() => {
+            let any_variant = Platform::new(&platform.os, &platform.architecture, None);
+            images.get(name, base_dir, Some(&any_variant)).await.or(Err(e))
+        }
+        other => other,
+    }
+}
+
+/// Fetches every run image and mirror (as pack does first): a missing one is a warning, one
+/// without an image for the build image's platform a finding, a run image that cannot be
+/// fetched an error, a mirror that cannot be fetched a warning.
 async fn fetch_run_images(
     images: &Images,
     request: &CreateRequest,
     platform: &Platform,
-) -> Result<Vec<RunGroup>, CreateError> {
+    build: &ImageFacts,
+) -> Result<RunImages, CreateError> {
     let config = &request.config;
     let stack_id = &config.config.stack.id;
-    let mut groups = Vec::new();
+    let mut runs = RunImages { groups: Vec::new(), missing_platform: Vec::new() };
     for run in &config.config.run.images {
         let mut names = vec![(Role::Run, run.image.clone())];
         names.extend(run.mirrors.iter().flatten().map(|m| (Role::Mirror, m.clone())));
         let mut members = Vec::new();
         for (role, name) in names {
-            let image = match images.get(&name, &config.base_dir, Some(platform)).await {
+            let image = match fetch_run_image(images, &config.base_dir, &name, platform).await {
                 Ok(Some(image)) => image,
                 Ok(None) => {
                     images.reporter().warn(&format!("run image '{name}' is not accessible"));
                     continue;
                 }
-                Err(e) if role == Role::Mirror => {
-                    images.reporter().warn(&format!(
-                        "run image mirror '{name}' is not accessible: {}",
-                        crate::inspect::error_chain(&e)
-                    ));
-                    continue;
-                }
                 Err(e) => {
+                    if let Some((wanted, available)) = e.missing_platform() {
+                        let finding = cnbx_validate::platform_missing(build, role, &name, wanted, available);
+                        runs.missing_platform.push(finding);
+                        continue;
+                    }
+                    if role == Role::Mirror {
+                        images.reporter().warn(&format!(
+                            "run image mirror '{name}' is not accessible: {}",
+                            crate::inspect::error_chain(&e)
+                        ));
+                        continue;
+                    }
                     return Err(CreateError::Fetch {
                         context: format!("invalid run image config: failed to fetch image '{name}'"),
                         source: Box::new(e),
@@ -444,23 +547,54 @@ async fn fetch_run_images(
             }
             members.push((role, name, image));
         }
-        groups.push(RunGroup { image: run.image.clone(), members });
+        runs.groups.push(RunGroup { image: run.image.clone(), members });
     }
-    Ok(groups)
+    Ok(runs)
+}
+
+/// The base images' file systems for layer mode, read once per manifest digest.
+struct BaseFileSystems {
+    by_manifest: BTreeMap<Digest, Option<RootFs>>,
+}
+
+impl BaseFileSystems {
+    /// Reads the layers of every image (`(name, image)`; unless `skip`), each manifest once.
+    async fn read(images: &Images, all: &[(&str, &SourceImage)], skip: bool) -> Result<Self, CreateError> {
+        let mut by_manifest = BTreeMap::new();
+        if skip {
+            return Ok(Self { by_manifest });
+        }
+        for (name, image) in all {
+            if by_manifest.contains_key(&image.manifest.digest) {
+                continue;
+            }
+            images.reporter().debug(&format!("Reading the layers of '{name}' ({}) to check it", image.manifest.digest));
+            let fs = crate::base_layers::read(images, image)
+                .await
+                .map_err(step("reading the base images' layers to check them (--skip-layer-checks skips this)"))?;
+            by_manifest.insert(image.manifest.digest.clone(), fs);
+        }
+        Ok(Self { by_manifest })
+    }
+
+    fn get(&self, image: &SourceImage) -> Option<&RootFs> {
+        self.by_manifest.get(&image.manifest.digest).and_then(Option::as_ref)
+    }
 }
 
 /// The findings for the build image, every run image and mirror, and the pairs, and the build
 /// user's uid and gid when they could be decided.
 fn base_image_findings(
     build: &SourceImage,
-    build_name: &str,
-    runs: &[RunGroup],
+    build_facts: &ImageFacts,
+    runs: &RunImages,
+    fs: &BaseFileSystems,
     options: &Options,
 ) -> (Vec<Finding>, Option<(u32, u32)>) {
-    let build_facts = facts_of(build, build_name);
-    let build_rootfs = rootfs_of(build);
-    let mut findings = cnbx_validate::check_build_image(&build_facts, build_rootfs.as_ref(), options);
-    for group in runs {
+    let build_rootfs = fs.get(build);
+    let mut findings = cnbx_validate::check_build_image(build_facts, build_rootfs, options);
+    findings.extend(runs.missing_platform.iter().cloned());
+    for group in &runs.groups {
         let mut refs = Vec::new();
         for (role, name, image) in &group.members {
             let facts = facts_of(image, name);
@@ -469,16 +603,12 @@ fn base_image_findings(
                 registry: cnbx_refs::mirrors::normalized_registry(name).unwrap_or_default(),
                 config_digest: Some(image.config_raw.digest.to_string()),
             });
+            let rootfs = fs.get(image);
             if *role == Role::Run {
-                let rootfs = rootfs_of(image);
-                findings.extend(cnbx_validate::check_run_image(&facts, rootfs.as_ref(), options));
-                findings.extend(cnbx_validate::check_pair(
-                    (&build_facts, build_rootfs.as_ref()),
-                    (&facts, rootfs.as_ref()),
-                    options,
-                ));
+                findings.extend(cnbx_validate::check_run_image(&facts, rootfs, options));
+                findings.extend(cnbx_validate::check_pair((build_facts, build_rootfs), (&facts, rootfs), options));
             } else {
-                findings.extend(cnbx_validate::check_mirror(&build_facts, &facts, options));
+                findings.extend(cnbx_validate::check_mirror((build_facts, build_rootfs), (&facts, rootfs), options));
             }
         }
         if let Some((first, rest)) = refs.split_first() {
@@ -487,7 +617,7 @@ fn base_image_findings(
             }
         }
     }
-    let user = match cnbx_validate::build_user(&build_facts, build_rootfs.as_ref()) {
+    let user = match cnbx_validate::build_user(build_facts, build_rootfs) {
         Ok(user) => Some((user.uid, user.gid)),
         Err(f) => {
             findings.push(f);
@@ -497,6 +627,22 @@ fn base_image_findings(
     cnbx_validate::sort_findings(&mut findings);
     findings.dedup();
     (findings, user)
+}
+
+/// The warning listing the rules left unchecked because the layers of the images named in
+/// `unread` were not read (`why` says why), if any.
+fn unchecked_rules_warning(findings: &[Finding], unread: &[&str], why: &str) -> Option<String> {
+    if unread.is_empty() {
+        return None;
+    }
+    let rules: std::collections::BTreeSet<&str> = findings
+        .iter()
+        .filter(|f| f.level == Level::Info && f.message.starts_with("not verified:"))
+        .filter(|f| unread.contains(&f.image.as_str()))
+        .map(|f| f.rule)
+        .collect();
+    let rules = if rules.is_empty() { "none".to_owned() } else { rules.into_iter().collect::<Vec<_>>().join(", ") };
+    Some(format!("{why}, so these rules were not checked: {rules}"))
 }
 
 /// The outcome of a validation that passed, as cached: the build user and the messages to
@@ -510,35 +656,60 @@ struct PassedValidation {
 }
 
 /// Validates the base images, or replays a validation that passed before for exactly the
-/// same images (by manifest digest) and options: reading the base layers (layer mode) is the
-/// only part of a warm create that grows with the base image's size.
-fn validate_base_images(
+/// same images (by manifest digest), labels and options: reading the base layers (layer mode,
+/// streamed from the registry with `--publish`) is the only part of a warm create that grows
+/// with the base images' size. With `skip_layers`, the images are checked from their configs
+/// only and one warning lists the rules that could not be checked.
+async fn validate_base_images(
     images: &Images,
     build: &SourceImage,
-    build_name: &str,
-    runs: &[RunGroup],
+    build_facts: &ImageFacts,
+    runs: &RunImages,
     options: &Options,
+    skip_layers: bool,
 ) -> Result<(u32, u32), CreateError> {
-    let mut key = format!("validation v1 cnbx-validate {}\n{options:?}\n", env!("CARGO_PKG_VERSION"));
-    let _ = writeln!(key, "build {build_name} {} {}", build.manifest.digest, layer_mode(build));
-    for group in runs {
+    let mode = if skip_layers { "config" } else { "layers" };
+    let mut key = format!("validation v2 cnbx-validate {}\n{options:?}\n", env!("CARGO_PKG_VERSION"));
+    let _ = writeln!(key, "build {} {} {mode} {:?}", build_facts.name, build.manifest.digest, build_facts.labels);
+    for group in &runs.groups {
         for (role, name, image) in &group.members {
-            let _ = writeln!(key, "{role} {name} {} {}", image.manifest.digest, layer_mode(image));
+            let _ = writeln!(key, "{role} {name} {} {mode}", image.manifest.digest);
         }
+    }
+    for f in &runs.missing_platform {
+        let _ = writeln!(key, "{f}");
     }
     let cached: Option<PassedValidation> = images.home().recall("validation", &key);
     let passed = match cached {
         Some(p) => p,
         None => {
-            let (findings, user) = base_image_findings(build, build_name, runs, options);
+            let members = runs.groups.iter().flat_map(|g| &g.members);
+            let all: Vec<(&str, &SourceImage)> = std::iter::once((build_facts.name.as_str(), build))
+                .chain(members.map(|(_, name, image)| (name.as_str(), image)))
+                .collect();
+            let fs = BaseFileSystems::read(images, &all, skip_layers).await?;
+            let (findings, user) = base_image_findings(build, build_facts, runs, &fs, options);
             let Some((uid, gid)) = user.filter(|_| findings.iter().all(|f| f.level != Level::Error)) else {
                 return Err(CreateError::Validation(findings));
             };
             let text = |f: &Finding| if f.fix.is_empty() { f.to_string() } else { format!("{f}; fix: {}", f.fix) };
+            let mut warnings: Vec<String> = findings.iter().filter(|f| f.level == Level::Warning).map(text).collect();
+            let (unread, why) = if skip_layers {
+                let names = all.iter().map(|(name, _)| *name).collect();
+                (names, "--skip-layer-checks: the base images' layers were not read".to_owned())
+            } else {
+                let names: Vec<&str> = all.iter().filter(|(_, i)| fs.get(i).is_none()).map(|(name, _)| *name).collect();
+                let why = format!(
+                    "the layers of {} are compressed with zstd, which cnbx cannot read yet",
+                    names.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")
+                );
+                (names, why)
+            };
+            warnings.extend(unchecked_rules_warning(&findings, &unread, &why));
             let passed = PassedValidation {
                 uid,
                 gid,
-                warnings: findings.iter().filter(|f| f.level == Level::Warning).map(text).collect(),
+                warnings,
                 debug: findings.iter().filter(|f| f.level == Level::Info).map(text).collect(),
             };
             images.home().remember("validation", &key, &passed);
@@ -552,10 +723,6 @@ fn validate_base_images(
         images.reporter().debug(d);
     }
     Ok((passed.uid, passed.gid))
-}
-
-fn layer_mode(image: &SourceImage) -> &'static str {
-    if matches!(image.source, BlobSource::Store(_)) { "layers" } else { "config" }
 }
 
 async fn create_one(
@@ -588,10 +755,14 @@ async fn create_one(
             file.build.image
         )));
     }
+    // The --labels are applied before anything reads the build image's labels (as in pack),
+    // so the validator and the stack checks see the builder's final labels.
     let mut base_labels = build.config.labels();
     for (k, v) in &request.labels {
         base_labels.insert(k.clone(), v.clone());
     }
+    let mut build_facts = facts_of(&build, &file.build.image);
+    build_facts.labels.clone_from(&base_labels);
     let stack_label = base_labels.get(labels::STACK_ID).cloned().unwrap_or_default();
     if !file.stack.id.is_empty() && file.stack.id != stack_label {
         return Err(CreateError::Invalid(format!(
@@ -607,8 +778,11 @@ async fn create_one(
         LifecycleSource::Uri(uri) => LifecycleLocation::Uri(uri.clone()),
         LifecycleSource::Version(v) => LifecycleLocation::Version(v.clone()),
     };
-    let pending =
-        locate_lifecycle(&module_ctx, &location, build.config.architecture()).await.map_err(step("fetch lifecycle"))?;
+    let pending = locate_lifecycle(&module_ctx, &location, build.config.architecture()).await.map_err(|e| match e {
+        // Already says "fetch lifecycle: …".
+        LifecycleError::Fetch(_) => CreateError::Lifecycle(e),
+        other => step("fetch lifecycle")(other),
+    })?;
     // Its layer (the biggest single layer of a typical builder) is built on the rayon pool
     // while the base images are checked and the modules are located and built there too.
     let lifecycle_layer = {
@@ -621,19 +795,7 @@ async fn create_one(
         rx
     };
     let lifecycle_metadata = pending.metadata;
-
-    // Base images against the platform spec, before any module work.
-    let options = Options {
-        stack_id: Some(file.stack.id.clone()).filter(|s| !s.is_empty()),
-        legacy_stacks_required: false,
-        platform_api: platform_api_for(&lifecycle_metadata),
-    };
-    let runs = fetch_run_images(images, request, &platform).await?;
-    let (uid, gid) = validate_base_images(images, &build, &file.build.image, &runs, &options)?;
-    let label_err = |e| step::<labels::LabelError>("reading the build image's labels")(e);
-    let metadata = labels::decode_or_default(&base_labels, labels::BUILDER_METADATA).map_err(label_err)?;
-    let mixins = labels::decode_or_default(&base_labels, labels::STACK_MIXINS).map_err(label_err)?;
-    let base = BuildBase { image: build, labels: base_labels, metadata, mixins, uid, gid };
+    let runs = fetch_run_images(images, request, &platform, &build_facts).await?;
 
     if !file.extensions.is_empty() || !file.order_extensions.is_empty() {
         let latest = lifecycle_metadata.apis.platform.supported().iter().max().copied();
@@ -646,7 +808,8 @@ async fn create_one(
         }
     }
 
-    // Buildpacks and extensions.
+    // Buildpacks and extensions (located and built before the base images are validated: a
+    // buildpack that needs a stack makes the legacy stack rules errors).
     let specs = |entries: &[cnbx_config::ModuleConfig]| -> Vec<ModuleSpec> {
         entries
             .iter()
@@ -659,6 +822,20 @@ async fn create_one(
     let extensions = fetch_modules(&module_ctx, ModuleKind::Extension, &specs(&file.extensions))
         .await
         .map_err(step("failed to add extensions to builder"))?;
+
+    // Base images against the platform spec, before the modules are checked against them.
+    let options = Options {
+        stack_id: Some(file.stack.id.clone()).filter(|s| !s.is_empty()),
+        legacy_stacks_required: legacy_stacks_required(&buildpacks),
+        platform_api: platform_api_for(&lifecycle_metadata),
+    };
+    let (uid, gid) =
+        validate_base_images(images, &build, &build_facts, &runs, &options, request.skip_layer_checks).await?;
+    let label_err = |e| step::<labels::LabelError>("reading the build image's labels")(e);
+    let metadata = labels::decode_or_default(&base_labels, labels::BUILDER_METADATA).map_err(label_err)?;
+    let mixins = labels::decode_or_default(&base_labels, labels::STACK_MIXINS).map_err(label_err)?;
+    let base = BuildBase { image: build, labels: base_labels, metadata, mixins, uid, gid };
+
     let facts = BuildImageFacts {
         stack_id: stack_label.clone(),
         mixins: base.mixins.clone().unwrap_or_default(),
@@ -699,22 +876,28 @@ fn to_label_ref(r: &cnbx_config::ModuleRef) -> ModuleRef {
     }
 }
 
-fn to_label_order(order: &[cnbx_config::OrderGroup], keep_optional: bool) -> Vec<OrderEntry> {
-    order
-        .iter()
-        .map(|g| {
-            OrderEntry::new(
-                g.group
-                    .iter()
-                    .map(|r| {
-                        let mut r = to_label_ref(r);
-                        r.optional &= keep_optional;
-                        r
-                    })
-                    .collect(),
-            )
-        })
-        .collect()
+/// The `[[order]]` (`key` = `order`) or `[[order-extensions]]` of builder.toml as its label
+/// holds it, with pack's `null` for a list the file does not have and `[]` for an empty one,
+/// for the order itself and for each entry's `group`.
+fn to_label_order(
+    config: &LoadedConfig,
+    key: &str,
+    order: &[cnbx_config::OrderGroup],
+    keep_optional: bool,
+) -> Option<Vec<OrderEntry>> {
+    if order.is_empty() && !config.has_key(&[key]) {
+        return None;
+    }
+    let entries = order.iter().enumerate().map(|(i, g)| {
+        let refs = g.group.iter().map(|r| {
+            let mut r = to_label_ref(r);
+            r.optional &= keep_optional;
+            r
+        });
+        let written = !g.group.is_empty() || config.has_key(&[key, &i.to_string(), "group"]);
+        OrderEntry { group: written.then(|| refs.collect()) }
+    });
+    Some(entries.collect())
 }
 
 fn encode_label<T: serde::Serialize + ?Sized>(label: &str, value: &T) -> Result<String, CreateError> {
@@ -746,29 +929,34 @@ fn assemble(
     if !extensions.is_empty() {
         metadata.extensions.get_or_insert_with(Vec::new).extend(extensions.iter().map(|m| m.info.clone()));
     }
+    // pack keeps the distinction between a list that is absent (`null`, no key in the TOML
+    // files) and one that is empty (`[]`) everywhere: after the `[stack]` merge, the first run
+    // image's mirrors are `[stack].run-image-mirrors` with that distinction intact.
+    let first_run = file.run.images.first();
     if !file.stack.id.is_empty() {
-        let mirrors = Some(file.stack.run_image_mirrors.clone()).filter(|m| !m.is_empty());
+        let mirrors = first_run.and_then(|r| r.mirrors.clone());
         metadata.stack = StackMetadata { run_image: RunImageMetadata { image: file.stack.run_image.clone(), mirrors } };
     }
     metadata.lifecycle = lifecycle.metadata.clone();
     metadata.created_by = CreatorMetadata { name: CREATOR_NAME.to_owned(), version: request.creator_version.clone() };
-    metadata.run_images = Some(
+    metadata.run_images = (!file.run.images.is_empty()).then(|| {
         file.run
             .images
             .iter()
             .map(|r| RunImageMetadata { image: r.image.clone(), mirrors: r.mirrors.clone() })
-            .collect(),
-    );
+            .collect()
+    });
 
     // Orders: the raw config goes to the labels, the resolved one to order.toml.
-    let order = to_label_order(&file.order, true);
-    let order_extensions = to_label_order(&file.order_extensions, false);
+    let order = to_label_order(&request.config, "order", &file.order, true);
+    let order_extensions = to_label_order(&request.config, "order-extensions", &file.order_extensions, false);
     let available_bps = metadata.buildpacks.clone().unwrap_or_default();
     let available_exts = metadata.extensions.clone().unwrap_or_default();
-    let resolved_order =
-        resolve_order(&order, &available_bps, ModuleKind::Buildpack).map_err(step("processing buildpacks order"))?;
-    let resolved_ext_order = resolve_order(&order_extensions, &available_exts, ModuleKind::Extension)
-        .map_err(step("processing extensions order"))?;
+    let resolved_order = resolve_order(order.as_deref().unwrap_or_default(), &available_bps, ModuleKind::Buildpack)
+        .map_err(step("processing buildpacks order"))?;
+    let resolved_ext_order =
+        resolve_order(order_extensions.as_deref().unwrap_or_default(), &available_exts, ModuleKind::Extension)
+            .map_err(step("processing extensions order"))?;
     let system = System {
         pre: labels::SystemBuildpacks { buildpacks: file.system.pre.buildpacks.iter().map(to_label_ref).collect() },
         post: labels::SystemBuildpacks { buildpacks: file.system.post.buildpacks.iter().map(to_label_ref).collect() },
@@ -779,7 +967,7 @@ fn assemble(
         Some(resolve_system(&system, &available_bps).map_err(step("processing system buildpacks"))?)
     };
 
-    // Layers, in pack's order (§3.1).
+    // Layers, in pack's order.
     let build_recipe = |recipe: LayerRecipe| -> Result<LayerInfo, CreateError> {
         let name = recipe.name.clone();
         cache
@@ -818,17 +1006,17 @@ fn assemble(
     }
     let run_entries: Vec<RunImageEntry> =
         file.run.images.iter().map(|r| RunImageEntry { image: r.image.clone(), mirrors: r.mirrors.clone() }).collect();
-    let stack_entry = if file.stack.id.is_empty() {
-        run_entries.first().cloned().unwrap_or(RunImageEntry { image: String::new(), mirrors: None })
+    // stack.toml: the metadata's stack run image (from `[stack]`, or inherited from the build
+    // image's metadata) when it has one, else the first run image.
+    let stack_run = &metadata.stack.run_image;
+    let stack_entry = if stack_run.image.is_empty() {
+        run_entries.first().cloned()
     } else {
-        RunImageEntry {
-            image: file.stack.run_image.clone(),
-            mirrors: Some(file.stack.run_image_mirrors.clone()).filter(|m| !m.is_empty()),
-        }
+        Some(RunImageEntry { image: stack_run.image.clone(), mirrors: stack_run.mirrors.clone() })
     };
+    let stack_toml = stack_entry.as_ref().map(layers::stack_toml).unwrap_or_default();
     new_layers.push(
-        build_recipe(layers::single_file("/cnb/stack.toml", layers::stack_toml(&stack_entry).as_bytes()))?
-            .to_layer_blob(images.blobs()),
+        build_recipe(layers::single_file("/cnb/stack.toml", stack_toml.as_bytes()))?.to_layer_blob(images.blobs()),
     );
     new_layers.push(
         build_recipe(layers::single_file("/cnb/run.toml", layers::run_toml(&run_entries).as_bytes()))?
@@ -846,17 +1034,15 @@ fn assemble(
     for (k, v) in &request.labels {
         config.set_label(k, v);
     }
+    // The build image's mixins as read: `null` when it has none (or `null`), `[]` for `[]`.
     let mixins = base.mixins.clone();
     let mut pack_labels = vec![
         (labels::BUILDER_METADATA, encode_label(labels::BUILDER_METADATA, &metadata)?),
         (labels::BUILDPACK_LAYERS, encode_label(labels::BUILDPACK_LAYERS, &bp_label)?),
         (labels::EXTENSION_LAYERS, encode_label(labels::EXTENSION_LAYERS, &ext_label)?),
-        (labels::BUILDPACK_ORDER, encode_label(labels::BUILDPACK_ORDER, &Some(order).filter(|o| !o.is_empty()))?),
-        (
-            labels::ORDER_EXTENSIONS,
-            encode_label(labels::ORDER_EXTENSIONS, &Some(order_extensions).filter(|o| !o.is_empty()))?,
-        ),
-        (labels::STACK_MIXINS, encode_label(labels::STACK_MIXINS, &mixins.filter(|m| !m.is_empty()))?),
+        (labels::BUILDPACK_ORDER, encode_label(labels::BUILDPACK_ORDER, &order)?),
+        (labels::ORDER_EXTENSIONS, encode_label(labels::ORDER_EXTENSIONS, &order_extensions)?),
+        (labels::STACK_MIXINS, encode_label(labels::STACK_MIXINS, &mixins)?),
     ];
     if !system.is_empty() {
         pack_labels.push((labels::SYSTEM, encode_label(labels::SYSTEM, &system)?));
@@ -949,6 +1135,15 @@ mod tests {
                 .map(|(n, v)| cnbx_config::Distro { name: (*n).into(), version: (*v).into() })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn template_placeholders_are_found() {
+        assert_eq!(template_placeholder("${STACK_ID}"), Some("${STACK_ID}"));
+        assert_eq!(template_placeholder("gcr.io/x/{{.Tag}}:1"), Some("{{.Tag}}"));
+        assert_eq!(template_placeholder("v{LIFECYCLE_VERSION}"), Some("{LIFECYCLE_VERSION}"));
+        assert_eq!(template_placeholder("cnbx.test/run:jammy"), None);
+        assert_eq!(template_placeholder("{lower} ${unterminated"), None);
     }
 
     #[test]

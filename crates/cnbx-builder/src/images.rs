@@ -6,7 +6,9 @@
 //! up there first unless the policy is `always`; an image fetched from a registry is recorded
 //! in the store (manifest, config and, when its content is needed, its layers), so the next
 //! run is offline. With `--publish` plain names always come from the registry, and layers are
-//! only downloaded when their content is needed (validation in layer mode, flattening).
+//! only downloaded when their content is needed (flattening); the validator streams base
+//! image layers without storing them. A reference pinned by digest must resolve to exactly
+//! that content, in the store as on the registry.
 //! `oci:<DIR>[:<TAG>]` always reads the layout directory.
 
 use std::path::Path;
@@ -15,7 +17,7 @@ use std::sync::Arc;
 use cnbx_oci::image::{ImageError, SourceImage};
 use cnbx_oci::layout::LayoutError;
 use cnbx_oci::progress::Reporter;
-use cnbx_oci::registry::RegistryClient;
+use cnbx_oci::registry::{RegistryClient, RegistryError};
 use cnbx_oci::spec::Platform;
 use cnbx_oci::store::LocalStore;
 use cnbx_oci::{BlobSource, BlobStore, OciLayout};
@@ -47,18 +49,54 @@ pub enum ImageFetchError {
     /// Reading the local store or a layout failed.
     #[error(transparent)]
     Layout(Box<cnbx_oci::layout::LayoutError>),
-    /// Talking to the registry failed.
-    #[error("fetching '{image}'")]
-    Registry {
-        /// The image as the user wrote it.
-        image: String,
-        /// What failed.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
+    /// Talking to the registry failed (the error names the image and the registry).
+    #[error(transparent)]
+    Registry(Box<RegistryError>),
     /// The image model is inconsistent.
     #[error(transparent)]
     Image(#[from] cnbx_oci::image::ImageError),
+    /// A reference pinned by digest found a local-store entry with other content.
+    #[error(
+        "'{image}' is pinned to {pinned}, but the local store's entry for it is {found}; remove that entry (or \
+         fetch with --pull-policy always) so that the pinned content is used"
+    )]
+    PinMismatch {
+        /// The image as the user wrote it.
+        image: String,
+        /// The digest of the reference.
+        pinned: String,
+        /// What the store holds instead.
+        found: String,
+    },
+}
+
+impl From<RegistryError> for ImageFetchError {
+    fn from(e: RegistryError) -> Self {
+        Self::Registry(Box::new(e))
+    }
+}
+
+impl ImageFetchError {
+    /// When the image exists but has no manifest for the platform asked for: that platform
+    /// and the platforms it has.
+    pub fn missing_platform(&self) -> Option<(&str, &str)> {
+        let image_error = match self {
+            Self::Image(e) => e,
+            Self::Registry(e) => match e.as_ref() {
+                RegistryError::Image(e) => e,
+                _ => return None,
+            },
+            Self::Layout(e) => match e.as_ref() {
+                LayoutError::Image { source, .. } => source,
+                _ => return None,
+            },
+            _ => return None,
+        };
+        match image_error {
+            ImageError::NoMatchingPlatform { platform, available, .. } => Some((platform, available)),
+            _ => None,
+        }
+    }
 }
 
 impl From<cnbx_oci::layout::LayoutError> for ImageFetchError {
@@ -86,6 +124,9 @@ struct Fetched {
     manifest: cnbx_oci::Raw<cnbx_oci::Manifest>,
     config: cnbx_oci::Raw<serde_json::Value>,
     platform: Platform,
+    /// The index a digest-pinned reference names, as the registry served it (verified
+    /// against the pin).
+    pinned_index: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Images {
@@ -163,7 +204,13 @@ impl Images {
         match ImageLocation::parse(spelling, base_dir)? {
             ImageLocation::OciLayout { dir, tag } => {
                 let layout = OciLayout::open(&dir)?;
-                Ok(Some(layout.read_image(&tag, platform)?))
+                let mut image = layout.read_image(&tag, platform)?;
+                // A manifest tagged in index.json may carry a platform of its own; the
+                // validator compares it with the config's, as it does for an index entry.
+                if image.index_platform.is_none() {
+                    image.index_platform = layout.resolve(&tag)?.and_then(|d| d.platform);
+                }
+                Ok(Some(image))
             }
             ImageLocation::DockerArchive { .. } => Err(ImageFetchError::WriteOnly(spelling.to_owned())),
             ImageLocation::Name(reference) => self.get_named(spelling, &reference, platform).await,
@@ -179,7 +226,10 @@ impl Images {
         let use_store = !self.publish && self.policy != PullPolicy::Always;
         if use_store {
             match self.store.get(reference, platform) {
-                Ok(Some(image)) => return Ok(Some(image)),
+                Ok(Some(image)) => {
+                    self.check_pin(spelling, reference, &image)?;
+                    return Ok(Some(image));
+                }
                 Ok(None) => {}
                 // Stored, but not for this platform: fetch it unless that is forbidden.
                 Err(LayoutError::Image { source: ImageError::NoMatchingPlatform { .. }, .. })
@@ -190,20 +240,15 @@ impl Images {
         if !self.publish && self.policy == PullPolicy::Never {
             return Ok(None);
         }
-        self.fetch_remote(spelling, reference, platform).await
+        self.fetch_remote(reference, platform).await
     }
 
     async fn fetch_remote(
         &self,
-        spelling: &str,
         reference: &ImageRef,
         platform: Option<&Platform>,
     ) -> Result<Option<SourceImage>, ImageFetchError> {
-        let registry_err = |e: cnbx_oci::registry::RegistryError| ImageFetchError::Registry {
-            image: spelling.to_owned(),
-            source: Box::new(e),
-        };
-        let Some(image) = self.registry.fetch_image(reference, platform).await.map_err(registry_err)? else {
+        let Some(image) = self.registry.fetch_image(reference, platform).await? else {
             return Ok(None);
         };
         if self.publish {
@@ -211,7 +256,13 @@ impl Images {
         }
         // Pull its layers into the blob store (each verified against its digest), and record
         // it in the store's index once the command succeeds (see `record_fetched`).
-        let pulled = self.registry.pull_layers(&image, self.blobs(), self.reporter()).await.map_err(registry_err)?;
+        let pulled = self.registry.pull_layers(&image, self.blobs(), self.reporter()).await?;
+        // A reference pinned to an index: keep the index itself too, so that the next run can
+        // check the stored manifest against the pin (see `check_pin`).
+        let pinned_index = match reference.digest() {
+            Some(pin) if image.manifest.digest.as_str() != pin => self.registry.fetch_document(reference).await?,
+            _ => None,
+        };
         let platform = image.index_platform.clone().unwrap_or_else(|| image.platform());
         let mut fetched = self.fetched.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         fetched.push(Fetched {
@@ -219,6 +270,7 @@ impl Images {
             manifest: image.manifest.clone(),
             config: image.config_raw.clone(),
             platform,
+            pinned_index,
         });
         Ok(Some(pulled))
     }
@@ -230,9 +282,43 @@ impl Images {
     pub fn record_fetched(&self) -> Result<(), ImageFetchError> {
         let fetched = std::mem::take(&mut *self.fetched.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         for f in fetched {
+            if let Some(index) = &f.pinned_index {
+                self.blobs().put_bytes(index).map_err(|source| LayoutError::Blob {
+                    path: self.home.store_dir(),
+                    tag: LocalStore::key(&f.reference),
+                    digest: cnbx_oci::Digest::of(index),
+                    source: Box::new(source),
+                })?;
+            }
             self.store.record_fetched(&f.reference, &f.manifest, &f.config, &f.platform)?;
         }
         Ok(())
+    }
+
+    /// A reference pinned by digest must resolve to exactly that content: the stored manifest
+    /// has the pinned digest, or the pinned digest is an index (kept in the blob store, so
+    /// verified by its digest) that lists the stored manifest. Anything else is an entry
+    /// recorded under the name with other content, which is refused rather than used.
+    fn check_pin(&self, spelling: &str, reference: &ImageRef, image: &SourceImage) -> Result<(), ImageFetchError> {
+        let Some(pin) = reference.digest() else { return Ok(()) };
+        let manifest = &image.manifest.digest;
+        if manifest.as_str() == pin {
+            return Ok(());
+        }
+        let listed = pin
+            .parse::<cnbx_oci::Digest>()
+            .ok()
+            .and_then(|d| self.blobs().read(&d).ok())
+            .and_then(|bytes| cnbx_oci::Raw::<cnbx_oci::Index>::parse(bytes).ok())
+            .is_some_and(|index| index.value.manifests.iter().any(|m| m.digest == *manifest));
+        if listed {
+            return Ok(());
+        }
+        Err(ImageFetchError::PinMismatch {
+            image: spelling.to_owned(),
+            pinned: pin.to_owned(),
+            found: format!("manifest {manifest}"),
+        })
     }
 
     /// `image` with every layer blob present in the local blob store (downloaded if it lives
@@ -240,11 +326,7 @@ impl Images {
     pub async fn with_local_layers(&self, image: &SourceImage) -> Result<SourceImage, ImageFetchError> {
         match &image.source {
             BlobSource::Store(_) => Ok(image.clone()),
-            BlobSource::Registry(_) => self
-                .registry
-                .pull_layers(image, self.blobs(), self.reporter())
-                .await
-                .map_err(|e| ImageFetchError::Registry { image: image.display_name.clone(), source: Box::new(e) }),
+            BlobSource::Registry(_) => Ok(self.registry.pull_layers(image, self.blobs(), self.reporter()).await?),
         }
     }
 }

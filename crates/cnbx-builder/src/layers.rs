@@ -1,10 +1,10 @@
-//! The layers pack adds around the buildpacks (pack-builder-behavior.md §3.1), built so their
+//! The layers pack adds around the buildpacks, built so their
 //! diffIDs equal pack's: the default directories, the single-file layers (`order.toml`,
 //! `system.toml`, `stack.toml`, `run.toml`), the build-config env files, the empty
 //! `/platform/env` layer and whiteouts.
 //!
-//! One deliberate difference: pack writes the build-config env files in Go map order (random,
-//! §6 item 4); we write them sorted by name, so the layer is reproducible.
+//! One deliberate difference: pack writes the build-config env files in Go map order
+//! (random); we write them sorted by name, so the layer is reproducible.
 
 use std::collections::BTreeMap;
 
@@ -186,7 +186,7 @@ mod tests {
         (info.diff_id.to_string(), info.uncompressed_size)
     }
 
-    // Test vectors: pack-builder-behavior.md §3.2.
+    // Test vectors: the diffIDs of the layers pack writes for the same content.
     #[test]
     fn default_dirs_match_pack() {
         assert_eq!(

@@ -5,6 +5,7 @@
 //! * [`inspect`]: what `builder inspect` derives from those labels and its four output
 //!   formats.
 
+mod base_layers;
 #[allow(dead_code)]
 pub(crate) mod btoml;
 pub mod create;

@@ -223,17 +223,26 @@ impl LoadedConfig {
                 let Err(reason) = check(name) else { continue };
                 let span = root.and_then(|r| lookup(r, &path)).map(Spanned::span);
                 let line = span.as_ref().map_or(0, |s| line_col(&self.source, s.start).0);
-                let help = "help: write [REGISTRY/]REPOSITORY[:TAG][@DIGEST] or oci:<DIR>[:<TAG>]";
+                let help = "help: write a registry image name, [REGISTRY/]REPOSITORY[:TAG][@DIGEST]";
                 return Err(ConfigError::RunImageName {
                     path: self.path.clone(),
                     line,
                     subject,
                     reason,
-                    diagnostic: self.snippet(span, "not a valid image name", help),
+                    diagnostic: self.snippet(span, "not a registry image name", help),
                 });
             }
         }
         Ok(())
+    }
+
+    /// Whether the file writes the key at `path` (keys in their canonical case; a segment made
+    /// of digits indexes an array), even as an empty list: pack writes a list the file sets to
+    /// `[]` as `[]`, and one it does not have as `null`.
+    pub fn has_key(&self, path: &[&str]) -> bool {
+        let segments: Vec<Seg> =
+            path.iter().map(|p| p.parse::<usize>().map_or_else(|_| Seg::Key((*p).to_owned()), Seg::Index)).collect();
+        self.document().is_some_and(|doc| lookup(doc.get_ref(), &segments).is_some())
     }
 
     /// The file's document with keys in their canonical case, for spans; `None` if it does

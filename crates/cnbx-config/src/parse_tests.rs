@@ -941,6 +941,16 @@ fn no_double_colons(name: &str) -> Result<(), String> {
 }
 
 #[test]
+fn has_key_tells_an_empty_list_from_a_missing_one() {
+    let loaded = parse("Order = []\n[[order-extensions]]\n[[order-extensions]]\ngroup = []\n[build]\nimage = \"b\"\n");
+    assert!(loaded.has_key(&["order"]));
+    assert!(!loaded.has_key(&["order-extensions", "0", "group"]));
+    assert!(loaded.has_key(&["order-extensions", "1", "group"]));
+    assert!(!loaded.has_key(&["order-extensions", "2"]));
+    assert!(!loaded.has_key(&["system"]));
+}
+
+#[test]
 fn run_image_names_are_checked_with_their_line() {
     let src = "[build]\nimage = \"b\"\n[[run.images]]\nimage = \"r\"\nmirrors = [\"m1\", \"::bad::\"]\n";
     let loaded = parse(src);
@@ -952,8 +962,8 @@ fn run_image_names_are_checked_with_their_line() {
     );
     assert_eq!(
         err.diagnostic().unwrap(),
-        " --> builder.toml:5:18\n  |\n5 | mirrors = [\"m1\", \"::bad::\"]\n  |                  ^^^^^^^^^ not a valid \
-         image name\nhelp: write [REGISTRY/]REPOSITORY[:TAG][@DIGEST] or oci:<DIR>[:<TAG>]"
+        " --> builder.toml:5:18\n  |\n5 | mirrors = [\"m1\", \"::bad::\"]\n  |                  ^^^^^^^^^ not a registry \
+         image name\nhelp: write a registry image name, [REGISTRY/]REPOSITORY[:TAG][@DIGEST]"
     );
     let err = parse("[build]\nimage = \"b\"\n[[Run.Images]]\nImage = \"a::b\"\n")
         .check_run_image_names(no_double_colons)

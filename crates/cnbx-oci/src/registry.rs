@@ -509,6 +509,73 @@ impl RegistryClient {
         }))
     }
 
+    /// The manifest or index document `reference` names, as the registry serves it (checked
+    /// against the reference's digest when it has one); `None` when the registry does not have
+    /// it.
+    pub async fn fetch_document(&self, reference: &ImageRef) -> Result<Option<Vec<u8>>, RegistryError> {
+        let conn = self.conn(reference).await?;
+        let ctx = Self::ctx(&conn, reference, "pulling");
+        let oref = oci_ref(reference);
+        self.ensure_auth(&conn, &oref, RegistryOperation::Pull, &ctx).await?;
+        let auth = self.request_auth(&conn, &oref, RegistryOperation::Pull);
+        get_manifest(&conn, &oref, &auth, &ctx).await
+    }
+
+    /// Streams blob `desc` of the registry image `image` without storing it: the chunks as
+    /// they arrive, each passed on only once it keeps the blob within its descriptor's size
+    /// and digest, so that a stream which ends without an error was the blob (the last chunk
+    /// completes the digest check; a short blob ends with an error). Not retried once the
+    /// first chunk is out: the caller has consumed it.
+    pub async fn blob_stream(
+        &self,
+        image: &SourceImage,
+        desc: &Descriptor,
+    ) -> Result<futures_util::stream::BoxStream<'static, Result<bytes::Bytes, RegistryError>>, RegistryError> {
+        let BlobSource::Registry(reference) = &image.source else {
+            return Err(RegistryError::Protocol {
+                image: image.display_name.clone(),
+                registry: String::new(),
+                operation: "streaming a layer of",
+                detail: "the image is not read from a registry".to_owned(),
+            });
+        };
+        let conn = self.conn(reference).await?;
+        let mut ctx = Self::ctx(&conn, reference, "pulling");
+        ctx.image.clone_from(&image.display_name);
+        let oref = oci_ref(reference);
+        self.ensure_auth(&conn, &oref, RegistryOperation::Pull, &ctx).await?;
+        let stream = retry(|| async {
+            let stream =
+                conn.client.pull_blob_stream(&oref, &layer_descriptor(desc)).await.map_err(|e| classify(e, &ctx))?;
+            check_announced(&stream, desc, &ctx)?;
+            Ok(stream)
+        })
+        .await
+        .map_err(|e| blob_missing(e, desc))?;
+        let from = format!("{} on {}", image.display_name, ctx.registry);
+        let verifier = BlobVerifier::new(desc.digest.clone(), desc.size, from);
+        let state = (stream.stream, verifier, desc.clone(), ctx, false);
+        Ok(futures_util::stream::unfold(state, |(mut stream, mut verifier, desc, ctx, done)| async move {
+            if done {
+                return None;
+            }
+            let item = match stream.next().await {
+                Some(Ok(chunk)) => match verifier.update(&chunk) {
+                    Ok(()) => Ok(chunk),
+                    Err(e) => Err(verify_error(e, &desc, &ctx)),
+                },
+                Some(Err(e)) => Err(io_error(e, &desc, &ctx)),
+                None => match verifier.finish() {
+                    Ok(()) => return None,
+                    Err(e) => Err(verify_error(e, &desc, &ctx)),
+                },
+            };
+            let done = item.is_err();
+            Some((item, (stream, verifier, desc, ctx, done)))
+        })
+        .boxed())
+    }
+
     /// Downloads the blobs of `image` that `into` lacks, verifying each digest, and returns
     /// the same image reading its blobs from `into`.
     pub async fn pull_layers(
@@ -1357,7 +1424,12 @@ fn request_error(re: &reqwest::Error, ctx: &Ctx) -> RegistryError {
         };
     }
     if re.is_connect() && !re.is_timeout() {
-        let hint = if ctx.plain_http {
+        let hint = if is_dns_failure(re) {
+            format!(
+                "; the host name of {} could not be resolved: check the registry name, and the network and DNS",
+                ctx.registry
+            )
+        } else if ctx.plain_http {
             String::new()
         } else {
             format!(
@@ -1373,6 +1445,31 @@ fn request_error(re: &reqwest::Error, ctx: &Ctx) -> RegistryError {
         };
     }
     RegistryError::Network { image: ctx.image.clone(), registry: ctx.registry.clone(), detail: error_chain(re) }
+}
+
+/// A streamed blob that is not what its descriptor says.
+fn verify_error(e: BlobError, desc: &Descriptor, ctx: &Ctx) -> RegistryError {
+    match e {
+        BlobError::Mismatch { expected, actual, .. } => RegistryError::DigestMismatch {
+            image: ctx.image.clone(),
+            digest: expected.to_string(),
+            actual: actual.to_string(),
+        },
+        other => blob_size_error(desc, other.to_string(), ctx),
+    }
+}
+
+/// Whether a connection failed because the host name could not be resolved.
+fn is_dns_failure(e: &dyn std::error::Error) -> bool {
+    let mut current = Some(e);
+    while let Some(err) = current {
+        let text = err.to_string();
+        if text.starts_with("dns error") || text.contains("failed to lookup address") {
+            return true;
+        }
+        current = err.source();
+    }
+    false
 }
 
 /// A missing blob names the blob.

@@ -404,6 +404,53 @@ async fn connection_refused_names_the_registry() {
     assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
 }
 
+/// A host name that cannot be resolved is a DNS problem: the message says so, and does not
+/// suggest --insecure-registry (plain HTTP would not resolve it either).
+#[tokio::test]
+async fn an_unresolvable_host_is_not_told_to_use_insecure_registry() {
+    // `.invalid` never resolves (RFC 6761); without a resolver the lookup fails all the same.
+    let err = client().fetch_image(&r("cnbx-test-host.invalid/x/y:1"), None).await.unwrap_err();
+    let msg = err.to_string();
+    eprintln!("{msg}");
+    assert!(matches!(err, RegistryError::Connect { .. }), "{err:?}");
+    assert!(!msg.contains("--insecure-registry"), "{msg}");
+    assert!(msg.contains("could not be resolved: check the registry name"), "{msg}");
+}
+
+/// `blob_stream` hands out the blob's bytes as they arrive, stores nothing, and ends with an
+/// error (after the good chunks) when the registry serves other bytes.
+#[tokio::test]
+async fn blob_stream_yields_the_verified_blob_and_refuses_a_tampered_one() {
+    use futures_util::StreamExt;
+    let Some(reg) = registry() else { return };
+    let (_d, store) = temp_store();
+    let image = build_image(&store, &amd64(), "stream");
+    let target = r(&format!("{}/test/stream:v1", reg.host()));
+    let client = client();
+    client.push(&target, std::slice::from_ref(&image), &NullReporter).await.unwrap();
+    let fetched = client.fetch_image(&target, None).await.unwrap().unwrap();
+    let big = &image.layers[1].descriptor;
+    let read_all = |client: RegistryClient, fetched: SourceImage, desc: cnbx_oci::Descriptor| async move {
+        let mut stream = client.blob_stream(&fetched, &desc).await?;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            bytes.extend_from_slice(&chunk?);
+        }
+        Ok::<_, RegistryError>(bytes)
+    };
+    let bytes = read_all(client.clone(), fetched.clone(), big.clone()).await.unwrap();
+    assert_eq!(bytes, store.read(&big.digest).unwrap());
+
+    let path = blob_data_path(&reg, &big.digest);
+    let mut tampered = std::fs::read(&path).unwrap();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 0xff;
+    std::fs::write(&path, &tampered).unwrap();
+    let err = read_all(client, fetched, big.clone()).await.unwrap_err();
+    assert!(matches!(err, RegistryError::DigestMismatch { .. }), "{err:?}");
+    assert!(err.to_string().contains("test/stream:v1"), "{err}");
+}
+
 /// A loopback proxy in front of `upstream` that answers `503` to the first `failures`
 /// manifest requests and forwards everything else unchanged.
 async fn flaky_proxy(upstream: u16, failures: usize) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {

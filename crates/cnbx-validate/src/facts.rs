@@ -1,6 +1,6 @@
 //! Inputs: what the caller knows about an image without its layers, and the validation options.
 //!
-//! Env parsing follows `cnb-spec-rules.md` §1.0: each entry is split on the first `=`, `PATH=`
+//! Env parsing: each entry is split on the first `=`, `PATH=`
 //! means "present and empty", and when a key appears twice the last entry wins (Docker's
 //! behaviour). Duplicates and entries without `=` are reported by the advisory rules
 //! `BOTH-ENV-DUPLICATE` and `BOTH-ENV-SYNTAX`.
@@ -165,11 +165,12 @@ impl fmt::Display for PlatformApi {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Options {
     /// `[stack].id` of builder.toml, if set (an empty string counts as unset). When set, pack's
-    /// `stack '<cfg>' from builder config is incompatible with …` errors apply, and the legacy
-    /// stack rules are errors.
+    /// `stack '<cfg>' from builder config is incompatible with …` errors apply; the levels of
+    /// the other legacy stack rules do not change.
     pub stack_id: Option<String>,
-    /// Some buildpack on the builder has `[[stacks]]` and no `[[targets]]`, so it will fail
-    /// detection without a matching stack: the legacy stack rules are errors.
+    /// Some buildpack on the builder has `[[stacks]]` (other than `*`) and no `[[targets]]`, so
+    /// it will fail detection without a matching stack: the legacy rules it depends on (stack id
+    /// and mixins labels, their pairing) are errors.
     pub legacy_stacks_required: bool,
     /// The Platform API the builder is validated against (default: [`PlatformApi::LATEST`]).
     /// Pick the highest version supported by both cnbx and the lifecycle going into the builder.

@@ -57,7 +57,7 @@ impl fmt::Display for Role {
 /// kept apart in [`Finding::fix`] so the printer can put it on its own line.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Finding {
-    /// The rule id, as in `cnb-spec-rules.md` §1 (`BUILD-USER-NONROOT`, `PAIR-TARGET-MATCH`, …).
+    /// The rule id (`BUILD-USER-NONROOT`, `PAIR-TARGET-MATCH`, …; see the crate docs).
     pub rule: &'static str,
     /// How serious it is.
     pub level: Level,
@@ -149,6 +149,11 @@ impl Report {
     /// Reports that `rule` could not be decided: `what` is the question, `why` the missing input.
     pub(crate) fn not_verified(&mut self, rule: &'static str, what: &str, why: &str, fix: impl Into<String>) {
         self.info(rule, format!("not verified: {what}: {why}"), fix);
+    }
+
+    /// Adds the findings of another report (about the same image).
+    pub(crate) fn extend(&mut self, other: Report) {
+        self.findings.extend(other.findings);
     }
 
     /// The findings, sorted.

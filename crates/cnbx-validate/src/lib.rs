@@ -19,7 +19,10 @@
 //! ```
 //!
 //! * [`check_build_image`], [`check_run_image`]: the single-image rules.
-//! * [`check_pair`]: build image vs one run image; [`check_mirror`]: build image vs one mirror.
+//! * [`check_pair`]: build image vs one run image; [`check_mirror`]: the run image rules for one
+//!   mirror and its pairing with the build image (a mirror is an alternative run image).
+//! * [`platform_missing`]: the `PAIR-TARGET-MATCH` error for a run image or mirror that has no
+//!   manifest for the build image's platform at all.
 //! * [`check_mirrors`]: the `run.toml` rules for one run image and its mirrors.
 //! * [`build_user`]: the uid/gid (from `CNB_USER_ID`/`CNB_GROUP_ID`) and home the builder needs
 //!   for the ownership of `/workspace` and `/layers`.
@@ -36,8 +39,8 @@
 //!
 //! # Rules
 //!
-//! Ids are those of `cnb-spec-rules.md` §1.1/§1.2; MUST → error, SHOULD → warning, advisory →
-//! warning. "C" = decided in config-only mode, "L" = needs layer mode ("not verified" without).
+//! Each rule has a stable id; the platform spec's MUST → error, SHOULD → warning, advisory
+//! (no spec rule behind it) → warning. "C" = decided in config-only mode, "L" = needs layer mode ("not verified" without).
 //!
 //! | rule | images | level | C / L |
 //! |---|---|---|---|
@@ -58,7 +61,7 @@
 //! | `BOTH-VARIANT-VALID` | build, run | warning | C |
 //! | `BOTH-DISTRO-LABELS` | build, run | warning (0.12+) | C: presence, Windows `os.version`; L: os-release |
 //! | `BOTH-ENV-DUPLICATE`, `BOTH-ENV-SYNTAX` | build, run | warning (advisory) | C |
-//! | `PAIR-TARGET-MATCH` | build vs run / mirror | error (differ), warning (one side only) | C |
+//! | `PAIR-TARGET-MATCH` | build vs run / mirror | error (differ, or no manifest for the platform), warning (one side only) | C |
 //! | `RUNTOML-MIRROR-SAME-ID` | mirrors | warning | caller's digests |
 //! | `RUNTOML-UNIQUE-REGISTRY` | mirrors | warning | caller's registries |
 //! | `LEGACY-LABEL-STACK-ID`, `LEGACY-BUILD-ENV-CNB_STACK_ID`, `LEGACY-LABEL-MIXINS`, `LEGACY-MIXIN-NAME`, `LEGACY-PAIR-STACK-ID`, `LEGACY-PAIR-MIXINS` | as named | legacy level (below) | C |
@@ -66,7 +69,7 @@
 //!
 //! `RUNTOML-MIRRORS-NEED-IMAGE` is a builder.toml rule (the config parser's job) and is not here.
 //!
-//! # Policy choices (open points of `cnb-spec-rules.md` §6)
+//! # Policy choices (where the spec leaves the decision to the platform)
 //!
 //! * **Item 5, `PAIR-TARGET-MATCH` "if specified".** `os`/`architecture` must be equal (error).
 //!   `variant` and the distro labels: both set and different → error; set on one side only →
@@ -96,9 +99,13 @@
 //!   non-rebasable without force; other `ParseBool` spellings warn (true ones as non-canonical,
 //!   false ones as ambiguous because the rebaser only refuses the exact `false`); anything else
 //!   warns as unrecognised.
-//! * **Legacy stack levels (§1.2 recommendation).** Errors when [`Options::legacy_stacks_required`]
-//!   (a buildpack has `[[stacks]]` and no `[[targets]]`), when `[stack].id` is set, or when
-//!   validating for Platform API ≤ 0.11 (the rules are MUSTs there); warnings otherwise. pack's
+//! * **Legacy stack levels.** MUSTs (errors) when validating for Platform API ≤ 0.11, SHOULDs
+//!   (warnings) from 0.12. The rules a stack-only buildpack depends on (a missing stack id label,
+//!   the mixins labels and names, a `CNB_STACK_ID` that differs from the stack id, the stack id
+//!   and mixin pairing) are errors again when [`Options::legacy_stacks_required`] (a buildpack
+//!   has `[[stacks]]` and no `[[targets]]`); a stack id with characters outside the recommended
+//!   set stays a warning from 0.12 on, and a build image without `CNB_STACK_ID` is always a
+//!   warning (pack never reads it). Setting `[stack].id` does not change these levels; pack's
 //!   `stack '<cfg>' from builder config is incompatible with stack '<label>' from build image`
 //!   (and `… from run image '<img>'`, also for mirrors) is reproduced verbatim as an error under
 //!   `LEGACY-PAIR-STACK-ID`. An unparsable mixins label on the build image is always an error
@@ -106,8 +113,8 @@
 //! * **Platform API gating.** The 0.12+ rules (`*-LABEL-BASE-*`, `RUN-LABEL-REBASABLE`,
 //!   `RUN-LABEL-TARGET-ID`, `BOTH-DISTRO-LABELS`) are skipped for older APIs, and
 //!   `LEGACY-LABEL-STACK-DESCRIPTIVE` only runs for them.
-//! * **pack parity.** `CNB_USER_ID`/`CNB_GROUP_ID` must be decimal integers on every OS
-//!   (pack's `failed to parse '<var>', value '<v>' should be an integer` and `image '<name>'
+//! * **pack parity.** `CNB_USER_ID`/`CNB_GROUP_ID` must be integers as Go's `strconv.Atoi`
+//!   reads them (an optional sign, decimal digits: `+1000` is 1000) on every OS (pack's `failed to parse '<var>', value '<v>' should be an integer` and `image '<name>'
 //!   missing required env var '<var>'`); an integer that is not a valid id (negative, > u32) gets
 //!   its own message. The build image OS must be `linux`, `windows` or `freebsd` (pack's
 //!   `provided image OS '<os>' must be either 'freebsd', 'linux' or 'windows'`).
@@ -141,7 +148,7 @@ pub fn check_build_image(facts: &ImageFacts, rootfs: Option<&RootFs>, opts: &Opt
 
 /// Runs the run image rules (for each `[[run.images]].image`; mirrors get [`check_mirror`]).
 pub fn check_run_image(facts: &ImageFacts, rootfs: Option<&RootFs>, opts: &Options) -> Vec<Finding> {
-    rules::run_image(facts, rootfs, opts).finish()
+    rules::run_image(Role::Run, facts, rootfs, opts).finish()
 }
 
 /// Compares the build image with one run image: `PAIR-TARGET-MATCH`, `RUN-USER-DIFFERENT`
@@ -157,13 +164,28 @@ pub fn check_pair(
     rules::pair(&build, &run, opts).finish()
 }
 
-/// Compares the build image with one run image mirror (config-only rules: `PAIR-TARGET-MATCH`,
-/// `LEGACY-PAIR-STACK-ID` including pack's `[stack].id` check, `LEGACY-PAIR-MIXINS`). Findings
-/// are about the mirror.
-pub fn check_mirror(build: &ImageFacts, mirror: &ImageFacts, opts: &Options) -> Vec<Finding> {
-    let build = Subject::new(Role::Build, build, None);
-    let mirror = Subject::new(Role::Mirror, mirror, None);
-    rules::pair(&build, &mirror, opts).finish()
+/// Runs every run image rule on one run image mirror and compares it with the build image, as
+/// [`check_run_image`] and [`check_pair`] do for a run image: a mirror is an alternative run
+/// image, chosen instead of the run image when it is on the app image's registry, so it must
+/// meet the same rules. Findings are about the mirror.
+pub fn check_mirror(
+    build: (&ImageFacts, Option<&RootFs>),
+    mirror: (&ImageFacts, Option<&RootFs>),
+    opts: &Options,
+) -> Vec<Finding> {
+    let mut report = rules::run_image(Role::Mirror, mirror.0, mirror.1, opts);
+    let build = Subject::new(Role::Build, build.0, build.1);
+    let mirror = Subject::new(Role::Mirror, mirror.0, mirror.1);
+    report.extend(rules::pair(&build, &mirror, opts));
+    report.finish()
+}
+
+/// `PAIR-TARGET-MATCH` for a run image or mirror (`role`) named `image` that has no manifest
+/// for `platform`, the platform of the build image `build`, at all: `available` lists the
+/// platforms it has (as the image index or config gives them). Always an error: the lifecycle
+/// would pull an image of another platform, or nothing.
+pub fn platform_missing(build: &ImageFacts, role: Role, image: &str, platform: &str, available: &str) -> Finding {
+    rules::platform::missing(build, role, image, platform, available)
 }
 
 /// The `run.toml` rules for one `[[run.images]]` entry: `RUNTOML-MIRROR-SAME-ID` and

@@ -1,7 +1,7 @@
 //! Layer mode: the final state of the few paths the rules need, rebuilt from layer tars.
 //!
 //! [`RootFsBuilder::add_layer`] reads one uncompressed layer tar in one pass, in `rootfs.diff_ids`
-//! order (`cnb-spec-rules.md` §1.0 step 6). It keeps:
+//! order (the last writer wins). It keeps:
 //!
 //! * the tar header (type, mode, uid, gid, link target) of every **directory** and **symlink**,
 //!   so that a home directory can be found and checked after `/etc/passwd` has been parsed;

@@ -1,4 +1,4 @@
-//! Resolving `config.User` to a uid, a gid and a home directory (`cnb-spec-rules.md` §1.0).
+//! Resolving `config.User` to a uid, a gid and a home directory (OCI `config.User` semantics).
 //!
 //! 1. An empty `User` runs as root (uid 0).
 //! 2. `User` is split on the first `:` into a user part and an optional group part

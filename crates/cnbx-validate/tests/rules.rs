@@ -4,7 +4,7 @@
 mod common;
 
 use cnbx_validate::{
-    BuildUser, ImageFacts, IndexPlatform, Level, Options, PlatformApi, RootFs, RunImageRef, build_user,
+    BuildUser, ImageFacts, IndexPlatform, Level, Options, PlatformApi, Role, RootFs, RunImageRef, build_user,
     check_build_image, check_mirror, check_mirrors, check_pair, check_run_image,
 };
 use common::{Layer, base_layer, fixes, lines, rootfs, rule};
@@ -385,6 +385,18 @@ fn cnb_ids_must_be_integers() {
             "error: build image 'example/build': failed to parse 'CNB_USER_ID', value '' should be an integer [BUILD-ENV-CNB_USER_ID]"
         ]
     );
+}
+
+/// pack and the lifecycle read the ids with Go's `strconv.Atoi`, which takes a sign.
+#[test]
+fn cnb_ids_are_read_as_go_reads_them() {
+    let image = env_image("1000:1000", &["CNB_USER_ID=+1000", "CNB_GROUP_ID=01000"]);
+    let f = build_check(&image, None);
+    assert_eq!(rule(&f, "BUILD-ENV-CNB_USER_ID"), Vec::<String>::new());
+    assert_eq!(rule(&f, "BUILD-ENV-CNB_GROUP_ID"), Vec::<String>::new());
+    assert_eq!(build_user(&image, None).map(|u| (u.uid, u.gid)), Ok((1000, 1000)));
+    let f = build_check(&env_image("1000:1000", &["CNB_USER_ID=+4294967296", "CNB_GROUP_ID=1000"]), None);
+    assert_eq!(rule(&f, "BUILD-ENV-CNB_USER_ID")[0].split(':').next(), Some("error"));
 }
 
 #[test]
@@ -1050,17 +1062,50 @@ fn target_match_treats_arm64_v8_as_plain_arm64() {
 
 #[test]
 fn target_match_for_mirrors() {
+    let build = build_image("1000:1000");
     let mirror = ImageFacts { name: "mirror.example/run".into(), architecture: "arm64".into(), ..run_image("1001") };
-    let f = check_mirror(&build_image("1000:1000"), &mirror, &opts());
+    let f = check_mirror((&build, None), (&mirror, None), &opts());
     assert_eq!(
-        lines(&f),
+        rule(&f, "PAIR-TARGET-MATCH"),
         [
             "error: run image mirror 'mirror.example/run': architecture 'arm64' does not match the build image 'example/build', which has 'amd64' [PAIR-TARGET-MATCH]"
         ]
     );
-    assert_eq!(f[0].fix(), "use a mirror for linux/amd64, the build image's platform");
+    assert_eq!(fixes(&f, "PAIR-TARGET-MATCH"), ["use a mirror for linux/amd64, the build image's platform"]);
     let ok = ImageFacts { name: "mirror.example/run".into(), ..run_image("1001") };
-    assert_eq!(lines(&check_mirror(&build_image("1000:1000"), &ok, &opts())), Vec::<String>::new());
+    let (build_fs, mirror_fs) = (rootfs(&[base_layer()]), rootfs(&[run_layer()]));
+    assert_eq!(lines(&check_mirror((&build, Some(&build_fs)), (&ok, Some(&mirror_fs)), &opts())), Vec::<String>::new());
+}
+
+/// A mirror is an alternative run image: it gets every run image rule, not only the pairing.
+#[test]
+fn mirrors_get_the_run_image_rules() {
+    let build = build_image("1000:1000");
+    let mut mirror = ImageFacts { name: "mirror.example/run".into(), ..run_image("1000:1000") };
+    mirror.env.clear();
+    mirror.labels.remove("io.buildpacks.rebasable");
+    let f = check_mirror((&build, None), (&mirror, None), &opts());
+    assert_eq!(
+        lines(&f).into_iter().filter(|l| !l.starts_with("info")).collect::<Vec<_>>(),
+        [
+            "error: run image mirror 'mirror.example/run': PATH is not set in Env (runtimes add a default PATH only when a container starts, not to the image config) [RUN-ENV-PATH]",
+            "warning: run image mirror 'mirror.example/run': label 'io.buildpacks.rebasable' is not set [RUN-LABEL-REBASABLE]",
+            "warning: run image mirror 'mirror.example/run': User '1000:1000' has uid 1000, the same as the build image user [RUN-USER-DIFFERENT]",
+        ]
+    );
+}
+
+#[test]
+fn a_missing_platform_is_a_target_finding() {
+    let build = build_image("1000:1000");
+    let f = cnbx_validate::platform_missing(&build, Role::Mirror, "m.example/run", "linux/amd64", "linux/arm64");
+    assert_eq!(
+        lines(std::slice::from_ref(&f)),
+        [
+            "error: run image mirror 'm.example/run': has no manifest for platform linux/amd64, the platform of the build image 'example/build' (it has: linux/arm64) [PAIR-TARGET-MATCH]"
+        ]
+    );
+    assert!(f.fix.contains("use a mirror that has a linux/amd64 image"), "{}", f.fix);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1150,6 +1195,17 @@ fn stack_id_label_levels() {
             "warning: build image 'example/build': label 'io.buildpacks.stack.id' value 'my stack' has characters other than letters, digits, '.', '/' and '-' [LEGACY-LABEL-STACK-ID]"
         ]
     );
+    // The characters are a SHOULD from Platform API 0.12 on, whether [stack].id names that id
+    // (pack creates such builders) or a stack-only buildpack needs it (ids are compared as
+    // plain strings); a MUST before.
+    for o in [with_stack("my stack"), Options { legacy_stacks_required: true, ..with_stack("my stack") }] {
+        assert_eq!(
+            rule(&check_build_image(&bad, None, &o), "LEGACY-LABEL-STACK-ID")[0].split(':').next(),
+            Some("warning")
+        );
+    }
+    let old = Options { platform_api: PlatformApi::new(0, 11), ..with_stack("my stack") };
+    assert_eq!(rule(&check_build_image(&bad, None, &old), "LEGACY-LABEL-STACK-ID")[0].split(':').next(), Some("error"));
     assert_eq!(
         rule(&check_build_image(&build_image("1000:1000"), None, &opts()), "LEGACY-LABEL-STACK-ID"),
         Vec::<String>::new()
@@ -1163,6 +1219,14 @@ fn cnb_stack_id_env() {
         rule(&check_build_image(&facts, None, &opts()), "LEGACY-BUILD-ENV-CNB_STACK_ID"),
         ["warning: build image 'example/build': CNB_STACK_ID is not set in Env [LEGACY-BUILD-ENV-CNB_STACK_ID]"]
     );
+    // pack never reads CNB_STACK_ID: a missing one is a warning whatever the builder needs.
+    let old = Options { platform_api: PlatformApi::new(0, 11), ..legacy_required() };
+    for o in [legacy_required(), with_stack("io.buildpacks.stacks.jammy"), old] {
+        assert_eq!(
+            rule(&check_build_image(&facts, None, &o), "LEGACY-BUILD-ENV-CNB_STACK_ID")[0].split(':').next(),
+            Some("warning")
+        );
+    }
     let wrong = facts.with_env(["CNB_STACK_ID=io.buildpacks.stacks.bionic"]);
     assert_eq!(
         rule(&check_build_image(&wrong, None, &legacy_required()), "LEGACY-BUILD-ENV-CNB_STACK_ID"),
@@ -1248,7 +1312,10 @@ fn config_stack_id_uses_packs_wording() {
     mirror.labels.remove("io.buildpacks.stack.id");
     let build = build_image("1000:1000");
     assert_eq!(
-        rule(&check_mirror(&build, &mirror, &with_stack("io.buildpacks.stacks.jammy")), "LEGACY-PAIR-STACK-ID"),
+        rule(
+            &check_mirror((&build, None), (&mirror, None), &with_stack("io.buildpacks.stacks.jammy")),
+            "LEGACY-PAIR-STACK-ID"
+        ),
         [
             "error: run image mirror 'mirror.example/run': stack 'io.buildpacks.stacks.jammy' from builder config is incompatible with stack '' from run image 'mirror.example/run' [LEGACY-PAIR-STACK-ID]"
         ]
@@ -1351,7 +1418,8 @@ fn every_error_names_image_rule_and_fix() {
         all.extend(check_run_image(&broken_run, None, &opts));
         all.extend(check_pair((&broken_build, None), (&broken_run, None), &opts));
         all.extend(check_pair((&build_image("1000:1000"), None), (&run_image("1001:1000"), None), &opts));
-        all.extend(check_mirror(&broken_build, &broken_run, &opts));
+        all.extend(check_mirror((&broken_build, None), (&broken_run, None), &opts));
+        all.extend(check_build_image(&build_image("1000:1000").with_env(["CNB_STACK_ID=other"]), None, &opts));
     }
     let errors: Vec<_> = all.iter().filter(|f| f.level == Level::Error).collect();
     assert!(errors.len() > 20, "{}", errors.len());

@@ -157,6 +157,15 @@ pub(crate) struct CreateArgs {
     /// Talk plain HTTP to this registry (repeatable; HOST[:PORT]); loopback registries always are
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]", action = clap::ArgAction::Append)]
     pub(crate) insecure_registries: Vec<String>,
+
+    /// Check the base images from their configs only, without reading their layers
+    ///
+    /// By default the build and run images' layers are read (streamed from the registry with
+    /// --publish, once per image digest) to check the build user's /etc/passwd entry and home
+    /// directory, the run user and the distro labels. With this flag those rules are not
+    /// checked, and a warning lists them.
+    #[arg(long)]
+    pub(crate) skip_layer_checks: bool,
 }
 
 /// Output formats of `builder inspect`.

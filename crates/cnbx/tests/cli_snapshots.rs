@@ -156,7 +156,17 @@ fn reference_errors_name_the_reference() {
     );
     insta::assert_snapshot!(
         "missing_oci_tag",
+        run("x:1", &text.replace("\"cnbx.test/build:jammy\"", "\"oci:nowhere:build\""))
+    );
+    // Run images and mirrors are written into the builder for the lifecycle to pull: an OCI
+    // layout (or any transport prefix) is refused before anything is read, with the line.
+    insta::assert_snapshot!(
+        "oci_run_image",
         run("x:1", &text.replace("\"cnbx.test/run:jammy\"", "\"oci:nowhere:run\""))
+    );
+    insta::assert_snapshot!(
+        "oci_run_image_mirror",
+        run("x:1", &text.replace("\"mirror.cnbx.test/run:jammy\"", "\"docker://mirror.cnbx.test/run:jammy\""))
     );
 }
 
@@ -198,8 +208,8 @@ fn invalid_run_image_mirrors_are_errors_with_their_line() {
       --> b.toml:54:14
        |
     54 |   mirrors = ["::bad::"]
-       |              ^^^^^^^^^ not a valid image name
-    help: write [REGISTRY/]REPOSITORY[:TAG][@DIGEST] or oci:<DIR>[:<TAG>]
+       |              ^^^^^^^^^ not a registry image name
+    help: write a registry image name, [REGISTRY/]REPOSITORY[:TAG][@DIGEST]
     "#);
     let legacy = text.replace(
         "[[run.images]]\n  image = \"cnbx.test/run:jammy\"\n  mirrors = [\"mirror.cnbx.test/run:jammy\"]",
@@ -213,8 +223,8 @@ fn invalid_run_image_mirrors_are_errors_with_their_line() {
       --> b.toml:57:5
        |
     57 |     "ünicode/run",
-       |     ^^^^^^^^^^^^^ not a valid image name
-    help: write [REGISTRY/]REPOSITORY[:TAG][@DIGEST] or oci:<DIR>[:<TAG>]
+       |     ^^^^^^^^^^^^^ not a registry image name
+    help: write a registry image name, [REGISTRY/]REPOSITORY[:TAG][@DIGEST]
     "#);
     assert!(!env.work.path().join("out").exists(), "nothing may be written");
 }

@@ -1,5 +1,4 @@
-//! The labels pack writes on a builder image, as typed values (pack-builder-behavior.md §3.5,
-//! cnb-spec-rules.md §2.4).
+//! The labels pack writes on a builder image, as typed values.
 //!
 //! The same types serve `builder create` (writing) and `builder inspect` (reading):
 //!
@@ -186,7 +185,7 @@ mod tests {
         }
     }
 
-    /// pack-builder-behavior.md §3.5, first (verified) example.
+    /// The metadata label pack writes for a sample builder.
     #[test]
     fn builder_metadata_golden() {
         let sample = metadata_sample();
@@ -258,7 +257,7 @@ mod tests {
         layers
     }
 
-    /// pack-builder-behavior.md §3.5, second (verified) example, digests expanded.
+    /// The layers label pack writes for sample buildpacks (digests made up).
     #[test]
     fn layers_golden_matches() {
         let sample = layers_sample();

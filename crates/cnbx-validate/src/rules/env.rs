@@ -95,9 +95,10 @@ pub(crate) struct IdProblem {
     pub(crate) fix: String,
 }
 
-/// The value of `var` as a uid/gid, with pack's messages for a missing variable and for a
-/// value that is not an integer (Go `strconv.Atoi`), and our own for an integer that is not a
-/// valid id (negative, or larger than `u32`). `expected` (the id `User` resolves to, if known)
+/// The value of `var` as a uid/gid, read as Go's `strconv.Atoi` reads it (an optional `+` or
+/// `-`, decimal digits: `+1000` is 1000, as for pack and the lifecycle), with pack's messages
+/// for a missing variable and for a value that is not an integer, and our own for an integer
+/// that is not a valid id (negative, or larger than `u32`). `expected` (the id `User` resolves to, if known)
 /// makes the fix concrete, unless it is root's 0, which would only trade one error for another.
 pub(crate) fn cnb_id(facts: &ImageFacts, env: &Env, var: IdVar, expected: Option<u32>) -> Result<u32, IdProblem> {
     let example =
@@ -108,8 +109,9 @@ pub(crate) fn cnb_id(facts: &ImageFacts, env: &Env, var: IdVar, expected: Option
             fix: format!("add ENV {}={example} to the build image", var.key),
         });
     };
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        if let Ok(id) = value.parse::<u32>() {
+    // Go's strconv.Atoi, which pack and the lifecycle parse these with, accepts a sign.
+    if is_go_int(value) {
+        if let Ok(id) = u32::try_from(value.parse::<i64>().unwrap_or(-1)) {
             return Ok(id);
         }
     }

@@ -1,10 +1,19 @@
-//! Legacy stack rules (`cnb-spec-rules.md` §1.2) and pack's `[stack].id` checks.
+//! Legacy stack rules (the stack-era rules of Platform API ≤ 0.11, kept as SHOULDs since 0.12)
+//! and pack's `[stack].id` checks.
 //!
-//! Levels ([`legacy_level`]): errors when a buildpack on the builder needs stacks
-//! ([`Options::legacy_stacks_required`]), when builder.toml sets `[stack].id`, or when validating
-//! for Platform API 0.11 or older (where these rules are MUSTs); warnings otherwise (Platform API
-//! 0.12+ keeps the labels as SHOULD, for compatibility). Two checks do not follow that scale:
+//! Levels: up to Platform API 0.11 these rules are MUSTs (errors); from 0.12 the spec keeps
+//! the stack labels and `CNB_STACK_ID` only as SHOULDs, for older platforms and buildpacks
+//! (warnings). The rules a stack-only buildpack depends on — a missing stack id label, the mixin
+//! labels and names, `CNB_STACK_ID` differing from the stack id, and the pairing of the stack id
+//! and mixins of the build image with every run image — are errors again when a buildpack on
+//! the builder has `[[stacks]]` and no `[[targets]]` ([`Options::legacy_stacks_required`],
+//! [`legacy_level`]), because such a buildpack fails detection without a matching stack. The
+//! others follow the Platform API only ([`version_level`]): a stack id with characters outside
+//! the recommended set is a warning from 0.12 on (pack and the lifecycle compare stack ids as
+//! plain strings). Exceptions:
 //!
+//! * a build image without `CNB_STACK_ID` is always a warning: pack never reads it, and the
+//!   lifecycle takes the stack id from the label;
 //! * pack's own `stack '<cfg>' from builder config is incompatible with stack '<label>' from …`
 //!   is always an error (it only applies when `[stack].id` is set), with pack's wording;
 //! * an `io.buildpacks.stack.mixins` label on the **build** image that is not a JSON array of
@@ -18,7 +27,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Subject, is_valid_id, legacy_level, quoted_list, targets_era};
+use super::{Subject, is_valid_id, legacy_level, quoted_list, targets_era, version_level};
 use crate::facts::{ImageFacts, Options};
 use crate::finding::{Level, Report, Role};
 
@@ -36,9 +45,8 @@ const DESCRIPTIVE: [&str; 7] = [
 const PAIR_STACK_ID: &str = "LEGACY-PAIR-STACK-ID";
 const STACKS_ONLY: &str = " (only buildpacks with [[stacks]] and no [[targets]] need it)";
 
-/// Pushes a legacy finding at the level the options give; warnings say who needs the fix.
-fn push(r: &mut Report, opts: &Options, rule: &'static str, message: String, fix: String) {
-    let level = legacy_level(opts);
+/// Pushes a legacy finding at `level`; warnings say who needs the fix.
+fn push(r: &mut Report, level: Level, rule: &'static str, message: String, fix: String) {
     let fix = if level == Level::Warning { format!("{fix}{STACKS_ONLY}") } else { fix };
     r.push(rule, level, message, fix);
 }
@@ -62,14 +70,14 @@ pub(crate) fn image(s: &Subject<'_>, r: &mut Report, opts: &Options) {
         // With [stack].id set, pack's config check (config_stack_id) reports the missing label.
         None if opts.stack_id().is_none() => push(
             r,
-            opts,
+            legacy_level(opts),
             "LEGACY-LABEL-STACK-ID",
             format!("label '{STACK_ID}' is not set"),
             format!("add LABEL {STACK_ID}=<stack id> to the {}", s.role),
         ),
         Some(id) if !is_valid_id(id) => push(
             r,
-            opts,
+            version_level(opts),
             "LEGACY-LABEL-STACK-ID",
             format!("label '{STACK_ID}' value '{id}' has characters other than letters, digits, '.', '/' and '-'"),
             format!("set LABEL {STACK_ID} to an id made of letters, digits, '.', '/' and '-'"),
@@ -82,14 +90,14 @@ pub(crate) fn image(s: &Subject<'_>, r: &mut Report, opts: &Options) {
         match (s.env.get("CNB_STACK_ID"), expected) {
             (None, _) => push(
                 r,
-                opts,
+                Level::Warning,
                 "LEGACY-BUILD-ENV-CNB_STACK_ID",
                 "CNB_STACK_ID is not set in Env".to_owned(),
                 format!("add ENV CNB_STACK_ID={} to the build image", expected.unwrap_or("<stack id>")),
             ),
             (Some(env), Some(id)) if env != id => push(
                 r,
-                opts,
+                legacy_level(opts),
                 "LEGACY-BUILD-ENV-CNB_STACK_ID",
                 format!("CNB_STACK_ID ('{env}') does not match the stack id '{id}'"),
                 format!("set ENV CNB_STACK_ID={id} in the build image"),
@@ -105,7 +113,7 @@ pub(crate) fn image(s: &Subject<'_>, r: &mut Report, opts: &Options) {
             if s.role == Role::Build {
                 r.error("LEGACY-LABEL-MIXINS", message, fix);
             } else {
-                push(r, opts, "LEGACY-LABEL-MIXINS", message, fix);
+                push(r, legacy_level(opts), "LEGACY-LABEL-MIXINS", message, fix);
             }
         }
         Ok(list) => mixin_names(s, r, opts, &list),
@@ -135,7 +143,7 @@ fn mixin_names(s: &Subject<'_>, r: &mut Report, opts: &Options, list: &[String])
         if name.is_empty() || name.contains(':') || stage.is_some_and(|st| st != "build" && st != "run") {
             push(
                 r,
-                opts,
+                legacy_level(opts),
                 rule,
                 format!("mixin '{mixin}' is not a name with an optional 'build:' or 'run:' prefix"),
                 format!("rename the mixin in label {MIXINS}"),
@@ -143,7 +151,7 @@ fn mixin_names(s: &Subject<'_>, r: &mut Report, opts: &Options, list: &[String])
         } else if stage == Some(wrong_stage) {
             push(
                 r,
-                opts,
+                legacy_level(opts),
                 rule,
                 format!("the {} carries the {wrong_stage}-only mixin '{mixin}'", s.role),
                 format!("remove '{mixin}' from label {MIXINS} of the {}", s.role),
@@ -197,7 +205,7 @@ fn stack_ids_pair(build: &Subject<'_>, other: &Subject<'_>, r: &mut Report, opts
     if bid != oid {
         push(
             r,
-            opts,
+            legacy_level(opts),
             PAIR_STACK_ID,
             format!("stack id '{oid}' does not match the build image '{}', which has '{bid}'", b.name),
             format!("use a {} of stack '{bid}'", other.role),
@@ -216,7 +224,7 @@ fn mixins_pair(build: &Subject<'_>, other: &Subject<'_>, r: &mut Report, opts: &
     if !missing.is_empty() {
         push(
             r,
-            opts,
+            legacy_level(opts),
             "LEGACY-PAIR-MIXINS",
             format!("the {} lacks mixins of the build image '{}': {}", other.role, b.name, quoted_list(missing)),
             format!("add these mixins to the {} (label {MIXINS})", other.role),

@@ -1,8 +1,9 @@
 //! `RUNTOML-MIRROR-SAME-ID` and `RUNTOML-UNIQUE-REGISTRY` for one `[[run.images]]` entry.
 //!
 //! The caller does the network and reference work: it fetches each manifest (per platform for
-//! an index) and gives the config digests, and it computes each reference's registry with the
-//! `cnb-spec-rules.md` §5.3 rules. Registries are compared ASCII-case-insensitively.
+//! an index) and gives the config digests, and it computes each reference's registry the way
+//! the lifecycle and pack do (go-containerregistry's rules). Registries are compared
+//! ASCII-case-insensitively.
 //! (`RUNTOML-MIRRORS-NEED-IMAGE` is a builder.toml rule and belongs to the config parser.)
 
 use crate::finding::{Report, Role};

@@ -74,13 +74,17 @@ pub(crate) fn targets_era(opts: &Options) -> bool {
     opts.platform_api >= PlatformApi::TARGETS
 }
 
-/// The level of the legacy stack rules (`cnb-spec-rules.md` §1.2, see the crate docs).
+/// The level of a legacy stack rule whose level depends only on the Platform API: a MUST up to
+/// Platform API 0.11, a SHOULD (kept for older platforms and buildpacks) from 0.12.
+pub(crate) fn version_level(opts: &Options) -> Level {
+    if targets_era(opts) { Level::Warning } else { Level::Error }
+}
+
+/// The level of the legacy stack rules a stack-only buildpack depends on (the stack id and
+/// mixin labels and their pairing): errors when a buildpack on the builder has `[[stacks]]` and
+/// no `[[targets]]` (it fails detection without a matching stack), else [`version_level`].
 pub(crate) fn legacy_level(opts: &Options) -> Level {
-    if opts.legacy_stacks_required || opts.stack_id().is_some() || !targets_era(opts) {
-        Level::Error
-    } else {
-        Level::Warning
-    }
+    if opts.legacy_stacks_required { Level::Error } else { version_level(opts) }
 }
 
 /// Only ASCII letters, digits, `.`, `/` and `-` (target ids and stack ids).
@@ -113,9 +117,10 @@ pub(crate) fn build_image(facts: &ImageFacts, rootfs: Option<&RootFs>, opts: &Op
     r
 }
 
-/// Runs the single-image rules for a run image.
-pub(crate) fn run_image(facts: &ImageFacts, rootfs: Option<&RootFs>, opts: &Options) -> Report {
-    let s = Subject::new(Role::Run, facts, rootfs);
+/// Runs the single-image rules for a run image (`role` = [`Role::Run`]) or a run image mirror
+/// ([`Role::Mirror`]: a mirror is an alternative run image and gets the same rules).
+pub(crate) fn run_image(role: Role, facts: &ImageFacts, rootfs: Option<&RootFs>, opts: &Options) -> Report {
+    let s = Subject::new(role, facts, rootfs);
     let mut r = s.report();
     env::syntax(&s, &mut r);
     env::path(&s, &mut r);
@@ -132,16 +137,11 @@ pub(crate) fn run_image(facts: &ImageFacts, rootfs: Option<&RootFs>, opts: &Opti
     r
 }
 
-/// Runs the rules comparing a build image with a run image (`role` = [`Role::Run`]) or with a
-/// mirror (`role` = [`Role::Mirror`], config-only rules and pack's `[stack].id` check).
+/// Runs the rules comparing a build image with a run image or a mirror.
 pub(crate) fn pair(build: &Subject<'_>, other: &Subject<'_>, opts: &Options) -> Report {
     let mut r = other.report();
     platform::target_match(build, other, &mut r);
     legacy::pair(build, other, &mut r, opts);
-    match other.role {
-        Role::Run => user::pair_users(build, other, &mut r, opts),
-        Role::Mirror => legacy::config_stack_id(other, &mut r, opts),
-        Role::Build => {}
-    }
+    user::pair_users(build, other, &mut r, opts);
     r
 }

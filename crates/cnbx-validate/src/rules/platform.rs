@@ -16,7 +16,7 @@
 
 use super::Subject;
 use crate::facts::ImageFacts;
-use crate::finding::{Report, Role};
+use crate::finding::{Finding, Level, Report, Role};
 use crate::rules::labels::{DISTRO_NAME, DISTRO_VERSION};
 
 const OS_ARCH: &str = "BOTH-OS-ARCH-VALID";
@@ -222,6 +222,26 @@ pub(crate) fn target_match(build: &Subject<'_>, other: &Subject<'_>, r: &mut Rep
             ),
             _ => {}
         }
+    }
+}
+
+/// `PAIR-TARGET-MATCH` for a run image or mirror without any manifest for the build image's
+/// platform (see [`crate::platform_missing`]).
+pub(crate) fn missing(build: &ImageFacts, role: Role, image: &str, wanted: &str, available: &str) -> Finding {
+    let what = if role == Role::Mirror { "mirror" } else { "run image" };
+    Finding {
+        rule: TARGET_MATCH,
+        level: Level::Error,
+        role,
+        image: image.to_owned(),
+        message: format!(
+            "has no manifest for platform {wanted}, the platform of the build image '{}' (it has: {available})",
+            build.name
+        ),
+        fix: format!(
+            "use a {what} that has a {wanted} image (an image index with an entry for {wanted}), or create the \
+             builder for a platform both images have (--target)"
+        ),
     }
 }
 

@@ -55,6 +55,7 @@ pub(crate) async fn run(args: CreateArgs, printer: &Arc<Printer>) -> anyhow::Res
         tags: args.tags.clone(),
         append_image_name_suffix: args.append_image_name_suffix,
         creator_version: env!("CARGO_PKG_VERSION").to_owned(),
+        skip_layer_checks: args.skip_layer_checks,
     };
     let created = match create(&images, &request).await {
         Ok(c) => c,
