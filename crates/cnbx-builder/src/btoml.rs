@@ -3,7 +3,7 @@
 //! and `/cnb/run.toml`. Their bytes determine the layers' diffIDs, so "equivalent TOML" is
 //! not enough.
 //!
-//! The rules (pack-builder-behavior.md §3.4): in each table, plain keys come first (in
+//! The rules (docs/pack-compatibility.md, *File contents*): in each table, plain keys come first (in
 //! insertion order), then sub-tables and arrays of tables; keys and headers are indented two
 //! spaces per level below the top; a newline is written before every `[[array]]` header and
 //! before top-level `[table]` headers, except at the very start of the document; strings are

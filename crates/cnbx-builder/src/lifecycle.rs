@@ -1,5 +1,5 @@
 //! The lifecycle: where it comes from, its `lifecycle.toml`, and its layer
-//! (pack-builder-behavior.md §2.7, §3.1).
+//! (docs/pack-compatibility.md, *The lifecycle* and *Layers, in order*).
 
 use std::path::Path;
 
@@ -270,7 +270,7 @@ fn offline_hint(url: &str, err: ModuleError) -> LifecycleError {
     }
 }
 
-/// Fetches the lifecycle (§2.7), validates it and builds its layer through the cache.
+/// Fetches the lifecycle, validates it and builds its layer through the cache.
 /// `os`/`arch` of the build image pick the release for [`LifecycleLocation::Version`]
 /// (`arch` may be given as `os/arch`; a bare arch means Linux).
 pub async fn fetch_lifecycle(
@@ -292,7 +292,7 @@ pub async fn fetch_lifecycle(
 pub struct PendingLifecycle {
     /// The lifecycle's version and APIs (compat mapping applied).
     pub metadata: LifecycleMetadata,
-    /// The recipe of its layer (§3.1).
+    /// The recipe of its layer.
     pub recipe: LayerRecipe,
 }
 

@@ -371,7 +371,7 @@ fn errors_are_packs() {
         let err = inspect::render(&absent, format, &opts).unwrap_err();
         assert_eq!(err.to_string(), "unable to find builder 'nope' locally or remotely");
     }
-    // Human-readable hides errors when nothing was found (pack §6 item 21).
+    // Human-readable hides errors when nothing was found (as pack does).
     let both_failed = report("x", Section::Error("boom".into()), Section::Error("bang".into()));
     let err = inspect::render(&both_failed, OutputFormat::HumanReadable, &opts).unwrap_err();
     assert!(matches!(err, RenderError::NotFound { .. }));

@@ -113,7 +113,7 @@ fn tar_listing(tar: &[u8]) -> Vec<(String, u32)> {
         .collect()
 }
 
-/// The §3.2 golden directory buildpack.
+/// The golden directory buildpack of pack's tar encoding (`my/bp@0.0.1`).
 fn golden_dir(root: &Path) -> PathBuf {
     let dir = root.join("my-bp");
     std::fs::create_dir_all(dir.join("bin")).unwrap();

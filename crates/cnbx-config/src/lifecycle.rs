@@ -1,4 +1,4 @@
-//! `[lifecycle]`: which lifecycle to put in the builder (pack's §2.7 rules).
+//! `[lifecycle]`: which lifecycle to put in the builder (pack's rules: docs/pack-compatibility.md, *The lifecycle*).
 
 use crate::error::ConfigError;
 use crate::model::LifecycleConfig;

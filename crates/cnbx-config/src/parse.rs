@@ -1,4 +1,4 @@
-//! Reading builder.toml: decode, unknown keys, legacy merge, `[[build.env]]` (pack's §1.2).
+//! Reading builder.toml: decode, unknown keys, legacy merge, `[[build.env]]` (docs/pack-compatibility.md, *builder.toml*).
 
 use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
@@ -126,7 +126,7 @@ fn merge_stack(config: &mut BuilderConfig, stack_mirrors_present: bool) {
 }
 
 impl LoadedConfig {
-    /// pack's `ValidateConfig` (§1.5). Errors read `invalid builder config: …` and their
+    /// pack's `ValidateConfig`. Errors read `invalid builder config: …` and their
     /// [`ConfigError::diagnostic`] says which key to add.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let c = &self.config;
@@ -715,7 +715,7 @@ fn is_env_name(name: &str) -> bool {
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-/// pack's `ParseBuildConfigEnv` (§1.4), plus cnbx's rules that the name is an environment
+/// pack's `ParseBuildConfigEnv` (docs/pack-compatibility.md, *`[[build.env]]` files*), plus cnbx's rules that the name is an environment
 /// variable name and that value and delim hold no NUL (pack writes the name as a file name
 /// under `/cnb/build-config/env/`, so `../../etc/passwd` would replace a file of the image).
 /// Warnings are appended to `warnings`; errors carry them.

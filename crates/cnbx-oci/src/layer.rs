@@ -722,7 +722,7 @@ pub struct Skipped {
     pub what: &'static str,
 }
 
-/// Walks `root` as pack walks a directory buildpack (pack-builder-behavior.md §3.3):
+/// Walks `root` as pack walks a directory buildpack (docs/pack-compatibility.md, *Module layers*):
 ///
 /// * depth first, parents before children, siblings in byte order of their names (Go's
 ///   `filepath.Walk`); the root itself is not listed;

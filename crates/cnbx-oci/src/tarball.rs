@@ -2,8 +2,8 @@
 //!
 //! Layer diffIDs are the sha256 of the uncompressed tar, so two tools produce the same
 //! diffID only if they produce the same bytes. pack writes every layer with Go's
-//! `archive/tar`, and this module reproduces that encoding exactly (pack-builder-behavior.md
-//! §3.2):
+//! `archive/tar`, and this module reproduces that encoding exactly (docs/pack-compatibility.md,
+//! *Tar encoding*):
 //!
 //! * names are kept as given (absolute, `/cnb/...`), directories without a trailing slash;
 //! * USTAR whenever the entry fits (name ≤ 100 bytes, or split at a `/` into a ≤ 155-byte

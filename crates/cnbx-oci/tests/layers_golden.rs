@@ -1,4 +1,4 @@
-//! Golden diffIDs: every test vector of pack-builder-behavior.md §3.2, built through the
+//! Golden diffIDs: test vectors of pack's encoding (docs/pack-compatibility.md, *Tar encoding*), built through the
 //! same layer writer `builder create` uses, plus the PAX encoding (read back by the `tar`
 //! crate and by GNU tar) and a "same tree → same bytes" property.
 
@@ -132,7 +132,7 @@ fn whiteout_layer_has_mtime_zero() {
     assert_vector(&r, 1536, "sha256:d60779963cf7b8a2092201fb1c98e58c001dd80c34d5f86b4d927cf655eab570");
 }
 
-/// pack's module-stream rule (§3.3) for a directory buildpack, applied on top of the walk:
+/// pack's module-stream rule (docs/pack-compatibility.md, *Module layers*) for a directory buildpack, applied on top of the walk:
 /// two directory entries, then every walked entry renamed under the base, uid/gid 0,
 /// empty names, normalised mtime, mode 0755 for directories, `bin/build`, `bin/detect`,
 /// `bin/generate` and anything executable, else 0644; hard-link targets rebased.

@@ -1,4 +1,4 @@
-//! Run-image mirror selection (see `pack-builder-behavior.md` §5.3 and issue 5).
+//! Run-image mirror selection (see docs/pack-compatibility.md, *Choosing a run image*).
 //!
 //! # Selection
 //!

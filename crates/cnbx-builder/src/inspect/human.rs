@@ -1,5 +1,5 @@
-//! The human-readable `builder inspect` output (pack-builder-behavior.md §4.3, pack's
-//! `writer/human_readable.go`).
+//! The human-readable `builder inspect` output (docs/pack-compatibility.md, *builder inspect*),
+//! as pack's `writer/human_readable.go` writes it.
 
 use cnbx_refs::mirrors::inspect_run_images;
 
@@ -272,7 +272,7 @@ mod tests {
         DetectionEntry { module: ModuleRef::new(id, version), cyclic: false, children }
     }
 
-    /// The synthetic example of pack-builder-behavior.md §4.3.
+    /// A synthetic example with every section filled in.
     #[test]
     fn tree_matches_reference_example() {
         let entries = vec![

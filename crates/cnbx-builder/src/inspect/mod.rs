@@ -1,5 +1,5 @@
 //! `builder inspect`: the model derived from a builder's labels and pack's four output
-//! formats (pack-builder-behavior.md §4).
+//! formats (docs/pack-compatibility.md, *builder inspect*).
 //!
 //! * [`BuilderInfo::from_labels`] reads one image's labels ([`model`]);
 //! * an [`InspectReport`] holds the builder name, the trusted/default flags and the remote
@@ -18,14 +18,14 @@
 //! # Deliberate differences from pack
 //!
 //! * **`--depth` below `-1`** expands the whole tree, as pack's help text says any negative
-//!   value does; pack itself shows no nesting then (§6 item 8). See [`Depth::from_flag`].
-//! * **Extension detection order** (§6 item 6): pack shows only the last extension of each
+//!   value does; pack itself shows no nesting then (a pack quirk). See [`Depth::from_flag`].
+//! * **Extension detection order** (a pack quirk): pack shows only the last extension of each
 //!   `[[order-extensions]]` group. cnbx prints exactly that whenever every group has at most
 //!   one extension, the common case; when a group has several, pack's output loses them and
 //!   cnbx shows each group as a `Group #N:` node with all its extensions instead. See
 //!   [`BuilderInfo::extension_detection_order`].
 //! * **`--output json|yaml|toml --verbose` on a builder without a stack id** crashes pack (a
-//!   nil dereference, §6 item 7); cnbx leaves `stack` out, as without `--verbose`.
+//!   nil dereference); cnbx leaves `stack` out, as without `--verbose`.
 //! * **Colour**: output is always pack's no-colour form (names in single quotes).
 //! * **Malformed labels**: the error starts like pack's (`reading image metadata: parsing
 //!   label content for <label>: `) but the JSON parser's own message that follows is

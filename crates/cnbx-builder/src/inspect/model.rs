@@ -1,4 +1,4 @@
-//! What `builder inspect` derives from a builder image's labels (pack-builder-behavior.md §4.2).
+//! What `builder inspect` derives from a builder image's labels (docs/pack-compatibility.md, *builder inspect*).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -42,7 +42,7 @@ pub enum Depth {
 
 impl Depth {
     /// The value of the `--depth` flag. **Any negative value is unlimited**, as pack's help
-    /// text promises; pack itself treats values below `-1` like `0` (§6 item 8).
+    /// text promises; pack itself treats values below `-1` like `0` (a pack quirk).
     pub fn from_flag(depth: i64) -> Self {
         if depth < 0 { Self::Unlimited } else { Self::Limited(u32::try_from(depth).unwrap_or(u32::MAX)) }
     }
@@ -167,7 +167,7 @@ impl BuilderInfo {
     /// The extension detection order.
     ///
     /// Pack keeps only the *last* reference of each `[[order-extensions]]` group and shows one
-    /// leaf per group (§6 item 6). cnbx does the same whenever no group has more than one
+    /// leaf per group (a pack quirk). cnbx does the same whenever no group has more than one
     /// extension (the common case), so its output is pack's; when some group has several
     /// extensions, pack's output would silently drop them, and cnbx instead shows every
     /// group as a group node with all of its extensions, like the buildpack detection order.

@@ -1,4 +1,4 @@
-//! `buildpack.toml` / `extension.toml` (pack-builder-behavior.md §2.6, cnb-spec-rules.md §4).
+//! `buildpack.toml` / `extension.toml` (docs/pack-compatibility.md, *Module descriptors*).
 
 use toml::{Table, Value};
 

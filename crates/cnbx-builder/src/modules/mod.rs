@@ -1,11 +1,13 @@
-//! Buildpacks and extensions: locating them (pack-builder-behavior.md §2.5), reading their
-//! descriptors (§2.6), laying out their layers (§3.3), validating them against the
-//! lifecycle and the build image, and resolving orders (§2.8).
+//! Buildpacks and extensions: locating them, reading their descriptors, laying out their
+//! layers, validating them against the lifecycle and the build image, and resolving orders
+//! (docs/pack-compatibility.md: *Locators*, *Module descriptors*, *Module layers*, *Module
+//! checks*, *Order resolution*).
 //!
 //! * [`fetch_modules`]: every `[[buildpacks]]` / `[[extensions]]` entry → [`Module`]s with
 //!   their layers (directory and tar modules built through the layer cache, in parallel;
 //!   package-image layers holding one module reused byte for byte).
-//! * [`validate_modules`], [`resolve_order`], [`resolve_system`]: §2.8.
+//! * [`validate_modules`], [`resolve_order`], [`resolve_system`]: the module checks and order
+//!   resolution.
 //! * [`plan_module_layers`]: the layers to append and the merged layers label.
 //!
 //! Error texts are pack's where pack has one, without the step prefixes pack adds
@@ -532,7 +534,8 @@ fn check_duplicates(modules: &[Module]) -> Result<(), ModuleError> {
     Ok(())
 }
 
-/// §3.3: the module layers to append for `kind`, and the merged layers label.
+/// The module layers to append for `kind`, and the merged layers label
+/// (docs/pack-compatibility.md, *Module layers*).
 ///
 /// * a module whose `id@version` is in `base_layers` with the same diffID is skipped; with
 ///   another diffID, a whiteout layer precedes its layer;

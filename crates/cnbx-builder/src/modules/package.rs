@@ -1,5 +1,5 @@
 //! Buildpackages: package images (`docker://`, names, `oci:`) and `.cnb` files
-//! (pack-builder-behavior.md §2.5, §2.6; cnb-spec-rules.md §3).
+//! (docs/pack-compatibility.md, *Buildpackages*).
 
 use std::collections::BTreeMap;
 use std::io::Read as _;

@@ -1,4 +1,5 @@
-//! Which module layers a builder gets, in which order (pack-builder-behavior.md §3.1, §3.3).
+//! Which module layers a builder gets, in which order (docs/pack-compatibility.md,
+//! *Layers, in order* and *Module layers*).
 
 use std::collections::BTreeMap;
 

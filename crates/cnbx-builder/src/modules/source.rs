@@ -1,5 +1,5 @@
-//! Where a module (or lifecycle) comes from: locator classification (pack-builder-behavior.md
-//! §2.5), and `file://` and `http(s)://` URIs with a download cache.
+//! Where a module (or lifecycle) comes from: locator classification
+//! (docs/pack-compatibility.md, *Locators*), and `file://` and `http(s)://` URIs with a download cache.
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -1,4 +1,4 @@
-//! Module layers as pack writes them (pack-builder-behavior.md §3.3): the root-blob module
+//! Module layers as pack writes them (docs/pack-compatibility.md, *Module layers*): the root-blob module
 //! stream, the split of a flattened package layer, and flatten groups.
 
 use std::path::Path;

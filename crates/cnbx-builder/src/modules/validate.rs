@@ -1,5 +1,5 @@
 //! Validation of the modules added to a builder, and order / system resolution
-//! (pack-builder-behavior.md §2.6, §2.8).
+//! (docs/pack-compatibility.md, *Module checks*, *Order resolution*).
 
 use cnbx_oci::progress::{Reporter, ReporterExt};
 use serde::Serialize;
@@ -127,8 +127,9 @@ fn check_buildpack(m: &Module, all: &[ModuleInfo], facts: &BuildImageFacts) -> R
     fail(format!("unable to satisfy target os/arch constraints; build image: {image}, buildpack '{name}': {targets}"))
 }
 
-/// §2.8 rules 1–4 for buildpacks (rule 2 looks references up among `buildpacks`), the API
-/// check for extensions, and the deprecated-API warning of §2.6.
+/// The module checks for buildpacks (composite references are looked up among
+/// `buildpacks`), the API check for extensions, and the deprecated-API warning
+/// (docs/pack-compatibility.md, *Module checks*).
 pub fn validate_modules(
     buildpacks: &[Module],
     extensions: &[Module],

@@ -1,5 +1,5 @@
 //! `cnbx builder run-image <BUILDER> --app-image <APP>`: the run image (or mirror) a platform
-//! should use to build `APP` with `BUILDER` (pack-builder-behavior.md §5.3).
+//! should use to build `APP` with `BUILDER` (docs/pack-compatibility.md, *Choosing a run image*).
 
 use std::process::ExitCode;
 use std::sync::Arc;
