@@ -1,6 +1,7 @@
 //! Where an image is read from or written to (the "transport").
 //!
-//! CONTRACT:
+//! # Spellings
+//!
 //! - `NAME[:TAG|@DIGEST]` → [`ImageLocation::Name`] (registry with `--publish`, else the local store).
 //! - `oci:<DIR>[:<TAG>]` → [`ImageLocation::OciLayout`]; the tag defaults to `latest`; a
 //!   relative `DIR` is resolved against `base_dir`.

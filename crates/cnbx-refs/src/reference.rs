@@ -1,6 +1,7 @@
 //! Docker-style image references.
 //!
-//! CONTRACT (other crates depend on these signatures; keep them):
+//! # Rules
+//!
 //! - `ImageRef::parse(s)` accepts `[REGISTRY/]REPO[:TAG][@sha256:HEX]`.
 //! - The first path component is a registry when it contains `.` or `:` or is `localhost`.
 //! - No registry, `docker.io` and `index.docker.io` all normalise to registry `index.docker.io`.
