@@ -96,7 +96,7 @@ fn from_store(store: &BlobStore, digests: Vec<cnbx_oci::Digest>, kinds: &[Compre
 
 fn add_layer(builder: &mut RootFsBuilder, reader: impl Read, kind: Compression) -> Result<(), String> {
     let added = match kind {
-        Compression::Gzip => builder.add_layer(flate2::read::GzDecoder::new(reader)),
+        Compression::Gzip => builder.add_layer(flate2::read::MultiGzDecoder::new(reader)),
         Compression::None => builder.add_layer(reader),
     };
     added.map_err(|e| crate::inspect::error_chain(&e))

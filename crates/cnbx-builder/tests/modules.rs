@@ -97,7 +97,7 @@ impl Env {
         let BlobSource::Store(store) = &layer.source else { panic!("remote layer") };
         let blob = store.read(&layer.descriptor.digest).unwrap();
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&blob[..]).read_to_end(&mut out).unwrap();
+        flate2::read::MultiGzDecoder::new(&blob[..]).read_to_end(&mut out).unwrap();
         out
     }
 }
@@ -389,7 +389,7 @@ async fn plan_merges_with_base_labels() {
 
 fn lifecycle_archive(out: &Path, skip: &str) {
     let src = testdata().join("lifecycle/lifecycle-v0.21.0+test.tgz");
-    let mut a = tar::Archive::new(flate2::read::GzDecoder::new(std::fs::File::open(src).unwrap()));
+    let mut a = tar::Archive::new(flate2::read::MultiGzDecoder::new(std::fs::File::open(src).unwrap()));
     let mut b = tar::Builder::new(std::fs::File::create(out).unwrap());
     for e in a.entries().unwrap() {
         let mut e = e.unwrap();

@@ -48,7 +48,7 @@ use crate::tarball::{HeaderFormat, TarEntry, TarTime};
 
 /// Salt of every key: the key format, the tar encoder generation and the gzip backend.
 /// Change it whenever any of them would produce different layers for the same recipe.
-pub const CACHE_FORMAT: &str = "cnbx-layer-cache/1 tar=go-archive-tar gzip=zlib-rs";
+pub const CACHE_FORMAT: &str = "cnbx-layer-cache/2 tar=go-archive-tar gzip=libdeflate-chunked-1MiB";
 
 /// What a key file holds.
 #[derive(Debug, Serialize, Deserialize)]

@@ -9,16 +9,15 @@
 //! thread ([`build_layers`]).
 //!
 //! Building a recipe ([`LayerWriter`]) writes each entry with
-//! [`crate::tarball::TarWriter`] into a [`HashingWriter`] (the diffID), a 128 KiB
-//! `BufWriter`, and flate2's gzip encoder (zlib-rs backend, header mtime 0, no file name,
-//! OS byte 255, level 6 unless the recipe says otherwise), straight into a
-//! [`BlobStore`] temporary file that hashes what it receives and is renamed to
+//! [`crate::tarball::TarWriter`] into a [`HashingWriter`] (the diffID) and the chunked gzip
+//! writer of [`crate::gzip`] (1 MiB chunks, each one gzip member made by libdeflate, level 6
+//! unless the recipe says otherwise, chunks of one layer compressed in parallel), straight
+//! into a [`BlobStore`] temporary file that hashes what it receives and is renamed to
 //! `blobs/sha256/<digest>` on commit. File content is copied through fixed buffers, so
 //! memory use does not grow with the layer, and no byte is read or compressed twice.
 //!
-//! The gzip bytes depend on the deflate implementation: zlib-rs is the only backend
-//! enabled in the workspace, and a golden test pins its output. pack's compressed digests
-//! (Go's `compress/gzip`) are never reproduced; its diffIDs are.
+//! The gzip bytes depend on the compressor: a golden test pins them. pack's compressed
+//! digests (Go's `compress/gzip`) are never reproduced; its diffIDs are.
 //!
 //! [`walk_dir`] lists a directory the way pack's directory walk does (see its docs), as an
 //! iterator of [`WalkEntry`]s with relative names that the caller maps into
@@ -28,12 +27,10 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::Metadata;
-use std::io::{self, BufWriter, Read};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use flate2::write::GzEncoder;
-use flate2::{Compression, GzBuilder};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -46,11 +43,8 @@ use crate::progress::{Reporter, Task, TaskKind};
 use crate::spec::{Descriptor, media_type};
 use crate::tarball::{EntryKind, TarEntry, TarError, TarTime, TarWriter};
 
-/// gzip level used unless a recipe says otherwise (zlib's default, as pack uses Go's).
-pub const DEFAULT_COMPRESSION_LEVEL: u32 = 6;
-
-/// Size of the buffer in front of the gzip encoder.
-const GZIP_INPUT_BUFFER: usize = 128 * 1024;
+/// gzip level used unless a recipe says otherwise (the usual default, 6).
+pub const DEFAULT_COMPRESSION_LEVEL: u32 = crate::gzip::DEFAULT_LEVEL;
 
 /// A built layer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -368,7 +362,7 @@ pub struct LayerRecipe {
     pub name: String,
     /// The entries, in archive order.
     pub parts: Vec<LayerPart>,
-    /// gzip level, 0–9 ([`DEFAULT_COMPRESSION_LEVEL`] by default).
+    /// gzip level, 1–12 on libdeflate's scale ([`DEFAULT_COMPRESSION_LEVEL`] by default).
     pub compression_level: u32,
     /// Media type of the blob (OCI gzip layer by default).
     pub media_type: String,
@@ -445,7 +439,7 @@ impl Extend<LayerEntry> for LayerRecipe {
     }
 }
 
-type GzipChain = HashingWriter<BufWriter<GzEncoder<BlobWriter>>>;
+type GzipChain = HashingWriter<crate::gzip::ChunkedGzip<BlobWriter>>;
 
 /// A layer being written; see the module docs. Usually driven by [`build_layer`].
 pub struct LayerWriter {
@@ -465,8 +459,7 @@ impl LayerWriter {
     /// Starts a layer named `name` (for errors) whose blob goes to `store`.
     pub fn new(store: &BlobStore, name: &str, compression_level: u32, media_type: &str) -> Result<Self, LayerError> {
         let blob = store.writer().map_err(|source| LayerError::Write { layer: name.to_owned(), source })?;
-        let gz = GzBuilder::new().mtime(0).write(blob, Compression::new(compression_level.min(9)));
-        let chain = HashingWriter::new(BufWriter::with_capacity(GZIP_INPUT_BUFFER, gz));
+        let chain = HashingWriter::new(crate::gzip::ChunkedGzip::new(blob, compression_level));
         Ok(Self {
             name: name.to_owned(),
             media_type: media_type.to_owned(),
@@ -574,8 +567,7 @@ impl LayerWriter {
         let name = self.name;
         let write_err = |source| LayerError::Write { layer: name.clone(), source };
         let chain = self.tar.finish().map_err(|source| LayerError::Tar { layer: name.clone(), source })?;
-        let (buffered, diff_id, uncompressed_size) = chain.finish();
-        let gz = buffered.into_inner().map_err(|e| write_err(e.into_error()))?;
+        let (gz, diff_id, uncompressed_size) = chain.finish();
         let blob = gz.finish().map_err(write_err)?;
         let (digest, size) = blob.commit(None).map_err(|source| LayerError::Store { layer: name.clone(), source })?;
         Ok(LayerInfo { diff_id, descriptor: Descriptor::new(self.media_type, digest, size), uncompressed_size })
@@ -890,7 +882,7 @@ mod tests {
         let blob = store.read(&info.descriptor.digest).unwrap();
         assert_eq!(&blob[..10], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255], "gzip header: mtime 0, no name, OS 255");
         let mut tar = Vec::new();
-        flate2::read::GzDecoder::new(&blob[..]).read_to_end(&mut tar).unwrap();
+        flate2::read::MultiGzDecoder::new(&blob[..]).read_to_end(&mut tar).unwrap();
         assert_eq!(tar, vec![0; 1024]);
     }
 

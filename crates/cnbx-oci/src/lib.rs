@@ -17,6 +17,7 @@ pub mod config;
 pub mod confine;
 pub mod digest;
 pub mod docker_archive;
+pub mod gzip;
 pub mod image;
 pub mod layer;
 pub mod layout;

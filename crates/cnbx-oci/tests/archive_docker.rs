@@ -84,7 +84,7 @@ fn skopeo_reads_the_archive_with_identical_diff_ids() {
     let copied_layer = copied.layers().unwrap()[1].descriptor.digest.clone();
     let blob = OciLayout::open(&copy).unwrap().blobs().read(&copied_layer).unwrap();
     let mut tar = Vec::new();
-    flate2::read::GzDecoder::new(&blob[..]).read_to_end(&mut tar).unwrap();
+    flate2::read::MultiGzDecoder::new(&blob[..]).read_to_end(&mut tar).unwrap();
     assert_eq!(cnbx_oci::Digest::of(&tar), layers[1].diff_id);
 
     // A specific tag inside the archive.

@@ -41,7 +41,7 @@ impl Reporter for Recorder {
 fn ungzip(store: &BlobStore, digest: &cnbx_oci::Digest) -> Vec<u8> {
     let blob = store.read(digest).unwrap();
     let mut tar = Vec::new();
-    flate2::read::GzDecoder::new(&blob[..]).read_to_end(&mut tar).unwrap();
+    flate2::read::MultiGzDecoder::new(&blob[..]).read_to_end(&mut tar).unwrap();
     tar
 }
 

@@ -187,7 +187,7 @@ fn module_layer_entries(layout: &Path, needle: &str) -> Vec<(String, char, u32)>
         serde_json::from_slice(&blob(index["manifests"][0]["digest"].as_str().unwrap())).unwrap();
     for layer in manifest["layers"].as_array().unwrap() {
         let bytes = blob(layer["digest"].as_str().unwrap());
-        let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
+        let mut tar = tar::Archive::new(flate2::read::MultiGzDecoder::new(&bytes[..]));
         let entries: Vec<(String, char, u32)> = tar
             .entries()
             .unwrap()
@@ -426,7 +426,7 @@ fn a_file_swapped_for_a_link_during_create_is_never_read_through_it() {
             for b in std::fs::read_dir(&blobs).unwrap() {
                 let bytes = std::fs::read(b.unwrap().path()).unwrap();
                 let mut plain = Vec::new();
-                let _ = std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut plain);
+                let _ = std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&bytes[..]), &mut plain);
                 assert!(!String::from_utf8_lossy(&plain).contains("HOST-SECRET"), "run {i} packed the host file");
             }
         } else {

@@ -336,7 +336,7 @@ fn plan_flattens_groups_first() {
     assert_eq!(merged.get("x/b", "2").unwrap().layer_diff_id, flat);
     // The group's tar: b2 then b (added order), x_b dir written once.
     let blob = env.images.blobs().read(&layers[0].descriptor.digest).unwrap();
-    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(&blob[..]));
+    let mut tar = tar::Archive::new(flate2::read::MultiGzDecoder::new(&blob[..]));
     let names: Vec<String> =
         tar.entries().unwrap().map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned()).collect();
     assert_eq!(
