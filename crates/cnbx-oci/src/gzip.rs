@@ -181,7 +181,7 @@ mod tests {
         let mut members = 0;
         let mut rest = &a[..];
         while !rest.is_empty() {
-            let mut d = flate2::bufread::MultiGzDecoder::new(rest);
+            let mut d = flate2::bufread::GzDecoder::new(rest);
             std::io::copy(&mut d, &mut std::io::sink()).unwrap();
             rest = d.into_inner();
             members += 1;
