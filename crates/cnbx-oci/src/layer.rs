@@ -10,7 +10,7 @@
 //!
 //! Building a recipe ([`LayerWriter`]) writes each entry with
 //! [`crate::tarball::TarWriter`] into a [`HashingWriter`] (the diffID) and the chunked gzip
-//! writer of [`crate::gzip`] (1 MiB chunks, each one gzip member made by libdeflate, level 6
+//! writer of [`crate::gzip`] (1 MiB chunks, each one gzip member made by libdeflate, level 5
 //! unless the recipe says otherwise, chunks of one layer compressed in parallel), straight
 //! into a [`BlobStore`] temporary file that hashes what it receives and is renamed to
 //! `blobs/sha256/<digest>` on commit. File content is copied through fixed buffers, so
@@ -43,7 +43,7 @@ use crate::progress::{Reporter, Task, TaskKind};
 use crate::spec::{Descriptor, media_type};
 use crate::tarball::{EntryKind, TarEntry, TarError, TarTime, TarWriter};
 
-/// gzip level used unless a recipe says otherwise (the usual default, 6).
+/// gzip level used unless a recipe says otherwise (see [`crate::gzip::DEFAULT_LEVEL`]).
 pub const DEFAULT_COMPRESSION_LEVEL: u32 = crate::gzip::DEFAULT_LEVEL;
 
 /// A built layer.

@@ -212,7 +212,7 @@ fn directory_buildpack_module_stream() {
     assert_vector(&recipe, 5632, "sha256:cf8a58cd1149f915f6fc747dc9c45a54f186622c2e63a3a95aa3d7ec35e6704a");
 }
 
-/// The gzip bytes depend on the compressor: this pins libdeflate at level 6 in 1 MiB chunks
+/// The gzip bytes depend on the compressor: this pins libdeflate at level 5 in 1 MiB chunks
 /// (`cnbx_oci::gzip`). If it fails, the libdeflate version or the chunking changed.
 #[test]
 fn gzip_backend_is_pinned() {
