@@ -152,7 +152,7 @@ impl LayerCache {
             uncompressed_size: info.uncompressed_size,
         };
         let json = serde_json::to_vec(&record).map_err(io::Error::other)?;
-        let mut tmp = AtomicFile::new_in(&self.dir)?.without_sync();
+        let mut tmp = AtomicFile::new_in(&self.dir)?;
         tmp.write_all(&json)?;
         tmp.commit(&self.key_path(key))
     }
