@@ -1404,7 +1404,9 @@ fn envelope_text(envelope: &oci_client::errors::OciEnvelope) -> String {
 }
 
 /// An error and its sources, `: `-separated.
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// An error and its sources, joined by `: ` (a source whose text is already there is left
+/// out).
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
