@@ -5,6 +5,7 @@ mod config_mirrors;
 mod create;
 mod inspect;
 mod run_image;
+mod store;
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -17,7 +18,7 @@ use cnbx_oci::progress::ReporterExt;
 use cnbx_oci::registry::{RegistryClient, RegistryError, RegistryOptions};
 use cnbx_refs::{ImageLocation, ImageRef};
 
-use crate::cli::{self, BuilderCommand, Command, ConfigCommand};
+use crate::cli::{self, BuilderCommand, Command, ConfigCommand, StoreCommand};
 use crate::printer::Printer;
 
 pub(crate) async fn run(command: Command, printer: &Arc<Printer>) -> anyhow::Result<ExitCode> {
@@ -26,6 +27,8 @@ pub(crate) async fn run(command: Command, printer: &Arc<Printer>) -> anyhow::Res
         Command::Builder(BuilderCommand::Inspect(args)) => inspect::run(args, printer).await,
         Command::Builder(BuilderCommand::RunImage(args)) => run_image::run(args, printer).await,
         Command::Config(ConfigCommand::RunImageMirrors(args)) => config_mirrors::run(args, printer),
+        Command::Store(StoreCommand::Verify(args)) => store::verify(&args, printer),
+        Command::Store(StoreCommand::Prune(args)) => store::prune(&args, printer),
     }
 }
 
