@@ -64,7 +64,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let interrupted = match listen_for_signals(&runtime) {
+    let signalled = match listen_for_signals(&runtime) {
         Ok(rx) => rx,
         Err(e) => {
             printer.error(&format!("installing the signal handlers: {e}"));
@@ -74,24 +74,25 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         tokio::select! {
             biased;
-            _ = interrupted => None,
+            _ = signalled => None,
             result = commands::run(cli.command, &printer) => Some(result),
         }
     });
+    // A signal, even one that came as the command ended, wins: the user asked to stop.
+    let interrupted = cnbx_fs::stop::stop_requested();
     let code = match outcome {
-        Some(_) | None if cnbx_fs::stop::stop_requested() => {
+        Some(Ok(code)) if !interrupted => code,
+        Some(Err(err)) if !interrupted => {
+            stop_background_work();
+            errors::report(&err, &printer);
+            ExitCode::FAILURE
+        }
+        _ => {
             stop_background_work();
             printer.clear_progress();
             printer.error("interrupted");
             ExitCode::from(INTERRUPTED)
         }
-        Some(Ok(code)) => code,
-        Some(Err(err)) => {
-            stop_background_work();
-            errors::report(&err, &printer);
-            ExitCode::FAILURE
-        }
-        None => ExitCode::from(INTERRUPTED),
     };
     // Do not wait for stray background work (e.g. an abandoned HTTP request) on exit.
     runtime.shutdown_background();
