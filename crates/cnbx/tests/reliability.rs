@@ -423,6 +423,14 @@ fn a_full_disk_leaves_an_oci_output_as_it_was() {
     assert!(stderr(&out).contains("No space left on device"), "{}", env.format(&out));
     assert_eq!(snapshot(&existing), before, "the layout is as it was");
     assert!(layout_problems(&existing).is_empty());
+
+    // A docker-archive: nothing at all.
+    let archive = disk.dir.join("builder.tar");
+    let out = run(&format!("docker-archive:{}:cnbx.test/full:1", archive.display()), &big);
+    assert_eq!(out.status.code(), Some(1), "{}", env.format(&out));
+    assert!(stderr(&out).contains("No space left on device"), "{}", env.format(&out));
+    let names: Vec<_> = std::fs::read_dir(&disk.dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, ["existing"], "no archive and no temporary file");
     assert!(temporaries(env.home.path()).is_empty());
     drop(disk);
 }
