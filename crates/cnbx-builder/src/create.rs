@@ -1108,6 +1108,7 @@ async fn write_output(
         Destination::Layout { dir, tag } => {
             let layout = if dir.join("oci-layout").exists() { OciLayout::open(dir) } else { OciLayout::create(dir) }
                 .map_err(step(format!("opening the OCI layout {}", dir.display())))?;
+            layout.blobs().set_reporter(images.shared_reporter());
             let d = layout.write(tag, built).map_err(step(format!("writing '{}'", request.destination)))?;
             Ok((d.digest, None))
         }

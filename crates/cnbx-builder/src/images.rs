@@ -10,13 +10,22 @@
 //! image layers without storing them. A reference pinned by digest must resolve to exactly
 //! that content, in the store as on the registry.
 //! `oci:<DIR>[:<TAG>]` always reads the layout directory.
+//!
+//! An image read from the local store is used only if every layer blob it has there is
+//! intact ([`cnbx_oci::BlobStore::check`]: hashed, once per command). A corrupt blob is
+//! evicted with a warning, and the image is then fetched again from its registry, as if it
+//! had never been stored (or reported as missing under `--pull-policy never`).
+//!
+//! [`Images`] holds the local store's use lock (shared) for as long as it lives, so that
+//! `cnbx store prune` never removes what a running command uses, and the first command to
+//! run after a killed one removes the temporary files it left (see [`crate::home`]).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use cnbx_oci::image::{ImageError, SourceImage};
 use cnbx_oci::layout::LayoutError;
-use cnbx_oci::progress::Reporter;
+use cnbx_oci::progress::{Reporter, ReporterExt};
 use cnbx_oci::registry::{RegistryClient, RegistryError};
 use cnbx_oci::spec::Platform;
 use cnbx_oci::store::LocalStore;
@@ -68,6 +77,15 @@ pub enum ImageFetchError {
         /// What the store holds instead.
         found: String,
     },
+    /// A layer of an image in the local store cannot be read.
+    #[error("reading '{image}' from the local store")]
+    Blob {
+        /// The image as the user wrote it.
+        image: String,
+        /// What failed.
+        #[source]
+        source: Box<cnbx_oci::blobstore::BlobError>,
+    },
 }
 
 impl From<RegistryError> for ImageFetchError {
@@ -109,6 +127,8 @@ impl From<cnbx_oci::layout::LayoutError> for ImageFetchError {
 pub struct Images {
     home: CnbxHome,
     store: LocalStore,
+    /// The store's use lock, shared, held while this lives.
+    _session: cnbx_fs::FileLock,
     policy: PullPolicy,
     publish: bool,
     reporter: Arc<dyn Reporter>,
@@ -140,7 +160,9 @@ impl std::fmt::Debug for Images {
 }
 
 impl Images {
-    /// Opens the local store under `home`; `registry` is used for every registry access.
+    /// Opens the local store under `home` and takes its use lock (removing the temporary
+    /// files a killed command left, when no other command is running); `registry` is used
+    /// for every registry access.
     pub fn new(
         home: CnbxHome,
         policy: PullPolicy,
@@ -149,7 +171,26 @@ impl Images {
         registry: RegistryClient,
     ) -> Result<Self, ImageFetchError> {
         let store = LocalStore::open(home.store_dir())?;
-        Ok(Self { home, store, policy, publish, reporter, registry, fetched: std::sync::Mutex::new(Vec::new()) })
+        let (session, removed) = store.layout().enter(&home.temporary_places())?;
+        if !removed.is_empty() {
+            let bytes: u64 = removed.iter().map(|r| r.bytes).sum();
+            reporter.debug(&format!(
+                "Removed {} temporary file(s) ({bytes} bytes) left in {} by an interrupted cnbx",
+                removed.len(),
+                home.root().display()
+            ));
+        }
+        store.blobs().set_reporter(Arc::clone(&reporter));
+        Ok(Self {
+            home,
+            store,
+            _session: session,
+            policy,
+            publish,
+            reporter,
+            registry,
+            fetched: std::sync::Mutex::new(Vec::new()),
+        })
     }
 
     /// The registry client.
@@ -226,10 +267,12 @@ impl Images {
         let use_store = !self.publish && self.policy != PullPolicy::Always;
         if use_store {
             match self.store.get(reference, platform) {
-                Ok(Some(image)) => {
+                Ok(Some(image)) if self.stored_layers_intact(spelling, &image)? => {
                     self.check_pin(spelling, reference, &image)?;
                     return Ok(Some(image));
                 }
+                // A layer was missing or corrupt (and evicted): fetch it again if allowed.
+                Ok(Some(_)) => {}
                 Ok(None) => {}
                 // Stored, but not for this platform: fetch it unless that is forbidden.
                 Err(LayoutError::Image { source: ImageError::NoMatchingPlatform { .. }, .. })
@@ -241,6 +284,20 @@ impl Images {
             return Ok(None);
         }
         self.fetch_remote(reference, platform).await
+    }
+
+    /// Whether every layer of an image read from the local store is there and intact
+    /// (corrupt ones are evicted, with a warning).
+    fn stored_layers_intact(&self, spelling: &str, image: &SourceImage) -> Result<bool, ImageFetchError> {
+        let mut intact = true;
+        for layer in &image.manifest.value.layers {
+            let valid = self
+                .blobs()
+                .has_valid(&layer.digest, Some(layer.size))
+                .map_err(|e| ImageFetchError::Blob { image: spelling.to_owned(), source: Box::new(e) })?;
+            intact &= valid;
+        }
+        Ok(intact)
     }
 
     async fn fetch_remote(

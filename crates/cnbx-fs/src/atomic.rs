@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
 
@@ -15,6 +15,63 @@ pub fn is_temporary_name(name: &str) -> bool {
     name.starts_with(TMP_PREFIX)
 }
 
+/// A temporary file or directory removed by [`remove_temporaries`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemovedTemporary {
+    /// Where it was.
+    pub path: PathBuf,
+    /// How many bytes it held (the sum of its files' sizes, for a directory).
+    pub bytes: u64,
+}
+
+/// Removes every entry of `dir` whose name starts with [`TMP_PREFIX`] (files, symbolic
+/// links and whole directories; links are removed, never followed) and returns what was
+/// removed. A missing `dir` has none.
+///
+/// Only for a directory no other cnbx process is writing into (see
+/// [`FileLock::enter`](crate::FileLock::enter)): their temporary files are live.
+pub fn remove_temporaries(dir: &Path) -> io::Result<Vec<RemovedTemporary>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut removed = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        if !entry.file_name().to_str().is_some_and(is_temporary_name) {
+            continue;
+        }
+        let path = entry.path();
+        let meta = std::fs::symlink_metadata(&path)?;
+        let (bytes, result) = if meta.is_dir() {
+            (tree_size(&path), std::fs::remove_dir_all(&path))
+        } else {
+            (if meta.is_file() { meta.len() } else { 0 }, std::fs::remove_file(&path))
+        };
+        match result {
+            Ok(()) => removed.push(RemovedTemporary { path, bytes }),
+            // Removed meanwhile (by its writer, or another sweep).
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io::Error::new(e.kind(), format!("removing {}: {e}", path.display()))),
+        }
+    }
+    Ok(removed)
+}
+
+/// The sum of the sizes of the regular files under `dir` (not following links).
+fn tree_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => tree_size(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
+            _ => 0,
+        })
+        .sum()
+}
+
 /// A file being written: a temporary file, renamed over its destination only by
 /// [`AtomicFile::commit`]. A reader therefore sees the old file or the new one, never a part
 /// of either, and an error (or a drop) removes the temporary file.
@@ -22,11 +79,19 @@ pub fn is_temporary_name(name: &str) -> bool {
 /// The file gets the mode a user expects under their umask (`0o666 & !umask`: 0644 under
 /// the usual 022), like files that `cp`, skopeo or umoci create, unless it is made
 /// [private](AtomicFile::new_private_in) (0600) because it holds secrets. Committing syncs
-/// the file, renames it, and syncs the directory, so a committed file survives a crash.
+/// the file, renames it, and syncs the directory, so a committed file survives a crash and
+/// whatever depends on it (an index entry, a cache entry) can be written next.
+///
+/// Every temporary file is known to [`crate::stop`] until it is committed or removed: once
+/// the process is stopping, creating, writing and committing fail with
+/// [`Stopped`](crate::stop::Stopped), and whatever a writer on another thread did not
+/// remove in time is removed on exit.
 #[derive(Debug)]
 pub struct AtomicFile {
-    tmp: NamedTempFile,
-    sync: bool,
+    /// `None` once committed.
+    tmp: Option<NamedTempFile>,
+    /// The id of the temporary file in [`crate::stop`]'s registry.
+    id: u64,
 }
 
 impl AtomicFile {
@@ -40,10 +105,14 @@ impl AtomicFile {
         builder.prefix(TMP_PREFIX);
         #[cfg(unix)]
         builder.permissions(mode);
-        let tmp = builder
-            .tempfile_in(dir)
-            .map_err(|e| io::Error::new(e.kind(), format!("creating a temporary file in {}: {e}", dir.display())))?;
-        Ok(Self { tmp, sync: true })
+        let (tmp, id) = crate::stop::register(|| {
+            let tmp = builder.tempfile_in(dir).map_err(|e| {
+                io::Error::new(e.kind(), format!("creating a temporary file in {}: {e}", dir.display()))
+            })?;
+            let path = tmp.path().to_path_buf();
+            Ok((tmp, path))
+        })?;
+        Ok(Self { tmp: Some(tmp), id })
     }
 
     /// Starts a file in `dir`, which must be on the same file system as the destination
@@ -63,25 +132,25 @@ impl AtomicFile {
         Self::new_in(parent_of(dest))
     }
 
-    /// Skips the syncs on commit: for caches, whose entries are checked when used and may be
-    /// lost in a crash.
-    #[must_use]
-    pub fn without_sync(mut self) -> Self {
-        self.sync = false;
-        self
+    fn tmp(&self) -> &NamedTempFile {
+        self.tmp.as_ref().unwrap_or_else(|| unreachable!("an AtomicFile is used only until it is committed"))
+    }
+
+    fn tmp_mut(&mut self) -> &mut NamedTempFile {
+        self.tmp.as_mut().unwrap_or_else(|| unreachable!("an AtomicFile is used only until it is committed"))
     }
 
     /// The temporary file (to read back what was written, or to set its length).
     pub fn as_file(&self) -> &File {
-        self.tmp.as_file()
+        self.tmp().as_file()
     }
 
     /// The temporary file's path.
     pub fn temporary_path(&self) -> &Path {
-        self.tmp.path()
+        self.tmp().path()
     }
 
-    /// Renames the file over `dest` (durably, unless [`AtomicFile::without_sync`]).
+    /// Renames the file over `dest`, durably.
     pub fn commit(self, dest: &Path) -> io::Result<()> {
         self.finish(dest)
     }
@@ -100,32 +169,42 @@ impl AtomicFile {
     }
 
     fn finish(mut self, dest: &Path) -> io::Result<()> {
-        self.tmp.flush()?;
-        if self.sync {
-            self.tmp.as_file().sync_all()?;
+        crate::stop::check()?;
+        let tmp = self.tmp_mut();
+        tmp.flush()?;
+        tmp.as_file().sync_all()?;
+        if let Some(tmp) = self.tmp.take() {
+            tmp.persist(dest).map_err(|e| {
+                io::Error::new(e.error.kind(), format!("renaming a temporary file to {}: {}", dest.display(), e.error))
+            })?;
         }
-        let sync = self.sync;
-        self.tmp.persist(dest).map_err(|e| {
-            io::Error::new(e.error.kind(), format!("renaming a temporary file to {}: {}", dest.display(), e.error))
-        })?;
-        if sync {
-            sync_dir(parent_of(dest))?;
-        }
-        Ok(())
+        crate::stop::unregister(self.id);
+        sync_dir(parent_of(dest))
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        // Remove the temporary file (if not committed) before it is forgotten, so that
+        // `stop::wait_for_unfinished` returns only once it is gone.
+        drop(self.tmp.take());
+        crate::stop::unregister(self.id);
     }
 }
 
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.tmp.write(buf)
+        crate::stop::check()?;
+        self.tmp_mut().write(buf)
     }
 
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.tmp.write_all(buf)
+        crate::stop::check()?;
+        self.tmp_mut().write_all(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.tmp.flush()
+        self.tmp_mut().flush()
     }
 }
 
@@ -136,7 +215,7 @@ fn parent_of(path: &Path) -> &Path {
     }
 }
 
-/// Syncs a directory, so that a rename in it survives a crash.
+/// Syncs a directory, so that a rename (or removal) in it survives a crash.
 fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
@@ -182,6 +261,30 @@ mod tests {
         write_atomic(&dest, b"two").unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"two");
         assert_eq!(names(dir.path()), ["f"]);
+    }
+
+    #[test]
+    fn remove_temporaries_removes_only_ours() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("keep"), b"output").unwrap();
+        std::fs::write(root.join(".cnbx-tmp-file"), b"12345").unwrap();
+        std::fs::create_dir_all(root.join(".cnbx-tmp-dir/blobs")).unwrap();
+        std::fs::write(root.join(".cnbx-tmp-dir/blobs/x"), b"abc").unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("precious"), b"p").unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.join(".cnbx-tmp-link")).unwrap();
+        let mut removed = remove_temporaries(root).unwrap();
+        removed.sort_by(|a, b| a.path.cmp(&b.path));
+        let got: Vec<(String, u64)> =
+            removed.iter().map(|r| (r.path.file_name().unwrap().to_string_lossy().into_owned(), r.bytes)).collect();
+        assert_eq!(
+            got,
+            [(".cnbx-tmp-dir".to_owned(), 3), (".cnbx-tmp-file".to_owned(), 5), (".cnbx-tmp-link".to_owned(), 0)]
+        );
+        assert_eq!(names(root), ["keep"]);
+        assert!(outside.path().join("precious").exists(), "a link is removed, never followed");
+        assert!(remove_temporaries(&root.join("missing")).unwrap().is_empty());
     }
 
     #[test]

@@ -13,7 +13,13 @@
 //!   destination, created with the mode a user expects under their umask (or private, for
 //!   files that hold secrets), synced, renamed into place, and the directory synced. Dropped
 //!   without being committed, it removes its temporary file.
-//! * [`FileLock`]: the exclusive lock file that serialises read-modify-write updates.
+//! * [`FileLock`]: lock files: the exclusive lock that serialises read-modify-write updates,
+//!   and the shared use lock of a directory several processes write into, whose first
+//!   holder removes the temporary files a killed process left there
+//!   ([`remove_temporaries`]).
+//! * [`stop`]: stopping cleanly; every temporary file still being written is known, and
+//!   writes are refused once the process is stopping (interrupted, or failing while work
+//!   goes on on other threads).
 //! * [`limits`]: the documented bounds on what cnbx reads, and their overrides.
 //! * [`excerpt`]: how much of someone else's text cnbx quotes in a message ([`excerpt_line`]
 //!   for a source line, [`excerpt_quoted`] for a parser's message); [`text_of`]: whether a
@@ -27,9 +33,10 @@ mod dir;
 pub mod limits;
 mod lock;
 mod open;
+pub mod stop;
 mod text;
 
-pub use atomic::{AtomicFile, TMP_PREFIX, is_temporary_name, write_atomic};
+pub use atomic::{AtomicFile, RemovedTemporary, TMP_PREFIX, is_temporary_name, remove_temporaries, write_atomic};
 pub use dir::{DirEntryInfo, EntryType, SafeDir};
 pub use lock::FileLock;
 pub use open::{

@@ -1,33 +1,167 @@
-//! Exclusive lock files, for read-modify-write updates of a shared file.
+//! Lock files: exclusive locks for read-modify-write updates of a shared file, and shared
+//! "in use" locks for directories that several processes write into.
 
 use std::fs::File;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use fs4::fs_std::FileExt;
 
-/// An exclusive advisory lock (`flock`) on a lock file, held until it is dropped. Every
-/// process that updates the same file takes the same lock first, so that their updates are
-/// applied one after the other instead of overwriting each other.
+use crate::atomic::{RemovedTemporary, remove_temporaries};
+
+/// How often a lock is taken again when its file was removed (by a process cleaning up a
+/// directory it created) while this process waited for it.
+const MAX_ATTEMPTS: usize = 100;
+
+/// An advisory lock (`flock`) on a lock file, held until it is dropped.
+///
+/// * [`FileLock::exclusive`]: every process that updates the same file takes the same
+///   lock first, so that their updates are applied one after the other instead of
+///   overwriting each other.
+/// * [`FileLock::enter`]: a directory's **use lock**, held shared by every process writing
+///   into the directory for as long as it does, and exclusively by a process that removes
+///   things from it (stale temporary files, unreferenced blobs, the directory itself).
+///
+/// The lock file is created if needed and stays (empty). A lock file removed while a
+/// process waited for it (the directory it guards was removed) is noticed: the lock is
+/// taken again on the file now at that path.
+///
+/// A process that holds a lock exclusively and asks for it shared again (cleaning up a
+/// store, it updates the store's index, which takes the lock shared) gets it at once: the
+/// exclusive lock already covers it.
 #[derive(Debug)]
 pub struct FileLock {
     file: File,
+    /// Whether this process holds the lock exclusively through this value.
+    exclusive: bool,
+    /// A shared lock inside this process's exclusive one: nothing was locked.
+    nested: bool,
+}
+
+#[derive(Clone, Copy)]
+enum Mode {
+    Shared,
+    Exclusive,
+}
+
+/// The lock files (device, inode) this process holds exclusively.
+static EXCLUSIVE: Mutex<Vec<(u64, u64)>> = Mutex::new(Vec::new());
+
+fn exclusive_here() -> std::sync::MutexGuard<'static, Vec<(u64, u64)>> {
+    EXCLUSIVE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn identity(file: &File) -> io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = file.metadata()?;
+    Ok((m.dev(), m.ino()))
 }
 
 impl FileLock {
+    fn acquire(path: &Path, mode: Mode, wait: bool) -> io::Result<Option<Self>> {
+        for _ in 0..MAX_ATTEMPTS {
+            let file = std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(path)?;
+            let id = identity(&file)?;
+            let locked = match (mode, wait) {
+                (Mode::Shared, true) => {
+                    if !FileExt::try_lock_shared(&file)? {
+                        if exclusive_here().contains(&id) {
+                            return Ok(Some(Self { file, exclusive: false, nested: true }));
+                        }
+                        FileExt::lock_shared(&file)?;
+                    }
+                    true
+                }
+                (Mode::Exclusive, true) => FileExt::lock_exclusive(&file).map(|()| true)?,
+                (Mode::Shared, false) => FileExt::try_lock_shared(&file)?,
+                (Mode::Exclusive, false) => FileExt::try_lock_exclusive(&file)?,
+            };
+            if !locked {
+                return Ok(None);
+            }
+            if same_file(&file, path) {
+                let exclusive = matches!(mode, Mode::Exclusive);
+                if exclusive {
+                    exclusive_here().push(id);
+                }
+                return Ok(Some(Self { file, exclusive, nested: false }));
+            }
+        }
+        Err(io::Error::other(format!("the lock file {} keeps being removed", path.display())))
+    }
+
+    fn forget_exclusive(&mut self) {
+        if std::mem::take(&mut self.exclusive) {
+            if let Ok(id) = identity(&self.file) {
+                let mut held = exclusive_here();
+                if let Some(i) = held.iter().position(|h| *h == id) {
+                    held.swap_remove(i);
+                }
+            }
+        }
+    }
+
     /// Creates the lock file `path` if needed (it stays, empty) and waits until this process
     /// holds the exclusive lock on it.
     pub fn exclusive(path: &Path) -> io::Result<Self> {
-        let file = std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(path)?;
-        FileExt::lock_exclusive(&file)?;
-        Ok(Self { file })
+        Self::acquire(path, Mode::Exclusive, true)
+            .and_then(|l| l.ok_or_else(|| io::Error::other("the lock was not granted")))
+    }
+
+    /// Takes the exclusive lock if no other process holds the lock at all; `None` otherwise.
+    pub fn try_exclusive(path: &Path) -> io::Result<Option<Self>> {
+        Self::acquire(path, Mode::Exclusive, false)
+    }
+
+    /// Waits until this process holds a shared lock on `path` (shared with other holders of
+    /// shared locks, excluded by an exclusive one).
+    pub fn shared(path: &Path) -> io::Result<Self> {
+        Self::acquire(path, Mode::Shared, true)
+            .and_then(|l| l.ok_or_else(|| io::Error::other("the lock was not granted")))
+    }
+
+    /// Turns an exclusive lock into a shared one.
+    pub fn downgrade(mut self) -> io::Result<Self> {
+        self.forget_exclusive();
+        FileExt::lock_shared(&self.file)?;
+        Ok(self)
+    }
+
+    /// Takes the shared use lock `path` of a directory before writing into it. When no other
+    /// process holds that lock (a try for the exclusive lock succeeds), no other process is
+    /// writing there, so the temporary files (see [`crate::TMP_PREFIX`]) in `places` were
+    /// left by a process that was killed: they are removed, and returned, before the lock
+    /// is shared. Otherwise this waits for the shared lock (while a process holds it
+    /// exclusively) and removes nothing.
+    pub fn enter(path: &Path, places: &[PathBuf]) -> io::Result<(Self, Vec<RemovedTemporary>)> {
+        if let Some(lock) = Self::try_exclusive(path)? {
+            let mut removed = Vec::new();
+            for place in places {
+                removed.extend(remove_temporaries(place)?);
+            }
+            return Ok((lock.downgrade()?, removed));
+        }
+        Ok((Self::shared(path)?, Vec::new()))
+    }
+}
+
+/// Whether the open `file` is the file at `path` (it was not removed or replaced).
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
 }
 
 impl Drop for FileLock {
     fn drop(&mut self) {
-        // Closing the file releases the lock too; unlocking explicitly just makes it prompt.
-        let _ = FileExt::unlock(&self.file);
+        self.forget_exclusive();
+        if !self.nested {
+            // Closing the file releases the lock too; unlocking explicitly makes it prompt.
+            let _ = FileExt::unlock(&self.file);
+        }
     }
 }
 
@@ -48,5 +182,82 @@ mod tests {
         // Taking it again reuses the file.
         drop(FileLock::exclusive(&path).unwrap());
         assert_eq!(std::fs::read(&path).unwrap(), b"");
+    }
+
+    #[test]
+    fn shared_locks_exclude_the_exclusive_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".use");
+        let a = FileLock::shared(&path).unwrap();
+        let b = FileLock::shared(&path).unwrap();
+        assert!(FileLock::try_exclusive(&path).unwrap().is_none());
+        drop(a);
+        assert!(FileLock::try_exclusive(&path).unwrap().is_none());
+        drop(b);
+        let x = FileLock::try_exclusive(&path).unwrap().expect("free");
+        assert!(FileLock::try_exclusive(&path).unwrap().is_none());
+        let shared = x.downgrade().unwrap();
+        let other = FileLock::shared(&path).unwrap();
+        drop((shared, other));
+    }
+
+    #[test]
+    fn enter_sweeps_only_when_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".use");
+        let place = dir.path().join("blobs");
+        std::fs::create_dir(&place).unwrap();
+        let stale = place.join(".cnbx-tmp-stale");
+        std::fs::write(&stale, b"left by a killed process").unwrap();
+
+        // Someone is writing: their temporary file is live and stays.
+        let writer = FileLock::shared(&path).unwrap();
+        let (second, removed) = FileLock::enter(&path, std::slice::from_ref(&place)).unwrap();
+        assert!(removed.is_empty());
+        assert!(stale.exists());
+        drop((writer, second));
+
+        // Alone: it was left behind, and goes.
+        let (held, removed) = FileLock::enter(&path, std::slice::from_ref(&place)).unwrap();
+        assert_eq!(removed.len(), 1);
+        assert_eq!(removed[0].bytes, 24);
+        assert!(!stale.exists());
+        // Held shared afterwards.
+        assert!(FileLock::try_exclusive(&path).unwrap().is_none());
+        assert!(FileLock::shared(&path).is_ok());
+        drop(held);
+    }
+
+    #[test]
+    fn a_shared_lock_inside_this_process_exclusive_one_is_granted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".use");
+        let held = FileLock::exclusive(&path).unwrap();
+        let inner = FileLock::shared(&path).unwrap();
+        let (entered, removed) = FileLock::enter(&path, &[]).unwrap();
+        assert!(removed.is_empty());
+        drop((inner, entered));
+        assert!(FileLock::try_exclusive(&path).unwrap().is_none(), "still held");
+        drop(held);
+        let again = FileLock::try_exclusive(&path).unwrap().expect("released");
+        // Once downgraded, it is an ordinary shared lock.
+        let shared = again.downgrade().unwrap();
+        assert!(FileLock::try_exclusive(&path).unwrap().is_none());
+        drop(shared);
+    }
+
+    #[test]
+    fn a_removed_lock_file_is_taken_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".lock");
+        let held = FileLock::exclusive(&path).unwrap();
+        let waiter = std::thread::spawn({
+            let path = path.clone();
+            move || FileLock::exclusive(&path).map(|l| same_file(&l.file, &path))
+        });
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::fs::remove_file(&path).unwrap();
+        drop(held);
+        assert!(waiter.join().unwrap().unwrap(), "the lock is on the file now at the path");
     }
 }

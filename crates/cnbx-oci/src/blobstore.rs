@@ -23,17 +23,28 @@
 //! file (so the layout and the blob). Whole reads are bounded ([`BlobStore::read_document`]),
 //! and streaming reads can be checked as they go ([`BlobStore::open_verified`]).
 //!
-//! A blob already present is trusted: it got there through one of the ways above.
+//! **A blob already present is checked before it is reused.** Bytes on disk can change after
+//! they were verified (a disk error, a stray write, an edit by hand), so every way in that
+//! finds its blob already there, and every caller about to reuse a blob ([`BlobStore::check`]:
+//! the layer cache, images read from the local store), hashes the stored file first, once
+//! per process and store (the result is remembered, and blobs this process wrote count as
+//! checked). A file that does not hash to its name (or does not have the size its
+//! descriptor gives) is **evicted**: removed, forgotten, and reported as a warning through
+//! the store's reporter ([`BlobStore::set_reporter`]), so that the caller rebuilds or
+//! downloads it again, or, where it cannot, fails naming it.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use cnbx_fs::{AtomicFile, FsError, OpenedFile, limits};
 use sha2::{Digest as _, Sha256};
 
 use crate::digest::{Digest, HashingWriter};
+use crate::progress::{Reporter, ReporterExt};
 use crate::spec::Descriptor;
 
 /// Size of the buffer blobs are copied through.
@@ -74,6 +85,14 @@ pub enum BlobError {
         expected: Digest,
         /// Digest it had.
         actual: Digest,
+    },
+    /// A stored blob was found corrupt when it was about to be used, and was removed.
+    #[error("{} was corrupt ({why}) and has been removed; run the command again to build or download it again", path.display())]
+    Corrupt {
+        /// The blob's file.
+        path: PathBuf,
+        /// What was wrong.
+        why: String,
     },
     /// The content is larger than it may be.
     #[error("{from} does not hold blob {digest}: it has more than the {limit} bytes {what}")]
@@ -121,10 +140,50 @@ impl BlobError {
     }
 }
 
-/// A directory of content-addressed blobs.
-#[derive(Debug, Clone)]
+/// What [`BlobStore::check`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobCheck {
+    /// Present, with the size asked for, and its content hashes to its digest.
+    Valid,
+    /// Not present (a symbolic link or other special file is not a blob either).
+    Missing,
+    /// Present, but not the blob: it was removed. The text says what was wrong.
+    Evicted(String),
+}
+
+/// A file found in a store's `blobs/` directory by [`BlobStore::files`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFile {
+    /// Its path.
+    pub path: PathBuf,
+    /// The blob it is named for; `None` for anything that is not named like a blob
+    /// (`blobs/sha256/<64 hex>`), such as a temporary file.
+    pub digest: Option<Digest>,
+    /// Its size (0 for what is not a regular file).
+    pub size: u64,
+    /// Whether it is a regular file (a blob is never a link, a directory or a device).
+    pub regular: bool,
+}
+
+/// What every clone of a store shares: the blobs checked so far, and where warnings go.
+#[derive(Default)]
+struct Shared {
+    checked: Mutex<HashSet<Digest>>,
+    reporter: OnceLock<Arc<dyn Reporter>>,
+}
+
+/// A directory of content-addressed blobs. Clones share what was checked (see the module
+/// docs).
+#[derive(Clone)]
 pub struct BlobStore {
     root: PathBuf,
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for BlobStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlobStore").field("root", &self.root).finish_non_exhaustive()
+    }
 }
 
 impl BlobStore {
@@ -133,7 +192,122 @@ impl BlobStore {
     pub fn open(root: impl Into<PathBuf>) -> io::Result<Self> {
         let root = root.into();
         fs_err::create_dir_all(root.join("blobs").join("sha256"))?;
-        Ok(Self { root })
+        Ok(Self { root, shared: Arc::default() })
+    }
+
+    /// The store under `root`, assumed to exist (nothing is created).
+    pub(crate) fn at(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into(), shared: Arc::default() }
+    }
+
+    /// Where warnings about evicted blobs go (the first reporter set wins).
+    pub fn set_reporter(&self, reporter: Arc<dyn Reporter>) {
+        let _ = self.shared.reporter.set(reporter);
+    }
+
+    fn checked(&self) -> std::sync::MutexGuard<'_, HashSet<Digest>> {
+        self.shared.checked.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Checks a present blob before it is reused: its size (`size`, when given) and its
+    /// content are hashed against `digest` (once per process; see the module docs). A file
+    /// that is not the blob is evicted, with a warning. An I/O error reading it is an error;
+    /// a file that is not there, or not a regular file, is [`BlobCheck::Missing`].
+    pub fn check(&self, digest: &Digest, size: Option<u64>) -> Result<BlobCheck, BlobError> {
+        let path = self.path(digest);
+        let opened = match cnbx_fs::open_regular(&path) {
+            Ok(o) => o,
+            Err(e) if e.is_not_found() => return Ok(BlobCheck::Missing),
+            Err(FsError::NotRegular { .. }) => return Ok(BlobCheck::Missing),
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(size) = size.filter(|s| *s != opened.size) {
+            return Ok(self.evict(
+                digest,
+                &opened,
+                format!("it has {} bytes, but its descriptor says {size}", opened.size),
+            ));
+        }
+        if self.checked().contains(digest) {
+            return Ok(BlobCheck::Valid);
+        }
+        let actual =
+            hash_file(&opened.file).map_err(|source| BlobError::Read { from: path.display().to_string(), source })?;
+        if actual != *digest {
+            return Ok(self.evict(digest, &opened, format!("its content hashes to {actual}")));
+        }
+        self.checked().insert(digest.clone());
+        Ok(BlobCheck::Valid)
+    }
+
+    /// Whether the blob is present and [valid](BlobStore::check) (evicting it if it is not).
+    pub fn has_valid(&self, digest: &Digest, size: Option<u64>) -> Result<bool, BlobError> {
+        Ok(self.check(digest, size)? == BlobCheck::Valid)
+    }
+
+    /// Removes the file `opened` (blob `digest`, found wrong because of `why`) and reports
+    /// it. The file is removed only if it is still the one at the blob's path: a good copy
+    /// renamed there meanwhile by another process stays.
+    fn evict(&self, digest: &Digest, opened: &OpenedFile, why: String) -> BlobCheck {
+        use std::os::unix::fs::MetadataExt;
+        let path = self.path(digest);
+        let same = std::fs::symlink_metadata(&path).is_ok_and(|m| m.dev() == opened.dev && m.ino() == opened.inode);
+        if same {
+            let _ = std::fs::remove_file(&path);
+        }
+        self.checked().remove(digest);
+        if let Some(reporter) = self.shared.reporter.get() {
+            reporter.warn(&format!(
+                "blob {digest} in {} was corrupt ({why}); it was removed, to be built or downloaded again",
+                self.root.display()
+            ));
+        }
+        BlobCheck::Evicted(why)
+    }
+
+    /// Removes blob `digest` (if present) and returns the bytes it held.
+    pub fn remove(&self, digest: &Digest) -> io::Result<u64> {
+        let path = self.path(digest);
+        self.checked().remove(digest);
+        let size = std::fs::symlink_metadata(&path).map(|m| m.len()).unwrap_or(0);
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(size),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every file under `blobs/` (what is named like a blob, and anything else found there:
+    /// temporary files, stray files), not following links. For checking and pruning.
+    pub fn files(&self) -> io::Result<Vec<StoredFile>> {
+        let blobs = self.root.join("blobs");
+        let mut files = Vec::new();
+        for entry in fs_err::read_dir(&blobs)? {
+            let entry = entry?;
+            let path = entry.path();
+            let meta = fs_err::symlink_metadata(&path)?;
+            let algorithm = entry.file_name().to_string_lossy().into_owned();
+            if !meta.is_dir() || cnbx_fs::is_temporary_name(&algorithm) {
+                files.push(StoredFile { size: file_size(&meta), regular: meta.is_file(), path, digest: None });
+                continue;
+            }
+            for blob in fs_err::read_dir(&path)? {
+                let blob = blob?;
+                let meta = fs_err::symlink_metadata(blob.path())?;
+                let digest = format!("{algorithm}:{}", blob.file_name().to_string_lossy()).parse::<Digest>().ok();
+                files.push(StoredFile { path: blob.path(), digest, size: file_size(&meta), regular: meta.is_file() });
+            }
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(files)
+    }
+
+    /// Hashes a present blob (a regular file) and returns the digest of its content, without
+    /// evicting anything: for reports.
+    pub fn content_digest(&self, digest: &Digest) -> Result<Digest, BlobError> {
+        let opened = self.open_regular(digest)?;
+        hash_file(&opened.file)
+            .map_err(|source| BlobError::Read { from: self.path(digest).display().to_string(), source })
     }
 
     /// The directory holding `blobs/`.
@@ -214,13 +388,20 @@ impl BlobStore {
 
     /// Stores `bytes` and returns their digest.
     pub fn put_bytes(&self, bytes: &[u8]) -> Result<Digest, BlobError> {
+        self.put(bytes).map(|(digest, _)| digest)
+    }
+
+    /// Stores `bytes` (unless a [valid](BlobStore::check) copy is there) and returns their
+    /// digest and whether this call placed the blob.
+    pub fn put(&self, bytes: &[u8]) -> Result<(Digest, bool), BlobError> {
         let digest = Digest::of(bytes);
-        if !self.contains(&digest) {
-            let mut w = self.writer().map_err(|e| self.write_err(e))?;
-            w.write_all(bytes).map_err(|e| self.write_err(e))?;
-            w.commit(Some(&digest))?;
+        if self.has_valid(&digest, Some(bytes.len() as u64))? {
+            return Ok((digest, false));
         }
-        Ok(digest)
+        let mut w = self.writer().map_err(|e| self.write_err(e))?;
+        w.write_all(bytes).map_err(|e| self.write_err(e))?;
+        let placed = w.finish(Some(&digest), "the content written".to_owned())?;
+        Ok((digest, placed.placed))
     }
 
     /// Stores the content read from `reader`, which comes from someone else (an entry of a
@@ -229,8 +410,8 @@ impl BlobStore {
     /// when it hashes to `expected`. On any error nothing is left behind. Returns the
     /// blob's size.
     ///
-    /// When the store already has `expected`, `reader` is not read at all and the size of
-    /// the stored blob is returned: what is stored was verified when it was stored.
+    /// When the store already has a [valid](BlobStore::check) `expected`, `reader` is not
+    /// read at all and the size of the stored blob is returned.
     ///
     /// ```no_run
     /// # fn f(store: &cnbx_oci::BlobStore, entry: impl std::io::Read, digest: &cnbx_oci::Digest, size: u64)
@@ -240,27 +421,31 @@ impl BlobStore {
     /// # Ok(()) }
     /// ```
     pub fn put_verified(&self, reader: impl Read, expected: &Digest, max_size: u64) -> Result<u64, BlobError> {
-        if let Some(size) = self.size(expected) {
-            return Ok(size);
+        if self.has_valid(expected, None)? {
+            if let Some(size) = self.size(expected) {
+                return Ok(size);
+            }
         }
         self.ingest(reader, "the stream".to_owned(), expected, Limit { max: max_size, exact: false })
+            .map(|placed| placed.size)
     }
 
     /// Makes blob `digest` of `other` present here: copied while hashed (no extra pass),
-    /// committed only when its content has that digest. A blob already here is kept.
-    pub fn import_from(&self, other: &Self, digest: &Digest) -> Result<(), BlobError> {
+    /// committed only when its content has that digest. A [valid](BlobStore::check) blob
+    /// already here is kept. Returns whether this call placed the blob.
+    pub fn import_from(&self, other: &Self, digest: &Digest) -> Result<bool, BlobError> {
         self.import(other, digest, None)
     }
 
     /// Like [`BlobStore::import_from`] for the blob `desc` describes, whose size must be
     /// `desc.size` too.
-    pub fn import_blob(&self, other: &Self, desc: &Descriptor) -> Result<(), BlobError> {
+    pub fn import_blob(&self, other: &Self, desc: &Descriptor) -> Result<bool, BlobError> {
         self.import(other, &desc.digest, Some(desc.size))
     }
 
-    fn import(&self, other: &Self, digest: &Digest, size: Option<u64>) -> Result<(), BlobError> {
-        if self.contains(digest) {
-            return Ok(());
+    fn import(&self, other: &Self, digest: &Digest, size: Option<u64>) -> Result<bool, BlobError> {
+        if self.has_valid(digest, size)? {
+            return Ok(false);
         }
         let src = other.path(digest);
         let opened = other.open_regular(digest)?;
@@ -269,13 +454,18 @@ impl BlobStore {
             Some(size) => Limit { max: size, exact: true },
             None => Limit { max: opened.size, exact: true },
         };
-        self.ingest(opened.file, src.display().to_string(), digest, limit)?;
-        Ok(())
+        self.ingest(opened.file, src.display().to_string(), digest, limit).map(|placed| placed.placed)
     }
 
     /// Copies `reader` into a new blob, at most `limit.max` bytes (exactly, when
     /// `limit.exact`), and commits it if it hashes to `expected`.
-    fn ingest(&self, mut reader: impl Read, from: String, expected: &Digest, limit: Limit) -> Result<u64, BlobError> {
+    fn ingest(
+        &self,
+        mut reader: impl Read,
+        from: String,
+        expected: &Digest,
+        limit: Limit,
+    ) -> Result<Placed, BlobError> {
         let mut w = self.writer().map_err(|e| self.write_err(e))?;
         let mut buf = vec![0u8; COPY_BUFFER];
         loop {
@@ -298,7 +488,7 @@ impl BlobStore {
         if limit.exact && written < limit.max {
             return Err(BlobError::TooShort { from, digest: expected.clone(), expected: limit.max, actual: written });
         }
-        w.commit_from(Some(expected), from).map(|(_, size)| size)
+        w.finish(Some(expected), from)
     }
 
     fn write_err(&self, source: io::Error) -> BlobError {
@@ -316,6 +506,32 @@ struct Limit {
 
 fn too_short(path: &Path, digest: &Digest, expected: u64, actual: u64) -> BlobError {
     BlobError::TooShort { from: path.display().to_string(), digest: digest.clone(), expected, actual }
+}
+
+/// A blob committed by [`BlobWriter::finish`].
+struct Placed {
+    digest: Digest,
+    size: u64,
+    /// Whether this writer's file became the blob (no valid copy was there).
+    placed: bool,
+}
+
+/// The digest of what `file` holds, read from its start.
+fn hash_file(mut file: &File) -> io::Result<Digest> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; COPY_BUFFER];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return Ok(Digest::from_hasher(hasher)),
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn file_size(meta: &std::fs::Metadata) -> u64 {
+    if meta.is_file() { meta.len() } else { 0 }
 }
 
 /// A blob being written; see [`BlobStore::writer`].
@@ -341,19 +557,26 @@ impl BlobWriter {
     /// size. Dropping a writer without committing, or a failed commit, leaves nothing
     /// behind.
     pub fn commit(self, expected: Option<&Digest>) -> Result<(Digest, u64), BlobError> {
-        self.commit_from(expected, "the content written".to_owned())
+        self.finish(expected, "the content written".to_owned()).map(|p| (p.digest, p.size))
     }
 
-    fn commit_from(self, expected: Option<&Digest>, from: String) -> Result<(Digest, u64), BlobError> {
+    /// Commits, keeping a [valid](BlobStore::check) copy already there (and replacing one
+    /// that is not).
+    fn finish(self, expected: Option<&Digest>, from: String) -> Result<Placed, BlobError> {
         let (file, digest, size) = self.inner.finish();
         if let Some(expected) = expected {
             if *expected != digest {
                 return Err(BlobError::Mismatch { from, expected: expected.clone(), actual: digest });
             }
         }
-        let dst = self.store.path(&digest);
-        file.commit_unless_exists(&dst).map_err(|e| self.store.write_err(e))?;
-        Ok((digest, size))
+        let store = &self.store;
+        let placed = if store.has_valid(&digest, Some(size))? {
+            false
+        } else {
+            file.commit_unless_exists(&store.path(&digest)).map_err(|e| store.write_err(e))?
+        };
+        store.checked().insert(digest.clone());
+        Ok(Placed { digest, size, placed })
     }
 
     /// The underlying temporary file (to read back before committing, e.g. for size checks).

@@ -23,14 +23,16 @@
 //! edit changes the mtime or inode. Deleting the cache directory, or the blob, forces a
 //! rebuild.
 //!
-//! A hit needs both the key file and the blob in the store (with the recorded size): a
-//! blob removed by a store clean-up is simply rebuilt. The key file is written with
-//! [`cnbx_fs::AtomicFile`] (temporary file, then rename; not synced, since a lost entry only
-//! means a rebuild) *after* the blob is committed, so a reader never sees a key pointing at
-//! a missing or partial blob because of a crash. Key files are read without following
-//! symbolic links and up to [`limits::MAX_DESCRIPTOR`] bytes; an unreadable one is a miss.
-//! Two processes building the same recipe both build it and both write the same key file;
-//! the last rename wins, with identical content.
+//! A hit needs both the key file and the blob in the store, with the recorded size and
+//! **content**: the blob is hashed before it is reused ([`BlobStore::check`], once per
+//! process). A blob that is missing (removed by `cnbx store prune`) is simply rebuilt; one
+//! whose bytes do not match its digest is evicted with a warning, its key file removed, and
+//! the layer rebuilt. The key file is written with [`cnbx_fs::AtomicFile`] (temporary file,
+//! synced, renamed, directory synced) *after* the blob was committed the same way, so a
+//! reader never sees a key pointing at a missing or partial blob, even after a crash. Key
+//! files are read without following symbolic links and up to [`limits::MAX_DESCRIPTOR`]
+//! bytes; an unreadable one is a miss. Two processes building the same recipe both build it
+//! and both write the same key file; the last rename wins, with identical content.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -39,7 +41,7 @@ use cnbx_fs::{AtomicFile, limits};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::blobstore::BlobStore;
+use crate::blobstore::{BlobCheck, BlobStore};
 use crate::digest::Digest;
 use crate::layer::{EntryData, FileIdentity, LayerError, LayerInfo, LayerPart, LayerRecipe, write_recipe};
 use crate::progress::{Reporter, Task, TaskKind};
@@ -128,12 +130,18 @@ impl LayerCache {
     }
 
     /// The cached layer for `key`, if its key file is readable and its blob is in `store`
-    /// with the recorded size.
+    /// with the recorded size and content (checked: see the module docs). A key file whose
+    /// blob is gone or was evicted is removed.
     pub fn lookup(&self, key: &Digest, store: &BlobStore) -> Option<LayerInfo> {
-        let bytes = cnbx_fs::read_bounded(&self.key_path(key), limits::MAX_DESCRIPTOR, "a layer cache record").ok()?;
-        let r: Record = serde_json::from_slice(&bytes).ok()?;
-        if store.size(&r.digest) != Some(r.size) {
-            return None;
+        let path = self.key_path(key);
+        let r = read_record(&path)?;
+        match store.check(&r.digest, Some(r.size)) {
+            Ok(BlobCheck::Valid) => {}
+            Ok(BlobCheck::Missing | BlobCheck::Evicted(_)) => {
+                let _ = std::fs::remove_file(&path);
+                return None;
+            }
+            Err(_) => return None,
         }
         Some(LayerInfo {
             diff_id: r.diff_id,
@@ -142,7 +150,24 @@ impl LayerCache {
         })
     }
 
-    /// Records that `key` built `info` (atomically: temporary file, then rename).
+    /// Every key file: its path, and the blob it points at (`None` when it cannot be read).
+    /// For checking and pruning.
+    pub fn entries(&self) -> io::Result<Vec<CacheEntry>> {
+        let mut entries = Vec::new();
+        for entry in fs_err::read_dir(&self.dir)? {
+            let path = entry?.path();
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            if cnbx_fs::is_temporary_name(&name) || !name.ends_with(".json") {
+                continue;
+            }
+            let blob = read_record(&path).map(|r| Descriptor::new(r.media_type, r.digest, r.size));
+            entries.push(CacheEntry { path, blob });
+        }
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(entries)
+    }
+
+    /// Records that `key` built `info` (atomically and durably: see the module docs).
     pub fn record(&self, key: &Digest, info: &LayerInfo) -> io::Result<()> {
         let record = Record {
             diff_id: info.diff_id.clone(),
@@ -152,7 +177,7 @@ impl LayerCache {
             uncompressed_size: info.uncompressed_size,
         };
         let json = serde_json::to_vec(&record).map_err(io::Error::other)?;
-        let mut tmp = AtomicFile::new_in(&self.dir)?.without_sync();
+        let mut tmp = AtomicFile::new_in(&self.dir)?;
         tmp.write_all(&json)?;
         tmp.commit(&self.key_path(key))
     }
@@ -187,6 +212,20 @@ impl LayerCache {
         })?;
         Ok((info, false))
     }
+}
+
+/// A key file of the layer cache (see [`LayerCache::entries`]).
+#[derive(Debug, Clone)]
+pub struct CacheEntry {
+    /// The key file.
+    pub path: PathBuf,
+    /// The blob it points at, if it can be read.
+    pub blob: Option<Descriptor>,
+}
+
+fn read_record(path: &Path) -> Option<Record> {
+    let bytes = cnbx_fs::read_bounded(path, limits::MAX_DESCRIPTOR, "a layer cache record").ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// Feeds an unambiguous encoding into sha256: every variable-length field is

@@ -20,27 +20,41 @@
 //! [`cnbx_fs::write_atomic`] (a temporary file renamed over the old one). Files get the
 //! mode the umask gives (0644 under 022), like skopeo's and umoci's. So:
 //!
-//! * an interrupted write leaves at most unreferenced blobs, never a tag pointing at a
-//!   missing blob, and never a half-written `index.json`;
-//! * concurrent writers (threads or processes) of different tags both end up in
-//!   `index.json`; readers never need the lock, since the rename is atomic;
+//! * a failed or interrupted write leaves the layout as it was: the blobs this write added
+//!   are removed again (under the index lock, and only those no `index.json` entry uses by
+//!   then), and a layout this write created is removed whole, unless another process has
+//!   started writing into it meanwhile; the temporary files are removed by their writers;
+//! * concurrent writers (threads or processes) of different tags all end up in
+//!   `index.json`: before the index is written, under its lock, every blob the new entry
+//!   needs is checked to be there (and copied again if another writer's failed write
+//!   removed it);
+//! * readers never need a lock, since the rename is atomic;
 //! * only the entry with the same tag is replaced; other entries and any fields cnbx does
-//!   not know (in `index.json` and in its entries) are kept.
+//!   not know (in `index.json` and in its entries) are kept;
+//! * a blob already present is [checked](BlobStore::check) before it is reused; one that
+//!   does not match its digest is replaced.
+//!
+//! **Temporary files** live in two places only: `<dir>/` (`index.json`, `oci-layout`) and
+//! `<dir>/blobs/` (blobs), named `.cnbx-tmp-*`. Every process writing into the layout holds
+//! its **use lock** (`<dir>/.cnbx-use.lock`) shared while it does; the first one to take it
+//! while nobody else holds it removes the temporary files a killed process left in those two
+//! places ([`cnbx_fs::FileLock::enter`]). Processes that remove blobs (the local store's
+//! `prune`) take it exclusively.
 //!
 //! Removing a tag ([`OciLayout::remove`]) does not delete blobs: other tags may share them,
 //! and a reader may be using them.
 
+use std::collections::BTreeSet;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use cnbx_fs::{FsError, limits};
-use fs4::fs_std::FileExt;
+use cnbx_fs::{FileLock, FsError, RemovedTemporary, limits};
 use serde_json::{Map, Value, json};
 
-use crate::blobstore::{BlobError, BlobStore};
+use crate::blobstore::{BlobCheck, BlobError, BlobStore};
 use crate::config::ImageConfig;
 use crate::digest::Digest;
-use crate::image::{BlobSource, ImageError, ImageToWrite, SourceImage, build_index, select_platform};
+use crate::image::{BlobSource, ImageError, ImageToWrite, LayerBlob, SourceImage, build_index, select_platform};
 use crate::spec::{ANNOTATION_REF_NAME, Descriptor, Index, JsonError, Manifest, Platform, Raw, media_type};
 
 /// The `oci-layout` file's content.
@@ -48,6 +62,10 @@ pub const OCI_LAYOUT_CONTENT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 
 /// Name of the lock file serialising `index.json` updates.
 pub const LOCK_FILE: &str = ".cnbx.lock";
+
+/// Name of the use lock: held shared by every process writing into the layout, exclusively
+/// by one removing things from it (see the module docs).
+pub const USE_LOCK_FILE: &str = ".cnbx-use.lock";
 
 /// Errors from reading or writing an OCI layout. Each names the layout directory, and the
 /// tag when there is one.
@@ -187,6 +205,33 @@ pub enum LayoutError {
 pub struct OciLayout {
     root: PathBuf,
     blobs: BlobStore,
+    /// What [`OciLayout::create`] made, when the layout is new: removed again if the first
+    /// write fails.
+    fresh: Option<Fresh>,
+}
+
+/// What [`OciLayout::create`] made of a new layout.
+#[derive(Debug, Clone, Default)]
+struct Fresh {
+    /// The topmost directory it created (the layout directory or an ancestor), if any.
+    dir: Option<PathBuf>,
+    /// The files and directories it created in a directory that existed.
+    entries: Vec<PathBuf>,
+}
+
+/// What an `index.json` entry needs ([`OciLayout::entries`]).
+#[derive(Debug, Clone)]
+pub struct EntryBlobs {
+    /// The entry's ref-name annotation (its tag), if any.
+    pub tag: Option<String>,
+    /// The manifest or index it points at.
+    pub digest: Digest,
+    /// Every blob it needs that could be read: its manifests (and index), configs and
+    /// layers.
+    pub blobs: BTreeSet<Digest>,
+    /// Why it cannot be used (a document missing, corrupt or invalid, a blob missing or of
+    /// the wrong size); empty when it can.
+    pub problems: Vec<String>,
 }
 
 impl OciLayout {
@@ -213,24 +258,54 @@ impl OciLayout {
             what: "opening blobs/sha256".into(),
             source,
         })?;
-        Ok(Self { root, blobs })
+        Ok(Self { root, blobs, fresh: None })
     }
 
     /// Opens the layout in `dir`, creating the directory, `oci-layout`, an empty
-    /// `index.json` and `blobs/sha256/` if missing.
+    /// `index.json` and `blobs/sha256/` if missing. A layout created here is removed again
+    /// when the first [`OciLayout::write`] into it fails (or when creating it fails).
     pub fn create(dir: impl Into<PathBuf>) -> Result<Self, LayoutError> {
         let root = dir.into();
-        let io_err = |what: &str, source| LayoutError::Io { path: root.clone(), what: what.to_owned(), source };
-        fs_err::create_dir_all(&root).map_err(|e| io_err("creating the directory", e))?;
-        if std::fs::symlink_metadata(root.join("oci-layout")).is_err() {
-            cnbx_fs::write_atomic(&root.join("oci-layout"), OCI_LAYOUT_CONTENT.as_bytes())
-                .map_err(|e| io_err("writing oci-layout", e))?;
+        let exists = |p: &Path| std::fs::symlink_metadata(p).is_ok();
+        if exists(&root.join("oci-layout")) {
+            return Self::open(root);
         }
-        let layout = Self::open(&root)?;
-        if std::fs::symlink_metadata(root.join("index.json")).is_err() {
-            layout.update_index(|_| Ok(()))?;
+        let top = root.ancestors().filter(|a| !a.as_os_str().is_empty()).take_while(|a| !exists(a)).last();
+        let mut fresh = Fresh { dir: top.map(Path::to_path_buf), entries: Vec::new() };
+        if fresh.dir.is_none() {
+            for name in ["oci-layout", "index.json", "blobs", LOCK_FILE, USE_LOCK_FILE] {
+                if !exists(&root.join(name)) {
+                    fresh.entries.push(root.join(name));
+                }
+            }
         }
-        Ok(layout)
+        let partial = Self { root: root.clone(), blobs: BlobStore::at(&root), fresh: Some(fresh) };
+        let made = (|| {
+            let io_err = |what: &str, source| LayoutError::Io { path: root.clone(), what: what.to_owned(), source };
+            fs_err::create_dir_all(&root).map_err(|e| io_err("creating the directory", e))?;
+            // In the use lock: another process creating the same layout may be sweeping.
+            let (_session, _) = partial.enter(&[])?;
+            if !exists(&root.join("oci-layout")) {
+                cnbx_fs::write_atomic(&root.join("oci-layout"), OCI_LAYOUT_CONTENT.as_bytes())
+                    .map_err(|e| io_err("writing oci-layout", e))?;
+            }
+            let mut layout = Self::open(&root)?;
+            layout.fresh.clone_from(&partial.fresh);
+            if !exists(&root.join("index.json")) {
+                layout.update_index(|_| Ok(()))?;
+            }
+            Ok(layout)
+        })();
+        if made.is_err() {
+            partial.discard_fresh();
+        }
+        made
+    }
+
+    /// Keeps the layout even if a write into it fails (for a directory that must stay, such
+    /// as the local store).
+    pub fn keep_if_write_fails(&mut self) {
+        self.fresh = None;
     }
 
     /// The layout directory.
@@ -241,6 +316,25 @@ impl OciLayout {
     /// The layout's blobs.
     pub fn blobs(&self) -> &BlobStore {
         &self.blobs
+    }
+
+    /// Takes the layout's use lock, shared (see the module docs), removing the temporary
+    /// files a killed process left in `<dir>`, `<dir>/blobs` and `extra` if no other process
+    /// holds it. Hold the lock while writing into the layout (or into `extra`).
+    pub fn enter(&self, extra: &[PathBuf]) -> Result<(FileLock, Vec<RemovedTemporary>), LayoutError> {
+        let mut places = vec![self.root.clone(), self.root.join("blobs")];
+        places.extend_from_slice(extra);
+        let path = self.root.join(USE_LOCK_FILE);
+        FileLock::enter(&path, &places).map_err(self.io_err(format!("taking the use lock {}", path.display())))
+    }
+
+    /// Takes the layout's use lock exclusively, waiting for every process writing into it
+    /// to finish (and keeping new ones out until it is dropped): before removing blobs.
+    /// `None` when `wait` is false and another process holds it.
+    pub fn lock_exclusively(&self, wait: bool) -> Result<Option<FileLock>, LayoutError> {
+        let path = self.root.join(USE_LOCK_FILE);
+        let lock = if wait { FileLock::exclusive(&path).map(Some) } else { FileLock::try_exclusive(&path) };
+        lock.map_err(self.io_err(format!("taking the use lock {}", path.display())))
     }
 
     fn io_err(&self, what: impl Into<String>) -> impl FnOnce(io::Error) -> LayoutError + '_ {
@@ -388,91 +482,164 @@ impl OciLayout {
 
     /// Writes `images` under `tag`: one image becomes a manifest entry, several become an
     /// OCI index (one manifest per platform) and the entry points at the index. Every
-    /// layer must be in a local blob store. Returns the `index.json` entry written.
+    /// layer must be in a local blob store. Returns the `index.json` entry written. On an
+    /// error the layout is left as it was (see the module docs).
     pub fn write(&self, tag: &str, images: &[ImageToWrite]) -> Result<Descriptor, LayoutError> {
         if images.is_empty() {
             return Err(LayoutError::NothingToWrite { path: self.root.clone(), tag: tag.to_owned() });
         }
-        let blob_err = |digest: &Digest| {
-            let digest = digest.clone();
-            move |source| LayoutError::Blob {
-                path: self.root.clone(),
-                tag: tag.to_owned(),
-                digest,
-                source: Box::new(source),
+        let (session, _) = self.enter(&[])?;
+        let mut placed = Vec::new();
+        let written = self.write_blobs_and_tag(tag, images, &mut placed);
+        if written.is_err() {
+            self.discard_placed(&placed);
+            drop(session);
+            self.discard_fresh();
+        }
+        written
+    }
+
+    fn blob_err(&self, tag: &str, digest: &Digest) -> impl FnOnce(BlobError) -> LayoutError + use<> {
+        let (path, tag, digest) = (self.root.clone(), tag.to_owned(), digest.clone());
+        move |source| LayoutError::Blob { path, tag, digest, source: Box::new(source) }
+    }
+
+    /// Makes `layer` present in the layout (copied, or checked when it is already in this
+    /// layout's blobs); records it in `placed` if this call put it there.
+    fn place_layer(&self, tag: &str, layer: &LayerBlob, placed: &mut Vec<Digest>) -> Result<(), LayoutError> {
+        let digest = &layer.descriptor.digest;
+        let store = match &layer.source {
+            BlobSource::Store(store) => store,
+            BlobSource::Registry(reference) => {
+                return Err(LayoutError::RemoteBlob {
+                    path: self.root.clone(),
+                    tag: tag.to_owned(),
+                    digest: digest.clone(),
+                    reference: reference.to_string(),
+                });
             }
         };
+        if store.root() != self.blobs.root() {
+            if self.blobs.import_blob(store, &layer.descriptor).map_err(self.blob_err(tag, digest))? {
+                placed.push(digest.clone());
+            }
+            return Ok(());
+        }
+        let path = self.blobs.path(digest);
+        match self.blobs.check(digest, Some(layer.descriptor.size)).map_err(self.blob_err(tag, digest))? {
+            BlobCheck::Valid => Ok(()),
+            BlobCheck::Missing => {
+                let source = io::Error::new(io::ErrorKind::NotFound, "not in the layout's blobs");
+                Err(self.blob_err(tag, digest)(BlobError::Open(FsError::Io { path, source })))
+            }
+            BlobCheck::Evicted(why) => Err(self.blob_err(tag, digest)(BlobError::Corrupt { path, why })),
+        }
+    }
+
+    fn write_blobs_and_tag(
+        &self,
+        tag: &str,
+        images: &[ImageToWrite],
+        placed: &mut Vec<Digest>,
+    ) -> Result<Descriptor, LayoutError> {
         let mut manifests = Vec::with_capacity(images.len());
+        let mut documents = Vec::new();
         for image in images {
             for layer in &image.layers {
-                let digest = &layer.descriptor.digest;
-                match &layer.source {
-                    BlobSource::Store(store) => {
-                        if store.root() != self.blobs.root() {
-                            self.blobs.import_blob(store, &layer.descriptor).map_err(blob_err(digest))?;
-                        } else if !self.blobs.contains(digest) {
-                            let e = FsError::Io {
-                                path: self.blobs.path(digest),
-                                source: io::Error::new(io::ErrorKind::NotFound, "not in the layout's blobs"),
-                            };
-                            return Err(blob_err(digest)(BlobError::Open(e)));
-                        }
-                    }
-                    BlobSource::Registry(reference) => {
-                        return Err(LayoutError::RemoteBlob {
-                            path: self.root.clone(),
-                            tag: tag.to_owned(),
-                            digest: digest.clone(),
-                            reference: reference.to_string(),
-                        });
-                    }
-                }
+                self.place_layer(tag, layer, placed)?;
             }
-            self.put_document(&image.config.bytes, &image.config.digest, tag)?;
+            documents.push(image.config.bytes.clone());
             let manifest = image.manifest();
-            self.put_document(&manifest.bytes, &manifest.digest, tag)?;
+            documents.push(manifest.bytes.clone());
             manifests.push((manifest, image.platform.clone()));
         }
         let entry = if let [(manifest, _)] = manifests.as_slice() {
             manifest.descriptor(&image_media_type(manifest))
         } else {
             let index = build_index(&manifests);
-            self.put_document(&index.bytes, &index.digest, tag)?;
+            documents.push(index.bytes.clone());
             index.descriptor(media_type::OCI_INDEX)
         };
-        self.tag(tag, &entry)
+        for bytes in &documents {
+            self.put_document(bytes, tag, placed)?;
+        }
+        // Under the index lock: every blob is still there (another writer's failed write may
+        // have removed one this write found present), then the entry.
+        self.set_tag(tag, &entry, |layout| {
+            for image in images {
+                for layer in &image.layers {
+                    if !layout.blobs.contains(&layer.descriptor.digest) {
+                        layout.place_layer(tag, layer, placed)?;
+                    }
+                }
+            }
+            for bytes in &documents {
+                layout.put_document(bytes, tag, placed)?;
+            }
+            Ok(())
+        })
     }
 
-    fn put_document(&self, bytes: &[u8], digest: &Digest, tag: &str) -> Result<(), LayoutError> {
-        let written = self.blobs.put_bytes(bytes).map_err(|source| LayoutError::Blob {
-            path: self.root.clone(),
-            tag: tag.to_owned(),
-            digest: digest.clone(),
-            source: Box::new(source),
-        })?;
-        if written != *digest {
-            return Err(LayoutError::Blob {
-                path: self.root.clone(),
-                tag: tag.to_owned(),
-                digest: digest.clone(),
-                source: Box::new(BlobError::Mismatch {
-                    from: "the document written".into(),
-                    expected: digest.clone(),
-                    actual: written,
-                }),
-            });
+    fn put_document(&self, bytes: &[u8], tag: &str, placed: &mut Vec<Digest>) -> Result<(), LayoutError> {
+        let digest = Digest::of(bytes);
+        let (_, new) = self.blobs.put(bytes).map_err(self.blob_err(tag, &digest))?;
+        if new {
+            placed.push(digest);
         }
         Ok(())
+    }
+
+    /// After a failed write: removes the blobs it added, under the index lock, except those
+    /// an `index.json` entry needs by now (another writer found them present and used them).
+    fn discard_placed(&self, placed: &[Digest]) {
+        if placed.is_empty() {
+            return;
+        }
+        let Ok(_lock) = FileLock::exclusive(&self.root.join(LOCK_FILE)) else { return };
+        let Ok(entries) = self.entries() else { return };
+        let used: BTreeSet<&Digest> = entries.iter().flat_map(|e| &e.blobs).collect();
+        for digest in placed.iter().filter(|d| !used.contains(d)) {
+            let _ = self.blobs.remove(digest);
+        }
+    }
+
+    /// After a failed first write into a layout [`OciLayout::create`] made: removes what it
+    /// made, unless another process is using the layout or has written an entry into it.
+    fn discard_fresh(&self) {
+        let Some(fresh) = &self.fresh else { return };
+        let Ok(Some(_lock)) = self.lock_exclusively(false) else { return };
+        if self.index().is_ok_and(|i| !i.manifests.is_empty()) {
+            return;
+        }
+        if let Some(dir) = &fresh.dir {
+            let _ = std::fs::remove_dir_all(dir);
+            return;
+        }
+        let _ = cnbx_fs::remove_temporaries(&self.root);
+        for entry in fresh.entries.iter().rev() {
+            let _ = if entry.is_dir() { std::fs::remove_dir_all(entry) } else { std::fs::remove_file(entry) };
+        }
     }
 
     /// Points `tag` at `desc` (a manifest or index whose blobs are already in the layout),
     /// replacing what `tag` pointed at. Returns the entry written.
     pub fn tag(&self, tag: &str, desc: &Descriptor) -> Result<Descriptor, LayoutError> {
+        self.set_tag(tag, desc, |_| Ok(()))
+    }
+
+    /// [`OciLayout::tag`], running `first` under the index lock before the entry is written.
+    fn set_tag(
+        &self,
+        tag: &str,
+        desc: &Descriptor,
+        first: impl FnOnce(&Self) -> Result<(), LayoutError>,
+    ) -> Result<Descriptor, LayoutError> {
         let mut entry = desc.clone();
         entry.annotations = Some([(ANNOTATION_REF_NAME.to_owned(), tag.to_owned())].into_iter().collect());
         let value = serde_json::to_value(&entry)
             .map_err(|e| self.io_err("encoding the index.json entry")(io::Error::other(e)))?;
         self.update_index(|manifests| {
+            first(self)?;
             manifests.retain(|m| ref_name_of(m) != Some(tag));
             manifests.push(value);
             Ok(())
@@ -493,34 +660,90 @@ impl OciLayout {
         Ok(removed)
     }
 
-    /// Read-modify-write of `index.json`'s `manifests` under the layout lock, written
-    /// atomically.
+    /// Read-modify-write of `index.json`'s `manifests` under the layout lock (and in the
+    /// layout's use lock), written atomically.
     fn update_index(&self, change: impl FnOnce(&mut Vec<Value>) -> Result<(), LayoutError>) -> Result<(), LayoutError> {
+        let (_session, _) = self.enter(&[])?;
         let lock_path = self.root.join(LOCK_FILE);
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&lock_path)
-            .map_err(self.io_err(format!("opening the lock file {}", lock_path.display())))?;
-        FileExt::lock_exclusive(&lock).map_err(self.io_err(format!("locking {}", lock_path.display())))?;
-        let result = (|| {
-            let mut index = self.read_index_value()?;
-            let mut manifests = match index.remove("manifests") {
-                Some(Value::Array(a)) => a,
-                _ => Vec::new(),
+        let _lock = FileLock::exclusive(&lock_path).map_err(self.io_err(format!("locking {}", lock_path.display())))?;
+        let mut index = self.read_index_value()?;
+        let mut manifests = match index.remove("manifests") {
+            Some(Value::Array(a)) => a,
+            _ => Vec::new(),
+        };
+        change(&mut manifests)?;
+        index.insert("manifests".into(), Value::Array(manifests));
+        index.entry("schemaVersion").or_insert(json!(2));
+        let bytes = serde_json::to_vec(&Value::Object(index))
+            .map_err(|e| self.io_err("encoding index.json")(io::Error::other(e)))?;
+        cnbx_fs::write_atomic(&self.root.join("index.json"), &bytes).map_err(self.io_err("writing index.json"))
+    }
+
+    /// Every `index.json` entry with the blobs it needs, read (and the documents checked
+    /// against their digests) as far as they can be; what cannot be read is named in
+    /// [`EntryBlobs::problems`]. Layers are checked to be present with their size, not
+    /// hashed.
+    pub fn entries(&self) -> Result<Vec<EntryBlobs>, LayoutError> {
+        let mut out = Vec::new();
+        for desc in self.index()?.manifests {
+            let mut entry = EntryBlobs {
+                tag: desc.ref_name().map(str::to_owned),
+                digest: desc.digest.clone(),
+                blobs: BTreeSet::new(),
+                problems: Vec::new(),
             };
-            change(&mut manifests)?;
-            index.insert("manifests".into(), Value::Array(manifests));
-            index.entry("schemaVersion").or_insert(json!(2));
-            let bytes = serde_json::to_vec(&Value::Object(index))
-                .map_err(|e| self.io_err("encoding index.json")(io::Error::other(e)))?;
-            cnbx_fs::write_atomic(&self.root.join("index.json"), &bytes).map_err(self.io_err("writing index.json"))
-        })();
-        // Closing the file releases the lock too; unlocking explicitly just makes it prompt.
-        let _ = FileExt::unlock(&lock);
-        result
+            self.collect(&desc, &mut entry, 0);
+            out.push(entry);
+        }
+        Ok(out)
+    }
+
+    fn collect(&self, desc: &Descriptor, entry: &mut EntryBlobs, depth: usize) {
+        let digest = &desc.digest;
+        entry.blobs.insert(digest.clone());
+        let read = |kind: &'static str| -> Result<Vec<u8>, String> {
+            self.blobs
+                .read_document(digest, kind)
+                .map_err(|e| format!("{kind} {digest}: {}", crate::registry::error_chain(&e)))
+        };
+        let invalid = |what: &str, e: serde_json::Error| format!("{what} {digest} is invalid: {}", JsonError::from(e));
+        if media_type::is_index(&desc.media_type) {
+            let index = read("an image index")
+                .and_then(|b| serde_json::from_slice::<Index>(&b).map_err(|e| invalid("image index", e)));
+            match index {
+                Err(problem) => entry.problems.push(problem),
+                Ok(_) if depth > 2 => entry.problems.push(format!("image index {digest} nests indexes too deeply")),
+                Ok(index) => {
+                    for m in &index.manifests {
+                        self.collect(m, entry, depth + 1);
+                    }
+                }
+            }
+        } else if media_type::is_manifest(&desc.media_type) {
+            let manifest = read("an image manifest")
+                .and_then(|b| serde_json::from_slice::<Manifest>(&b).map_err(|e| invalid("image manifest", e)));
+            let manifest = match manifest {
+                Ok(m) => m,
+                Err(problem) => return entry.problems.push(problem),
+            };
+            let blobs =
+                std::iter::once(("config", &manifest.config)).chain(manifest.layers.iter().map(|l| ("layer", l)));
+            for (what, blob) in blobs {
+                entry.blobs.insert(blob.digest.clone());
+                match self.blobs.size(&blob.digest) {
+                    None => entry.problems.push(format!("{what} {} is missing", blob.digest)),
+                    Some(size) if size != blob.size => entry.problems.push(format!(
+                        "{what} {} has {size} bytes, but its descriptor says {}",
+                        blob.digest, blob.size
+                    )),
+                    Some(_) => {}
+                }
+            }
+        } else {
+            entry
+                .problems
+                .push(format!("{digest} has an unsupported media type \"{}\"", cnbx_fs::excerpt(&desc.media_type)));
+        }
     }
 }
 

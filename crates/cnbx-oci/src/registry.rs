@@ -21,7 +21,13 @@
 //!   store is hashed while it streams, and the upload fails, before the registry has all of
 //!   it, when the content is not what its descriptor says.
 //! * Transient failures (5xx, 408, 429, timeouts, dropped connections) are retried with
-//!   exponential backoff; every operation is content-addressed, so retrying is safe.
+//!   exponential backoff, 4 attempts in all; every operation is content-addressed, so
+//!   retrying is safe, and a push that failed uploads, when run again, only the blobs the
+//!   registry does not have yet.
+//! * Waiting is bounded ([`Timeouts`]): connecting by the connect timeout, and every
+//!   request by the stall timeout: a request without an answer, or a transfer that moves
+//!   no byte, for that long fails (and is retried). A transfer that keeps moving is never
+//!   cut off, however long it takes. Both can be set with environment variables.
 //!
 //! Errors name the image and the registry, never credentials; text the registry sent (error
 //! bodies, token-service answers, digests from headers) is quoted as an
@@ -70,6 +76,58 @@ pub struct RegistryOptions {
     /// Directory holding Docker's `config.json`; `None` means `$DOCKER_CONFIG`, else
     /// `~/.docker`.
     pub docker_config_dir: Option<PathBuf>,
+}
+
+/// Environment variable overriding [`Timeouts::connect`] (seconds, or a number with `ms`,
+/// `s` or `m`).
+pub const CONNECT_TIMEOUT_ENV: &str = "CNBX_REGISTRY_CONNECT_TIMEOUT";
+
+/// Environment variable overriding [`Timeouts::stall`] (seconds, or a number with `ms`, `s`
+/// or `m`).
+pub const STALL_TIMEOUT_ENV: &str = "CNBX_REGISTRY_STALL_TIMEOUT";
+
+/// How long cnbx waits on a registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Establishing a connection (TCP and TLS). Default 30 s.
+    pub connect: Duration,
+    /// A request without an answer, or a transfer without progress (no byte sent or
+    /// received). Default 60 s.
+    pub stall: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self { connect: Duration::from_secs(30), stall: Duration::from_secs(60) }
+    }
+}
+
+impl Timeouts {
+    /// The defaults, overridden by [`CONNECT_TIMEOUT_ENV`] and [`STALL_TIMEOUT_ENV`] when
+    /// they hold a duration (an unreadable or zero value is ignored).
+    pub fn from_env() -> Self {
+        let default = Self::default();
+        let env = |name: &str| std::env::var(name).ok().and_then(|v| parse_duration(&v));
+        Self {
+            connect: env(CONNECT_TIMEOUT_ENV).unwrap_or(default.connect),
+            stall: env(STALL_TIMEOUT_ENV).unwrap_or(default.stall),
+        }
+    }
+}
+
+/// Parses `30` (seconds), `30s`, `500ms` or `2m`; `None` for anything else, or zero.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let n: u64 = number.parse().ok()?;
+    let d = match unit.trim() {
+        "" | "s" => Duration::from_secs(n),
+        "ms" => Duration::from_millis(n),
+        "m" => Duration::from_secs(n.checked_mul(60)?),
+        _ => return None,
+    };
+    (!d.is_zero()).then_some(d)
 }
 
 /// What [`RegistryClient::push`] did.
@@ -266,6 +324,7 @@ impl std::fmt::Debug for RegistryClient {
 
 struct Inner {
     options: RegistryOptions,
+    timeouts: Timeouts,
     config_dir: Option<PathBuf>,
     conns: Mutex<HashMap<String, Conn>>,
     /// (registry, repository, push) authenticated so far, with the bearer token the
@@ -283,6 +342,8 @@ struct Conn {
     plain_http: bool,
     identity_token: bool,
     registry: String,
+    /// [`Timeouts::stall`].
+    stall: Duration,
 }
 
 /// What an error message needs to know.
@@ -319,12 +380,19 @@ impl PushBlob<'_> {
 }
 
 impl RegistryClient {
-    /// A client; nothing is contacted until the first request.
+    /// A client with the [`Timeouts`] of the environment ([`Timeouts::from_env`]); nothing is
+    /// contacted until the first request.
     pub fn new(options: RegistryOptions) -> Self {
+        Self::with_timeouts(options, Timeouts::from_env())
+    }
+
+    /// A client with these timeouts.
+    pub fn with_timeouts(options: RegistryOptions, timeouts: Timeouts) -> Self {
         let config_dir = auth::docker_config_dir(options.docker_config_dir.as_deref());
         Self {
             inner: Arc::new(Inner {
                 options,
+                timeouts,
                 config_dir,
                 conns: Mutex::new(HashMap::new()),
                 authed: Mutex::new(HashMap::new()),
@@ -374,8 +442,11 @@ impl RegistryClient {
             protocol: if plain_http { ClientProtocol::Http } else { ClientProtocol::Https },
             use_monolithic_push: true,
             platform_resolver: None,
-            connect_timeout: Some(Duration::from_secs(30)),
-            read_timeout: Some(Duration::from_secs(300)),
+            connect_timeout: Some(self.inner.timeouts.connect),
+            // No read timeout: it would cut off an upload that takes long but keeps moving.
+            // Every request is bounded by the stall timeout instead (`retry_request`,
+            // `with_progress`, `next_chunk`).
+            read_timeout: None,
             user_agent: concat!("cnbx/", env!("CARGO_PKG_VERSION")),
             ..ClientConfig::default()
         };
@@ -387,8 +458,7 @@ impl RegistryClient {
         })?;
         let http = reqwest::Client::builder()
             .user_agent(concat!("cnbx/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(30))
-            .read_timeout(Duration::from_secs(60))
+            .connect_timeout(self.inner.timeouts.connect)
             .build()
             .map_err(|e| RegistryError::Protocol {
                 image: reference.original().to_owned(),
@@ -396,7 +466,15 @@ impl RegistryClient {
                 operation: "setting up a client for",
                 detail: error_chain(&e),
             })?;
-        let conn = Conn { client, http, auth, plain_http, identity_token, registry: registry.clone() };
+        let conn = Conn {
+            client,
+            http,
+            auth,
+            plain_http,
+            identity_token,
+            registry: registry.clone(),
+            stall: self.inner.timeouts.stall,
+        };
         Ok(lock(&self.inner.conns).entry(registry).or_insert(conn).clone())
     }
 
@@ -424,8 +502,10 @@ impl RegistryClient {
         if lock(&self.inner.authed).contains_key(&key) {
             return Ok(());
         }
-        let token =
-            retry(|| async { conn.client.auth(oref, &conn.auth, op).await.map_err(|e| classify(e, ctx)) }).await?;
+        let token = retry_request(conn, ctx, || async {
+            conn.client.auth(oref, &conn.auth, op).await.map_err(|e| classify(e, ctx))
+        })
+        .await?;
         lock(&self.inner.authed).insert(key, token);
         Ok(())
     }
@@ -614,9 +694,17 @@ impl RegistryClient {
                 ctx.image.clone_from(&image.display_name);
                 let oref = oci_ref(reference);
                 self.ensure_auth(&conn, &oref, RegistryOperation::Pull, &ctx).await?;
+                // A blob already there is checked first: a corrupt one is evicted and
+                // downloaded again.
                 let mut seen = HashSet::new();
-                let missing: Vec<&Descriptor> =
-                    layers.iter().filter(|l| !into.contains(&l.digest) && seen.insert(&l.digest)).collect();
+                let mut missing: Vec<&Descriptor> = Vec::new();
+                for layer in layers {
+                    if seen.insert(&layer.digest)
+                        && !into.has_valid(&layer.digest, Some(layer.size)).map_err(|e| store_err(&layer.digest, e))?
+                    {
+                        missing.push(layer);
+                    }
+                }
                 futures_util::stream::iter(missing)
                     .map(|layer| download_blob(&conn, &oref, layer, into, reporter, &ctx))
                     .buffer_unordered(CONCURRENT_TRANSFERS)
@@ -705,9 +793,10 @@ impl RegistryClient {
         ctx: &Ctx,
     ) -> Result<Transfer, RegistryError> {
         let digest = blob.digest();
-        let exists =
-            retry(|| async { conn.client.blob_exists(oref, digest.as_str()).await.map_err(|e| classify(e, ctx)) })
-                .await?;
+        let exists = retry_request(conn, ctx, || async {
+            conn.client.blob_exists(oref, digest.as_str()).await.map_err(|e| classify(e, ctx))
+        })
+        .await?;
         if exists {
             return Ok(Transfer::Skipped);
         }
@@ -733,7 +822,7 @@ impl RegistryClient {
                 };
                 reporter.start(&task);
                 let bytes = bytes::Bytes::from(raw.bytes.clone());
-                let res = retry(|| async {
+                let res = retry_request(conn, ctx, || async {
                     conn.client.push_blob(oref, bytes.clone(), digest.as_str()).await.map_err(|e| classify(e, ctx))
                 })
                 .await;
@@ -772,13 +861,17 @@ impl RegistryClient {
         if self.ensure_auth(conn, &src_ref, RegistryOperation::Pull, &src_ctx).await.is_err() {
             return false;
         }
-        if conn.client.mount_blob(oref, &src_ref, digest.as_str()).await.is_ok() {
+        if matches!(
+            tokio::time::timeout(conn.stall, conn.client.mount_blob(oref, &src_ref, digest.as_str())).await,
+            Ok(Ok(()))
+        ) {
             return true;
         }
         // On token registries oci-client's push token covers the target repository only
         // (oras-project/rust-oci-client#235), so the registry refuses to read the source:
         // retry with a token for both.
-        mount_with_two_repository_token(conn, oref, &src_ref, digest).await.unwrap_or(false)
+        let mount = mount_with_two_repository_token(conn, oref, &src_ref, digest);
+        matches!(tokio::time::timeout(conn.stall, mount).await, Ok(Some(true)))
     }
 
     /// Streams a blob from another registry (or repository) to the target.
@@ -799,11 +892,10 @@ impl RegistryClient {
         self.ensure_auth(&src_conn, &src_ref, RegistryOperation::Pull, &src_ctx).await?;
         let digest = descriptor.digest.as_str();
         retry(|| async {
-            let stream = src_conn
-                .client
-                .pull_blob_stream(&src_ref, &layer_descriptor(descriptor))
-                .await
-                .map_err(|e| classify(e, &src_ctx))?;
+            let stream =
+                bounded(&src_conn, &src_ctx, src_conn.client.pull_blob_stream(&src_ref, &layer_descriptor(descriptor)))
+                    .await?
+                    .map_err(|e| classify(e, &src_ctx))?;
             let counter = Arc::new(AtomicU64::new(0));
             let seen = counter.clone();
             let stream = stream.map(move |chunk| {
@@ -813,7 +905,7 @@ impl RegistryClient {
                 chunk.map_err(OciDistributionError::IoError)
             });
             let push = conn.client.push_blob_stream(oref, stream, digest, Some(descriptor.size));
-            with_progress(push, &counter, reporter, task_id).await.map_err(|e| classify(e, ctx))?;
+            with_progress(push, &counter, reporter, task_id, conn, ctx).await?.map_err(|e| classify(e, ctx))?;
             Ok(())
         })
         .await
@@ -1010,7 +1102,7 @@ async fn get_manifest(
         what: "manifest",
         limit,
     };
-    let res = retry(|| async {
+    let res = retry_request(conn, ctx, || async {
         let request = conn.http.get(&url).header(reqwest::header::ACCEPT, media_type::ALL_MANIFESTS.join(", "));
         let response = auth.apply(request).send().await.map_err(|e| request_error(&e, ctx))?;
         let status = response.status();
@@ -1092,7 +1184,7 @@ async fn get_small_blob(conn: &Conn, oref: &Reference, desc: &Descriptor, ctx: &
             limit,
         });
     }
-    let bytes = retry(|| async {
+    let bytes = retry_request(conn, ctx, || async {
         let mut stream =
             conn.client.pull_blob_stream(oref, &layer_descriptor(desc)).await.map_err(|e| classify(e, ctx))?;
         check_announced(&stream, desc, ctx)?;
@@ -1140,11 +1232,12 @@ async fn download_blob(
     };
     let write_err = |source| store_err(BlobError::Write { store: into.root().to_path_buf(), source });
     let res = retry(|| async {
-        let mut stream =
-            conn.client.pull_blob_stream(oref, &layer_descriptor(desc)).await.map_err(|e| classify(e, ctx))?;
+        let mut stream = bounded(conn, ctx, conn.client.pull_blob_stream(oref, &layer_descriptor(desc)))
+            .await?
+            .map_err(|e| classify(e, ctx))?;
         check_announced(&stream, desc, ctx)?;
         let mut writer = into.writer().map_err(write_err)?;
-        while let Some(chunk) = stream.next().await {
+        while let Some(chunk) = bounded(conn, ctx, stream.next()).await? {
             let chunk = chunk.map_err(|e| io_error(e, desc, ctx))?;
             // Never more than the descriptor gives, whatever the digest.
             check_room(writer.written(), chunk.len(), desc, ctx)?;
@@ -1198,7 +1291,7 @@ async fn upload_file(
         let state = Upload { chunks, verifier, done: false, refused: refused.clone(), counter: counter.clone() };
         let stream = futures_util::stream::unfold(state, Upload::next);
         let push = conn.client.push_blob_stream(oref, stream, descriptor.digest.as_str(), Some(descriptor.size));
-        let pushed = with_progress(push, &counter, reporter, task_id).await;
+        let pushed = with_progress(push, &counter, reporter, task_id, conn, ctx).await?;
         if let Some(e) = lock(&refused).take() {
             return Err(store_err(e));
         }
@@ -1264,7 +1357,7 @@ async fn push_manifest(
         detail: format!("invalid media type {media_type:?}"),
     })?;
     let body = bytes::Bytes::copy_from_slice(bytes);
-    retry(|| async {
+    retry_request(conn, ctx, || async {
         conn.client
             .push_manifest_raw(oref, body.clone(), content_type.clone())
             .await
@@ -1274,10 +1367,20 @@ async fn push_manifest(
     .await
 }
 
-/// Runs `fut`, reporting the growth of `counter` as progress every 100 ms.
-async fn with_progress<F: Future>(fut: F, counter: &AtomicU64, reporter: &dyn Reporter, id: &str) -> F::Output {
+/// Runs the transfer `fut`, reporting the growth of `counter` as progress every 100 ms, and
+/// failing it as stalled when `counter` has not grown for the stall timeout (after the last
+/// byte, that is the time the registry takes to answer).
+async fn with_progress<F: Future>(
+    fut: F,
+    counter: &AtomicU64,
+    reporter: &dyn Reporter,
+    id: &str,
+    conn: &Conn,
+    ctx: &Ctx,
+) -> Result<F::Output, RegistryError> {
     let mut fut = std::pin::pin!(fut);
     let mut reported = 0u64;
+    let mut last_move = tokio::time::Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
         tokio::select! {
@@ -1286,17 +1389,51 @@ async fn with_progress<F: Future>(fut: F, counter: &AtomicU64, reporter: &dyn Re
                 if now > reported {
                     reporter.advance(id, now - reported);
                 }
-                return out;
+                return Ok(out);
             }
             _ = tick.tick() => {
                 let now = counter.load(Ordering::Relaxed);
                 if now > reported {
                     reporter.advance(id, now - reported);
                     reported = now;
+                    last_move = tokio::time::Instant::now();
+                } else if last_move.elapsed() >= conn.stall {
+                    return Err(stalled(conn, ctx));
                 }
             }
         }
     }
+}
+
+/// `fut` (one request, or one chunk of a transfer), failed as stalled when it does not
+/// finish within the stall timeout.
+async fn bounded<F: Future>(conn: &Conn, ctx: &Ctx, fut: F) -> Result<F::Output, RegistryError> {
+    tokio::time::timeout(conn.stall, fut).await.map_err(|_| stalled(conn, ctx))
+}
+
+/// The (transient) error of a request or transfer that stalled.
+fn stalled(conn: &Conn, ctx: &Ctx) -> RegistryError {
+    RegistryError::Network {
+        image: ctx.image.clone(),
+        registry: ctx.registry.clone(),
+        detail: format!(
+            "no answer and no progress for {} ms (the registry or the network stalled; {STALL_TIMEOUT_ENV} sets how long cnbx waits)",
+            conn.stall.as_millis()
+        ),
+    }
+}
+
+/// [`retry`] for a request that is not a transfer: each attempt is [`bounded`].
+async fn retry_request<T, F, Fut>(conn: &Conn, ctx: &Ctx, mut op: F) -> Result<T, RegistryError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, RegistryError>>,
+{
+    retry(|| {
+        let attempt = op();
+        async move { bounded(conn, ctx, attempt).await? }
+    })
+    .await
 }
 
 /// Retries transient failures with exponential backoff (4 attempts in all).
@@ -1501,7 +1638,9 @@ fn envelope_text(envelope: &oci_client::errors::OciEnvelope) -> String {
 }
 
 /// An error and its sources, `: `-separated.
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// An error and its sources, joined by `: ` (a source whose text is already there is left
+/// out).
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -1577,6 +1716,18 @@ mod tests {
 
     fn r(s: &str) -> ImageRef {
         ImageRef::parse(s).unwrap()
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration(" 2s "), Some(Duration::from_secs(2)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        for bad in ["0", "0ms", "", "s", "1h", "-1", "1.5s", "99999999999999999999"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+        assert_eq!(Timeouts::default(), Timeouts { connect: Duration::from_secs(30), stall: Duration::from_secs(60) });
     }
 
     #[test]

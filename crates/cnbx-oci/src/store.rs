@@ -30,7 +30,9 @@ pub struct LocalStore {
 impl LocalStore {
     /// Opens the store in `dir`, creating it if needed.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self, LayoutError> {
-        Ok(Self { layout: OciLayout::create(dir)? })
+        let mut layout = OciLayout::create(dir)?;
+        layout.keep_if_write_fails();
+        Ok(Self { layout })
     }
 
     /// The underlying layout.

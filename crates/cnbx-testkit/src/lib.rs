@@ -10,7 +10,9 @@
 
 #![allow(clippy::print_stderr, clippy::unwrap_used)]
 
+pub mod faults;
 pub mod hostile;
+pub mod inputs;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -46,6 +46,10 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Config(ConfigCommand),
 
+    /// Check and clean the local image store and caches (CNBX_HOME)
+    #[command(subcommand)]
+    Store(StoreCommand),
+
     /// Print a shell completion script
     ///
     /// Writes the completion script for SHELL to standard output. Install it where your shell
@@ -80,6 +84,45 @@ pub(crate) struct ManpageArgs {
     /// Write every page into this directory (created if missing) instead of printing cnbx(1)
     #[arg(long, value_name = "DIR")]
     pub(crate) dir: Option<PathBuf>,
+}
+
+/// `cnbx store` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum StoreCommand {
+    /// Check every blob, image and cache entry of the local store
+    ///
+    /// Hashes every blob in CNBX_HOME/store against its digest, resolves every stored image
+    /// (manifests, indexes, configs, layers), checks that every layer cache entry points at an
+    /// intact blob, and lists temporary files left by interrupted commands. Prints what is
+    /// wrong and exits 1 if anything is; with --repair, removes it instead (corrupt blobs,
+    /// images that cannot be used any more, cache entries that point at nothing, temporary
+    /// files) and exits 0. A corrupt blob is never used by cnbx in any case: it is evicted and
+    /// built or downloaded again when it is needed.
+    Verify(StoreVerifyArgs),
+
+    /// Remove what no image in the local store uses, and reclaim the space
+    ///
+    /// Removes the blobs that no image in CNBX_HOME/store references (including layers cached
+    /// for builders written to oci: layouts, archives or registries: the next create builds
+    /// them again), the layer cache entries that then point at nothing, unusable parts of
+    /// downloads, and temporary files left by interrupted commands, then prints what it freed.
+    /// With --all it also empties the download cache and every other cache. Safe to run while
+    /// other cnbx commands run: it waits for them to finish, and they wait for it.
+    Prune(StorePruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StoreVerifyArgs {
+    /// Remove what is wrong instead of only reporting it
+    #[arg(long)]
+    pub(crate) repair: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StorePruneArgs {
+    /// Also remove every cache entry and download (built or downloaded again when needed)
+    #[arg(long)]
+    pub(crate) all: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -62,6 +62,18 @@ impl Printer {
         });
     }
 
+    /// Removes the progress bars still shown (when a command is cut short).
+    pub(crate) fn clear_progress(&self) {
+        if let Ok(mut bars) = self.bars.lock() {
+            for (_, bar) in bars.drain() {
+                bar.finish_and_clear();
+            }
+        }
+        if let Some(m) = &self.multi {
+            let _ = m.clear();
+        }
+    }
+
     /// Writes an error (with its rendered details) to stderr. Always shown.
     pub(crate) fn error(&self, text: &str) {
         let prefix = if self.color { "ERROR:".red().bold().to_string() } else { "ERROR:".to_owned() };

@@ -201,6 +201,8 @@ fn write_base_images(store_dir: &Path) -> Result<()> {
             store.put(&ImageRef::parse(name)?, &images)?;
         }
     }
-    let _ = fs::remove_file(store_dir.join(cnbx_oci::layout::LOCK_FILE));
+    for lock in [cnbx_oci::layout::LOCK_FILE, cnbx_oci::layout::USE_LOCK_FILE] {
+        let _ = fs::remove_file(store_dir.join(lock));
+    }
     Ok(())
 }

@@ -6,6 +6,7 @@ mod create;
 mod docs;
 mod inspect;
 mod run_image;
+mod store;
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -18,7 +19,7 @@ use cnbx_oci::progress::ReporterExt;
 use cnbx_oci::registry::{RegistryClient, RegistryError, RegistryOptions};
 use cnbx_refs::{ImageLocation, ImageRef};
 
-use crate::cli::{self, BuilderCommand, Command, ConfigCommand};
+use crate::cli::{self, BuilderCommand, Command, ConfigCommand, StoreCommand};
 use crate::printer::Printer;
 
 pub(crate) async fn run(command: Command, printer: &Arc<Printer>) -> anyhow::Result<ExitCode> {
@@ -29,6 +30,8 @@ pub(crate) async fn run(command: Command, printer: &Arc<Printer>) -> anyhow::Res
         Command::Config(ConfigCommand::RunImageMirrors(args)) => config_mirrors::run(args, printer),
         Command::Completion(args) => docs::completion(&args, printer),
         Command::Manpage(args) => docs::manpage(&args, printer),
+        Command::Store(StoreCommand::Verify(args)) => store::verify(&args, printer),
+        Command::Store(StoreCommand::Prune(args)) => store::prune(&args, printer),
     }
 }
 
