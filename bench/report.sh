@@ -78,7 +78,8 @@ row() {
   local scen=""
   ((first)) && scen=${SCEN[$key]}
   if ! ok "$key"; then
-    printf '| %s | %s | FAILED | — | — | — | — | — | — |\n' "$scen" "${LABEL[$key]}"
+    printf '| %s | %s | %s | — | — | — | — | — | — |\n' "$scen" "${LABEL[$key]}" \
+      "$([[ ${STATUS[$key]} == ok ]] && echo "not measured" || echo FAILED)"
     return
   fi
   if [[ -n $ref ]] && ok "$ref"; then r="$(ratio "$key" "$ref") × $(ref_name "$ref")"; else r="—"; fi
@@ -186,6 +187,7 @@ report() {
   cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
   mem=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
   cnbx_version=$("$CNBX_BIN" --version 2>/dev/null | head -1) || cnbx_version="cnbx (version unknown)"
+  [[ -n ${CNBX_COMMIT:-} ]] && cnbx_version+=" (built from $CNBX_COMMIT)"
   echo
   echo "## cnbx benchmark — $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo

@@ -78,6 +78,7 @@ if [[ -z ${CNBX_BIN:-} ]]; then
   target_dir=${CARGO_TARGET_DIR:-target}
   [[ $target_dir == /* ]] || target_dir=$ROOT/$target_dir
   CNBX_BIN=$target_dir/release/cnbx
+  CNBX_COMMIT=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || true)
 fi
 [[ -x $CNBX_BIN ]] || die "no cnbx binary at $CNBX_BIN"
 
