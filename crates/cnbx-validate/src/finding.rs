@@ -121,6 +121,7 @@ impl Report {
         message: impl Into<String>,
         fix: impl Into<String>,
     ) {
+        debug_assert!(crate::table::rule_by_id(rule).is_some(), "rule {rule} is not in the rule table");
         self.findings.push(Finding {
             rule,
             level,

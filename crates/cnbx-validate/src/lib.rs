@@ -40,32 +40,9 @@
 //! # Rules
 //!
 //! Each rule has a stable id; the platform spec's MUST → error, SHOULD → warning, advisory
-//! (no spec rule behind it) → warning. "C" = decided in config-only mode, "L" = needs layer mode ("not verified" without).
-//!
-//! | rule | images | level | C / L |
-//! |---|---|---|---|
-//! | `BUILD-USER-NONROOT` | build | error (Windows: warning heuristic) | C: empty, `0`, `root`, numeric; L: names |
-//! | `BUILD-USER-HOME-WRITABLE` | build | error | L |
-//! | `BUILD-ENV-CNB_USER_ID` | build | error | C: presence, integer (pack's messages), numeric `User`; L: names |
-//! | `BUILD-ENV-CNB_GROUP_ID` | build | error | C: presence, integer, numeric group in `User`; L: passwd/group |
-//! | `BUILD-ENV-PATH`, `RUN-ENV-PATH` | build, run | error (absent); warning (relative/empty elements) | C |
-//! | `BUILD-LABEL-BASE-*`, `RUN-LABEL-BASE-*` | build, run | warning (0.12+) | C |
-//! | `BUILD-OS-SUPPORTED` (pack) | build | error | C |
-//! | `RUN-USER-DIFFERENT` | pair | warning (0.7+) | C: numeric; L: names |
-//! | `LEGACY-RUN-USER-SAME` | pair | error (Platform API < 0.7 only) | C: numeric; L: names |
-//! | `RUN-USER-ROOT` | run | warning (advisory) | C: empty, `0`, `root`; L: names |
-//! | `RUN-USER-EXISTS` | run | warning (advisory) | L |
-//! | `RUN-LABEL-REBASABLE` | run | warning (0.12+) | C |
-//! | `RUN-LABEL-TARGET-ID` | run | warning (missing), error (bad characters) (0.12+) | C |
-//! | `BOTH-OS-ARCH-VALID` | build, run | error (empty), warning (unknown, index mismatch) | C |
-//! | `BOTH-VARIANT-VALID` | build, run | warning | C |
-//! | `BOTH-DISTRO-LABELS` | build, run | warning (0.12+) | C: presence, Windows `os.version`; L: os-release |
-//! | `BOTH-ENV-DUPLICATE`, `BOTH-ENV-SYNTAX` | build, run | warning (advisory) | C |
-//! | `PAIR-TARGET-MATCH` | build vs run / mirror | error (differ, or no manifest for the platform), warning (one side only) | C |
-//! | `RUNTOML-MIRROR-SAME-ID` | mirrors | warning | caller's digests |
-//! | `RUNTOML-UNIQUE-REGISTRY` | mirrors | warning | caller's registries |
-//! | `LEGACY-LABEL-STACK-ID`, `LEGACY-BUILD-ENV-CNB_STACK_ID`, `LEGACY-LABEL-MIXINS`, `LEGACY-MIXIN-NAME`, `LEGACY-PAIR-STACK-ID`, `LEGACY-PAIR-MIXINS` | as named | legacy level (below) | C |
-//! | `LEGACY-LABEL-STACK-DESCRIPTIVE` | build, run | warning (Platform API < 0.12 only) | C |
+//! (no spec rule behind it) → warning. The rules, their levels and what decides them are the
+//! data of [`table::RULES`], from which `docs/base-image-rules.md` is generated; a finding
+//! can only carry an id of that table.
 //!
 //! `RUNTOML-MIRRORS-NEED-IMAGE` is a builder.toml rule (the config parser's job) and is not here.
 //!
@@ -127,6 +104,7 @@ mod facts;
 mod finding;
 mod rootfs;
 mod rules;
+pub mod table;
 mod user;
 
 pub use facts::{ImageFacts, IndexPlatform, Options, PlatformApi};
@@ -136,6 +114,7 @@ pub use rootfs::{
     USR_LIB_OS_RELEASE,
 };
 pub use rules::mirrors::RunImageRef;
+pub use table::{RULES, Rule, RuleLevel, rule_by_id};
 
 use finding::Report;
 use rules::Subject;

@@ -1,4 +1,6 @@
 //! `cargo run -p xtask -- gen-testdata`: regenerate the generated files under `testdata/`.
+//! `cargo run -p xtask -- gen-docs`: regenerate the generated documents under `docs/`
+//! (`docs/base-image-rules.md`, from the validator's rule table).
 
 #![allow(clippy::print_stderr)]
 
@@ -17,8 +19,18 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some("gen-docs") => {
+            let path = root.join("docs/base-image-rules.md");
+            match cnbx_fs::write_atomic(&path, cnbx_validate::table::markdown().as_bytes()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("ERROR: writing {}: {e}", path.display());
+                    ExitCode::FAILURE
+                }
+            }
+        }
         _ => {
-            eprintln!("usage: cargo run -p xtask -- gen-testdata");
+            eprintln!("usage: cargo run -p xtask -- gen-testdata | gen-docs");
             ExitCode::FAILURE
         }
     }

@@ -1,0 +1,398 @@
+//! The rule table: every rule the validator checks, with its id, the images it applies to, its
+//! level, what it checks and whether it needs the image's layers. Findings may only carry ids
+//! from this table (checked when a finding is made, and by a test over the rule sources), and
+//! `docs/base-image-rules.md` is generated from it ([`markdown`]; a test checks the committed
+//! file), so the documentation cannot drift from the code.
+
+/// How serious a broken rule is, as the table states it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleLevel {
+    /// A MUST of the spec (or a check pack enforces): an error.
+    Must,
+    /// A SHOULD of the spec: a warning.
+    Should,
+    /// No spec rule behind it, but worth knowing: a warning.
+    Advisory,
+    /// A stack-era rule: a MUST up to Platform API 0.11, a SHOULD from 0.12 (and a MUST again
+    /// while a buildpack with `[[stacks]]` and no `[[targets]]` is on the builder).
+    Legacy,
+    /// Levels that depend on what is wrong; [`Rule::levels`] says which.
+    Mixed,
+}
+
+impl RuleLevel {
+    /// How the table shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Must => "MUST (error)",
+            Self::Should => "SHOULD (warning)",
+            Self::Advisory => "advisory (warning)",
+            Self::Legacy => "MUST up to Platform API 0.11, SHOULD from 0.12",
+            Self::Mixed => "see the rule",
+        }
+    }
+}
+
+/// What a rule needs to be decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// The image config (and index entry) only.
+    Config,
+    /// The config decides some cases; the layers decide the rest (names, homes, os-release).
+    ConfigThenLayers,
+    /// The layers (`/etc/passwd`, `/etc/group`, directory headers).
+    Layers,
+    /// The digests and registries of a run image and its mirrors.
+    References,
+}
+
+impl Needs {
+    /// How the table shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Config => "config",
+            Self::ConfigThenLayers => "config, then layers",
+            Self::Layers => "layers",
+            Self::References => "references",
+        }
+    }
+}
+
+/// One rule of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    /// The stable id findings carry (`BUILD-USER-NONROOT`).
+    pub id: &'static str,
+    /// The images it applies to: `build`, `run`, `build, run`, `pair`, `mirrors`.
+    pub applies_to: &'static str,
+    /// Its level.
+    pub level: RuleLevel,
+    /// For [`RuleLevel::Mixed`] rules (and refinements of the others): which case is which
+    /// level.
+    pub levels: &'static str,
+    /// What it checks.
+    pub checks: &'static str,
+    /// What it needs to be decided (without it, the finding is "not verified", never a pass).
+    pub needs: Needs,
+}
+
+const fn rule(
+    id: &'static str,
+    applies_to: &'static str,
+    level: RuleLevel,
+    levels: &'static str,
+    checks: &'static str,
+    needs: Needs,
+) -> Rule {
+    Rule { id, applies_to, level, levels, checks, needs }
+}
+
+use Needs::{Config, ConfigThenLayers, Layers, References};
+use RuleLevel::{Advisory, Legacy, Mixed, Must, Should};
+
+/// Every rule, in the order the documentation lists them.
+pub const RULES: &[Rule] = &[
+    rule(
+        "BUILD-USER-NONROOT",
+        "build",
+        Must,
+        "on Windows a warning (an account name cannot be checked)",
+        "`User` is set and does not resolve to root (uid 0); a user name must have a passwd entry",
+        ConfigThenLayers,
+    ),
+    rule(
+        "BUILD-USER-HOME-WRITABLE",
+        "build",
+        Must,
+        "",
+        "the build user's home directory (`HOME`, else passwd) exists and the user can write to it",
+        Layers,
+    ),
+    rule(
+        "BUILD-ENV-CNB_USER_ID",
+        "build",
+        Must,
+        "",
+        "`CNB_USER_ID` is set, is an integer, and equals the uid `User` resolves to",
+        ConfigThenLayers,
+    ),
+    rule(
+        "BUILD-ENV-CNB_GROUP_ID",
+        "build",
+        Must,
+        "",
+        "`CNB_GROUP_ID` is set, is an integer, and equals the group the build user runs with",
+        ConfigThenLayers,
+    ),
+    rule(
+        "BUILD-ENV-PATH",
+        "build",
+        Mixed,
+        "error when `PATH` is absent; warning for relative or empty elements",
+        "`PATH` is in the env (`PATH=` counts as set)",
+        Config,
+    ),
+    rule("BUILD-OS-SUPPORTED", "build", Must, "", "the OS is `linux`, `windows` or `freebsd` (pack's check)", Config),
+    rule("BUILD-LABEL-BASE-MAINTAINER", "build", Should, "", "label `io.buildpacks.base.maintainer` is set", Config),
+    rule("BUILD-LABEL-BASE-HOMEPAGE", "build", Should, "", "label `io.buildpacks.base.homepage` is set", Config),
+    rule("BUILD-LABEL-BASE-RELEASED", "build", Should, "", "label `io.buildpacks.base.released` is set", Config),
+    rule("BUILD-LABEL-BASE-DESCRIPTION", "build", Should, "", "label `io.buildpacks.base.description` is set", Config),
+    rule("BUILD-LABEL-BASE-METADATA", "build", Should, "", "label `io.buildpacks.base.metadata` is set", Config),
+    rule(
+        "RUN-ENV-PATH",
+        "run",
+        Mixed,
+        "error when `PATH` is absent; warning for relative or empty elements",
+        "`PATH` is in the env (`PATH=` counts as set)",
+        Config,
+    ),
+    rule("RUN-LABEL-BASE-MAINTAINER", "run", Should, "", "label `io.buildpacks.base.maintainer` is set", Config),
+    rule("RUN-LABEL-BASE-HOMEPAGE", "run", Should, "", "label `io.buildpacks.base.homepage` is set", Config),
+    rule("RUN-LABEL-BASE-RELEASED", "run", Should, "", "label `io.buildpacks.base.released` is set", Config),
+    rule("RUN-LABEL-BASE-DESCRIPTION", "run", Should, "", "label `io.buildpacks.base.description` is set", Config),
+    rule("RUN-LABEL-BASE-METADATA", "run", Should, "", "label `io.buildpacks.base.metadata` is set", Config),
+    rule(
+        "RUN-LABEL-REBASABLE",
+        "run",
+        Should,
+        "",
+        "label `io.buildpacks.rebasable` is `true` (`false` makes app images non-rebasable without force)",
+        Config,
+    ),
+    rule(
+        "RUN-LABEL-TARGET-ID",
+        "run",
+        Mixed,
+        "warning when missing; error when it has characters other than letters, digits, `.`, `/` and `-`",
+        "label `io.buildpacks.base.id` is set and well formed",
+        Config,
+    ),
+    rule(
+        "RUN-USER-ROOT",
+        "run",
+        Advisory,
+        "",
+        "the run user is not root (the extender fails on a root run user, and apps would run as root)",
+        ConfigThenLayers,
+    ),
+    rule("RUN-USER-EXISTS", "run", Advisory, "", "a run user given by name has a passwd entry", Layers),
+    rule(
+        "RUN-USER-DIFFERENT",
+        "pair",
+        Should,
+        "",
+        "the run image's user has another uid than the build user (Platform API 0.7 and later)",
+        ConfigThenLayers,
+    ),
+    rule(
+        "LEGACY-RUN-USER-SAME",
+        "pair",
+        Must,
+        "only when validating for Platform API older than 0.7",
+        "the run user has the same uid and gid as the build user",
+        ConfigThenLayers,
+    ),
+    rule(
+        "BOTH-OS-ARCH-VALID",
+        "build, run",
+        Mixed,
+        "error when empty; warning when outside Go's lists or different from the index entry",
+        "`os` and `architecture` are set, known, and agree with the index entry",
+        Config,
+    ),
+    rule(
+        "BOTH-VARIANT-VALID",
+        "build, run",
+        Should,
+        "",
+        "`variant`, when set, is one OCI or Go knows for the architecture",
+        Config,
+    ),
+    rule(
+        "BOTH-DISTRO-LABELS",
+        "build, run",
+        Should,
+        "",
+        "labels `io.buildpacks.base.distro.name`/`.version` are set and equal `ID`/`VERSION_ID` of os-release \
+         (Windows: version equals `os.version`)",
+        ConfigThenLayers,
+    ),
+    rule(
+        "BOTH-ENV-DUPLICATE",
+        "build, run",
+        Advisory,
+        "",
+        "no variable is set twice in the env (the last one wins)",
+        Config,
+    ),
+    rule("BOTH-ENV-SYNTAX", "build, run", Advisory, "", "every env entry has the form `KEY=VALUE`", Config),
+    rule(
+        "PAIR-TARGET-MATCH",
+        "pair",
+        Mixed,
+        "error when os, architecture, variant or distro differ, or the run image has no manifest for the build \
+         image's platform; warning when a variant or distro is set on one side only",
+        "the build image and each run image (and mirror) are for the same platform and distribution",
+        Config,
+    ),
+    rule(
+        "RUNTOML-MIRROR-SAME-ID",
+        "mirrors",
+        Should,
+        "",
+        "every mirror has the same image id (config digest) as its run image",
+        References,
+    ),
+    rule(
+        "RUNTOML-UNIQUE-REGISTRY",
+        "mirrors",
+        Should,
+        "",
+        "a run image and its mirrors are on different registries",
+        References,
+    ),
+    rule(
+        "LEGACY-LABEL-STACK-ID",
+        "build, run",
+        Legacy,
+        "a stack id with characters outside letters, digits, `.`, `/` and `-` stays a warning from 0.12",
+        "label `io.buildpacks.stack.id` is set and well formed",
+        Config,
+    ),
+    rule(
+        "LEGACY-BUILD-ENV-CNB_STACK_ID",
+        "build",
+        Legacy,
+        "a missing `CNB_STACK_ID` is always a warning (pack never reads it)",
+        "`CNB_STACK_ID` is set and equals the stack id",
+        Config,
+    ),
+    rule(
+        "LEGACY-LABEL-MIXINS",
+        "build, run",
+        Legacy,
+        "an unreadable label on the build image is always an error",
+        "label `io.buildpacks.stack.mixins` is a JSON array of strings",
+        Config,
+    ),
+    rule(
+        "LEGACY-MIXIN-NAME",
+        "build, run",
+        Legacy,
+        "",
+        "`:` appears in a mixin only as a `build:`/`run:` stage prefix, and no image carries the other stage's mixins",
+        Config,
+    ),
+    rule("LEGACY-PAIR-STACK-ID", "pair", Legacy, "", "the run image's stack id equals the build image's", Config),
+    rule(
+        "LEGACY-PAIR-MIXINS",
+        "pair",
+        Legacy,
+        "extra mixins on the run image are only noted",
+        "the run image has every unstaged mixin of the build image",
+        Config,
+    ),
+    rule(
+        "LEGACY-LABEL-STACK-DESCRIPTIVE",
+        "build, run",
+        Should,
+        "only when validating for Platform API older than 0.12",
+        "the descriptive `io.buildpacks.stack.*` labels (maintainer, homepage, distro, released, description, \
+         metadata) are set",
+        Config,
+    ),
+];
+
+/// The rule with this id.
+pub fn rule_by_id(id: &str) -> Option<&'static Rule> {
+    RULES.iter().find(|r| r.id == id)
+}
+
+/// `docs/base-image-rules.md`: the table as markdown.
+pub fn markdown() -> String {
+    let mut out = String::from(
+        "<!-- Generated from crates/cnbx-validate/src/table.rs by `cargo run -p xtask -- gen-docs`; do not edit. -->\n\
+         # Base-image rules\n\n\
+         The rules `cnbx builder create` and `cnbx base-image check` apply to build and run images (and\n\
+         run-image mirrors), from the Cloud Native Buildpacks platform specification and the checks\n\
+         pack makes. A MUST that is broken is an error (the builder is not created; `base-image check`\n\
+         exits 1), a SHOULD or an advisory rule a warning. A rule that cannot be decided with what is\n\
+         available (a user *name* without the image's layers, say) is reported as \"not verified\",\n\
+         never as a pass.\n\n\
+         \"Needs\" says what decides the rule: the image config alone, the config and then the layers\n\
+         (`/etc/passwd`, `/etc/group`, `/etc/os-release`, directory headers; read in layer mode, the\n\
+         default), the layers only, or the references of a run image and its mirrors.\n\n\
+         | rule | applies to | level | checks | needs |\n|---|---|---|---|---|\n",
+    );
+    for r in RULES {
+        let level = if r.levels.is_empty() {
+            r.level.as_str().to_owned()
+        } else {
+            format!("{}: {}", r.level.as_str(), r.levels)
+        };
+        out.push_str(&format!("| `{}` | {} | {} | {} | {} |\n", r.id, r.applies_to, level, r.checks, r.needs.as_str()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_well_formed() {
+        let mut ids: Vec<&str> = RULES.iter().map(|r| r.id).collect();
+        ids.sort_unstable();
+        let before = ids.len();
+        ids.dedup();
+        assert_eq!(ids.len(), before, "duplicate rule ids");
+        for id in ids {
+            assert!(id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_'), "{id}");
+        }
+    }
+
+    /// Every id the rule sources name is in the table, and every rule of the table is checked
+    /// somewhere: a new rule cannot be added without its row, nor a row kept for a rule that is
+    /// gone.
+    #[test]
+    fn the_table_and_the_rule_sources_name_the_same_ids() {
+        let sources = [
+            include_str!("rules/env.rs"),
+            include_str!("rules/labels.rs"),
+            include_str!("rules/legacy.rs"),
+            include_str!("rules/mirrors.rs"),
+            include_str!("rules/platform.rs"),
+            include_str!("rules/user.rs"),
+        ]
+        .join("\n");
+        let is_id_char = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_';
+        let mut named: Vec<&str> = Vec::new();
+        for (i, _) in sources.match_indices('"') {
+            let rest = &sources[i + 1..];
+            let len = rest.bytes().take_while(|b| is_id_char(*b)).count();
+            let candidate = &rest[..len];
+            if rest[len..].starts_with('"')
+                && candidate.contains('-')
+                && candidate.starts_with(|c: char| c.is_ascii_uppercase())
+                && ["BUILD-", "RUN-", "BOTH-", "PAIR-", "LEGACY-", "RUNTOML-"].iter().any(|p| candidate.starts_with(p))
+            {
+                named.push(candidate);
+            }
+        }
+        for id in &named {
+            assert!(rule_by_id(id).is_some(), "{id} is used but not in the table");
+        }
+        for r in RULES {
+            assert!(named.contains(&r.id), "{} is in the table but no rule reports it", r.id);
+        }
+    }
+
+    /// The committed documentation is what the table renders. Regenerate it with
+    /// `cargo run -p xtask -- gen-docs`.
+    #[test]
+    fn the_committed_rules_document_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/base-image-rules.md");
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(committed == markdown(), "docs/base-image-rules.md is stale: run `cargo run -p xtask -- gen-docs`");
+    }
+}
