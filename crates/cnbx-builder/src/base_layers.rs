@@ -70,7 +70,7 @@ fn compressions(layers: &[LayerBlob]) -> Option<Vec<Compression>> {
 /// cnbx cannot read (the rules that need the layers are then not verified).
 pub(crate) async fn read(images: &Images, image: &SourceImage) -> Result<Option<RootFs>, BaseLayersError> {
     let read_err = |detail: String| BaseLayersError::Read { image: image.display_name.clone(), detail };
-    let layers = image.layers().map_err(|e| read_err(crate::inspect::error_chain(&e)))?;
+    let layers = image.layers().map_err(|e| read_err(cnbx_fs::error_chain(&e)))?;
     let Some(kinds) = compressions(&layers) else { return Ok(None) };
     match &image.source {
         BlobSource::Store(store) => {
@@ -88,7 +88,7 @@ pub(crate) async fn read(images: &Images, image: &SourceImage) -> Result<Option<
 fn from_store(store: &BlobStore, digests: Vec<cnbx_oci::Digest>, kinds: &[Compression]) -> Result<RootFs, String> {
     let mut builder = RootFsBuilder::new();
     for (digest, kind) in digests.iter().zip(kinds) {
-        let file = store.open_blob(digest).map_err(|e| crate::inspect::error_chain(&e))?;
+        let file = store.open_blob(digest).map_err(|e| cnbx_fs::error_chain(&e))?;
         add_layer(&mut builder, io::BufReader::new(file), *kind)?;
     }
     Ok(builder.finish())
@@ -99,7 +99,7 @@ fn add_layer(builder: &mut RootFsBuilder, reader: impl Read, kind: Compression) 
         Compression::Gzip => builder.add_layer(flate2::read::GzDecoder::new(reader)),
         Compression::None => builder.add_layer(reader),
     };
-    added.map_err(|e| crate::inspect::error_chain(&e))
+    added.map_err(|e| cnbx_fs::error_chain(&e))
 }
 
 /// What the streaming side hands to the parser.

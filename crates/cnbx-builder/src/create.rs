@@ -375,7 +375,7 @@ pub async fn create(images: &Images, request: &CreateRequest) -> Result<Created,
     if let Err(e) = images.record_fetched() {
         images.reporter().warn(&format!(
             "the builder was written, but the images fetched for it could not be recorded in the local store: {}",
-            crate::inspect::error_chain(&e)
+            cnbx_fs::error_chain(&e)
         ));
     }
     Ok(Created { destination: request.destination.clone(), digest, platforms, push })
@@ -526,7 +526,7 @@ async fn fetch_run_images(
                     if role == Role::Mirror {
                         images.reporter().warn(&format!(
                             "run image mirror '{name}' is not accessible: {}",
-                            crate::inspect::error_chain(&e)
+                            cnbx_fs::error_chain(&e)
                         ));
                         continue;
                     }

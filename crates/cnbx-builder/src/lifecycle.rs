@@ -321,7 +321,7 @@ pub async fn locate_lifecycle(
                 .map_err(|e| {
                     LifecycleError::Fetch(format!(
                         "Could not parse uri from lifecycle image: {}",
-                        crate::inspect::error_chain(&e)
+                        cnbx_fs::error_chain(&e)
                     ))
                 })?
                 .ok_or_else(|| {
@@ -330,7 +330,7 @@ pub async fn locate_lifecycle(
             let image = ctx.images.with_local_layers(&image).await.map_err(|e| {
                 LifecycleError::Fetch(format!(
                     "Could not parse uri from lifecycle image: {}",
-                    crate::inspect::error_chain(&e)
+                    cnbx_fs::error_chain(&e)
                 ))
             })?;
             let layers = image.layers().map_err(|e| LifecycleError::Fetch(e.to_string()))?;
@@ -359,14 +359,14 @@ pub async fn locate_lifecycle(
                 names.extend(binary_name(&w.rel_path, Naming::Archive));
             }
             let safe =
-                cnbx_fs::SafeDir::open(dir).map_err(|e| LifecycleError::Invalid(crate::inspect::error_chain(&e)))?;
+                cnbx_fs::SafeDir::open(dir).map_err(|e| LifecycleError::Invalid(cnbx_fs::error_chain(&e)))?;
             let text = safe
                 .read_file(std::ffi::OsStr::new("lifecycle.toml"), cnbx_fs::limits::MAX_DESCRIPTOR, "lifecycle.toml")
                 .map_err(|e| {
                     if e.is_not_found() {
                         not_found()
                     } else {
-                        LifecycleError::Invalid(crate::inspect::error_chain(&e))
+                        LifecycleError::Invalid(cnbx_fs::error_chain(&e))
                     }
                 })?;
             check_binaries(names.iter().map(String::as_str))?;

@@ -321,7 +321,7 @@ fn errors_are_packs() {
     let missing = BuilderInfo::from_labels(&BTreeMap::new()).unwrap_err();
     assert!(matches!(missing, InspectError::Metadata(_)));
     assert_eq!(
-        inspect::error_chain(&missing),
+        cnbx_fs::error_chain(&missing),
         "reading image metadata: builder missing label io.buildpacks.builder.metadata -- try recreating builder"
     );
     let empty = label_map(&[(labels::BUILDER_METADATA, "")]);
@@ -347,7 +347,7 @@ fn errors_are_packs() {
         let mut labels = minimal_labels();
         labels.insert(label.to_owned(), "{not json".to_owned());
         let err = BuilderInfo::from_labels(&labels).unwrap_err();
-        let chain = inspect::error_chain(&err);
+        let chain = cnbx_fs::error_chain(&err);
         assert!(chain.starts_with(prefix), "{chain}");
     }
     // A label pack never reads does not matter.

@@ -90,7 +90,7 @@ impl Env {
 
     async fn fetch(&self, kind: ModuleKind, uri: &str) -> Result<Vec<cnbx_builder::modules::Module>, String> {
         let spec = ModuleSpec { uri: uri.to_owned(), ..ModuleSpec::default() };
-        fetch_modules(&self.ctx(), kind, &[spec]).await.map_err(|e| cnbx_builder::inspect::error_chain(&e))
+        fetch_modules(&self.ctx(), kind, &[spec]).await.map_err(|e| cnbx_fs::error_chain(&e))
     }
 
     fn layer_tar(&self, layer: &LayerBlob) -> Vec<u8> {
@@ -474,9 +474,9 @@ async fn lifecycle_version_downloads_from_a_named_url() {
         .await
         .unwrap_err();
     assert!(
-        cnbx_builder::inspect::error_chain(&err).contains("downloading 'http://127.0.0.1:9/lc.tgz'"),
+        cnbx_fs::error_chain(&err).contains("downloading 'http://127.0.0.1:9/lc.tgz'"),
         "{}",
-        cnbx_builder::inspect::error_chain(&err)
+        cnbx_fs::error_chain(&err)
     );
 }
 

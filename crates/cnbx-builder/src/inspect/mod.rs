@@ -71,21 +71,9 @@ impl Section {
         match lookup {
             Ok(Some(info)) => Self::Present(Box::new(info)),
             Ok(None) => Self::Absent,
-            Err(err) => Self::Error(error_chain(&err)),
+            Err(err) => Self::Error(cnbx_fs::error_chain(&err)),
         }
     }
-}
-
-/// `err` and its sources joined by `": "`, as pack prints wrapped errors.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
 }
 
 /// Everything `builder inspect` reports about one builder name.

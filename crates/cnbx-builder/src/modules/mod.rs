@@ -343,7 +343,7 @@ fn root_blob(
 
 /// A file-system error about `what`, as a module error.
 fn fs_error(what: &str, e: cnbx_fs::FsError) -> ModuleError {
-    ModuleError::Invalid(format!("reading {what}: {}", crate::inspect::error_chain(&e)))
+    ModuleError::Invalid(format!("reading {what}: {}", cnbx_fs::error_chain(&e)))
 }
 
 async fn fetch_one(ctx: &ModuleContext<'_>, kind: ModuleKind, spec: &ModuleSpec) -> Result<Fetched, ModuleError> {

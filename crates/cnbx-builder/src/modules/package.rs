@@ -39,7 +39,7 @@ pub(crate) async fn modules_from_image(
         .filter(|s| !s.is_empty())
         .ok_or_else(|| invalid(format!("could not find label '{PACKAGE_METADATA}'")))?;
     let meta: ModuleInfo =
-        labels::decode(PACKAGE_METADATA, meta_raw).map_err(|e| invalid(crate::inspect::error_chain(&e)))?;
+        labels::decode(PACKAGE_METADATA, meta_raw).map_err(|e| invalid(cnbx_fs::error_chain(&e)))?;
     let layers_label = match kind {
         ModuleKind::Buildpack => labels::BUILDPACK_LAYERS,
         ModuleKind::Extension => labels::EXTENSION_LAYERS,
@@ -49,7 +49,7 @@ pub(crate) async fn modules_from_image(
         .filter(|s| !s.is_empty())
         .ok_or_else(|| invalid(format!("could not find label '{layers_label}'")))?;
     let module_layers: ModuleLayers =
-        labels::decode(layers_label, layers_raw).map_err(|e| invalid(crate::inspect::error_chain(&e)))?;
+        labels::decode(layers_label, layers_raw).map_err(|e| invalid(cnbx_fs::error_chain(&e)))?;
     let blobs = image.layers().map_err(|e| invalid(e.to_string()))?;
 
     let mut per_diff: BTreeMap<&str, usize> = BTreeMap::new();
@@ -60,7 +60,7 @@ pub(crate) async fn modules_from_image(
         }
     }
     // Every layer's content is read (scanned or split), so the layers must be local.
-    let local = ctx.images.with_local_layers(image).await.map_err(|e| invalid(crate::inspect::error_chain(&e)))?;
+    let local = ctx.images.with_local_layers(image).await.map_err(|e| invalid(cnbx_fs::error_chain(&e)))?;
     let local_layers = local.layers().map_err(|e| invalid(e.to_string()))?;
     let mut modules = Vec::new();
     for (id, versions) in &module_layers.0 {
@@ -180,7 +180,7 @@ fn scan_layer(
     let mut confiner = Confiner::new(stream::module_confinement(kind, id, version).map_err(|e| e.to_string())?);
     let ancestors = ["/cnb".to_owned(), kind.dir().to_owned()];
     let mut mend: Vec<String> = Vec::new();
-    let file = cnbx_fs::open_regular(path).map_err(|e| crate::inspect::error_chain(&e))?;
+    let file = cnbx_fs::open_regular(path).map_err(|e| cnbx_fs::error_chain(&e))?;
     let layer_err = |e: std::io::Error| format!("reading layer {diff_id}: {}", cnbx_oci::archive::safe_io(e));
     let stream = cnbx_oci::archive::decompressed(file.file).map_err(layer_err)?;
     let mut hashing = HashingReader::new(stream);
@@ -251,7 +251,7 @@ impl Staged {
         digests.extend(self.image.manifest.value.layers.iter().map(|l| l.digest.clone()));
         for d in &digests {
             store.import_from(&staging, d).map_err(|e| {
-                ModuleError::Invalid(format!("package '{uri}': storing blob {d}: {}", crate::inspect::error_chain(&e)))
+                ModuleError::Invalid(format!("package '{uri}': storing blob {d}: {}", cnbx_fs::error_chain(&e)))
             })?;
         }
         Ok(SourceImage { source: BlobSource::Store(store.clone()), ..self.image })
@@ -289,7 +289,7 @@ pub(crate) fn read_cnb(ctx: &ModuleContext<'_>, file: &Path, uri: &str) -> Resul
     cnbx_oci::archive::read_entries(
         stream,
         |entry| {
-            let header = TarEntry::from_tar_entry(entry).map_err(|e| invalid(crate::inspect::error_chain(&e)))?;
+            let header = TarEntry::from_tar_entry(entry).map_err(|e| invalid(cnbx_fs::error_chain(&e)))?;
             let name = super::clean_name(&header.path);
             let is_file = header.kind == EntryKind::File;
             match name.as_str() {
@@ -314,7 +314,7 @@ pub(crate) fn read_cnb(ctx: &ModuleContext<'_>, file: &Path, uri: &str) -> Resul
                     blobs.put_verified(entry, &digest, header.size).map_err(|e| {
                         invalid(format!(
                             "blob '{shown}' does not have the content its name says: {}",
-                            crate::inspect::error_chain(&e)
+                            cnbx_fs::error_chain(&e)
                         ))
                     })?;
                 }
@@ -344,7 +344,7 @@ pub(crate) fn read_cnb(ctx: &ModuleContext<'_>, file: &Path, uri: &str) -> Resul
     cnbx_fs::write_atomic(&dir.path().join("oci-layout"), &marker)
         .and_then(|()| cnbx_fs::write_atomic(&dir.path().join("index.json"), &index_bytes))
         .map_err(|e| ModuleError::io("writing to the staging area", e))?;
-    let layout_err = |e: cnbx_oci::layout::LayoutError| invalid(crate::inspect::error_chain(&e));
+    let layout_err = |e: cnbx_oci::layout::LayoutError| invalid(cnbx_fs::error_chain(&e));
     let layout = OciLayout::open(dir.path()).map_err(layout_err)?;
     let image = layout.read_descriptor(desc, "", uri, platform).map_err(layout_err)?;
     for layer in &image.manifest.value.layers {

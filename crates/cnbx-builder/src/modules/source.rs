@@ -184,7 +184,7 @@ pub(crate) async fn download(ctx: &ModuleContext<'_>, uri: &str) -> Result<PathB
             Err(e) if path.is_file() => {
                 ctx.reporter.warn(&format!(
                     "could not revalidate '{uri}' ({}); using the copy downloaded before",
-                    crate::inspect::error_chain(&e)
+                    cnbx_fs::error_chain(&e)
                 ));
                 return Ok(path);
             }
@@ -193,7 +193,7 @@ pub(crate) async fn download(ctx: &ModuleContext<'_>, uri: &str) -> Result<PathB
                     uri,
                     format!(
                         "{} (is the network available? Download it yourself and use the local file)",
-                        crate::inspect::error_chain(&e)
+                        cnbx_fs::error_chain(&e)
                     ),
                 ));
             }
@@ -233,7 +233,7 @@ pub(crate) async fn download(ctx: &ModuleContext<'_>, uri: &str) -> Result<PathB
                     ctx.reporter.advance(&task.id, bytes.len() as u64);
                 }
                 Ok(None) => return Ok(()),
-                Err(e) => return Err(download_err(uri, crate::inspect::error_chain(&e))),
+                Err(e) => return Err(download_err(uri, cnbx_fs::error_chain(&e))),
             }
         }
     }
