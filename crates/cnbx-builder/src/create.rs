@@ -15,7 +15,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use cnbx_config::{ConfigError, LifecycleSource, LoadedConfig, Target};
+use cnbx_config::{ConfigError, LoadedConfig};
+use cnbx_model::{ApiVersion, LifecycleDescriptor, LifecycleSource, ModuleKind, OrderEntry, RunImage, Target};
 use cnbx_oci::image::{ImageToWrite, LayerBlob, SourceImage};
 use cnbx_oci::layer::{LayerInfo, LayerRecipe};
 use cnbx_oci::progress::ReporterExt;
@@ -26,14 +27,11 @@ use cnbx_refs::{ImageLocation, ImageRef};
 use cnbx_validate::{Finding, ImageFacts, IndexPlatform, Level, Options, PlatformApi, Role, RootFs};
 
 use crate::images::{ImageFetchError, Images};
-use crate::labels::{
-    self, BuilderMetadata, CreatorMetadata, LifecycleMetadata, ModuleInfo, ModuleLayers, ModuleRef, OrderEntry,
-    RunImageMetadata, StackMetadata, System,
-};
-use crate::layers::{self, RunImageEntry};
-use crate::lifecycle::{Lifecycle, LifecycleError, LifecycleLocation, locate_lifecycle};
+use crate::labels::{self, BuilderMetadata, CreatorMetadata, ModuleLayers, StackMetadata};
+use crate::layers;
+use crate::lifecycle::{Lifecycle, LifecycleError, locate_lifecycle};
 use crate::modules::{
-    BuildImageFacts, Module, ModuleContext, ModuleKind, ModuleSpec, fetch_modules, plan_module_layers, resolve_order,
+    BuildImageFacts, Module, ModuleContext, ModuleSpec, fetch_modules, plan_module_layers, resolve_order,
     resolve_system, validate_modules_with,
 };
 
@@ -267,7 +265,7 @@ fn template_placeholder_in(config: &cnbx_config::BuilderConfig) -> Option<(Strin
     }
     for (kind, modules) in [("buildpack", &config.buildpacks), ("extension", &config.extensions)] {
         for m in modules.iter() {
-            for (key, value) in [("uri", &m.uri), ("id", &m.id), ("version", &m.version)] {
+            for (key, value) in [("uri", &m.uri), ("id", &m.info.id), ("version", &m.info.version)] {
                 values.push((format!("the {key} of a [[{kind}s]] entry"), value.as_str()));
             }
         }
@@ -440,7 +438,7 @@ fn facts_of(image: &SourceImage, name: &str) -> ImageFacts {
     facts
 }
 
-fn platform_api_for(lifecycle: &LifecycleMetadata) -> PlatformApi {
+fn platform_api_for(lifecycle: &LifecycleDescriptor) -> PlatformApi {
     let latest = lifecycle.apis.platform.supported().iter().chain(lifecycle.apis.platform.deprecated()).max().copied();
     match latest {
         Some(v) => {
@@ -774,15 +772,12 @@ async fn create_one(
 
     // Lifecycle (its Platform API decides which spec rules apply).
     let module_ctx = ModuleContext { images, cache, base_dir: &config.base_dir, platform: &platform, reporter };
-    let location = match lifecycle_source {
-        LifecycleSource::Uri(uri) => LifecycleLocation::Uri(uri.clone()),
-        LifecycleSource::Version(v) => LifecycleLocation::Version(v.clone()),
-    };
-    let pending = locate_lifecycle(&module_ctx, &location, build.config.architecture()).await.map_err(|e| match e {
-        // Already says "fetch lifecycle: …".
-        LifecycleError::Fetch(_) => CreateError::Lifecycle(e),
-        other => step("fetch lifecycle")(other),
-    })?;
+    let pending =
+        locate_lifecycle(&module_ctx, lifecycle_source, build.config.architecture()).await.map_err(|e| match e {
+            // Already says "fetch lifecycle: …".
+            LifecycleError::Fetch(_) => CreateError::Lifecycle(e),
+            other => step("fetch lifecycle")(other),
+        })?;
     // Its layer (the biggest single layer of a typical builder) is built on the rayon pool
     // while the base images are checked and the modules are located and built there too.
     let lifecycle_layer = {
@@ -797,9 +792,9 @@ async fn create_one(
     let lifecycle_metadata = pending.metadata;
     let runs = fetch_run_images(images, request, &platform, &build_facts).await?;
 
-    if !file.extensions.is_empty() || !file.order_extensions.is_empty() {
+    if !file.extensions.is_empty() || file.order_extensions.as_ref().is_some_and(|o| !o.is_empty()) {
         let latest = lifecycle_metadata.apis.platform.supported().iter().max().copied();
-        if latest.is_some_and(|v| v < labels::ApiVersion::new(0, 13)) {
+        if latest.is_some_and(|v| v < ApiVersion::new(0, 13)) {
             return Err(CreateError::Invalid(format!(
                 "builder config contains image extensions, but the lifecycle Platform API version ({}) is older than \
                  0.13; support for image extensions with Platform API < 0.13 is not available in cnbx",
@@ -813,7 +808,7 @@ async fn create_one(
     let specs = |entries: &[cnbx_config::ModuleConfig]| -> Vec<ModuleSpec> {
         entries
             .iter()
-            .map(|m| ModuleSpec { uri: m.uri.clone(), id: m.id.clone(), version: m.version.clone() })
+            .map(|m| ModuleSpec { uri: m.uri.clone(), id: m.info.id.clone(), version: m.info.version.clone() })
             .collect()
     };
     let buildpacks = fetch_modules(&module_ctx, ModuleKind::Buildpack, &specs(&file.buildpacks))
@@ -858,46 +853,15 @@ async fn create_one(
     assemble(images, cache, request, &base, &lifecycle, &buildpacks, &extensions, &platform, &module_ctx)
 }
 
-fn to_label_ref(r: &cnbx_config::ModuleRef) -> ModuleRef {
-    let i = &r.info;
-    ModuleRef {
-        info: ModuleInfo {
-            id: i.id.clone(),
-            name: i.name.clone(),
-            version: i.version.clone(),
-            description: i.description.clone(),
-            homepage: i.homepage.clone(),
-            keywords: i.keywords.clone(),
-            exec_env: i.exec_env.clone(),
-            licenses: i.licenses.iter().map(|l| labels::License { kind: l.kind.clone(), uri: l.uri.clone() }).collect(),
-            clear_env: i.clear_env,
-        },
-        optional: r.optional,
+/// An order of builder.toml as its label holds it: as written (pack's `null` for a list the
+/// file does not have, `[]` for an empty one, for the order and for each group), with
+/// `optional` dropped unless `keep_optional`.
+fn label_order(order: &Option<Vec<OrderEntry>>, keep_optional: bool) -> Option<Vec<OrderEntry>> {
+    let mut order = order.clone();
+    for r in order.iter_mut().flatten().flat_map(|e| e.group.iter_mut().flatten()) {
+        r.optional &= keep_optional;
     }
-}
-
-/// The `[[order]]` (`key` = `order`) or `[[order-extensions]]` of builder.toml as its label
-/// holds it, with pack's `null` for a list the file does not have and `[]` for an empty one,
-/// for the order itself and for each entry's `group`.
-fn to_label_order(
-    config: &LoadedConfig,
-    key: &str,
-    order: &[cnbx_config::OrderGroup],
-    keep_optional: bool,
-) -> Option<Vec<OrderEntry>> {
-    if order.is_empty() && !config.has_key(&[key]) {
-        return None;
-    }
-    let entries = order.iter().enumerate().map(|(i, g)| {
-        let refs = g.group.iter().map(|r| {
-            let mut r = to_label_ref(r);
-            r.optional &= keep_optional;
-            r
-        });
-        let written = !g.group.is_empty() || config.has_key(&[key, &i.to_string(), "group"]);
-        OrderEntry { group: written.then(|| refs.collect()) }
-    });
-    Some(entries.collect())
+    order
 }
 
 fn encode_label<T: serde::Serialize + ?Sized>(label: &str, value: &T) -> Result<String, CreateError> {
@@ -935,21 +899,15 @@ fn assemble(
     let first_run = file.run.images.first();
     if !file.stack.id.is_empty() {
         let mirrors = first_run.and_then(|r| r.mirrors.clone());
-        metadata.stack = StackMetadata { run_image: RunImageMetadata { image: file.stack.run_image.clone(), mirrors } };
+        metadata.stack = StackMetadata { run_image: RunImage { image: file.stack.run_image.clone(), mirrors } };
     }
     metadata.lifecycle = lifecycle.metadata.clone();
     metadata.created_by = CreatorMetadata { name: CREATOR_NAME.to_owned(), version: request.creator_version.clone() };
-    metadata.run_images = (!file.run.images.is_empty()).then(|| {
-        file.run
-            .images
-            .iter()
-            .map(|r| RunImageMetadata { image: r.image.clone(), mirrors: r.mirrors.clone() })
-            .collect()
-    });
+    metadata.run_images = (!file.run.images.is_empty()).then(|| file.run.images.clone());
 
     // Orders: the raw config goes to the labels, the resolved one to order.toml.
-    let order = to_label_order(&request.config, "order", &file.order, true);
-    let order_extensions = to_label_order(&request.config, "order-extensions", &file.order_extensions, false);
+    let order = label_order(&file.order, true);
+    let order_extensions = label_order(&file.order_extensions, false);
     let available_bps = metadata.buildpacks.clone().unwrap_or_default();
     let available_exts = metadata.extensions.clone().unwrap_or_default();
     let resolved_order = resolve_order(order.as_deref().unwrap_or_default(), &available_bps, ModuleKind::Buildpack)
@@ -957,14 +915,11 @@ fn assemble(
     let resolved_ext_order =
         resolve_order(order_extensions.as_deref().unwrap_or_default(), &available_exts, ModuleKind::Extension)
             .map_err(step("processing extensions order"))?;
-    let system = System {
-        pre: labels::SystemBuildpacks { buildpacks: file.system.pre.buildpacks.iter().map(to_label_ref).collect() },
-        post: labels::SystemBuildpacks { buildpacks: file.system.post.buildpacks.iter().map(to_label_ref).collect() },
-    };
+    let system = &file.system;
     let resolved_system = if system.is_empty() {
         None
     } else {
-        Some(resolve_system(&system, &available_bps).map_err(step("processing system buildpacks"))?)
+        Some(resolve_system(system, &available_bps).map_err(step("processing system buildpacks"))?)
     };
 
     // Layers, in pack's order.
@@ -1004,22 +959,17 @@ fn assemble(
             build_recipe(layers::single_file("/cnb/system.toml", toml.as_bytes()))?.to_layer_blob(images.blobs()),
         );
     }
-    let run_entries: Vec<RunImageEntry> =
-        file.run.images.iter().map(|r| RunImageEntry { image: r.image.clone(), mirrors: r.mirrors.clone() }).collect();
+    let run_entries = &file.run.images;
     // stack.toml: the metadata's stack run image (from `[stack]`, or inherited from the build
     // image's metadata) when it has one, else the first run image.
     let stack_run = &metadata.stack.run_image;
-    let stack_entry = if stack_run.image.is_empty() {
-        run_entries.first().cloned()
-    } else {
-        Some(RunImageEntry { image: stack_run.image.clone(), mirrors: stack_run.mirrors.clone() })
-    };
+    let stack_entry = if stack_run.image.is_empty() { run_entries.first().cloned() } else { Some(stack_run.clone()) };
     let stack_toml = stack_entry.as_ref().map(layers::stack_toml).unwrap_or_default();
     new_layers.push(
         build_recipe(layers::single_file("/cnb/stack.toml", stack_toml.as_bytes()))?.to_layer_blob(images.blobs()),
     );
     new_layers.push(
-        build_recipe(layers::single_file("/cnb/run.toml", layers::run_toml(&run_entries).as_bytes()))?
+        build_recipe(layers::single_file("/cnb/run.toml", layers::run_toml(run_entries).as_bytes()))?
             .to_layer_blob(images.blobs()),
     );
     if !request.config.build_env.is_empty() {
@@ -1045,7 +995,7 @@ fn assemble(
         (labels::STACK_MIXINS, encode_label(labels::STACK_MIXINS, &mixins)?),
     ];
     if !system.is_empty() {
-        pack_labels.push((labels::SYSTEM, encode_label(labels::SYSTEM, &system)?));
+        pack_labels.push((labels::SYSTEM, encode_label(labels::SYSTEM, system)?));
     }
     for (k, v) in &pack_labels {
         config.set_label(k, v);
@@ -1132,7 +1082,7 @@ mod tests {
             variant: variant.into(),
             distros: distros
                 .iter()
-                .map(|(n, v)| cnbx_config::Distro { name: (*n).into(), version: (*v).into() })
+                .map(|(n, v)| cnbx_model::Distribution { name: (*n).into(), version: (*v).into() })
                 .collect(),
         }
     }

@@ -3,40 +3,24 @@
 
 use std::path::Path;
 
+use cnbx_model::{LifecycleDescriptor, LifecycleDescriptorError, LifecycleSource};
 use cnbx_oci::confine::{Confinement, sanitize};
 use cnbx_oci::image::{BlobSource, LayerBlob};
 use cnbx_oci::layer::{ArchiveSource, LayerRecipe, walk_dir};
 use cnbx_oci::progress::ReporterExt;
 use cnbx_oci::tarball::{EntryKind, TarEntry, TarError, TarTime, clean_path};
-use toml::{Table, Value};
 
-use crate::labels::{ApiVersion, ApiVersions, LifecycleApi, LifecycleApis, LifecycleMetadata, LifecycleVersion};
-use crate::modules::{
-    Located, ModuleContext, ModuleError, ScanSpec, clean_name, download, scan_cached, toml_error, uri_to_local,
-};
-
-/// The lifecycle version used when `builder.toml` names none.
-pub const DEFAULT_LIFECYCLE_VERSION: &str = "0.21.0";
+use crate::modules::{Located, ModuleContext, ModuleError, ScanSpec, clean_name, download, scan_cached, uri_to_local};
 
 /// The binaries a lifecycle archive must contain.
 pub const REQUIRED_BINARIES: [&str; 7] =
     ["detector", "restorer", "analyzer", "builder", "exporter", "launcher", "creator"];
 
-/// Where the lifecycle comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LifecycleLocation {
-    /// `[lifecycle] uri`: an archive, directory, `file://` or `http(s)://` URL, or a
-    /// `docker://` lifecycle image.
-    Uri(String),
-    /// `[lifecycle] version`, normalised (`0.21.0`): downloaded from GitHub releases.
-    Version(String),
-}
-
 /// A lifecycle ready to be added.
 #[derive(Debug, Clone)]
 pub struct Lifecycle {
     /// Version and APIs, with pack's compatibility mapping applied.
-    pub metadata: LifecycleMetadata,
+    pub metadata: LifecycleDescriptor,
     /// The `/cnb/lifecycle` layer.
     pub layer: LayerBlob,
 }
@@ -47,6 +31,9 @@ pub enum LifecycleError {
     /// The archive is not a valid lifecycle (`invalid lifecycle: …`).
     #[error("invalid lifecycle: {0}")]
     Invalid(String),
+    /// Its `lifecycle.toml` cannot be read.
+    #[error("invalid lifecycle")]
+    Descriptor(#[source] LifecycleDescriptorError),
     /// The lifecycle could not be obtained.
     #[error("fetch lifecycle: {0}")]
     Fetch(String),
@@ -125,56 +112,6 @@ fn check_binaries<'a>(found: impl IntoIterator<Item = &'a str>) -> Result<(), Li
         }
     }
     Ok(())
-}
-
-fn apis(t: Option<&Value>, key: &str) -> Result<Option<Vec<ApiVersion>>, LifecycleError> {
-    let Some(v) = t.and_then(|t| t.get(key)) else { return Ok(None) };
-    let arr =
-        v.as_array().ok_or_else(|| LifecycleError::Invalid(format!("lifecycle.toml: '{key}' must be an array")))?;
-    arr.iter()
-        .map(|v| {
-            let s = v
-                .as_str()
-                .ok_or_else(|| LifecycleError::Invalid(format!("lifecycle.toml: '{key}' must list strings")))?;
-            ApiVersion::parse(s).map_err(|e| LifecycleError::Invalid(format!("lifecycle.toml: {e}")))
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Some)
-}
-
-fn api(t: Option<&Value>, key: &str) -> Result<Option<ApiVersion>, LifecycleError> {
-    match t.and_then(|t| t.get(key)).map(|v| v.as_str()) {
-        None => Ok(None),
-        Some(Some(s)) => {
-            ApiVersion::parse(s).map(Some).map_err(|e| LifecycleError::Invalid(format!("lifecycle.toml: {e}")))
-        }
-        Some(None) => Err(LifecycleError::Invalid(format!("lifecycle.toml: 'api.{key}' must be a string"))),
-    }
-}
-
-/// Parses `lifecycle.toml` into pack's lifecycle metadata (compatibility mapping applied).
-pub fn parse_lifecycle_toml(text: &str) -> Result<LifecycleMetadata, LifecycleError> {
-    let doc: Table = text.parse().map_err(|e| LifecycleError::Invalid(toml_error("lifecycle.toml", text, &e)))?;
-    let version = match doc.get("lifecycle").and_then(|l| l.get("version")) {
-        None => None,
-        Some(Value::String(s)) => {
-            Some(LifecycleVersion::parse(s).map_err(|e| LifecycleError::Invalid(format!("lifecycle.toml: {e}")))?)
-        }
-        Some(_) => return Err(LifecycleError::Invalid("lifecycle.toml: 'lifecycle.version' must be a string".into())),
-    };
-    let legacy = doc.get("api");
-    let apis_t = doc.get("apis");
-    let bp = apis_t.and_then(|a| a.get("buildpack"));
-    let pl = apis_t.and_then(|a| a.get("platform"));
-    let metadata = LifecycleMetadata {
-        version,
-        api: LifecycleApi { buildpack: api(legacy, "buildpack")?, platform: api(legacy, "platform")? },
-        apis: LifecycleApis {
-            buildpack: ApiVersions { deprecated: apis(bp, "deprecated")?, supported: apis(bp, "supported")? },
-            platform: ApiVersions { deprecated: apis(pl, "deprecated")?, supported: apis(pl, "supported")? },
-        },
-    };
-    Ok(metadata.compat())
 }
 
 fn symlink_entry() -> TarEntry {
@@ -271,11 +208,11 @@ fn offline_hint(url: &str, err: ModuleError) -> LifecycleError {
 }
 
 /// Fetches the lifecycle, validates it and builds its layer through the cache.
-/// `os`/`arch` of the build image pick the release for [`LifecycleLocation::Version`]
+/// `os`/`arch` of the build image pick the release for [`LifecycleSource::Version`]
 /// (`arch` may be given as `os/arch`; a bare arch means Linux).
 pub async fn fetch_lifecycle(
     ctx: &ModuleContext<'_>,
-    location: &LifecycleLocation,
+    location: &LifecycleSource,
     arch: &str,
 ) -> Result<Lifecycle, LifecycleError> {
     let pending = locate_lifecycle(ctx, location, arch).await?;
@@ -291,7 +228,7 @@ pub async fn fetch_lifecycle(
 #[derive(Debug, Clone)]
 pub struct PendingLifecycle {
     /// The lifecycle's version and APIs (compat mapping applied).
-    pub metadata: LifecycleMetadata,
+    pub metadata: LifecycleDescriptor,
     /// The recipe of its layer.
     pub recipe: LayerRecipe,
 }
@@ -299,20 +236,20 @@ pub struct PendingLifecycle {
 /// Everything of [`fetch_lifecycle`] but building the layer.
 pub async fn locate_lifecycle(
     ctx: &ModuleContext<'_>,
-    location: &LifecycleLocation,
+    location: &LifecycleSource,
     arch: &str,
 ) -> Result<PendingLifecycle, LifecycleError> {
     let (os, arch) = arch.split_once('/').unwrap_or(("linux", arch));
     let (source, naming): (Located, Naming) = match location {
-        LifecycleLocation::Version(v) => {
-            let (url, warning) = release_url(v, os, arch);
+        LifecycleSource::Version(v) => {
+            let (url, warning) = release_url(&v.to_string(), os, arch);
             if let Some(w) = warning {
                 ctx.reporter.warn(&w);
             }
             let path = download(ctx, &url).await.map_err(|e| offline_hint(&url, e))?;
             (Located::File(path), Naming::Archive)
         }
-        LifecycleLocation::Uri(uri) if uri.starts_with("docker:/") => {
+        LifecycleSource::Uri(uri) if uri.starts_with("docker:/") => {
             let name = uri.trim_start_matches("docker://").trim_start_matches("docker:/");
             let image = ctx
                 .images
@@ -328,10 +265,7 @@ pub async fn locate_lifecycle(
                     LifecycleError::Fetch(format!("Could not parse uri from lifecycle image: image '{name}' not found"))
                 })?;
             let image = ctx.images.with_local_layers(&image).await.map_err(|e| {
-                LifecycleError::Fetch(format!(
-                    "Could not parse uri from lifecycle image: {}",
-                    cnbx_fs::error_chain(&e)
-                ))
+                LifecycleError::Fetch(format!("Could not parse uri from lifecycle image: {}", cnbx_fs::error_chain(&e)))
             })?;
             let layers = image.layers().map_err(|e| LifecycleError::Fetch(e.to_string()))?;
             let last = layers.last().ok_or_else(|| {
@@ -347,7 +281,7 @@ pub async fn locate_lifecycle(
             };
             (Located::File(path), Naming::Image)
         }
-        LifecycleLocation::Uri(uri) => (uri_to_local(ctx, uri).await?, Naming::Archive),
+        LifecycleSource::Uri(uri) => (uri_to_local(ctx, uri).await?, Naming::Archive),
     };
 
     let not_found = || LifecycleError::Invalid("could not find entry path 'lifecycle.toml': not exist".into());
@@ -358,16 +292,11 @@ pub async fn locate_lifecycle(
                 let w = w.map_err(|e| ModuleError::io(format!("reading {}", e.path.display()), e.source))?;
                 names.extend(binary_name(&w.rel_path, Naming::Archive));
             }
-            let safe =
-                cnbx_fs::SafeDir::open(dir).map_err(|e| LifecycleError::Invalid(cnbx_fs::error_chain(&e)))?;
+            let safe = cnbx_fs::SafeDir::open(dir).map_err(|e| LifecycleError::Invalid(cnbx_fs::error_chain(&e)))?;
             let text = safe
                 .read_file(std::ffi::OsStr::new("lifecycle.toml"), cnbx_fs::limits::MAX_DESCRIPTOR, "lifecycle.toml")
                 .map_err(|e| {
-                    if e.is_not_found() {
-                        not_found()
-                    } else {
-                        LifecycleError::Invalid(cnbx_fs::error_chain(&e))
-                    }
+                    if e.is_not_found() { not_found() } else { LifecycleError::Invalid(cnbx_fs::error_chain(&e)) }
                 })?;
             check_binaries(names.iter().map(String::as_str))?;
             (text, dir_recipe(dir, ctx.reporter)?)
@@ -402,7 +331,7 @@ pub async fn locate_lifecycle(
     };
     let toml_text =
         String::from_utf8(toml_bytes).map_err(|_| LifecycleError::Invalid("lifecycle.toml is not UTF-8".into()))?;
-    let metadata = parse_lifecycle_toml(&toml_text)?;
+    let metadata = LifecycleDescriptor::parse(&toml_text).map_err(LifecycleError::Descriptor)?;
     Ok(PendingLifecycle { metadata, recipe })
 }
 
@@ -426,18 +355,6 @@ mod tests {
             w.unwrap(),
             "failed to find a lifecycle binary for requested architecture 'riscv64', defaulting to 'x86-64'"
         );
-    }
-
-    #[test]
-    fn lifecycle_toml_compat() {
-        let m =
-            parse_lifecycle_toml("[api]\nbuildpack = \"0.2\"\nplatform = \"0.3\"\n[lifecycle]\nversion = \"v0.9\"\n")
-                .unwrap();
-        assert_eq!(m.apis.buildpack.supported(), &[ApiVersion::new(0, 2)]);
-        assert_eq!(m.version.unwrap().original(), "v0.9");
-        let m = parse_lifecycle_toml("[apis.buildpack]\ndeprecated = [\"0.6\"]\nsupported = [\"0.7\"]\n").unwrap();
-        assert_eq!(m.api.buildpack, Some(ApiVersion::new(0, 6)));
-        assert!(parse_lifecycle_toml("[lifecycle]\nversion = \"x\"").is_err());
     }
 
     #[test]

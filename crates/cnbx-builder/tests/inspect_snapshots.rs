@@ -24,8 +24,8 @@ use std::collections::BTreeMap;
 use cnbx_builder::inspect::{
     self, BuilderInfo, Depth, InspectError, InspectReport, OutputFormat, RenderError, RenderOptions, Rendered, Section,
 };
-use cnbx_builder::labels::{self, BuilderMetadata, ModuleLayers, OrderEntry, System};
-use cnbx_refs::RunImage;
+use cnbx_builder::labels::{self, BuilderMetadata, ModuleLayers};
+use cnbx_model::{OrderEntry, RunImage, System};
 
 const FULL_METADATA: &str = concat!(
     r#"{"description":"Acme \u003cfull\u003e builder \u0026 friends","buildpacks":["#,

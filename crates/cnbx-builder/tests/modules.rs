@@ -11,11 +11,10 @@ use std::sync::{Arc, Mutex};
 
 use cnbx_builder::home::CnbxHome;
 use cnbx_builder::images::{Images, PullPolicy};
-use cnbx_builder::labels::{self, ApiVersion, ModuleInfo, ModuleLayers, ModuleRef, OrderEntry};
-use cnbx_builder::lifecycle::{LifecycleError, LifecycleLocation, fetch_lifecycle};
-use cnbx_builder::modules::{
-    ModuleContext, ModuleKind, ModuleSpec, PACKAGE_METADATA, fetch_modules, plan_module_layers,
-};
+use cnbx_builder::labels::{self, ModuleLayers};
+use cnbx_builder::lifecycle::{LifecycleError, fetch_lifecycle};
+use cnbx_builder::modules::{ModuleContext, ModuleSpec, PACKAGE_METADATA, fetch_modules, plan_module_layers};
+use cnbx_model::{ApiVersion, LifecycleSource, ModuleInfo, ModuleKind, ModuleRef, OrderEntry};
 use cnbx_oci::cache::LayerCache;
 use cnbx_oci::config::ImageConfig;
 use cnbx_oci::image::{BlobSource, ImageToWrite, LayerBlob};
@@ -408,7 +407,7 @@ fn lifecycle_archive(out: &Path, skip: &str) {
 #[tokio::test]
 async fn lifecycle_from_testdata() {
     let env = Env::new();
-    let loc = LifecycleLocation::Uri("lifecycle/lifecycle-v0.21.0+test.tgz".into());
+    let loc = LifecycleSource::Uri("lifecycle/lifecycle-v0.21.0+test.tgz".into());
     let lc = fetch_lifecycle(&env.ctx(), &loc, "amd64").await.unwrap();
     let m = &lc.metadata;
     assert_eq!(m.version.as_ref().unwrap().to_string(), "0.21.0");
@@ -442,7 +441,7 @@ async fn lifecycle_from_testdata() {
     let tar_path = env.path("lc.tar");
     lifecycle_archive(&tar_path, "");
     let uri = format!("file://{}", tar_path.display());
-    let lc2 = fetch_lifecycle(&env.ctx(), &LifecycleLocation::Uri(uri), "amd64").await.unwrap();
+    let lc2 = fetch_lifecycle(&env.ctx(), &LifecycleSource::Uri(uri), "amd64").await.unwrap();
     assert_eq!(lc2.layer.diff_id, lc.layer.diff_id);
     assert_eq!(lc2.metadata, lc.metadata);
 }
@@ -452,14 +451,14 @@ async fn lifecycle_validation_errors() {
     let env = Env::new();
     let missing_bin = env.path("no-creator.tar");
     lifecycle_archive(&missing_bin, "lifecycle/creator");
-    let err = fetch_lifecycle(&env.ctx(), &LifecycleLocation::Uri(missing_bin.display().to_string()), "amd64")
+    let err = fetch_lifecycle(&env.ctx(), &LifecycleSource::Uri(missing_bin.display().to_string()), "amd64")
         .await
         .unwrap_err();
     assert!(matches!(err, LifecycleError::Invalid(_)));
     assert_eq!(err.to_string(), "invalid lifecycle: validating binaries: did not find 'creator' in tar");
     let missing_toml = env.path("no-toml.tar");
     lifecycle_archive(&missing_toml, "lifecycle.toml");
-    let err = fetch_lifecycle(&env.ctx(), &LifecycleLocation::Uri(missing_toml.display().to_string()), "amd64")
+    let err = fetch_lifecycle(&env.ctx(), &LifecycleSource::Uri(missing_toml.display().to_string()), "amd64")
         .await
         .unwrap_err();
     assert_eq!(err.to_string(), "invalid lifecycle: could not find entry path 'lifecycle.toml': not exist");
@@ -470,7 +469,7 @@ async fn lifecycle_version_downloads_from_a_named_url() {
     // Pointing at a closed local port stands in for "offline": the error names the URL and
     // says how to work around it.
     let env = Env::new();
-    let err = fetch_lifecycle(&env.ctx(), &LifecycleLocation::Uri("http://127.0.0.1:9/lc.tgz".into()), "amd64")
+    let err = fetch_lifecycle(&env.ctx(), &LifecycleSource::Uri("http://127.0.0.1:9/lc.tgz".into()), "amd64")
         .await
         .unwrap_err();
     assert!(
@@ -587,7 +586,7 @@ async fn lifecycle_from_a_lifecycle_image() {
     let (info, _) = env.cache.get_or_build(&r, env.images.blobs(), &NullReporter).unwrap();
     put_in_store(&env, "example.com/lifecycle:0.21.0", &[info.to_layer_blob(env.images.blobs())], &[]);
 
-    let loc = LifecycleLocation::Uri("docker://example.com/lifecycle:0.21.0".into());
+    let loc = LifecycleSource::Uri("docker://example.com/lifecycle:0.21.0".into());
     let lc = fetch_lifecycle(&env.ctx(), &loc, "amd64").await.unwrap();
     assert_eq!(lc.metadata.version.as_ref().unwrap().to_string(), "0.21.0");
     let names: Vec<String> = tar_listing(&env.layer_tar(&lc.layer)).into_iter().map(|(n, _)| n).collect();
@@ -609,13 +608,12 @@ async fn lifecycle_from_a_directory() {
         let to = if name == "lifecycle.toml" { dir.join(&name) } else { dir.join("lifecycle").join(&name) };
         std::fs::copy(e.path(), to).unwrap();
     }
-    let lc = fetch_lifecycle(&env.ctx(), &LifecycleLocation::Uri(dir.display().to_string()), "arm64").await.unwrap();
+    let lc = fetch_lifecycle(&env.ctx(), &LifecycleSource::Uri(dir.display().to_string()), "arm64").await.unwrap();
     assert_eq!(lc.metadata.apis.platform.supported().len(), 9);
     let listing = tar_listing(&env.layer_tar(&lc.layer));
     assert_eq!(listing.len(), 11);
     assert_eq!(listing[1].0, "/cnb/lifecycle/analyzer");
     // The flat source directory itself is not a lifecycle (binaries must be at <dir>/<name>).
-    let err =
-        fetch_lifecycle(&env.ctx(), &LifecycleLocation::Uri(src.display().to_string()), "amd64").await.unwrap_err();
+    let err = fetch_lifecycle(&env.ctx(), &LifecycleSource::Uri(src.display().to_string()), "amd64").await.unwrap_err();
     assert_eq!(err.to_string(), "invalid lifecycle: validating binaries: did not find 'detector' in tar");
 }

@@ -37,6 +37,5 @@ pub use open::{
     FsError, OpenedFile, open_expected, open_regular, open_regular_following, read_bounded, read_bounded_following,
 };
 pub use text::{
-    MAX_EXCERPT_CHARS, NotText, NotTextProblem, check_text, error_chain, excerpt, excerpt_line, excerpt_quoted,
-    text_of,
+    MAX_EXCERPT_CHARS, NotText, NotTextProblem, check_text, error_chain, excerpt, excerpt_line, excerpt_quoted, text_of,
 };

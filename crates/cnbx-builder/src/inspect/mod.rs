@@ -43,7 +43,7 @@ pub mod tabwriter;
 pub mod toml;
 pub mod yaml;
 
-use cnbx_refs::RunImage;
+use cnbx_model::RunImage;
 
 pub use human::HumanOutput;
 pub use model::{BuilderInfo, Depth, DetectionEntry, InspectError, from_labels};

@@ -7,7 +7,7 @@ use serde::{Serialize, Serializer};
 
 use super::model::{BuilderInfo, DetectionEntry};
 use super::{InspectReport, RenderError, RenderOptions, Section};
-use crate::labels::{ApiVersion, ApiVersions, ModuleInfo};
+use cnbx_model::{ApiVersion, ApiVersions, ModuleInfo};
 
 /// Which Go serializer the document is for; they disagree on a few details.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,7 +193,7 @@ fn run_image_rows(info: &BuilderInfo, options: &RenderOptions) -> Vec<RunImageRo
         .collect();
     for run_image in &info.run_images {
         rows.push(RunImageRow { name: run_image.image.clone(), user_configured: false });
-        rows.extend(run_image.mirrors.iter().map(|m| RunImageRow { name: m.clone(), user_configured: false }));
+        rows.extend(run_image.mirror_list().iter().map(|m| RunImageRow { name: m.clone(), user_configured: false }));
     }
     rows
 }

@@ -15,8 +15,6 @@
 //! `validating extensions: …`, `processing buildpacks order: …`, `processing system
 //! buildpacks: …`): the caller adds those.
 
-mod descriptor;
-mod ident;
 mod package;
 mod plan;
 mod scan;
@@ -33,57 +31,16 @@ use cnbx_oci::progress::{Reporter, ReporterExt};
 use cnbx_oci::spec::Platform;
 use rayon::prelude::*;
 
-pub(crate) use descriptor::toml_error;
-pub use descriptor::{Descriptor, parse_descriptor};
-pub use ident::{RESERVED_IDS, check_id, check_id_version, check_version};
 pub use package::PACKAGE_METADATA;
 pub use validate::{MAX_ORDER_DEPTH, resolve_order, resolve_system, validate_modules, validate_modules_with};
 
+use cnbx_model::{DescriptorError, IdentError, ModuleDescriptor, ModuleDirs, ModuleInfo, ModuleKind};
+
 use crate::images::Images;
-use crate::labels::{self, ModuleInfo, ModuleLayerInfo};
+use crate::labels::{self, ModuleLayerInfo};
 
 pub(crate) use scan::{ScanSpec, TarScan, clean_name, scan_cached};
 pub(crate) use source::{Located, download, uri_to_local};
-
-/// Buildpack or image extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ModuleKind {
-    /// A buildpack.
-    Buildpack,
-    /// An image extension.
-    Extension,
-}
-
-impl ModuleKind {
-    /// Where modules of this kind live on a builder.
-    pub fn dir(self) -> &'static str {
-        match self {
-            Self::Buildpack => "/cnb/buildpacks",
-            Self::Extension => "/cnb/extensions",
-        }
-    }
-
-    /// `buildpack` or `extension`.
-    pub fn noun(self) -> &'static str {
-        match self {
-            Self::Buildpack => "buildpack",
-            Self::Extension => "extension",
-        }
-    }
-
-    /// `buildpack.toml` or `extension.toml`.
-    pub fn descriptor_file(self) -> &'static str {
-        match self {
-            Self::Buildpack => "buildpack.toml",
-            Self::Extension => "extension.toml",
-        }
-    }
-}
-
-/// pack's directory name for a module id: every `/` replaced by `_`.
-pub fn escape_id(id: &str) -> String {
-    id.replace('/', "_")
-}
 
 /// One `[[buildpacks]]` / `[[extensions]]` entry of `builder.toml`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -99,8 +56,8 @@ pub struct ModuleSpec {
 /// A buildpack or extension ready to be added to a builder.
 #[derive(Debug, Clone)]
 pub struct Module {
-    /// Buildpack or extension.
-    pub kind: ModuleKind,
+    /// Buildpack or extension, with its checked id and version.
+    pub dirs: ModuleDirs,
     /// What goes in `io.buildpacks.builder.metadata` `buildpacks`/`extensions`.
     pub info: ModuleInfo,
     /// What goes in the layers label (`layer_diff_id` set to [`Module::layer`]'s diffID).
@@ -163,6 +120,12 @@ pub enum ModuleError {
     /// A module, descriptor, package or config entry is invalid.
     #[error("{0}")]
     Invalid(String),
+    /// A module descriptor cannot be used.
+    #[error(transparent)]
+    Descriptor(#[from] DescriptorError),
+    /// A module id or version cannot be a directory name.
+    #[error(transparent)]
+    Ident(#[from] IdentError),
     /// A validation or order-resolution rule failed.
     #[error("{0}")]
     Validation(String),
@@ -211,7 +174,7 @@ impl ModuleError {
 
 /// A module whose layer may still have to be built.
 pub(crate) struct PendingModule {
-    pub(crate) kind: ModuleKind,
+    pub(crate) dirs: ModuleDirs,
     pub(crate) info: ModuleInfo,
     pub(crate) layer_info: ModuleLayerInfo,
     /// The layer, or the recipe that builds it.
@@ -309,15 +272,15 @@ fn root_blob(
         Located::Image(_) => unreachable!("images are not root blobs"),
     };
     let text = String::from_utf8(text).map_err(|_| ModuleError::Invalid(format!("reading {what}: not UTF-8")))?;
-    let (d, descriptor_warnings) = parse_descriptor(kind, &text, &what)?;
+    let (d, descriptor_warnings) = ModuleDescriptor::parse(kind, &text, &what)?;
     warnings.extend(descriptor_warnings);
     let recipe = match located {
         Located::Dir(dir) => {
-            let (recipe, walk_warnings) = stream::dir_recipe(kind, &d.info.id, &d.info.version, dir)?;
+            let (recipe, walk_warnings) = stream::dir_recipe(&d.dirs, dir)?;
             warnings.extend(walk_warnings);
             recipe
         }
-        Located::File(path) => stream::tar_recipe(kind, &d.info.id, &d.info.version, path)?,
+        Located::File(path) => stream::tar_recipe(&d.dirs, path)?,
         Located::Image(_) => unreachable!(),
     };
     let layer_info = ModuleLayerInfo {
@@ -330,7 +293,7 @@ fn root_blob(
         name: d.info.name.clone(),
     };
     let pending = PendingModule {
-        kind,
+        dirs: d.dirs,
         info: d.info,
         layer_info,
         build: Err(recipe),
@@ -493,7 +456,7 @@ pub async fn fetch_modules(
         layer_info.layer_diff_id = layer.diff_id.to_string();
         ctx.reporter.debug(&format!("Adding {} '{}' (diffID={})", kind.noun(), p.info.full_name(), layer.diff_id));
         out.push(Module {
-            kind: p.kind,
+            dirs: p.dirs,
             info: p.info,
             layer_info,
             layer,
@@ -518,7 +481,7 @@ fn check_duplicates(modules: &[Module]) -> Result<(), ModuleError> {
                 return Err(ModuleError::Invalid(format!(
                     "two different {}s are both '{key}': one from '{}' (layer {}), one from '{}' (layer {}); \
                      give one of them another version, or drop one from builder.toml",
-                    m.kind.noun(),
+                    m.dirs.kind.noun(),
                     first.source,
                     first.layer.diff_id,
                     m.source,

@@ -13,9 +13,10 @@ use cnbx_oci::spec::{Index, media_type};
 use cnbx_oci::tarball::{EntryKind, TarEntry};
 use cnbx_oci::{BlobStore, Digest, OciLayout};
 
-use super::ident::check_id_version;
-use super::{ModuleContext, ModuleError, ModuleKind, PendingModule, stream};
-use crate::labels::{self, ModuleInfo, ModuleLayers};
+use cnbx_model::{ModuleDirs, ModuleInfo, ModuleKind};
+
+use super::{ModuleContext, ModuleError, PendingModule, stream};
+use crate::labels::{self, ModuleLayers};
 
 /// `io.buildpacks.buildpackage.metadata`.
 pub const PACKAGE_METADATA: &str = "io.buildpacks.buildpackage.metadata";
@@ -38,8 +39,7 @@ pub(crate) async fn modules_from_image(
         .get(PACKAGE_METADATA)
         .filter(|s| !s.is_empty())
         .ok_or_else(|| invalid(format!("could not find label '{PACKAGE_METADATA}'")))?;
-    let meta: ModuleInfo =
-        labels::decode(PACKAGE_METADATA, meta_raw).map_err(|e| invalid(cnbx_fs::error_chain(&e)))?;
+    let meta: ModuleInfo = labels::decode(PACKAGE_METADATA, meta_raw).map_err(|e| invalid(cnbx_fs::error_chain(&e)))?;
     let layers_label = match kind {
         ModuleKind::Buildpack => labels::BUILDPACK_LAYERS,
         ModuleKind::Extension => labels::EXTENSION_LAYERS,
@@ -55,7 +55,7 @@ pub(crate) async fn modules_from_image(
     let mut per_diff: BTreeMap<&str, usize> = BTreeMap::new();
     for (id, versions) in &module_layers.0 {
         for (version, info) in versions {
-            check_id_version(kind, id, version).map_err(|e| invalid(e.to_string()))?;
+            ModuleDirs::new(kind, id, version).map_err(|e| invalid(e.to_string()))?;
             *per_diff.entry(info.layer_diff_id.as_str()).or_default() += 1;
         }
     }
@@ -79,6 +79,7 @@ pub(crate) async fn modules_from_image(
                 homepage: layer_info.homepage.clone(),
                 ..ModuleInfo::default()
             };
+            let dirs = ModuleDirs::new(kind, id, version).map_err(|e| invalid(e.to_string()))?;
             let local_blob = &local_layers[idx];
             let path = blob_path(local_blob).ok_or_else(|| invalid("layer blob is not local".into()))?;
             if !media_type::is_gzip_layer(&local_blob.descriptor.media_type)
@@ -91,20 +92,20 @@ pub(crate) async fn modules_from_image(
             }
             let shared = per_diff.get(layer_info.layer_diff_id.as_str()).copied().unwrap_or(0) > 1;
             let build = if shared {
-                Err(stream::split_recipe(kind, id, version, &path)?)
+                Err(stream::split_recipe(&dirs, &path)?)
             } else {
-                match scan_layer_cached(ctx, kind, id, version, local_blob, &path).map_err(&invalid)? {
+                match scan_layer_cached(ctx, &dirs, local_blob, &path).map_err(&invalid)? {
                     LayerVerdict::Verbatim => Ok(blobs[idx].clone()),
                     LayerVerdict::Mend(warnings) => {
                         for w in warnings {
                             ctx.reporter.warn(&format!("package '{uri}': {} '{id}@{version}': {w}", kind.noun()));
                         }
-                        Err(stream::split_recipe(kind, id, version, &path)?)
+                        Err(stream::split_recipe(&dirs, &path)?)
                     }
                 }
             };
             modules.push(PendingModule {
-                kind,
+                dirs,
                 info,
                 layer_info: layer_info.clone(),
                 build,
@@ -148,19 +149,18 @@ enum LayerVerdict {
 /// [`scan_layer`], remembered by the blob's digest (its content cannot change under it).
 fn scan_layer_cached(
     ctx: &ModuleContext<'_>,
-    kind: ModuleKind,
-    id: &str,
-    version: &str,
+    dirs: &ModuleDirs,
     blob: &LayerBlob,
     path: &Path,
 ) -> Result<LayerVerdict, String> {
+    let (id, version) = (&dirs.id, &dirs.version);
     let key =
-        format!("package-layer v1\n{}\n{}\n{}\n{id}\n{version}", blob.descriptor.digest, blob.diff_id, kind.dir());
+        format!("package-layer v1\n{}\n{}\n{}\n{id}\n{version}", blob.descriptor.digest, blob.diff_id, dirs.kind.dir());
     let home = ctx.images.home();
     if let Some(v) = home.recall("layer-scans", &key) {
         return Ok(v);
     }
-    let verdict = scan_layer(kind, id, version, &blob.diff_id, path)?;
+    let verdict = scan_layer(dirs, &blob.diff_id, path)?;
     home.remember("layer-scans", &key, &verdict);
     Ok(verdict)
 }
@@ -169,15 +169,9 @@ fn scan_layer_cached(
 /// every entry must belong to `id@version` (see [`stream::belongs`]), except root-owned
 /// 0755 directory entries for `/cnb` and the module kind's directory, which are harmless.
 /// Entries inside are checked as the layer's [`Confinement`] would check them.
-fn scan_layer(
-    kind: ModuleKind,
-    id: &str,
-    version: &str,
-    diff_id: &Digest,
-    path: &Path,
-) -> Result<LayerVerdict, String> {
-    let eid = super::escape_id(id);
-    let mut confiner = Confiner::new(stream::module_confinement(kind, id, version).map_err(|e| e.to_string())?);
+fn scan_layer(dirs: &ModuleDirs, diff_id: &Digest, path: &Path) -> Result<LayerVerdict, String> {
+    let (kind, eid, version) = (dirs.kind, dirs.id.escaped(), dirs.version.as_str());
+    let mut confiner = Confiner::new(stream::module_confinement(dirs));
     let ancestors = ["/cnb".to_owned(), kind.dir().to_owned()];
     let mut mend: Vec<String> = Vec::new();
     let file = cnbx_fs::open_regular(path).map_err(|e| cnbx_fs::error_chain(&e))?;

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use cnbx_oci::image::{BlobSource, LayerBlob};
 use cnbx_oci::layer::LayerRecipe;
 
-use super::{ModuleContext, ModuleError, ModuleKind, escape_id, stream};
+use cnbx_model::{ModuleKind, escape_id};
+
+use super::{ModuleContext, ModuleError, stream};
 use crate::labels::ModuleLayers;
 use crate::layers;
 
@@ -79,12 +81,7 @@ pub(crate) fn plan(
         let borrowed: Vec<stream::FlattenMember<'_>> = members
             .iter()
             .zip(&paths)
-            .map(|(m, p)| stream::FlattenMember {
-                kind: m.kind,
-                id: &m.info.id,
-                version: &m.info.version,
-                blob: p.as_path(),
-            })
+            .map(|(m, p)| stream::FlattenMember { dirs: &m.dirs, blob: p.as_path() })
             .collect();
         let name = format!(
             "flattened {}s {}",

@@ -7,9 +7,9 @@ use std::sync::Mutex;
 use super::*;
 use crate::home::CnbxHome;
 use crate::images::PullPolicy;
-use crate::labels::{
-    ApiVersion, Distribution, LifecycleMetadata, ModuleLayers, ModuleRef, ModuleStack, OrderEntry, System,
-    SystemBuildpacks, Target,
+use crate::labels::ModuleLayers;
+use cnbx_model::{
+    ApiVersion, Distribution, LifecycleDescriptor, ModuleRef, ModuleStack, OrderEntry, System, SystemBuildpacks, Target,
 };
 
 #[derive(Default)]
@@ -26,8 +26,8 @@ impl Reporter for Collect {
     fn finish(&self, _: &str) {}
 }
 
-fn lifecycle() -> LifecycleMetadata {
-    crate::lifecycle::parse_lifecycle_toml(
+fn lifecycle() -> LifecycleDescriptor {
+    LifecycleDescriptor::parse(
         "[apis.buildpack]\ndeprecated = [\"0.6\"]\nsupported = [\"0.7\", \"0.8\", \"0.9\", \"0.10\", \"0.11\", \"0.12\"]\n\
          [lifecycle]\nversion = \"0.21.0\"\n",
     )
@@ -58,7 +58,7 @@ fn module(id: &str, version: &str, f: impl FnOnce(&mut ModuleLayerInfo)) -> Modu
     let mut layer_info = ModuleLayerInfo { api: Some(ApiVersion::new(0, 10)), ..ModuleLayerInfo::default() };
     f(&mut layer_info);
     Module {
-        kind: ModuleKind::Buildpack,
+        dirs: ModuleDirs::new(ModuleKind::Buildpack, id, version).unwrap(),
         info: ModuleInfo::new(id, version),
         layer_info,
         layer: fake_blob('a'),
@@ -81,7 +81,7 @@ fn api_incompatibility() {
          (Buildpack API(s) 0.7, 0.8, 0.9, 0.10, 0.11, 0.12)"
     );
     let mut ext = module("e", "1", |l| l.api = Some(ApiVersion::new(0, 2)));
-    ext.kind = ModuleKind::Extension;
+    ext.dirs.kind = ModuleKind::Extension;
     let err = validate_modules(&[], &[ext], &lifecycle(), &facts(), &NullReporter).unwrap_err();
     assert!(err.to_string().starts_with("extension 'e@1' (Buildpack API 0.2)"), "{err}");
 }
@@ -265,14 +265,15 @@ impl Env {
 
     /// A module with a real (tiny) layer in the store.
     fn module(&self, id: &str, version: &str, content: &str) -> Module {
-        let (parent, base) = stream::module_dirs(ModuleKind::Buildpack, id, version).unwrap();
+        let dirs = ModuleDirs::new(ModuleKind::Buildpack, id, version).unwrap();
+        let (parent, base) = (dirs.parent(), dirs.base());
         let mut r = LayerRecipe::new(format!("{id}@{version}"));
         r.push_header(TarEntry::dir(parent));
         r.push_header(TarEntry::dir(&base));
         r.push_bytes(TarEntry::file(format!("{base}/buildpack.toml"), 0), content.as_bytes().to_vec());
         let (info, _) = self.cache.get_or_build(&r, self.images.blobs(), &NullReporter).unwrap();
         Module {
-            kind: ModuleKind::Buildpack,
+            dirs,
             info: ModuleInfo::new(id, version),
             layer_info: ModuleLayerInfo { layer_diff_id: info.diff_id.to_string(), ..ModuleLayerInfo::default() },
             layer: info.to_layer_blob(self.images.blobs()),
