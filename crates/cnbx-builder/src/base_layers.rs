@@ -21,7 +21,7 @@ const CHUNKS_IN_FLIGHT: usize = 8;
 
 /// Why the layers of a base image could not be read.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum BaseLayersError {
+pub enum BaseLayersError {
     /// The manifest and config disagree, or a layer cannot be read from the blob store.
     #[error("reading the layers of '{image}': {detail}")]
     Read {

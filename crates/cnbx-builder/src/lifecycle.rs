@@ -5,25 +5,19 @@ use std::path::Path;
 
 use cnbx_model::{LifecycleDescriptor, LifecycleDescriptorError, LifecycleSource};
 use cnbx_oci::confine::{Confinement, sanitize};
-use cnbx_oci::image::{BlobSource, LayerBlob};
+use cnbx_oci::image::BlobSource;
 use cnbx_oci::layer::{ArchiveSource, LayerRecipe, walk_dir};
 use cnbx_oci::progress::ReporterExt;
 use cnbx_oci::tarball::{EntryKind, TarEntry, TarError, TarTime, clean_path};
 
-use crate::modules::{Located, ModuleContext, ModuleError, ScanSpec, clean_name, download, scan_cached, uri_to_local};
+use crate::assemble::Lifecycle;
+use crate::images::ImageFetchError;
+use crate::scan::{ArchiveError, ScanSpec, clean_name, scan_cached};
+use crate::source::{FetchContext, Located, SourceError, download, uri_to_local};
 
 /// The binaries a lifecycle archive must contain.
 pub const REQUIRED_BINARIES: [&str; 7] =
     ["detector", "restorer", "analyzer", "builder", "exporter", "launcher", "creator"];
-
-/// A lifecycle ready to be added.
-#[derive(Debug, Clone)]
-pub struct Lifecycle {
-    /// Version and APIs, with pack's compatibility mapping applied.
-    pub metadata: LifecycleDescriptor,
-    /// The `/cnb/lifecycle` layer.
-    pub layer: LayerBlob,
-}
 
 /// Errors about the lifecycle.
 #[derive(Debug, thiserror::Error)]
@@ -37,9 +31,37 @@ pub enum LifecycleError {
     /// The lifecycle could not be obtained.
     #[error("fetch lifecycle: {0}")]
     Fetch(String),
-    /// Locating, downloading or building failed.
+    /// A lifecycle image could not be read.
+    #[error("fetch lifecycle: Could not parse uri from lifecycle image")]
+    Image(#[source] ImageFetchError),
+    /// Locating or downloading failed.
     #[error(transparent)]
-    Module(#[from] ModuleError),
+    Source(#[from] SourceError),
+    /// The archive cannot be read, or cannot become a layer.
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    /// A file of the lifecycle could not be read.
+    #[error("reading {}", .path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A lifecycle directory cannot be read.
+    #[error("invalid lifecycle")]
+    Directory(#[source] cnbx_fs::FsError),
+    /// Building the layer failed.
+    #[error("building the layer of lifecycle")]
+    Layer(#[source] cnbx_oci::layer::LayerError),
+}
+
+impl LifecycleError {
+    /// Whether the message already starts with pack's `fetch lifecycle:`.
+    pub fn says_fetch(&self) -> bool {
+        matches!(self, Self::Fetch(_) | Self::Image(_))
+    }
 }
 
 /// The release URL of lifecycle `version` for `arch` (and a warning when `arch` has no
@@ -157,7 +179,7 @@ fn archive_recipe(path: &Path, naming: Naming) -> Result<LayerRecipe, LifecycleE
         Naming::Image => "lifecycle v2 image",
     };
     let source = ArchiveSource::new(path, mapping, lifecycle_map(naming))
-        .map_err(|e| ModuleError::io(format!("reading {}", path.display()), e))?;
+        .map_err(|source| LifecycleError::Read { path: path.to_path_buf(), source })?;
     r.push_archive(source);
     r.push_header(symlink_entry());
     Ok(r)
@@ -169,7 +191,7 @@ fn dir_recipe(dir: &Path, reporter: &dyn cnbx_oci::progress::Reporter) -> Result
     r.push_header(TarEntry::dir("/cnb/lifecycle"));
     let mut walk = walk_dir(dir);
     for w in walk.by_ref() {
-        let w = w.map_err(|e| ModuleError::io(format!("reading {}", e.path.display()), e.source))?;
+        let w = w.map_err(|e| LifecycleError::Read { path: e.path, source: e.source })?;
         let Some(base) = second_component(&w.rel_path).map(str::to_owned) else { continue };
         if w.mode & 0o6000 != 0 {
             reporter.warn(&format!(
@@ -197,13 +219,13 @@ fn dir_recipe(dir: &Path, reporter: &dyn cnbx_oci::progress::Reporter) -> Result
     Ok(r)
 }
 
-fn offline_hint(url: &str, err: ModuleError) -> LifecycleError {
+fn offline_hint(url: &str, err: SourceError) -> LifecycleError {
     match err {
-        ModuleError::Download { reason, .. } => LifecycleError::Fetch(format!(
+        SourceError::Download { reason, .. } => LifecycleError::Fetch(format!(
             "downloading lifecycle from '{url}': {reason}; without network access, download it elsewhere and set \
              [lifecycle] uri = \"<path to the .tgz>\" in builder.toml"
         )),
-        other => LifecycleError::Module(other),
+        other => LifecycleError::Source(other),
     }
 }
 
@@ -211,16 +233,13 @@ fn offline_hint(url: &str, err: ModuleError) -> LifecycleError {
 /// `os`/`arch` of the build image pick the release for [`LifecycleSource::Version`]
 /// (`arch` may be given as `os/arch`; a bare arch means Linux).
 pub async fn fetch_lifecycle(
-    ctx: &ModuleContext<'_>,
+    ctx: &FetchContext<'_>,
     location: &LifecycleSource,
     arch: &str,
 ) -> Result<Lifecycle, LifecycleError> {
     let pending = locate_lifecycle(ctx, location, arch).await?;
-    let (info, _hit) = ctx
-        .cache
-        .get_or_build(&pending.recipe, ctx.images.blobs(), ctx.reporter)
-        .map_err(|source| ModuleError::Layer { layer: "lifecycle".into(), source: Box::new(source) })?;
-    Ok(Lifecycle { metadata: pending.metadata, layer: info.to_layer_blob(ctx.images.blobs()) })
+    let layer = ctx.layers.build(&pending.recipe).map_err(LifecycleError::Layer)?;
+    Ok(Lifecycle { metadata: pending.metadata, layer })
 }
 
 /// A lifecycle located, read and checked, whose layer is still to be built (so that the
@@ -235,7 +254,7 @@ pub struct PendingLifecycle {
 
 /// Everything of [`fetch_lifecycle`] but building the layer.
 pub async fn locate_lifecycle(
-    ctx: &ModuleContext<'_>,
+    ctx: &FetchContext<'_>,
     location: &LifecycleSource,
     arch: &str,
 ) -> Result<PendingLifecycle, LifecycleError> {
@@ -251,22 +270,11 @@ pub async fn locate_lifecycle(
         }
         LifecycleSource::Uri(uri) if uri.starts_with("docker:/") => {
             let name = uri.trim_start_matches("docker://").trim_start_matches("docker:/");
-            let image = ctx
-                .images
-                .get(name, ctx.base_dir, None)
-                .await
-                .map_err(|e| {
-                    LifecycleError::Fetch(format!(
-                        "Could not parse uri from lifecycle image: {}",
-                        cnbx_fs::error_chain(&e)
-                    ))
-                })?
-                .ok_or_else(|| {
+            let image =
+                ctx.images.get(name, ctx.base_dir, None).await.map_err(LifecycleError::Image)?.ok_or_else(|| {
                     LifecycleError::Fetch(format!("Could not parse uri from lifecycle image: image '{name}' not found"))
                 })?;
-            let image = ctx.images.with_local_layers(&image).await.map_err(|e| {
-                LifecycleError::Fetch(format!("Could not parse uri from lifecycle image: {}", cnbx_fs::error_chain(&e)))
-            })?;
+            let image = ctx.images.with_local_layers(&image).await.map_err(LifecycleError::Image)?;
             let layers = image.layers().map_err(|e| LifecycleError::Fetch(e.to_string()))?;
             let last = layers.last().ok_or_else(|| {
                 LifecycleError::Fetch("Could not parse uri from lifecycle image: lifecycle image has no layers".into())
@@ -289,15 +297,13 @@ pub async fn locate_lifecycle(
         Located::Dir(dir) => {
             let mut names: Vec<String> = Vec::new();
             for w in walk_dir(dir) {
-                let w = w.map_err(|e| ModuleError::io(format!("reading {}", e.path.display()), e.source))?;
+                let w = w.map_err(|e| LifecycleError::Read { path: e.path, source: e.source })?;
                 names.extend(binary_name(&w.rel_path, Naming::Archive));
             }
-            let safe = cnbx_fs::SafeDir::open(dir).map_err(|e| LifecycleError::Invalid(cnbx_fs::error_chain(&e)))?;
+            let safe = cnbx_fs::SafeDir::open(dir).map_err(LifecycleError::Directory)?;
             let text = safe
                 .read_file(std::ffi::OsStr::new("lifecycle.toml"), cnbx_fs::limits::MAX_DESCRIPTOR, "lifecycle.toml")
-                .map_err(|e| {
-                    if e.is_not_found() { not_found() } else { LifecycleError::Invalid(cnbx_fs::error_chain(&e)) }
-                })?;
+                .map_err(|e| if e.is_not_found() { not_found() } else { LifecycleError::Directory(e) })?;
             check_binaries(names.iter().map(String::as_str))?;
             (text, dir_recipe(dir, ctx.reporter)?)
         }
@@ -314,8 +320,7 @@ pub async fn locate_lifecycle(
                 layer: Some((&map, lifecycle_confinement())),
             };
             let what = format!("lifecycle archive {}", path.display());
-            let mut scan =
-                scan_cached(ctx, path, &spec).map_err(|e| LifecycleError::Module(e.into_module_error(&what)))?;
+            let mut scan = scan_cached(ctx, path, &spec).map_err(|e| e.reading(&what))?;
             for w in &scan.warnings {
                 ctx.reporter.warn(&format!("{what}: {w}"));
             }

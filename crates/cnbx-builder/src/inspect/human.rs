@@ -4,8 +4,8 @@
 use cnbx_refs::mirrors::inspect_run_images;
 
 use super::model::{BuilderInfo, DetectionEntry};
-use super::tabwriter;
 use super::{InspectReport, RenderError, RenderOptions, Section};
+use crate::gocompat::tabwriter;
 use cnbx_model::{ApiVersion, ModuleInfo};
 
 /// One piece of the human-readable output, in the order pack writes them.

@@ -5,7 +5,7 @@
 //! * **Writing** ([`encode`]) is byte-identical to pack's `json.Marshal`: keys in pack's
 //!   struct order, map keys sorted, Go's HTML-safe escaping, Go's `nil`-slice `null`
 //!   (modelled as `Option<Vec<_>>`) versus `[]`, `omitempty` fields skipped, API versions as
-//!   `"major.minor"` and the lifecycle version normalised (see [`crate::gojson`]).
+//!   `"major.minor"` and the lifecycle version normalised (see [`crate::gocompat::json`]).
 //! * **Reading** ([`decode`], [`decode_required`], [`decode_or_default`]) is as tolerant as
 //!   pack's `json.Unmarshal`: unknown keys are ignored, missing keys and `null` take the zero
 //!   value, keys match case-insensitively (so a license's `Type`/`URI` also read as
@@ -25,7 +25,7 @@
 //!
 //! Differences from pack: none in the bytes written. When reading, an object holding two
 //! spellings of one key keeps the exact spelling rather than the last one (see
-//! [`crate::gojson`]).
+//! [`crate::gocompat::json`]).
 
 mod metadata;
 mod module_layers;
@@ -83,12 +83,12 @@ pub enum LabelError {
 
 /// Serialises a label value as pack does (compact Go JSON).
 pub fn encode<T: Serialize + ?Sized>(label: &str, value: &T) -> Result<String, LabelError> {
-    crate::gojson::to_string(value).map_err(|source| LabelError::Encode { label: label.to_owned(), source })
+    crate::gocompat::json::to_string(value).map_err(|source| LabelError::Encode { label: label.to_owned(), source })
 }
 
 /// Parses a label value with Go's leniency.
 pub fn decode<T: DeserializeOwned>(label: &str, content: &str) -> Result<T, LabelError> {
-    crate::gojson::from_str(content).map_err(|source| LabelError::Parse { label: label.to_owned(), source })
+    crate::gocompat::json::from_str(content).map_err(|source| LabelError::Parse { label: label.to_owned(), source })
 }
 
 /// Reads a label that must be present (pack's `labelJSON`): absent or empty →

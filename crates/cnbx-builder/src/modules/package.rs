@@ -15,8 +15,11 @@ use cnbx_oci::{BlobStore, Digest, OciLayout};
 
 use cnbx_model::{ModuleDirs, ModuleInfo, ModuleKind};
 
-use super::{ModuleContext, ModuleError, PendingModule, stream};
+use super::{ModuleError, PendingModule};
+use crate::assemble::stream;
 use crate::labels::{self, ModuleLayers};
+use crate::scan::clean_name;
+use crate::source::FetchContext;
 
 /// `io.buildpacks.buildpackage.metadata`.
 pub const PACKAGE_METADATA: &str = "io.buildpacks.buildpackage.metadata";
@@ -28,7 +31,7 @@ pub const PACKAGE_METADATA: &str = "io.buildpacks.buildpackage.metadata";
 /// parent directories) and a layer holding several modules (a flattened package) are
 /// re-encoded, one layer per module.
 pub(crate) async fn modules_from_image(
-    ctx: &ModuleContext<'_>,
+    ctx: &FetchContext<'_>,
     kind: ModuleKind,
     image: &SourceImage,
     uri: &str,
@@ -148,7 +151,7 @@ enum LayerVerdict {
 
 /// [`scan_layer`], remembered by the blob's digest (its content cannot change under it).
 fn scan_layer_cached(
-    ctx: &ModuleContext<'_>,
+    ctx: &FetchContext<'_>,
     dirs: &ModuleDirs,
     blob: &LayerBlob,
     path: &Path,
@@ -187,7 +190,7 @@ fn scan_layer(dirs: &ModuleDirs, diff_id: &Digest, path: &Path) -> Result<LayerV
             if name.split('/').any(|c| c == "..") {
                 return Err(format!("layer {diff_id}: entry '{shown}': its name climbs out with '..'"));
             }
-            let canonical = format!("/{}", super::clean_name(&name));
+            let canonical = format!("/{}", clean_name(&name));
             if canonical == "/." || ancestors.contains(&canonical) {
                 let harmless = raw.kind == EntryKind::Dir && raw.mode & 0o7777 == 0o755 && raw.uid == 0 && raw.gid == 0;
                 if !harmless {
@@ -238,7 +241,7 @@ pub(crate) struct Staged {
 impl Staged {
     /// Moves the staged blobs into the cnbx blob store and returns the image reading them
     /// from there.
-    pub(crate) fn promote(self, ctx: &ModuleContext<'_>, uri: &str) -> Result<SourceImage, ModuleError> {
+    pub(crate) fn promote(self, ctx: &FetchContext<'_>, uri: &str) -> Result<SourceImage, ModuleError> {
         let store = ctx.images.blobs();
         let staging = BlobStore::open(self.dir.path()).map_err(|e| ModuleError::io("opening the staging area", e))?;
         let mut digests = vec![self.image.manifest.digest.clone(), self.image.config_raw.digest.clone()];
@@ -258,7 +261,7 @@ impl Staged {
 /// a bound. Links, devices and other special entries under `blobs/` are refused. Then the
 /// first manifest of `index.json` (for the build image's platform, if it is an index) is read
 /// from the staging store.
-pub(crate) fn read_cnb(ctx: &ModuleContext<'_>, file: &Path, uri: &str) -> Result<Staged, ModuleError> {
+pub(crate) fn read_cnb(ctx: &FetchContext<'_>, file: &Path, uri: &str) -> Result<Staged, ModuleError> {
     let invalid = |msg: String| ModuleError::Invalid(format!("package '{uri}': {msg}"));
     let read_err = |e: std::io::Error| ModuleError::io(format!("reading '{uri}'"), cnbx_oci::archive::safe_io(e));
     let tmp_root = ctx.images.home().tmp_dir();
@@ -284,7 +287,7 @@ pub(crate) fn read_cnb(ctx: &ModuleContext<'_>, file: &Path, uri: &str) -> Resul
         stream,
         |entry| {
             let header = TarEntry::from_tar_entry(entry).map_err(|e| invalid(cnbx_fs::error_chain(&e)))?;
-            let name = super::clean_name(&header.path);
+            let name = clean_name(&header.path);
             let is_file = header.kind == EntryKind::File;
             match name.as_str() {
                 "oci-layout" if is_file => {

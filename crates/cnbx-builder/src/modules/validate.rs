@@ -8,7 +8,8 @@ use cnbx_model::{
     ApiVersion, LifecycleDescriptor, ModuleInfo, ModuleKind, ModuleRef, OrderEntry, System, SystemBuildpacks, Target,
 };
 
-use super::{BuildImageFacts, Module, ModuleError};
+use super::{BuildImageFacts, ModuleError};
+use crate::assemble::Module;
 
 fn api_list(apis: &[ApiVersion]) -> String {
     apis.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
@@ -113,14 +114,14 @@ fn check_buildpack(m: &Module, all: &[ModuleInfo], facts: &BuildImageFacts) -> R
         arch: &facts.arch,
         distribution: ImageDistro { name: &facts.distro_name, version: &facts.distro_version },
     };
-    let image = crate::gojson::to_string(&image).unwrap_or_default();
+    let image = crate::gocompat::json::to_string(&image).unwrap_or_default();
     let targets = if li.targets.is_empty() {
         // pack infers linux/amd64 from bin/build.
         vec![Target { os: "linux".into(), arch: "amd64".into(), ..Target::default() }]
     } else {
         li.targets.clone()
     };
-    let targets = crate::gojson::to_string(&targets).unwrap_or_default();
+    let targets = crate::gocompat::json::to_string(&targets).unwrap_or_default();
     fail(format!("unable to satisfy target os/arch constraints; build image: {image}, buildpack '{name}': {targets}"))
 }
 

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use cnbx_oci::layer::LayerRecipe;
 use cnbx_oci::tarball::{TarEntry, TarTime};
 
-use crate::btoml::{Table, Value, encode};
+use crate::gocompat::burntsushi_toml::{Table, Value, encode};
 use cnbx_model::{ModuleRef, OrderEntry, RunImage, System};
 
 /// Where the build-config env files go (`CNB_BUILD_CONFIG_DIR` default).

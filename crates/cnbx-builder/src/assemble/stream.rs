@@ -1,7 +1,8 @@
 //! Module layers as pack writes them (docs/pack-compatibility.md, *Module layers*): the root-blob module
 //! stream, the split of a flattened package layer, and flatten groups.
 
-use std::path::Path;
+use std::io;
+use std::path::{Path, PathBuf};
 
 use cnbx_oci::confine::{Confinement, sanitize};
 use cnbx_oci::layer::{ArchiveSource, LayerEntry, LayerRecipe, walk_dir};
@@ -9,8 +10,22 @@ use cnbx_oci::tarball::{EntryKind, TarEntry, TarError, TarTime, clean_path};
 
 use cnbx_model::{ModuleDirs, ModuleKind};
 
-use super::ModuleError;
-use super::scan::clean_name;
+use crate::scan::clean_name;
+
+/// A module's files could not be read to make its layer's recipe.
+#[derive(Debug, thiserror::Error)]
+#[error("reading {}", .path.display())]
+pub struct RecipeError {
+    /// The file or directory.
+    pub path: PathBuf,
+    /// Why.
+    #[source]
+    pub source: io::Error,
+}
+
+fn reading(path: &Path) -> impl FnOnce(io::Error) -> RecipeError + '_ {
+    move |source| RecipeError { path: path.to_path_buf(), source }
+}
 
 /// Version of the mappings below, part of every mapping id (bump when a mapping changes).
 const STREAM_VERSION: &str = "v2";
@@ -60,7 +75,7 @@ fn module_recipe(dirs: &ModuleDirs) -> LayerRecipe {
 
 /// The layer of a directory module, and warnings about what was left out or changed
 /// (special files, setuid/setgid bits).
-pub(crate) fn dir_recipe(dirs: &ModuleDirs, dir: &Path) -> Result<(LayerRecipe, Vec<String>), ModuleError> {
+pub(crate) fn dir_recipe(dirs: &ModuleDirs, dir: &Path) -> Result<(LayerRecipe, Vec<String>), RecipeError> {
     let (base, noun, id, version) = (dirs.base(), dirs.kind.noun(), &dirs.id, &dirs.version);
     let mut r = module_recipe(dirs);
     r.push_header(TarEntry::dir(dirs.parent()));
@@ -68,7 +83,7 @@ pub(crate) fn dir_recipe(dirs: &ModuleDirs, dir: &Path) -> Result<(LayerRecipe, 
     let mut warnings = Vec::new();
     let mut walk = walk_dir(dir);
     for w in walk.by_ref() {
-        let w = w.map_err(|e| ModuleError::io(format!("reading {}", e.path.display()), e.source))?;
+        let w = w.map_err(|e| RecipeError { path: e.path, source: e.source })?;
         if w.mode & 0o6000 != 0 {
             warnings.push(format!(
                 "{noun} '{id}@{version}': file '{}': its setuid/setgid bits were cleared",
@@ -113,14 +128,13 @@ pub(crate) fn archive_module_map(
 }
 
 /// The layer of a tar / tar.gz module.
-pub(crate) fn tar_recipe(dirs: &ModuleDirs, file: &Path) -> Result<LayerRecipe, ModuleError> {
+pub(crate) fn tar_recipe(dirs: &ModuleDirs, file: &Path) -> Result<LayerRecipe, RecipeError> {
     let base = dirs.base();
     let mut r = module_recipe(dirs);
     r.push_header(TarEntry::dir(dirs.parent()));
     r.push_header(TarEntry::dir(&base));
     let mapping = format!("module-stream {STREAM_VERSION} {base}");
-    let source = ArchiveSource::new(file, mapping, archive_module_map(base))
-        .map_err(|e| ModuleError::io(format!("reading {}", file.display()), e))?;
+    let source = ArchiveSource::new(file, mapping, archive_module_map(base)).map_err(reading(file))?;
     r.push_archive(source);
     Ok(r)
 }
@@ -154,7 +168,7 @@ pub(crate) fn canonical_package_entry(e: TarEntry) -> Option<TarEntry> {
 
 /// The part of a (flattened, or mended) package layer at `blob` holding `id@version`,
 /// re-encoded with clean absolute names and sanitized entries.
-pub(crate) fn split_recipe(dirs: &ModuleDirs, blob: &Path) -> Result<LayerRecipe, ModuleError> {
+pub(crate) fn split_recipe(dirs: &ModuleDirs, blob: &Path) -> Result<LayerRecipe, RecipeError> {
     let (kind, eid) = (dirs.kind, dirs.id.escaped());
     let mut r = module_recipe(dirs);
     let mapping = format!("module-split {STREAM_VERSION} {} {eid} {}", kind.dir(), dirs.version);
@@ -162,7 +176,7 @@ pub(crate) fn split_recipe(dirs: &ModuleDirs, blob: &Path) -> Result<LayerRecipe
     let source = ArchiveSource::new(blob, mapping, move |e: TarEntry| {
         Ok(if belongs(&e.path, kind, &eid, &v) { canonical_package_entry(e) } else { None })
     })
-    .map_err(|e| ModuleError::io(format!("reading {}", blob.display()), e))?;
+    .map_err(reading(blob))?;
     r.push_archive(source);
     Ok(r)
 }
@@ -175,7 +189,7 @@ pub(crate) struct FlattenMember<'a> {
 
 /// One flatten group: the modules' layers (in the order they were added) concatenated, a
 /// module's `<escaped id>` directory entry skipped when an earlier module already wrote it.
-pub(crate) fn flatten_recipe(name: String, members: &[FlattenMember<'_>]) -> Result<LayerRecipe, ModuleError> {
+pub(crate) fn flatten_recipe(name: String, members: &[FlattenMember<'_>]) -> Result<LayerRecipe, RecipeError> {
     let mut confinement: Option<Confinement> = None;
     for m in members {
         let (parent, base) = (m.dirs.parent(), m.dirs.base());
@@ -202,7 +216,7 @@ pub(crate) fn flatten_recipe(name: String, members: &[FlattenMember<'_>]) -> Res
             }
             Ok(canonical_package_entry(e))
         })
-        .map_err(|e| ModuleError::io(format!("reading {}", m.blob.display()), e))?;
+        .map_err(reading(m.blob))?;
         r.push_archive(source);
     }
     Ok(r)
