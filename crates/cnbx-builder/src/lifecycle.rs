@@ -54,7 +54,7 @@ pub enum LifecycleError {
     Directory(#[source] cnbx_fs::FsError),
     /// Building the layer failed.
     #[error("building the layer of lifecycle")]
-    Layer(#[source] cnbx_oci::layer::LayerError),
+    Layer(#[source] Box<cnbx_oci::layer::LayerError>),
 }
 
 impl LifecycleError {
@@ -238,7 +238,7 @@ pub async fn fetch_lifecycle(
     arch: &str,
 ) -> Result<Lifecycle, LifecycleError> {
     let pending = locate_lifecycle(ctx, location, arch).await?;
-    let layer = ctx.layers.build(&pending.recipe).map_err(LifecycleError::Layer)?;
+    let layer = ctx.layers.build(&pending.recipe).map_err(|e| LifecycleError::Layer(Box::new(e)))?;
     Ok(Lifecycle { metadata: pending.metadata, layer })
 }
 

@@ -210,7 +210,7 @@ pub enum AssembleError {
         name: String,
         /// Why.
         #[source]
-        source: LayerError,
+        source: Box<LayerError>,
     },
     /// A label could not be written.
     #[error("writing label {label}")]
@@ -256,7 +256,7 @@ pub fn builder_image(parts: &BuilderParts<'_>, layers: &LayerService) -> Result<
     let (base, file, orders) = (parts.base, &parts.config.config, parts.orders);
     let metadata = builder_metadata(parts);
     let build = |recipe: LayerRecipe| -> Result<LayerBlob, AssembleError> {
-        layers.build(&recipe).map_err(|source| AssembleError::Layer { name: recipe.name.clone(), source })
+        layers.build(&recipe).map_err(|e| AssembleError::Layer { name: recipe.name.clone(), source: Box::new(e) })
     };
 
     // Layers, in pack's order.

@@ -28,7 +28,7 @@ pub enum ModuleLayersError {
         layer: String,
         /// Why.
         #[source]
-        source: cnbx_oci::layer::LayerError,
+        source: Box<cnbx_oci::layer::LayerError>,
     },
     /// A module to flatten has its layer on a registry only.
     #[error("cannot flatten {noun} '{name}': its layer is still on the registry ({registry}); pull it first")]
@@ -46,7 +46,7 @@ pub enum ModuleLayersError {
 }
 
 fn build(layers: &LayerService, recipe: &LayerRecipe) -> Result<LayerBlob, ModuleLayersError> {
-    layers.build(recipe).map_err(|source| ModuleLayersError::Layer { layer: recipe.name.clone(), source })
+    layers.build(recipe).map_err(|e| ModuleLayersError::Layer { layer: recipe.name.clone(), source: Box::new(e) })
 }
 
 /// The module layers of `kind` to append, and the merged layers label (see the module docs).

@@ -170,7 +170,7 @@ pub enum CreateError {
     LifecycleLayerStopped,
     /// The lifecycle layer could not be built.
     #[error("building the lifecycle layer")]
-    LifecycleLayer(#[source] LayerError),
+    LifecycleLayer(#[source] Box<LayerError>),
     /// The buildpacks or extensions could not be fetched.
     #[error("failed to add {}s to builder", .kind.noun())]
     AddModules {
@@ -206,7 +206,13 @@ pub enum CreateError {
     Assemble(#[from] AssembleError),
     /// The builder could not be written.
     #[error(transparent)]
-    Write(#[from] WriteError),
+    Write(Box<WriteError>),
+}
+
+impl From<WriteError> for CreateError {
+    fn from(e: WriteError) -> Self {
+        Self::Write(Box::new(e))
+    }
 }
 
 /// Creates the builder described by `request`.

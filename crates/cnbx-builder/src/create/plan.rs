@@ -213,7 +213,7 @@ impl<'a> Plan<'a> {
         let layer = lifecycle_layer
             .await
             .map_err(|_| CreateError::LifecycleLayerStopped)?
-            .map_err(CreateError::LifecycleLayer)?;
+            .map_err(|e| CreateError::LifecycleLayer(Box::new(e)))?;
         let lifecycle = Lifecycle { metadata: lifecycle_metadata, layer };
         let orders = orders(request, &base, &buildpacks, &extensions)?;
         Ok(TargetPlan { platform, base, lifecycle, buildpacks, extensions, orders })

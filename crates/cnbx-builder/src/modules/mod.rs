@@ -26,7 +26,7 @@ use cnbx_oci::layer::{LayerError, LayerRecipe};
 use cnbx_oci::progress::ReporterExt;
 use rayon::prelude::*;
 
-pub use package::PACKAGE_METADATA;
+pub use package::{PACKAGE_METADATA, PackageError, PackageProblem};
 pub use validate::{MAX_ORDER_DEPTH, resolve_order, resolve_system, validate_modules, validate_modules_with};
 
 use crate::assemble::stream::{self, RecipeError};
@@ -67,6 +67,9 @@ pub enum ModuleError {
     /// A module id or version cannot be a directory name.
     #[error(transparent)]
     Ident(#[from] IdentError),
+    /// A buildpackage cannot be used.
+    #[error(transparent)]
+    Package(#[from] package::PackageError),
     /// A module archive cannot be read, or cannot become a layer.
     #[error(transparent)]
     Archive(#[from] ArchiveError),

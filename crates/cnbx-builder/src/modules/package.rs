@@ -24,6 +24,66 @@ use crate::source::FetchContext;
 /// `io.buildpacks.buildpackage.metadata`.
 pub const PACKAGE_METADATA: &str = "io.buildpacks.buildpackage.metadata";
 
+/// A buildpackage that cannot be used: `package '<uri>': <problem>`.
+#[derive(Debug, thiserror::Error)]
+#[error("package '{uri}'")]
+pub struct PackageError {
+    /// The package, as builder.toml locates it.
+    pub uri: String,
+    /// What is wrong with it.
+    #[source]
+    pub problem: Box<PackageProblem>,
+}
+
+/// What is wrong with a buildpackage.
+#[derive(Debug, thiserror::Error)]
+pub enum PackageProblem {
+    /// A rule it breaks, or what it lacks.
+    #[error("{0}")]
+    Invalid(String),
+    /// A label cannot be read.
+    #[error(transparent)]
+    Label(#[from] crate::labels::LabelError),
+    /// Its layers could not be fetched.
+    #[error(transparent)]
+    Fetch(#[from] crate::images::ImageFetchError),
+    /// Its OCI layout (a `.cnb`) cannot be read.
+    #[error(transparent)]
+    Layout(#[from] cnbx_oci::layout::LayoutError),
+    /// An entry of the `.cnb` cannot be read.
+    #[error(transparent)]
+    Entry(#[from] cnbx_oci::tarball::TarError),
+    /// A blob of the `.cnb` does not hold what its name says.
+    #[error("blob '{name}' does not have the content its name says")]
+    Blob {
+        /// The entry, as an excerpt.
+        name: String,
+        /// Why.
+        #[source]
+        source: cnbx_oci::blobstore::BlobError,
+    },
+    /// A checked blob could not be moved into the blob store.
+    #[error("storing blob {digest}")]
+    Store {
+        /// The blob.
+        digest: Digest,
+        /// Why.
+        #[source]
+        source: cnbx_oci::blobstore::BlobError,
+    },
+}
+
+impl From<String> for PackageProblem {
+    fn from(message: String) -> Self {
+        Self::Invalid(message)
+    }
+}
+
+/// Makes errors about the package `uri`.
+fn package_error(uri: &str) -> impl Fn(PackageProblem) -> ModuleError + '_ {
+    move |problem| ModuleError::Package(PackageError { uri: uri.to_owned(), problem: Box::new(problem) })
+}
+
 /// The modules of a package image, main first, then the dependencies sorted by id and
 /// version. A layer holding one module is reused as it is once a scan has shown that it holds
 /// that module's files only, under that module's directory, and that its content is the
@@ -37,12 +97,13 @@ pub(crate) async fn modules_from_image(
     uri: &str,
 ) -> Result<Vec<PendingModule>, ModuleError> {
     let config_labels = image.config.labels();
-    let invalid = |msg: String| ModuleError::Invalid(format!("package '{uri}': {msg}"));
+    let package = package_error(uri);
+    let invalid = |msg: String| package(msg.into());
     let meta_raw = config_labels
         .get(PACKAGE_METADATA)
         .filter(|s| !s.is_empty())
         .ok_or_else(|| invalid(format!("could not find label '{PACKAGE_METADATA}'")))?;
-    let meta: ModuleInfo = labels::decode(PACKAGE_METADATA, meta_raw).map_err(|e| invalid(cnbx_fs::error_chain(&e)))?;
+    let meta: ModuleInfo = labels::decode(PACKAGE_METADATA, meta_raw).map_err(|e| package(e.into()))?;
     let layers_label = match kind {
         ModuleKind::Buildpack => labels::BUILDPACK_LAYERS,
         ModuleKind::Extension => labels::EXTENSION_LAYERS,
@@ -51,8 +112,7 @@ pub(crate) async fn modules_from_image(
         .get(layers_label)
         .filter(|s| !s.is_empty())
         .ok_or_else(|| invalid(format!("could not find label '{layers_label}'")))?;
-    let module_layers: ModuleLayers =
-        labels::decode(layers_label, layers_raw).map_err(|e| invalid(cnbx_fs::error_chain(&e)))?;
+    let module_layers: ModuleLayers = labels::decode(layers_label, layers_raw).map_err(|e| package(e.into()))?;
     let blobs = image.layers().map_err(|e| invalid(e.to_string()))?;
 
     let mut per_diff: BTreeMap<&str, usize> = BTreeMap::new();
@@ -63,7 +123,7 @@ pub(crate) async fn modules_from_image(
         }
     }
     // Every layer's content is read (scanned or split), so the layers must be local.
-    let local = ctx.images.with_local_layers(image).await.map_err(|e| invalid(cnbx_fs::error_chain(&e)))?;
+    let local = ctx.images.with_local_layers(image).await.map_err(|e| package(e.into()))?;
     let local_layers = local.layers().map_err(|e| invalid(e.to_string()))?;
     let mut modules = Vec::new();
     for (id, versions) in &module_layers.0 {
@@ -247,9 +307,9 @@ impl Staged {
         let mut digests = vec![self.image.manifest.digest.clone(), self.image.config_raw.digest.clone()];
         digests.extend(self.image.manifest.value.layers.iter().map(|l| l.digest.clone()));
         for d in &digests {
-            store.import_from(&staging, d).map_err(|e| {
-                ModuleError::Invalid(format!("package '{uri}': storing blob {d}: {}", cnbx_fs::error_chain(&e)))
-            })?;
+            store
+                .import_from(&staging, d)
+                .map_err(|source| package_error(uri)(PackageProblem::Store { digest: d.clone(), source }))?;
         }
         Ok(SourceImage { source: BlobSource::Store(store.clone()), ..self.image })
     }
@@ -262,7 +322,8 @@ impl Staged {
 /// first manifest of `index.json` (for the build image's platform, if it is an index) is read
 /// from the staging store.
 pub(crate) fn read_cnb(ctx: &FetchContext<'_>, file: &Path, uri: &str) -> Result<Staged, ModuleError> {
-    let invalid = |msg: String| ModuleError::Invalid(format!("package '{uri}': {msg}"));
+    let package = package_error(uri);
+    let invalid = |msg: String| package(msg.into());
     let read_err = |e: std::io::Error| ModuleError::io(format!("reading '{uri}'"), cnbx_oci::archive::safe_io(e));
     let tmp_root = ctx.images.home().tmp_dir();
     fs_err::create_dir_all(&tmp_root).map_err(|e| ModuleError::io("creating the scratch directory", e))?;
@@ -286,7 +347,7 @@ pub(crate) fn read_cnb(ctx: &FetchContext<'_>, file: &Path, uri: &str) -> Result
     cnbx_oci::archive::read_entries(
         stream,
         |entry| {
-            let header = TarEntry::from_tar_entry(entry).map_err(|e| invalid(cnbx_fs::error_chain(&e)))?;
+            let header = TarEntry::from_tar_entry(entry).map_err(|e| package(e.into()))?;
             let name = clean_name(&header.path);
             let is_file = header.kind == EntryKind::File;
             match name.as_str() {
@@ -308,12 +369,9 @@ pub(crate) fn read_cnb(ctx: &FetchContext<'_>, file: &Path, uri: &str) -> Result
                         .strip_prefix("blobs/sha256/")
                         .and_then(|hex| format!("sha256:{hex}").parse::<Digest>().ok())
                         .ok_or_else(|| invalid(format!("'{shown}' is not a sha256 blob name")))?;
-                    blobs.put_verified(entry, &digest, header.size).map_err(|e| {
-                        invalid(format!(
-                            "blob '{shown}' does not have the content its name says: {}",
-                            cnbx_fs::error_chain(&e)
-                        ))
-                    })?;
+                    blobs
+                        .put_verified(entry, &digest, header.size)
+                        .map_err(|source| package(PackageProblem::Blob { name: shown, source }))?;
                 }
                 _ => {}
             }
@@ -341,7 +399,7 @@ pub(crate) fn read_cnb(ctx: &FetchContext<'_>, file: &Path, uri: &str) -> Result
     cnbx_fs::write_atomic(&dir.path().join("oci-layout"), &marker)
         .and_then(|()| cnbx_fs::write_atomic(&dir.path().join("index.json"), &index_bytes))
         .map_err(|e| ModuleError::io("writing to the staging area", e))?;
-    let layout_err = |e: cnbx_oci::layout::LayoutError| invalid(cnbx_fs::error_chain(&e));
+    let layout_err = |e: cnbx_oci::layout::LayoutError| package(e.into());
     let layout = OciLayout::open(dir.path()).map_err(layout_err)?;
     let image = layout.read_descriptor(desc, "", uri, platform).map_err(layout_err)?;
     for layer in &image.manifest.value.layers {
