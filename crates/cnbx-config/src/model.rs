@@ -52,19 +52,7 @@ pub struct ModuleConfig {
 
 impl WithModuleInfo for ModuleConfig {
     const NAME: &'static str = "ModuleConfig";
-    const FIELDS: &'static [&'static str] = &[
-        "uri",
-        "image",
-        "id",
-        "name",
-        "version",
-        "description",
-        "homepage",
-        "keywords",
-        "exec-env",
-        "licenses",
-        "clear-env",
-    ];
+    const FIELDS: &'static [&'static str] = &ModuleInfo::keys_and::<2, 11>(["uri", "image"]);
 
     fn info_mut(&mut self) -> &mut ModuleInfo {
         &mut self.info

@@ -119,18 +119,7 @@ struct BuildpackTable(ModuleInfo);
 
 impl WithModuleInfo for BuildpackTable {
     const NAME: &'static str = "BuildpackTable";
-    const FIELDS: &'static [&'static str] = &[
-        "id",
-        "name",
-        "version",
-        "description",
-        "homepage",
-        "keywords",
-        "exec-env",
-        "licenses",
-        "clear-env",
-        "sbom-formats",
-    ];
+    const FIELDS: &'static [&'static str] = &ModuleInfo::keys_and::<1, 10>(["sbom-formats"]);
 
     fn info_mut(&mut self) -> &mut ModuleInfo {
         &mut self.0

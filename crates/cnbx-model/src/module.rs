@@ -67,6 +67,23 @@ impl ModuleInfo {
     pub const KEYS: [&'static str; 9] =
         ["id", "name", "version", "description", "homepage", "keywords", "exec-env", "licenses", "clear-env"];
 
+    /// [`ModuleInfo::KEYS`] followed by `own`: the [`WithModuleInfo::FIELDS`] of a type with
+    /// keys of its own (`TOTAL` must be `9 + N`; anything else does not compile).
+    pub const fn keys_and<const N: usize, const TOTAL: usize>(own: [&'static str; N]) -> [&'static str; TOTAL] {
+        assert!(TOTAL == Self::KEYS.len() + N, "TOTAL must be 9 + N");
+        let mut out = [""; TOTAL];
+        let mut i = 0;
+        while i < Self::KEYS.len() {
+            out[i] = Self::KEYS[i];
+            i += 1;
+        }
+        while i < TOTAL {
+            out[i] = own[i - Self::KEYS.len()];
+            i += 1;
+        }
+        out
+    }
+
     /// A module info with only an id and a version.
     pub fn new(id: impl Into<String>, version: impl Into<String>) -> Self {
         Self { id: id.into(), version: version.into(), ..Self::default() }
@@ -346,18 +363,7 @@ impl Serialize for ModuleRef {
 
 impl WithModuleInfo for ModuleRef {
     const NAME: &'static str = "ModuleRef";
-    const FIELDS: &'static [&'static str] = &[
-        "id",
-        "name",
-        "version",
-        "description",
-        "homepage",
-        "keywords",
-        "exec-env",
-        "licenses",
-        "clear-env",
-        "optional",
-    ];
+    const FIELDS: &'static [&'static str] = &ModuleInfo::keys_and::<1, 10>(["optional"]);
 
     fn info_mut(&mut self) -> &mut ModuleInfo {
         &mut self.info

@@ -10,7 +10,7 @@
 //! | [`burntsushi_toml`] | `BurntSushi/toml` v1 | `/cnb/order.toml`, `/cnb/system.toml`, `/cnb/stack.toml`, `/cnb/run.toml` | their bytes are part of layers whose diffIDs must be pack's: indentation, blank lines and key order differ in every TOML crate |
 //! | [`go_toml`] | `pelletier/go-toml` v1 | `builder inspect --output toml` | go-toml's placement of plain keys after sub-tables, its indentation and its `\uXXXX` escapes |
 //! | [`yaml`] | `gopkg.in/yaml.v3` | `builder inspect --output yaml` | yaml.v3's indentation, quoting (YAML 1.1 booleans, base-60 numbers) and empty collections differ from serde_norway's |
-//! | [`tabwriter`] | `text/tabwriter` | `builder inspect` (human-readable) | see the module |
+//! | [`tabwriter`] | `text/tabwriter` | `builder inspect` (human-readable) | the `tabwriter` crate (a port of Go's) gives the same bytes for ASCII tables, but measures a cell by its display width where Go counts runes (a CJK or combining character in a module's name shifts the columns), and passes `\f` through where Go ends the line |
 //!
 //! [`Node`] is the value the YAML and go-toml encoders write: a Go value as those encoders
 //! see it (nil pointers, nil and empty slices, structs with fields in order).
