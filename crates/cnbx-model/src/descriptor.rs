@@ -204,6 +204,17 @@ impl ModuleDescriptor {
         if !order.is_empty() && (!targets.is_empty() || !stacks.is_empty()) {
             return Err(DescriptorError::OrderWithTargets { noun, name: info.full_name() });
         }
+        // pack reads (and so warns about) the file top-level first, then the module table, its
+        // licenses, the stacks, the targets and the order, each in file order.
+        let section = |key: &str| match key.split('.').collect::<Vec<_>>().as_slice() {
+            [_] => 0,
+            [table, "licenses", ..] if *table == noun => 2,
+            [table, ..] if *table == noun => 1,
+            ["stacks", ..] => 3,
+            ["targets", ..] => 4,
+            _ => 5,
+        };
+        unknown.sort_by_key(|k| section(k));
         let mut warnings = Vec::new();
         if !unknown.is_empty() {
             warnings.push(format!(
@@ -292,17 +303,17 @@ anything = 1
     #[test]
     fn unknown_keys_warn() {
         let text = "foo = 1\n[buildpack]\nid = \"a/b\"\nversion = \"1\"\nbar = 2\n[[targets]]\nos = \"linux\"\nbaz = 3\n\
-                    [[targets]]\nbaz = 4\n";
+                    [[targets]]\nbaz = 4\n[other]\nx = 1\n";
         let (_, w) = parse(ModuleKind::Buildpack, text).unwrap();
         assert_eq!(
             w,
-            vec!["Ignoring unexpected key(s) in descriptor for buildpack a_b: foo, buildpack.bar, targets.baz"]
+            vec!["Ignoring unexpected key(s) in descriptor for buildpack a_b: foo, other, buildpack.bar, targets.baz"]
         );
         let text = "[extension]\nid = \"e\"\nversion = \"1\"\nsbom-formats = []\n[buildpack]\nid = \"b\"\n";
         let (_, w) = parse(ModuleKind::Extension, text).unwrap();
         assert_eq!(
             w,
-            vec!["Ignoring unexpected key(s) in descriptor for extension e: extension.sbom-formats, buildpack"]
+            vec!["Ignoring unexpected key(s) in descriptor for extension e: buildpack, extension.sbom-formats"]
         );
     }
 

@@ -117,15 +117,10 @@ impl BuilderInfo {
             mixins.unwrap_or_default().into_iter().partition(|m| !m.starts_with("build:"));
         common.extend(build);
 
-        let mut run_images: Vec<RunImage> = metadata
-            .run_images
-            .iter()
-            .flatten()
-            .map(|ri| RunImage::new(ri.image.clone(), ri.mirror_list().iter().cloned()))
-            .collect();
+        let mut run_images: Vec<RunImage> = metadata.run_images.iter().flatten().cloned().collect();
         let stack_run = &metadata.stack.run_image;
         if !stack_run.image.is_empty() && !run_images.iter().any(|ri| ri.image == stack_run.image) {
-            run_images.push(RunImage::new(stack_run.image.clone(), stack_run.mirror_list().iter().cloned()));
+            run_images.push(stack_run.clone());
         }
 
         let mut seen = BTreeSet::new();
