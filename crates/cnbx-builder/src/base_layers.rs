@@ -21,14 +21,15 @@ const CHUNKS_IN_FLIGHT: usize = 8;
 
 /// Why the layers of a base image could not be read.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum BaseLayersError {
-    /// The manifest and config disagree, or a layer cannot be read from the blob store.
-    #[error("reading the layers of '{image}': {detail}")]
+pub enum BaseLayersError {
+    /// The manifest and config disagree, or a layer cannot be read or parsed.
+    #[error("reading the layers of '{image}'")]
     Read {
         /// The image.
         image: String,
         /// What failed.
-        detail: String,
+        #[source]
+        source: LayerReadError,
     },
     /// Streaming a layer from the registry failed.
     #[error("streaming the layers of '{image}' from its registry")]
@@ -39,6 +40,26 @@ pub(crate) enum BaseLayersError {
         #[source]
         source: Box<cnbx_oci::RegistryError>,
     },
+}
+
+/// Why the layers of a base image could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LayerReadError {
+    /// The manifest and the config disagree.
+    #[error(transparent)]
+    Image(#[from] cnbx_oci::image::ImageError),
+    /// A layer is not in the blob store as it should be.
+    #[error(transparent)]
+    Blob(#[from] cnbx_oci::blobstore::BlobError),
+    /// A layer is not a valid (compressed) tar.
+    #[error(transparent)]
+    Parse(#[from] cnbx_validate::RootFsError),
+    /// The layer stream ended before its layer did.
+    #[error(transparent)]
+    Stream(#[from] io::Error),
+    /// The thread reading the layers stopped without a result.
+    #[error("the layer parser stopped early")]
+    Stopped,
 }
 
 /// How a layer is compressed, as far as layer mode can read it.
@@ -69,15 +90,15 @@ fn compressions(layers: &[LayerBlob]) -> Option<Vec<Compression>> {
 /// The file system of `image` for layer mode: `Ok(None)` when a layer is compressed in a way
 /// cnbx cannot read (the rules that need the layers are then not verified).
 pub(crate) async fn read(images: &Images, image: &SourceImage) -> Result<Option<RootFs>, BaseLayersError> {
-    let read_err = |detail: String| BaseLayersError::Read { image: image.display_name.clone(), detail };
-    let layers = image.layers().map_err(|e| read_err(crate::inspect::error_chain(&e)))?;
+    let read_err = |e: LayerReadError| BaseLayersError::Read { image: image.display_name.clone(), source: e };
+    let layers = image.layers().map_err(|e| read_err(e.into()))?;
     let Some(kinds) = compressions(&layers) else { return Ok(None) };
     match &image.source {
         BlobSource::Store(store) => {
             let (store, digests) = (store.clone(), layers.iter().map(|l| l.descriptor.digest.clone()).collect());
             tokio::task::spawn_blocking(move || from_store(&store, digests, &kinds))
                 .await
-                .map_err(|e| read_err(e.to_string()))?
+                .map_err(|_| read_err(LayerReadError::Stopped))?
                 .map(Some)
                 .map_err(read_err)
         }
@@ -85,21 +106,25 @@ pub(crate) async fn read(images: &Images, image: &SourceImage) -> Result<Option<
     }
 }
 
-fn from_store(store: &BlobStore, digests: Vec<cnbx_oci::Digest>, kinds: &[Compression]) -> Result<RootFs, String> {
+fn from_store(
+    store: &BlobStore,
+    digests: Vec<cnbx_oci::Digest>,
+    kinds: &[Compression],
+) -> Result<RootFs, LayerReadError> {
     let mut builder = RootFsBuilder::new();
     for (digest, kind) in digests.iter().zip(kinds) {
-        let file = store.open_blob(digest).map_err(|e| crate::inspect::error_chain(&e))?;
+        let file = store.open_blob(digest)?;
         add_layer(&mut builder, io::BufReader::new(file), *kind)?;
     }
     Ok(builder.finish())
 }
 
-fn add_layer(builder: &mut RootFsBuilder, reader: impl Read, kind: Compression) -> Result<(), String> {
-    let added = match kind {
-        Compression::Gzip => builder.add_layer(flate2::read::MultiGzDecoder::new(reader)),
-        Compression::None => builder.add_layer(reader),
-    };
-    added.map_err(|e| crate::inspect::error_chain(&e))
+fn add_layer(builder: &mut RootFsBuilder, reader: impl Read, kind: Compression) -> Result<(), LayerReadError> {
+    match kind {
+        Compression::Gzip => builder.add_layer(flate2::read::MultiGzDecoder::new(reader))?,
+        Compression::None => builder.add_layer(reader)?,
+    }
+    Ok(())
 }
 
 /// What the streaming side hands to the parser.
@@ -115,7 +140,7 @@ async fn stream(
     layers: &[LayerBlob],
     kinds: Vec<Compression>,
 ) -> Result<RootFs, BaseLayersError> {
-    let read_err = |detail: String| BaseLayersError::Read { image: image.display_name.clone(), detail };
+    let read_err = |e: LayerReadError| BaseLayersError::Read { image: image.display_name.clone(), source: e };
     let registry_err = |e| BaseLayersError::Registry { image: image.display_name.clone(), source: Box::new(e) };
     let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(CHUNKS_IN_FLIGHT);
     let parser = tokio::task::spawn_blocking(move || parse_stream(rx, &kinds));
@@ -136,15 +161,15 @@ async fn stream(
         }
     }
     drop(tx);
-    let parsed = parser.await.map_err(|e| read_err(e.to_string()))?;
+    let parsed = parser.await.map_err(|_| read_err(LayerReadError::Stopped))?;
     match (parsed, sent) {
         (Ok(fs), Ok(())) => Ok(fs),
         (Err(e), _) => Err(read_err(e)),
-        (Ok(_), Err(())) => Err(read_err("the layer parser stopped early".to_owned())),
+        (Ok(_), Err(())) => Err(read_err(LayerReadError::Stopped)),
     }
 }
 
-fn parse_stream(mut rx: tokio::sync::mpsc::Receiver<Chunk>, kinds: &[Compression]) -> Result<RootFs, String> {
+fn parse_stream(mut rx: tokio::sync::mpsc::Receiver<Chunk>, kinds: &[Compression]) -> Result<RootFs, LayerReadError> {
     let mut builder = RootFsBuilder::new();
     for kind in kinds {
         let mut reader = ChannelReader { rx: &mut rx, buf: bytes::Bytes::new(), ended: false };
@@ -172,10 +197,10 @@ impl ChannelReader<'_> {
         Ok(())
     }
 
-    fn drain(&mut self) -> Result<(), String> {
+    fn drain(&mut self) -> io::Result<()> {
         self.buf.clear();
         while !self.ended {
-            self.next_chunk().map_err(|e| e.to_string())?;
+            self.next_chunk()?;
             self.buf.clear();
         }
         Ok(())
@@ -193,5 +218,28 @@ impl Read for ChannelReader<'_> {
         let n = out.len().min(self.buf.len());
         out[..n].copy_from_slice(&self.buf.split_to(n));
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_layer_that_is_not_a_tar_is_told_with_its_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let digest = store.put_bytes(b"not a tar archive, and not gzip either").unwrap();
+        let missing: cnbx_oci::Digest = format!("sha256:{}", "0".repeat(64)).parse().unwrap();
+
+        let parse = from_store(&store, vec![digest], &[Compression::Gzip]).unwrap_err();
+        assert!(matches!(parse, LayerReadError::Parse(_)), "{parse:?}");
+        let e = BaseLayersError::Read { image: "cnbx.test/build".into(), source: parse };
+        let chain = cnbx_fs::error_chain(&e);
+        assert!(chain.starts_with("reading the layers of 'cnbx.test/build': "), "{chain}");
+        assert!(chain.len() > "reading the layers of 'cnbx.test/build': ".len(), "{chain}");
+
+        let blob = from_store(&store, vec![missing], &[Compression::None]).unwrap_err();
+        assert!(matches!(blob, LayerReadError::Blob(_)), "{blob:?}");
     }
 }

@@ -451,7 +451,7 @@ fn blob_problem(store: &LocalStore, file: &StoredFile) -> Option<String> {
         Ok(actual) if actual == *digest => None,
         Ok(actual) => Some(format!("blob {digest} is corrupt: its content hashes to {actual}")),
         Err(BlobError::Open(e)) if e.is_not_found() => None,
-        Err(e) => Some(format!("blob {digest} cannot be read: {}", crate::inspect::error_chain(&e))),
+        Err(e) => Some(format!("blob {digest} cannot be read: {}", cnbx_fs::error_chain(&e))),
     }
 }
 

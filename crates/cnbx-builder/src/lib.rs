@@ -1,19 +1,30 @@
 //! `builder create` and `builder inspect`.
 //!
+//! * [`create`]: `builder create` in three stages: a plan ([`create`]'s `plan`), the image
+//!   of each target ([`assemble`]) and one write.
+//! * [`assemble`]: the builder's layer assembler: layers built through the layer cache
+//!   ([`assemble::LayerService`]), in pack's order, with pack's labels.
+//! * [`modules`] and [`lifecycle`]: fetching buildpacks, extensions and the lifecycle, from
+//!   wherever [`source`] says they are, read in one pass by [`scan`]'s archive scan.
 //! * [`labels`]: the labels pack writes on a builder, as typed values written byte for byte
-//!   like pack ([`gojson`] is Go's `encoding/json`) and read as leniently as pack reads them.
+//!   like pack and read as leniently as pack reads them.
 //! * [`inspect`]: what `builder inspect` derives from those labels and its four output
 //!   formats.
+//! * [`gocompat`]: the Go encoders (JSON, TOML twice, YAML, tabwriter) whose bytes pack's
+//!   output is made of.
+//!
+//! The CNB data (module info, orders, targets, run images, the lifecycle, versions) are
+//! [`cnbx_model`] types.
 
-mod base_layers;
-#[allow(dead_code)]
-pub(crate) mod btoml;
+pub mod assemble;
+pub mod base_layers;
 pub mod create;
-pub mod gojson;
+pub mod gocompat;
 pub mod home;
 pub mod images;
 pub mod inspect;
 pub mod labels;
-pub mod layers;
 pub mod lifecycle;
 pub mod modules;
+pub mod scan;
+pub mod source;

@@ -3,43 +3,21 @@
 
 use std::path::Path;
 
+use cnbx_model::{LifecycleDescriptor, LifecycleDescriptorError, LifecycleSource};
 use cnbx_oci::confine::{Confinement, sanitize};
-use cnbx_oci::image::{BlobSource, LayerBlob};
+use cnbx_oci::image::BlobSource;
 use cnbx_oci::layer::{ArchiveSource, LayerRecipe, walk_dir};
 use cnbx_oci::progress::ReporterExt;
 use cnbx_oci::tarball::{EntryKind, TarEntry, TarError, TarTime, clean_path};
-use toml::{Table, Value};
 
-use crate::labels::{ApiVersion, ApiVersions, LifecycleApi, LifecycleApis, LifecycleMetadata, LifecycleVersion};
-use crate::modules::{
-    Located, ModuleContext, ModuleError, ScanSpec, clean_name, download, scan_cached, toml_error, uri_to_local,
-};
-
-/// The lifecycle version used when `builder.toml` names none.
-pub const DEFAULT_LIFECYCLE_VERSION: &str = "0.21.0";
+use crate::assemble::Lifecycle;
+use crate::images::ImageFetchError;
+use crate::scan::{ArchiveError, ScanSpec, clean_name, scan_cached};
+use crate::source::{FetchContext, Located, SourceError, download, uri_to_local};
 
 /// The binaries a lifecycle archive must contain.
 pub const REQUIRED_BINARIES: [&str; 7] =
     ["detector", "restorer", "analyzer", "builder", "exporter", "launcher", "creator"];
-
-/// Where the lifecycle comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LifecycleLocation {
-    /// `[lifecycle] uri`: an archive, directory, `file://` or `http(s)://` URL, or a
-    /// `docker://` lifecycle image.
-    Uri(String),
-    /// `[lifecycle] version`, normalised (`0.21.0`): downloaded from GitHub releases.
-    Version(String),
-}
-
-/// A lifecycle ready to be added.
-#[derive(Debug, Clone)]
-pub struct Lifecycle {
-    /// Version and APIs, with pack's compatibility mapping applied.
-    pub metadata: LifecycleMetadata,
-    /// The `/cnb/lifecycle` layer.
-    pub layer: LayerBlob,
-}
 
 /// Errors about the lifecycle.
 #[derive(Debug, thiserror::Error)]
@@ -47,12 +25,43 @@ pub enum LifecycleError {
     /// The archive is not a valid lifecycle (`invalid lifecycle: …`).
     #[error("invalid lifecycle: {0}")]
     Invalid(String),
+    /// Its `lifecycle.toml` cannot be read.
+    #[error("invalid lifecycle")]
+    Descriptor(#[source] LifecycleDescriptorError),
     /// The lifecycle could not be obtained.
     #[error("fetch lifecycle: {0}")]
     Fetch(String),
-    /// Locating, downloading or building failed.
+    /// A lifecycle image could not be read.
+    #[error("fetch lifecycle: Could not parse uri from lifecycle image")]
+    Image(#[source] ImageFetchError),
+    /// Locating or downloading failed.
     #[error(transparent)]
-    Module(#[from] ModuleError),
+    Source(#[from] SourceError),
+    /// The archive cannot be read, or cannot become a layer.
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    /// A file of the lifecycle could not be read.
+    #[error("reading {}", .path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A lifecycle directory cannot be read.
+    #[error("invalid lifecycle")]
+    Directory(#[source] cnbx_fs::FsError),
+    /// Building the layer failed.
+    #[error("building the layer of lifecycle")]
+    Layer(#[source] Box<cnbx_oci::layer::LayerError>),
+}
+
+impl LifecycleError {
+    /// Whether the message already starts with pack's `fetch lifecycle:`.
+    pub fn says_fetch(&self) -> bool {
+        matches!(self, Self::Fetch(_) | Self::Image(_))
+    }
 }
 
 /// The release URL of lifecycle `version` for `arch` (and a warning when `arch` has no
@@ -127,56 +136,6 @@ fn check_binaries<'a>(found: impl IntoIterator<Item = &'a str>) -> Result<(), Li
     Ok(())
 }
 
-fn apis(t: Option<&Value>, key: &str) -> Result<Option<Vec<ApiVersion>>, LifecycleError> {
-    let Some(v) = t.and_then(|t| t.get(key)) else { return Ok(None) };
-    let arr =
-        v.as_array().ok_or_else(|| LifecycleError::Invalid(format!("lifecycle.toml: '{key}' must be an array")))?;
-    arr.iter()
-        .map(|v| {
-            let s = v
-                .as_str()
-                .ok_or_else(|| LifecycleError::Invalid(format!("lifecycle.toml: '{key}' must list strings")))?;
-            ApiVersion::parse(s).map_err(|e| LifecycleError::Invalid(format!("lifecycle.toml: {e}")))
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Some)
-}
-
-fn api(t: Option<&Value>, key: &str) -> Result<Option<ApiVersion>, LifecycleError> {
-    match t.and_then(|t| t.get(key)).map(|v| v.as_str()) {
-        None => Ok(None),
-        Some(Some(s)) => {
-            ApiVersion::parse(s).map(Some).map_err(|e| LifecycleError::Invalid(format!("lifecycle.toml: {e}")))
-        }
-        Some(None) => Err(LifecycleError::Invalid(format!("lifecycle.toml: 'api.{key}' must be a string"))),
-    }
-}
-
-/// Parses `lifecycle.toml` into pack's lifecycle metadata (compatibility mapping applied).
-pub fn parse_lifecycle_toml(text: &str) -> Result<LifecycleMetadata, LifecycleError> {
-    let doc: Table = text.parse().map_err(|e| LifecycleError::Invalid(toml_error("lifecycle.toml", text, &e)))?;
-    let version = match doc.get("lifecycle").and_then(|l| l.get("version")) {
-        None => None,
-        Some(Value::String(s)) => {
-            Some(LifecycleVersion::parse(s).map_err(|e| LifecycleError::Invalid(format!("lifecycle.toml: {e}")))?)
-        }
-        Some(_) => return Err(LifecycleError::Invalid("lifecycle.toml: 'lifecycle.version' must be a string".into())),
-    };
-    let legacy = doc.get("api");
-    let apis_t = doc.get("apis");
-    let bp = apis_t.and_then(|a| a.get("buildpack"));
-    let pl = apis_t.and_then(|a| a.get("platform"));
-    let metadata = LifecycleMetadata {
-        version,
-        api: LifecycleApi { buildpack: api(legacy, "buildpack")?, platform: api(legacy, "platform")? },
-        apis: LifecycleApis {
-            buildpack: ApiVersions { deprecated: apis(bp, "deprecated")?, supported: apis(bp, "supported")? },
-            platform: ApiVersions { deprecated: apis(pl, "deprecated")?, supported: apis(pl, "supported")? },
-        },
-    };
-    Ok(metadata.compat())
-}
-
 fn symlink_entry() -> TarEntry {
     TarEntry::symlink("/lifecycle", "/cnb/lifecycle")
 }
@@ -220,7 +179,7 @@ fn archive_recipe(path: &Path, naming: Naming) -> Result<LayerRecipe, LifecycleE
         Naming::Image => "lifecycle v2 image",
     };
     let source = ArchiveSource::new(path, mapping, lifecycle_map(naming))
-        .map_err(|e| ModuleError::io(format!("reading {}", path.display()), e))?;
+        .map_err(|source| LifecycleError::Read { path: path.to_path_buf(), source })?;
     r.push_archive(source);
     r.push_header(symlink_entry());
     Ok(r)
@@ -232,7 +191,7 @@ fn dir_recipe(dir: &Path, reporter: &dyn cnbx_oci::progress::Reporter) -> Result
     r.push_header(TarEntry::dir("/cnb/lifecycle"));
     let mut walk = walk_dir(dir);
     for w in walk.by_ref() {
-        let w = w.map_err(|e| ModuleError::io(format!("reading {}", e.path.display()), e.source))?;
+        let w = w.map_err(|e| LifecycleError::Read { path: e.path, source: e.source })?;
         let Some(base) = second_component(&w.rel_path).map(str::to_owned) else { continue };
         if w.mode & 0o6000 != 0 {
             reporter.warn(&format!(
@@ -260,30 +219,27 @@ fn dir_recipe(dir: &Path, reporter: &dyn cnbx_oci::progress::Reporter) -> Result
     Ok(r)
 }
 
-fn offline_hint(url: &str, err: ModuleError) -> LifecycleError {
+fn offline_hint(url: &str, err: SourceError) -> LifecycleError {
     match err {
-        ModuleError::Download { reason, .. } => LifecycleError::Fetch(format!(
+        SourceError::Download { reason, .. } => LifecycleError::Fetch(format!(
             "downloading lifecycle from '{url}': {reason}; without network access, download it elsewhere and set \
              [lifecycle] uri = \"<path to the .tgz>\" in builder.toml"
         )),
-        other => LifecycleError::Module(other),
+        other => LifecycleError::Source(other),
     }
 }
 
 /// Fetches the lifecycle, validates it and builds its layer through the cache.
-/// `os`/`arch` of the build image pick the release for [`LifecycleLocation::Version`]
+/// `os`/`arch` of the build image pick the release for [`LifecycleSource::Version`]
 /// (`arch` may be given as `os/arch`; a bare arch means Linux).
 pub async fn fetch_lifecycle(
-    ctx: &ModuleContext<'_>,
-    location: &LifecycleLocation,
+    ctx: &FetchContext<'_>,
+    location: &LifecycleSource,
     arch: &str,
 ) -> Result<Lifecycle, LifecycleError> {
     let pending = locate_lifecycle(ctx, location, arch).await?;
-    let (info, _hit) = ctx
-        .cache
-        .get_or_build(&pending.recipe, ctx.images.blobs(), ctx.reporter)
-        .map_err(|source| ModuleError::Layer { layer: "lifecycle".into(), source: Box::new(source) })?;
-    Ok(Lifecycle { metadata: pending.metadata, layer: info.to_layer_blob(ctx.images.blobs()) })
+    let layer = ctx.layers.build(&pending.recipe).map_err(|e| LifecycleError::Layer(Box::new(e)))?;
+    Ok(Lifecycle { metadata: pending.metadata, layer })
 }
 
 /// A lifecycle located, read and checked, whose layer is still to be built (so that the
@@ -291,48 +247,34 @@ pub async fn fetch_lifecycle(
 #[derive(Debug, Clone)]
 pub struct PendingLifecycle {
     /// The lifecycle's version and APIs (compat mapping applied).
-    pub metadata: LifecycleMetadata,
+    pub metadata: LifecycleDescriptor,
     /// The recipe of its layer.
     pub recipe: LayerRecipe,
 }
 
 /// Everything of [`fetch_lifecycle`] but building the layer.
 pub async fn locate_lifecycle(
-    ctx: &ModuleContext<'_>,
-    location: &LifecycleLocation,
+    ctx: &FetchContext<'_>,
+    location: &LifecycleSource,
     arch: &str,
 ) -> Result<PendingLifecycle, LifecycleError> {
     let (os, arch) = arch.split_once('/').unwrap_or(("linux", arch));
     let (source, naming): (Located, Naming) = match location {
-        LifecycleLocation::Version(v) => {
-            let (url, warning) = release_url(v, os, arch);
+        LifecycleSource::Version(v) => {
+            let (url, warning) = release_url(&v.to_string(), os, arch);
             if let Some(w) = warning {
                 ctx.reporter.warn(&w);
             }
             let path = download(ctx, &url).await.map_err(|e| offline_hint(&url, e))?;
             (Located::File(path), Naming::Archive)
         }
-        LifecycleLocation::Uri(uri) if uri.starts_with("docker:/") => {
+        LifecycleSource::Uri(uri) if uri.starts_with("docker:/") => {
             let name = uri.trim_start_matches("docker://").trim_start_matches("docker:/");
-            let image = ctx
-                .images
-                .get(name, ctx.base_dir, None)
-                .await
-                .map_err(|e| {
-                    LifecycleError::Fetch(format!(
-                        "Could not parse uri from lifecycle image: {}",
-                        crate::inspect::error_chain(&e)
-                    ))
-                })?
-                .ok_or_else(|| {
+            let image =
+                ctx.images.get(name, ctx.base_dir, None).await.map_err(LifecycleError::Image)?.ok_or_else(|| {
                     LifecycleError::Fetch(format!("Could not parse uri from lifecycle image: image '{name}' not found"))
                 })?;
-            let image = ctx.images.with_local_layers(&image).await.map_err(|e| {
-                LifecycleError::Fetch(format!(
-                    "Could not parse uri from lifecycle image: {}",
-                    crate::inspect::error_chain(&e)
-                ))
-            })?;
+            let image = ctx.images.with_local_layers(&image).await.map_err(LifecycleError::Image)?;
             let layers = image.layers().map_err(|e| LifecycleError::Fetch(e.to_string()))?;
             let last = layers.last().ok_or_else(|| {
                 LifecycleError::Fetch("Could not parse uri from lifecycle image: lifecycle image has no layers".into())
@@ -347,7 +289,7 @@ pub async fn locate_lifecycle(
             };
             (Located::File(path), Naming::Image)
         }
-        LifecycleLocation::Uri(uri) => (uri_to_local(ctx, uri).await?, Naming::Archive),
+        LifecycleSource::Uri(uri) => (uri_to_local(ctx, uri).await?, Naming::Archive),
     };
 
     let not_found = || LifecycleError::Invalid("could not find entry path 'lifecycle.toml': not exist".into());
@@ -355,20 +297,13 @@ pub async fn locate_lifecycle(
         Located::Dir(dir) => {
             let mut names: Vec<String> = Vec::new();
             for w in walk_dir(dir) {
-                let w = w.map_err(|e| ModuleError::io(format!("reading {}", e.path.display()), e.source))?;
+                let w = w.map_err(|e| LifecycleError::Read { path: e.path, source: e.source })?;
                 names.extend(binary_name(&w.rel_path, Naming::Archive));
             }
-            let safe =
-                cnbx_fs::SafeDir::open(dir).map_err(|e| LifecycleError::Invalid(crate::inspect::error_chain(&e)))?;
+            let safe = cnbx_fs::SafeDir::open(dir).map_err(LifecycleError::Directory)?;
             let text = safe
                 .read_file(std::ffi::OsStr::new("lifecycle.toml"), cnbx_fs::limits::MAX_DESCRIPTOR, "lifecycle.toml")
-                .map_err(|e| {
-                    if e.is_not_found() {
-                        not_found()
-                    } else {
-                        LifecycleError::Invalid(crate::inspect::error_chain(&e))
-                    }
-                })?;
+                .map_err(|e| if e.is_not_found() { not_found() } else { LifecycleError::Directory(e) })?;
             check_binaries(names.iter().map(String::as_str))?;
             (text, dir_recipe(dir, ctx.reporter)?)
         }
@@ -385,8 +320,7 @@ pub async fn locate_lifecycle(
                 layer: Some((&map, lifecycle_confinement())),
             };
             let what = format!("lifecycle archive {}", path.display());
-            let mut scan =
-                scan_cached(ctx, path, &spec).map_err(|e| LifecycleError::Module(e.into_module_error(&what)))?;
+            let mut scan = scan_cached(ctx, path, &spec).map_err(|e| e.reading(&what))?;
             for w in &scan.warnings {
                 ctx.reporter.warn(&format!("{what}: {w}"));
             }
@@ -402,7 +336,7 @@ pub async fn locate_lifecycle(
     };
     let toml_text =
         String::from_utf8(toml_bytes).map_err(|_| LifecycleError::Invalid("lifecycle.toml is not UTF-8".into()))?;
-    let metadata = parse_lifecycle_toml(&toml_text)?;
+    let metadata = LifecycleDescriptor::parse(&toml_text).map_err(LifecycleError::Descriptor)?;
     Ok(PendingLifecycle { metadata, recipe })
 }
 
@@ -426,18 +360,6 @@ mod tests {
             w.unwrap(),
             "failed to find a lifecycle binary for requested architecture 'riscv64', defaulting to 'x86-64'"
         );
-    }
-
-    #[test]
-    fn lifecycle_toml_compat() {
-        let m =
-            parse_lifecycle_toml("[api]\nbuildpack = \"0.2\"\nplatform = \"0.3\"\n[lifecycle]\nversion = \"v0.9\"\n")
-                .unwrap();
-        assert_eq!(m.apis.buildpack.supported(), &[ApiVersion::new(0, 2)]);
-        assert_eq!(m.version.unwrap().original(), "v0.9");
-        let m = parse_lifecycle_toml("[apis.buildpack]\ndeprecated = [\"0.6\"]\nsupported = [\"0.7\"]\n").unwrap();
-        assert_eq!(m.api.buildpack, Some(ApiVersion::new(0, 6)));
-        assert!(parse_lifecycle_toml("[lifecycle]\nversion = \"x\"").is_err());
     }
 
     #[test]

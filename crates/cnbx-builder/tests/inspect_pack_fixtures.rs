@@ -16,12 +16,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use cnbx_builder::inspect::{self, BuilderInfo, Depth, InspectReport, OutputFormat, RenderOptions, Rendered, Section};
-use cnbx_builder::labels::{
-    self, ApiVersion, ApiVersions, BuilderMetadata, CreatorMetadata, LifecycleApi, LifecycleApis, LifecycleMetadata,
-    LifecycleVersion, ModuleInfo, ModuleLayerInfo, ModuleLayers, ModuleRef, OrderEntry, RunImageMetadata,
-    StackMetadata,
+use cnbx_builder::labels::{self, BuilderMetadata, CreatorMetadata, ModuleLayerInfo, ModuleLayers, StackMetadata};
+use cnbx_model::{
+    ApiVersion, ApiVersions, LifecycleApi, LifecycleApis, LifecycleDescriptor, ModuleInfo, ModuleRef, OrderEntry,
+    RunImage, Semver,
 };
-use cnbx_refs::RunImage;
 
 const BUILDER_NAME: &str = "localhost:5000/cnbx-acceptance/builder";
 const PACK_VERSION: &str = "0.38.2";
@@ -100,14 +99,14 @@ fn pack_labels(nested: bool, names: bool) -> BTreeMap<String, String> {
     } else {
         "simple/layers"
     };
-    let run = RunImageMetadata { image: "pack-test/run".into(), mirrors: Some(vec![RUN_IMAGE_MIRROR.into()]) };
+    let run = RunImage { image: "pack-test/run".into(), mirrors: Some(vec![RUN_IMAGE_MIRROR.into()]) };
     let metadata = BuilderMetadata {
         description: String::new(),
         buildpacks: Some(buildpacks),
         extensions: None,
         stack: StackMetadata { run_image: run.clone() },
-        lifecycle: LifecycleMetadata {
-            version: Some(LifecycleVersion::parse(LIFECYCLE_VERSION).unwrap()),
+        lifecycle: LifecycleDescriptor {
+            version: Some(Semver::parse(LIFECYCLE_VERSION).unwrap()),
             api: LifecycleApi { buildpack: Some(ApiVersion::new(0, 7)), platform: Some(ApiVersion::new(0, 7)) },
             apis: LifecycleApis {
                 buildpack: ApiVersions { deprecated: Some(vec![]), supported: Some(buildpack_apis()) },

@@ -24,8 +24,8 @@ use std::collections::BTreeMap;
 use cnbx_builder::inspect::{
     self, BuilderInfo, Depth, InspectError, InspectReport, OutputFormat, RenderError, RenderOptions, Rendered, Section,
 };
-use cnbx_builder::labels::{self, BuilderMetadata, ModuleLayers, OrderEntry, System};
-use cnbx_refs::RunImage;
+use cnbx_builder::labels::{self, BuilderMetadata, ModuleLayers};
+use cnbx_model::{OrderEntry, RunImage, System};
 
 const FULL_METADATA: &str = concat!(
     r#"{"description":"Acme \u003cfull\u003e builder \u0026 friends","buildpacks":["#,
@@ -321,7 +321,7 @@ fn errors_are_packs() {
     let missing = BuilderInfo::from_labels(&BTreeMap::new()).unwrap_err();
     assert!(matches!(missing, InspectError::Metadata(_)));
     assert_eq!(
-        inspect::error_chain(&missing),
+        cnbx_fs::error_chain(&missing),
         "reading image metadata: builder missing label io.buildpacks.builder.metadata -- try recreating builder"
     );
     let empty = label_map(&[(labels::BUILDER_METADATA, "")]);
@@ -347,7 +347,7 @@ fn errors_are_packs() {
         let mut labels = minimal_labels();
         labels.insert(label.to_owned(), "{not json".to_owned());
         let err = BuilderInfo::from_labels(&labels).unwrap_err();
-        let chain = inspect::error_chain(&err);
+        let chain = cnbx_fs::error_chain(&err);
         assert!(chain.starts_with(prefix), "{chain}");
     }
     // A label pack never reads does not matter.

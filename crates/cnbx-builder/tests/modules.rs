@@ -9,13 +9,15 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use cnbx_builder::assemble::{LayerService, Module};
 use cnbx_builder::home::CnbxHome;
 use cnbx_builder::images::{Images, PullPolicy};
-use cnbx_builder::labels::{self, ApiVersion, ModuleInfo, ModuleLayers, ModuleRef, OrderEntry};
-use cnbx_builder::lifecycle::{LifecycleError, LifecycleLocation, fetch_lifecycle};
-use cnbx_builder::modules::{
-    ModuleContext, ModuleKind, ModuleSpec, PACKAGE_METADATA, fetch_modules, plan_module_layers,
-};
+use cnbx_builder::labels::{self, ModuleLayers};
+use cnbx_builder::lifecycle::{LifecycleError, fetch_lifecycle};
+use cnbx_builder::modules::{PACKAGE_METADATA, fetch_modules};
+use cnbx_builder::source::FetchContext;
+use cnbx_config::ModuleConfig;
+use cnbx_model::{ApiVersion, LifecycleSource, ModuleInfo, ModuleKind, ModuleRef, OrderEntry};
 use cnbx_oci::cache::LayerCache;
 use cnbx_oci::config::ImageConfig;
 use cnbx_oci::image::{BlobSource, ImageToWrite, LayerBlob};
@@ -47,7 +49,7 @@ impl Messages {
 struct Env {
     tmp: tempfile::TempDir,
     images: Images,
-    cache: LayerCache,
+    layers: LayerService,
     platform: Platform,
     base_dir: PathBuf,
     messages: Messages,
@@ -64,20 +66,21 @@ impl Env {
         let cache = LayerCache::open(home.layer_cache_dir()).unwrap();
         let registry = RegistryClient::new(RegistryOptions::default());
         let images = Images::new(home, PullPolicy::Never, false, Arc::new(NullReporter), registry).unwrap();
+        let layers = LayerService::new(cache, images.blobs().clone(), Arc::new(NullReporter));
         Self {
             tmp,
             images,
-            cache,
+            layers,
             platform: Platform::new("linux", "amd64", None),
             base_dir: testdata(),
             messages: Messages::default(),
         }
     }
 
-    fn ctx(&self) -> ModuleContext<'_> {
-        ModuleContext {
+    fn ctx(&self) -> FetchContext<'_> {
+        FetchContext {
             images: &self.images,
-            cache: &self.cache,
+            layers: &self.layers,
             base_dir: &self.base_dir,
             platform: &self.platform,
             reporter: &self.messages,
@@ -88,9 +91,9 @@ impl Env {
         self.tmp.path().join(p)
     }
 
-    async fn fetch(&self, kind: ModuleKind, uri: &str) -> Result<Vec<cnbx_builder::modules::Module>, String> {
-        let spec = ModuleSpec { uri: uri.to_owned(), ..ModuleSpec::default() };
-        fetch_modules(&self.ctx(), kind, &[spec]).await.map_err(|e| cnbx_builder::inspect::error_chain(&e))
+    async fn fetch(&self, kind: ModuleKind, uri: &str) -> Result<Vec<Module>, String> {
+        let spec = ModuleConfig { uri: uri.to_owned(), ..ModuleConfig::default() };
+        fetch_modules(&self.ctx(), kind, &[spec]).await.map_err(|e| cnbx_fs::error_chain(&e))
     }
 
     fn layer_tar(&self, layer: &LayerBlob) -> Vec<u8> {
@@ -197,9 +200,9 @@ async fn golden_directory_buildpack() {
 #[tokio::test(flavor = "multi_thread")]
 async fn testdata_dir_tgz_and_composite() {
     let env = Env::new();
-    let specs: Vec<ModuleSpec> = ["buildpacks/hello-universe", "buildpacks/hello-world", "buildpacks/hello-moon.tgz"]
+    let specs: Vec<ModuleConfig> = ["buildpacks/hello-universe", "buildpacks/hello-world", "buildpacks/hello-moon.tgz"]
         .iter()
-        .map(|u| ModuleSpec { uri: (*u).to_owned(), ..ModuleSpec::default() })
+        .map(|u| ModuleConfig { uri: (*u).to_owned(), ..ModuleConfig::default() })
         .collect();
     let modules = fetch_modules(&env.ctx(), ModuleKind::Buildpack, &specs).await.unwrap();
     let names: Vec<String> = modules.iter().map(|m| m.info.full_name()).collect();
@@ -232,13 +235,21 @@ async fn testdata_dir_tgz_and_composite() {
 #[tokio::test]
 async fn config_mismatch_and_locator_errors() {
     let env = Env::new();
-    let spec = ModuleSpec { uri: "buildpacks/hello-world".into(), id: "other/id".into(), version: String::new() };
+    let spec = ModuleConfig {
+        uri: "buildpacks/hello-world".into(),
+        info: ModuleInfo::new("other/id", ""),
+        ..ModuleConfig::default()
+    };
     let err = fetch_modules(&env.ctx(), ModuleKind::Buildpack, &[spec]).await.unwrap_err();
     assert_eq!(
         err.to_string(),
         "buildpack from URI 'buildpacks/hello-world' has ID 'samples/hello-world' which does not match ID 'other/id' from builder config"
     );
-    let spec = ModuleSpec { uri: "buildpacks/hello-world".into(), id: String::new(), version: "9.9.9".into() };
+    let spec = ModuleConfig {
+        uri: "buildpacks/hello-world".into(),
+        info: ModuleInfo::new("", "9.9.9"),
+        ..ModuleConfig::default()
+    };
     let err = fetch_modules(&env.ctx(), ModuleKind::Buildpack, &[spec]).await.unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -338,15 +349,16 @@ async fn buildpackage_layers_are_reused_and_flattened_ones_split() {
     assert!(env.images.blobs().contains(&g.layer.descriptor.digest));
 
     // Config id/version are checked against the package's main module.
-    let spec = ModuleSpec { uri: uri.clone(), id: "samples/hello-world".into(), version: String::new() };
+    let spec =
+        ModuleConfig { uri: uri.clone(), info: ModuleInfo::new("samples/hello-world", ""), ..ModuleConfig::default() };
     let err = fetch_modules(&env.ctx(), ModuleKind::Buildpack, &[spec]).await.unwrap_err();
     assert!(err.to_string().contains("has ID 'my/bp' which does not match ID 'samples/hello-world'"), "{err}");
 
     // A flattened package: both modules in one layer → split into one layer per module,
     // each the same as the module's own layer.
     let flat_layout = env.path("flat");
-    let (flat_layers, flat_label) = plan_module_layers(
-        &env.ctx(),
+    let (flat_layers, flat_label) = cnbx_builder::assemble::modules::plan(
+        &env.layers,
         ModuleKind::Buildpack,
         &[g.clone(), w.clone()],
         &ModuleLayers::default(),
@@ -382,7 +394,8 @@ async fn plan_merges_with_base_labels() {
     let golden = env.fetch(ModuleKind::Buildpack, golden_dir(env.tmp.path()).to_str().unwrap()).await.unwrap();
     let mut base = ModuleLayers::default();
     base.insert("my/bp", "0.0.1", golden[0].layer_info.clone());
-    let (layers, merged) = plan_module_layers(&env.ctx(), ModuleKind::Buildpack, &golden, &base, &[]).unwrap();
+    let (layers, merged) =
+        cnbx_builder::assemble::modules::plan(&env.layers, ModuleKind::Buildpack, &golden, &base, &[]).unwrap();
     assert!(layers.is_empty(), "same diffID on the base image: skipped");
     assert_eq!(merged, base);
 }
@@ -408,7 +421,7 @@ fn lifecycle_archive(out: &Path, skip: &str) {
 #[tokio::test]
 async fn lifecycle_from_testdata() {
     let env = Env::new();
-    let loc = LifecycleLocation::Uri("lifecycle/lifecycle-v0.21.0+test.tgz".into());
+    let loc = LifecycleSource::Uri("lifecycle/lifecycle-v0.21.0+test.tgz".into());
     let lc = fetch_lifecycle(&env.ctx(), &loc, "amd64").await.unwrap();
     let m = &lc.metadata;
     assert_eq!(m.version.as_ref().unwrap().to_string(), "0.21.0");
@@ -442,7 +455,7 @@ async fn lifecycle_from_testdata() {
     let tar_path = env.path("lc.tar");
     lifecycle_archive(&tar_path, "");
     let uri = format!("file://{}", tar_path.display());
-    let lc2 = fetch_lifecycle(&env.ctx(), &LifecycleLocation::Uri(uri), "amd64").await.unwrap();
+    let lc2 = fetch_lifecycle(&env.ctx(), &LifecycleSource::Uri(uri), "amd64").await.unwrap();
     assert_eq!(lc2.layer.diff_id, lc.layer.diff_id);
     assert_eq!(lc2.metadata, lc.metadata);
 }
@@ -452,14 +465,14 @@ async fn lifecycle_validation_errors() {
     let env = Env::new();
     let missing_bin = env.path("no-creator.tar");
     lifecycle_archive(&missing_bin, "lifecycle/creator");
-    let err = fetch_lifecycle(&env.ctx(), &LifecycleLocation::Uri(missing_bin.display().to_string()), "amd64")
+    let err = fetch_lifecycle(&env.ctx(), &LifecycleSource::Uri(missing_bin.display().to_string()), "amd64")
         .await
         .unwrap_err();
     assert!(matches!(err, LifecycleError::Invalid(_)));
     assert_eq!(err.to_string(), "invalid lifecycle: validating binaries: did not find 'creator' in tar");
     let missing_toml = env.path("no-toml.tar");
     lifecycle_archive(&missing_toml, "lifecycle.toml");
-    let err = fetch_lifecycle(&env.ctx(), &LifecycleLocation::Uri(missing_toml.display().to_string()), "amd64")
+    let err = fetch_lifecycle(&env.ctx(), &LifecycleSource::Uri(missing_toml.display().to_string()), "amd64")
         .await
         .unwrap_err();
     assert_eq!(err.to_string(), "invalid lifecycle: could not find entry path 'lifecycle.toml': not exist");
@@ -470,13 +483,13 @@ async fn lifecycle_version_downloads_from_a_named_url() {
     // Pointing at a closed local port stands in for "offline": the error names the URL and
     // says how to work around it.
     let env = Env::new();
-    let err = fetch_lifecycle(&env.ctx(), &LifecycleLocation::Uri("http://127.0.0.1:9/lc.tgz".into()), "amd64")
+    let err = fetch_lifecycle(&env.ctx(), &LifecycleSource::Uri("http://127.0.0.1:9/lc.tgz".into()), "amd64")
         .await
         .unwrap_err();
     assert!(
-        cnbx_builder::inspect::error_chain(&err).contains("downloading 'http://127.0.0.1:9/lc.tgz'"),
+        cnbx_fs::error_chain(&err).contains("downloading 'http://127.0.0.1:9/lc.tgz'"),
         "{}",
-        cnbx_builder::inspect::error_chain(&err)
+        cnbx_fs::error_chain(&err)
     );
 }
 
@@ -584,10 +597,10 @@ async fn lifecycle_from_a_lifecycle_image() {
     let toml = std::fs::read(testdata().join("lifecycle/src/lifecycle.toml"))
         .unwrap_or_else(|_| b"[apis.buildpack]\nsupported = [\"0.7\"]\n[lifecycle]\nversion = \"0.21.0\"\n".to_vec());
     r.push_bytes(cnbx_oci::TarEntry::file("/cnb/lifecycle.toml", 0), toml);
-    let (info, _) = env.cache.get_or_build(&r, env.images.blobs(), &NullReporter).unwrap();
-    put_in_store(&env, "example.com/lifecycle:0.21.0", &[info.to_layer_blob(env.images.blobs())], &[]);
+    let layer = env.layers.build(&r).unwrap();
+    put_in_store(&env, "example.com/lifecycle:0.21.0", &[layer], &[]);
 
-    let loc = LifecycleLocation::Uri("docker://example.com/lifecycle:0.21.0".into());
+    let loc = LifecycleSource::Uri("docker://example.com/lifecycle:0.21.0".into());
     let lc = fetch_lifecycle(&env.ctx(), &loc, "amd64").await.unwrap();
     assert_eq!(lc.metadata.version.as_ref().unwrap().to_string(), "0.21.0");
     let names: Vec<String> = tar_listing(&env.layer_tar(&lc.layer)).into_iter().map(|(n, _)| n).collect();
@@ -609,13 +622,12 @@ async fn lifecycle_from_a_directory() {
         let to = if name == "lifecycle.toml" { dir.join(&name) } else { dir.join("lifecycle").join(&name) };
         std::fs::copy(e.path(), to).unwrap();
     }
-    let lc = fetch_lifecycle(&env.ctx(), &LifecycleLocation::Uri(dir.display().to_string()), "arm64").await.unwrap();
+    let lc = fetch_lifecycle(&env.ctx(), &LifecycleSource::Uri(dir.display().to_string()), "arm64").await.unwrap();
     assert_eq!(lc.metadata.apis.platform.supported().len(), 9);
     let listing = tar_listing(&env.layer_tar(&lc.layer));
     assert_eq!(listing.len(), 11);
     assert_eq!(listing[1].0, "/cnb/lifecycle/analyzer");
     // The flat source directory itself is not a lifecycle (binaries must be at <dir>/<name>).
-    let err =
-        fetch_lifecycle(&env.ctx(), &LifecycleLocation::Uri(src.display().to_string()), "amd64").await.unwrap_err();
+    let err = fetch_lifecycle(&env.ctx(), &LifecycleSource::Uri(src.display().to_string()), "amd64").await.unwrap_err();
     assert_eq!(err.to_string(), "invalid lifecycle: validating binaries: did not find 'detector' in tar");
 }

@@ -9,7 +9,9 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use crate::error::{ConfigError, Label, LineCounter, MAX_LISTED_KEYS, UnknownKey, line_col, render_snippet};
-use crate::model::{BuildEnv, BuilderConfig, RunImageConfig};
+use cnbx_model::RunImage;
+
+use crate::model::{BuildEnv, BuilderConfig};
 
 /// The warning pack prints for a `[[buildpacks]]`/`[[extensions]]` entry with `image` but no `uri`.
 pub const IMAGE_KEY_DEPRECATED: &str = "The 'image' key is deprecated. Use 'uri=\"docker://...\"' instead.";
@@ -83,7 +85,7 @@ pub fn parse_str(source: &str, path: &Path) -> Result<LoadedConfig, ConfigError>
     }
 
     let mut warnings = Vec::new();
-    if config.order.is_empty() {
+    if config.order.as_deref().unwrap_or_default().is_empty() {
         warnings.push("builder configuration: empty 'order' definition".to_string());
     }
     let stack_mirrors_present =
@@ -118,7 +120,7 @@ fn merge_stack(config: &mut BuilderConfig, stack_mirrors_present: bool) {
         config.stack.run_image = first.image.clone();
         config.stack.run_image_mirrors = first.mirrors.clone().unwrap_or_default();
     } else if !config.stack.run_image.is_empty() {
-        config.run.images = vec![RunImageConfig {
+        config.run.images = vec![RunImage {
             image: config.stack.run_image.clone(),
             mirrors: stack_mirrors_present.then(|| config.stack.run_image_mirrors.clone()),
         }];
@@ -236,15 +238,6 @@ impl LoadedConfig {
         Ok(())
     }
 
-    /// Whether the file writes the key at `path` (keys in their canonical case; a segment made
-    /// of digits indexes an array), even as an empty list: pack writes a list the file sets to
-    /// `[]` as `[]`, and one it does not have as `null`.
-    pub fn has_key(&self, path: &[&str]) -> bool {
-        let segments: Vec<Seg> =
-            path.iter().map(|p| p.parse::<usize>().map_or_else(|_| Seg::Key((*p).to_owned()), Seg::Index)).collect();
-        self.document().is_some_and(|doc| lookup(doc.get_ref(), &segments).is_some())
-    }
-
     /// The file's document with keys in their canonical case, for spans; `None` if it does
     /// not parse (only possible for a hand-built value).
     fn document(&self) -> Option<Spanned<DeTable<'_>>> {
@@ -352,33 +345,6 @@ fn fold_key_case(table: &mut DeTable<'_>, parent: &str) {
 // ---------------------------------------------------------------------------------------------
 // TOML errors
 
-/// The dotted key (array indices dropped) whose value has exactly `span`.
-fn key_at(table: &DeTable<'_>, span: &Range<usize>, parent: &str) -> Option<String> {
-    for (key, value) in table.iter() {
-        let name = if parent.is_empty() { key.get_ref().to_string() } else { format!("{parent}.{}", key.get_ref()) };
-        if value.span() == *span {
-            return Some(name);
-        }
-        let found = match value.get_ref() {
-            DeValue::Table(t) => key_at(t, span, &name),
-            DeValue::Array(a) => a.iter().find_map(|item| {
-                if item.span() == *span {
-                    return Some(name.clone());
-                }
-                match item.get_ref() {
-                    DeValue::Table(t) => key_at(t, span, &name),
-                    _ => None,
-                }
-            }),
-            _ => None,
-        };
-        if found.is_some() {
-            return found;
-        }
-    }
-    None
-}
-
 fn toml_error(path: &Path, source: &str, root: Option<&DeTable<'_>>, err: &toml::de::Error) -> ConfigError {
     // The parser's messages quote the file ("invalid type: string \"…\""): only excerpts.
     let message = cnbx_fs::excerpt_quoted(err.message().trim_end());
@@ -389,7 +355,7 @@ fn toml_error(path: &Path, source: &str, root: Option<&DeTable<'_>>, err: &toml:
         let mut out =
             render_snippet(&path.display().to_string(), source, &[Label { span: span.clone(), text: &label }]);
         if message.starts_with("invalid type") || message.starts_with("invalid value") {
-            let key = root.and_then(|root| key_at(root, &span, ""));
+            let key = root.and_then(|root| cnbx_model::key_at(root, &span, ""));
             let expected = message.lines().next().and_then(|l| l.rsplit_once(", expected ")).map(|(_, e)| match e {
                 "a sequence" => "an array",
                 "a map" => "a table",

@@ -2,6 +2,7 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 use crate::model::*;
+use cnbx_model::{Distribution, License, ModuleInfo, RunImage, Target};
 
 fn parse(src: &str) -> LoadedConfig {
     parse_str(src, Path::new("builder.toml")).unwrap()
@@ -86,7 +87,7 @@ id = "post/a"
     assert_eq!(c.description, "desc");
     let bp = &c.buildpacks[0];
     assert_eq!(
-        (bp.uri.as_str(), bp.image.as_str(), bp.id.as_str(), bp.version.as_str()),
+        (bp.uri.as_str(), bp.image.as_str(), bp.info.id.as_str(), bp.info.version.as_str()),
         ("bp.tgz", "", "bp/a", "1.0.0")
     );
     assert_eq!(
@@ -104,13 +105,13 @@ id = "post/a"
         }
     );
     assert_eq!(c.extensions[0].uri, "ext");
-    let group = &c.order[0].group[0];
+    let group = &c.order.as_ref().unwrap()[0].refs()[0];
     assert_eq!(group.info.full_name(), "bp/a@1.0.0");
     assert!(group.optional);
     assert_eq!(group.info.name, "A");
     assert_eq!(group.info.homepage, "https://a");
-    assert_eq!(c.order_extensions[0].group[0].info.id, "ext/a");
-    assert!(!c.order_extensions[0].group[0].optional);
+    assert_eq!(c.order_extensions.as_ref().unwrap()[0].refs()[0].info.id, "ext/a");
+    assert!(!c.order_extensions.as_ref().unwrap()[0].refs()[0].optional);
     assert_eq!(
         c.stack,
         StackConfig {
@@ -134,8 +135,8 @@ id = "post/a"
     assert_eq!(
         c.run.images,
         vec![
-            RunImageConfig { image: "run:1".into(), mirrors: Some(vec!["m1".into(), "m2".into()]) },
-            RunImageConfig { image: "run:2".into(), mirrors: None },
+            RunImage { image: "run:1".into(), mirrors: Some(vec!["m1".into(), "m2".into()]) },
+            RunImage { image: "run:2".into(), mirrors: None },
         ]
     );
     assert_eq!(c.lifecycle, LifecycleConfig { uri: String::new(), version: "0.20.0".into() });
@@ -145,7 +146,7 @@ id = "post/a"
             os: "linux".into(),
             arch: "arm".into(),
             variant: "v7".into(),
-            distros: vec![Distro { name: "ubuntu".into(), version: "22.04".into() }],
+            distros: vec![Distribution { name: "ubuntu".into(), version: "22.04".into() }],
         }]
     );
     assert_eq!(c.system.pre.buildpacks[0].info.full_name(), "pre/a@1");
@@ -174,11 +175,11 @@ fn sample_builder_toml() {
     loaded.validate().unwrap();
     let c = &loaded.config;
     assert_eq!(c.buildpacks.len(), 3);
-    assert_eq!(c.buildpacks[1].id, "samples/hello-moon");
-    assert_eq!(c.buildpacks[1].version, "0.0.3");
+    assert_eq!(c.buildpacks[1].info.id, "samples/hello-moon");
+    assert_eq!(c.buildpacks[1].info.version, "0.0.3");
     assert_eq!(c.extensions.len(), 1);
-    assert_eq!(c.order.len(), 2);
-    assert_eq!(c.order_extensions.len(), 1);
+    assert_eq!(c.order.as_ref().map(Vec::len), Some(2));
+    assert_eq!(c.order_extensions.as_ref().map(Vec::len), Some(1));
     assert_eq!(c.build.image, "cnbx.test/build:jammy");
     assert_eq!(c.stack.build_image, "cnbx.test/build:jammy");
     assert_eq!(c.stack.run_image, "cnbx.test/run:jammy");
@@ -200,7 +201,7 @@ fn sample_builder_toml() {
     );
     assert_eq!(
         c.lifecycle.source().unwrap(),
-        crate::LifecycleSource::Uri("testdata/lifecycle/lifecycle-v0.21.0+test.tgz".into())
+        cnbx_model::LifecycleSource::Uri("testdata/lifecycle/lifecycle-v0.21.0+test.tgz".into())
     );
 }
 
@@ -453,9 +454,9 @@ fn keys_match_case_insensitively_like_burntsushi() {
          [Stack]\nBuild-Image = \"b\"\n[[run.Images]]\nImage = \"r\"\n",
     );
     let c = &loaded.config;
-    assert_eq!((c.buildpacks[0].uri.as_str(), c.buildpacks[0].id.as_str()), ("a", "x"));
-    assert_eq!(c.order[0].group[0].info.id, "x");
-    assert!(c.order[0].group[0].optional);
+    assert_eq!((c.buildpacks[0].uri.as_str(), c.buildpacks[0].info.id.as_str()), ("a", "x"));
+    assert_eq!(c.order.as_ref().unwrap()[0].refs()[0].info.id, "x");
+    assert!(c.order.as_ref().unwrap()[0].refs()[0].optional);
     assert_eq!(c.build.image, "b");
     assert_eq!(c.run.images[0].image, "r");
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
@@ -469,14 +470,14 @@ fn legacy_stack_fills_build_and_run() {
     let loaded = parse("[stack]\nid = \"s\"\nbuild-image = \"b\"\nrun-image = \"r\"\nrun-image-mirrors = [\"m\"]\n");
     let c = &loaded.config;
     assert_eq!(c.build.image, "b");
-    assert_eq!(c.run.images, vec![RunImageConfig { image: "r".into(), mirrors: Some(vec!["m".into()]) }]);
+    assert_eq!(c.run.images, vec![RunImage { image: "r".into(), mirrors: Some(vec!["m".into()]) }]);
     assert_eq!(c.stack.id, "s");
     loaded.validate().unwrap();
 
     let c = parse("[stack]\nrun-image = \"r\"\n").config;
-    assert_eq!(c.run.images, vec![RunImageConfig { image: "r".into(), mirrors: None }]);
+    assert_eq!(c.run.images, vec![RunImage { image: "r".into(), mirrors: None }]);
     let c = parse("[stack]\nrun-image = \"r\"\nrun-image-mirrors = []\n").config;
-    assert_eq!(c.run.images, vec![RunImageConfig { image: "r".into(), mirrors: Some(vec![]) }]);
+    assert_eq!(c.run.images, vec![RunImage { image: "r".into(), mirrors: Some(vec![]) }]);
 }
 
 #[test]
@@ -491,7 +492,7 @@ fn new_keys_override_legacy_stack() {
         StackConfig { id: "s".into(), build_image: "b".into(), run_image: "r".into(), run_image_mirrors: vec![] }
     );
     assert_eq!(c.build.image, "b");
-    assert_eq!(c.run.images, vec![RunImageConfig { image: "r".into(), mirrors: None }]);
+    assert_eq!(c.run.images, vec![RunImage { image: "r".into(), mirrors: None }]);
 }
 
 #[test]
@@ -941,13 +942,13 @@ fn no_double_colons(name: &str) -> Result<(), String> {
 }
 
 #[test]
-fn has_key_tells_an_empty_list_from_a_missing_one() {
+fn orders_tell_an_empty_list_from_a_missing_one() {
     let loaded = parse("Order = []\n[[order-extensions]]\n[[order-extensions]]\ngroup = []\n[build]\nimage = \"b\"\n");
-    assert!(loaded.has_key(&["order"]));
-    assert!(!loaded.has_key(&["order-extensions", "0", "group"]));
-    assert!(loaded.has_key(&["order-extensions", "1", "group"]));
-    assert!(!loaded.has_key(&["order-extensions", "2"]));
-    assert!(!loaded.has_key(&["system"]));
+    let c = &loaded.config;
+    assert_eq!(c.order, Some(vec![]));
+    let groups: Vec<_> = c.order_extensions.iter().flatten().map(|o| o.group.clone()).collect();
+    assert_eq!(groups, [None, Some(vec![])]);
+    assert_eq!(parse("[build]\nimage = \"b\"\n").config.order, None);
 }
 
 #[test]

@@ -10,7 +10,8 @@
 
 use std::path::Path;
 
-use cnbx_config::{ConfigError, LoadedConfig, Target, parse_bytes};
+use cnbx_config::{ConfigError, LoadedConfig, parse_bytes};
+use cnbx_model::Target;
 use proptest::prelude::*;
 use proptest::sample::Index;
 

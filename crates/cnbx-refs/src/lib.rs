@@ -21,6 +21,6 @@ pub mod reference;
 pub mod user_config;
 
 pub use location::ImageLocation;
-pub use mirrors::{Resolution, RunImage};
+pub use mirrors::Resolution;
 pub use reference::{ImageRef, RefError};
 pub use user_config::{UserConfig, UserConfigError};

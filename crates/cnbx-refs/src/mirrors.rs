@@ -34,27 +34,10 @@
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
+use cnbx_model::RunImage;
+use serde::Serialize;
 
 use crate::reference::{ImageRef, RefError};
-
-/// A run image and its mirrors: a builder's `[[run.images]]` entry or a user's
-/// `[[run-images]]` entry in `config.toml`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunImage {
-    /// The run image name, as written.
-    pub image: String,
-    /// Mirrors of the run image, as written.
-    #[serde(default)]
-    pub mirrors: Vec<String>,
-}
-
-impl RunImage {
-    /// A run image with mirrors.
-    pub fn new(image: impl Into<String>, mirrors: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        Self { image: image.into(), mirrors: mirrors.into_iter().map(Into::into).collect() }
-    }
-}
 
 /// Where a candidate came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -274,7 +257,7 @@ pub fn inspect_run_images(builder_run_images: &[RunImage], user_run_images: &[Ru
     for user in user_run_images {
         for builder in builder_run_images {
             if user.image == builder.image {
-                rows.extend(user.mirrors.iter().map(|m| RunImageRow { name: m.clone(), user_configured: true }));
+                rows.extend(user.mirror_list().iter().map(|m| RunImageRow { name: m.clone(), user_configured: true }));
             }
         }
     }
@@ -282,7 +265,7 @@ pub fn inspect_run_images(builder_run_images: &[RunImage], user_run_images: &[Ru
         if !builder.image.is_empty() {
             rows.push(RunImageRow { name: builder.image.clone(), user_configured: false });
         }
-        rows.extend(builder.mirrors.iter().map(|m| RunImageRow { name: m.clone(), user_configured: false }));
+        rows.extend(builder.mirror_list().iter().map(|m| RunImageRow { name: m.clone(), user_configured: false }));
     }
     rows
 }

@@ -51,7 +51,7 @@ use std::path::{Path, PathBuf};
 use cnbx_fs::{AtomicFile, FileLock, FsError};
 use serde::Deserialize;
 
-use crate::mirrors::RunImage;
+use cnbx_model::RunImage;
 
 /// The config file's name inside `CNBX_HOME`.
 pub const CONFIG_FILE_NAME: &str = "config.toml";
@@ -230,7 +230,15 @@ impl RemoveOutcome {
 #[derive(Deserialize)]
 struct RunImagesView {
     #[serde(rename = "run-images", default)]
-    run_images: Vec<RunImage>,
+    run_images: Vec<RunImageEntry>,
+}
+
+/// A `[[run-images]]` entry as the file must write it: `image` is required.
+#[derive(Deserialize)]
+struct RunImageEntry {
+    image: String,
+    #[serde(default)]
+    mirrors: Vec<String>,
 }
 
 /// The user config: `run-images` plus every other key, kept for saving.
@@ -342,7 +350,8 @@ impl UserConfig {
         };
         // The typed view and the document describe the same array; keep them in step.
         extras.resize_with(view.run_images.len(), toml::Table::new);
-        Ok(Self { path, doc, run_images: view.run_images, extras })
+        let run_images = view.run_images.into_iter().map(|e| RunImage::new(e.image, e.mirrors)).collect();
+        Ok(Self { path, doc, run_images, extras })
     }
 
     /// The file this config is loaded from and saved to.
@@ -363,7 +372,7 @@ impl UserConfig {
     /// The user's mirrors for `image` (exact string match; the last matching entry, as in
     /// pack's build); empty when there is none.
     pub fn mirrors_for(&self, image: &str) -> &[String] {
-        self.last_index(image).map_or(&[], |i| self.run_images[i].mirrors.as_slice())
+        self.last_index(image).map_or(&[], |i| self.run_images[i].mirror_list())
     }
 
     /// Adds `mirrors` for `image`: the image's list becomes the given mirrors ∪ the existing
@@ -372,7 +381,7 @@ impl UserConfig {
     pub fn add_mirrors(&mut self, image: &str, mirrors: &[String]) -> AddOutcome {
         let given: Vec<&String> = mirrors.iter().filter(|m| !m.is_empty()).collect();
         let index = self.last_index(image);
-        let existing: &[String] = index.map_or(&[], |i| self.run_images[i].mirrors.as_slice());
+        let existing: &[String] = index.map_or(&[], |i| self.run_images[i].mirror_list());
 
         let mut new_mirrors: Vec<String> = Vec::new();
         for m in &given {
@@ -388,7 +397,7 @@ impl UserConfig {
 
         let created_entry = match index {
             Some(i) => {
-                self.run_images[i].mirrors = merged.clone();
+                self.run_images[i].mirrors = Some(merged.clone());
                 false
             }
             None => {
@@ -411,10 +420,10 @@ impl UserConfig {
             Some(given) if !given.is_empty() => given,
             _ => {
                 let entry = self.remove_entry(index);
-                return RemoveOutcome::RemovedAll { mirrors: entry.mirrors };
+                return RemoveOutcome::RemovedAll { mirrors: entry.mirrors.unwrap_or_default() };
             }
         };
-        let existing = &self.run_images[index].mirrors;
+        let existing = self.run_images[index].mirror_list();
         let (removed, remaining): (Vec<String>, Vec<String>) =
             existing.iter().cloned().partition(|m| given.contains(m));
         let mut not_configured: Vec<String> = Vec::new();
@@ -427,7 +436,7 @@ impl UserConfig {
         if entry_deleted {
             self.remove_entry(index);
         } else {
-            self.run_images[index].mirrors = remaining.clone();
+            self.run_images[index].mirrors = Some(remaining.clone());
         }
         RemoveOutcome::RemovedSome { removed, not_configured, remaining, entry_deleted }
     }
@@ -443,7 +452,7 @@ impl UserConfig {
                 t.insert("image".into(), toml::Value::String(entry.image.clone()));
                 t.insert(
                     "mirrors".into(),
-                    toml::Value::Array(entry.mirrors.iter().map(|m| toml::Value::String(m.clone())).collect()),
+                    toml::Value::Array(entry.mirror_list().iter().map(|m| toml::Value::String(m.clone())).collect()),
                 );
                 t.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
                 toml::Value::Table(t)
@@ -701,7 +710,7 @@ mod tests {
         assert_eq!(cfg.list(Some("x")).len(), 2);
         cfg.add_mirrors("x", &s(&["added"]));
         assert_eq!(cfg.mirrors_for("x"), s(&["added", "second"]));
-        assert_eq!(cfg.run_images()[0].mirrors, s(&["first"]));
+        assert_eq!(cfg.run_images()[0].mirror_list(), s(&["first"]));
         cfg.remove_mirrors("x", None);
         assert_eq!(cfg.mirrors_for("x"), s(&["first"]));
     }

@@ -4,9 +4,9 @@
 use cnbx_refs::mirrors::inspect_run_images;
 
 use super::model::{BuilderInfo, DetectionEntry};
-use super::tabwriter;
 use super::{InspectReport, RenderError, RenderOptions, Section};
-use crate::labels::{ApiVersion, ModuleInfo};
+use crate::gocompat::tabwriter;
+use cnbx_model::{ApiVersion, ModuleInfo};
 
 /// One piece of the human-readable output, in the order pack writes them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -260,7 +260,7 @@ fn write_module(out: &mut String, entry: &DetectionEntry) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::labels::ModuleRef;
+    use cnbx_model::ModuleRef;
 
     fn leaf(id: &str, version: &str, optional: bool, cyclic: bool) -> DetectionEntry {
         let mut module = ModuleRef::new(id, version);

@@ -4,13 +4,13 @@
 //! * [`BuilderInfo::from_labels`] reads one image's labels ([`model`]);
 //! * an [`InspectReport`] holds the builder name, the trusted/default flags and the remote
 //!   and local [`Section`]s;
-//! * [`render`] (or [`human::render`], [`json::render`], [`yaml::render`],
-//!   [`toml::render`]) turns a report into text. Rendering is pure: nothing is printed.
+//! * [`render`] (or [`human::render`], [`structured::json`], [`structured::yaml`],
+//!   [`structured::toml`]) turns a report into text. Rendering is pure: nothing is printed.
 //!
 //! The output is pack's, byte for byte, for builders made by pack or by cnbx: the
-//! human-readable layout with Go `text/tabwriter` alignment ([`tabwriter`]), JSON as
-//! `encoding/json` + `json.Indent`, YAML as `gopkg.in/yaml.v3` ([`yaml`]), TOML as
-//! `pelletier/go-toml` v1 ([`toml`]), including their quirks (YAML's `sharedbuilderinfo:`,
+//! human-readable layout with Go `text/tabwriter` alignment, JSON as `encoding/json` +
+//! `json.Indent`, YAML as `gopkg.in/yaml.v3`, TOML as `pelletier/go-toml` v1 (the encoders are
+//! in [`crate::gocompat`]), including their quirks (YAML's `sharedbuilderinfo:`,
 //! TOML's `Name`/`Version` under `created_by`, the three blank lines before `Lifecycle:` when
 //! there is no stack, …). The user-configured run-image mirrors come first in "Run Images",
 //! in the order `cnbx_refs::mirrors::inspect_run_images` gives.
@@ -36,14 +36,10 @@
 //!   `ERROR:` lines.
 
 pub mod human;
-pub mod json;
 pub mod model;
-mod structured;
-pub mod tabwriter;
-pub mod toml;
-pub mod yaml;
+pub mod structured;
 
-use cnbx_refs::RunImage;
+use cnbx_model::RunImage;
 
 pub use human::HumanOutput;
 pub use model::{BuilderInfo, Depth, DetectionEntry, InspectError, from_labels};
@@ -71,21 +67,9 @@ impl Section {
         match lookup {
             Ok(Some(info)) => Self::Present(Box::new(info)),
             Ok(None) => Self::Absent,
-            Err(err) => Self::Error(error_chain(&err)),
+            Err(err) => Self::Error(cnbx_fs::error_chain(&err)),
         }
     }
-}
-
-/// `err` and its sources joined by `": "`, as pack prints wrapped errors.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
 }
 
 /// Everything `builder inspect` reports about one builder name.
@@ -182,8 +166,8 @@ pub enum Rendered {
 pub fn render(report: &InspectReport, format: OutputFormat, options: &RenderOptions) -> Result<Rendered, RenderError> {
     match format {
         OutputFormat::HumanReadable => human::render(report, options).map(Rendered::Human),
-        OutputFormat::Json => json::render(report, options).map(Rendered::Document),
-        OutputFormat::Yaml => yaml::render(report, options).map(Rendered::Document),
-        OutputFormat::Toml => toml::render(report, options).map(Rendered::Document),
+        OutputFormat::Json => structured::json(report, options).map(Rendered::Document),
+        OutputFormat::Yaml => structured::yaml(report, options).map(Rendered::Document),
+        OutputFormat::Toml => structured::toml(report, options).map(Rendered::Document),
     }
 }

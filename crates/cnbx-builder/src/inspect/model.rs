@@ -2,12 +2,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use cnbx_refs::RunImage;
+use cnbx_model::{LifecycleDescriptor, ModuleInfo, ModuleRef, OrderEntry, RunImage};
 
-use crate::labels::{
-    self, BuilderMetadata, CreatorMetadata, LabelError, LifecycleMetadata, ModuleInfo, ModuleLayers, ModuleRef,
-    OrderEntry,
-};
+use crate::labels::{self, BuilderMetadata, CreatorMetadata, LabelError, ModuleLayers};
 
 /// Why a builder image's labels cannot be inspected. The messages are pack's.
 #[derive(Debug, thiserror::Error)]
@@ -84,8 +81,8 @@ pub struct BuilderInfo {
     pub order: Vec<OrderEntry>,
     /// The buildpack layers label.
     pub buildpack_layers: ModuleLayers,
-    /// `metadata.lifecycle` after pack's compatibility mapping ([`LifecycleMetadata::compat`]).
-    pub lifecycle: LifecycleMetadata,
+    /// `metadata.lifecycle` after pack's compatibility mapping ([`LifecycleDescriptor::compat`]).
+    pub lifecycle: LifecycleDescriptor,
     /// `metadata.createdBy`.
     pub created_by: CreatorMetadata,
     /// `metadata.extensions` as stored; `None` when the label has `null` (or no key), which
@@ -120,15 +117,10 @@ impl BuilderInfo {
             mixins.unwrap_or_default().into_iter().partition(|m| !m.starts_with("build:"));
         common.extend(build);
 
-        let mut run_images: Vec<RunImage> = metadata
-            .run_images
-            .iter()
-            .flatten()
-            .map(|ri| RunImage::new(ri.image.clone(), ri.mirror_list().iter().cloned()))
-            .collect();
+        let mut run_images: Vec<RunImage> = metadata.run_images.iter().flatten().cloned().collect();
         let stack_run = &metadata.stack.run_image;
         if !stack_run.image.is_empty() && !run_images.iter().any(|ri| ri.image == stack_run.image) {
-            run_images.push(RunImage::new(stack_run.image.clone(), stack_run.mirror_list().iter().cloned()));
+            run_images.push(stack_run.clone());
         }
 
         let mut seen = BTreeSet::new();

@@ -1,13 +1,12 @@
 //! The document behind `--output json|yaml|toml` (pack's `writer/structured_format.go`), as
-//! an ordered tree that each format's emitter writes with its Go library's quirks.
+//! a [`Node`] tree that each format's Go-compatible encoder ([`crate::gocompat`]) writes.
 
+use cnbx_model::{ApiVersion, ApiVersions, ModuleInfo};
 use cnbx_refs::mirrors::{RunImageRow, inspect_run_images};
-use serde::ser::{SerializeMap, SerializeSeq};
-use serde::{Serialize, Serializer};
 
 use super::model::{BuilderInfo, DetectionEntry};
 use super::{InspectReport, RenderError, RenderOptions, Section};
-use crate::labels::{ApiVersion, ApiVersions, ModuleInfo};
+use crate::gocompat::{self, Node};
 
 /// Which Go serializer the document is for; they disagree on a few details.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,22 +17,6 @@ pub(crate) enum Flavor {
     Yaml,
     /// `github.com/pelletier/go-toml` v1.
     Toml,
-}
-
-/// A value of the output document.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Node {
-    /// A nil pointer.
-    Null,
-    /// A boolean.
-    Bool(bool),
-    /// A string.
-    Str(String),
-    /// A slice. `nil` marks Go's nil slice (JSON `null`); `tables` marks a slice of structs
-    /// (TOML arrays of tables, which go-toml omits when empty).
-    List { items: Vec<Node>, nil: bool, tables: bool },
-    /// A struct, fields in order.
-    Map(Vec<(&'static str, Node)>),
 }
 
 impl Node {
@@ -53,30 +36,6 @@ impl Node {
     fn tables(items: Vec<Node>, nil_when_empty: bool) -> Self {
         let nil = nil_when_empty && items.is_empty();
         Self::List { items, nil, tables: true }
-    }
-}
-
-impl Serialize for Node {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Self::Null | Self::List { nil: true, .. } => serializer.serialize_none(),
-            Self::Bool(b) => serializer.serialize_bool(*b),
-            Self::Str(s) => serializer.serialize_str(s),
-            Self::List { items, .. } => {
-                let mut seq = serializer.serialize_seq(Some(items.len()))?;
-                for item in items {
-                    seq.serialize_element(item)?;
-                }
-                seq.end()
-            }
-            Self::Map(entries) => {
-                let mut map = serializer.serialize_map(Some(entries.len()))?;
-                for (key, value) in entries {
-                    map.serialize_entry(key, value)?;
-                }
-                map.end()
-            }
-        }
     }
 }
 
@@ -193,7 +152,7 @@ fn run_image_rows(info: &BuilderInfo, options: &RenderOptions) -> Vec<RunImageRo
         .collect();
     for run_image in &info.run_images {
         rows.push(RunImageRow { name: run_image.image.clone(), user_configured: false });
-        rows.extend(run_image.mirrors.iter().map(|m| RunImageRow { name: m.clone(), user_configured: false }));
+        rows.extend(run_image.mirror_list().iter().map(|m| RunImageRow { name: m.clone(), user_configured: false }));
     }
     rows
 }
@@ -249,4 +208,24 @@ fn detection_node(entry: &DetectionEntry, flavor: Flavor) -> Node {
         m.push(("buildpacks", Node::tables(entry.children.iter().map(|c| detection_node(c, flavor)).collect(), false)));
     }
     Node::Map(m)
+}
+
+/// `--output json`: Go's `json.Marshal` of the document, re-indented with two spaces
+/// (`json.Indent`), with the trailing newline pack's logger adds.
+pub fn json(report: &InspectReport, options: &RenderOptions) -> Result<String, RenderError> {
+    let doc = document(report, options, Flavor::Json)?;
+    let mut out = gocompat::json::to_string_indent(&doc).map_err(RenderError::Marshal)?;
+    out.push('\n');
+    Ok(out)
+}
+
+/// `--output yaml`: what `gopkg.in/yaml.v3` writes for the document (with its trailing
+/// newline).
+pub fn yaml(report: &InspectReport, options: &RenderOptions) -> Result<String, RenderError> {
+    Ok(gocompat::yaml::to_yaml(&document(report, options, Flavor::Yaml)?))
+}
+
+/// `--output toml`: what `github.com/pelletier/go-toml` v1 writes for the document.
+pub fn toml(report: &InspectReport, options: &RenderOptions) -> Result<String, RenderError> {
+    Ok(gocompat::go_toml::to_toml(&document(report, options, Flavor::Toml)?))
 }

@@ -5,46 +5,38 @@
 //! * **Writing** ([`encode`]) is byte-identical to pack's `json.Marshal`: keys in pack's
 //!   struct order, map keys sorted, Go's HTML-safe escaping, Go's `nil`-slice `null`
 //!   (modelled as `Option<Vec<_>>`) versus `[]`, `omitempty` fields skipped, API versions as
-//!   `"major.minor"` and the lifecycle version normalised (see [`crate::gojson`]).
+//!   `"major.minor"` and the lifecycle version normalised (see [`crate::gocompat::json`]).
 //! * **Reading** ([`decode`], [`decode_required`], [`decode_or_default`]) is as tolerant as
 //!   pack's `json.Unmarshal`: unknown keys are ignored, missing keys and `null` take the zero
-//!   value, keys match case-insensitively (so [`License`]'s `Type`/`URI` also read as
+//!   value, keys match case-insensitively (so a license's `Type`/`URI` also read as
 //!   `type`/`uri`). Malformed JSON is `parsing label content for <label>: …`, a missing
 //!   required label `builder missing label <label> -- try recreating builder`, as in pack.
 //!
-//! Label values and their Rust types:
+//! The CNB data inside the labels are [`cnbx_model`] types. Label values and their Rust types:
 //!
 //! | label | type |
 //! |---|---|
 //! | [`BUILDER_METADATA`] | [`BuilderMetadata`] |
 //! | [`BUILDPACK_LAYERS`], [`EXTENSION_LAYERS`] | [`ModuleLayers`] (`{}` when empty) |
-//! | [`BUILDPACK_ORDER`], [`ORDER_EXTENSIONS`] | `Option<Vec<OrderEntry>>` (`null` when `None`) |
-//! | [`SYSTEM`] | [`System`] (pack writes it only when [`System::is_empty`] is false) |
+//! | [`BUILDPACK_ORDER`], [`ORDER_EXTENSIONS`] | `Option<Vec<`[`OrderEntry`](cnbx_model::OrderEntry)`>>` (`null` when `None`) |
+//! | [`SYSTEM`] | [`System`](cnbx_model::System) (pack writes it only when it lists buildpacks) |
 //! | [`STACK_MIXINS`] | `Option<Vec<String>>` (`null` when the build image has none) |
 //! | [`STACK_ID`] | a plain string, inherited from the build image |
 //!
 //! Differences from pack: none in the bytes written. When reading, an object holding two
 //! spellings of one key keeps the exact spelling rather than the last one (see
-//! [`crate::gojson`]).
+//! [`crate::gocompat::json`]).
 
 mod metadata;
-mod module;
-mod version;
+mod module_layers;
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use metadata::{
-    ApiVersions, BuilderMetadata, CreatorMetadata, LifecycleApi, LifecycleApis, LifecycleMetadata, RunImageMetadata,
-    StackMetadata,
-};
-pub use module::{
-    Distribution, License, ModuleInfo, ModuleLayerInfo, ModuleLayers, ModuleRef, ModuleStack, OrderEntry, System,
-    SystemBuildpacks, Target,
-};
-pub use version::{ApiVersion, LifecycleVersion, VersionError, earliest};
+pub use metadata::{BuilderMetadata, CreatorMetadata, StackMetadata};
+pub use module_layers::{ModuleLayerInfo, ModuleLayers};
 
 /// `io.buildpacks.builder.metadata`: [`BuilderMetadata`].
 pub const BUILDER_METADATA: &str = "io.buildpacks.builder.metadata";
@@ -91,12 +83,12 @@ pub enum LabelError {
 
 /// Serialises a label value as pack does (compact Go JSON).
 pub fn encode<T: Serialize + ?Sized>(label: &str, value: &T) -> Result<String, LabelError> {
-    crate::gojson::to_string(value).map_err(|source| LabelError::Encode { label: label.to_owned(), source })
+    crate::gocompat::json::to_string(value).map_err(|source| LabelError::Encode { label: label.to_owned(), source })
 }
 
 /// Parses a label value with Go's leniency.
 pub fn decode<T: DeserializeOwned>(label: &str, content: &str) -> Result<T, LabelError> {
-    crate::gojson::from_str(content).map_err(|source| LabelError::Parse { label: label.to_owned(), source })
+    crate::gocompat::json::from_str(content).map_err(|source| LabelError::Parse { label: label.to_owned(), source })
 }
 
 /// Reads a label that must be present (pack's `labelJSON`): absent or empty →
@@ -122,6 +114,10 @@ pub fn decode_or_default<T: DeserializeOwned + Default>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cnbx_model::{
+        ApiVersion, ApiVersions, Distribution, License, LifecycleApi, LifecycleApis, LifecycleDescriptor, ModuleInfo,
+        ModuleRef, ModuleStack, OrderEntry, RunImage, Semver, System, SystemBuildpacks, Target,
+    };
 
     fn api(s: &str) -> ApiVersion {
         ApiVersion::parse(s).unwrap()
@@ -153,10 +149,8 @@ mod tests {
     );
 
     fn metadata_sample() -> BuilderMetadata {
-        let run = RunImageMetadata {
-            image: "cnbs/sample-base-run:jammy".into(),
-            mirrors: Some(vec!["gcr.io/x/run:jammy".into()]),
-        };
+        let run =
+            RunImage { image: "cnbs/sample-base-run:jammy".into(), mirrors: Some(vec!["gcr.io/x/run:jammy".into()]) };
         BuilderMetadata {
             description: "Sample builder".into(),
             buildpacks: Some(vec![
@@ -166,8 +160,8 @@ mod tests {
             ]),
             extensions: None,
             stack: StackMetadata { run_image: run.clone() },
-            lifecycle: LifecycleMetadata {
-                version: Some(LifecycleVersion::parse("0.21.0").unwrap()),
+            lifecycle: LifecycleDescriptor {
+                version: Some(Semver::parse("0.21.0").unwrap()),
                 api: LifecycleApi { buildpack: Some(api("0.7")), platform: Some(api("0.7")) },
                 apis: LifecycleApis {
                     buildpack: ApiVersions {
@@ -362,35 +356,6 @@ mod tests {
         assert!(decode::<BuilderMetadata>(BUILDER_METADATA, bad_api).is_err());
         let bad_version = r#"{"lifecycle":{"version":"banana"}}"#;
         assert!(decode::<BuilderMetadata>(BUILDER_METADATA, bad_version).is_err());
-    }
-
-    #[test]
-    fn compat_mapping() {
-        let legacy = LifecycleMetadata {
-            api: LifecycleApi { buildpack: Some(api("0.2")), platform: Some(api("0.3")) },
-            ..LifecycleMetadata::default()
-        };
-        let mapped = legacy.clone().compat();
-        assert_eq!(mapped.apis.buildpack, ApiVersions { deprecated: None, supported: apis(&["0.2"]) });
-        assert_eq!(mapped.apis.platform, ApiVersions { deprecated: None, supported: apis(&["0.3"]) });
-        assert_eq!(mapped.api, legacy.api);
-
-        let half = LifecycleMetadata {
-            api: LifecycleApi { buildpack: Some(api("0.2")), platform: None },
-            ..LifecycleMetadata::default()
-        };
-        assert_eq!(half.clone().compat(), half);
-
-        let modern = LifecycleMetadata {
-            apis: LifecycleApis {
-                buildpack: ApiVersions { deprecated: apis(&["0.6"]), supported: apis(&["0.8", "0.7"]) },
-                platform: ApiVersions { deprecated: None, supported: None },
-            },
-            ..LifecycleMetadata::default()
-        };
-        let mapped = modern.clone().compat();
-        assert_eq!(mapped.api, LifecycleApi { buildpack: Some(api("0.6")), platform: None });
-        assert_eq!(mapped.apis, modern.apis);
     }
 
     #[test]

@@ -1,141 +1,39 @@
-//! Buildpacks and extensions: locating them, reading their descriptors, laying out their
+//! Buildpacks and extensions: locating them, reading their descriptors, building their
 //! layers, validating them against the lifecycle and the build image, and resolving orders
-//! (docs/pack-compatibility.md: *Locators*, *Module descriptors*, *Module layers*, *Module
+//! (docs/pack-compatibility.md: *Locators*, *Module descriptors*, *Buildpackages*, *Module
 //! checks*, *Order resolution*).
 //!
 //! * [`fetch_modules`]: every `[[buildpacks]]` / `[[extensions]]` entry → [`Module`]s with
 //!   their layers (directory and tar modules built through the layer cache, in parallel;
-//!   package-image layers holding one module reused byte for byte).
+//!   package-image layers holding one module reused byte for byte). Where a locator points
+//!   is [`crate::source`]'s business, the layer recipes are [`crate::assemble::stream`]'s.
 //! * [`validate_modules`], [`resolve_order`], [`resolve_system`]: the module checks and order
 //!   resolution.
-//! * [`plan_module_layers`]: the layers to append and the merged layers label.
 //!
 //! Error texts are pack's where pack has one, without the step prefixes pack adds
 //! (`failed to add buildpacks to builder: …`, `validating buildpacks: …` /
 //! `validating extensions: …`, `processing buildpacks order: …`, `processing system
 //! buildpacks: …`): the caller adds those.
 
-mod descriptor;
-mod ident;
 mod package;
-mod plan;
-mod scan;
-mod source;
-mod stream;
 mod validate;
 
-use std::path::Path;
-
+use cnbx_config::ModuleConfig;
+use cnbx_model::{DescriptorError, IdentError, ModuleDescriptor, ModuleDirs, ModuleInfo, ModuleKind};
 use cnbx_oci::cache::LayerCache;
 use cnbx_oci::image::LayerBlob;
-use cnbx_oci::layer::{LayerError, LayerInfo, LayerRecipe};
-use cnbx_oci::progress::{Reporter, ReporterExt};
-use cnbx_oci::spec::Platform;
+use cnbx_oci::layer::{LayerError, LayerRecipe};
+use cnbx_oci::progress::ReporterExt;
 use rayon::prelude::*;
 
-pub(crate) use descriptor::toml_error;
-pub use descriptor::{Descriptor, parse_descriptor};
-pub use ident::{RESERVED_IDS, check_id, check_id_version, check_version};
-pub use package::PACKAGE_METADATA;
+pub use package::{PACKAGE_METADATA, PackageError, PackageProblem};
 pub use validate::{MAX_ORDER_DEPTH, resolve_order, resolve_system, validate_modules, validate_modules_with};
 
-use crate::images::Images;
-use crate::labels::{self, ModuleInfo, ModuleLayerInfo};
-
-pub(crate) use scan::{ScanSpec, TarScan, clean_name, scan_cached};
-pub(crate) use source::{Located, download, uri_to_local};
-
-/// Buildpack or image extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ModuleKind {
-    /// A buildpack.
-    Buildpack,
-    /// An image extension.
-    Extension,
-}
-
-impl ModuleKind {
-    /// Where modules of this kind live on a builder.
-    pub fn dir(self) -> &'static str {
-        match self {
-            Self::Buildpack => "/cnb/buildpacks",
-            Self::Extension => "/cnb/extensions",
-        }
-    }
-
-    /// `buildpack` or `extension`.
-    pub fn noun(self) -> &'static str {
-        match self {
-            Self::Buildpack => "buildpack",
-            Self::Extension => "extension",
-        }
-    }
-
-    /// `buildpack.toml` or `extension.toml`.
-    pub fn descriptor_file(self) -> &'static str {
-        match self {
-            Self::Buildpack => "buildpack.toml",
-            Self::Extension => "extension.toml",
-        }
-    }
-}
-
-/// pack's directory name for a module id: every `/` replaced by `_`.
-pub fn escape_id(id: &str) -> String {
-    id.replace('/', "_")
-}
-
-/// One `[[buildpacks]]` / `[[extensions]]` entry of `builder.toml`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ModuleSpec {
-    /// Locator (`""` = the builder.toml directory).
-    pub uri: String,
-    /// Expected id (`""` = any).
-    pub id: String,
-    /// Expected version (`""` = any).
-    pub version: String,
-}
-
-/// A buildpack or extension ready to be added to a builder.
-#[derive(Debug, Clone)]
-pub struct Module {
-    /// Buildpack or extension.
-    pub kind: ModuleKind,
-    /// What goes in `io.buildpacks.builder.metadata` `buildpacks`/`extensions`.
-    pub info: ModuleInfo,
-    /// What goes in the layers label (`layer_diff_id` set to [`Module::layer`]'s diffID).
-    pub layer_info: ModuleLayerInfo,
-    /// The module's layer.
-    pub layer: LayerBlob,
-    /// Whether it is a root blob (directory or archive) with `bin/build` (or `.bat`/`.exe`).
-    pub has_build_bin: bool,
-    /// Whether it came from a buildpackage (image or `.cnb`).
-    pub from_package: bool,
-    /// Where it came from (the `uri` of its `[[buildpacks]]`/`[[extensions]]` entry), for
-    /// messages.
-    pub source: String,
-}
-
-/// What fetching and planning need.
-#[derive(Clone, Copy)]
-pub struct ModuleContext<'a> {
-    /// Image access, blob store and `CNBX_HOME`.
-    pub images: &'a Images,
-    /// The layer cache.
-    pub cache: &'a LayerCache,
-    /// The builder.toml directory (relative locators).
-    pub base_dir: &'a Path,
-    /// The build image's platform (package images are fetched for it).
-    pub platform: &'a Platform,
-    /// Messages and progress.
-    pub reporter: &'a dyn Reporter,
-}
-
-impl std::fmt::Debug for ModuleContext<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ModuleContext").field("base_dir", &self.base_dir).field("platform", &self.platform).finish()
-    }
-}
+use crate::assemble::stream::{self, RecipeError};
+use crate::assemble::{Module, off_executor};
+use crate::labels::ModuleLayerInfo;
+use crate::scan::{self, ArchiveError, ScanSpec, TarScan};
+use crate::source::{self, FetchContext, Located, SourceError};
 
 /// What validation needs to know about the build image.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -157,23 +55,39 @@ pub struct BuildImageFacts {
 /// Errors about modules.
 #[derive(Debug, thiserror::Error)]
 pub enum ModuleError {
-    /// The locator cannot be used.
-    #[error("{0}")]
-    Locator(String),
-    /// A module, descriptor, package or config entry is invalid.
+    /// The module cannot be located or fetched.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// A module, package or config entry is invalid (pack's message where pack has one).
     #[error("{0}")]
     Invalid(String),
+    /// A module descriptor cannot be used.
+    #[error(transparent)]
+    Descriptor(#[from] DescriptorError),
+    /// A module id or version cannot be a directory name.
+    #[error(transparent)]
+    Ident(#[from] IdentError),
+    /// A buildpackage cannot be used.
+    #[error(transparent)]
+    Package(#[from] package::PackageError),
+    /// A module archive cannot be read, or cannot become a layer.
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    /// A module directory or archive cannot be read.
+    #[error("reading {what}")]
+    Read {
+        /// What was being read.
+        what: String,
+        /// Why.
+        #[source]
+        source: cnbx_fs::FsError,
+    },
+    /// A module's files cannot be read to make its layer.
+    #[error(transparent)]
+    Recipe(#[from] RecipeError),
     /// A validation or order-resolution rule failed.
     #[error("{0}")]
     Validation(String),
-    /// A download failed.
-    #[error("downloading '{uri}': {reason}")]
-    Download {
-        /// The URL.
-        uri: String,
-        /// What failed.
-        reason: String,
-    },
     /// Reading or writing a file failed.
     #[error("{what}")]
     Io {
@@ -211,7 +125,7 @@ impl ModuleError {
 
 /// A module whose layer may still have to be built.
 pub(crate) struct PendingModule {
-    pub(crate) kind: ModuleKind,
+    pub(crate) dirs: ModuleDirs,
     pub(crate) info: ModuleInfo,
     pub(crate) layer_info: ModuleLayerInfo,
     /// The layer, or the recipe that builds it.
@@ -219,26 +133,6 @@ pub(crate) struct PendingModule {
     pub(crate) has_build_bin: bool,
     pub(crate) from_package: bool,
     pub(crate) source: String,
-}
-
-/// Builds recipes in parallel through the cache (off the async executor when possible).
-pub(crate) fn build_parallel(ctx: &ModuleContext<'_>, recipes: &[LayerRecipe]) -> Vec<Result<LayerInfo, LayerError>> {
-    let run = || {
-        recipes
-            .par_iter()
-            .map(|r| ctx.cache.get_or_build(r, ctx.images.blobs(), ctx.reporter).map(|(info, _)| info))
-            .collect()
-    };
-    off_executor(run)
-}
-
-/// Runs CPU- or file-system-bound `work` (usually a rayon loop) without starving the async
-/// executor: through `block_in_place` on a multi-thread runtime, directly otherwise.
-fn off_executor<R>(work: impl FnOnce() -> R) -> R {
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(work),
-        _ => work(),
-    }
 }
 
 /// The notable names of a module archive: `bin/build` (and its Windows forms) and
@@ -284,14 +178,15 @@ fn root_blob(
     let what = format!("{file} of '{uri}'");
     let (text, has_build_bin, mut warnings) = match located {
         Located::Dir(dir) => {
-            let safe = cnbx_fs::SafeDir::open(dir).map_err(|e| fs_error(&what, e))?;
+            let safe =
+                cnbx_fs::SafeDir::open(dir).map_err(|source| ModuleError::Read { what: what.clone(), source })?;
             let text = safe
                 .read_file(std::ffi::OsStr::new(file), cnbx_fs::limits::MAX_DESCRIPTOR, "a module descriptor")
                 .map_err(|e| match e {
                     e if e.is_not_found() => {
                         ModuleError::Invalid(format!("reading {what}: could not find entry path '{file}': not exist"))
                     }
-                    e => fs_error(&what, e),
+                    source => ModuleError::Read { what: what.clone(), source },
                 })?;
             let bin = ["bin/build", "bin/build.bat", "bin/build.exe"]
                 .iter()
@@ -301,7 +196,9 @@ fn root_blob(
         Located::File(_) => {
             let mut scan = scan.unwrap_or_default();
             let bin = ["bin/build", "bin/build.bat", "bin/build.exe"].iter().any(|b| scan.notable.contains(*b));
-            let text = scan.take_file(file, &what)?;
+            let text = scan.take_file(file).ok_or_else(|| {
+                ModuleError::Invalid(format!("reading {what}: could not find entry path '{file}': not exist"))
+            })?;
             let warnings =
                 scan.warnings.iter().map(|w| format!("{} archive '{uri}': {w}", kind.noun())).collect::<Vec<_>>();
             (text, bin, warnings)
@@ -309,15 +206,15 @@ fn root_blob(
         Located::Image(_) => unreachable!("images are not root blobs"),
     };
     let text = String::from_utf8(text).map_err(|_| ModuleError::Invalid(format!("reading {what}: not UTF-8")))?;
-    let (d, descriptor_warnings) = parse_descriptor(kind, &text, &what)?;
+    let (d, descriptor_warnings) = ModuleDescriptor::parse(kind, &text, &what)?;
     warnings.extend(descriptor_warnings);
     let recipe = match located {
         Located::Dir(dir) => {
-            let (recipe, walk_warnings) = stream::dir_recipe(kind, &d.info.id, &d.info.version, dir)?;
+            let (recipe, walk_warnings) = stream::dir_recipe(&d.dirs, dir)?;
             warnings.extend(walk_warnings);
             recipe
         }
-        Located::File(path) => stream::tar_recipe(kind, &d.info.id, &d.info.version, path)?,
+        Located::File(path) => stream::tar_recipe(&d.dirs, path)?,
         Located::Image(_) => unreachable!(),
     };
     let layer_info = ModuleLayerInfo {
@@ -330,7 +227,7 @@ fn root_blob(
         name: d.info.name.clone(),
     };
     let pending = PendingModule {
-        kind,
+        dirs: d.dirs,
         info: d.info,
         layer_info,
         build: Err(recipe),
@@ -341,12 +238,7 @@ fn root_blob(
     Ok((pending, warnings))
 }
 
-/// A file-system error about `what`, as a module error.
-fn fs_error(what: &str, e: cnbx_fs::FsError) -> ModuleError {
-    ModuleError::Invalid(format!("reading {what}: {}", crate::inspect::error_chain(&e)))
-}
-
-async fn fetch_one(ctx: &ModuleContext<'_>, kind: ModuleKind, spec: &ModuleSpec) -> Result<Fetched, ModuleError> {
+async fn fetch_one(ctx: &FetchContext<'_>, kind: ModuleKind, spec: &ModuleConfig) -> Result<Fetched, ModuleError> {
     let uri = if spec.uri.is_empty() { ctx.base_dir.display().to_string() } else { spec.uri.clone() };
     ctx.reporter.debug(&format!("Looking up {} '{uri}'", kind.noun()));
     let located =
@@ -368,7 +260,7 @@ async fn fetch_one(ctx: &ModuleContext<'_>, kind: ModuleKind, spec: &ModuleSpec)
         Located::File(path) => {
             let map = stream::archive_module_map(SCAN_BASE.to_owned());
             let scan = scan::scan_cached(ctx, path, &module_scan_spec(kind, &map))
-                .map_err(|e| e.into_module_error(&format!("'{uri}'")))?;
+                .map_err(|e| e.reading(&format!("'{uri}'")))?;
             if scan.notable.contains("oci-layout") {
                 // Checked while staged; only then are its blobs put into the store.
                 let staged = package::read_cnb(ctx, path, &uri)?;
@@ -398,19 +290,20 @@ enum Fetched {
 }
 
 /// builder.toml's `id`/`version` of an entry must match its main module.
-fn check_spec(kind: ModuleKind, spec: &ModuleSpec, modules: &[PendingModule]) -> Result<(), ModuleError> {
+fn check_spec(kind: ModuleKind, spec: &ModuleConfig, modules: &[PendingModule]) -> Result<(), ModuleError> {
     let Some(main) = modules.first().map(|m| &m.info) else { return Ok(()) };
     let noun = kind.noun();
-    if !spec.id.is_empty() && spec.id != main.id {
+    let expected = &spec.info;
+    if !expected.id.is_empty() && expected.id != main.id {
         return Err(ModuleError::Invalid(format!(
             "{noun} from URI '{}' has ID '{}' which does not match ID '{}' from builder config",
-            spec.uri, main.id, spec.id
+            spec.uri, main.id, expected.id
         )));
     }
-    if !spec.version.is_empty() && spec.version != main.version {
+    if !expected.version.is_empty() && expected.version != main.version {
         return Err(ModuleError::Invalid(format!(
             "{noun} from URI '{}' has version '{}' which does not match version '{}' from builder config",
-            spec.uri, main.version, spec.version
+            spec.uri, main.version, expected.version
         )));
     }
     Ok(())
@@ -421,9 +314,9 @@ fn check_spec(kind: ModuleKind, spec: &ModuleSpec, modules: &[PendingModule]) ->
 /// Layers of directory and archive modules (and splits of flattened package layers) are
 /// built in parallel through the layer cache. Descriptor warnings go to the reporter.
 pub async fn fetch_modules(
-    ctx: &ModuleContext<'_>,
+    ctx: &FetchContext<'_>,
     kind: ModuleKind,
-    specs: &[ModuleSpec],
+    specs: &[ModuleConfig],
 ) -> Result<Vec<Module>, ModuleError> {
     let mut fetched = Vec::with_capacity(specs.len());
     for spec in specs {
@@ -477,23 +370,23 @@ pub async fn fetch_modules(
             }
         }
     }
-    let built = build_parallel(ctx, &recipes);
-    let mut infos = Vec::with_capacity(built.len());
+    let built = ctx.layers.build_all(&recipes);
+    let mut blobs = Vec::with_capacity(built.len());
     for (r, b) in recipes.iter().zip(built) {
-        infos.push(b.map_err(|source| ModuleError::Layer { layer: r.name.clone(), source: Box::new(source) })?);
+        blobs.push(b.map_err(|source| ModuleError::Layer { layer: r.name.clone(), source: Box::new(source) })?);
     }
     let mut out = Vec::with_capacity(pending.len());
     for (p, s) in pending.into_iter().zip(slot) {
         let layer = match (p.build, s) {
             (Ok(blob), _) => blob,
-            (Err(_), Some(i)) => infos[i].to_layer_blob(ctx.images.blobs()),
+            (Err(_), Some(i)) => blobs[i].clone(),
             (Err(_), None) => unreachable!(),
         };
         let mut layer_info = p.layer_info;
         layer_info.layer_diff_id = layer.diff_id.to_string();
         ctx.reporter.debug(&format!("Adding {} '{}' (diffID={})", kind.noun(), p.info.full_name(), layer.diff_id));
         out.push(Module {
-            kind: p.kind,
+            dirs: p.dirs,
             info: p.info,
             layer_info,
             layer,
@@ -518,7 +411,7 @@ fn check_duplicates(modules: &[Module]) -> Result<(), ModuleError> {
                 return Err(ModuleError::Invalid(format!(
                     "two different {}s are both '{key}': one from '{}' (layer {}), one from '{}' (layer {}); \
                      give one of them another version, or drop one from builder.toml",
-                    m.kind.noun(),
+                    m.dirs.kind.noun(),
                     first.source,
                     first.layer.diff_id,
                     m.source,
@@ -532,25 +425,6 @@ fn check_duplicates(modules: &[Module]) -> Result<(), ModuleError> {
         }
     }
     Ok(())
-}
-
-/// The module layers to append for `kind`, and the merged layers label
-/// (docs/pack-compatibility.md, *Module layers*).
-///
-/// * a module whose `id@version` is in `base_layers` with the same diffID is skipped; with
-///   another diffID, a whiteout layer precedes its layer;
-/// * among `modules`, the last of several with the same `id@version` wins;
-/// * `flatten` groups (lists of `id@version`) become one concatenated layer each, added
-///   first (visited in `id@version` order), every member recorded with the shared diffID;
-/// * the other modules' layers follow, sorted by `id@version`.
-pub fn plan_module_layers(
-    ctx: &ModuleContext<'_>,
-    kind: ModuleKind,
-    modules: &[Module],
-    base_layers: &labels::ModuleLayers,
-    flatten: &[Vec<String>],
-) -> Result<(Vec<LayerBlob>, labels::ModuleLayers), ModuleError> {
-    plan::plan(ctx, kind, modules, base_layers, flatten)
 }
 
 #[cfg(test)]

@@ -13,12 +13,76 @@ use cnbx_oci::spec::{Index, media_type};
 use cnbx_oci::tarball::{EntryKind, TarEntry};
 use cnbx_oci::{BlobStore, Digest, OciLayout};
 
-use super::ident::check_id_version;
-use super::{ModuleContext, ModuleError, ModuleKind, PendingModule, stream};
-use crate::labels::{self, ModuleInfo, ModuleLayers};
+use cnbx_model::{ModuleDirs, ModuleInfo, ModuleKind};
+
+use super::{ModuleError, PendingModule};
+use crate::assemble::stream;
+use crate::labels::{self, ModuleLayers};
+use crate::scan::clean_name;
+use crate::source::FetchContext;
 
 /// `io.buildpacks.buildpackage.metadata`.
 pub const PACKAGE_METADATA: &str = "io.buildpacks.buildpackage.metadata";
+
+/// A buildpackage that cannot be used: `package '<uri>': <problem>`.
+#[derive(Debug, thiserror::Error)]
+#[error("package '{uri}'")]
+pub struct PackageError {
+    /// The package, as builder.toml locates it.
+    pub uri: String,
+    /// What is wrong with it.
+    #[source]
+    pub problem: Box<PackageProblem>,
+}
+
+/// What is wrong with a buildpackage.
+#[derive(Debug, thiserror::Error)]
+pub enum PackageProblem {
+    /// A rule it breaks, or what it lacks.
+    #[error("{0}")]
+    Invalid(String),
+    /// A label cannot be read.
+    #[error(transparent)]
+    Label(#[from] crate::labels::LabelError),
+    /// Its layers could not be fetched.
+    #[error(transparent)]
+    Fetch(#[from] crate::images::ImageFetchError),
+    /// Its OCI layout (a `.cnb`) cannot be read.
+    #[error(transparent)]
+    Layout(#[from] cnbx_oci::layout::LayoutError),
+    /// An entry of the `.cnb` cannot be read.
+    #[error(transparent)]
+    Entry(#[from] cnbx_oci::tarball::TarError),
+    /// A blob of the `.cnb` does not hold what its name says.
+    #[error("blob '{name}' does not have the content its name says")]
+    Blob {
+        /// The entry, as an excerpt.
+        name: String,
+        /// Why.
+        #[source]
+        source: cnbx_oci::blobstore::BlobError,
+    },
+    /// A checked blob could not be moved into the blob store.
+    #[error("storing blob {digest}")]
+    Store {
+        /// The blob.
+        digest: Digest,
+        /// Why.
+        #[source]
+        source: cnbx_oci::blobstore::BlobError,
+    },
+}
+
+impl From<String> for PackageProblem {
+    fn from(message: String) -> Self {
+        Self::Invalid(message)
+    }
+}
+
+/// Makes errors about the package `uri`.
+fn package_error(uri: &str) -> impl Fn(PackageProblem) -> ModuleError + '_ {
+    move |problem| ModuleError::Package(PackageError { uri: uri.to_owned(), problem: Box::new(problem) })
+}
 
 /// The modules of a package image, main first, then the dependencies sorted by id and
 /// version. A layer holding one module is reused as it is once a scan has shown that it holds
@@ -27,19 +91,19 @@ pub const PACKAGE_METADATA: &str = "io.buildpacks.buildpackage.metadata";
 /// parent directories) and a layer holding several modules (a flattened package) are
 /// re-encoded, one layer per module.
 pub(crate) async fn modules_from_image(
-    ctx: &ModuleContext<'_>,
+    ctx: &FetchContext<'_>,
     kind: ModuleKind,
     image: &SourceImage,
     uri: &str,
 ) -> Result<Vec<PendingModule>, ModuleError> {
     let config_labels = image.config.labels();
-    let invalid = |msg: String| ModuleError::Invalid(format!("package '{uri}': {msg}"));
+    let package = package_error(uri);
+    let invalid = |msg: String| package(msg.into());
     let meta_raw = config_labels
         .get(PACKAGE_METADATA)
         .filter(|s| !s.is_empty())
         .ok_or_else(|| invalid(format!("could not find label '{PACKAGE_METADATA}'")))?;
-    let meta: ModuleInfo =
-        labels::decode(PACKAGE_METADATA, meta_raw).map_err(|e| invalid(crate::inspect::error_chain(&e)))?;
+    let meta: ModuleInfo = labels::decode(PACKAGE_METADATA, meta_raw).map_err(|e| package(e.into()))?;
     let layers_label = match kind {
         ModuleKind::Buildpack => labels::BUILDPACK_LAYERS,
         ModuleKind::Extension => labels::EXTENSION_LAYERS,
@@ -48,19 +112,18 @@ pub(crate) async fn modules_from_image(
         .get(layers_label)
         .filter(|s| !s.is_empty())
         .ok_or_else(|| invalid(format!("could not find label '{layers_label}'")))?;
-    let module_layers: ModuleLayers =
-        labels::decode(layers_label, layers_raw).map_err(|e| invalid(crate::inspect::error_chain(&e)))?;
+    let module_layers: ModuleLayers = labels::decode(layers_label, layers_raw).map_err(|e| package(e.into()))?;
     let blobs = image.layers().map_err(|e| invalid(e.to_string()))?;
 
     let mut per_diff: BTreeMap<&str, usize> = BTreeMap::new();
     for (id, versions) in &module_layers.0 {
         for (version, info) in versions {
-            check_id_version(kind, id, version).map_err(|e| invalid(e.to_string()))?;
+            ModuleDirs::new(kind, id, version).map_err(|e| invalid(e.to_string()))?;
             *per_diff.entry(info.layer_diff_id.as_str()).or_default() += 1;
         }
     }
     // Every layer's content is read (scanned or split), so the layers must be local.
-    let local = ctx.images.with_local_layers(image).await.map_err(|e| invalid(crate::inspect::error_chain(&e)))?;
+    let local = ctx.images.with_local_layers(image).await.map_err(|e| package(e.into()))?;
     let local_layers = local.layers().map_err(|e| invalid(e.to_string()))?;
     let mut modules = Vec::new();
     for (id, versions) in &module_layers.0 {
@@ -79,6 +142,7 @@ pub(crate) async fn modules_from_image(
                 homepage: layer_info.homepage.clone(),
                 ..ModuleInfo::default()
             };
+            let dirs = ModuleDirs::new(kind, id, version).map_err(|e| invalid(e.to_string()))?;
             let local_blob = &local_layers[idx];
             let path = blob_path(local_blob).ok_or_else(|| invalid("layer blob is not local".into()))?;
             if !media_type::is_gzip_layer(&local_blob.descriptor.media_type)
@@ -91,20 +155,20 @@ pub(crate) async fn modules_from_image(
             }
             let shared = per_diff.get(layer_info.layer_diff_id.as_str()).copied().unwrap_or(0) > 1;
             let build = if shared {
-                Err(stream::split_recipe(kind, id, version, &path)?)
+                Err(stream::split_recipe(&dirs, &path)?)
             } else {
-                match scan_layer_cached(ctx, kind, id, version, local_blob, &path).map_err(&invalid)? {
+                match scan_layer_cached(ctx, &dirs, local_blob, &path).map_err(&invalid)? {
                     LayerVerdict::Verbatim => Ok(blobs[idx].clone()),
                     LayerVerdict::Mend(warnings) => {
                         for w in warnings {
                             ctx.reporter.warn(&format!("package '{uri}': {} '{id}@{version}': {w}", kind.noun()));
                         }
-                        Err(stream::split_recipe(kind, id, version, &path)?)
+                        Err(stream::split_recipe(&dirs, &path)?)
                     }
                 }
             };
             modules.push(PendingModule {
-                kind,
+                dirs,
                 info,
                 layer_info: layer_info.clone(),
                 build,
@@ -147,20 +211,19 @@ enum LayerVerdict {
 
 /// [`scan_layer`], remembered by the blob's digest (its content cannot change under it).
 fn scan_layer_cached(
-    ctx: &ModuleContext<'_>,
-    kind: ModuleKind,
-    id: &str,
-    version: &str,
+    ctx: &FetchContext<'_>,
+    dirs: &ModuleDirs,
     blob: &LayerBlob,
     path: &Path,
 ) -> Result<LayerVerdict, String> {
+    let (id, version) = (&dirs.id, &dirs.version);
     let key =
-        format!("package-layer v1\n{}\n{}\n{}\n{id}\n{version}", blob.descriptor.digest, blob.diff_id, kind.dir());
+        format!("package-layer v1\n{}\n{}\n{}\n{id}\n{version}", blob.descriptor.digest, blob.diff_id, dirs.kind.dir());
     let home = ctx.images.home();
     if let Some(v) = home.recall("layer-scans", &key) {
         return Ok(v);
     }
-    let verdict = scan_layer(kind, id, version, &blob.diff_id, path)?;
+    let verdict = scan_layer(dirs, &blob.diff_id, path)?;
     home.remember("layer-scans", &key, &verdict);
     Ok(verdict)
 }
@@ -169,18 +232,12 @@ fn scan_layer_cached(
 /// every entry must belong to `id@version` (see [`stream::belongs`]), except root-owned
 /// 0755 directory entries for `/cnb` and the module kind's directory, which are harmless.
 /// Entries inside are checked as the layer's [`Confinement`] would check them.
-fn scan_layer(
-    kind: ModuleKind,
-    id: &str,
-    version: &str,
-    diff_id: &Digest,
-    path: &Path,
-) -> Result<LayerVerdict, String> {
-    let eid = super::escape_id(id);
-    let mut confiner = Confiner::new(stream::module_confinement(kind, id, version).map_err(|e| e.to_string())?);
+fn scan_layer(dirs: &ModuleDirs, diff_id: &Digest, path: &Path) -> Result<LayerVerdict, String> {
+    let (kind, eid, version) = (dirs.kind, dirs.id.escaped(), dirs.version.as_str());
+    let mut confiner = Confiner::new(stream::module_confinement(dirs));
     let ancestors = ["/cnb".to_owned(), kind.dir().to_owned()];
     let mut mend: Vec<String> = Vec::new();
-    let file = cnbx_fs::open_regular(path).map_err(|e| crate::inspect::error_chain(&e))?;
+    let file = cnbx_fs::open_regular(path).map_err(|e| cnbx_fs::error_chain(&e))?;
     let layer_err = |e: std::io::Error| format!("reading layer {diff_id}: {}", cnbx_oci::archive::safe_io(e));
     let stream = cnbx_oci::archive::decompressed(file.file).map_err(layer_err)?;
     let mut hashing = HashingReader::new(stream);
@@ -193,7 +250,7 @@ fn scan_layer(
             if name.split('/').any(|c| c == "..") {
                 return Err(format!("layer {diff_id}: entry '{shown}': its name climbs out with '..'"));
             }
-            let canonical = format!("/{}", super::clean_name(&name));
+            let canonical = format!("/{}", clean_name(&name));
             if canonical == "/." || ancestors.contains(&canonical) {
                 let harmless = raw.kind == EntryKind::Dir && raw.mode & 0o7777 == 0o755 && raw.uid == 0 && raw.gid == 0;
                 if !harmless {
@@ -244,15 +301,15 @@ pub(crate) struct Staged {
 impl Staged {
     /// Moves the staged blobs into the cnbx blob store and returns the image reading them
     /// from there.
-    pub(crate) fn promote(self, ctx: &ModuleContext<'_>, uri: &str) -> Result<SourceImage, ModuleError> {
+    pub(crate) fn promote(self, ctx: &FetchContext<'_>, uri: &str) -> Result<SourceImage, ModuleError> {
         let store = ctx.images.blobs();
         let staging = BlobStore::open(self.dir.path()).map_err(|e| ModuleError::io("opening the staging area", e))?;
         let mut digests = vec![self.image.manifest.digest.clone(), self.image.config_raw.digest.clone()];
         digests.extend(self.image.manifest.value.layers.iter().map(|l| l.digest.clone()));
         for d in &digests {
-            store.import_from(&staging, d).map_err(|e| {
-                ModuleError::Invalid(format!("package '{uri}': storing blob {d}: {}", crate::inspect::error_chain(&e)))
-            })?;
+            store
+                .import_from(&staging, d)
+                .map_err(|source| package_error(uri)(PackageProblem::Store { digest: d.clone(), source }))?;
         }
         Ok(SourceImage { source: BlobSource::Store(store.clone()), ..self.image })
     }
@@ -264,8 +321,9 @@ impl Staged {
 /// a bound. Links, devices and other special entries under `blobs/` are refused. Then the
 /// first manifest of `index.json` (for the build image's platform, if it is an index) is read
 /// from the staging store.
-pub(crate) fn read_cnb(ctx: &ModuleContext<'_>, file: &Path, uri: &str) -> Result<Staged, ModuleError> {
-    let invalid = |msg: String| ModuleError::Invalid(format!("package '{uri}': {msg}"));
+pub(crate) fn read_cnb(ctx: &FetchContext<'_>, file: &Path, uri: &str) -> Result<Staged, ModuleError> {
+    let package = package_error(uri);
+    let invalid = |msg: String| package(msg.into());
     let read_err = |e: std::io::Error| ModuleError::io(format!("reading '{uri}'"), cnbx_oci::archive::safe_io(e));
     let tmp_root = ctx.images.home().tmp_dir();
     fs_err::create_dir_all(&tmp_root).map_err(|e| ModuleError::io("creating the scratch directory", e))?;
@@ -289,8 +347,8 @@ pub(crate) fn read_cnb(ctx: &ModuleContext<'_>, file: &Path, uri: &str) -> Resul
     cnbx_oci::archive::read_entries(
         stream,
         |entry| {
-            let header = TarEntry::from_tar_entry(entry).map_err(|e| invalid(crate::inspect::error_chain(&e)))?;
-            let name = super::clean_name(&header.path);
+            let header = TarEntry::from_tar_entry(entry).map_err(|e| package(e.into()))?;
+            let name = clean_name(&header.path);
             let is_file = header.kind == EntryKind::File;
             match name.as_str() {
                 "oci-layout" if is_file => {
@@ -311,12 +369,9 @@ pub(crate) fn read_cnb(ctx: &ModuleContext<'_>, file: &Path, uri: &str) -> Resul
                         .strip_prefix("blobs/sha256/")
                         .and_then(|hex| format!("sha256:{hex}").parse::<Digest>().ok())
                         .ok_or_else(|| invalid(format!("'{shown}' is not a sha256 blob name")))?;
-                    blobs.put_verified(entry, &digest, header.size).map_err(|e| {
-                        invalid(format!(
-                            "blob '{shown}' does not have the content its name says: {}",
-                            crate::inspect::error_chain(&e)
-                        ))
-                    })?;
+                    blobs
+                        .put_verified(entry, &digest, header.size)
+                        .map_err(|source| package(PackageProblem::Blob { name: shown, source }))?;
                 }
                 _ => {}
             }
@@ -344,7 +399,7 @@ pub(crate) fn read_cnb(ctx: &ModuleContext<'_>, file: &Path, uri: &str) -> Resul
     cnbx_fs::write_atomic(&dir.path().join("oci-layout"), &marker)
         .and_then(|()| cnbx_fs::write_atomic(&dir.path().join("index.json"), &index_bytes))
         .map_err(|e| ModuleError::io("writing to the staging area", e))?;
-    let layout_err = |e: cnbx_oci::layout::LayoutError| invalid(crate::inspect::error_chain(&e));
+    let layout_err = |e: cnbx_oci::layout::LayoutError| package(e.into());
     let layout = OciLayout::open(dir.path()).map_err(layout_err)?;
     let image = layout.read_descriptor(desc, "", uri, platform).map_err(layout_err)?;
     for layer in &image.manifest.value.layers {

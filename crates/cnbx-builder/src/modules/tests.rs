@@ -1,15 +1,10 @@
-use std::sync::Arc;
-
-use cnbx_oci::progress::{Level, NullReporter, Task};
-use cnbx_oci::tarball::TarEntry;
 use std::sync::Mutex;
 
+use cnbx_oci::progress::{Level, NullReporter, Reporter, Task};
+
 use super::*;
-use crate::home::CnbxHome;
-use crate::images::PullPolicy;
-use crate::labels::{
-    ApiVersion, Distribution, LifecycleMetadata, ModuleLayers, ModuleRef, ModuleStack, OrderEntry, System,
-    SystemBuildpacks, Target,
+use cnbx_model::{
+    ApiVersion, Distribution, LifecycleDescriptor, ModuleRef, ModuleStack, OrderEntry, System, SystemBuildpacks, Target,
 };
 
 #[derive(Default)]
@@ -26,8 +21,8 @@ impl Reporter for Collect {
     fn finish(&self, _: &str) {}
 }
 
-fn lifecycle() -> LifecycleMetadata {
-    crate::lifecycle::parse_lifecycle_toml(
+fn lifecycle() -> LifecycleDescriptor {
+    LifecycleDescriptor::parse(
         "[apis.buildpack]\ndeprecated = [\"0.6\"]\nsupported = [\"0.7\", \"0.8\", \"0.9\", \"0.10\", \"0.11\", \"0.12\"]\n\
          [lifecycle]\nversion = \"0.21.0\"\n",
     )
@@ -58,7 +53,7 @@ fn module(id: &str, version: &str, f: impl FnOnce(&mut ModuleLayerInfo)) -> Modu
     let mut layer_info = ModuleLayerInfo { api: Some(ApiVersion::new(0, 10)), ..ModuleLayerInfo::default() };
     f(&mut layer_info);
     Module {
-        kind: ModuleKind::Buildpack,
+        dirs: ModuleDirs::new(ModuleKind::Buildpack, id, version).unwrap(),
         info: ModuleInfo::new(id, version),
         layer_info,
         layer: fake_blob('a'),
@@ -81,7 +76,7 @@ fn api_incompatibility() {
          (Buildpack API(s) 0.7, 0.8, 0.9, 0.10, 0.11, 0.12)"
     );
     let mut ext = module("e", "1", |l| l.api = Some(ApiVersion::new(0, 2)));
-    ext.kind = ModuleKind::Extension;
+    ext.dirs.kind = ModuleKind::Extension;
     let err = validate_modules(&[], &[ext], &lifecycle(), &facts(), &NullReporter).unwrap_err();
     assert!(err.to_string().starts_with("extension 'e@1' (Buildpack API 0.2)"), "{err}");
 }
@@ -233,120 +228,5 @@ fn system_resolution() {
     assert_eq!(
         resolve_system(&bad, &available()).unwrap_err().to_string(),
         "no versions of buildpack 'z' were found on the builder"
-    );
-}
-
-struct Env {
-    _dir: tempfile::TempDir,
-    images: Images,
-    cache: LayerCache,
-    platform: Platform,
-}
-
-impl Env {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let home = CnbxHome::new(dir.path());
-        let cache = LayerCache::open(home.layer_cache_dir()).unwrap();
-        let registry = cnbx_oci::RegistryClient::new(cnbx_oci::RegistryOptions::default());
-        let images = Images::new(home, PullPolicy::Never, false, Arc::new(NullReporter), registry).unwrap();
-        Self { _dir: dir, images, cache, platform: Platform::new("linux", "amd64", None) }
-    }
-
-    fn ctx(&self) -> ModuleContext<'_> {
-        ModuleContext {
-            images: &self.images,
-            cache: &self.cache,
-            base_dir: Path::new("/"),
-            platform: &self.platform,
-            reporter: &NullReporter,
-        }
-    }
-
-    /// A module with a real (tiny) layer in the store.
-    fn module(&self, id: &str, version: &str, content: &str) -> Module {
-        let (parent, base) = stream::module_dirs(ModuleKind::Buildpack, id, version).unwrap();
-        let mut r = LayerRecipe::new(format!("{id}@{version}"));
-        r.push_header(TarEntry::dir(parent));
-        r.push_header(TarEntry::dir(&base));
-        r.push_bytes(TarEntry::file(format!("{base}/buildpack.toml"), 0), content.as_bytes().to_vec());
-        let (info, _) = self.cache.get_or_build(&r, self.images.blobs(), &NullReporter).unwrap();
-        Module {
-            kind: ModuleKind::Buildpack,
-            info: ModuleInfo::new(id, version),
-            layer_info: ModuleLayerInfo { layer_diff_id: info.diff_id.to_string(), ..ModuleLayerInfo::default() },
-            layer: info.to_layer_blob(self.images.blobs()),
-            has_build_bin: false,
-            from_package: false,
-            source: format!("test:{id}"),
-        }
-    }
-}
-
-fn diff_ids(layers: &[LayerBlob]) -> Vec<String> {
-    layers.iter().map(|l| l.diff_id.to_string()).collect()
-}
-
-#[test]
-fn plan_sorts_skips_and_whiteouts() {
-    let env = Env::new();
-    let ctx = env.ctx();
-    let z = env.module("z/z", "1", "z");
-    let a = env.module("a/a", "1", "a");
-    let same = env.module("same", "1", "same");
-    let changed = env.module("changed", "1", "new");
-    let mut base = ModuleLayers::default();
-    base.insert("same", "1", ModuleLayerInfo { layer_diff_id: same.layer.diff_id.to_string(), ..Default::default() });
-    base.insert("changed", "1", ModuleLayerInfo { layer_diff_id: "sha256:old".into(), ..Default::default() });
-    base.insert("other", "9", ModuleLayerInfo { layer_diff_id: "sha256:other".into(), ..Default::default() });
-    let a2 = env.module("a/a", "1", "a second time");
-    let modules = [z.clone(), a, same, changed.clone(), a2.clone()];
-    let (layers, merged) = plan_module_layers(&ctx, ModuleKind::Buildpack, &modules, &base, &[]).unwrap();
-    let whiteout = build(&ctx, &crate::layers::whiteout("/cnb/buildpacks", "changed", "1"));
-    assert_eq!(
-        diff_ids(&layers),
-        vec![a2.layer.diff_id.to_string(), whiteout, changed.layer.diff_id.to_string(), z.layer.diff_id.to_string()]
-    );
-    assert_eq!(merged.get("a/a", "1").unwrap().layer_diff_id, a2.layer.diff_id.to_string());
-    assert_eq!(merged.get("changed", "1").unwrap().layer_diff_id, changed.layer.diff_id.to_string());
-    assert_eq!(merged.get("other", "9").unwrap().layer_diff_id, "sha256:other");
-    assert_eq!(merged.0.len(), 5);
-}
-
-fn build(ctx: &ModuleContext<'_>, r: &LayerRecipe) -> String {
-    ctx.cache.get_or_build(r, ctx.images.blobs(), &NullReporter).unwrap().0.diff_id.to_string()
-}
-
-#[test]
-fn plan_flattens_groups_first() {
-    let env = Env::new();
-    let ctx = env.ctx();
-    let a = env.module("x/a", "1", "a");
-    let b = env.module("x/b", "1", "b");
-    let b2 = env.module("x/b", "2", "b2");
-    let c = env.module("c", "1", "c");
-    let modules = [c.clone(), b2.clone(), a.clone(), b.clone()];
-    let groups = vec![vec!["x/b@2".to_owned(), "x/b@1".to_owned()]];
-    let (layers, merged) =
-        plan_module_layers(&ctx, ModuleKind::Buildpack, &modules, &ModuleLayers::default(), &groups).unwrap();
-    assert_eq!(layers.len(), 3);
-    let flat = layers[0].diff_id.to_string();
-    assert_eq!(diff_ids(&layers[1..]), vec![c.layer.diff_id.to_string(), a.layer.diff_id.to_string()]);
-    assert_eq!(merged.get("x/b", "1").unwrap().layer_diff_id, flat);
-    assert_eq!(merged.get("x/b", "2").unwrap().layer_diff_id, flat);
-    // The group's tar: b2 then b (added order), x_b dir written once.
-    let blob = env.images.blobs().read(&layers[0].descriptor.digest).unwrap();
-    let mut tar = tar::Archive::new(flate2::read::MultiGzDecoder::new(&blob[..]));
-    let names: Vec<String> =
-        tar.entries().unwrap().map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned()).collect();
-    assert_eq!(
-        names,
-        [
-            "/cnb/buildpacks/x_b",
-            "/cnb/buildpacks/x_b/2",
-            "/cnb/buildpacks/x_b/2/buildpack.toml",
-            "/cnb/buildpacks/x_b/1",
-            "/cnb/buildpacks/x_b/1/buildpack.toml"
-        ]
     );
 }

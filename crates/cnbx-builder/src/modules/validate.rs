@@ -4,22 +4,20 @@
 use cnbx_oci::progress::{Reporter, ReporterExt};
 use serde::Serialize;
 
-use super::{BuildImageFacts, Module, ModuleError, ModuleKind};
-use crate::labels::{
-    ApiVersion, LifecycleMetadata, ModuleInfo, ModuleRef, OrderEntry, System, SystemBuildpacks, Target,
+use cnbx_model::{
+    ApiVersion, LifecycleDescriptor, ModuleInfo, ModuleKind, ModuleRef, OrderEntry, System, SystemBuildpacks, Target,
 };
+
+use super::{BuildImageFacts, ModuleError};
+use crate::assemble::Module;
 
 fn api_list(apis: &[ApiVersion]) -> String {
     apis.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
 
-fn lifecycle_version(lifecycle: &LifecycleMetadata) -> String {
-    lifecycle.version.as_ref().map(ToString::to_string).unwrap_or_default()
-}
-
 /// Rule 1: the module API equals one of the lifecycle's supported or deprecated buildpack
 /// APIs.
-fn check_api(m: &Module, lifecycle: &LifecycleMetadata) -> Result<(), ModuleError> {
+fn check_api(m: &Module, lifecycle: &LifecycleDescriptor) -> Result<(), ModuleError> {
     let bp = &lifecycle.apis.buildpack;
     let api = m.layer_info.api.unwrap_or(ApiVersion::new(0, 1));
     if bp.supported().contains(&api) || bp.deprecated().contains(&api) {
@@ -27,17 +25,17 @@ fn check_api(m: &Module, lifecycle: &LifecycleMetadata) -> Result<(), ModuleErro
     }
     Err(ModuleError::Validation(format!(
         "{} '{}' (Buildpack API {api}) is incompatible with lifecycle '{}' (Buildpack API(s) {})",
-        m.kind.noun(),
+        m.dirs.kind.noun(),
         m.info.full_name(),
-        lifecycle_version(lifecycle),
+        lifecycle.version_text(),
         api_list(bp.supported())
     )))
 }
 
-fn deprecated_warning(m: &Module, lifecycle: &LifecycleMetadata, reporter: &dyn Reporter) {
+fn deprecated_warning(m: &Module, lifecycle: &LifecycleDescriptor, reporter: &dyn Reporter) {
     let Some(api) = m.layer_info.api else { return };
     if lifecycle.apis.buildpack.deprecated().contains(&api) {
-        let noun = match m.kind {
+        let noun = match m.dirs.kind {
             ModuleKind::Buildpack => "Buildpack",
             ModuleKind::Extension => "Extension",
         };
@@ -116,14 +114,14 @@ fn check_buildpack(m: &Module, all: &[ModuleInfo], facts: &BuildImageFacts) -> R
         arch: &facts.arch,
         distribution: ImageDistro { name: &facts.distro_name, version: &facts.distro_version },
     };
-    let image = crate::gojson::to_string(&image).unwrap_or_default();
+    let image = crate::gocompat::json::to_string(&image).unwrap_or_default();
     let targets = if li.targets.is_empty() {
         // pack infers linux/amd64 from bin/build.
         vec![Target { os: "linux".into(), arch: "amd64".into(), ..Target::default() }]
     } else {
         li.targets.clone()
     };
-    let targets = crate::gojson::to_string(&targets).unwrap_or_default();
+    let targets = crate::gocompat::json::to_string(&targets).unwrap_or_default();
     fail(format!("unable to satisfy target os/arch constraints; build image: {image}, buildpack '{name}': {targets}"))
 }
 
@@ -133,7 +131,7 @@ fn check_buildpack(m: &Module, all: &[ModuleInfo], facts: &BuildImageFacts) -> R
 pub fn validate_modules(
     buildpacks: &[Module],
     extensions: &[Module],
-    lifecycle: &LifecycleMetadata,
+    lifecycle: &LifecycleDescriptor,
     facts: &BuildImageFacts,
     reporter: &dyn Reporter,
 ) -> Result<(), ModuleError> {
@@ -146,7 +144,7 @@ pub fn validate_modules_with(
     buildpacks: &[Module],
     extensions: &[Module],
     existing: &[ModuleInfo],
-    lifecycle: &LifecycleMetadata,
+    lifecycle: &LifecycleDescriptor,
     facts: &BuildImageFacts,
     reporter: &dyn Reporter,
 ) -> Result<(), ModuleError> {

@@ -101,7 +101,7 @@ fn list(config: &UserConfig, filter: Option<&str>, printer: &Printer) {
     let mut out = String::from("Run Image Mirrors:\n");
     for entry in entries {
         out.push_str(&format!("  '{}':\n", entry.image));
-        for m in &entry.mirrors {
+        for m in entry.mirror_list() {
             out.push_str(&format!("    {m}\n"));
         }
     }

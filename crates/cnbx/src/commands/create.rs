@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use cnbx_builder::create::{CreateRequest, create};
-use cnbx_config::Target;
+use cnbx_model::Target;
 
 use crate::cli::CreateArgs;
 use crate::commands::open_images;

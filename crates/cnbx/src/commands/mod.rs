@@ -88,7 +88,7 @@ async fn builder_labels(images: &Images, name: &str) -> anyhow::Result<(BuilderL
             let local = match images.get(name, &cwd, None).await {
                 Ok(Some(image)) => BuilderLabels::Present(image.config.labels()),
                 Ok(None) => BuilderLabels::Absent,
-                Err(e) => BuilderLabels::Error(cnbx_builder::inspect::error_chain(&e)),
+                Err(e) => BuilderLabels::Error(cnbx_fs::error_chain(&e)),
             };
             Ok((local, None))
         }
@@ -101,7 +101,7 @@ async fn builder_labels(images: &Images, name: &str) -> anyhow::Result<(BuilderL
             let local = match images.store().get(&reference, None) {
                 Ok(Some(image)) => BuilderLabels::Present(image.config.labels()),
                 Ok(None) => BuilderLabels::Absent,
-                Err(e) => BuilderLabels::Error(cnbx_builder::inspect::error_chain(&e)),
+                Err(e) => BuilderLabels::Error(cnbx_fs::error_chain(&e)),
             };
             let remote = remote_labels(images, &reference).await;
             Ok((local, Some(remote)))
@@ -138,7 +138,7 @@ async fn remote_labels(images: &Images, reference: &ImageRef) -> BuilderLabels {
             images.reporter().debug(&e.to_string());
             BuilderLabels::Absent
         }
-        Err(e) => BuilderLabels::Error(cnbx_builder::inspect::error_chain(&e)),
+        Err(e) => BuilderLabels::Error(cnbx_fs::error_chain(&e)),
     }
 }
 

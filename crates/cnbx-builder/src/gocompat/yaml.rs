@@ -1,5 +1,5 @@
-//! `--output yaml`: a small emitter that writes what `gopkg.in/yaml.v3` (v3.0.1,
-//! `yaml.NewEncoder(w).Encode(v)`, default settings) writes for pack's inspect document.
+//! A small emitter that writes what `gopkg.in/yaml.v3` (v3.0.1, `yaml.NewEncoder(w).Encode(v)`,
+//! default settings) writes, for `builder inspect --output yaml`.
 //!
 //! serde_norway's output differs from yaml.v3's in indentation (yaml.v3 indents by 4 and
 //! re-aligns nested block collections to multiples of 4, except right after a `- `), in
@@ -10,16 +10,10 @@
 //! plain/single-quoted/double-quoted/literal writers, and the indentation rules for block
 //! mappings and sequences. Lines are never folded (yaml.v3's default width is unlimited).
 
-use super::structured::{self, Flavor, Node};
-use super::{InspectReport, RenderError, RenderOptions};
+use super::Node;
 
-/// Renders the YAML document (with yaml.v3's trailing newline).
-pub fn render(report: &InspectReport, options: &RenderOptions) -> Result<String, RenderError> {
-    let doc = structured::document(report, options, Flavor::Yaml)?;
-    Ok(to_yaml(&doc))
-}
-
-pub(crate) fn to_yaml(node: &Node) -> String {
+/// `node` as yaml.v3's `Encoder.Encode` writes it (with its trailing newline).
+pub fn to_yaml(node: &Node) -> String {
     let mut emitter = Emitter::default();
     emitter.node(node, Parent::Root);
     // Document end: yaml.v3 writes an indent, i.e. ends the last line.

@@ -1,13 +1,68 @@
-//! Where a module (or lifecycle) comes from: locator classification
-//! (docs/pack-compatibility.md, *Locators*), and `file://` and `http(s)://` URIs with a download cache.
+//! Where a module or the lifecycle comes from: what fetching needs ([`FetchContext`]),
+//! locator classification (docs/pack-compatibility.md, *Locators*), and `file://` and
+//! `http(s)://` URIs with a download cache.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use cnbx_oci::progress::{ReporterExt, Task, TaskKind};
+use cnbx_oci::progress::{Reporter, ReporterExt, Task, TaskKind};
+use cnbx_oci::spec::Platform;
 use sha2::{Digest as _, Sha256};
 
-use super::{ModuleContext, ModuleError};
+use crate::assemble::LayerService;
+use crate::images::Images;
+
+/// Why a module or lifecycle cannot be found or fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The locator cannot be used (pack's message, or why cnbx does not support it).
+    #[error("{0}")]
+    Locator(String),
+    /// A download failed.
+    #[error("downloading '{uri}': {reason}")]
+    Download {
+        /// The URL.
+        uri: String,
+        /// What failed, and what to do.
+        reason: String,
+    },
+    /// Reading or writing a file failed.
+    #[error("{what}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl SourceError {
+    fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        Self::Io { what: what.into(), source }
+    }
+}
+
+/// What fetching modules and the lifecycle needs.
+#[derive(Clone, Copy)]
+pub struct FetchContext<'a> {
+    /// Image access, blob store and `CNBX_HOME`.
+    pub images: &'a Images,
+    /// Where layers are built (through the layer cache).
+    pub layers: &'a LayerService,
+    /// The builder.toml directory (relative locators).
+    pub base_dir: &'a Path,
+    /// The build image's platform (package images are fetched for it).
+    pub platform: &'a Platform,
+    /// Messages.
+    pub reporter: &'a dyn Reporter,
+}
+
+impl std::fmt::Debug for FetchContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FetchContext").field("base_dir", &self.base_dir).field("platform", &self.platform).finish()
+    }
+}
 
 /// What a locator points at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,8 +75,8 @@ pub(crate) enum Located {
     Image(String),
 }
 
-fn registry_unsupported(uri: &str) -> ModuleError {
-    ModuleError::Locator(format!(
+fn registry_unsupported(uri: &str) -> SourceError {
+    SourceError::Locator(format!(
         "'{uri}' refers to a buildpack registry; buildpack registries are not supported by cnbx; use docker://<image> \
          (the buildpackage image) or a local path instead"
     ))
@@ -68,32 +123,32 @@ fn unescape(s: &str) -> String {
 
 /// The local path of a `file://` URI (unescaped; relative paths against the current
 /// directory, as pack resolves them).
-pub(crate) fn file_uri_path(uri: &str) -> Result<PathBuf, ModuleError> {
+pub(crate) fn file_uri_path(uri: &str) -> Result<PathBuf, SourceError> {
     let rest = &uri["file://".len()..];
     let path = PathBuf::from(unescape(rest));
     if path.is_absolute() {
         return Ok(path);
     }
     let cwd = std::env::current_dir()
-        .map_err(|e| ModuleError::io(format!("resolving '{uri}' against the current directory"), e))?;
+        .map_err(|e| SourceError::io(format!("resolving '{uri}' against the current directory"), e))?;
     Ok(cwd.join(path))
 }
 
-fn local(path: PathBuf, uri: &str) -> Result<Located, ModuleError> {
+fn local(path: PathBuf, uri: &str) -> Result<Located, SourceError> {
     match std::fs::metadata(&path) {
         Ok(m) if m.is_dir() => Ok(Located::Dir(path)),
         Ok(_) => Ok(Located::File(path)),
-        Err(e) => Err(ModuleError::io(format!("reading '{uri}' ({})", path.display()), e)),
+        Err(e) => Err(SourceError::io(format!("reading '{uri}' ({})", path.display()), e)),
     }
 }
 
 /// Classifies `uri` (non-empty) as pack does and makes it local (downloading URLs).
-pub(crate) async fn locate(ctx: &ModuleContext<'_>, uri: &str) -> Result<Located, ModuleError> {
+pub(crate) async fn locate(ctx: &FetchContext<'_>, uri: &str) -> Result<Located, SourceError> {
     if uri == "from=builder" {
-        return Err(ModuleError::Locator("error reading from=builder: invalid locator: FromBuilderLocator".into()));
+        return Err(SourceError::Locator("error reading from=builder: invalid locator: FromBuilderLocator".into()));
     }
     if uri.starts_with("urn:cnb:builder:") || uri.starts_with("from=builder:") {
-        return Err(ModuleError::Locator(format!("'{uri}' is not a valid identifier")));
+        return Err(SourceError::Locator(format!("'{uri}' is not a valid identifier")));
     }
     if uri.starts_with("urn:cnb:registry:") {
         return Err(registry_unsupported(uri));
@@ -122,7 +177,7 @@ pub(crate) async fn locate(ctx: &ModuleContext<'_>, uri: &str) -> Result<Located
     if cnbx_refs::ImageRef::parse(uri).is_ok() {
         return Ok(Located::Image(uri.to_owned()));
     }
-    Err(ModuleError::Locator(format!(
+    Err(SourceError::Locator(format!(
         "invalid locator: InvalidLocator ('{uri}' is not an existing path relative to {}, a URL, or an image name)",
         ctx.base_dir.display()
     )))
@@ -130,7 +185,7 @@ pub(crate) async fn locate(ctx: &ModuleContext<'_>, uri: &str) -> Result<Located
 
 /// A `file://`, `http://` or `https://` URI, or a plain path (relative to `base_dir`), as a
 /// local directory or file.
-pub(crate) async fn uri_to_local(ctx: &ModuleContext<'_>, uri: &str) -> Result<Located, ModuleError> {
+pub(crate) async fn uri_to_local(ctx: &FetchContext<'_>, uri: &str) -> Result<Located, SourceError> {
     if !has_scheme(uri) {
         return local(ctx.base_dir.join(uri), uri);
     }
@@ -138,7 +193,7 @@ pub(crate) async fn uri_to_local(ctx: &ModuleContext<'_>, uri: &str) -> Result<L
     match scheme.as_str() {
         "file" => local(file_uri_path(uri)?, uri),
         "http" | "https" => Ok(Located::File(download(ctx, uri).await?)),
-        _ => Err(ModuleError::Locator(format!("unsupported protocol '{scheme}' in URI '{uri}'"))),
+        _ => Err(SourceError::Locator(format!("unsupported protocol '{scheme}' in URI '{uri}'"))),
     }
 }
 
@@ -149,15 +204,15 @@ fn too_large(limit: u64) -> String {
     )
 }
 
-fn download_err(uri: &str, reason: String) -> ModuleError {
-    ModuleError::Download { uri: uri.to_owned(), reason }
+fn download_err(uri: &str, reason: String) -> SourceError {
+    SourceError::Download { uri: uri.to_owned(), reason }
 }
 
 /// Downloads `uri` into the download cache (`<hex sha256(uri)>` + `.etag`), revalidating a
 /// cached copy with `If-None-Match`. One retry on a transport error.
-pub(crate) async fn download(ctx: &ModuleContext<'_>, uri: &str) -> Result<PathBuf, ModuleError> {
+pub(crate) async fn download(ctx: &FetchContext<'_>, uri: &str) -> Result<PathBuf, SourceError> {
     let dir = ctx.images.home().download_cache_dir();
-    fs_err::create_dir_all(&dir).map_err(|e| ModuleError::io("creating the download cache".to_owned(), e))?;
+    fs_err::create_dir_all(&dir).map_err(|e| SourceError::io("creating the download cache".to_owned(), e))?;
     let key = hex::encode(Sha256::digest(uri.as_bytes()));
     let path = dir.join(&key);
     let etag_path = dir.join(format!("{key}.etag"));
@@ -184,7 +239,7 @@ pub(crate) async fn download(ctx: &ModuleContext<'_>, uri: &str) -> Result<PathB
             Err(e) if path.is_file() => {
                 ctx.reporter.warn(&format!(
                     "could not revalidate '{uri}' ({}); using the copy downloaded before",
-                    crate::inspect::error_chain(&e)
+                    cnbx_fs::error_chain(&e)
                 ));
                 return Ok(path);
             }
@@ -193,7 +248,7 @@ pub(crate) async fn download(ctx: &ModuleContext<'_>, uri: &str) -> Result<PathB
                     uri,
                     format!(
                         "{} (is the network available? Download it yourself and use the local file)",
-                        crate::inspect::error_chain(&e)
+                        cnbx_fs::error_chain(&e)
                     ),
                 ));
             }
@@ -211,7 +266,7 @@ pub(crate) async fn download(ctx: &ModuleContext<'_>, uri: &str) -> Result<PathB
         return Err(download_err(uri, too_large(limit)));
     }
     let mut tmp = cnbx_fs::AtomicFile::new_in(&dir)
-        .map_err(|e| ModuleError::io("creating a file in the download cache".to_owned(), e))?;
+        .map_err(|e| SourceError::io("creating a file in the download cache".to_owned(), e))?;
     let mut resp = resp;
     let task = Task {
         id: format!("download {uri}"),
@@ -220,7 +275,7 @@ pub(crate) async fn download(ctx: &ModuleContext<'_>, uri: &str) -> Result<PathB
         total: resp.content_length(),
     };
     ctx.reporter.start(&task);
-    let copied: Result<(), ModuleError> = async {
+    let copied: Result<(), SourceError> = async {
         let mut received: u64 = 0;
         loop {
             match resp.chunk().await {
@@ -229,18 +284,18 @@ pub(crate) async fn download(ctx: &ModuleContext<'_>, uri: &str) -> Result<PathB
                     if received > limit {
                         return Err(download_err(uri, too_large(limit)));
                     }
-                    tmp.write_all(&bytes).map_err(|e| ModuleError::io("writing to the download cache", e))?;
+                    tmp.write_all(&bytes).map_err(|e| SourceError::io("writing to the download cache", e))?;
                     ctx.reporter.advance(&task.id, bytes.len() as u64);
                 }
                 Ok(None) => return Ok(()),
-                Err(e) => return Err(download_err(uri, crate::inspect::error_chain(&e))),
+                Err(e) => return Err(download_err(uri, cnbx_fs::error_chain(&e))),
             }
         }
     }
     .await;
     ctx.reporter.finish(&task.id);
     copied?;
-    tmp.commit(&path).map_err(|e| ModuleError::io("storing the download".to_owned(), e))?;
+    tmp.commit(&path).map_err(|e| SourceError::io("storing the download".to_owned(), e))?;
     match new_etag {
         Some(tag) => {
             let _ = cnbx_fs::write_atomic(&etag_path, tag.as_bytes());

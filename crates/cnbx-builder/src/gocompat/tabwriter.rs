@@ -15,6 +15,11 @@
 //!
 //! Go's escape byte `0xff` and HTML filtering cannot occur in Rust strings or are not
 //! enabled by pack, so they are not modelled.
+//!
+//! Why not the `tabwriter` crate: it is a port of Go's package and writes the same bytes for
+//! ASCII text, but it measures cells by their display width (`unicode-width`), not in runes
+//! as Go does, so a name with a CJK or combining character is aligned differently from pack,
+//! and it writes `\f` through instead of ending the line.
 
 /// A terminated or trailing cell: its byte range in the text and its width in runes.
 #[derive(Debug, Clone, Copy)]
@@ -153,6 +158,13 @@ mod tests {
     fn widths_count_runes_not_bytes() {
         let text = " ├ é\t(optional)\n └ abcd\t[cyclic]\n";
         assert_eq!(format(text, 4), " ├ é       (optional)\n └ abcd    [cyclic]\n");
+    }
+
+    #[test]
+    fn wide_and_combining_characters_count_as_runes_as_in_go() {
+        // Go counts runes: "日本" is 2 wide here (4 display columns), "e\u{301}" is 2 (1 column).
+        assert_eq!(format("日本\tx\nabcd\ty\n", 4), "日本      x\nabcd    y\n");
+        assert_eq!(format("e\u{301}\tx\nab\ty\n", 4), "e\u{301}    x\nab    y\n");
     }
 
     #[test]

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use cnbx_oci::layer::LayerRecipe;
 use cnbx_oci::tarball::{TarEntry, TarTime};
 
-use crate::btoml::{Table, Value, encode};
-use crate::labels::{ModuleRef, OrderEntry, System};
+use crate::gocompat::burntsushi_toml::{Table, Value, encode};
+use cnbx_model::{ModuleRef, OrderEntry, RunImage, System};
 
 /// Where the build-config env files go (`CNB_BUILD_CONFIG_DIR` default).
 pub const BUILD_CONFIG_DIR: &str = "/cnb/build-config";
@@ -62,17 +62,7 @@ pub fn whiteout(parent: &str, escaped_id: &str, version: &str) -> LayerRecipe {
     r
 }
 
-/// A run image and its mirrors, as written in `run.toml`/`stack.toml`. `mirrors: None` omits
-/// the key; `Some(vec![])` writes `mirrors = []` (pack keeps that distinction).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunImageEntry {
-    /// The run image.
-    pub image: String,
-    /// Its mirrors.
-    pub mirrors: Option<Vec<String>>,
-}
-
-fn run_image_table(entry: &RunImageEntry) -> Table {
+fn run_image_table(entry: &RunImage) -> Table {
     let mut t = Table::new();
     t.str("image", &entry.image);
     if let Some(m) = &entry.mirrors {
@@ -156,15 +146,16 @@ pub fn system_toml(system: &System) -> String {
     encode(&doc)
 }
 
-/// `/cnb/stack.toml`: `[run-image]` with the first run image.
-pub fn stack_toml(run_image: &RunImageEntry) -> String {
+/// `/cnb/stack.toml`: `[run-image]` with the first run image. `mirrors: None` omits the key;
+/// `Some(vec![])` writes `mirrors = []` (pack keeps that distinction).
+pub fn stack_toml(run_image: &RunImage) -> String {
     let mut doc = Table::new();
     doc.insert("run-image", Value::Table(run_image_table(run_image)));
     encode(&doc)
 }
 
 /// `/cnb/run.toml`: one `[[images]]` per run image.
-pub fn run_toml(images: &[RunImageEntry]) -> String {
+pub fn run_toml(images: &[RunImage]) -> String {
     let mut doc = Table::new();
     if !images.is_empty() {
         doc.insert("images", Value::Tables(images.iter().map(run_image_table).collect()));
@@ -209,7 +200,7 @@ mod tests {
 
     #[test]
     fn stack_and_run_toml_layers_match_pack() {
-        let run = RunImageEntry { image: "pack-test/run".into(), mirrors: Some(vec!["pack-test/run-mirror".into()]) };
+        let run = RunImage { image: "pack-test/run".into(), mirrors: Some(vec!["pack-test/run-mirror".into()]) };
         assert_eq!(
             diff_id(&single_file("/cnb/stack.toml", stack_toml(&run).as_bytes())),
             ("sha256:2de257cbe397eef231dc74fd810b1c9cea83368f19be583faf29da2473285fa8".into(), 2048)
@@ -218,9 +209,9 @@ mod tests {
             diff_id(&single_file("/cnb/run.toml", run_toml(std::slice::from_ref(&run)).as_bytes())),
             ("sha256:394893e480d7df8cec4a7902faf700d2ab854c78122c275a452fd0cd58645521".into(), 2048)
         );
-        let no_mirrors = RunImageEntry { image: "a/b".into(), mirrors: None };
+        let no_mirrors = RunImage { image: "a/b".into(), mirrors: None };
         assert_eq!(stack_toml(&no_mirrors), "[run-image]\n  image = \"a/b\"\n");
-        let empty_mirrors = RunImageEntry { image: "a/b".into(), mirrors: Some(vec![]) };
+        let empty_mirrors = RunImage { image: "a/b".into(), mirrors: Some(vec![]) };
         assert_eq!(stack_toml(&empty_mirrors), "[run-image]\n  image = \"a/b\"\n  mirrors = []\n");
     }
 

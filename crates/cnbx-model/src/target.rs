@@ -1,10 +1,41 @@
-//! pack's `--target` syntax: `[os][/arch][/variant]:[name@version];[name@version]`.
+//! Targets: the platforms a builder is made for (builder.toml's `[[targets]]`, `--target`)
+//! and a module supports (`[[targets]]` of a descriptor, the layers label), with pack's
+//! `--target` syntax `[os][/arch][/variant]:[name@version];[name@version]`.
 
 use std::fmt;
 
 use cnbx_fs::excerpt;
+use serde::{Deserialize, Serialize};
 
-use crate::model::{Distro, Target};
+/// A platform (pack's `dist.Target`). JSON: `os` and `arch` always, `variant` and `distros`
+/// when not empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Target {
+    /// `os`.
+    pub os: String,
+    /// `arch`.
+    pub arch: String,
+    /// `variant`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub variant: String,
+    /// `[[targets.distros]]`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub distros: Vec<Distribution>,
+}
+
+/// A distribution of a target (pack's `dist.Distribution`); both fields omitted from JSON when
+/// empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Distribution {
+    /// `name`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// `version`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub version: String,
+}
 
 /// A rejected target string: pack's error plus the warnings pack printed before it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -148,9 +179,9 @@ fn parse_target(s: &str, warnings: &mut Vec<String>) -> Result<Target, TargetErr
             match fields.len() {
                 1 => {
                     warnings.push(format!("distro with name '{}' has no specific version!", excerpt(fields[0])));
-                    parsed.push(Distro { name: fields[0].to_string(), version: String::new() });
+                    parsed.push(Distribution { name: fields[0].to_string(), version: String::new() });
                 }
-                2 => parsed.push(Distro { name: fields[0].to_string(), version: fields[1].to_string() }),
+                2 => parsed.push(Distribution { name: fields[0].to_string(), version: fields[1].to_string() }),
                 _ => return Err(TargetErrorKind::InvalidDistro(d.to_string())),
             }
         }
@@ -193,9 +224,9 @@ mod tests {
         assert_eq!(
             target.distros,
             vec![
-                Distro { name: "ubuntu".into(), version: "22.04".into() },
-                Distro { name: "debian".into(), version: "8.10".into() },
-                Distro { name: "debian".into(), version: "10.06".into() },
+                Distribution { name: "ubuntu".into(), version: "22.04".into() },
+                Distribution { name: "debian".into(), version: "8.10".into() },
+                Distribution { name: "debian".into(), version: "10.06".into() },
             ]
         );
         assert_eq!(target.to_string(), "linux/amd64");
@@ -204,7 +235,7 @@ mod tests {
     #[test]
     fn distro_without_version_warns() {
         let (target, warnings) = Target::parse("linux/amd64:ubuntu").unwrap();
-        assert_eq!(target.distros, vec![Distro { name: "ubuntu".into(), version: String::new() }]);
+        assert_eq!(target.distros, vec![Distribution { name: "ubuntu".into(), version: String::new() }]);
         assert_eq!(warnings, vec!["distro with name 'ubuntu' has no specific version!"]);
     }
 

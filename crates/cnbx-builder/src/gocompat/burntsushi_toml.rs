@@ -55,10 +55,6 @@ impl Table {
         }
         self
     }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
 }
 
 /// Encodes a document.

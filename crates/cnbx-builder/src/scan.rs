@@ -24,7 +24,7 @@ use cnbx_oci::confine::{Confinement, Confiner, sanitize};
 use cnbx_oci::layer::{EntryMap, FileIdentity, open_archive_file};
 use cnbx_oci::tarball::{EntryKind, TarEntry, clean_path};
 
-use super::{ModuleContext, ModuleError};
+use crate::source::FetchContext;
 
 /// An entry name cleaned as pack compares it: `path.Clean`, then without a leading `/`.
 pub(crate) fn clean_name(name: &str) -> String {
@@ -44,12 +44,9 @@ pub(crate) struct TarScan {
 }
 
 impl TarScan {
-    /// The wanted file `name`: its content, or an error saying it is missing or not a file.
-    pub(crate) fn take_file(&mut self, name: &str, what: &str) -> Result<Vec<u8>, ModuleError> {
-        if let Some(bytes) = self.files.remove(name) {
-            return Ok(bytes);
-        }
-        Err(ModuleError::Invalid(format!("reading {what}: could not find entry path '{name}': not exist")))
+    /// The wanted file `name`, if the archive has it.
+    pub(crate) fn take_file(&mut self, name: &str) -> Option<Vec<u8>> {
+        self.files.remove(name)
     }
 }
 
@@ -68,10 +65,11 @@ pub(crate) struct ScanSpec<'a> {
 /// A scan failed: the archive is unreadable or malformed, too large, or cannot become a
 /// layer.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum ScanError {
-    /// Reading failed or the archive is malformed or over a bound.
+pub enum ScanError {
+    /// Reading failed or the archive is malformed or over a bound (the message holds the I/O
+    /// error's).
     #[error("{}", describe_io(.0))]
-    Io(#[source] io::Error),
+    Io(io::Error),
     /// An entry cannot be put into the layer.
     #[error(transparent)]
     Refused(#[from] cnbx_oci::confine::EntryViolation),
@@ -99,19 +97,27 @@ fn describe_io(e: &io::Error) -> String {
     }
 }
 
+/// An archive that could not be read or cannot become a layer.
+#[derive(Debug, thiserror::Error)]
+#[error("reading {what}")]
+pub struct ArchiveError {
+    /// The archive, for messages.
+    pub(crate) what: String,
+    /// Why.
+    #[source]
+    pub(crate) source: ScanError,
+}
+
 impl ScanError {
-    /// As a module error about the archive `what`.
-    pub(crate) fn into_module_error(self, what: &str) -> ModuleError {
-        match self {
-            Self::Io(e) => ModuleError::Invalid(format!("reading {what}: {}", describe_io(&e))),
-            other => ModuleError::Invalid(format!("reading {what}: {other}")),
-        }
+    /// As an error about the archive `what`.
+    pub(crate) fn reading(self, what: &str) -> ArchiveError {
+        ArchiveError { what: what.to_owned(), source: self }
     }
 }
 
 /// [`scan`], remembered in `CNBX_HOME/cache/scans` by the archive's path, identity and the
 /// spec's id.
-pub(crate) fn scan_cached(ctx: &ModuleContext<'_>, path: &Path, spec: &ScanSpec<'_>) -> Result<TarScan, ScanError> {
+pub(crate) fn scan_cached(ctx: &FetchContext<'_>, path: &Path, spec: &ScanSpec<'_>) -> Result<TarScan, ScanError> {
     let opened = open_archive_file(path).map_err(|e| ScanError::Io(archive::safe_io(e)))?;
     let identity = FileIdentity::of_opened(&opened);
     let key = format!("tar-scan v2\n{path:?}\n{identity:?}\n{:?}\n{}", spec.want, spec.id);

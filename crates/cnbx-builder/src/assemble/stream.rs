@@ -1,15 +1,31 @@
 //! Module layers as pack writes them (docs/pack-compatibility.md, *Module layers*): the root-blob module
 //! stream, the split of a flattened package layer, and flatten groups.
 
-use std::path::Path;
+use std::io;
+use std::path::{Path, PathBuf};
 
 use cnbx_oci::confine::{Confinement, sanitize};
 use cnbx_oci::layer::{ArchiveSource, LayerEntry, LayerRecipe, walk_dir};
 use cnbx_oci::tarball::{EntryKind, TarEntry, TarError, TarTime, clean_path};
 
-use super::ident::check_id_version;
-use super::scan::clean_name;
-use super::{ModuleError, ModuleKind, escape_id};
+use cnbx_model::{ModuleDirs, ModuleKind};
+
+use crate::scan::clean_name;
+
+/// A module's files could not be read to make its layer's recipe.
+#[derive(Debug, thiserror::Error)]
+#[error("reading {}", .path.display())]
+pub struct RecipeError {
+    /// The file or directory.
+    pub path: PathBuf,
+    /// Why.
+    #[source]
+    pub source: io::Error,
+}
+
+fn reading(path: &Path) -> impl FnOnce(io::Error) -> RecipeError + '_ {
+    move |source| RecipeError { path: path.to_path_buf(), source }
+}
 
 /// Version of the mappings below, part of every mapping id (bump when a mapping changes).
 const STREAM_VERSION: &str = "v2";
@@ -42,47 +58,35 @@ fn normalise(mut e: TarEntry, base: &str, rel: &str) -> TarEntry {
     e
 }
 
-/// `<kind dir>/<escaped id>` and `<kind dir>/<escaped id>/<version>`, once the id and the
-/// version are known to be safe directory names.
-pub(crate) fn module_dirs(kind: ModuleKind, id: &str, version: &str) -> Result<(String, String), ModuleError> {
-    check_id_version(kind, id, version)?;
-    let parent = format!("{}/{}", kind.dir(), escape_id(id));
-    let base = format!("{parent}/{version}");
-    Ok((parent, base))
-}
-
-/// Where the layer of `id@version` may write: its version directory, and its `<escaped id>`
+/// Where the layer of a module may write: its version directory, and its `<escaped id>`
 /// directory entry.
-pub(crate) fn module_confinement(kind: ModuleKind, id: &str, version: &str) -> Result<Confinement, ModuleError> {
-    let (parent, base) = module_dirs(kind, id, version)?;
-    Ok(Confinement::new(base).with_parent_dir(parent))
+pub(crate) fn module_confinement(dirs: &ModuleDirs) -> Confinement {
+    Confinement::new(dirs.base()).with_parent_dir(dirs.parent())
 }
 
-fn recipe_name(kind: ModuleKind, id: &str, version: &str) -> String {
-    format!("{} {id}@{version}", kind.noun())
+fn recipe_name(dirs: &ModuleDirs) -> String {
+    format!("{} {}@{}", dirs.kind.noun(), dirs.id, dirs.version)
+}
+
+/// A recipe for the layer of the module at `dirs`, confined to its directories.
+fn module_recipe(dirs: &ModuleDirs) -> LayerRecipe {
+    LayerRecipe::new(recipe_name(dirs)).with_confinement(module_confinement(dirs))
 }
 
 /// The layer of a directory module, and warnings about what was left out or changed
 /// (special files, setuid/setgid bits).
-pub(crate) fn dir_recipe(
-    kind: ModuleKind,
-    id: &str,
-    version: &str,
-    dir: &Path,
-) -> Result<(LayerRecipe, Vec<String>), ModuleError> {
-    let (parent, base) = module_dirs(kind, id, version)?;
-    let mut r =
-        LayerRecipe::new(recipe_name(kind, id, version)).with_confinement(module_confinement(kind, id, version)?);
-    r.push_header(TarEntry::dir(&parent));
+pub(crate) fn dir_recipe(dirs: &ModuleDirs, dir: &Path) -> Result<(LayerRecipe, Vec<String>), RecipeError> {
+    let (base, noun, id, version) = (dirs.base(), dirs.kind.noun(), &dirs.id, &dirs.version);
+    let mut r = module_recipe(dirs);
+    r.push_header(TarEntry::dir(dirs.parent()));
     r.push_header(TarEntry::dir(&base));
     let mut warnings = Vec::new();
     let mut walk = walk_dir(dir);
     for w in walk.by_ref() {
-        let w = w.map_err(|e| ModuleError::io(format!("reading {}", e.path.display()), e.source))?;
+        let w = w.map_err(|e| RecipeError { path: e.path, source: e.source })?;
         if w.mode & 0o6000 != 0 {
             warnings.push(format!(
-                "{} '{id}@{version}': file '{}': its setuid/setgid bits were cleared",
-                kind.noun(),
+                "{noun} '{id}@{version}': file '{}': its setuid/setgid bits were cleared",
                 cnbx_fs::excerpt(&w.rel_path)
             ));
         }
@@ -93,8 +97,7 @@ pub(crate) fn dir_recipe(
     }
     for s in walk.skipped() {
         warnings.push(format!(
-            "{} '{id}@{version}': '{}' was left out: it is {}",
-            kind.noun(),
+            "{noun} '{id}@{version}': '{}' was left out: it is {}",
             cnbx_fs::excerpt(&s.rel_path),
             s.what
         ));
@@ -125,15 +128,13 @@ pub(crate) fn archive_module_map(
 }
 
 /// The layer of a tar / tar.gz module.
-pub(crate) fn tar_recipe(kind: ModuleKind, id: &str, version: &str, file: &Path) -> Result<LayerRecipe, ModuleError> {
-    let (parent, base) = module_dirs(kind, id, version)?;
-    let mut r =
-        LayerRecipe::new(recipe_name(kind, id, version)).with_confinement(module_confinement(kind, id, version)?);
-    r.push_header(TarEntry::dir(&parent));
+pub(crate) fn tar_recipe(dirs: &ModuleDirs, file: &Path) -> Result<LayerRecipe, RecipeError> {
+    let base = dirs.base();
+    let mut r = module_recipe(dirs);
+    r.push_header(TarEntry::dir(dirs.parent()));
     r.push_header(TarEntry::dir(&base));
     let mapping = format!("module-stream {STREAM_VERSION} {base}");
-    let source = ArchiveSource::new(file, mapping, archive_module_map(base))
-        .map_err(|e| ModuleError::io(format!("reading {}", file.display()), e))?;
+    let source = ArchiveSource::new(file, mapping, archive_module_map(base)).map_err(reading(file))?;
     r.push_archive(source);
     Ok(r)
 }
@@ -167,34 +168,31 @@ pub(crate) fn canonical_package_entry(e: TarEntry) -> Option<TarEntry> {
 
 /// The part of a (flattened, or mended) package layer at `blob` holding `id@version`,
 /// re-encoded with clean absolute names and sanitized entries.
-pub(crate) fn split_recipe(kind: ModuleKind, id: &str, version: &str, blob: &Path) -> Result<LayerRecipe, ModuleError> {
-    let confinement = module_confinement(kind, id, version)?;
-    let eid = escape_id(id);
-    let mut r = LayerRecipe::new(recipe_name(kind, id, version)).with_confinement(confinement);
-    let mapping = format!("module-split {STREAM_VERSION} {} {eid} {version}", kind.dir());
-    let v = version.to_owned();
+pub(crate) fn split_recipe(dirs: &ModuleDirs, blob: &Path) -> Result<LayerRecipe, RecipeError> {
+    let (kind, eid) = (dirs.kind, dirs.id.escaped());
+    let mut r = module_recipe(dirs);
+    let mapping = format!("module-split {STREAM_VERSION} {} {eid} {}", kind.dir(), dirs.version);
+    let v = dirs.version.as_str().to_owned();
     let source = ArchiveSource::new(blob, mapping, move |e: TarEntry| {
         Ok(if belongs(&e.path, kind, &eid, &v) { canonical_package_entry(e) } else { None })
     })
-    .map_err(|e| ModuleError::io(format!("reading {}", blob.display()), e))?;
+    .map_err(reading(blob))?;
     r.push_archive(source);
     Ok(r)
 }
 
 /// One member of a flatten group.
 pub(crate) struct FlattenMember<'a> {
-    pub(crate) kind: ModuleKind,
-    pub(crate) id: &'a str,
-    pub(crate) version: &'a str,
+    pub(crate) dirs: &'a ModuleDirs,
     pub(crate) blob: &'a Path,
 }
 
 /// One flatten group: the modules' layers (in the order they were added) concatenated, a
 /// module's `<escaped id>` directory entry skipped when an earlier module already wrote it.
-pub(crate) fn flatten_recipe(name: String, members: &[FlattenMember<'_>]) -> Result<LayerRecipe, ModuleError> {
+pub(crate) fn flatten_recipe(name: String, members: &[FlattenMember<'_>]) -> Result<LayerRecipe, RecipeError> {
     let mut confinement: Option<Confinement> = None;
     for m in members {
-        let (parent, base) = module_dirs(m.kind, m.id, m.version)?;
+        let (parent, base) = (m.dirs.parent(), m.dirs.base());
         confinement = Some(match confinement {
             None => Confinement::new(base).with_parent_dir(parent),
             Some(c) => c.with_root(base).with_parent_dir(parent),
@@ -204,13 +202,13 @@ pub(crate) fn flatten_recipe(name: String, members: &[FlattenMember<'_>]) -> Res
     r.confinement = confinement;
     let mut written: Vec<String> = Vec::new();
     for m in members {
-        let parent = format!("{}/{}", m.kind.dir().trim_start_matches('/'), escape_id(m.id));
+        let parent = m.dirs.parent().trim_start_matches('/').to_owned();
         let skip = written.contains(&parent);
         if !skip {
             written.push(parent.clone());
         }
-        let mapping = format!("flatten-member {STREAM_VERSION} skip={skip} {parent} {}", m.version);
-        let (kind, eid, version) = (m.kind, escape_id(m.id), m.version.to_owned());
+        let mapping = format!("flatten-member {STREAM_VERSION} skip={skip} {parent} {}", m.dirs.version);
+        let (kind, eid, version) = (m.dirs.kind, m.dirs.id.escaped(), m.dirs.version.as_str().to_owned());
         let source = ArchiveSource::new(m.blob, mapping, move |e: TarEntry| {
             let c = clean_path(&e.path);
             if (skip && c.trim_start_matches('/') == parent) || !belongs(&e.path, kind, &eid, &version) {
@@ -218,7 +216,7 @@ pub(crate) fn flatten_recipe(name: String, members: &[FlattenMember<'_>]) -> Res
             }
             Ok(canonical_package_entry(e))
         })
-        .map_err(|e| ModuleError::io(format!("reading {}", m.blob.display()), e))?;
+        .map_err(reading(m.blob))?;
         r.push_archive(source);
     }
     Ok(r)

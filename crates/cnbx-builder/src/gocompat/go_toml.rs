@@ -1,5 +1,5 @@
-//! `--output toml`: what `github.com/pelletier/go-toml` v1.9.5 writes for pack's inspect
-//! document (`toml.NewEncoder(w).Order(toml.OrderPreserve).PromoteAnonymous(false)`).
+//! What `github.com/pelletier/go-toml` v1.9.5 writes, for `builder inspect --output toml`
+//! (`toml.NewEncoder(w).Order(toml.OrderPreserve).PromoteAnonymous(false)`).
 //!
 //! go-toml v1's quirks, reproduced:
 //!
@@ -13,16 +13,10 @@
 //!   (upper-case hex) for the code points whose low 16 bits are below `0x1f` — go-toml
 //!   truncates to 16 bits before comparing, so e.g. U+1000A is written `\u000A`.
 
-use super::structured::{self, Flavor, Node};
-use super::{InspectReport, RenderError, RenderOptions};
+use super::Node;
 
-/// Renders the TOML document.
-pub fn render(report: &InspectReport, options: &RenderOptions) -> Result<String, RenderError> {
-    let doc = structured::document(report, options, Flavor::Toml)?;
-    Ok(to_toml(&doc))
-}
-
-pub(crate) fn to_toml(node: &Node) -> String {
+/// `node` (a struct) as go-toml's encoder writes it.
+pub fn to_toml(node: &Node) -> String {
     let mut out = String::new();
     if let Node::Map(entries) = node {
         write_table(&mut out, entries, "", "");

@@ -1,0 +1,248 @@
+//! `builder create`: from a parsed `builder.toml` to a builder image written to the local
+//! store, an OCI layout, a docker-archive or a registry.
+//!
+//! Three stages, as pack's steps but with every check before anything is written:
+//!
+//! 1. [`plan`]: the request is checked and resolved ([`plan::Plan::resolve`]); then, per target,
+//!    the build image, the lifecycle, the run images and mirrors, the buildpacks and extensions
+//!    are fetched (their layers built through the layer cache into the blob store, where the
+//!    next run finds them), the base images are checked against the platform spec
+//!    ([`cnbx_validate`], in [`base`]) and the modules against the lifecycle and the build
+//!    image, and the orders are resolved ([`plan::Plan::target`]);
+//! 2. assembly: each target's image from its plan ([`crate::assemble::builder_image`]: pack's
+//!    layers in pack's order, pack's labels, the config changes);
+//! 3. [`write`]: one write of every target's image to the destination (an OCI image index
+//!    joins several targets, for every destination that can hold one: the local store, `oci:`
+//!    layouts and registries), then the `--tag`s and per-target names.
+//!
+//! Targets are resolved and assembled one after the other, so messages come in the same order
+//! as with one target at a time.
+
+mod base;
+mod plan;
+mod write;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use cnbx_config::{ConfigError, LoadedConfig};
+use cnbx_model::{ModuleKind, Target};
+use cnbx_oci::Digest;
+use cnbx_oci::layer::LayerError;
+use cnbx_oci::progress::ReporterExt;
+use cnbx_oci::registry::PushOutcome;
+use cnbx_oci::spec::Platform;
+use cnbx_validate::Finding;
+
+use crate::assemble::{AssembleError, BuilderParts, builder_image};
+use crate::base_layers::BaseLayersError;
+use crate::images::{ImageFetchError, Images};
+use crate::labels::{CreatorMetadata, LabelError};
+use crate::lifecycle::LifecycleError;
+use crate::modules::ModuleError;
+pub use write::WriteError;
+
+/// The name written into `createdBy`.
+pub const CREATOR_NAME: &str = "cnbx";
+
+/// What to create.
+#[derive(Debug, Clone)]
+pub struct CreateRequest {
+    /// The destination as the user spelled it (`NAME`, `oci:<DIR>[:<TAG>]`,
+    /// `docker-archive:<FILE>[:<REF>]`).
+    pub destination: String,
+    /// The directory relative destinations are resolved against.
+    pub cwd: PathBuf,
+    /// The parsed builder.toml.
+    pub config: LoadedConfig,
+    /// Push to the registry named by `destination` (base images come from registries).
+    pub publish: bool,
+    /// `--label`s, applied before cnbx's own labels (which win on collision, as in pack).
+    pub labels: BTreeMap<String, String>,
+    /// `--target`s; when empty, `[[targets]]`; when both are empty, the build image's platform.
+    pub targets: Vec<Target>,
+    /// `--flatten` groups, each a list of `id@version`.
+    pub flatten: Vec<Vec<String>>,
+    /// `--tag`s: more names the builder is saved or pushed under (same destination kind).
+    pub tags: Vec<String>,
+    /// `--append-image-name-suffix`: with `--publish` and several targets, also push each
+    /// platform's image under `<name>:<tag>-<suffix>` (pack's naming).
+    pub append_image_name_suffix: bool,
+    /// The version written into `createdBy`.
+    pub creator_version: String,
+    /// Check the base images from their configs only, without reading their layers: the rules
+    /// that need `/etc/passwd`, `/etc/group`, os-release or the home directory are then not
+    /// checked, and one warning lists them.
+    pub skip_layer_checks: bool,
+}
+
+/// What was created.
+#[derive(Debug, Clone)]
+pub struct Created {
+    /// Where it was written, for messages.
+    pub destination: String,
+    /// The digest of the manifest (one platform) or index (several) the name points at.
+    pub digest: Digest,
+    /// The platforms, in target order.
+    pub platforms: Vec<Platform>,
+    /// What a push transferred, with `--publish`.
+    pub push: Option<PushOutcome>,
+}
+
+/// Why a builder could not be created. Messages name the image, file or module and say what
+/// to change; each variant states its context once and keeps its cause as its source.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    /// builder.toml is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The destination spelling is invalid.
+    #[error("invalid image name '{destination}'")]
+    Destination {
+        /// As given.
+        destination: String,
+        /// Why.
+        #[source]
+        source: cnbx_refs::RefError,
+    },
+    /// A usage problem (flag combinations, unsupported destinations or images).
+    #[error("{0}")]
+    Usage(String),
+    /// Something about the images or modules is inconsistent (pack's messages).
+    #[error("{0}")]
+    Invalid(String),
+    /// The layer cache cannot be opened.
+    #[error("opening the layer cache in {}", .path.display())]
+    LayerCache {
+        /// Its directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A base image could not be fetched.
+    #[error("fetching {role} '{image}'")]
+    Fetch {
+        /// `build image`.
+        role: &'static str,
+        /// As written in builder.toml.
+        image: String,
+        /// Why.
+        #[source]
+        source: Box<ImageFetchError>,
+    },
+    /// A run image could not be fetched (pack's message).
+    #[error("invalid run image config: failed to fetch image '{image}'")]
+    FetchRunImage {
+        /// As written in builder.toml.
+        image: String,
+        /// Why.
+        #[source]
+        source: Box<ImageFetchError>,
+    },
+    /// An image does not exist where we may look.
+    #[error("{role} '{image}' was not found{hint}")]
+    NotFound {
+        /// `build image`, `run image`, …
+        role: &'static str,
+        /// As written in builder.toml.
+        image: String,
+        /// What to do.
+        hint: String,
+    },
+    /// The base images' layers could not be read to check them.
+    #[error("reading the base images' layers to check them (--skip-layer-checks skips this)")]
+    BaseLayers(#[source] BaseLayersError),
+    /// The base images break the platform spec.
+    #[error("{}", base::format_findings(.0))]
+    Validation(Vec<Finding>),
+    /// The build image's labels cannot be read.
+    #[error("reading the build image's labels")]
+    BaseLabels(#[source] LabelError),
+    /// The lifecycle could not be fetched (the message starts with `fetch lifecycle:`).
+    #[error(transparent)]
+    LifecycleFetch(LifecycleError),
+    /// The lifecycle could not be fetched or is invalid.
+    #[error("fetch lifecycle")]
+    Lifecycle(#[source] LifecycleError),
+    /// The lifecycle layer's thread ended without a result.
+    #[error("the lifecycle layer build stopped unexpectedly")]
+    LifecycleLayerStopped,
+    /// The lifecycle layer could not be built.
+    #[error("building the lifecycle layer")]
+    LifecycleLayer(#[source] Box<LayerError>),
+    /// The buildpacks or extensions could not be fetched.
+    #[error("failed to add {}s to builder", .kind.noun())]
+    AddModules {
+        /// Buildpacks or extensions.
+        kind: ModuleKind,
+        /// Why.
+        #[source]
+        source: ModuleError,
+    },
+    /// The buildpacks or extensions do not fit the lifecycle or the build image.
+    #[error("validating {}s", .kind.noun())]
+    ValidateModules {
+        /// Buildpacks or extensions.
+        kind: ModuleKind,
+        /// Why.
+        #[source]
+        source: ModuleError,
+    },
+    /// An order cannot be resolved.
+    #[error("processing {}s order", .kind.noun())]
+    Order {
+        /// Buildpacks or extensions.
+        kind: ModuleKind,
+        /// Why.
+        #[source]
+        source: ModuleError,
+    },
+    /// The system buildpacks cannot be resolved.
+    #[error("processing system buildpacks")]
+    System(#[source] ModuleError),
+    /// The image could not be assembled.
+    #[error(transparent)]
+    Assemble(#[from] AssembleError),
+    /// The builder could not be written.
+    #[error(transparent)]
+    Write(Box<WriteError>),
+}
+
+impl From<WriteError> for CreateError {
+    fn from(e: WriteError) -> Self {
+        Self::Write(Box::new(e))
+    }
+}
+
+/// Creates the builder described by `request`.
+pub async fn create(images: &Images, request: &CreateRequest) -> Result<Created, CreateError> {
+    let plan = plan::Plan::resolve(images, request)?;
+    let created_by = CreatorMetadata { name: CREATOR_NAME.to_owned(), version: request.creator_version.clone() };
+    let mut built = Vec::new();
+    for platform in plan.platforms() {
+        let target = plan.target(platform.as_ref()).await?;
+        let parts = BuilderParts {
+            config: &request.config,
+            base: &target.base,
+            lifecycle: &target.lifecycle,
+            buildpacks: &target.buildpacks,
+            extensions: &target.extensions,
+            orders: &target.orders,
+            labels: &request.labels,
+            flatten: &request.flatten,
+            created_by: &created_by,
+            platform: &target.platform,
+        };
+        built.push(builder_image(&parts, &plan.layers)?);
+    }
+    let platforms = built.iter().map(|i| i.platform.clone()).collect();
+    let (digest, push) = write::write_all(images, request, &plan.destination, &plan.tags, plan.targets, &built).await?;
+    if let Err(e) = images.record_fetched() {
+        images.reporter().warn(&format!(
+            "the builder was written, but the images fetched for it could not be recorded in the local store: {}",
+            cnbx_fs::error_chain(&e)
+        ));
+    }
+    Ok(Created { destination: request.destination.clone(), digest, platforms, push })
+}
