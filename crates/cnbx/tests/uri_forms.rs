@@ -207,6 +207,44 @@ fn every_uri_form_and_buildpackages_reused_byte_for_byte() {
     let ids: Vec<&str> = metadata["buildpacks"].as_array().unwrap().iter().map(|b| b["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["samples/hello-world", "samples/hello-moon", "samples/hello-universe", PKG_ID]);
 
+    // The first publish downloaded the package layer once, to check it; a second publish,
+    // whose check is remembered, mounts it again without downloading it, even when the local
+    // copy is gone (`store prune` removes it: no stored image uses it).
+    let blob_gets = |log: &str| log.lines().filter(|l| l.contains("GET") && l.contains(&pkg_blob[7..])).count();
+    let before = blob_gets(&registry.access_log());
+    assert!(before >= 1, "the first publish reads the package layer to check it");
+    // Published to another registry, the layer is uploaded from the local copy, not
+    // downloaded from the package's registry a second time.
+    let other = cnbx_testkit::Registry::start().unwrap();
+    let elsewhere = format!("{}/team/builder:1", other.host());
+    let out = env
+        .cmd()
+        .args([
+            "builder",
+            "create",
+            &elsewhere,
+            "--config",
+            cfg.to_str().unwrap(),
+            "--publish",
+            "--target",
+            "linux/amd64",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", env.format(&out));
+    assert_eq!(blob_gets(&registry.access_log()), before, "uploaded from the local copy");
+    let raw = cnbx_testkit::skopeo_raw(&other.docker_ref("team/builder:1"), &["--tls-verify=false"]).unwrap();
+    assert!(layer_digests(&raw).contains(&pkg_blob), "the package layer blob is the same on the other registry");
+    let out = env.cmd().args(["store", "prune"]).output().unwrap();
+    assert!(out.status.success(), "{}", env.format(&out));
+    let out = env
+        .cmd()
+        .args(["builder", "create", &target, "--config", cfg.to_str().unwrap(), "--publish", "--target", "linux/amd64"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", env.format(&out));
+    assert_eq!(blob_gets(&registry.access_log()), before, "a package layer checked before is not downloaded again");
+
     // 2. oci: layout and 3. .cnb file: same package layer blob, into OCI layouts.
     for (name, uri) in [("oci", format!("oci:{}:latest", layout.display())), ("cnb", cnb.display().to_string())] {
         let cfg = env.write(&format!("{name}.toml"), &toml(&uri, "cnbx.test/build:jammy", "cnbx.test/run:jammy"));

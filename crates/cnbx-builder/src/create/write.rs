@@ -10,7 +10,7 @@ use cnbx_oci::image::ImageToWrite;
 use cnbx_oci::layout::LayoutError;
 use cnbx_oci::progress::ReporterExt;
 use cnbx_oci::registry::{PushOutcome, RegistryError};
-use cnbx_oci::{Digest, OciLayout};
+use cnbx_oci::{BlobSource, Digest, OciLayout};
 use cnbx_refs::{ImageLocation, ImageRef};
 
 use super::{CreateError, CreateRequest};
@@ -169,6 +169,28 @@ pub(crate) async fn write_all(
     Ok((digest, push))
 }
 
+/// `built`, with every layer that lives on another registry than `destination` read from the
+/// local blob store instead when it is there (a buildpackage layer pulled to be checked): an
+/// upload from a local file instead of a second download from the source registry. Layers on
+/// the destination's own registry keep their source, so that they are mounted, not uploaded.
+fn local_copies_for(images: &Images, destination: &ImageRef, built: &[ImageToWrite]) -> Vec<ImageToWrite> {
+    let store = images.blobs();
+    built
+        .iter()
+        .map(|image| {
+            let mut image = image.clone();
+            for layer in &mut image.layers {
+                if let BlobSource::Registry(src) = &layer.source {
+                    if src.registry() != destination.registry() && store.contains(&layer.descriptor.digest) {
+                        layer.source = BlobSource::Store(store.clone());
+                    }
+                }
+            }
+            image
+        })
+        .collect()
+}
+
 async fn write(
     images: &Images,
     destination: &Destination,
@@ -177,9 +199,10 @@ async fn write(
 ) -> Result<(Digest, Option<PushOutcome>), WriteError> {
     match destination {
         Destination::Registry(reference) => {
+            let built = local_copies_for(images, reference, built);
             let outcome = images
                 .registry()
-                .push(reference, built, images.reporter())
+                .push(reference, &built, images.reporter())
                 .await
                 .map_err(|source| WriteError::Push { reference: reference.clone(), source: Box::new(source) })?;
             Ok((outcome.digest.clone(), Some(outcome)))

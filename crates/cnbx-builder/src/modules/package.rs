@@ -122,8 +122,24 @@ pub(crate) async fn modules_from_image(
             *per_diff.entry(info.layer_diff_id.as_str()).or_default() += 1;
         }
     }
-    // Every layer's content is read (scanned or split), so the layers must be local.
-    let local = ctx.images.with_local_layers(image).await.map_err(|e| package(e.into()))?;
+    // Every layer's content is read (scanned or split), so the layers must be local, unless
+    // every layer is one a scan of exactly that blob already found clean (remembered by its
+    // digest): then nothing is downloaded again (a warm publish mounts them all).
+    let all_known_clean = module_layers.0.iter().all(|(id, versions)| {
+        versions.iter().all(|(version, info)| {
+            let shared = per_diff.get(info.layer_diff_id.as_str()).copied().unwrap_or(0) > 1;
+            let blob = blobs.iter().find(|b| b.diff_id.as_str() == info.layer_diff_id);
+            match (shared, blob, ModuleDirs::new(kind, id, version)) {
+                (false, Some(blob), Ok(dirs)) => remembered_verdict(ctx, &dirs, blob) == Some(LayerVerdict::Verbatim),
+                _ => false,
+            }
+        })
+    });
+    let local = if all_known_clean {
+        image.clone()
+    } else {
+        ctx.images.with_local_layers(image).await.map_err(|e| package(e.into()))?
+    };
     let local_layers = local.layers().map_err(|e| invalid(e.to_string()))?;
     let mut modules = Vec::new();
     for (id, versions) in &module_layers.0 {
@@ -143,27 +159,31 @@ pub(crate) async fn modules_from_image(
                 ..ModuleInfo::default()
             };
             let dirs = ModuleDirs::new(kind, id, version).map_err(|e| invalid(e.to_string()))?;
-            let local_blob = &local_layers[idx];
-            let path = blob_path(local_blob).ok_or_else(|| invalid("layer blob is not local".into()))?;
-            if !media_type::is_gzip_layer(&local_blob.descriptor.media_type)
-                && local_blob.descriptor.media_type != media_type::OCI_LAYER_TAR
-            {
-                return Err(invalid(format!(
-                    "unsupported layer media type {}",
-                    cnbx_fs::excerpt(&local_blob.descriptor.media_type)
-                )));
-            }
-            let shared = per_diff.get(layer_info.layer_diff_id.as_str()).copied().unwrap_or(0) > 1;
-            let build = if shared {
-                Err(stream::split_recipe(&dirs, &path)?)
+            let build = if all_known_clean {
+                Ok(blobs[idx].clone())
             } else {
-                match scan_layer_cached(ctx, &dirs, local_blob, &path).map_err(&invalid)? {
-                    LayerVerdict::Verbatim => Ok(blobs[idx].clone()),
-                    LayerVerdict::Mend(warnings) => {
-                        for w in warnings {
-                            ctx.reporter.warn(&format!("package '{uri}': {} '{id}@{version}': {w}", kind.noun()));
+                let local_blob = &local_layers[idx];
+                let path = blob_path(local_blob).ok_or_else(|| invalid("layer blob is not local".into()))?;
+                if !media_type::is_gzip_layer(&local_blob.descriptor.media_type)
+                    && local_blob.descriptor.media_type != media_type::OCI_LAYER_TAR
+                {
+                    return Err(invalid(format!(
+                        "unsupported layer media type {}",
+                        cnbx_fs::excerpt(&local_blob.descriptor.media_type)
+                    )));
+                }
+                let shared = per_diff.get(layer_info.layer_diff_id.as_str()).copied().unwrap_or(0) > 1;
+                if shared {
+                    Err(stream::split_recipe(&dirs, &path)?)
+                } else {
+                    match scan_layer_cached(ctx, &dirs, local_blob, &path).map_err(&invalid)? {
+                        LayerVerdict::Verbatim => Ok(blobs[idx].clone()),
+                        LayerVerdict::Mend(warnings) => {
+                            for w in warnings {
+                                ctx.reporter.warn(&format!("package '{uri}': {} '{id}@{version}': {w}", kind.noun()));
+                            }
+                            Err(stream::split_recipe(&dirs, &path)?)
                         }
-                        Err(stream::split_recipe(&dirs, &path)?)
                     }
                 }
             };
@@ -209,21 +229,30 @@ enum LayerVerdict {
     Mend(Vec<String>),
 }
 
-/// [`scan_layer`], remembered by the blob's digest (its content cannot change under it).
+/// Where the verdict on `blob` as the layer of `dirs` is remembered: by the blob's digest and
+/// diffID (its content cannot change under them) and the module's place.
+fn verdict_key(dirs: &ModuleDirs, blob: &LayerBlob) -> String {
+    let (id, version) = (&dirs.id, &dirs.version);
+    format!("package-layer v1\n{}\n{}\n{}\n{id}\n{version}", blob.descriptor.digest, blob.diff_id, dirs.kind.dir())
+}
+
+/// The remembered verdict on `blob`, if a scan of it was remembered.
+fn remembered_verdict(ctx: &FetchContext<'_>, dirs: &ModuleDirs, blob: &LayerBlob) -> Option<LayerVerdict> {
+    ctx.images.home().recall("layer-scans", &verdict_key(dirs, blob))
+}
+
+/// [`scan_layer`], remembered (see [`verdict_key`]).
 fn scan_layer_cached(
     ctx: &FetchContext<'_>,
     dirs: &ModuleDirs,
     blob: &LayerBlob,
     path: &Path,
 ) -> Result<LayerVerdict, String> {
-    let (id, version) = (&dirs.id, &dirs.version);
-    let key =
-        format!("package-layer v1\n{}\n{}\n{}\n{id}\n{version}", blob.descriptor.digest, blob.diff_id, dirs.kind.dir());
-    if let Some(v) = ctx.images.home().recall("layer-scans", &key) {
+    if let Some(v) = remembered_verdict(ctx, dirs, blob) {
         return Ok(v);
     }
     let verdict = scan_layer(dirs, &blob.diff_id, path)?;
-    ctx.images.remember("layer-scans", &key, &verdict);
+    ctx.images.remember("layer-scans", &verdict_key(dirs, blob), &verdict);
     Ok(verdict)
 }
 
