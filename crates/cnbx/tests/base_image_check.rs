@@ -8,6 +8,7 @@
 mod common;
 
 use common::images::{layout, oci, run_image, tools};
+use common::schema::Finding;
 use common::{Env, redact_digests, tree};
 use serde::Deserialize;
 
@@ -22,7 +23,7 @@ struct CheckJson {
     platform_api: String,
     summary: Summary,
     images: Vec<Image>,
-    findings: Vec<FindingJson>,
+    findings: Vec<Finding>,
     notes: Vec<String>,
 }
 
@@ -43,18 +44,6 @@ struct Image {
     manifest: String,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FindingJson {
-    rule: String,
-    level: String,
-    role: String,
-    image: String,
-    platform: String,
-    message: String,
-    fix: String,
-}
-
 /// Runs `cnbx base-image check ARGS --output json`: the exit code, the parsed document (checked
 /// against the schema's value sets) and the formatted outcome.
 fn check_json(env: &Env, args: &[&str]) -> (i32, CheckJson, String) {
@@ -62,12 +51,7 @@ fn check_json(env: &Env, args: &[&str]) -> (i32, CheckJson, String) {
     let doc: CheckJson = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", env.format(&out)));
     assert_eq!(doc.schema_version, 1);
     assert!(["layers", "config"].contains(&doc.mode.as_str()), "{doc:?}");
-    for f in &doc.findings {
-        assert!(["error", "warning", "info"].contains(&f.level.as_str()), "{f:?}");
-        assert!(["build", "run", "mirror"].contains(&f.role.as_str()), "{f:?}");
-        assert!(cnbx_validate::rule_by_id(&f.rule).is_some(), "{f:?}");
-        assert!(!f.message.is_empty() && !f.fix.is_empty() && !f.platform.is_empty(), "{f:?}");
-    }
+    doc.findings.iter().for_each(Finding::check);
     for i in &doc.images {
         assert!(["build", "run", "mirror"].contains(&i.role.as_str()), "{i:?}");
         assert!(i.manifest.starts_with("sha256:") && i.manifest.len() == 71, "{i:?}");

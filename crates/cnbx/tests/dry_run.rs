@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use common::images::{config, layout, oci, run_image, tools};
+use common::schema::Finding;
 use common::{Env, example_config, push_base_images, redact_digests, registry_config, tree};
 use serde::Deserialize;
 
@@ -64,18 +65,6 @@ struct Target {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Finding {
-    rule: String,
-    level: String,
-    role: String,
-    image: String,
-    platform: String,
-    message: String,
-    fix: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Layer {
     holds: String,
     source: String,
@@ -101,11 +90,8 @@ fn check_schema(doc: &DryRunJson) {
     for t in &doc.targets {
         assert_eq!(t.manifest.is_some(), !t.layers.is_empty() && t.layers.iter().all(|l| l.diff_id.is_some()), "{t:?}");
         for f in &t.findings {
-            assert!(["error", "warning", "info"].contains(&f.level.as_str()), "{f:?}");
-            assert!(["build", "run", "mirror"].contains(&f.role.as_str()), "{f:?}");
-            assert!(cnbx_validate::rule_by_id(&f.rule).is_some(), "{f:?}");
+            f.check();
             assert_eq!(f.platform, t.platform);
-            assert!(!f.image.is_empty() && !f.message.is_empty() && !f.fix.is_empty(), "{f:?}");
         }
         for l in &t.layers {
             assert!(["base", "cache", "package", "build"].contains(&l.source.as_str()), "{l:?}");

@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 pub mod images;
+pub mod schema;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
