@@ -19,6 +19,13 @@
 //! [`Images`] holds the local store's use lock (shared) for as long as it lives, so that
 //! `cnbx store prune` never removes what a running command uses, and the first command to
 //! run after a killed one removes the temporary files it left (see [`crate::home`]).
+//!
+//! A command that must leave the local store as it is (`builder create --dry-run`,
+//! `base-image check`) uses [`Images::read_only`]: images fetched from registries are read
+//! there (their layers streamed when they are checked) and neither pulled nor recorded, the
+//! store's blobs refuse every write, nothing is remembered in the caches, and layers whose
+//! content must be read (buildpackages) are downloaded into scratch space under
+//! `CNBX_HOME/tmp` that is removed when the command ends.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -76,6 +83,15 @@ pub enum ImageFetchError {
         pinned: String,
         /// What the store holds instead.
         found: String,
+    },
+    /// The scratch space of a read-only command cannot be made.
+    #[error("creating scratch space in {}", .dir.display())]
+    Scratch {
+        /// Where.
+        dir: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
     },
     /// A layer of an image in the local store cannot be read.
     #[error("reading '{image}' from the local store")]
@@ -136,6 +152,11 @@ pub struct Images {
     /// Images fetched from registries, to record in the local store once the command that
     /// fetched them has succeeded ([`Images::record_fetched`]).
     fetched: std::sync::Mutex<Vec<Fetched>>,
+    /// Whether this command writes nothing into the local store ([`Images::read_only`]).
+    read_only: bool,
+    /// A read-only command's scratch directories (the first one holds the blobs it had to
+    /// download), removed when it ends.
+    scratch: std::sync::Mutex<Vec<tempfile::TempDir>>,
 }
 
 /// An image fetched from a registry, not yet recorded in the local store.
@@ -190,7 +211,56 @@ impl Images {
             reporter,
             registry,
             fetched: std::sync::Mutex::new(Vec::new()),
+            read_only: false,
+            scratch: std::sync::Mutex::new(Vec::new()),
         })
+    }
+
+    /// Makes this command leave the local store as it is (see the module docs): for dry runs
+    /// and checks.
+    #[must_use]
+    pub fn read_only(mut self) -> Self {
+        self.read_only = true;
+        self.store.blobs().set_read_only();
+        self
+    }
+
+    /// Whether [`Images::read_only`] was called.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// Remembers `value` in `CNBX_HOME/cache/<kind>` ([`CnbxHome::remember`]), unless this
+    /// command is read-only.
+    pub fn remember<T: serde::Serialize>(&self, kind: &str, key: &str, value: &T) {
+        if !self.read_only {
+            self.home.remember(kind, key, value);
+        }
+    }
+
+    /// Keeps `dir`, scratch space of a read-only command that what it planned still reads
+    /// from, until the command ends.
+    pub fn keep_scratch(&self, dir: tempfile::TempDir) {
+        self.scratch.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(dir);
+    }
+
+    /// A new scratch directory (`.cnbx-tmp-*`) under `CNBX_HOME/tmp`, removed when dropped.
+    pub fn scratch_dir(&self) -> std::io::Result<tempfile::TempDir> {
+        let dir = self.home.tmp_dir();
+        fs_err::create_dir_all(&dir)?;
+        tempfile::Builder::new().prefix(cnbx_fs::TMP_PREFIX).tempdir_in(&dir)
+    }
+
+    /// The blob store in a read-only command's scratch space (made on first use).
+    fn scratch_blobs(&self) -> Result<BlobStore, ImageFetchError> {
+        let mut scratch = self.scratch.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if scratch.is_empty() {
+            let dir =
+                self.scratch_dir().map_err(|source| ImageFetchError::Scratch { dir: self.home.tmp_dir(), source })?;
+            scratch.insert(0, dir);
+        }
+        let root = scratch[0].path().join("blobs-store");
+        BlobStore::open(&root).map_err(|source| ImageFetchError::Scratch { dir: root, source })
     }
 
     /// The registry client.
@@ -308,7 +378,7 @@ impl Images {
         let Some(image) = self.registry.fetch_image(reference, platform).await? else {
             return Ok(None);
         };
-        if self.publish {
+        if self.publish || self.read_only {
             return Ok(Some(image));
         }
         // Pull its layers into the blob store (each verified against its digest), and record
@@ -380,9 +450,24 @@ impl Images {
 
     /// `image` with every layer blob present in the local blob store (downloaded if it lives
     /// on a registry), so that its content can be read or copied.
+    /// A read-only command reads them from the local store when it has every one of them
+    /// (as a create would, after pulling), else downloads them into its scratch space.
     pub async fn with_local_layers(&self, image: &SourceImage) -> Result<SourceImage, ImageFetchError> {
         match &image.source {
             BlobSource::Store(_) => Ok(image.clone()),
+            BlobSource::Registry(_) if self.read_only => {
+                let all_stored = image
+                    .manifest
+                    .value
+                    .layers
+                    .iter()
+                    .all(|l| self.blobs().has_valid(&l.digest, Some(l.size)).unwrap_or(false));
+                if all_stored {
+                    return Ok(SourceImage { source: BlobSource::Store(self.blobs().clone()), ..image.clone() });
+                }
+                let scratch = self.scratch_blobs()?;
+                Ok(self.registry.pull_layers(image, &scratch, self.reporter()).await?)
+            }
             BlobSource::Registry(_) => Ok(self.registry.pull_layers(image, self.blobs(), self.reporter()).await?),
         }
     }

@@ -18,6 +18,7 @@
 
 pub mod assemble;
 pub mod base_layers;
+pub mod check;
 pub mod create;
 pub mod gocompat;
 pub mod home;
@@ -28,3 +29,4 @@ pub mod lifecycle;
 pub mod modules;
 pub mod scan;
 pub mod source;
+pub(crate) mod validation;

@@ -121,12 +121,11 @@ pub(crate) fn scan_cached(ctx: &FetchContext<'_>, path: &Path, spec: &ScanSpec<'
     let opened = open_archive_file(path).map_err(|e| ScanError::Io(archive::safe_io(e)))?;
     let identity = FileIdentity::of_opened(&opened);
     let key = format!("tar-scan v2\n{path:?}\n{identity:?}\n{:?}\n{}", spec.want, spec.id);
-    let home = ctx.images.home();
-    if let Some(scan) = home.recall("scans", &key) {
+    if let Some(scan) = ctx.images.home().recall("scans", &key) {
         return Ok(scan);
     }
     let scan = scan(opened.file, spec)?;
-    home.remember("scans", &key, &scan);
+    ctx.images.remember("scans", &key, &scan);
     Ok(scan)
 }
 

@@ -32,12 +32,17 @@
 //! descriptor gives) is **evicted**: removed, forgotten, and reported as a warning through
 //! the store's reporter ([`BlobStore::set_reporter`]), so that the caller rebuilds or
 //! downloads it again, or, where it cannot, fails naming it.
+//!
+//! **A store can be made read-only** for the rest of the process ([`BlobStore::set_read_only`]:
+//! a dry run, a check): every write into it then fails with an error naming the store, and a
+//! corrupt blob is reported and treated as missing, but not removed.
 
 use std::collections::HashSet;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use cnbx_fs::{AtomicFile, FsError, OpenedFile, limits};
@@ -147,7 +152,8 @@ pub enum BlobCheck {
     Valid,
     /// Not present (a symbolic link or other special file is not a blob either).
     Missing,
-    /// Present, but not the blob: it was removed. The text says what was wrong.
+    /// Present, but not the blob: it was removed (unless the store is
+    /// [read-only](BlobStore::set_read_only)). The text says what was wrong.
     Evicted(String),
 }
 
@@ -170,6 +176,7 @@ pub struct StoredFile {
 struct Shared {
     checked: Mutex<HashSet<Digest>>,
     reporter: OnceLock<Arc<dyn Reporter>>,
+    read_only: AtomicBool,
 }
 
 /// A directory of content-addressed blobs. Clones share what was checked (see the module
@@ -203,6 +210,27 @@ impl BlobStore {
     /// Where warnings about evicted blobs go (the first reporter set wins).
     pub fn set_reporter(&self, reporter: Arc<dyn Reporter>) {
         let _ = self.shared.reporter.set(reporter);
+    }
+
+    /// Makes this store (and every clone of it) read-only for the rest of the process: every
+    /// write fails with [`io::ErrorKind::PermissionDenied`] naming the store, and a corrupt blob
+    /// found by [`BlobStore::check`] is reported and treated as missing but left in place.
+    /// For commands that must leave the store as it is (a dry run).
+    pub fn set_read_only(&self) {
+        self.shared.read_only.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`BlobStore::set_read_only`] was called.
+    pub fn is_read_only(&self) -> bool {
+        self.shared.read_only.load(Ordering::SeqCst)
+    }
+
+    /// The error every write into a read-only store fails with.
+    fn refuse_write(&self) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("the blob store {} is read-only for this command", self.root.display()),
+        )
     }
 
     fn checked(&self) -> std::sync::MutexGuard<'_, HashSet<Digest>> {
@@ -247,9 +275,20 @@ impl BlobStore {
 
     /// Removes the file `opened` (blob `digest`, found wrong because of `why`) and reports
     /// it. The file is removed only if it is still the one at the blob's path: a good copy
-    /// renamed there meanwhile by another process stays.
+    /// renamed there meanwhile by another process stays. A read-only store keeps the file.
     fn evict(&self, digest: &Digest, opened: &OpenedFile, why: String) -> BlobCheck {
         use std::os::unix::fs::MetadataExt;
+        if self.is_read_only() {
+            self.checked().remove(digest);
+            if let Some(reporter) = self.shared.reporter.get() {
+                reporter.warn(&format!(
+                    "blob {digest} in {} is corrupt ({why}); it was left in place (this command writes nothing), and \
+                     is treated as missing",
+                    self.root.display()
+                ));
+            }
+            return BlobCheck::Evicted(why);
+        }
         let path = self.path(digest);
         let same = std::fs::symlink_metadata(&path).is_ok_and(|m| m.dev() == opened.dev && m.ino() == opened.inode);
         if same {
@@ -267,6 +306,9 @@ impl BlobStore {
 
     /// Removes blob `digest` (if present) and returns the bytes it held.
     pub fn remove(&self, digest: &Digest) -> io::Result<u64> {
+        if self.is_read_only() {
+            return Err(self.refuse_write());
+        }
         let path = self.path(digest);
         self.checked().remove(digest);
         let size = std::fs::symlink_metadata(&path).map(|m| m.len()).unwrap_or(0);
@@ -382,6 +424,9 @@ impl BlobStore {
 
     /// Starts writing a new blob whose digest is computed as it is written.
     pub fn writer(&self) -> io::Result<BlobWriter> {
+        if self.is_read_only() {
+            return Err(self.refuse_write());
+        }
         let file = AtomicFile::new_in(&self.root.join("blobs"))?;
         Ok(BlobWriter { store: self.clone(), inner: HashingWriter::new(file) })
     }
@@ -715,6 +760,31 @@ mod tests {
             std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         v.sort();
         v
+    }
+
+    #[test]
+    fn a_read_only_store_refuses_writes_and_keeps_a_corrupt_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = BlobStore::open(dir.path()).unwrap();
+        let good = writer.put_bytes(b"abc").unwrap();
+        let bad = writer.put_bytes(b"def").unwrap();
+        std::fs::write(writer.path(&bad), b"xyz").unwrap();
+        // Another process's view: nothing checked yet.
+        let store = BlobStore::open(dir.path()).unwrap();
+        let clone = store.clone();
+        store.set_read_only();
+        assert!(clone.is_read_only());
+        for err in [
+            cnbx_fs::error_chain(&clone.put_bytes(b"new").unwrap_err()),
+            clone.writer().map(|_| ()).unwrap_err().to_string(),
+            clone.remove(&good).unwrap_err().to_string(),
+        ] {
+            assert!(err.contains("is read-only for this command"), "{err}");
+        }
+        assert_eq!(clone.check(&good, Some(3)).unwrap(), BlobCheck::Valid);
+        assert!(matches!(clone.check(&bad, Some(3)).unwrap(), BlobCheck::Evicted(_)));
+        assert_eq!(std::fs::read(store.path(&bad)).unwrap(), b"xyz", "a read-only store keeps the file");
+        assert_eq!(names(&dir.path().join("blobs/sha256")).len(), 2);
     }
 
     #[test]

@@ -76,6 +76,12 @@ impl LayerCache {
         Ok(Self { dir })
     }
 
+    /// The cache in `dir`, for reading only: nothing is created (a missing directory is an
+    /// empty cache). See [`LayerCache::peek`].
+    pub fn at(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
     /// The cache directory.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -133,12 +139,25 @@ impl LayerCache {
     /// with the recorded size and content (checked: see the module docs). A key file whose
     /// blob is gone or was evicted is removed.
     pub fn lookup(&self, key: &Digest, store: &BlobStore) -> Option<LayerInfo> {
+        self.find(key, store, true)
+    }
+
+    /// What [`LayerCache::lookup`] would return, without changing anything: a key file whose
+    /// blob is gone stays (for a dry run, with a [read-only](BlobStore::set_read_only) store,
+    /// which keeps a corrupt blob too).
+    pub fn peek(&self, key: &Digest, store: &BlobStore) -> Option<LayerInfo> {
+        self.find(key, store, false)
+    }
+
+    fn find(&self, key: &Digest, store: &BlobStore, forget_stale: bool) -> Option<LayerInfo> {
         let path = self.key_path(key);
         let r = read_record(&path)?;
         match store.check(&r.digest, Some(r.size)) {
             Ok(BlobCheck::Valid) => {}
             Ok(BlobCheck::Missing | BlobCheck::Evicted(_)) => {
-                let _ = std::fs::remove_file(&path);
+                if forget_stale {
+                    let _ = std::fs::remove_file(&path);
+                }
                 return None;
             }
             Err(_) => return None,
@@ -316,6 +335,29 @@ impl KeyHasher {
 mod tests {
     use super::*;
     use crate::tarball::TarEntry;
+
+    #[test]
+    fn peek_finds_what_lookup_finds_and_forgets_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path().join("store")).unwrap();
+        let missing = LayerCache::at(dir.path().join("absent"));
+        let mut recipe = LayerRecipe::new("a");
+        recipe.push_bytes(TarEntry::file("/x", 0), b"1".to_vec());
+        let key = LayerCache::key(&recipe);
+        assert!(missing.peek(&key, &store).is_none());
+        assert!(!dir.path().join("absent").exists(), "at() creates nothing");
+
+        let cache = LayerCache::open(dir.path().join("cache")).unwrap();
+        let (built, hit) = cache.get_or_build(&recipe, &store, &crate::progress::NullReporter).unwrap();
+        assert!(!hit);
+        assert_eq!(cache.peek(&key, &store).unwrap().diff_id, built.diff_id);
+        // The blob is gone: peek misses and keeps the key file, lookup removes it.
+        std::fs::remove_file(store.path(&built.descriptor.digest)).unwrap();
+        assert!(cache.peek(&key, &store).is_none());
+        assert!(cache.key_path(&key).exists());
+        assert!(cache.lookup(&key, &store).is_none());
+        assert!(!cache.key_path(&key).exists());
+    }
 
     #[test]
     fn key_depends_on_content_and_level_not_name() {

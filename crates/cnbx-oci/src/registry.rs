@@ -911,6 +911,25 @@ impl RegistryClient {
         .await
     }
 
+    /// Which of `digests` the repository of `target` already has, in order: a HEAD request
+    /// each, with pull access only. What a push would skip, for planning one without making it.
+    pub async fn blobs_present(&self, target: &ImageRef, digests: &[Digest]) -> Result<Vec<bool>, RegistryError> {
+        let conn = self.conn(target).await?;
+        let ctx = Self::ctx(&conn, target, "reading");
+        let oref = oci_ref(target);
+        self.ensure_auth(&conn, &oref, RegistryOperation::Pull, &ctx).await?;
+        let (conn, ctx, oref) = (&conn, &ctx, &oref);
+        futures_util::stream::iter(digests)
+            .map(|digest| {
+                retry_request(conn, ctx, move || async move {
+                    conn.client.blob_exists(oref, digest.as_str()).await.map_err(|e| classify(e, ctx))
+                })
+            })
+            .buffered(CONCURRENT_TRANSFERS)
+            .try_collect()
+            .await
+    }
+
     /// Whether the manifest of `reference` can be read with the configured credentials.
     pub async fn can_read(&self, reference: &ImageRef) -> bool {
         let Ok(conn) = self.conn(reference).await else { return false };

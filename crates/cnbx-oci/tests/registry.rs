@@ -211,6 +211,25 @@ async fn pull_layers_downloads_and_verifies_every_blob() {
     assert!(!fresh.contains(big), "a corrupt blob must not land in the store");
 }
 
+/// `blobs_present` says what a push would skip, per repository, and changes nothing.
+#[tokio::test]
+async fn blobs_present_answers_per_repository_without_writing() {
+    let Some(reg) = registry() else { return };
+    let (_d, store) = temp_store();
+    let image = build_image(&store, &amd64(), "present");
+    let target = r(&format!("{}/test/present:v1", reg.host()));
+    let client = client();
+    client.push(&target, std::slice::from_ref(&image), &NullReporter).await.unwrap();
+    let blobs = reg.blob_count();
+    let mut digests: Vec<Digest> = image.layers.iter().map(|l| l.descriptor.digest.clone()).collect();
+    digests.push(Digest::of(b"never pushed"));
+    assert_eq!(client.blobs_present(&target, &digests).await.unwrap(), [true, true, false]);
+    let elsewhere = r(&format!("{}/other/repo:v1", reg.host()));
+    assert_eq!(client.blobs_present(&elsewhere, &digests).await.unwrap(), [false, false, false]);
+    assert!(client.blobs_present(&target, &[]).await.unwrap().is_empty());
+    assert_eq!(reg.blob_count(), blobs);
+}
+
 #[tokio::test]
 async fn pushing_to_another_repository_of_the_same_registry_mounts() {
     let Some(reg) = registry() else { return };

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 /// Create and inspect Cloud Native Buildpacks builder images.
 ///
@@ -41,6 +41,10 @@ pub(crate) enum Command {
     /// Create and inspect builder images
     #[command(subcommand, visible_alias = "builders")]
     Builder(BuilderCommand),
+
+    /// Check base images against the Cloud Native Buildpacks platform spec
+    #[command(subcommand)]
+    BaseImage(BaseImageCommand),
 
     /// Manage the cnbx user configuration (CNBX_HOME/config.toml)
     #[command(subcommand)]
@@ -84,6 +88,81 @@ pub(crate) struct ManpageArgs {
     /// Write every page into this directory (created if missing) instead of printing cnbx(1)
     #[arg(long, value_name = "DIR")]
     pub(crate) dir: Option<PathBuf>,
+}
+
+/// `cnbx base-image` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum BaseImageCommand {
+    /// Check build and run images against the platform spec, as builder create would
+    ///
+    /// Applies the rules `builder create` checks its base images with (docs/base-image-rules.md)
+    /// to a build image (--build), run images (--run, with --mirror for the mirrors of one run
+    /// image), or a build image and its run images together (then the pairs too: os,
+    /// architecture, variant, distro, users, stacks), for every platform of an image index or
+    /// those chosen with --target.
+    ///
+    /// IMAGE is a registry name (looked up in the local store first, per --pull-policy) or
+    /// `oci:<DIR>[:<TAG>]`. By default the layers are read (streamed from registries, never
+    /// stored) for the user, group, home directory and os-release rules, once per image
+    /// digest; the results are remembered, so checking the same images again is instant.
+    ///
+    /// Prints one line per finding and a summary (or a JSON document with --output json, see
+    /// docs/json-output.md). Exits 0 when no MUST rule fails, 1 when one does; with --strict,
+    /// SHOULD findings (warnings) fail too.
+    Check(CheckArgs),
+}
+
+/// Output formats of `base-image check` and `builder create --dry-run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ReportFormat {
+    /// Lines for people
+    Human,
+    /// A JSON document (docs/json-output.md)
+    Json,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("images").required(true).multiple(true).args(["build", "runs"])))]
+pub(crate) struct CheckArgs {
+    /// The build image (NAME or oci:<DIR>[:<TAG>])
+    #[arg(long, value_name = "IMAGE")]
+    pub(crate) build: Option<String>,
+
+    /// A run image (repeatable; NAME or oci:<DIR>[:<TAG>])
+    #[arg(long = "run", value_name = "IMAGE", action = clap::ArgAction::Append)]
+    pub(crate) runs: Vec<String>,
+
+    /// A mirror of the run image (repeatable; needs exactly one --run)
+    #[arg(long = "mirror", value_name = "IMAGE", action = clap::ArgAction::Append, requires = "runs")]
+    pub(crate) mirrors: Vec<String>,
+
+    /// Check this platform OS/ARCH[/VARIANT] only (repeatable); default: every platform
+    #[arg(short, long = "target", value_name = "TARGET", action = clap::ArgAction::Append)]
+    pub(crate) targets: Vec<String>,
+
+    /// Check the image configs only, without reading the layers
+    #[arg(long)]
+    pub(crate) config_only: bool,
+
+    /// Fail on SHOULD findings (warnings) too
+    #[arg(long)]
+    pub(crate) strict: bool,
+
+    /// Check the rules of this Platform API (MAJOR.MINOR; default: the newest cnbx knows)
+    #[arg(long, value_name = "X.Y")]
+    pub(crate) platform_api: Option<String>,
+
+    /// Output format
+    #[arg(short, long, value_enum, default_value_t = ReportFormat::Human)]
+    pub(crate) output: ReportFormat,
+
+    /// When to look for the images in their registries
+    #[arg(long, value_enum, default_value_t = PullPolicy::IfNotPresent, value_name = "POLICY")]
+    pub(crate) pull_policy: PullPolicy,
+
+    /// Talk plain HTTP to this registry (repeatable; HOST[:PORT]); loopback registries always are
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]", action = clap::ArgAction::Append)]
+    pub(crate) insecure_registries: Vec<String>,
 }
 
 /// `cnbx store` subcommands.
@@ -209,6 +288,22 @@ pub(crate) struct CreateArgs {
     /// checked, and a warning lists them.
     #[arg(long)]
     pub(crate) skip_layer_checks: bool,
+
+    /// Do everything but write: print what creating the builder would do
+    ///
+    /// Resolves, fetches what is needed to decide (manifests, configs, buildpackages,
+    /// downloads; nothing is stored or pushed, no layer is built) and validates, then prints
+    /// the plan: per target the layers in order, what each holds, whether it comes from the
+    /// build image, the layer cache, a buildpackage or would be built, and what writing it
+    /// would take (already there, mounted, uploaded, written); the validation findings; and
+    /// "nothing to do" when the destination already holds exactly this builder. Exits as the
+    /// create would.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+
+    /// Output format of --dry-run
+    #[arg(short, long, value_enum, value_name = "FORMAT", requires = "dry_run")]
+    pub(crate) output: Option<ReportFormat>,
 }
 
 /// Output formats of `builder inspect`.

@@ -8,16 +8,8 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use common::{Env, workspace_root};
+use common::{Env, example_config, push_base_images, registry_config, workspace_root};
 use serde_json::Value;
-
-/// builder.toml.example with its relative paths made absolute, written into the work dir.
-fn example_config(env: &Env, extra: &str) -> PathBuf {
-    let repo = workspace_root();
-    let text = std::fs::read_to_string(repo.join("builder.toml.example")).unwrap();
-    let text = text.replace("\"testdata/", &format!("\"{}/testdata/", repo.display()));
-    env.write("builder.toml", &format!("{text}\n{extra}"))
-}
 
 fn create(env: &Env, args: &[&str]) -> std::process::Output {
     env.cmd().args(["builder", "create"]).args(args).output().unwrap()
@@ -256,21 +248,6 @@ fn local_store_builder_is_inspected_and_docker_archive_is_loadable() {
     assert_eq!(inspected["Labels"]["io.buildpacks.stack.id"], "io.buildpacks.stacks.jammy");
 }
 
-/// Pushes the offline base images to `registry` under `build:jammy` and `run:jammy`.
-fn push_base_images(registry: &cnbx_testkit::Registry) {
-    let store = workspace_root().join("testdata/cnbx-home/store");
-    for (name, repo) in [("cnbx.test/build:jammy", "build:jammy"), ("cnbx.test/run:jammy", "run:jammy")] {
-        cnbx_testkit::skopeo(&[
-            "copy",
-            "--all",
-            "--dest-tls-verify=false",
-            &format!("oci:{}:{name}", store.display()),
-            &registry.docker_ref(repo),
-        ])
-        .unwrap();
-    }
-}
-
 /// A registry holding the offline base images, a fresh env, and the sample builder.toml
 /// pointing at them.
 fn registry_setup() -> (cnbx_testkit::Registry, Env, PathBuf) {
@@ -280,17 +257,6 @@ fn registry_setup() -> (cnbx_testkit::Registry, Env, PathBuf) {
     let env = Env::new();
     let config = registry_config(&env, &registry.host());
     (registry, env, config)
-}
-
-/// The sample builder.toml with its base images on the registry at `host`.
-fn registry_config(env: &Env, host: &str) -> PathBuf {
-    let repo = workspace_root();
-    let text = std::fs::read_to_string(repo.join("builder.toml.example"))
-        .unwrap()
-        .replace("\"testdata/", &format!("\"{}/testdata/", repo.display()))
-        .replace("cnbx.test/build:jammy", &format!("{host}/build:jammy"))
-        .replace("\"cnbx.test/run:jammy\"", &format!("\"{host}/run:jammy\""));
-    env.write("builder.toml", &text)
 }
 
 #[test]

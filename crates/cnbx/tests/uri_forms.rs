@@ -17,7 +17,7 @@ use cnbx_oci::progress::NullReporter;
 use cnbx_oci::spec::{Platform, media_type};
 use cnbx_oci::tarball::TarEntry;
 use cnbx_oci::{BlobStore, ImageConfig, ImageToWrite, OciLayout};
-use common::{Env, workspace_root};
+use common::{Env, tree, workspace_root};
 use serde_json::Value;
 
 const PKG_ID: &str = "samples/hello-mars";
@@ -101,6 +101,36 @@ fn layer_digests(raw: &Value) -> Vec<String> {
     raw["layers"].as_array().unwrap().iter().map(|l| l["digest"].as_str().unwrap().to_owned()).collect()
 }
 
+/// The buildpackage in all three package forms (an OCI layout and a `.cnb` file under `work`,
+/// `pkgs/hello-mars:1` on a registry that also holds the offline base images as `build:jammy`
+/// and `run:jammy`).
+struct Packages {
+    layout: PathBuf,
+    cnb: PathBuf,
+    /// The digest of its one layer blob.
+    pkg_blob: String,
+    registry: cnbx_testkit::Registry,
+}
+
+fn packages(work: &Path) -> Packages {
+    let layout = work.join("pkg-layout");
+    let pkg_blob = write_buildpackage(&layout);
+    let cnb = work.join("hello-mars.cnb");
+    let status =
+        std::process::Command::new("tar").arg("-cf").arg(&cnb).arg("-C").arg(&layout).arg(".").status().unwrap();
+    assert!(status.success());
+    let registry = cnbx_testkit::Registry::start().unwrap();
+    cnbx_testkit::skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:latest", layout.display()),
+        &registry.docker_ref("pkgs/hello-mars:1"),
+    ])
+    .unwrap();
+    common::push_base_images(&registry);
+    Packages { layout, cnb, pkg_blob, registry }
+}
+
 #[test]
 fn every_uri_form_and_buildpackages_reused_byte_for_byte() {
     require_tools();
@@ -109,34 +139,8 @@ fn every_uri_form_and_buildpackages_reused_byte_for_byte() {
     let repo = workspace_root();
     let testdata = repo.join("testdata");
 
-    // The buildpackage, in all three package forms.
-    let layout = work.join("pkg-layout");
-    let pkg_blob = write_buildpackage(&layout);
-    let cnb = work.join("hello-mars.cnb");
-    let status =
-        std::process::Command::new("tar").arg("-cf").arg(&cnb).arg("-C").arg(&layout).arg(".").status().unwrap();
-    assert!(status.success());
-    let registry = cnbx_testkit::Registry::start().unwrap();
+    let Packages { layout, cnb, pkg_blob, registry } = packages(work);
     let host = registry.host();
-    cnbx_testkit::skopeo(&[
-        "copy",
-        "--dest-tls-verify=false",
-        &format!("oci:{}:latest", layout.display()),
-        &registry.docker_ref("pkgs/hello-mars:1"),
-    ])
-    .unwrap();
-    // Base images on the same registry, for the publish below.
-    let store = testdata.join("cnbx-home/store");
-    for (name, r) in [("cnbx.test/build:jammy", "build:jammy"), ("cnbx.test/run:jammy", "run:jammy")] {
-        cnbx_testkit::skopeo(&[
-            "copy",
-            "--all",
-            "--dest-tls-verify=false",
-            &format!("oci:{}:{name}", store.display()),
-            &registry.docker_ref(r),
-        ])
-        .unwrap();
-    }
 
     // hello-universe (a composite) served over HTTP as a .tgz.
     let universe_tgz = work.join("hello-universe.tgz");
@@ -268,6 +272,65 @@ fn every_uri_form_and_buildpackages_reused_byte_for_byte() {
         let raw = cnbx_testkit::skopeo_raw(&format!("oci:{}:latest", work.join(format!("out-{name}")).display()), &[])
             .unwrap();
         assert!(layer_digests(&raw).contains(&pkg_blob), "{name}: the package layer blob must be reused as is");
+    }
+}
+
+/// A dry run reads a buildpackage in every form (a registry image, an OCI layout, a `.cnb`
+/// file) to decide, and reports its layer as reused as it is, with its blob digest; it writes
+/// nothing: CNBX_HOME (the local store, the caches; its scratch space is removed), the work
+/// directory and the registry's storage are byte for byte what they were.
+#[test]
+fn a_dry_run_reads_buildpackages_in_every_form_and_writes_nothing() {
+    require_tools();
+    let env = Env::with_test_images();
+    let work = env.work.path();
+    let Packages { layout, cnb, pkg_blob, registry } = packages(work);
+    let host = registry.host();
+    let testdata = workspace_root().join("testdata");
+    let toml = |package: &str, build: &str, run: &str| {
+        format!(
+            "[[buildpacks]]\n  uri = \"{package}\"\n[[order]]\n  [[order.group]]\n    id = \"{PKG_ID}\"\n[build]\n  \
+             image = \"{build}\"\n[[run.images]]\n  image = \"{run}\"\n[lifecycle]\n  uri = \"{}\"\n",
+            testdata.join("lifecycle/lifecycle-v0.21.0+test.tgz").display()
+        )
+    };
+    let out = env.run(&["store", "verify"]);
+    assert!(out.starts_with("exit: 0\n"), "{out}");
+    let (build, run) = (format!("{host}/build:jammy"), format!("{host}/run:jammy"));
+    let cases = [
+        ("docker", format!("docker://{host}/pkgs/hello-mars:1"), build.as_str(), run.as_str(), true),
+        ("oci", format!("oci:{}:latest", layout.display()), "cnbx.test/build:jammy", "cnbx.test/run:jammy", false),
+        ("cnb", cnb.display().to_string(), "cnbx.test/build:jammy", "cnbx.test/run:jammy", false),
+    ];
+    for (name, uri, build, run, publish) in cases {
+        let cfg = env.write(&format!("{name}.toml"), &toml(&uri, build, run));
+        let dest = if publish { format!("{host}/team/builder:1") } else { format!("oci:out-{name}:latest") };
+        let mut args = vec!["builder", "create", &dest, "--config", cfg.to_str().unwrap(), "--target", "linux/amd64"];
+        args.extend(if publish { ["--publish"].as_slice() } else { ["--pull-policy", "never"].as_slice() });
+        args.extend(["--dry-run", "--output", "json"]);
+        let (home, files, storage) = (tree(env.home.path()), tree(work), tree(&registry.storage()));
+        let out = env.cmd().args(&args).output().unwrap();
+        let text = env.format(&out);
+        assert!(out.status.success(), "{name}: {text}");
+        // Its scratch space (the downloaded or unpacked package) is gone; only the directory
+        // that holds scratch space, `tmp/`, may have been made.
+        let mut after = tree(env.home.path());
+        assert!(after.iter().all(|(path, _)| !path.starts_with("tmp/")), "{name}: {after:?}");
+        if !home.contains_key("tmp") {
+            after.remove("tmp");
+        }
+        assert_eq!(after, home, "{name}: CNBX_HOME is as it was");
+        assert_eq!(tree(work), files, "{name}: the work directory is as it was");
+        assert_eq!(tree(&registry.storage()), storage, "{name}: the registry is as it was");
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["status"], "would-create", "{name}: {text}");
+        let layers = doc["targets"][0]["layers"].as_array().unwrap();
+        let package: Vec<&Value> = layers.iter().filter(|l| l["source"] == "package").collect();
+        assert_eq!(package.len(), 1, "{name}: {text}");
+        assert_eq!(package[0]["digest"], pkg_blob.as_str(), "{name}: the package layer blob, reused as is");
+        assert!(package[0]["holds"].as_str().unwrap().starts_with("buildpack samples/hello-mars@0.0.1 (from "));
+        let action = if publish { "mount" } else { "write" };
+        assert_eq!(package[0]["action"], action, "{name}: {text}");
     }
 }
 

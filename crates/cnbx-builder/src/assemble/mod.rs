@@ -5,7 +5,9 @@
 //!
 //! * [`LayerService`]: the one way a [`LayerRecipe`] becomes a layer blob — through the layer
 //!   cache into the blob store, reporting progress; alone, in parallel, or on a blocking
-//!   thread while other work goes on.
+//!   thread while other work goes on. In a dry run ([`LayerService::planning`]) nothing is
+//!   built: the cache is asked whether it has each recipe's layer, and a layer it does not
+//!   have is a stand-in whose diffID is unknown ([`LayerService::planned`]).
 //! * [`stream`]: the recipes of module layers (a directory, a tar, a split of a package
 //!   layer, a flatten group), confined to the module's directories.
 //! * [`files`]: the small layers around the modules (default directories, `/cnb/*.toml`,
@@ -35,16 +37,16 @@ pub mod files;
 pub mod modules;
 pub mod stream;
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use cnbx_config::LoadedConfig;
 use cnbx_model::{LifecycleDescriptor, ModuleDirs, ModuleInfo, ModuleKind, OrderEntry, RunImage, System};
 use cnbx_oci::image::{ImageError, ImageToWrite, LayerBlob, SourceImage};
 use cnbx_oci::layer::{LayerError, LayerRecipe};
 use cnbx_oci::progress::{Reporter, ReporterExt};
-use cnbx_oci::spec::{Platform, media_type};
-use cnbx_oci::{BlobStore, LayerCache};
+use cnbx_oci::spec::{Descriptor, Platform, media_type};
+use cnbx_oci::{BlobSource, BlobStore, Digest, LayerCache};
 use rayon::prelude::*;
 
 use crate::labels::{self, BuilderMetadata, CreatorMetadata, LabelError, ModuleLayerInfo, ModuleLayers, StackMetadata};
@@ -52,12 +54,27 @@ use crate::labels::{self, BuilderMetadata, CreatorMetadata, LabelError, ModuleLa
 /// The `created` time pack writes on builders (and every history entry).
 pub const NORMALIZED_CREATED: &str = "1980-01-01T00:00:01Z";
 
-/// Builds layers: through the layer cache into the blob store, with progress.
+/// Builds layers: through the layer cache into the blob store, with progress; or, in a dry
+/// run, only says what it would do.
 #[derive(Clone)]
 pub struct LayerService {
     cache: LayerCache,
     blobs: BlobStore,
     reporter: Arc<dyn Reporter>,
+    /// In a dry run: what each layer asked for would be, by the digest it was given.
+    planned: Option<Arc<Mutex<HashMap<Digest, PlannedLayer>>>>,
+}
+
+/// What a dry run found out about a layer it was asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedLayer {
+    /// What it holds: the recipe's name (`buildpack <id>@<version>`, `lifecycle`,
+    /// `/cnb/order.toml`, `flattened buildpacks …`).
+    pub name: String,
+    /// Whether the layer cache has it, so that its diffID and blob are known; else it would
+    /// be built, and the [`LayerBlob`] given for it is a stand-in: its digest and diffID are
+    /// the recipe's cache key, which names no blob, and its size is 0.
+    pub cached: bool,
 }
 
 impl std::fmt::Debug for LayerService {
@@ -69,13 +86,70 @@ impl std::fmt::Debug for LayerService {
 impl LayerService {
     /// Layers cached in `cache`, their blobs in `blobs`, progress to `reporter`.
     pub fn new(cache: LayerCache, blobs: BlobStore, reporter: Arc<dyn Reporter>) -> Self {
-        Self { cache, blobs, reporter }
+        Self { cache, blobs, reporter, planned: None }
     }
 
-    /// The layer of `recipe`: from the cache, or built into the blob store.
+    /// A dry run's service: it builds nothing and writes nothing (the cache is only
+    /// [peeked](LayerCache::peek) at), and records what each layer would be
+    /// ([`LayerService::planned`]).
+    pub fn planning(cache: LayerCache, blobs: BlobStore, reporter: Arc<dyn Reporter>) -> Self {
+        Self { cache, blobs, reporter, planned: Some(Arc::default()) }
+    }
+
+    /// The layer of `recipe`: from the cache, or built into the blob store. In a dry run, the
+    /// cached layer or a stand-in (see [`PlannedLayer::cached`]).
     pub fn build(&self, recipe: &LayerRecipe) -> Result<LayerBlob, LayerError> {
+        if let Some(planned) = &self.planned {
+            let key = LayerCache::key(recipe);
+            let (blob, cached) = match self.cache.peek(&key, &self.blobs) {
+                Some(info) => (info.to_layer_blob(&self.blobs), true),
+                None => (self.stand_in(&recipe.media_type, key), false),
+            };
+            let mut planned = planned.lock().unwrap_or_else(PoisonError::into_inner);
+            planned.entry(blob.descriptor.digest.clone()).or_insert(PlannedLayer { name: recipe.name.clone(), cached });
+            return Ok(blob);
+        }
         let (info, _hit) = self.cache.get_or_build(recipe, &self.blobs, self.reporter.as_ref())?;
         Ok(info.to_layer_blob(&self.blobs))
+    }
+
+    fn stand_in(&self, media_type: &str, key: Digest) -> LayerBlob {
+        LayerBlob {
+            descriptor: Descriptor::new(media_type, key.clone(), 0),
+            diff_id: key,
+            source: BlobSource::Store(self.blobs.clone()),
+        }
+    }
+
+    /// In a dry run, when one of `parts` is still to be built: a stand-in for the layer named
+    /// `name` made from them (its content cannot be known either). `None` otherwise.
+    pub fn unknown_from(&self, name: &str, parts: &[&LayerBlob]) -> Option<LayerBlob> {
+        let planned = self.planned.as_ref()?;
+        if !parts.iter().any(|p| self.is_unknown(p)) {
+            return None;
+        }
+        let mut key = format!("cnbx dry run: {name}");
+        for p in parts {
+            key.push('\n');
+            key.push_str(p.descriptor.digest.as_str());
+        }
+        let blob = self.stand_in(media_type::OCI_LAYER_GZIP, Digest::of(key.as_bytes()));
+        let mut planned = planned.lock().unwrap_or_else(PoisonError::into_inner);
+        planned.insert(blob.descriptor.digest.clone(), PlannedLayer { name: name.to_owned(), cached: false });
+        Some(blob)
+    }
+
+    /// What a dry run recorded about the layer with blob digest `digest` (a cached layer, or
+    /// a stand-in); `None` for layers it was not asked for (base and buildpackage layers),
+    /// and outside dry runs.
+    pub fn planned(&self, digest: &Digest) -> Option<PlannedLayer> {
+        let planned = self.planned.as_ref()?.lock().unwrap_or_else(PoisonError::into_inner);
+        planned.get(digest).cloned()
+    }
+
+    /// Whether `blob` is a dry run's stand-in for a layer still to be built.
+    pub fn is_unknown(&self, blob: &LayerBlob) -> bool {
+        self.planned(&blob.descriptor.digest).is_some_and(|p| !p.cached)
     }
 
     /// The layers of `recipes`, built in parallel (off the async executor when possible).

@@ -93,6 +93,16 @@ pub fn plan(
     let build_group = |g: usize| -> Result<LayerBlob, ModuleLayersError> {
         let members: Vec<&Module> =
             added_order.iter().filter(|k| group_of(k) == Some(g)).filter_map(|k| chosen.get(k).copied()).collect();
+        let name = format!(
+            "flattened {}s {}",
+            kind.noun(),
+            members.iter().map(|m| m.info.full_name()).collect::<Vec<_>>().join(",")
+        );
+        // A dry run cannot flatten a layer that is not built yet.
+        let parts: Vec<&LayerBlob> = members.iter().map(|m| &m.layer).collect();
+        if let Some(unknown) = layers.unknown_from(&name, &parts) {
+            return Ok(unknown);
+        }
         let mut paths = Vec::new();
         for member in &members {
             let path = match &member.layer.source {
@@ -112,11 +122,6 @@ pub fn plan(
             .zip(&paths)
             .map(|(m, p)| stream::FlattenMember { dirs: &m.dirs, blob: p.as_path() })
             .collect();
-        let name = format!(
-            "flattened {}s {}",
-            kind.noun(),
-            members.iter().map(|m| m.info.full_name()).collect::<Vec<_>>().join(",")
-        );
         build(layers, &stream::flatten_recipe(name, &borrowed)?)
     };
     let mut group_layers: BTreeMap<usize, LayerBlob> = BTreeMap::new();

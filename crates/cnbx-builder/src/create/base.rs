@@ -6,21 +6,20 @@
 //! manifest digests, the build image's final labels and the options, so a warm create does
 //! not read the base layers again.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
 use cnbx_model::LifecycleDescriptor;
-use cnbx_oci::Digest;
 use cnbx_oci::image::SourceImage;
 use cnbx_oci::progress::ReporterExt;
 use cnbx_oci::spec::Platform;
-use cnbx_validate::{Finding, ImageFacts, IndexPlatform, Level, Options, PlatformApi, Role, RootFs};
+use cnbx_validate::{Finding, ImageFacts, Level, Options, PlatformApi, Role};
 
 use super::{CreateError, CreateRequest};
 use crate::assemble::Module;
-use crate::images::{ImageFetchError, Images};
+use crate::images::Images;
 use crate::labels;
+use crate::validation::{self, FileSystems, RunGroup, RunImages, StoredFinding, fetch_for_platform};
 
 pub(super) async fn fetch_required(
     images: &Images,
@@ -51,25 +50,6 @@ fn not_found_hint(images: &Images) -> String {
     }
 }
 
-pub(super) fn facts_of(image: &SourceImage, name: &str) -> ImageFacts {
-    let config = &image.config;
-    let mut facts =
-        ImageFacts::new(name, config.os(), config.architecture()).with_user(config.user()).with_env(config.env());
-    if let Some(v) = config.variant() {
-        facts = facts.with_variant(v);
-    }
-    if let Some(v) = config.os_version() {
-        facts = facts.with_os_version(v);
-    }
-    for (k, v) in config.labels() {
-        facts = facts.with_label(k, v);
-    }
-    if let Some(p) = &image.index_platform {
-        facts = facts.with_index_platform(IndexPlatform::new(&p.os, &p.architecture, p.variant.as_deref()));
-    }
-    facts
-}
-
 pub(super) fn platform_api_for(lifecycle: &LifecycleDescriptor) -> PlatformApi {
     let latest = lifecycle.apis.platform.supported().iter().chain(lifecycle.apis.platform.deprecated()).max().copied();
     match latest {
@@ -91,39 +71,6 @@ pub(super) fn legacy_stacks_required(buildpacks: &[Module]) -> bool {
     })
 }
 
-/// A `[[run.images]]` entry with the images that could be read: the run image (if found)
-/// and its mirrors, in order.
-struct RunGroup {
-    image: String,
-    members: Vec<(Role, String, SourceImage)>,
-}
-
-/// Every run image and mirror that could be read, and the `PAIR-TARGET-MATCH` findings for
-/// those that exist but have no image for the build image's platform.
-pub(super) struct RunImages {
-    groups: Vec<RunGroup>,
-    missing_platform: Vec<Finding>,
-}
-
-/// Reads a run image or mirror for `platform`. When it has no manifest for `platform` but
-/// `platform` names a variant, it is read for the os and architecture alone: a variant set on
-/// one image only (or two different variants) is then the validator's finding, at the same
-/// level whichever image has it.
-async fn fetch_run_image(
-    images: &Images,
-    base_dir: &Path,
-    name: &str,
-    platform: &Platform,
-) -> Result<Option<SourceImage>, ImageFetchError> {
-    match images.get(name, base_dir, Some(platform)).await {
-        Err(e) if platform.variant.is_some() && e.missing_platform().is_some() => {
-            let any_variant = Platform::new(&platform.os, &platform.architecture, None);
-            images.get(name, base_dir, Some(&any_variant)).await.or(Err(e))
-        }
-        other => other,
-    }
-}
-
 /// Fetches every run image and mirror (as pack does first): a missing one is a warning, one
 /// without an image for the build image's platform a finding, a run image that cannot be
 /// fetched an error, a mirror that cannot be fetched a warning.
@@ -135,13 +82,13 @@ pub(super) async fn fetch_run_images(
 ) -> Result<RunImages, CreateError> {
     let config = &request.config;
     let stack_id = &config.config.stack.id;
-    let mut runs = RunImages { groups: Vec::new(), missing_platform: Vec::new() };
+    let mut runs = RunImages::default();
     for run in &config.config.run.images {
         let mut names = vec![(Role::Run, run.image.clone())];
         names.extend(run.mirrors.iter().flatten().map(|m| (Role::Mirror, m.clone())));
         let mut members = Vec::new();
         for (role, name) in names {
-            let image = match fetch_run_image(images, &config.base_dir, &name, platform).await {
+            let image = match fetch_for_platform(images, &config.base_dir, &name, platform).await {
                 Ok(Some(image)) => image,
                 Ok(None) => {
                     images.reporter().warn(&format!("run image '{name}' is not accessible"));
@@ -179,113 +126,59 @@ pub(super) async fn fetch_run_images(
     Ok(runs)
 }
 
-/// The base images' file systems for layer mode, read once per manifest digest.
-struct BaseFileSystems {
-    by_manifest: BTreeMap<Digest, Option<RootFs>>,
-}
-
-impl BaseFileSystems {
-    /// Reads the layers of every image (`(name, image)`; unless `skip`), each manifest once.
-    async fn read(images: &Images, all: &[(&str, &SourceImage)], skip: bool) -> Result<Self, CreateError> {
-        let mut by_manifest = BTreeMap::new();
-        if skip {
-            return Ok(Self { by_manifest });
-        }
-        let mut shared = crate::base_layers::SharedLayers::default();
-        for (name, image) in all {
-            if by_manifest.contains_key(&image.manifest.digest) {
-                continue;
-            }
-            images.reporter().debug(&format!("Reading the layers of '{name}' ({}) to check it", image.manifest.digest));
-            let fs = crate::base_layers::read(images, image, &mut shared).await.map_err(CreateError::BaseLayers)?;
-            by_manifest.insert(image.manifest.digest.clone(), fs);
-        }
-        Ok(Self { by_manifest })
-    }
-
-    fn get(&self, image: &SourceImage) -> Option<&RootFs> {
-        self.by_manifest.get(&image.manifest.digest).and_then(Option::as_ref)
-    }
-}
-
-/// The findings for the build image, every run image and mirror, and the pairs, and the build
-/// user's uid and gid when they could be decided.
-fn base_image_findings(
-    build: &SourceImage,
-    build_facts: &ImageFacts,
-    runs: &RunImages,
-    fs: &BaseFileSystems,
-    options: &Options,
-) -> (Vec<Finding>, Option<(u32, u32)>) {
-    let build_rootfs = fs.get(build);
-    let mut findings = cnbx_validate::check_build_image(build_facts, build_rootfs, options);
-    findings.extend(runs.missing_platform.iter().cloned());
-    for group in &runs.groups {
-        let mut refs = Vec::new();
-        for (role, name, image) in &group.members {
-            let facts = facts_of(image, name);
-            refs.push(cnbx_validate::RunImageRef {
-                name: name.clone(),
-                registry: cnbx_refs::mirrors::normalized_registry(name).unwrap_or_default(),
-                config_digest: Some(image.config_raw.digest.to_string()),
-            });
-            let rootfs = fs.get(image);
-            if *role == Role::Run {
-                findings.extend(cnbx_validate::check_run_image(&facts, rootfs, options));
-                findings.extend(cnbx_validate::check_pair((build_facts, build_rootfs), (&facts, rootfs), options));
-            } else {
-                findings.extend(cnbx_validate::check_mirror((build_facts, build_rootfs), (&facts, rootfs), options));
-            }
-        }
-        if let Some((first, rest)) = refs.split_first() {
-            if first.name == group.image {
-                findings.extend(cnbx_validate::check_mirrors(first, rest));
-            }
-        }
-    }
-    let user = match cnbx_validate::build_user(build_facts, build_rootfs) {
-        Ok(user) => Some((user.uid, user.gid)),
-        Err(f) => {
-            findings.push(f);
-            None
-        }
-    };
-    cnbx_validate::sort_findings(&mut findings);
-    findings.dedup();
-    (findings, user)
-}
-
-/// The warning listing the rules left unchecked because the layers of the images named in
-/// `unread` were not read (`why` says why), if any.
-fn unchecked_rules_warning(findings: &[Finding], unread: &[&str], why: &str) -> Option<String> {
-    if unread.is_empty() {
-        return None;
-    }
-    let rules: std::collections::BTreeSet<&str> = findings
-        .iter()
-        .filter(|f| f.level == Level::Info && f.message.starts_with("not verified:"))
-        .filter(|f| unread.contains(&f.image.as_str()))
-        .map(|f| f.rule)
-        .collect();
-    let rules = if rules.is_empty() { "none".to_owned() } else { rules.into_iter().collect::<Vec<_>>().join(", ") };
-    Some(format!("{why}, so these rules were not checked: {rules}"))
-}
-
-/// The outcome of a validation that passed, as cached: the build user and the messages to
-/// repeat.
+/// The outcome of a validation that passed, as cached: the build user, every finding and
+/// the note about the rules left unchecked.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct PassedValidation {
     uid: u32,
     gid: u32,
-    warnings: Vec<String>,
-    debug: Vec<String>,
+    findings: Vec<StoredFinding>,
+    note: Option<String>,
+}
+
+/// What the validation of a target's base images found.
+pub(crate) struct Validation {
+    /// Every finding: errors, warnings and infos.
+    pub(crate) findings: Vec<Finding>,
+    /// The build user's uid and gid, when they could be decided.
+    pub(crate) user: Option<(u32, u32)>,
+    /// The rules left unchecked and why (`--skip-layer-checks`, layers cnbx cannot read).
+    pub(crate) note: Option<String>,
+}
+
+impl Validation {
+    /// The build user when nothing is an error; else the error that stops the create. With
+    /// `report_findings`, the warnings are reported (and the infos as debug messages); the
+    /// note is reported either way.
+    pub(crate) fn passed(
+        self,
+        reporter: &dyn cnbx_oci::progress::Reporter,
+        report_findings: bool,
+    ) -> Result<(u32, u32), CreateError> {
+        let user = self.user.filter(|_| self.findings.iter().all(|f| f.level != Level::Error));
+        let Some(user) = user else { return Err(CreateError::Validation(self.findings)) };
+        if report_findings {
+            let text = |f: &Finding| if f.fix.is_empty() { f.to_string() } else { format!("{f}; fix: {}", f.fix) };
+            for f in &self.findings {
+                match f.level {
+                    Level::Warning => reporter.warn(&text(f)),
+                    Level::Info => reporter.debug(&text(f)),
+                    Level::Error => {}
+                }
+            }
+        }
+        if let Some(note) = &self.note {
+            reporter.warn(note);
+        }
+        Ok(user)
+    }
 }
 
 /// Validates the base images, or replays a validation that passed before for exactly the
 /// same images (by manifest digest), labels and options: reading the base layers (layer mode,
 /// streamed from the registry with `--publish`) is the only part of a warm create that grows
 /// with the base images' size. With `skip_layers`, the images are checked from their configs
-/// only and one warning lists the rules that could not be checked.
+/// only and the note lists the rules that could not be checked.
 pub(super) async fn validate_base_images(
     images: &Images,
     build: &SourceImage,
@@ -293,9 +186,9 @@ pub(super) async fn validate_base_images(
     runs: &RunImages,
     options: &Options,
     skip_layers: bool,
-) -> Result<(u32, u32), CreateError> {
+) -> Result<Validation, CreateError> {
     let mode = if skip_layers { "config" } else { "layers" };
-    let mut key = format!("validation v2 cnbx-validate {}\n{options:?}\n", env!("CARGO_PKG_VERSION"));
+    let mut key = format!("validation v3 cnbx-validate {}\n{options:?}\n", env!("CARGO_PKG_VERSION"));
     let _ = writeln!(key, "build {} {} {mode} {:?}", build_facts.name, build.manifest.digest, build_facts.labels);
     for group in &runs.groups {
         for (role, name, image) in &group.members {
@@ -306,49 +199,41 @@ pub(super) async fn validate_base_images(
         let _ = writeln!(key, "{f}");
     }
     let cached: Option<PassedValidation> = images.home().recall("validation", &key);
-    let passed = match cached {
-        Some(p) => p,
-        None => {
-            let members = runs.groups.iter().flat_map(|g| &g.members);
-            let all: Vec<(&str, &SourceImage)> = std::iter::once((build_facts.name.as_str(), build))
-                .chain(members.map(|(_, name, image)| (name.as_str(), image)))
-                .collect();
-            let fs = BaseFileSystems::read(images, &all, skip_layers).await?;
-            let (findings, user) = base_image_findings(build, build_facts, runs, &fs, options);
-            let Some((uid, gid)) = user.filter(|_| findings.iter().all(|f| f.level != Level::Error)) else {
-                return Err(CreateError::Validation(findings));
-            };
-            let text = |f: &Finding| if f.fix.is_empty() { f.to_string() } else { format!("{f}; fix: {}", f.fix) };
-            let mut warnings: Vec<String> = findings.iter().filter(|f| f.level == Level::Warning).map(text).collect();
-            let (unread, why) = if skip_layers {
-                let names = all.iter().map(|(name, _)| *name).collect();
-                (names, "--skip-layer-checks: the base images' layers were not read".to_owned())
-            } else {
-                let names: Vec<&str> = all.iter().filter(|(_, i)| fs.get(i).is_none()).map(|(name, _)| *name).collect();
-                let why = format!(
-                    "the layers of {} are compressed with zstd, which cnbx cannot read yet",
-                    names.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")
-                );
-                (names, why)
-            };
-            warnings.extend(unchecked_rules_warning(&findings, &unread, &why));
-            let passed = PassedValidation {
-                uid,
-                gid,
-                warnings,
-                debug: findings.iter().filter(|f| f.level == Level::Info).map(text).collect(),
-            };
-            images.home().remember("validation", &key, &passed);
-            passed
+    if let Some(p) = cached {
+        if let Some(findings) = StoredFinding::all(&p.findings) {
+            return Ok(Validation { findings, user: Some((p.uid, p.gid)), note: p.note });
         }
+    }
+    let all: Vec<(&str, &SourceImage)> =
+        std::iter::once((build_facts.name.as_str(), build)).chain(runs.members()).collect();
+    let fs = if skip_layers {
+        FileSystems::default()
+    } else {
+        FileSystems::read(images, &all).await.map_err(CreateError::BaseLayers)?
     };
-    for w in &passed.warnings {
-        images.reporter().warn(w);
+    let (findings, user) = validation::findings(Some((build, build_facts)), runs, &fs, options);
+    let note = if skip_layers {
+        let names: Vec<&str> = all.iter().map(|(name, _)| *name).collect();
+        validation::unchecked_rules_note(
+            &findings,
+            &names,
+            "--skip-layer-checks: the base images' layers were not read",
+        )
+    } else {
+        let unread = fs.unreadable(&all);
+        validation::unchecked_rules_note(&findings, &unread, &validation::zstd_reason(&unread))
+    };
+    let passed = user.filter(|_| findings.iter().all(|f| f.level != Level::Error));
+    if let Some((uid, gid)) = passed {
+        let stored = PassedValidation {
+            uid,
+            gid,
+            findings: findings.iter().map(StoredFinding::new).collect(),
+            note: note.clone(),
+        };
+        images.remember("validation", &key, &stored);
     }
-    for d in &passed.debug {
-        images.reporter().debug(d);
-    }
-    Ok((passed.uid, passed.gid))
+    Ok(Validation { findings, user, note })
 }
 
 pub(super) fn format_findings(findings: &[Finding]) -> String {

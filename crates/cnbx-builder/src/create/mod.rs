@@ -17,8 +17,12 @@
 //!
 //! Targets are resolved and assembled one after the other, so messages come in the same order
 //! as with one target at a time.
+//!
+//! [`dry_run`] makes the same plan without building or writing anything, and reports what
+//! the create would do.
 
 mod base;
+mod dry_run;
 mod plan;
 mod write;
 
@@ -40,6 +44,10 @@ use crate::images::{ImageFetchError, Images};
 use crate::labels::{CreatorMetadata, LabelError};
 use crate::lifecycle::LifecycleError;
 use crate::modules::ModuleError;
+pub use dry_run::{
+    DestinationKind, DryRun, DryRunError, KnownLayer, LayerAction, LayerPlan, LayerSource, NamePlan, TargetDryRun,
+    dry_run,
+};
 pub use write::WriteError;
 
 /// The name written into `createdBy`.
@@ -207,6 +215,9 @@ pub enum CreateError {
     /// The builder could not be written.
     #[error(transparent)]
     Write(Box<WriteError>),
+    /// A dry run could not look at the destination.
+    #[error(transparent)]
+    DryRun(Box<DryRunError>),
 }
 
 impl From<WriteError> for CreateError {
@@ -217,24 +228,11 @@ impl From<WriteError> for CreateError {
 
 /// Creates the builder described by `request`.
 pub async fn create(images: &Images, request: &CreateRequest) -> Result<Created, CreateError> {
-    let plan = plan::Plan::resolve(images, request)?;
-    let created_by = CreatorMetadata { name: CREATOR_NAME.to_owned(), version: request.creator_version.clone() };
+    let plan = plan::Plan::resolve(images, request, false)?;
     let mut built = Vec::new();
     for platform in plan.platforms() {
         let target = plan.target(platform.as_ref()).await?;
-        let parts = BuilderParts {
-            config: &request.config,
-            base: &target.base,
-            lifecycle: &target.lifecycle,
-            buildpacks: &target.buildpacks,
-            extensions: &target.extensions,
-            orders: &target.orders,
-            labels: &request.labels,
-            flatten: &request.flatten,
-            created_by: &created_by,
-            platform: &target.platform,
-        };
-        built.push(builder_image(&parts, &plan.layers)?);
+        built.push(assemble(&plan, &target)?);
     }
     let platforms = built.iter().map(|i| i.platform.clone()).collect();
     let (digest, push) = write::write_all(images, request, &plan.destination, &plan.tags, plan.targets, &built).await?;
@@ -245,4 +243,23 @@ pub async fn create(images: &Images, request: &CreateRequest) -> Result<Created,
         ));
     }
     Ok(Created { destination: request.destination.clone(), digest, platforms, push })
+}
+
+/// The builder image of one planned target.
+fn assemble(plan: &plan::Plan<'_>, target: &plan::TargetPlan) -> Result<cnbx_oci::image::ImageToWrite, CreateError> {
+    let request = plan.request;
+    let created_by = CreatorMetadata { name: CREATOR_NAME.to_owned(), version: request.creator_version.clone() };
+    let parts = BuilderParts {
+        config: &request.config,
+        base: &target.base,
+        lifecycle: &target.lifecycle,
+        buildpacks: &target.buildpacks,
+        extensions: &target.extensions,
+        orders: &target.orders,
+        labels: &request.labels,
+        flatten: &request.flatten,
+        created_by: &created_by,
+        platform: &target.platform,
+    };
+    Ok(builder_image(&parts, &plan.layers)?)
 }

@@ -9,6 +9,10 @@
 //! against the platform spec ([`super::base`]), the modules against the lifecycle and the
 //! build image, and the orders. The result, a [`TargetPlan`], holds every part of the target's
 //! builder image for [`crate::assemble::builder_image`].
+//!
+//! A dry run ([`Plan::resolve`] with `dry_run`) plans the same way with a
+//! [planning](LayerService::planning) layer service, which builds nothing, and keeps the
+//! findings of each target's validation for its report instead of printing them.
 
 use cnbx_model::{ApiVersion, LifecycleSource, ModuleKind, OrderEntry, Target};
 use cnbx_oci::LayerCache;
@@ -17,9 +21,7 @@ use cnbx_oci::spec::Platform;
 use cnbx_refs::ImageRef;
 use cnbx_validate::Options;
 
-use super::base::{
-    facts_of, fetch_required, fetch_run_images, legacy_stacks_required, platform_api_for, validate_base_images,
-};
+use super::base::{fetch_required, fetch_run_images, legacy_stacks_required, platform_api_for, validate_base_images};
 use super::write::Destination;
 use super::{CreateError, CreateRequest};
 use crate::assemble::{BuildBase, LayerService, Lifecycle, Module, Orders};
@@ -28,6 +30,7 @@ use crate::labels;
 use crate::lifecycle::locate_lifecycle;
 use crate::modules::{BuildImageFacts, fetch_modules, resolve_order, resolve_system, validate_modules_with};
 use crate::source::FetchContext;
+use crate::validation::facts_of;
 
 /// What `builder create` does, decided before any target is resolved.
 pub(crate) struct Plan<'a> {
@@ -39,6 +42,9 @@ pub(crate) struct Plan<'a> {
     pub(crate) targets: &'a [Target],
     pub(crate) layers: LayerService,
     lifecycle: LifecycleSource,
+    dry_run: bool,
+    /// Every validation of the base images so far: the target's platform and the findings.
+    validations: std::sync::Mutex<Vec<(Platform, Vec<cnbx_validate::Finding>)>>,
 }
 
 /// Every part of one target's builder image, checked.
@@ -52,8 +58,9 @@ pub(crate) struct TargetPlan {
 }
 
 impl<'a> Plan<'a> {
-    /// Checks the request and decides the destination, tags and targets.
-    pub(crate) fn resolve(images: &'a Images, request: &'a CreateRequest) -> Result<Self, CreateError> {
+    /// Checks the request and decides the destination, tags and targets; a `dry_run` builds
+    /// no layer (see the module docs).
+    pub(crate) fn resolve(images: &'a Images, request: &'a CreateRequest, dry_run: bool) -> Result<Self, CreateError> {
         let config = &request.config;
         if let Some((what, placeholder)) = template_placeholder_in(&config.config) {
             return Err(CreateError::Invalid(format!(
@@ -88,11 +95,21 @@ impl<'a> Plan<'a> {
             )));
         }
         let cache_dir = images.home().layer_cache_dir();
-        let cache =
-            LayerCache::open(&cache_dir).map_err(|source| CreateError::LayerCache { path: cache_dir, source })?;
-        let layers = LayerService::new(cache, images.blobs().clone(), images.shared_reporter());
+        let layers = if dry_run {
+            LayerService::planning(LayerCache::at(cache_dir), images.blobs().clone(), images.shared_reporter())
+        } else {
+            let cache =
+                LayerCache::open(&cache_dir).map_err(|source| CreateError::LayerCache { path: cache_dir, source })?;
+            LayerService::new(cache, images.blobs().clone(), images.shared_reporter())
+        };
         let lifecycle = config.config.lifecycle.source()?;
-        Ok(Self { images, request, destination, tags, targets, layers, lifecycle })
+        let validations = std::sync::Mutex::default();
+        Ok(Self { images, request, destination, tags, targets, layers, lifecycle, dry_run, validations })
+    }
+
+    /// The platform and findings of the last validation of the base images, taken.
+    pub(crate) fn take_validation(&self) -> Option<(Platform, Vec<cnbx_validate::Finding>)> {
+        self.validations.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop()
     }
 
     /// The platforms to make a builder for: `None` for the build image's own.
@@ -189,8 +206,13 @@ impl<'a> Plan<'a> {
             legacy_stacks_required: legacy_stacks_required(&buildpacks),
             platform_api: platform_api_for(&lifecycle_metadata),
         };
-        let (uid, gid) =
+        let validation =
             validate_base_images(images, &build, &build_facts, &runs, &options, request.skip_layer_checks).await?;
+        self.validations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((platform.clone(), validation.findings.clone()));
+        let (uid, gid) = validation.passed(reporter, !self.dry_run)?;
         let metadata =
             labels::decode_or_default(&base_labels, labels::BUILDER_METADATA).map_err(CreateError::BaseLabels)?;
         let mixins = labels::decode_or_default(&base_labels, labels::STACK_MIXINS).map_err(CreateError::BaseLabels)?;

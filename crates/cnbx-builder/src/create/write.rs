@@ -118,7 +118,7 @@ impl Destination {
 /// pack's per-target name: the non-empty of os, arch, variant and each distro, joined by `-`,
 /// appended to the tag (`latest` is replaced); digest references stay as they are. pack writes
 /// a distro as `name@version`, which no registry accepts in a tag; cnbx writes `name-version`.
-fn suffixed(reference: &ImageRef, target: &Target) -> Result<ImageRef, CreateError> {
+pub(super) fn suffixed(reference: &ImageRef, target: &Target) -> Result<ImageRef, CreateError> {
     if reference.digest().is_some() {
         return Ok(reference.clone());
     }

@@ -395,19 +395,21 @@ pub async fn fetch_modules(
             source: p.source,
         });
     }
-    check_duplicates(&out)?;
+    check_duplicates(&out, ctx.layers)?;
     Ok(out)
 }
 
 /// Two modules with the same `id@version` must be the same module: the same layer content
 /// (diffID). pack lets the last one win, which silently drops one of two different
-/// buildpacks; cnbx names both sources instead.
-fn check_duplicates(modules: &[Module]) -> Result<(), ModuleError> {
+/// buildpacks; cnbx names both sources instead. (A dry run cannot tell for a layer it has
+/// not built.)
+fn check_duplicates(modules: &[Module], layers: &crate::assemble::LayerService) -> Result<(), ModuleError> {
     let mut seen: std::collections::HashMap<String, &Module> = std::collections::HashMap::new();
     for m in modules {
         let key = m.info.full_name();
+        let known = |m: &Module| !layers.is_unknown(&m.layer);
         match seen.get(&key) {
-            Some(first) if first.layer.diff_id != m.layer.diff_id => {
+            Some(first) if first.layer.diff_id != m.layer.diff_id && known(first) && known(m) => {
                 return Err(ModuleError::Invalid(format!(
                     "two different {}s are both '{key}': one from '{}' (layer {}), one from '{}' (layer {}); \
                      give one of them another version, or drop one from builder.toml",

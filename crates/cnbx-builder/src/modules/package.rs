@@ -252,7 +252,7 @@ fn scan_layer_cached(
         return Ok(v);
     }
     let verdict = scan_layer(dirs, &blob.diff_id, path)?;
-    ctx.images.home().remember("layer-scans", &verdict_key(dirs, blob), &verdict);
+    ctx.images.remember("layer-scans", &verdict_key(dirs, blob), &verdict);
     Ok(verdict)
 }
 
@@ -328,12 +328,21 @@ pub(crate) struct Staged {
 
 impl Staged {
     /// Moves the staged blobs into the cnbx blob store and returns the image reading them
-    /// from there.
+    /// from there. A [read-only](crate::images::Images::read_only) command moves nothing: it
+    /// reads the store's copies when the store has every blob already (as a create would
+    /// after moving them), else the staged ones, kept until the command ends.
     pub(crate) fn promote(self, ctx: &FetchContext<'_>, uri: &str) -> Result<SourceImage, ModuleError> {
         let store = ctx.images.blobs();
-        let staging = BlobStore::open(self.dir.path()).map_err(|e| ModuleError::io("opening the staging area", e))?;
         let mut digests = vec![self.image.manifest.digest.clone(), self.image.config_raw.digest.clone()];
         digests.extend(self.image.manifest.value.layers.iter().map(|l| l.digest.clone()));
+        if ctx.images.is_read_only() {
+            if digests.iter().all(|d| store.has_valid(d, None).unwrap_or(false)) {
+                return Ok(SourceImage { source: BlobSource::Store(store.clone()), ..self.image });
+            }
+            ctx.images.keep_scratch(self.dir);
+            return Ok(self.image);
+        }
+        let staging = BlobStore::open(self.dir.path()).map_err(|e| ModuleError::io("opening the staging area", e))?;
         for d in &digests {
             store
                 .import_from(&staging, d)
@@ -353,12 +362,7 @@ pub(crate) fn read_cnb(ctx: &FetchContext<'_>, file: &Path, uri: &str) -> Result
     let package = package_error(uri);
     let invalid = |msg: String| package(msg.into());
     let read_err = |e: std::io::Error| ModuleError::io(format!("reading '{uri}'"), cnbx_oci::archive::safe_io(e));
-    let tmp_root = ctx.images.home().tmp_dir();
-    fs_err::create_dir_all(&tmp_root).map_err(|e| ModuleError::io("creating the scratch directory", e))?;
-    let dir = tempfile::Builder::new()
-        .prefix(cnbx_fs::TMP_PREFIX)
-        .tempdir_in(&tmp_root)
-        .map_err(|e| ModuleError::io("creating a staging directory", e))?;
+    let dir = ctx.images.scratch_dir().map_err(|e| ModuleError::io("creating a staging directory", e))?;
     let blobs = BlobStore::open(dir.path()).map_err(|e| ModuleError::io("creating a staging directory", e))?;
     let opened = cnbx_oci::layer::open_archive_file(file).map_err(read_err)?;
     let stream = cnbx_oci::archive::decompressed(opened.file).map_err(read_err)?;

@@ -5,10 +5,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use cnbx_builder::create::{CreateRequest, create};
+use cnbx_builder::create::{CreateError, CreateRequest, create};
 use cnbx_model::Target;
 
-use crate::cli::CreateArgs;
+use super::dry_run::DryRunJson;
+use crate::cli::{CreateArgs, ReportFormat};
 use crate::commands::open_images;
 use crate::printer::Printer;
 
@@ -44,6 +45,7 @@ pub(crate) async fn run(args: CreateArgs, printer: &Arc<Printer>) -> anyhow::Res
     };
     let cwd = std::env::current_dir().context("reading the current directory")?;
     let images = open_images(printer, policy, args.publish, &args.insecure_registries)?;
+    let images = if args.dry_run { images.read_only() } else { images };
     let request = CreateRequest {
         destination: args.image.clone(),
         cwd,
@@ -57,13 +59,18 @@ pub(crate) async fn run(args: CreateArgs, printer: &Arc<Printer>) -> anyhow::Res
         creator_version: env!("CARGO_PKG_VERSION").to_owned(),
         skip_layer_checks: args.skip_layer_checks,
     };
-    let created = match create(&images, &request).await {
-        Ok(c) => c,
-        Err(cnbx_builder::create::CreateError::Config(e)) => {
-            return Err(super::with_diagnostic(e.to_string(), e.diagnostic()));
+    if args.dry_run {
+        let report = cnbx_builder::create::dry_run(&images, &request).await.map_err(create_error)?;
+        match args.output.unwrap_or(ReportFormat::Human) {
+            ReportFormat::Json => printer.result(&super::report::to_json(&DryRunJson::new(&report))?),
+            ReportFormat::Human => printer.result(&super::dry_run::human(&report)),
         }
-        Err(e) => return Err(e.into()),
-    };
+        return match report.failure {
+            Some(failure) => Err(create_error(failure)),
+            None => Ok(ExitCode::SUCCESS),
+        };
+    }
+    let created = create(&images, &request).await.map_err(create_error)?;
     let platforms = created.platforms.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
     printer.result(&format!(
         "Successfully created builder image '{}' ({}, {})",
@@ -86,6 +93,14 @@ pub(crate) async fn run(args: CreateArgs, printer: &Arc<Printer>) -> anyhow::Res
     };
     printer.info(&tip);
     Ok(ExitCode::SUCCESS)
+}
+
+/// A create error as printed: builder.toml errors with their diagnostic.
+fn create_error(e: CreateError) -> anyhow::Error {
+    match e {
+        CreateError::Config(e) => super::with_diagnostic(e.to_string(), e.diagnostic()),
+        e => e.into(),
+    }
 }
 
 /// `--label KEY=VALUE`, also as comma-separated lists (pack's string-to-string flag).

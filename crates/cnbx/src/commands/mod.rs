@@ -1,10 +1,13 @@
 //! One module per command. Each returns `anyhow::Result<ExitCode>`; errors are printed by
 //! `main`.
 
+mod base_image;
 mod config_mirrors;
 mod create;
 mod docs;
+mod dry_run;
 mod inspect;
+mod report;
 mod run_image;
 mod store;
 
@@ -19,7 +22,7 @@ use cnbx_oci::progress::ReporterExt;
 use cnbx_oci::registry::{RegistryClient, RegistryError, RegistryOptions};
 use cnbx_refs::{ImageLocation, ImageRef};
 
-use crate::cli::{self, BuilderCommand, Command, ConfigCommand, StoreCommand};
+use crate::cli::{self, BaseImageCommand, BuilderCommand, Command, ConfigCommand, StoreCommand};
 use crate::printer::Printer;
 
 pub(crate) async fn run(command: Command, printer: &Arc<Printer>) -> anyhow::Result<ExitCode> {
@@ -27,6 +30,7 @@ pub(crate) async fn run(command: Command, printer: &Arc<Printer>) -> anyhow::Res
         Command::Builder(BuilderCommand::Create(args)) => create::run(args, printer).await,
         Command::Builder(BuilderCommand::Inspect(args)) => inspect::run(args, printer).await,
         Command::Builder(BuilderCommand::RunImage(args)) => run_image::run(args, printer).await,
+        Command::BaseImage(BaseImageCommand::Check(args)) => base_image::check_command(args, printer).await,
         Command::Config(ConfigCommand::RunImageMirrors(args)) => config_mirrors::run(args, printer),
         Command::Completion(args) => docs::completion(&args, printer),
         Command::Manpage(args) => docs::manpage(&args, printer),

@@ -3,6 +3,9 @@
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
+pub mod images;
+pub mod schema;
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -81,4 +84,85 @@ pub fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), dest).unwrap();
         }
     }
+}
+
+/// builder.toml.example with its relative paths made absolute, written into the work dir
+/// with `extra` appended.
+pub fn example_config(env: &Env, extra: &str) -> PathBuf {
+    let repo = workspace_root();
+    let text = std::fs::read_to_string(repo.join("builder.toml.example")).unwrap();
+    let text = text.replace("\"testdata/", &format!("\"{}/testdata/", repo.display()));
+    env.write("builder.toml", &format!("{text}\n{extra}"))
+}
+
+/// Every file, directory and symbolic link under `dir` (relative paths), with what it is: a
+/// file's content digest, a link's target, `dir`. Empty when `dir` does not exist. Two equal
+/// trees hold the same bytes under the same names.
+pub fn tree(dir: &Path) -> std::collections::BTreeMap<String, String> {
+    fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            let rel = path.strip_prefix(root).unwrap().display().to_string();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                out.insert(rel, "dir".to_owned());
+                walk(root, &path, out);
+            } else if meta.file_type().is_symlink() {
+                out.insert(rel, format!("link {}", std::fs::read_link(&path).unwrap().display()));
+            } else {
+                out.insert(rel, cnbx_oci::Digest::of(&std::fs::read(&path).unwrap()).to_string());
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// `text` with every `sha256:<64 hex>` replaced by `sha256:[DIGEST]` (for snapshots of images
+/// whose digests change from run to run, such as those `umoci config` makes).
+pub fn redact_digests(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("sha256:") {
+        let (before, at) = rest.split_at(i);
+        out.push_str(before);
+        let hex = &at[7..];
+        if hex.len() >= 64 && hex.as_bytes()[..64].iter().all(u8::is_ascii_hexdigit) {
+            out.push_str("sha256:[DIGEST]");
+            rest = &hex[64..];
+        } else {
+            out.push_str("sha256:");
+            rest = hex;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Pushes the offline base images to `registry` under `build:jammy` and `run:jammy`.
+pub fn push_base_images(registry: &cnbx_testkit::Registry) {
+    let store = workspace_root().join("testdata/cnbx-home/store");
+    for (name, repo) in [("cnbx.test/build:jammy", "build:jammy"), ("cnbx.test/run:jammy", "run:jammy")] {
+        cnbx_testkit::skopeo(&[
+            "copy",
+            "--all",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:{name}", store.display()),
+            &registry.docker_ref(repo),
+        ])
+        .unwrap();
+    }
+}
+
+/// The sample builder.toml with its base images on the registry at `host`.
+pub fn registry_config(env: &Env, host: &str) -> PathBuf {
+    let repo = workspace_root();
+    let text = std::fs::read_to_string(repo.join("builder.toml.example"))
+        .unwrap()
+        .replace("\"testdata/", &format!("\"{}/testdata/", repo.display()))
+        .replace("cnbx.test/build:jammy", &format!("{host}/build:jammy"))
+        .replace("\"cnbx.test/run:jammy\"", &format!("\"{host}/run:jammy\""));
+    env.write("builder.toml", &text)
 }
