@@ -704,7 +704,7 @@ impl OciLayout {
         let read = |kind: &'static str| -> Result<Vec<u8>, String> {
             self.blobs
                 .read_document(digest, kind)
-                .map_err(|e| format!("{kind} {digest}: {}", crate::registry::error_chain(&e)))
+                .map_err(|e| format!("{kind} {digest}: {}", cnbx_fs::error_chain(&e)))
         };
         let invalid = |what: &str, e: serde_json::Error| format!("{what} {digest} is invalid: {}", JsonError::from(e));
         if media_type::is_index(&desc.media_type) {

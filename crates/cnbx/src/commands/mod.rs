@@ -16,7 +16,7 @@ use anyhow::Context;
 use cnbx_builder::home::CnbxHome;
 use cnbx_builder::images::{Images, PullPolicy};
 use cnbx_oci::progress::ReporterExt;
-use cnbx_oci::registry::{RegistryClient, RegistryError, RegistryOptions};
+use cnbx_oci::registry::{RegistryClient, RegistryErrorKind, RegistryOptions};
 use cnbx_refs::{ImageLocation, ImageRef};
 
 use crate::cli::{self, BuilderCommand, Command, ConfigCommand, StoreCommand};
@@ -130,12 +130,12 @@ async fn remote_labels(images: &Images, reference: &ImageRef) -> BuilderLabels {
     match images.registry().fetch_image(reference, None).await {
         Ok(Some(image)) => BuilderLabels::Present(image.config.labels()),
         Ok(None) => BuilderLabels::Absent,
-        Err(e @ RegistryError::Connect { .. }) => {
+        Err(e) if matches!(e.kind(), RegistryErrorKind::Connect { .. }) => {
             images.reporter().warn(&format!(
                 "cannot reach registry '{}' (run with -v for details); REMOTE is shown as not present",
                 reference.registry()
             ));
-            images.reporter().debug(&e.to_string());
+            images.reporter().debug(&cnbx_fs::error_chain(&e));
             BuilderLabels::Absent
         }
         Err(e) => BuilderLabels::Error(cnbx_fs::error_chain(&e)),
