@@ -332,7 +332,7 @@ pub async fn locate_lifecycle(
                 layer: Some((&map, lifecycle_confinement())),
             };
             let what = format!("lifecycle archive {}", path.display());
-            let mut scan = scan_cached(ctx, path, &spec).map_err(|e| e.reading(&what))?;
+            let mut scan = scan_cached(ctx.images.home(), path, &spec).map_err(|e| e.reading(&what))?;
             for w in &scan.warnings {
                 ctx.reporter.warn(&format!("{what}: {w}"));
             }

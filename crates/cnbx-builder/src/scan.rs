@@ -24,7 +24,7 @@ use cnbx_oci::confine::{Confinement, Confiner, sanitize};
 use cnbx_oci::layer::{EntryMap, FileIdentity, open_archive_file};
 use cnbx_oci::tarball::{EntryKind, TarEntry, clean_path};
 
-use crate::source::FetchContext;
+use crate::home::CnbxHome;
 
 /// An entry name cleaned as pack compares it: `path.Clean`, then without a leading `/`.
 pub(crate) fn clean_name(name: &str) -> String {
@@ -115,13 +115,12 @@ impl ScanError {
     }
 }
 
-/// [`scan`], remembered in `CNBX_HOME/cache/scans` by the archive's path, identity and the
+/// [`scan`], remembered in `home`'s `cache/scans` by the archive's path, identity and the
 /// spec's id.
-pub(crate) fn scan_cached(ctx: &FetchContext<'_>, path: &Path, spec: &ScanSpec<'_>) -> Result<TarScan, ScanError> {
+pub(crate) fn scan_cached(home: &CnbxHome, path: &Path, spec: &ScanSpec<'_>) -> Result<TarScan, ScanError> {
     let opened = open_archive_file(path).map_err(|e| ScanError::Io(archive::safe_io(e)))?;
     let identity = FileIdentity::of_opened(&opened);
     let key = format!("tar-scan v2\n{path:?}\n{identity:?}\n{:?}\n{}", spec.want, spec.id);
-    let home = ctx.images.home();
     if let Some(scan) = home.recall("scans", &key) {
         return Ok(scan);
     }

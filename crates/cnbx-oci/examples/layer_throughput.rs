@@ -15,7 +15,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use cnbx_oci::layer::{EntryData, LayerEntry, LayerRecipe, build_layers, walk_dir};
+use cnbx_oci::cache::build_layers;
+use cnbx_oci::layer::{EntryData, LayerEntry, LayerRecipe, walk_dir};
 use cnbx_oci::progress::NullReporter;
 use cnbx_oci::tarball::TarTime;
 use cnbx_oci::{BlobStore, LayerCache};
