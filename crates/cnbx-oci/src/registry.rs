@@ -1166,40 +1166,13 @@ async fn mount_with_two_repository_token(
     Some(response.status() == reqwest::StatusCode::CREATED)
 }
 
-/// The parameters of a `Bearer` challenge (`Bearer realm="…",service="…"`), or `None` for
-/// another scheme.
+/// The parameters of the `Bearer` challenge in a `WWW-Authenticate` header
+/// (`Bearer realm="…",service="…"`), names in lower case and values unescaped; `None` when
+/// the header has no such challenge or cannot be parsed.
 fn parse_bearer_challenge(header: &str) -> Option<Vec<(String, String)>> {
-    let header = header.trim();
-    let (scheme, rest) = header.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return None;
-    }
-    let mut params = Vec::new();
-    let mut chars = rest.chars().peekable();
-    loop {
-        while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
-            chars.next();
-        }
-        let key: String = std::iter::from_fn(|| chars.next_if(|c| *c != '=')).collect();
-        if key.is_empty() || chars.next() != Some('=') {
-            break;
-        }
-        let mut value = String::new();
-        if chars.peek() == Some(&'"') {
-            chars.next();
-            while let Some(c) = chars.next() {
-                match c {
-                    '"' => break,
-                    '\\' => value.extend(chars.next()),
-                    c => value.push(c),
-                }
-            }
-        } else {
-            value = std::iter::from_fn(|| chars.next_if(|c| *c != ',')).collect();
-        }
-        params.push((key.trim().to_ascii_lowercase(), value));
-    }
-    Some(params)
+    let challenges = http_auth::parse_challenges(header).ok()?;
+    let bearer = challenges.into_iter().find(|c| c.scheme.eq_ignore_ascii_case("bearer"))?;
+    Some(bearer.params.iter().map(|(name, value)| (name.to_ascii_lowercase(), value.to_unescaped())).collect())
 }
 
 /// How cnbx's own requests (those oci-client cannot make with a bound) authenticate.
@@ -1882,6 +1855,10 @@ mod tests {
             ]
         );
         assert!(parse_bearer_challenge(r#"Basic realm="x""#).is_none());
+        // Several challenges in one header, names in any case, escapes and plain tokens.
+        let p = parse_bearer_challenge(r#"Basic realm="x", BEARER Realm="https://a/t\"q\"", service=reg"#).unwrap();
+        assert_eq!(p, [("realm".to_owned(), "https://a/t\"q\"".to_owned()), ("service".to_owned(), "reg".to_owned())]);
+        assert!(parse_bearer_challenge("Bearer realm=\"unterminated").is_none());
     }
 
     #[test]
