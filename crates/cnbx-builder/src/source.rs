@@ -242,8 +242,7 @@ pub(crate) async fn download(ctx: &FetchContext<'_>, uri: &str) -> Result<PathBu
         None
     };
     ctx.reporter.info(&format!("Downloading from '{uri}'"));
-    let client =
-        reqwest::Client::builder().build().map_err(|e| download_err(uri, DownloadError::Client(e)))?;
+    let client = reqwest::Client::builder().build().map_err(|e| download_err(uri, DownloadError::Client(e)))?;
     let send = || {
         let mut req = client.get(uri);
         if let Some(tag) = &etag {

@@ -44,9 +44,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::blobstore::{BlobCheck, BlobStore};
 use crate::digest::Digest;
-use crate::layer::{
-    EntryData, FileIdentity, LayerError, LayerInfo, LayerPart, LayerRecipe, build_layer, write_recipe,
-};
+use crate::layer::{EntryData, FileIdentity, LayerError, LayerInfo, LayerPart, LayerRecipe, build_layer, write_recipe};
 use crate::progress::{Reporter, Task, TaskKind};
 use crate::spec::Descriptor;
 use crate::tarball::{HeaderFormat, TarEntry, TarTime};

@@ -702,9 +702,7 @@ impl OciLayout {
         let digest = &desc.digest;
         entry.blobs.insert(digest.clone());
         let read = |kind: &'static str| -> Result<Vec<u8>, String> {
-            self.blobs
-                .read_document(digest, kind)
-                .map_err(|e| format!("{kind} {digest}: {}", cnbx_fs::error_chain(&e)))
+            self.blobs.read_document(digest, kind).map_err(|e| format!("{kind} {digest}: {}", cnbx_fs::error_chain(&e)))
         };
         let invalid = |what: &str, e: serde_json::Error| format!("{what} {digest} is invalid: {}", JsonError::from(e));
         if media_type::is_index(&desc.media_type) {

@@ -384,7 +384,9 @@ impl fmt::Display for SizeProblem {
             Self::Announced { announced, expected } => {
                 write!(f, "the registry announced {announced} bytes, but its descriptor says {expected}")
             }
-            Self::TooLong { expected } => write!(f, "the registry sent more than the {expected} bytes its descriptor gives"),
+            Self::TooLong { expected } => {
+                write!(f, "the registry sent more than the {expected} bytes its descriptor gives")
+            }
             Self::TooShort { sent, expected } => {
                 write!(f, "the registry sent {sent} bytes, but its descriptor says {expected}")
             }
@@ -474,7 +476,12 @@ impl std::error::Error for RegistryError {
 
 impl RegistryError {
     /// `registry` as users write it ([`display_registry`]).
-    fn new(image: impl Into<String>, registry: impl Into<String>, operation: Operation, kind: RegistryErrorKind) -> Self {
+    fn new(
+        image: impl Into<String>,
+        registry: impl Into<String>,
+        operation: Operation,
+        kind: RegistryErrorKind,
+    ) -> Self {
         Self { image: image.into(), registry: registry.into(), operation, kind: Box::new(kind) }
     }
 
@@ -654,8 +661,8 @@ impl RegistryClient {
             user_agent: concat!("cnbx/", env!("CARGO_PKG_VERSION")),
             ..ClientConfig::default()
         };
-        let client = Client::try_from(config)
-            .map_err(|e| setup_error(reference, RegistryErrorKind::Setup(Box::new(e))))?;
+        let client =
+            Client::try_from(config).map_err(|e| setup_error(reference, RegistryErrorKind::Setup(Box::new(e))))?;
         let http = reqwest::Client::builder()
             .user_agent(concat!("cnbx/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(self.inner.timeouts.connect)
@@ -856,9 +863,8 @@ impl RegistryClient {
             BlobSource::Store(_) => String::new(),
         };
         let error = |kind| RegistryError::new(&image.display_name, &registry, Operation::Pull, kind);
-        let store_err = |digest: &Digest, source: BlobError| {
-            error(RegistryErrorKind::Store { digest: digest.clone(), source })
-        };
+        let store_err =
+            |digest: &Digest, source: BlobError| error(RegistryErrorKind::Store { digest: digest.clone(), source });
         // The config is already in memory, checked against its digest.
         let config_digest = &image.manifest.value.config.digest;
         if image.config_raw.digest != *config_digest {
@@ -1290,7 +1296,9 @@ async fn get_manifest(
     // Only sha256 is checked: it is what cnbx computes, and what registries send.
     for expected in [oref.digest(), header.as_deref()].into_iter().flatten() {
         if expected.starts_with("sha256:") && expected != actual.as_str() {
-            return Err(ctx.error(RegistryErrorKind::DigestMismatch { digest: excerpt(expected), actual: actual.to_string() }));
+            return Err(
+                ctx.error(RegistryErrorKind::DigestMismatch { digest: excerpt(expected), actual: actual.to_string() })
+            );
         }
     }
     Ok(Some(bytes))
@@ -1345,10 +1353,8 @@ async fn get_small_blob(conn: &Conn, oref: &Reference, desc: &Descriptor, ctx: &
     .map_err(|e| blob_missing(e, desc))?;
     let actual = Digest::of(&bytes);
     if actual != desc.digest {
-        return Err(ctx.error(RegistryErrorKind::DigestMismatch {
-            digest: desc.digest.to_string(),
-            actual: actual.to_string(),
-        }));
+        return Err(ctx
+            .error(RegistryErrorKind::DigestMismatch { digest: desc.digest.to_string(), actual: actual.to_string() }));
     }
     Ok(bytes)
 }
@@ -1390,10 +1396,8 @@ async fn download_blob(
         }
         match writer.commit(Some(&desc.digest)) {
             Ok(_) => Ok(()),
-            Err(BlobError::Mismatch { expected, actual, .. }) => Err(ctx.error(RegistryErrorKind::DigestMismatch {
-                digest: expected.to_string(),
-                actual: actual.to_string(),
-            })),
+            Err(BlobError::Mismatch { expected, actual, .. }) => Err(ctx
+                .error(RegistryErrorKind::DigestMismatch { digest: expected.to_string(), actual: actual.to_string() })),
             Err(e) => Err(store_err(e)),
         }
     })
@@ -1683,10 +1687,9 @@ fn request_error(re: reqwest::Error, ctx: &Ctx) -> RegistryError {
 /// A streamed blob that is not what its descriptor says.
 fn verify_error(e: BlobError, desc: &Descriptor, ctx: &Ctx) -> RegistryError {
     match e {
-        BlobError::Mismatch { expected, actual, .. } => ctx.error(RegistryErrorKind::DigestMismatch {
-            digest: expected.to_string(),
-            actual: actual.to_string(),
-        }),
+        BlobError::Mismatch { expected, actual, .. } => {
+            ctx.error(RegistryErrorKind::DigestMismatch { digest: expected.to_string(), actual: actual.to_string() })
+        }
         BlobError::TooLarge { limit, .. } => blob_size_error(desc, SizeProblem::TooLong { expected: limit }, ctx),
         BlobError::TooShort { expected, actual, .. } => {
             blob_size_error(desc, SizeProblem::TooShort { sent: actual, expected }, ctx)

@@ -288,8 +288,7 @@ fn scan_layer(dirs: &ModuleDirs, diff_id: &Digest, path: &Path) -> Result<LayerV
     let ancestors = ["/cnb".to_owned(), kind.dir().to_owned()];
     let mut mend: Vec<String> = Vec::new();
     let file = cnbx_fs::open_regular(path)?;
-    let layer_err =
-        |e: std::io::Error| invalid(format!("reading layer {diff_id}: {}", cnbx_oci::archive::safe_io(e)));
+    let layer_err = |e: std::io::Error| invalid(format!("reading layer {diff_id}: {}", cnbx_oci::archive::safe_io(e)));
     let stream = cnbx_oci::archive::decompressed(file.file).map_err(layer_err)?;
     let mut hashing = HashingReader::new(stream);
     cnbx_oci::archive::read_entries(
