@@ -59,11 +59,11 @@ fn collect(dir: &std::path::Path, cap: u64) -> (Vec<LayerEntry>, u64, usize) {
             continue;
         };
         let mut e = w.into_layer_entry();
-        if let EntryData::File { path, .. } = &e.data {
-            if std::fs::File::open(path).is_err() {
-                skipped += 1;
-                continue;
-            }
+        if let EntryData::File { path, .. } = &e.data
+            && std::fs::File::open(path).is_err()
+        {
+            skipped += 1;
+            continue;
         }
         e.header.path = format!("{prefix}/{}", e.header.path);
         e.header.uid = 0;

@@ -429,18 +429,18 @@ impl OciLayout {
             tag: tag.to_owned(),
             source: ImageError::Config { image: display_name.to_owned(), source },
         })?;
-        if let (Some(want), None) = (platform, &index_platform) {
-            if !want.matches(&config.platform()) {
-                return Err(LayoutError::Image {
-                    path: self.root.clone(),
-                    tag: tag.to_owned(),
-                    source: ImageError::NoMatchingPlatform {
-                        image: display_name.to_owned(),
-                        platform: want.to_string(),
-                        available: cnbx_fs::excerpt(&config.platform().to_string()),
-                    },
-                });
-            }
+        if let (Some(want), None) = (platform, &index_platform)
+            && !want.matches(&config.platform())
+        {
+            return Err(LayoutError::Image {
+                path: self.root.clone(),
+                tag: tag.to_owned(),
+                source: ImageError::NoMatchingPlatform {
+                    image: display_name.to_owned(),
+                    platform: want.to_string(),
+                    available: cnbx_fs::excerpt(&config.platform().to_string()),
+                },
+            });
         }
         Ok(SourceImage {
             display_name: display_name.to_owned(),

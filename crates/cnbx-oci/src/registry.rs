@@ -764,14 +764,14 @@ impl RegistryClient {
         let config_raw: Raw<serde_json::Value> = Raw::parse(config_bytes).map_err(invalid(Document::Config))?;
         let config = ImageConfig::from_slice(&config_raw.bytes)
             .map_err(|source| image_error(ImageError::Config { image: display.clone(), source }))?;
-        if let (Some(want), None) = (platform, &index_platform) {
-            if !want.matches(&config.platform()) {
-                return Err(image_error(ImageError::NoMatchingPlatform {
-                    image: display,
-                    platform: want.to_string(),
-                    available: excerpt(&config.platform().to_string()),
-                }));
-            }
+        if let (Some(want), None) = (platform, &index_platform)
+            && !want.matches(&config.platform())
+        {
+            return Err(image_error(ImageError::NoMatchingPlatform {
+                image: display,
+                platform: want.to_string(),
+                available: excerpt(&config.platform().to_string()),
+            }));
         }
         Ok(Some(SourceImage {
             display_name: display,
@@ -1007,10 +1007,11 @@ impl RegistryClient {
             PushBlob::Config { mount_from, .. } => *mount_from,
             _ => None,
         };
-        if let Some(src) = same_registry_source {
-            if src.repository() != target.repository() && self.try_mount(conn, oref, src, digest).await {
-                return Ok(Transfer::Mounted);
-            }
+        if let Some(src) = same_registry_source
+            && src.repository() != target.repository()
+            && self.try_mount(conn, oref, src, digest).await
+        {
+            return Ok(Transfer::Mounted);
         }
         match blob {
             PushBlob::Config { raw, .. } => {

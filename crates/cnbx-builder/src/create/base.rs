@@ -236,10 +236,10 @@ fn base_image_findings(
                 findings.extend(cnbx_validate::check_mirror((build_facts, build_rootfs), (&facts, rootfs), options));
             }
         }
-        if let Some((first, rest)) = refs.split_first() {
-            if first.name == group.image {
-                findings.extend(cnbx_validate::check_mirrors(first, rest));
-            }
+        if let Some((first, rest)) = refs.split_first()
+            && first.name == group.image
+        {
+            findings.extend(cnbx_validate::check_mirrors(first, rest));
         }
     }
     let user = match cnbx_validate::build_user(build_facts, build_rootfs) {

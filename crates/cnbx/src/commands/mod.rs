@@ -118,14 +118,14 @@ async fn builder_labels(images: &Images, name: &str) -> anyhow::Result<(BuilderL
 /// for a made-up name such as the sample builder's `cnbx.test/...` (see [`test_domain`]).
 async fn remote_labels(images: &Images, reference: &ImageRef) -> BuilderLabels {
     let registry = reference.registry();
-    if let Some(tld) = test_domain(registry) {
-        if !resolves(registry_host(registry)).await {
-            images.reporter().info(&format!(
-                "Note: '{registry}' is under the reserved test domain '.{tld}' and does not resolve here, so REMOTE \
+    if let Some(tld) = test_domain(registry)
+        && !resolves(registry_host(registry)).await
+    {
+        images.reporter().info(&format!(
+            "Note: '{registry}' is under the reserved test domain '.{tld}' and does not resolve here, so REMOTE \
                  was not looked up"
-            ));
-            return BuilderLabels::Absent;
-        }
+        ));
+        return BuilderLabels::Absent;
     }
     match images.registry().fetch_image(reference, None).await {
         Ok(Some(image)) => BuilderLabels::Present(image.config.labels()),
