@@ -402,7 +402,8 @@ big_steps() {
     extra "$1" big-cold largest_layer "$(jq '[.layers[].size] | max' "$m")"
     rm -rf "$RUN_DIR/big/out" "$RUN_DIR/big/home"
   }
-  create_script big-cold "$out/home" "oci:$out/out:latest" "$INPUTS/big/builder.toml" --pull-policy never
+  big_builder_toml "$out/builder.toml"
+  create_script big-cold "$out/home" "oci:$out/out:latest" "$out/builder.toml" --pull-policy never
 }
 
 has s1 && builder_steps s1

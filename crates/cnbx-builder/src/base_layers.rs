@@ -5,12 +5,17 @@
 //! on a registry (`--publish`) are streamed: each blob is read once, checked against its
 //! descriptor's size and digest as it arrives, decompressed and parsed on a blocking thread,
 //! and never stored. Memory stays bounded by a few chunks in flight plus what [`RootFs`] keeps.
+//!
+//! Images that share their lower layers (a build and a run image made from one base image)
+//! read those layers once: the state after each layer is kept in [`SharedLayers`], keyed by
+//! the chain of layer digests it results from, and the next image starts from its longest
+//! known chain.
 
 use std::io::{self, Read};
 
 use cnbx_oci::image::{LayerBlob, SourceImage};
 use cnbx_oci::spec::media_type;
-use cnbx_oci::{BlobSource, BlobStore};
+use cnbx_oci::{BlobSource, BlobStore, Digest};
 use cnbx_validate::{RootFs, RootFsBuilder};
 use futures_util::StreamExt;
 
@@ -62,6 +67,78 @@ pub enum LayerReadError {
     Stopped,
 }
 
+/// How many layer-chain states [`SharedLayers`] keeps (each holds what [`RootFs`] keeps).
+const MAX_SHARED_STATES: usize = 8;
+
+/// The file-system states after chains of layers already read, for the next image whose
+/// layers start with one of those chains. A layer's digest names its content, so the state
+/// after a chain of digests is the same whichever image it was read for.
+#[derive(Debug, Default)]
+pub(crate) struct SharedLayers {
+    states: Vec<(Vec<Digest>, RootFsBuilder)>,
+}
+
+impl SharedLayers {
+    /// The longest chain known that starts `chain` (not all of it unless it is known whole):
+    /// how many layers it covers, and a copy of the state after them.
+    fn start(&self, chain: &[Digest]) -> (usize, RootFsBuilder) {
+        self.states
+            .iter()
+            .filter(|(known, _)| chain.starts_with(known))
+            .max_by_key(|(known, _)| known.len())
+            .map_or_else(|| (0, RootFsBuilder::new()), |(known, state)| (known.len(), state.clone()))
+    }
+
+    /// A reader for the layers of `chain`, starting after the longest chain known.
+    fn reader(&self, chain: &[Digest]) -> Reader {
+        let (applied, builder) = self.start(chain);
+        Reader { builder, applied, kept: Vec::new(), total: chain.len() }
+    }
+
+    /// Keeps the states `reader` passed while reading `chain`, and returns its file system.
+    fn finish(&mut self, chain: &[Digest], reader: Reader) -> RootFs {
+        for (applied, state) in reader.kept {
+            self.keep(&chain[..applied], state);
+        }
+        reader.builder.finish()
+    }
+
+    /// Keeps the state after `chain` (the oldest kept state goes when there are too many).
+    fn keep(&mut self, chain: &[Digest], state: RootFsBuilder) {
+        if chain.is_empty() || self.states.iter().any(|(known, _)| known == chain) {
+            return;
+        }
+        if self.states.len() == MAX_SHARED_STATES {
+            self.states.remove(0);
+        }
+        self.states.push((chain.to_vec(), state));
+    }
+}
+
+/// Reads layers on top of a state: the states after each layer but the last are handed to
+/// `kept` (for [`SharedLayers`]), the last one is returned.
+#[derive(Debug)]
+struct Reader {
+    builder: RootFsBuilder,
+    /// How many layers `builder` holds.
+    applied: usize,
+    /// `(layers applied, state)` after each layer read here but the last.
+    kept: Vec<(usize, RootFsBuilder)>,
+    /// How many layers there are in all.
+    total: usize,
+}
+
+impl Reader {
+    fn add(&mut self, reader: impl Read, kind: Compression) -> Result<(), LayerReadError> {
+        add_layer(&mut self.builder, reader, kind)?;
+        self.applied += 1;
+        if self.applied < self.total {
+            self.kept.push((self.applied, self.builder.clone()));
+        }
+        Ok(())
+    }
+}
+
 /// How a layer is compressed, as far as layer mode can read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Compression {
@@ -88,35 +165,45 @@ fn compressions(layers: &[LayerBlob]) -> Option<Vec<Compression>> {
 }
 
 /// The file system of `image` for layer mode: `Ok(None)` when a layer is compressed in a way
-/// cnbx cannot read (the rules that need the layers are then not verified).
-pub(crate) async fn read(images: &Images, image: &SourceImage) -> Result<Option<RootFs>, BaseLayersError> {
+/// cnbx cannot read (the rules that need the layers are then not verified). Layers a chain in
+/// `shared` already covers are not read again; the states after the layers read here are kept
+/// there.
+pub(crate) async fn read(
+    images: &Images,
+    image: &SourceImage,
+    shared: &mut SharedLayers,
+) -> Result<Option<RootFs>, BaseLayersError> {
     let read_err = |e: LayerReadError| BaseLayersError::Read { image: image.display_name.clone(), source: e };
     let layers = image.layers().map_err(|e| read_err(e.into()))?;
     let Some(kinds) = compressions(&layers) else { return Ok(None) };
-    match &image.source {
+    let chain: Vec<Digest> = layers.iter().map(|l| l.descriptor.digest.clone()).collect();
+    let reader = shared.reader(&chain);
+    let done = reader.applied;
+    let (rest, kinds) = (layers[done..].to_vec(), kinds[done..].to_vec());
+    let reader = match &image.source {
         BlobSource::Store(store) => {
-            let (store, digests) = (store.clone(), layers.iter().map(|l| l.descriptor.digest.clone()).collect());
-            tokio::task::spawn_blocking(move || from_store(&store, digests, &kinds))
+            let (store, digests) = (store.clone(), rest.iter().map(|l| l.descriptor.digest.clone()).collect());
+            tokio::task::spawn_blocking(move || from_store(&store, reader, digests, &kinds))
                 .await
                 .map_err(|_| read_err(LayerReadError::Stopped))?
-                .map(Some)
-                .map_err(read_err)
+                .map_err(read_err)?
         }
-        BlobSource::Registry(_) => stream(images, image, &layers, kinds).await.map(Some),
-    }
+        BlobSource::Registry(_) => stream(images, image, reader, &rest, kinds).await?,
+    };
+    Ok(Some(shared.finish(&chain, reader)))
 }
 
 fn from_store(
     store: &BlobStore,
-    digests: Vec<cnbx_oci::Digest>,
+    mut reader: Reader,
+    digests: Vec<Digest>,
     kinds: &[Compression],
-) -> Result<RootFs, LayerReadError> {
-    let mut builder = RootFsBuilder::new();
+) -> Result<Reader, LayerReadError> {
     for (digest, kind) in digests.iter().zip(kinds) {
         let file = store.open_blob(digest)?;
-        add_layer(&mut builder, io::BufReader::new(file), *kind)?;
+        reader.add(io::BufReader::new(file), *kind)?;
     }
-    Ok(builder.finish())
+    Ok(reader)
 }
 
 fn add_layer(builder: &mut RootFsBuilder, reader: impl Read, kind: Compression) -> Result<(), LayerReadError> {
@@ -137,13 +224,14 @@ enum Chunk {
 async fn stream(
     images: &Images,
     image: &SourceImage,
+    reader: Reader,
     layers: &[LayerBlob],
     kinds: Vec<Compression>,
-) -> Result<RootFs, BaseLayersError> {
+) -> Result<Reader, BaseLayersError> {
     let read_err = |e: LayerReadError| BaseLayersError::Read { image: image.display_name.clone(), source: e };
     let registry_err = |e| BaseLayersError::Registry { image: image.display_name.clone(), source: Box::new(e) };
     let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(CHUNKS_IN_FLIGHT);
-    let parser = tokio::task::spawn_blocking(move || parse_stream(rx, &kinds));
+    let parser = tokio::task::spawn_blocking(move || parse_stream(rx, reader, &kinds));
     let mut sent = Ok(());
     'layers: for layer in layers {
         let mut chunks = images.registry().blob_stream(image, &layer.descriptor).await.map_err(registry_err)?;
@@ -169,15 +257,18 @@ async fn stream(
     }
 }
 
-fn parse_stream(mut rx: tokio::sync::mpsc::Receiver<Chunk>, kinds: &[Compression]) -> Result<RootFs, LayerReadError> {
-    let mut builder = RootFsBuilder::new();
+fn parse_stream(
+    mut rx: tokio::sync::mpsc::Receiver<Chunk>,
+    mut reader: Reader,
+    kinds: &[Compression],
+) -> Result<Reader, LayerReadError> {
     for kind in kinds {
-        let mut reader = ChannelReader { rx: &mut rx, buf: bytes::Bytes::new(), ended: false };
-        add_layer(&mut builder, &mut reader, *kind)?;
+        let mut chunks = ChannelReader { rx: &mut rx, buf: bytes::Bytes::new(), ended: false };
+        reader.add(&mut chunks, *kind)?;
         // The tar ends before its blob does (padding, the rest of the gzip stream).
-        reader.drain()?;
+        chunks.drain()?;
     }
-    Ok(builder.finish())
+    Ok(reader)
 }
 
 /// One layer's chunks as a [`Read`]: end of file at [`Chunk::End`].
@@ -225,6 +316,74 @@ impl Read for ChannelReader<'_> {
 mod tests {
     use super::*;
 
+    fn tar_of(files: &[(&str, &str)]) -> Vec<u8> {
+        let mut tar = tar::Builder::new(Vec::new());
+        for (path, content) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(content.len() as u64);
+            header.set_mode(0o644);
+            header.set_uid(0);
+            header.set_gid(0);
+            header.set_mtime(0);
+            header.set_cksum();
+            tar.append_data(&mut header, path, content.as_bytes()).unwrap();
+        }
+        tar.into_inner().unwrap()
+    }
+
+    fn passwd(fs: &RootFs) -> String {
+        match fs.file("/etc/passwd") {
+            cnbx_validate::FileState::Present { content, .. } => String::from_utf8(content.to_vec()).unwrap(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Reads `chain` from `store` as [`read`] does, sharing lower layers through `shared`.
+    fn read_chain(store: &BlobStore, chain: &[Digest], shared: &mut SharedLayers) -> Result<RootFs, LayerReadError> {
+        let reader = shared.reader(chain);
+        let done = reader.applied;
+        let kinds = vec![Compression::None; chain.len() - done];
+        let reader = from_store(store, reader, chain[done..].to_vec(), &kinds)?;
+        Ok(shared.finish(chain, reader))
+    }
+
+    #[test]
+    fn images_on_one_base_read_its_layers_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let base = store.put_bytes(&tar_of(&[("etc/passwd", "root:x:0:0::/root:/bin/sh\n")])).unwrap();
+        let build = store.put_bytes(&tar_of(&[("etc/passwd", "cnb:x:1000:1000::/home/cnb:/bin/sh\n")])).unwrap();
+        let run = store.put_bytes(&tar_of(&[("etc/group", "cnb:x:1000:\n")])).unwrap();
+        let mut shared = SharedLayers::default();
+
+        let build_fs = read_chain(&store, &[base.clone(), build.clone()], &mut shared).unwrap();
+        assert!(passwd(&build_fs).starts_with("cnb:"));
+        // The base layer is gone: the run image can only be read from the state kept for it.
+        store.remove(&base).unwrap();
+        let run_fs = read_chain(&store, &[base.clone(), run.clone()], &mut shared).unwrap();
+        assert!(passwd(&run_fs).starts_with("root:"), "the base layer's passwd, not the build image's");
+        let err = read_chain(&store, &[base.clone(), run.clone()], &mut SharedLayers::default()).unwrap_err();
+        assert!(matches!(err, LayerReadError::Blob(_)), "{err:?}");
+        // A chain that only starts like a kept one does not use it.
+        let other = store.put_bytes(&tar_of(&[("etc/os-release", "ID=debian\n")])).unwrap();
+        let err = read_chain(&store, &[other, base, run], &mut shared).unwrap_err();
+        assert!(matches!(err, LayerReadError::Blob(_)), "{err:?}");
+    }
+
+    #[test]
+    fn shared_states_are_bounded() {
+        let mut shared = SharedLayers::default();
+        let digests: Vec<Digest> =
+            (0..MAX_SHARED_STATES + 3).map(|i| format!("sha256:{:064x}", i).parse().unwrap()).collect();
+        for i in 0..digests.len() {
+            shared.keep(&digests[..=i], RootFsBuilder::new());
+            shared.keep(&digests[..=i], RootFsBuilder::new());
+        }
+        assert_eq!(shared.states.len(), MAX_SHARED_STATES);
+        assert_eq!(shared.start(&digests).0, digests.len());
+        assert_eq!(shared.start(&digests[..2]).0, 0, "the oldest states went first");
+    }
+
     #[test]
     fn a_layer_that_is_not_a_tar_is_told_with_its_cause() {
         let dir = tempfile::tempdir().unwrap();
@@ -232,14 +391,26 @@ mod tests {
         let digest = store.put_bytes(b"not a tar archive, and not gzip either").unwrap();
         let missing: cnbx_oci::Digest = format!("sha256:{}", "0".repeat(64)).parse().unwrap();
 
-        let parse = from_store(&store, vec![digest], &[Compression::Gzip]).unwrap_err();
+        let parse = from_store(
+            &store,
+            SharedLayers::default().reader(std::slice::from_ref(&digest)),
+            vec![digest],
+            &[Compression::Gzip],
+        )
+        .unwrap_err();
         assert!(matches!(parse, LayerReadError::Parse(_)), "{parse:?}");
         let e = BaseLayersError::Read { image: "cnbx.test/build".into(), source: parse };
         let chain = cnbx_fs::error_chain(&e);
         assert!(chain.starts_with("reading the layers of 'cnbx.test/build': "), "{chain}");
         assert!(chain.len() > "reading the layers of 'cnbx.test/build': ".len(), "{chain}");
 
-        let blob = from_store(&store, vec![missing], &[Compression::None]).unwrap_err();
+        let blob = from_store(
+            &store,
+            SharedLayers::default().reader(std::slice::from_ref(&missing)),
+            vec![missing],
+            &[Compression::None],
+        )
+        .unwrap_err();
         assert!(matches!(blob, LayerReadError::Blob(_)), "{blob:?}");
     }
 }

@@ -179,7 +179,7 @@ pub struct RootFs {
 }
 
 /// Builds a [`RootFs`] one layer at a time.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct RootFsBuilder {
     fs: RootFs,
     layers: usize,

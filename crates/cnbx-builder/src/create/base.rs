@@ -191,12 +191,13 @@ impl BaseFileSystems {
         if skip {
             return Ok(Self { by_manifest });
         }
+        let mut shared = crate::base_layers::SharedLayers::default();
         for (name, image) in all {
             if by_manifest.contains_key(&image.manifest.digest) {
                 continue;
             }
             images.reporter().debug(&format!("Reading the layers of '{name}' ({}) to check it", image.manifest.digest));
-            let fs = crate::base_layers::read(images, image).await.map_err(CreateError::BaseLayers)?;
+            let fs = crate::base_layers::read(images, image, &mut shared).await.map_err(CreateError::BaseLayers)?;
             by_manifest.insert(image.manifest.digest.clone(), fs);
         }
         Ok(Self { by_manifest })
