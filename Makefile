@@ -11,10 +11,10 @@ CNBX_RELEASE := $(TARGET_DIR)/release/cnbx
 DEMO_HOME ?= $(CURDIR)/.cnbx-demo
 DEMO_IMAGE ?= cnbx.test/demo-builder:latest
 
-# The oldest Rust toolchain that builds the workspace, tests included: the code uses let chains
-# (stable since 1.88) and proptest 1.12 declares rust-version 1.88. Cargo.toml's rust-version is
-# lower; a test checks that this is never below it.
-RUST_MIN := 1.88
+# The oldest Rust toolchain that builds the workspace, tests included: the workspace's
+# rust-version in Cargo.toml (the code uses let chains, stable since 1.88, and proptest 1.12
+# declares rust-version 1.88), read from there so that the two never disagree.
+RUST_MIN := $(shell sed -n 's/^rust-version *= *"\([0-9][0-9.]*\)".*/\1/p' Cargo.toml)
 
 # System tools the tests run, as TOOL:DEBIAN-PACKAGE: the registry and the oracles (see
 # crates/cnbx-testkit), htpasswd for basic-auth registries, openssl for the token-auth test's
@@ -27,7 +27,8 @@ TEST_TOOLS := docker-registry:docker-registry skopeo:skopeo umoci:umoci htpasswd
 all: build
 
 rust:
-	@bash scripts/require-rust.sh --for "make $(or $(MAKECMDGOALS),all)" $(RUST_MIN)
+	@bash scripts/require-rust.sh --for "make $(or $(MAKECMDGOALS),all)" \
+		$(or $(RUST_MIN),$(error cannot read the workspace rust-version from Cargo.toml))
 
 build: rust
 	$(CARGO) build --workspace --all-targets

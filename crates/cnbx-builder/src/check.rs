@@ -373,10 +373,10 @@ async fn check_platform(
         manifest: image.manifest.digest.clone(),
     }));
     report.findings.extend(findings.into_iter().map(|finding| CheckFinding { platform: platform.clone(), finding }));
-    if let Some(note) = note.map(|n| format!("{platform}: {n}")) {
-        if !report.notes.contains(&note) {
-            report.notes.push(note);
-        }
+    if let Some(note) = note.map(|n| format!("{platform}: {n}"))
+        && !report.notes.contains(&note)
+    {
+        report.notes.push(note);
     }
     Ok(())
 }

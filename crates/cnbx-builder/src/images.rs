@@ -33,7 +33,7 @@ use std::sync::Arc;
 use cnbx_oci::image::{ImageError, SourceImage};
 use cnbx_oci::layout::LayoutError;
 use cnbx_oci::progress::{Reporter, ReporterExt};
-use cnbx_oci::registry::{RegistryClient, RegistryError};
+use cnbx_oci::registry::{RegistryClient, RegistryError, RegistryErrorKind};
 use cnbx_oci::spec::Platform;
 use cnbx_oci::store::LocalStore;
 use cnbx_oci::{BlobSource, BlobStore, OciLayout};
@@ -116,8 +116,8 @@ impl ImageFetchError {
     pub fn missing_platform(&self) -> Option<(&str, &str)> {
         let image_error = match self {
             Self::Image(e) => e,
-            Self::Registry(e) => match e.as_ref() {
-                RegistryError::Image(e) => e,
+            Self::Registry(e) => match e.kind() {
+                RegistryErrorKind::Image(e) => e,
                 _ => return None,
             },
             Self::Layout(e) => match e.as_ref() {

@@ -13,7 +13,7 @@ use cnbx_oci::tarball::{EntryKind, TarEntry, TarError, TarTime, clean_path};
 use crate::assemble::Lifecycle;
 use crate::images::ImageFetchError;
 use crate::scan::{ArchiveError, ScanSpec, clean_name, scan_cached};
-use crate::source::{FetchContext, Located, SourceError, download, uri_to_local};
+use crate::source::{DownloadError, FetchContext, Located, SourceError, download, uri_to_local};
 
 /// The binaries a lifecycle archive must contain.
 pub const REQUIRED_BINARIES: [&str; 7] =
@@ -31,6 +31,21 @@ pub enum LifecycleError {
     /// The lifecycle could not be obtained.
     #[error("fetch lifecycle: {0}")]
     Fetch(String),
+    /// The lifecycle release could not be downloaded.
+    #[error(
+        "fetch lifecycle: downloading lifecycle from '{url}' (without network access, download it elsewhere and set \
+         [lifecycle] uri = \"<path to the .tgz>\" in builder.toml)"
+    )]
+    Download {
+        /// The release URL.
+        url: String,
+        /// Why.
+        #[source]
+        source: DownloadError,
+    },
+    /// The lifecycle image's layers do not match its config.
+    #[error("fetch lifecycle")]
+    ImageLayers(#[source] cnbx_oci::image::ImageError),
     /// A lifecycle image could not be read.
     #[error("fetch lifecycle: Could not parse uri from lifecycle image")]
     Image(#[source] ImageFetchError),
@@ -60,7 +75,7 @@ pub enum LifecycleError {
 impl LifecycleError {
     /// Whether the message already starts with pack's `fetch lifecycle:`.
     pub fn says_fetch(&self) -> bool {
-        matches!(self, Self::Fetch(_) | Self::Image(_))
+        matches!(self, Self::Fetch(_) | Self::Download { .. } | Self::Image(_) | Self::ImageLayers(_))
     }
 }
 
@@ -221,10 +236,7 @@ fn dir_recipe(dir: &Path, reporter: &dyn cnbx_oci::progress::Reporter) -> Result
 
 fn offline_hint(url: &str, err: SourceError) -> LifecycleError {
     match err {
-        SourceError::Download { reason, .. } => LifecycleError::Fetch(format!(
-            "downloading lifecycle from '{url}': {reason}; without network access, download it elsewhere and set \
-             [lifecycle] uri = \"<path to the .tgz>\" in builder.toml"
-        )),
+        SourceError::Download { problem, .. } => LifecycleError::Download { url: url.to_owned(), source: problem },
         other => LifecycleError::Source(other),
     }
 }
@@ -275,7 +287,7 @@ pub async fn locate_lifecycle(
                     LifecycleError::Fetch(format!("Could not parse uri from lifecycle image: image '{name}' not found"))
                 })?;
             let image = ctx.images.with_local_layers(&image).await.map_err(LifecycleError::Image)?;
-            let layers = image.layers().map_err(|e| LifecycleError::Fetch(e.to_string()))?;
+            let layers = image.layers().map_err(LifecycleError::ImageLayers)?;
             let last = layers.last().ok_or_else(|| {
                 LifecycleError::Fetch("Could not parse uri from lifecycle image: lifecycle image has no layers".into())
             })?;
@@ -320,7 +332,7 @@ pub async fn locate_lifecycle(
                 layer: Some((&map, lifecycle_confinement())),
             };
             let what = format!("lifecycle archive {}", path.display());
-            let mut scan = scan_cached(ctx, path, &spec).map_err(|e| e.reading(&what))?;
+            let mut scan = scan_cached(ctx.images, path, &spec).map_err(|e| e.reading(&what))?;
             for w in &scan.warnings {
                 ctx.reporter.warn(&format!("{what}: {w}"));
             }

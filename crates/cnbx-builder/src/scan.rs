@@ -24,7 +24,7 @@ use cnbx_oci::confine::{Confinement, Confiner, sanitize};
 use cnbx_oci::layer::{EntryMap, FileIdentity, open_archive_file};
 use cnbx_oci::tarball::{EntryKind, TarEntry, clean_path};
 
-use crate::source::FetchContext;
+use crate::images::Images;
 
 /// An entry name cleaned as pack compares it: `path.Clean`, then without a leading `/`.
 pub(crate) fn clean_name(name: &str) -> String {
@@ -115,17 +115,17 @@ impl ScanError {
     }
 }
 
-/// [`scan`], remembered in `CNBX_HOME/cache/scans` by the archive's path, identity and the
+/// [`scan`], remembered in the home's `cache/scans` (unless `images` is read-only) by the archive's path, identity and the
 /// spec's id.
-pub(crate) fn scan_cached(ctx: &FetchContext<'_>, path: &Path, spec: &ScanSpec<'_>) -> Result<TarScan, ScanError> {
+pub(crate) fn scan_cached(images: &Images, path: &Path, spec: &ScanSpec<'_>) -> Result<TarScan, ScanError> {
     let opened = open_archive_file(path).map_err(|e| ScanError::Io(archive::safe_io(e)))?;
     let identity = FileIdentity::of_opened(&opened);
     let key = format!("tar-scan v2\n{path:?}\n{identity:?}\n{:?}\n{}", spec.want, spec.id);
-    if let Some(scan) = ctx.images.home().recall("scans", &key) {
+    if let Some(scan) = images.home().recall("scans", &key) {
         return Ok(scan);
     }
     let scan = scan(opened.file, spec)?;
-    ctx.images.remember("scans", &key, &scan);
+    images.remember("scans", &key, &scan);
     Ok(scan)
 }
 

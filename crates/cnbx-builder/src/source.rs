@@ -19,12 +19,13 @@ pub enum SourceError {
     #[error("{0}")]
     Locator(String),
     /// A download failed.
-    #[error("downloading '{uri}': {reason}")]
+    #[error("downloading '{uri}'")]
     Download {
         /// The URL.
         uri: String,
         /// What failed, and what to do.
-        reason: String,
+        #[source]
+        problem: DownloadError,
     },
     /// Reading or writing a file failed.
     #[error("{what}")]
@@ -35,6 +36,32 @@ pub enum SourceError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Why a download failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    /// No HTTP client could be set up.
+    #[error("creating an HTTP client")]
+    Client(#[source] reqwest::Error),
+    /// The request failed twice.
+    #[error("the request failed (is the network available? Download it yourself and use the local file)")]
+    Unreachable(#[source] reqwest::Error),
+    /// The server answered with an error status.
+    #[error("the server answered {0}")]
+    Status(reqwest::StatusCode),
+    /// The content is larger than cnbx reads.
+    #[error(
+        "it is larger than {limit} bytes; if it is genuine, raise the limit with {}=<bytes>",
+        cnbx_fs::limits::MAX_UNPACKED_SIZE_ENV
+    )]
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The content stopped arriving.
+    #[error("receiving the content")]
+    Transfer(#[source] reqwest::Error),
 }
 
 impl SourceError {
@@ -108,12 +135,13 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Some(v) = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+            continue;
         }
         out.push(b[i]);
         i += 1;
@@ -197,15 +225,8 @@ pub(crate) async fn uri_to_local(ctx: &FetchContext<'_>, uri: &str) -> Result<Lo
     }
 }
 
-fn too_large(limit: u64) -> String {
-    format!(
-        "it is larger than {limit} bytes; if it is genuine, raise the limit with {}=<bytes>",
-        cnbx_fs::limits::MAX_UNPACKED_SIZE_ENV
-    )
-}
-
-fn download_err(uri: &str, reason: String) -> SourceError {
-    SourceError::Download { uri: uri.to_owned(), reason }
+fn download_err(uri: &str, problem: DownloadError) -> SourceError {
+    SourceError::Download { uri: uri.to_owned(), problem }
 }
 
 /// Downloads `uri` into the download cache (`<hex sha256(uri)>` + `.etag`), revalidating a
@@ -222,8 +243,7 @@ pub(crate) async fn download(ctx: &FetchContext<'_>, uri: &str) -> Result<PathBu
         None
     };
     ctx.reporter.info(&format!("Downloading from '{uri}'"));
-    let client =
-        reqwest::Client::builder().build().map_err(|e| download_err(uri, format!("creating an HTTP client: {e}")))?;
+    let client = reqwest::Client::builder().build().map_err(|e| download_err(uri, DownloadError::Client(e)))?;
     let send = || {
         let mut req = client.get(uri);
         if let Some(tag) = &etag {
@@ -243,27 +263,19 @@ pub(crate) async fn download(ctx: &FetchContext<'_>, uri: &str) -> Result<PathBu
                 ));
                 return Ok(path);
             }
-            Err(e) => {
-                return Err(download_err(
-                    uri,
-                    format!(
-                        "{} (is the network available? Download it yourself and use the local file)",
-                        cnbx_fs::error_chain(&e)
-                    ),
-                ));
-            }
+            Err(e) => return Err(download_err(uri, DownloadError::Unreachable(e))),
         },
     };
     if resp.status() == reqwest::StatusCode::NOT_MODIFIED && path.is_file() {
         return Ok(path);
     }
     if !resp.status().is_success() {
-        return Err(download_err(uri, format!("the server answered {}", resp.status())));
+        return Err(download_err(uri, DownloadError::Status(resp.status())));
     }
     let new_etag = resp.headers().get(reqwest::header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let limit = cnbx_fs::limits::max_unpacked_size();
     if resp.content_length().is_some_and(|n| n > limit) {
-        return Err(download_err(uri, too_large(limit)));
+        return Err(download_err(uri, DownloadError::TooLarge { limit }));
     }
     let mut tmp = cnbx_fs::AtomicFile::new_in(&dir)
         .map_err(|e| SourceError::io("creating a file in the download cache".to_owned(), e))?;
@@ -282,13 +294,13 @@ pub(crate) async fn download(ctx: &FetchContext<'_>, uri: &str) -> Result<PathBu
                 Ok(Some(bytes)) => {
                     received += bytes.len() as u64;
                     if received > limit {
-                        return Err(download_err(uri, too_large(limit)));
+                        return Err(download_err(uri, DownloadError::TooLarge { limit }));
                     }
                     tmp.write_all(&bytes).map_err(|e| SourceError::io("writing to the download cache", e))?;
                     ctx.reporter.advance(&task.id, bytes.len() as u64);
                 }
                 Ok(None) => return Ok(()),
-                Err(e) => return Err(download_err(uri, cnbx_fs::error_chain(&e))),
+                Err(e) => return Err(download_err(uri, DownloadError::Transfer(e))),
             }
         }
     }

@@ -151,10 +151,10 @@ pub(crate) fn findings(
                 (_, None) => findings.extend(cnbx_validate::check_run_image(&facts, rootfs, options)),
             }
         }
-        if let Some((first, rest)) = refs.split_first() {
-            if first.name == group.image {
-                findings.extend(cnbx_validate::check_mirrors(first, rest));
-            }
+        if let Some((first, rest)) = refs.split_first()
+            && first.name == group.image
+        {
+            findings.extend(cnbx_validate::check_mirrors(first, rest));
         }
     }
     let user = build_side.and_then(|(facts, rootfs)| match cnbx_validate::build_user(facts, rootfs) {

@@ -486,11 +486,16 @@ async fn lifecycle_version_downloads_from_a_named_url() {
     let err = fetch_lifecycle(&env.ctx(), &LifecycleSource::Uri("http://127.0.0.1:9/lc.tgz".into()), "amd64")
         .await
         .unwrap_err();
+    let chain = cnbx_fs::error_chain(&err);
     assert!(
-        cnbx_fs::error_chain(&err).contains("downloading 'http://127.0.0.1:9/lc.tgz'"),
-        "{}",
-        cnbx_fs::error_chain(&err)
+        chain.starts_with(
+            "downloading 'http://127.0.0.1:9/lc.tgz': the request failed (is the network available? Download it \
+             yourself and use the local file): "
+        ),
+        "{chain}"
     );
+    // The request's error is kept as the source, down to the operating system's.
+    assert!(chain.to_lowercase().contains("connection refused"), "{chain}");
 }
 
 #[tokio::test]

@@ -92,12 +92,12 @@ impl FileLock {
     }
 
     fn forget_exclusive(&mut self) {
-        if std::mem::take(&mut self.exclusive) {
-            if let Ok(id) = identity(&self.file) {
-                let mut held = exclusive_here();
-                if let Some(i) = held.iter().position(|h| *h == id) {
-                    held.swap_remove(i);
-                }
+        if std::mem::take(&mut self.exclusive)
+            && let Ok(id) = identity(&self.file)
+        {
+            let mut held = exclusive_here();
+            if let Some(i) = held.iter().position(|h| *h == id) {
+                held.swap_remove(i);
             }
         }
     }

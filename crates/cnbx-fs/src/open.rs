@@ -120,12 +120,11 @@ pub(crate) fn opened(fd: rustix::fd::OwnedFd, path: &Path) -> Result<OpenedFile,
 /// Maps an error of an `open` with `O_NOFOLLOW` on `path`: `ELOOP` there means the last
 /// component is a symbolic link.
 pub(crate) fn open_error(e: rustix::io::Errno, path: &Path) -> FsError {
-    if e == rustix::io::Errno::LOOP {
-        if let Ok(m) = std::fs::symlink_metadata(path) {
-            if m.file_type().is_symlink() {
-                return FsError::NotRegular { path: path.to_path_buf(), what: "a symbolic link" };
-            }
-        }
+    if e == rustix::io::Errno::LOOP
+        && let Ok(m) = std::fs::symlink_metadata(path)
+        && m.file_type().is_symlink()
+    {
+        return FsError::NotRegular { path: path.to_path_buf(), what: "a symbolic link" };
     }
     FsError::Io { path: path.to_path_buf(), source: e.into() }
 }

@@ -60,10 +60,10 @@ pub fn is_stop(e: &(dyn std::error::Error + 'static)) -> bool {
         if err.is::<Stopped>() {
             return true;
         }
-        if let Some(io) = err.downcast_ref::<io::Error>() {
-            if io.get_ref().is_some_and(|inner| inner.is::<Stopped>()) {
-                return true;
-            }
+        if let Some(io) = err.downcast_ref::<io::Error>()
+            && io.get_ref().is_some_and(|inner| inner.is::<Stopped>())
+        {
+            return true;
         }
         cur = err.source();
     }

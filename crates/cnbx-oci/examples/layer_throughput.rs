@@ -15,7 +15,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use cnbx_oci::layer::{EntryData, LayerEntry, LayerRecipe, build_layers, walk_dir};
+use cnbx_oci::cache::build_layers;
+use cnbx_oci::layer::{EntryData, LayerEntry, LayerRecipe, walk_dir};
 use cnbx_oci::progress::NullReporter;
 use cnbx_oci::tarball::TarTime;
 use cnbx_oci::{BlobStore, LayerCache};
@@ -58,11 +59,11 @@ fn collect(dir: &std::path::Path, cap: u64) -> (Vec<LayerEntry>, u64, usize) {
             continue;
         };
         let mut e = w.into_layer_entry();
-        if let EntryData::File { path, .. } = &e.data {
-            if std::fs::File::open(path).is_err() {
-                skipped += 1;
-                continue;
-            }
+        if let EntryData::File { path, .. } = &e.data
+            && std::fs::File::open(path).is_err()
+        {
+            skipped += 1;
+            continue;
         }
         e.header.path = format!("{prefix}/{}", e.header.path);
         e.header.uid = 0;

@@ -466,10 +466,10 @@ impl BlobStore {
     /// # Ok(()) }
     /// ```
     pub fn put_verified(&self, reader: impl Read, expected: &Digest, max_size: u64) -> Result<u64, BlobError> {
-        if self.has_valid(expected, None)? {
-            if let Some(size) = self.size(expected) {
-                return Ok(size);
-            }
+        if self.has_valid(expected, None)?
+            && let Some(size) = self.size(expected)
+        {
+            return Ok(size);
         }
         self.ingest(reader, "the stream".to_owned(), expected, Limit { max: max_size, exact: false })
             .map(|placed| placed.size)
@@ -609,10 +609,10 @@ impl BlobWriter {
     /// that is not).
     fn finish(self, expected: Option<&Digest>, from: String) -> Result<Placed, BlobError> {
         let (file, digest, size) = self.inner.finish();
-        if let Some(expected) = expected {
-            if *expected != digest {
-                return Err(BlobError::Mismatch { from, expected: expected.clone(), actual: digest });
-            }
+        if let Some(expected) = expected
+            && *expected != digest
+        {
+            return Err(BlobError::Mismatch { from, expected: expected.clone(), actual: digest });
         }
         let store = &self.store;
         let placed = if store.has_valid(&digest, Some(size))? {

@@ -38,12 +38,13 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use cnbx_fs::{AtomicFile, limits};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::blobstore::{BlobCheck, BlobStore};
 use crate::digest::Digest;
-use crate::layer::{EntryData, FileIdentity, LayerError, LayerInfo, LayerPart, LayerRecipe, write_recipe};
+use crate::layer::{EntryData, FileIdentity, LayerError, LayerInfo, LayerPart, LayerRecipe, build_layer, write_recipe};
 use crate::progress::{Reporter, Task, TaskKind};
 use crate::spec::Descriptor;
 use crate::tarball::{HeaderFormat, TarEntry, TarTime};
@@ -231,6 +232,24 @@ impl LayerCache {
         })?;
         Ok((info, false))
     }
+}
+
+/// Builds several layers in parallel on rayon's thread pool, one layer per task. With a
+/// cache, hits are served from it and misses recorded in it; without one, this is
+/// [`build_layer`] for each recipe. Results are in the order of `recipes`.
+pub fn build_layers(
+    recipes: &[LayerRecipe],
+    store: &BlobStore,
+    cache: Option<&LayerCache>,
+    reporter: &dyn Reporter,
+) -> Vec<Result<LayerInfo, LayerError>> {
+    recipes
+        .par_iter()
+        .map(|recipe| match cache {
+            Some(cache) => cache.get_or_build(recipe, store, reporter).map(|(info, _hit)| info),
+            None => build_layer(recipe, store, reporter),
+        })
+        .collect()
 }
 
 /// A key file of the layer cache (see [`LayerCache::entries`]).

@@ -62,8 +62,8 @@ pub enum ImageError {
         /// diff_ids in the config.
         diff_ids: usize,
     },
-    /// The config is malformed.
-    #[error("image {image}: {source}")]
+    /// The config is malformed (its [`ConfigError`](crate::config::ConfigError) says how).
+    #[error("image {image}")]
     Config {
         /// Which image.
         image: String,
@@ -220,6 +220,13 @@ pub fn host_arch() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_invalid_config_is_told_once() {
+        let source = crate::config::ImageConfig::from_slice(b"[]").unwrap_err();
+        let e = ImageError::Config { image: "cnbx.test/run".into(), source };
+        assert_eq!(cnbx_fs::error_chain(&e), "image cnbx.test/run: invalid image config: not a JSON object");
+    }
 
     fn entry(os: &str, arch: &str, variant: Option<&str>, n: u8) -> Descriptor {
         let mut d = Descriptor::new(media_type::OCI_MANIFEST, Digest::of(&[n]), 1);

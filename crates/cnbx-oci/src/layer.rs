@@ -6,7 +6,7 @@
 //! entries of an existing tar or tar.gz, passed through a mapping closure that can rename,
 //! re-own or drop each one ([`ArchiveSource`]). Recipes are plain data: they can be hashed
 //! into a cache key without reading any file content ([`crate::cache`]), and built on any
-//! thread ([`build_layers`]).
+//! thread ([`crate::cache::build_layers`]).
 //!
 //! Building a recipe ([`LayerWriter`]) writes each entry with
 //! [`crate::tarball::TarWriter`] into a [`HashingWriter`] (the diffID) and the chunked gzip
@@ -31,11 +31,9 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::blobstore::{BlobError, BlobStore, BlobWriter};
-use crate::cache::LayerCache;
 use crate::confine::{Confinement, Confiner, EntryViolation};
 use crate::digest::{Digest, HashingWriter};
 use crate::image::{BlobSource, LayerBlob};
@@ -592,7 +590,7 @@ impl<R: Read> Read for ProgressReader<'_, R> {
 
 /// Builds one layer into `store`, reporting a [`TaskKind::Build`] task (start, content bytes,
 /// finish) named after the recipe. Does not consult any cache; see
-/// [`LayerCache::get_or_build`].
+/// [`crate::cache::LayerCache::get_or_build`].
 pub fn build_layer(recipe: &LayerRecipe, store: &BlobStore, reporter: &dyn Reporter) -> Result<LayerInfo, LayerError> {
     let task =
         Task { id: recipe.name.clone(), label: recipe.name.clone(), kind: TaskKind::Build, total: recipe.input_size() };
@@ -614,24 +612,6 @@ pub(crate) fn write_recipe(
         w.append_part(part, progress)?;
     }
     w.finish()
-}
-
-/// Builds several layers in parallel on rayon's thread pool (one layer per task; each gzip
-/// stream stays single-threaded, which keeps its bytes deterministic). With a cache, hits
-/// are served from it and misses recorded in it. Results are in the order of `recipes`.
-pub fn build_layers(
-    recipes: &[LayerRecipe],
-    store: &BlobStore,
-    cache: Option<&LayerCache>,
-    reporter: &dyn Reporter,
-) -> Vec<Result<LayerInfo, LayerError>> {
-    recipes
-        .par_iter()
-        .map(|recipe| match cache {
-            Some(cache) => cache.get_or_build(recipe, store, reporter).map(|(info, _hit)| info),
-            None => build_layer(recipe, store, reporter),
-        })
-        .collect()
 }
 
 /// One entry of a directory walk.

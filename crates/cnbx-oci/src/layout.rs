@@ -429,18 +429,18 @@ impl OciLayout {
             tag: tag.to_owned(),
             source: ImageError::Config { image: display_name.to_owned(), source },
         })?;
-        if let (Some(want), None) = (platform, &index_platform) {
-            if !want.matches(&config.platform()) {
-                return Err(LayoutError::Image {
-                    path: self.root.clone(),
-                    tag: tag.to_owned(),
-                    source: ImageError::NoMatchingPlatform {
-                        image: display_name.to_owned(),
-                        platform: want.to_string(),
-                        available: cnbx_fs::excerpt(&config.platform().to_string()),
-                    },
-                });
-            }
+        if let (Some(want), None) = (platform, &index_platform)
+            && !want.matches(&config.platform())
+        {
+            return Err(LayoutError::Image {
+                path: self.root.clone(),
+                tag: tag.to_owned(),
+                source: ImageError::NoMatchingPlatform {
+                    image: display_name.to_owned(),
+                    platform: want.to_string(),
+                    available: cnbx_fs::excerpt(&config.platform().to_string()),
+                },
+            });
         }
         Ok(SourceImage {
             display_name: display_name.to_owned(),
@@ -702,9 +702,7 @@ impl OciLayout {
         let digest = &desc.digest;
         entry.blobs.insert(digest.clone());
         let read = |kind: &'static str| -> Result<Vec<u8>, String> {
-            self.blobs
-                .read_document(digest, kind)
-                .map_err(|e| format!("{kind} {digest}: {}", crate::registry::error_chain(&e)))
+            self.blobs.read_document(digest, kind).map_err(|e| format!("{kind} {digest}: {}", cnbx_fs::error_chain(&e)))
         };
         let invalid = |what: &str, e: serde_json::Error| format!("{what} {digest} is invalid: {}", JsonError::from(e));
         if media_type::is_index(&desc.media_type) {

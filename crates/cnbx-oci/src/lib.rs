@@ -28,12 +28,12 @@ pub mod store;
 pub mod tarball;
 
 pub use blobstore::BlobStore;
-pub use cache::LayerCache;
+pub use cache::{LayerCache, build_layers};
 pub use config::ImageConfig;
 pub use digest::Digest;
 pub use docker_archive::write_docker_archive;
 pub use image::{BlobSource, ImageToWrite, LayerBlob, SourceImage};
-pub use layer::{ArchiveSource, LayerEntry, LayerInfo, LayerRecipe, build_layer, build_layers, walk_dir};
+pub use layer::{ArchiveSource, LayerEntry, LayerInfo, LayerRecipe, build_layer, walk_dir};
 pub use layout::OciLayout;
 pub use registry::{PushOutcome, RegistryClient, RegistryError, RegistryOptions};
 pub use spec::{Descriptor, Index, Manifest, Platform, Raw};

@@ -34,6 +34,7 @@
 //! [`excerpt`].
 
 use std::collections::{HashMap, HashSet};
+use std::fmt;
 use std::future::Future;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -56,7 +57,7 @@ use crate::config::ImageConfig;
 use crate::digest::Digest;
 use crate::image::{BlobSource, ImageError, ImageToWrite, SourceImage, build_index, select_platform};
 use crate::progress::{Reporter, Task, TaskKind};
-use crate::spec::{Descriptor, Index, Manifest, Platform, Raw, media_type};
+use crate::spec::{Descriptor, Index, JsonError, Manifest, Platform, Raw, media_type};
 
 /// The API host of Docker Hub.
 const DOCKER_HUB_API_HOST: &str = "registry-1.docker.io";
@@ -147,164 +148,368 @@ pub struct PushOutcome {
     pub skipped: usize,
 }
 
-/// Errors talking to a registry. Messages name the image and the registry and say what to
-/// do; they never contain credentials.
-#[derive(Debug, thiserror::Error)]
-pub enum RegistryError {
+/// What cnbx was doing with a registry when an error happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// Reading an image: its manifest, config or layers.
+    Pull,
+    /// Pushing an image or an index.
+    Push,
+    /// Checking whether an image can be read.
+    Read,
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Pull => "pulling",
+            Self::Push => "pushing",
+            Self::Read => "reading",
+        })
+    }
+}
+
+/// An error talking to a registry: which image, on which registry, during which
+/// [`Operation`], and why ([`RegistryErrorKind`]). The message names the image and the
+/// registry and says what to do; the error it comes from, if any, is its
+/// [`source`](std::error::Error::source). Messages never contain credentials, and text the
+/// registry sent is quoted only as an [`excerpt`].
+#[derive(Debug)]
+pub struct RegistryError {
+    image: String,
+    registry: String,
+    operation: Operation,
+    kind: Box<RegistryErrorKind>,
+}
+
+/// Why a registry operation failed. Strings are leaf messages: excerpts of what the
+/// registry said, or digests.
+#[derive(Debug)]
+pub enum RegistryErrorKind {
     /// 401/403, or the token service refused.
-    #[error(
-        "cannot access {image}: authentication required for {registry}: log in with `docker login {registry}` (cnbx reads DOCKER_CONFIG or ~/.docker/config.json){note}"
-    )]
-    Auth {
-        /// The image.
-        image: String,
-        /// The registry.
-        registry: String,
-        /// More detail, starting with a separator, or empty.
-        note: String,
-    },
+    Auth(AuthNote),
     /// Docker's config or a credential helper failed.
-    #[error("cannot get credentials for {image}: {source}")]
-    Credentials {
-        /// The image.
-        image: String,
-        /// What failed.
-        #[source]
-        source: AuthError,
-    },
+    Credentials(AuthError),
+    /// The HTTP clients for the registry could not be set up.
+    Setup(Box<dyn std::error::Error + Send + Sync>),
     /// The registry could not be reached.
-    #[error("cannot connect to {registry} for {image}: {detail}{hint}")]
     Connect {
-        /// The image.
-        image: String,
-        /// The registry.
-        registry: String,
-        /// The underlying error.
-        detail: String,
-        /// What to try, starting with a separator, or empty.
-        hint: String,
+        /// What to try.
+        hint: ConnectHint,
+        /// The connection error.
+        source: reqwest::Error,
     },
-    /// A timeout or a dropped connection (retried before being reported).
-    #[error("network error talking to {registry} for {image}: {detail}")]
-    Network {
-        /// The image.
-        image: String,
-        /// The registry.
-        registry: String,
-        /// The underlying error.
-        detail: String,
+    /// A request failed on the way: a timeout, a dropped connection (retried before being
+    /// reported).
+    Request(reqwest::Error),
+    /// A transfer failed on the way (retried before being reported).
+    Transfer(std::io::Error),
+    /// No answer and no progress for the stall timeout (retried before being reported).
+    Stalled {
+        /// The stall timeout.
+        after: Duration,
     },
-    /// The registry answered with an error status (5xx, 429: retried before being reported).
-    #[error("{registry} answered HTTP {code} for {image}: {detail}")]
+    /// The registry answered with an error status (5xx, 408, 429: retried before being
+    /// reported).
     Server {
-        /// The image.
-        image: String,
-        /// The registry.
-        registry: String,
         /// HTTP status.
         code: u16,
-        /// The body or error envelope, shortened.
-        detail: String,
+        /// The body or error envelope, as an excerpt.
+        message: String,
     },
     /// The manifest, repository or blob does not exist.
-    #[error("{image} was not found on {registry}{detail}")]
-    NotFound {
-        /// The image.
-        image: String,
-        /// The registry.
-        registry: String,
-        /// What exactly is missing, starting with a separator, or empty.
-        detail: String,
-    },
+    NotFound(Missing),
     /// Downloaded content does not hash to its digest.
-    #[error(
-        "blob {digest} of {image} failed digest verification: its content hashes to {actual}; the registry (or something between it and cnbx) served corrupt data"
-    )]
     DigestMismatch {
-        /// The image.
-        image: String,
-        /// The digest the blob should have.
+        /// The digest the content should have (an excerpt when the registry sent it).
         digest: String,
         /// What it hashed to.
         actual: String,
     },
     /// A manifest, index or config is larger than cnbx reads.
-    #[error(
-        "{image}: the {what} from {registry} is larger than {limit} bytes, the most cnbx reads for an image {what} (registries refuse larger ones)"
-    )]
     TooLarge {
-        /// The image.
-        image: String,
-        /// The registry.
-        registry: String,
-        /// `manifest` or `config`.
-        what: &'static str,
+        /// Which document.
+        what: Document,
         /// The limit in bytes.
         limit: u64,
     },
     /// A blob is not as large as its descriptor says.
-    #[error(
-        "blob {digest} of {image} from {registry}: {problem}; the registry (or something between it and cnbx) served other content"
-    )]
     BlobSize {
-        /// The image.
-        image: String,
-        /// The registry.
-        registry: String,
         /// The blob.
-        digest: String,
-        /// What was wrong (how many bytes were sent or announced, and how many expected).
-        problem: String,
+        digest: Digest,
+        /// How many bytes were sent or announced, and how many expected.
+        problem: SizeProblem,
     },
     /// A manifest, index or config is not valid JSON of the expected shape.
-    #[error("{image}: the {what} from {registry} is invalid: {detail}")]
     InvalidDocument {
-        /// The image.
-        image: String,
-        /// The registry.
-        registry: String,
-        /// `manifest`, `index` or `config`.
-        what: &'static str,
+        /// Which document.
+        what: Document,
         /// The parse error.
-        detail: String,
+        source: JsonError,
     },
     /// The image model is inconsistent, or has no manifest for the platform.
-    #[error(transparent)]
-    Image(#[from] ImageError),
+    Image(ImageError),
     /// Reading or writing the local blob store failed.
-    #[error("{image}: blob {digest} in the local store: {source}")]
     Store {
-        /// The image.
-        image: String,
         /// The blob.
-        digest: String,
+        digest: Digest,
         /// What failed.
-        #[source]
-        source: Box<BlobError>,
+        source: BlobError,
     },
-    /// Anything else the registry or the client reported.
-    #[error("{operation} {image} on {registry} failed: {detail}")]
-    Protocol {
-        /// The image.
-        image: String,
-        /// The registry.
-        registry: String,
-        /// What was being done (`pulling`, `pushing`).
-        operation: &'static str,
-        /// The underlying error.
-        detail: String,
+    /// Anything else the registry or the client reported, as an excerpt.
+    Protocol(String),
+    /// [`RegistryClient::blob_stream`] was given an image that is not read from a registry.
+    NotFromRegistry,
+    /// [`RegistryClient::push`] was given no image.
+    NothingToPush,
+}
+
+/// A note on the credentials an authentication error was met with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthNote {
+    /// None were used, or nothing more is known.
+    None,
+    /// The token service refused, saying this (an excerpt).
+    TokenService(String),
+    /// `config.json` holds an identity token for the registry, which cnbx cannot use.
+    IdentityToken,
+    /// The credentials found were rejected.
+    Rejected,
+}
+
+/// What to try when a registry cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectHint {
+    /// Nothing in particular.
+    None,
+    /// The host name could not be resolved.
+    Dns,
+    /// cnbx used HTTPS: the registry may serve plain HTTP.
+    InsecureRegistry,
+}
+
+/// What exactly a registry does not have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Missing {
+    /// The image (its manifest or repository).
+    Image,
+    /// What the registry's error says is missing (an excerpt).
+    Reported(String),
+    /// The manifest an index lists for a platform.
+    IndexedManifest {
+        /// The manifest.
+        digest: Digest,
+        /// The platform the index lists it for.
+        platform: String,
     },
-    /// `push` was given no image.
-    #[error("nothing to push to {0}")]
-    NothingToPush(String),
+    /// A blob of the image.
+    Blob(Digest),
+}
+
+/// An image document cnbx reads from a registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Document {
+    /// An image manifest.
+    Manifest,
+    /// An image index.
+    Index,
+    /// An image config.
+    Config,
+}
+
+/// How a blob's size disagrees with its descriptor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SizeProblem {
+    /// The registry announced (`Content-Length`) more bytes than the descriptor gives.
+    Announced {
+        /// Announced.
+        announced: u64,
+        /// The descriptor's size.
+        expected: u64,
+    },
+    /// The registry sent more bytes than the descriptor gives.
+    TooLong {
+        /// The descriptor's size.
+        expected: u64,
+    },
+    /// The registry sent fewer bytes than the descriptor gives.
+    TooShort {
+        /// Sent.
+        sent: u64,
+        /// The descriptor's size.
+        expected: u64,
+    },
+}
+
+impl fmt::Display for AuthNote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::None => Ok(()),
+            Self::TokenService(said) => write!(f, " (the token service said: {said})"),
+            Self::IdentityToken => f.write_str(
+                " (config.json holds an identity token for this registry, which cnbx cannot use yet; log in with a \
+                 password or access token)",
+            ),
+            Self::Rejected => f.write_str(" (the credentials found for it were rejected)"),
+        }
+    }
+}
+
+impl fmt::Display for Missing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Image => Ok(()),
+            Self::Reported(said) => write!(f, " ({said})"),
+            Self::IndexedManifest { digest, platform } => {
+                write!(f, ": its index lists manifest {digest} for {platform}, which is missing")
+            }
+            Self::Blob(digest) => write!(f, ": blob {digest} is missing"),
+        }
+    }
+}
+
+impl fmt::Display for Document {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Manifest => "manifest",
+            Self::Index => "index",
+            Self::Config => "config",
+        })
+    }
+}
+
+impl fmt::Display for SizeProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Announced { announced, expected } => {
+                write!(f, "the registry announced {announced} bytes, but its descriptor says {expected}")
+            }
+            Self::TooLong { expected } => {
+                write!(f, "the registry sent more than the {expected} bytes its descriptor gives")
+            }
+            Self::TooShort { sent, expected } => {
+                write!(f, "the registry sent {sent} bytes, but its descriptor says {expected}")
+            }
+        }
+    }
+}
+
+impl fmt::Display for RegistryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use RegistryErrorKind as K;
+        let (image, registry) = (&self.image, &self.registry);
+        match &*self.kind {
+            K::Auth(note) => write!(
+                f,
+                "cannot access {image}: authentication required for {registry}: log in with `docker login {registry}` \
+                 (cnbx reads DOCKER_CONFIG or ~/.docker/config.json){note}"
+            ),
+            K::Credentials(_) => write!(f, "cannot get credentials for {image}"),
+            K::Setup(_) => write!(f, "setting up a client for {image} on {registry} failed"),
+            K::Connect { hint, .. } => {
+                write!(f, "cannot connect to {registry} for {image}")?;
+                match hint {
+                    ConnectHint::None => Ok(()),
+                    ConnectHint::Dns => write!(
+                        f,
+                        " (the host name of {registry} could not be resolved: check the registry name, and the network \
+                         and DNS)"
+                    ),
+                    ConnectHint::InsecureRegistry => write!(
+                        f,
+                        " (cnbx used HTTPS: if {registry} serves plain HTTP, pass --insecure-registry {registry})"
+                    ),
+                }
+            }
+            K::Request(_) | K::Transfer(_) => write!(f, "network error talking to {registry} for {image}"),
+            K::Stalled { after } => write!(
+                f,
+                "network error talking to {registry} for {image}: no answer and no progress for {} ms (the registry \
+                 or the network stalled; {STALL_TIMEOUT_ENV} sets how long cnbx waits)",
+                after.as_millis()
+            ),
+            K::Server { code, message } => write!(f, "{registry} answered HTTP {code} for {image}: {message}"),
+            K::NotFound(missing) => write!(f, "{image} was not found on {registry}{missing}"),
+            K::DigestMismatch { digest, actual } => write!(
+                f,
+                "blob {digest} of {image} failed digest verification: its content hashes to {actual}; the registry \
+                 (or something between it and cnbx) served corrupt data"
+            ),
+            K::TooLarge { what, limit } => write!(
+                f,
+                "{image}: the {what} from {registry} is larger than {limit} bytes, the most cnbx reads for an image \
+                 {what} (registries refuse larger ones)"
+            ),
+            K::BlobSize { digest, problem } => write!(
+                f,
+                "blob {digest} of {image} from {registry}: {problem}; the registry (or something between it and cnbx) \
+                 served other content"
+            ),
+            K::InvalidDocument { what, .. } => write!(f, "{image}: the {what} from {registry} is invalid"),
+            K::Image(e) => e.fmt(f),
+            K::Store { digest, .. } => write!(f, "{image}: blob {digest} in the local store"),
+            K::Protocol(detail) => write!(f, "{} {image} on {registry} failed: {detail}", self.operation),
+            K::NotFromRegistry => {
+                write!(f, "{image} is not read from a registry, so its layers cannot be streamed from one")
+            }
+            K::NothingToPush => write!(f, "nothing to push to {image}"),
+        }
+    }
+}
+
+impl std::error::Error for RegistryError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        use RegistryErrorKind as K;
+        match &*self.kind {
+            K::Credentials(e) => Some(e),
+            K::Setup(e) => Some(e.as_ref()),
+            K::Connect { source, .. } | K::Request(source) => Some(source),
+            K::Transfer(e) => Some(e),
+            K::InvalidDocument { source, .. } => Some(source),
+            // Shown as the image error itself, whose message names the image.
+            K::Image(e) => e.source(),
+            K::Store { source, .. } => Some(source),
+            _ => None,
+        }
+    }
 }
 
 impl RegistryError {
+    /// `registry` as users write it ([`display_registry`]).
+    fn new(
+        image: impl Into<String>,
+        registry: impl Into<String>,
+        operation: Operation,
+        kind: RegistryErrorKind,
+    ) -> Self {
+        Self { image: image.into(), registry: registry.into(), operation, kind: Box::new(kind) }
+    }
+
+    /// The image, as the user wrote it.
+    pub fn image(&self) -> &str {
+        &self.image
+    }
+
+    /// The registry, as users write it in `docker login` (`docker.io` for Docker Hub).
+    pub fn registry(&self) -> &str {
+        &self.registry
+    }
+
+    /// What cnbx was doing.
+    pub fn operation(&self) -> Operation {
+        self.operation
+    }
+
+    /// Why it failed.
+    pub fn kind(&self) -> &RegistryErrorKind {
+        &self.kind
+    }
+
     /// Whether retrying the same request may succeed.
     pub fn is_transient(&self) -> bool {
-        match self {
-            Self::Network { .. } => true,
-            Self::Server { code, .. } => *code >= 500 || *code == 408 || *code == 429,
+        match &*self.kind {
+            RegistryErrorKind::Request(_) | RegistryErrorKind::Transfer(_) | RegistryErrorKind::Stalled { .. } => true,
+            RegistryErrorKind::Server { code, .. } => *code >= 500 || *code == 408 || *code == 429,
             _ => false,
         }
     }
@@ -353,7 +558,13 @@ struct Ctx {
     plain_http: bool,
     identity_token: bool,
     has_credentials: bool,
-    operation: &'static str,
+    operation: Operation,
+}
+
+impl Ctx {
+    fn error(&self, kind: RegistryErrorKind) -> RegistryError {
+        RegistryError::new(&self.image, &self.registry, self.operation, kind)
+    }
 }
 
 /// How one blob reached the target.
@@ -431,7 +642,7 @@ impl RegistryClient {
         let credential = tokio::task::spawn_blocking(move || auth::lookup(dir.as_deref(), &reg))
             .await
             .unwrap_or(Ok(Credential::Anonymous))
-            .map_err(|source| RegistryError::Credentials { image: reference.original().to_owned(), source })?;
+            .map_err(|e| setup_error(reference, RegistryErrorKind::Credentials(e)))?;
         let (auth, identity_token) = match credential {
             Credential::Anonymous => (RegistryAuth::Anonymous, false),
             Credential::Basic { username, password } => (RegistryAuth::Basic(username, password), false),
@@ -450,22 +661,13 @@ impl RegistryClient {
             user_agent: concat!("cnbx/", env!("CARGO_PKG_VERSION")),
             ..ClientConfig::default()
         };
-        let client = Client::try_from(config).map_err(|e| RegistryError::Protocol {
-            image: reference.original().to_owned(),
-            registry: display_registry(&registry),
-            operation: "setting up a client for",
-            detail: error_chain(&e),
-        })?;
+        let client =
+            Client::try_from(config).map_err(|e| setup_error(reference, RegistryErrorKind::Setup(Box::new(e))))?;
         let http = reqwest::Client::builder()
             .user_agent(concat!("cnbx/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(self.inner.timeouts.connect)
             .build()
-            .map_err(|e| RegistryError::Protocol {
-                image: reference.original().to_owned(),
-                registry: display_registry(&registry),
-                operation: "setting up a client for",
-                detail: error_chain(&e),
-            })?;
+            .map_err(|e| setup_error(reference, RegistryErrorKind::Setup(Box::new(e))))?;
         let conn = Conn {
             client,
             http,
@@ -478,7 +680,7 @@ impl RegistryClient {
         Ok(lock(&self.inner.conns).entry(registry).or_insert(conn).clone())
     }
 
-    fn ctx(conn: &Conn, reference: &ImageRef, operation: &'static str) -> Ctx {
+    fn ctx(conn: &Conn, reference: &ImageRef, operation: Operation) -> Ctx {
         Ctx {
             image: reference.original().to_owned(),
             registry: display_registry(&conn.registry),
@@ -529,55 +731,47 @@ impl RegistryClient {
         platform: Option<&Platform>,
     ) -> Result<Option<SourceImage>, RegistryError> {
         let conn = self.conn(reference).await?;
-        let ctx = Self::ctx(&conn, reference, "pulling");
+        let ctx = Self::ctx(&conn, reference, Operation::Pull);
         let oref = oci_ref(reference);
         self.ensure_auth(&conn, &oref, RegistryOperation::Pull, &ctx).await?;
         let auth = self.request_auth(&conn, &oref, RegistryOperation::Pull);
         let Some(bytes) = get_manifest(&conn, &oref, &auth, &ctx).await? else { return Ok(None) };
         let display = reference.original().to_owned();
-        let invalid = |what: &'static str| {
+        let invalid = |what: Document| {
             let ctx = &ctx;
-            move |e: serde_json::Error| RegistryError::InvalidDocument {
-                image: ctx.image.clone(),
-                registry: ctx.registry.clone(),
-                what,
-                detail: crate::spec::JsonError::from(e).to_string(),
+            move |e: serde_json::Error| {
+                ctx.error(RegistryErrorKind::InvalidDocument { what, source: JsonError::from(e) })
             }
         };
+        let image_error = |e: ImageError| ctx.error(RegistryErrorKind::Image(e));
         let (manifest_bytes, index_platform) = if is_index_document(&bytes) {
-            let index: Raw<Index> = Raw::parse(bytes).map_err(invalid("index"))?;
-            let chosen = select_platform(&display, &index.value, platform)?.clone();
+            let index: Raw<Index> = Raw::parse(bytes).map_err(invalid(Document::Index))?;
+            let chosen = select_platform(&display, &index.value, platform).map_err(image_error)?.clone();
             let mref = oref.clone_with_digest(chosen.digest.to_string());
             let Some(bytes) = get_manifest(&conn, &mref, &auth, &ctx).await? else {
-                return Err(RegistryError::NotFound {
-                    image: ctx.image.clone(),
-                    registry: ctx.registry.clone(),
-                    detail: format!(
-                        ": its index lists manifest {} for {}, which is missing",
-                        chosen.digest,
-                        excerpt(&platform_of(&chosen))
-                    ),
-                });
+                return Err(ctx.error(RegistryErrorKind::NotFound(Missing::IndexedManifest {
+                    digest: chosen.digest.clone(),
+                    platform: excerpt(&platform_of(&chosen)),
+                })));
             };
             (bytes, chosen.platform.clone())
         } else {
             (bytes, None)
         };
-        let manifest: Raw<Manifest> = Raw::parse(manifest_bytes).map_err(invalid("manifest"))?;
+        let manifest: Raw<Manifest> = Raw::parse(manifest_bytes).map_err(invalid(Document::Manifest))?;
         let config_desc = manifest.value.config.clone();
         let config_bytes = get_small_blob(&conn, &oref, &config_desc, &ctx).await?;
-        let config_raw: Raw<serde_json::Value> = Raw::parse(config_bytes).map_err(invalid("config"))?;
+        let config_raw: Raw<serde_json::Value> = Raw::parse(config_bytes).map_err(invalid(Document::Config))?;
         let config = ImageConfig::from_slice(&config_raw.bytes)
-            .map_err(|source| ImageError::Config { image: display.clone(), source })?;
-        if let (Some(want), None) = (platform, &index_platform) {
-            if !want.matches(&config.platform()) {
-                return Err(ImageError::NoMatchingPlatform {
-                    image: display,
-                    platform: want.to_string(),
-                    available: excerpt(&config.platform().to_string()),
-                }
-                .into());
-            }
+            .map_err(|source| image_error(ImageError::Config { image: display.clone(), source }))?;
+        if let (Some(want), None) = (platform, &index_platform)
+            && !want.matches(&config.platform())
+        {
+            return Err(image_error(ImageError::NoMatchingPlatform {
+                image: display,
+                platform: want.to_string(),
+                available: excerpt(&config.platform().to_string()),
+            }));
         }
         Ok(Some(SourceImage {
             display_name: display,
@@ -594,7 +788,7 @@ impl RegistryClient {
     /// it.
     pub async fn fetch_document(&self, reference: &ImageRef) -> Result<Option<Vec<u8>>, RegistryError> {
         let conn = self.conn(reference).await?;
-        let ctx = Self::ctx(&conn, reference, "pulling");
+        let ctx = Self::ctx(&conn, reference, Operation::Pull);
         let oref = oci_ref(reference);
         self.ensure_auth(&conn, &oref, RegistryOperation::Pull, &ctx).await?;
         let auth = self.request_auth(&conn, &oref, RegistryOperation::Pull);
@@ -612,15 +806,15 @@ impl RegistryClient {
         desc: &Descriptor,
     ) -> Result<futures_util::stream::BoxStream<'static, Result<bytes::Bytes, RegistryError>>, RegistryError> {
         let BlobSource::Registry(reference) = &image.source else {
-            return Err(RegistryError::Protocol {
-                image: image.display_name.clone(),
-                registry: String::new(),
-                operation: "streaming a layer of",
-                detail: "the image is not read from a registry".to_owned(),
-            });
+            return Err(RegistryError::new(
+                &image.display_name,
+                "",
+                Operation::Pull,
+                RegistryErrorKind::NotFromRegistry,
+            ));
         };
         let conn = self.conn(reference).await?;
-        let mut ctx = Self::ctx(&conn, reference, "pulling");
+        let mut ctx = Self::ctx(&conn, reference, Operation::Pull);
         ctx.image.clone_from(&image.display_name);
         let oref = oci_ref(reference);
         self.ensure_auth(&conn, &oref, RegistryOperation::Pull, &ctx).await?;
@@ -664,19 +858,20 @@ impl RegistryClient {
         into: &BlobStore,
         reporter: &dyn Reporter,
     ) -> Result<SourceImage, RegistryError> {
-        let store_err = |digest: &Digest, source: BlobError| RegistryError::Store {
-            image: image.display_name.clone(),
-            digest: digest.to_string(),
-            source: Box::new(source),
+        let registry = match &image.source {
+            BlobSource::Registry(reference) => display_registry(reference.registry()),
+            BlobSource::Store(_) => String::new(),
         };
+        let error = |kind| RegistryError::new(&image.display_name, &registry, Operation::Pull, kind);
+        let store_err =
+            |digest: &Digest, source: BlobError| error(RegistryErrorKind::Store { digest: digest.clone(), source });
         // The config is already in memory, checked against its digest.
         let config_digest = &image.manifest.value.config.digest;
         if image.config_raw.digest != *config_digest {
-            return Err(RegistryError::DigestMismatch {
-                image: image.display_name.clone(),
+            return Err(error(RegistryErrorKind::DigestMismatch {
                 digest: config_digest.to_string(),
                 actual: image.config_raw.digest.to_string(),
-            });
+            }));
         }
         into.put_bytes(&image.config_raw.bytes).map_err(|e| store_err(config_digest, e))?;
         let layers = &image.manifest.value.layers;
@@ -690,7 +885,7 @@ impl RegistryClient {
             }
             BlobSource::Registry(reference) => {
                 let conn = self.conn(reference).await?;
-                let mut ctx = Self::ctx(&conn, reference, "pulling");
+                let mut ctx = Self::ctx(&conn, reference, Operation::Pull);
                 ctx.image.clone_from(&image.display_name);
                 let oref = oci_ref(reference);
                 self.ensure_auth(&conn, &oref, RegistryOperation::Pull, &ctx).await?;
@@ -724,10 +919,15 @@ impl RegistryClient {
         reporter: &dyn Reporter,
     ) -> Result<PushOutcome, RegistryError> {
         if images.is_empty() {
-            return Err(RegistryError::NothingToPush(target.original().to_owned()));
+            return Err(RegistryError::new(
+                target.original(),
+                display_registry(target.registry()),
+                Operation::Push,
+                RegistryErrorKind::NothingToPush,
+            ));
         }
         let conn = self.conn(target).await?;
-        let ctx = Self::ctx(&conn, target, "pushing");
+        let ctx = Self::ctx(&conn, target, Operation::Push);
         let oref = oci_ref(target);
         self.ensure_auth(&conn, &oref, RegistryOperation::Push, &ctx).await?;
 
@@ -807,10 +1007,11 @@ impl RegistryClient {
             PushBlob::Config { mount_from, .. } => *mount_from,
             _ => None,
         };
-        if let Some(src) = same_registry_source {
-            if src.repository() != target.repository() && self.try_mount(conn, oref, src, digest).await {
-                return Ok(Transfer::Mounted);
-            }
+        if let Some(src) = same_registry_source
+            && src.repository() != target.repository()
+            && self.try_mount(conn, oref, src, digest).await
+        {
+            return Ok(Transfer::Mounted);
         }
         match blob {
             PushBlob::Config { raw, .. } => {
@@ -857,7 +1058,7 @@ impl RegistryClient {
     /// and expects an upload, which the caller does).
     async fn try_mount(&self, conn: &Conn, oref: &Reference, src: &ImageRef, digest: &Digest) -> bool {
         let src_ref = oci_ref(src);
-        let src_ctx = Self::ctx(conn, src, "pulling");
+        let src_ctx = Self::ctx(conn, src, Operation::Pull);
         if self.ensure_auth(conn, &src_ref, RegistryOperation::Pull, &src_ctx).await.is_err() {
             return false;
         }
@@ -887,7 +1088,7 @@ impl RegistryClient {
         ctx: &Ctx,
     ) -> Result<(), RegistryError> {
         let src_conn = self.conn(src).await?;
-        let src_ctx = Self::ctx(&src_conn, src, "pulling");
+        let src_ctx = Self::ctx(&src_conn, src, Operation::Pull);
         let src_ref = oci_ref(src);
         self.ensure_auth(&src_conn, &src_ref, RegistryOperation::Pull, &src_ctx).await?;
         let digest = descriptor.digest.as_str();
@@ -915,7 +1116,7 @@ impl RegistryClient {
     /// each, with pull access only. What a push would skip, for planning one without making it.
     pub async fn blobs_present(&self, target: &ImageRef, digests: &[Digest]) -> Result<Vec<bool>, RegistryError> {
         let conn = self.conn(target).await?;
-        let ctx = Self::ctx(&conn, target, "reading");
+        let ctx = Self::ctx(&conn, target, Operation::Read);
         let oref = oci_ref(target);
         self.ensure_auth(&conn, &oref, RegistryOperation::Pull, &ctx).await?;
         let (conn, ctx, oref) = (&conn, &ctx, &oref);
@@ -933,7 +1134,7 @@ impl RegistryClient {
     /// Whether the manifest of `reference` can be read with the configured credentials.
     pub async fn can_read(&self, reference: &ImageRef) -> bool {
         let Ok(conn) = self.conn(reference).await else { return false };
-        let ctx = Self::ctx(&conn, reference, "reading");
+        let ctx = Self::ctx(&conn, reference, Operation::Read);
         let oref = oci_ref(reference);
         if self.ensure_auth(&conn, &oref, RegistryOperation::Pull, &ctx).await.is_err() {
             return false;
@@ -991,40 +1192,13 @@ async fn mount_with_two_repository_token(
     Some(response.status() == reqwest::StatusCode::CREATED)
 }
 
-/// The parameters of a `Bearer` challenge (`Bearer realm="…",service="…"`), or `None` for
-/// another scheme.
+/// The parameters of the `Bearer` challenge in a `WWW-Authenticate` header
+/// (`Bearer realm="…",service="…"`), names in lower case and values unescaped; `None` when
+/// the header has no such challenge or cannot be parsed.
 fn parse_bearer_challenge(header: &str) -> Option<Vec<(String, String)>> {
-    let header = header.trim();
-    let (scheme, rest) = header.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return None;
-    }
-    let mut params = Vec::new();
-    let mut chars = rest.chars().peekable();
-    loop {
-        while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
-            chars.next();
-        }
-        let key: String = std::iter::from_fn(|| chars.next_if(|c| *c != '=')).collect();
-        if key.is_empty() || chars.next() != Some('=') {
-            break;
-        }
-        let mut value = String::new();
-        if chars.peek() == Some(&'"') {
-            chars.next();
-            while let Some(c) = chars.next() {
-                match c {
-                    '"' => break,
-                    '\\' => value.extend(chars.next()),
-                    c => value.push(c),
-                }
-            }
-        } else {
-            value = std::iter::from_fn(|| chars.next_if(|c| *c != ',')).collect();
-        }
-        params.push((key.trim().to_ascii_lowercase(), value));
-    }
-    Some(params)
+    let challenges = http_auth::parse_challenges(header).ok()?;
+    let bearer = challenges.into_iter().find(|c| c.scheme.eq_ignore_ascii_case("bearer"))?;
+    Some(bearer.params.iter().map(|(name, value)| (name.to_ascii_lowercase(), value.to_unescaped())).collect())
 }
 
 /// How cnbx's own requests (those oci-client cannot make with a bound) authenticate.
@@ -1115,18 +1289,13 @@ async fn get_manifest(
         oref.repository(),
         oref.digest().or(oref.tag()).unwrap_or("latest")
     );
-    let too_large = || RegistryError::TooLarge {
-        image: ctx.image.clone(),
-        registry: ctx.registry.clone(),
-        what: "manifest",
-        limit,
-    };
+    let too_large = || ctx.error(RegistryErrorKind::TooLarge { what: Document::Manifest, limit });
     let res = retry_request(conn, ctx, || async {
         let request = conn.http.get(&url).header(reqwest::header::ACCEPT, media_type::ALL_MANIFESTS.join(", "));
-        let response = auth.apply(request).send().await.map_err(|e| request_error(&e, ctx))?;
+        let response = auth.apply(request).send().await.map_err(|e| request_error(e, ctx))?;
         let status = response.status();
         if status != reqwest::StatusCode::OK {
-            let body = read_body(response, MAX_ERROR_BODY).await.map_err(|e| request_error(&e, ctx))?;
+            let body = read_body(response, MAX_ERROR_BODY).await.map_err(|e| request_error(e, ctx))?;
             return Err(classify(status_error(status, &body.bytes, &url), ctx));
         }
         if response.content_length().is_some_and(|n| n > limit) {
@@ -1134,37 +1303,30 @@ async fn get_manifest(
         }
         let header =
             response.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).map(|v| v.trim().to_owned());
-        let body = read_body(response, limit).await.map_err(|e| request_error(&e, ctx))?;
+        let body = read_body(response, limit).await.map_err(|e| request_error(e, ctx))?;
         Ok((body.complete().ok_or_else(too_large)?, header))
     })
     .await;
     let (bytes, header) = match res {
         Ok(found) => found,
-        Err(RegistryError::NotFound { .. }) => return Ok(None),
+        Err(e) if matches!(e.kind(), RegistryErrorKind::NotFound(_)) => return Ok(None),
         Err(e) => return Err(e),
     };
     let actual = Digest::of(&bytes);
     // Only sha256 is checked: it is what cnbx computes, and what registries send.
     for expected in [oref.digest(), header.as_deref()].into_iter().flatten() {
         if expected.starts_with("sha256:") && expected != actual.as_str() {
-            return Err(RegistryError::DigestMismatch {
-                image: ctx.image.clone(),
-                digest: excerpt(expected),
-                actual: actual.to_string(),
-            });
+            return Err(
+                ctx.error(RegistryErrorKind::DigestMismatch { digest: excerpt(expected), actual: actual.to_string() })
+            );
         }
     }
     Ok(Some(bytes))
 }
 
 /// A blob that is not as large as its descriptor says.
-fn blob_size_error(desc: &Descriptor, problem: String, ctx: &Ctx) -> RegistryError {
-    RegistryError::BlobSize {
-        image: ctx.image.clone(),
-        registry: ctx.registry.clone(),
-        digest: desc.digest.to_string(),
-        problem,
-    }
+fn blob_size_error(desc: &Descriptor, problem: SizeProblem, ctx: &Ctx) -> RegistryError {
+    ctx.error(RegistryErrorKind::BlobSize { digest: desc.digest.clone(), problem })
 }
 
 /// Fails when the registry announces a blob larger than its descriptor.
@@ -1174,11 +1336,9 @@ fn check_announced(
     ctx: &Ctx,
 ) -> Result<(), RegistryError> {
     match stream.content_length {
-        Some(n) if n > desc.size => Err(blob_size_error(
-            desc,
-            format!("the registry announced {n} bytes, but its descriptor says {}", desc.size),
-            ctx,
-        )),
+        Some(n) if n > desc.size => {
+            Err(blob_size_error(desc, SizeProblem::Announced { announced: n, expected: desc.size }, ctx))
+        }
         _ => Ok(()),
     }
 }
@@ -1186,8 +1346,7 @@ fn check_announced(
 /// Fails when `have` bytes of a blob and `chunk` more are more than its descriptor gives.
 fn check_room(have: u64, chunk: usize, desc: &Descriptor, ctx: &Ctx) -> Result<(), RegistryError> {
     if have + chunk as u64 > desc.size {
-        let problem = format!("the registry sent more than the {} bytes its descriptor gives", desc.size);
-        return Err(blob_size_error(desc, problem, ctx));
+        return Err(blob_size_error(desc, SizeProblem::TooLong { expected: desc.size }, ctx));
     }
     Ok(())
 }
@@ -1196,12 +1355,7 @@ fn check_room(have: u64, chunk: usize, desc: &Descriptor, ctx: &Ctx) -> Result<(
 async fn get_small_blob(conn: &Conn, oref: &Reference, desc: &Descriptor, ctx: &Ctx) -> Result<Vec<u8>, RegistryError> {
     let limit = limits::MAX_DOCUMENT;
     if desc.size > limit {
-        return Err(RegistryError::TooLarge {
-            image: ctx.image.clone(),
-            registry: ctx.registry.clone(),
-            what: "config",
-            limit,
-        });
+        return Err(ctx.error(RegistryErrorKind::TooLarge { what: Document::Config, limit }));
     }
     let bytes = retry_request(conn, ctx, || async {
         let mut stream =
@@ -1219,11 +1373,8 @@ async fn get_small_blob(conn: &Conn, oref: &Reference, desc: &Descriptor, ctx: &
     .map_err(|e| blob_missing(e, desc))?;
     let actual = Digest::of(&bytes);
     if actual != desc.digest {
-        return Err(RegistryError::DigestMismatch {
-            image: ctx.image.clone(),
-            digest: desc.digest.to_string(),
-            actual: actual.to_string(),
-        });
+        return Err(ctx
+            .error(RegistryErrorKind::DigestMismatch { digest: desc.digest.to_string(), actual: actual.to_string() }));
     }
     Ok(bytes)
 }
@@ -1244,11 +1395,7 @@ async fn download_blob(
         total: Some(desc.size),
     };
     reporter.start(&task);
-    let store_err = |source: BlobError| RegistryError::Store {
-        image: ctx.image.clone(),
-        digest: desc.digest.to_string(),
-        source: Box::new(source),
-    };
+    let store_err = |source: BlobError| ctx.error(RegistryErrorKind::Store { digest: desc.digest.clone(), source });
     let write_err = |source| store_err(BlobError::Write { store: into.root().to_path_buf(), source });
     let res = retry(|| async {
         let mut stream = bounded(conn, ctx, conn.client.pull_blob_stream(oref, &layer_descriptor(desc)))
@@ -1264,17 +1411,13 @@ async fn download_blob(
             reporter.advance(&task.id, chunk.len() as u64);
         }
         if writer.written() != desc.size {
-            let problem =
-                format!("the registry sent {} bytes, but its descriptor says {}", writer.written(), desc.size);
+            let problem = SizeProblem::TooShort { sent: writer.written(), expected: desc.size };
             return Err(blob_size_error(desc, problem, ctx));
         }
         match writer.commit(Some(&desc.digest)) {
             Ok(_) => Ok(()),
-            Err(BlobError::Mismatch { expected, actual, .. }) => Err(RegistryError::DigestMismatch {
-                image: ctx.image.clone(),
-                digest: expected.to_string(),
-                actual: actual.to_string(),
-            }),
+            Err(BlobError::Mismatch { expected, actual, .. }) => Err(ctx
+                .error(RegistryErrorKind::DigestMismatch { digest: expected.to_string(), actual: actual.to_string() })),
             Err(e) => Err(store_err(e)),
         }
     })
@@ -1295,11 +1438,8 @@ async fn upload_file(
     task_id: &str,
     ctx: &Ctx,
 ) -> Result<(), RegistryError> {
-    let store_err = |source: BlobError| RegistryError::Store {
-        image: ctx.image.clone(),
-        digest: descriptor.digest.to_string(),
-        source: Box::new(source),
-    };
+    let store_err =
+        |source: BlobError| ctx.error(RegistryErrorKind::Store { digest: descriptor.digest.clone(), source });
     retry(|| async {
         let file = store.open_blob(&descriptor.digest).map_err(store_err)?;
         let from = store.path(&descriptor.digest).display().to_string();
@@ -1369,12 +1509,8 @@ async fn push_manifest(
     media_type: &str,
     ctx: &Ctx,
 ) -> Result<(), RegistryError> {
-    let content_type = reqwest::header::HeaderValue::from_str(media_type).map_err(|_| RegistryError::Protocol {
-        image: ctx.image.clone(),
-        registry: ctx.registry.clone(),
-        operation: ctx.operation,
-        detail: format!("invalid media type {media_type:?}"),
-    })?;
+    let content_type = reqwest::header::HeaderValue::from_str(media_type)
+        .map_err(|_| ctx.error(RegistryErrorKind::Protocol(format!("invalid media type '{}'", excerpt(media_type)))))?;
     let body = bytes::Bytes::copy_from_slice(bytes);
     retry_request(conn, ctx, || async {
         conn.client
@@ -1432,14 +1568,7 @@ async fn bounded<F: Future>(conn: &Conn, ctx: &Ctx, fut: F) -> Result<F::Output,
 
 /// The (transient) error of a request or transfer that stalled.
 fn stalled(conn: &Conn, ctx: &Ctx) -> RegistryError {
-    RegistryError::Network {
-        image: ctx.image.clone(),
-        registry: ctx.registry.clone(),
-        detail: format!(
-            "no answer and no progress for {} ms (the registry or the network stalled; {STALL_TIMEOUT_ENV} sets how long cnbx waits)",
-            conn.stall.as_millis()
-        ),
-    }
+    ctx.error(RegistryErrorKind::Stalled { after: conn.stall })
 }
 
 /// [`retry`] for a request that is not a transfer: each attempt is [`bounded`].
@@ -1475,28 +1604,15 @@ where
 /// Turns oci-client's error into ours, for the image and registry in `ctx`.
 fn classify(e: OciDistributionError, ctx: &Ctx) -> RegistryError {
     use OciDistributionError as E;
-    let auth = |note: String| auth_error(ctx, note);
-    let not_found =
-        |detail: String| RegistryError::NotFound { image: ctx.image.clone(), registry: ctx.registry.clone(), detail };
-    let protocol = |detail: String| RegistryError::Protocol {
-        image: ctx.image.clone(),
-        registry: ctx.registry.clone(),
-        operation: ctx.operation,
-        detail,
-    };
-    let server = |code: u16, detail: String| RegistryError::Server {
-        image: ctx.image.clone(),
-        registry: ctx.registry.clone(),
-        code,
-        detail: excerpt(&detail),
-    };
+    use RegistryErrorKind as K;
+    let server = |code: u16, message: &str| ctx.error(K::Server { code, message: excerpt(message) });
     match e {
-        E::UnauthorizedError { .. } => auth(String::new()),
-        E::AuthenticationFailure(reason) => auth(format!(" (the token service said: {})", excerpt(&reason))),
+        E::UnauthorizedError { .. } => auth_error(ctx, AuthNote::None),
+        E::AuthenticationFailure(reason) => auth_error(ctx, AuthNote::TokenService(excerpt(&reason))),
         E::RegistryError { envelope, .. } => {
             let codes: Vec<&OciErrorCode> = envelope.errors.iter().map(|e| &e.code).collect();
             if codes.iter().any(|c| matches!(c, OciErrorCode::Unauthorized | OciErrorCode::Denied)) {
-                auth(String::new())
+                auth_error(ctx, AuthNote::None)
             } else if codes.iter().any(|c| {
                 matches!(
                     c,
@@ -1506,112 +1622,100 @@ fn classify(e: OciDistributionError, ctx: &Ctx) -> RegistryError {
                         | OciErrorCode::BlobUnknown
                 )
             }) {
-                not_found(format!(" ({})", excerpt(&envelope_text(&envelope))))
+                ctx.error(K::NotFound(Missing::Reported(excerpt(&envelope_text(&envelope)))))
             } else if codes.iter().any(|c| matches!(c, OciErrorCode::Toomanyrequests)) {
-                server(429, envelope_text(&envelope))
+                server(429, &envelope_text(&envelope))
             } else {
-                protocol(excerpt(&envelope_text(&envelope)))
+                ctx.error(K::Protocol(excerpt(&envelope_text(&envelope))))
             }
         }
         E::ServerError { code, message, .. } => match code {
-            401 | 403 => auth(String::new()),
-            404 => not_found(String::new()),
-            _ => server(code, message),
+            401 | 403 => auth_error(ctx, AuthNote::None),
+            404 => ctx.error(K::NotFound(Missing::Image)),
+            _ => server(code, &message),
         },
-        E::ImageManifestNotFoundError(_) => not_found(String::new()),
+        E::ImageManifestNotFoundError(_) => ctx.error(K::NotFound(Missing::Image)),
         E::DigestError(DigestError::VerificationError { expected, actual }) => {
-            RegistryError::DigestMismatch { image: ctx.image.clone(), digest: excerpt(&expected), actual }
+            ctx.error(K::DigestMismatch { digest: excerpt(&expected), actual })
         }
-        E::RequestError(re) => request_error(&re, ctx),
+        E::RequestError(re) => request_error(re, ctx),
         E::IoError(io) => {
             if let Some(DigestError::VerificationError { expected, actual }) =
                 io.get_ref().and_then(|inner| inner.downcast_ref::<DigestError>())
             {
-                return RegistryError::DigestMismatch {
-                    image: ctx.image.clone(),
-                    digest: excerpt(expected),
-                    actual: actual.clone(),
-                };
+                return ctx.error(K::DigestMismatch { digest: excerpt(expected), actual: actual.clone() });
             }
-            if let Some(re) = io.get_ref().and_then(|inner| inner.downcast_ref::<reqwest::Error>()) {
-                return request_error(re, ctx);
-            }
-            RegistryError::Network {
-                image: ctx.image.clone(),
-                registry: ctx.registry.clone(),
-                detail: error_chain(&io),
+            match reqwest_inside(io) {
+                Ok(re) => request_error(re, ctx),
+                Err(io) => ctx.error(K::Transfer(io)),
             }
         }
-        // Whatever else oci-client reports may hold text the registry sent.
-        other => protocol(excerpt(&error_chain(&other))),
+        // Whatever else oci-client reports may hold text the registry sent, so it is shown as
+        // an excerpt. Its messages already include the text of their sources (`{0}` of a
+        // `#[from]` field), so its own message is the whole of it.
+        other => ctx.error(K::Protocol(excerpt(&other.to_string()))),
+    }
+}
+
+/// The reqwest error an I/O error (of a body stream) carries, or the I/O error itself.
+fn reqwest_inside(io: std::io::Error) -> Result<reqwest::Error, std::io::Error> {
+    if !io.get_ref().is_some_and(|inner| inner.is::<reqwest::Error>()) {
+        return Err(io);
+    }
+    let kind = io.kind();
+    match io.into_inner().map(|inner| inner.downcast::<reqwest::Error>()) {
+        Some(Ok(re)) => Ok(*re),
+        Some(Err(other)) => Err(std::io::Error::new(kind, other)),
+        None => Err(std::io::Error::from(kind)),
     }
 }
 
 /// An authentication error, with a note on the credentials that were used, if any.
-fn auth_error(ctx: &Ctx, note: String) -> RegistryError {
-    let note = if !note.is_empty() {
-        note
-    } else if ctx.identity_token {
-        " (config.json holds an identity token for this registry, which cnbx cannot use yet; log in with a password or access token)".to_owned()
-    } else if ctx.has_credentials {
-        " (the credentials found for it were rejected)".to_owned()
-    } else {
-        note
+fn auth_error(ctx: &Ctx, note: AuthNote) -> RegistryError {
+    let note = match note {
+        AuthNote::None if ctx.identity_token => AuthNote::IdentityToken,
+        AuthNote::None if ctx.has_credentials => AuthNote::Rejected,
+        note => note,
     };
-    RegistryError::Auth { image: ctx.image.clone(), registry: ctx.registry.clone(), note }
+    ctx.error(RegistryErrorKind::Auth(note))
 }
 
-fn request_error(re: &reqwest::Error, ctx: &Ctx) -> RegistryError {
+fn request_error(re: reqwest::Error, ctx: &Ctx) -> RegistryError {
+    use RegistryErrorKind as K;
     if let Some(status) = re.status() {
         let code = status.as_u16();
         return match code {
-            401 | 403 => auth_error(ctx, String::new()),
-            404 => RegistryError::NotFound {
-                image: ctx.image.clone(),
-                registry: ctx.registry.clone(),
-                detail: String::new(),
-            },
-            _ => RegistryError::Server {
-                image: ctx.image.clone(),
-                registry: ctx.registry.clone(),
-                code,
-                detail: error_chain(re),
-            },
+            401 | 403 => auth_error(ctx, AuthNote::None),
+            404 => ctx.error(K::NotFound(Missing::Image)),
+            // reqwest's own message: the status and the URL cnbx asked.
+            _ => ctx.error(K::Server { code, message: re.to_string() }),
         };
     }
     if re.is_connect() && !re.is_timeout() {
-        let hint = if is_dns_failure(re) {
-            format!(
-                "; the host name of {} could not be resolved: check the registry name, and the network and DNS",
-                ctx.registry
-            )
+        let hint = if is_dns_failure(&re) {
+            ConnectHint::Dns
         } else if ctx.plain_http {
-            String::new()
+            ConnectHint::None
         } else {
-            format!(
-                "; cnbx used HTTPS: if {} serves plain HTTP, pass --insecure-registry {}",
-                ctx.registry, ctx.registry
-            )
+            ConnectHint::InsecureRegistry
         };
-        return RegistryError::Connect {
-            image: ctx.image.clone(),
-            registry: ctx.registry.clone(),
-            detail: error_chain(re),
-            hint,
-        };
+        return ctx.error(K::Connect { hint, source: re });
     }
-    RegistryError::Network { image: ctx.image.clone(), registry: ctx.registry.clone(), detail: error_chain(re) }
+    ctx.error(K::Request(re))
 }
 
 /// A streamed blob that is not what its descriptor says.
 fn verify_error(e: BlobError, desc: &Descriptor, ctx: &Ctx) -> RegistryError {
     match e {
-        BlobError::Mismatch { expected, actual, .. } => RegistryError::DigestMismatch {
-            image: ctx.image.clone(),
-            digest: expected.to_string(),
-            actual: actual.to_string(),
-        },
-        other => blob_size_error(desc, other.to_string(), ctx),
+        BlobError::Mismatch { expected, actual, .. } => {
+            ctx.error(RegistryErrorKind::DigestMismatch { digest: expected.to_string(), actual: actual.to_string() })
+        }
+        BlobError::TooLarge { limit, .. } => blob_size_error(desc, SizeProblem::TooLong { expected: limit }, ctx),
+        BlobError::TooShort { expected, actual, .. } => {
+            blob_size_error(desc, SizeProblem::TooShort { sent: actual, expected }, ctx)
+        }
+        // A verifier reports nothing else.
+        other => ctx.error(RegistryErrorKind::Protocol(other.to_string())),
     }
 }
 
@@ -1629,22 +1733,24 @@ fn is_dns_failure(e: &dyn std::error::Error) -> bool {
 }
 
 /// A missing blob names the blob.
-fn blob_missing(e: RegistryError, desc: &Descriptor) -> RegistryError {
-    match e {
-        RegistryError::NotFound { image, registry, .. } => {
-            RegistryError::NotFound { image, registry, detail: format!(": blob {} is missing", desc.digest) }
-        }
-        other => other,
+fn blob_missing(mut e: RegistryError, desc: &Descriptor) -> RegistryError {
+    if let RegistryErrorKind::NotFound(missing) = &mut *e.kind {
+        *missing = Missing::Blob(desc.digest.clone());
     }
+    e
 }
 
 fn io_error(e: std::io::Error, desc: &Descriptor, ctx: &Ctx) -> RegistryError {
-    match classify(OciDistributionError::IoError(e), ctx) {
-        RegistryError::DigestMismatch { image, actual, .. } => {
-            RegistryError::DigestMismatch { image, digest: desc.digest.to_string(), actual }
-        }
-        other => other,
+    let mut e = classify(OciDistributionError::IoError(e), ctx);
+    if let RegistryErrorKind::DigestMismatch { digest, .. } = &mut *e.kind {
+        *digest = desc.digest.to_string();
     }
+    e
+}
+
+/// The error of a client that could not be set up for `reference`.
+fn setup_error(reference: &ImageRef, kind: RegistryErrorKind) -> RegistryError {
+    RegistryError::new(reference.original(), display_registry(reference.registry()), Operation::Pull, kind)
 }
 
 fn envelope_text(envelope: &oci_client::errors::OciEnvelope) -> String {
@@ -1654,23 +1760,6 @@ fn envelope_text(envelope: &oci_client::errors::OciEnvelope) -> String {
         .map(|e| if e.message.is_empty() { format!("{:?}", e.code) } else { e.message.clone() })
         .collect::<Vec<_>>()
         .join("; ")
-}
-
-/// An error and its sources, `: `-separated.
-/// An error and its sources, joined by `: ` (a source whose text is already there is left
-/// out).
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -1789,6 +1878,28 @@ mod tests {
             ]
         );
         assert!(parse_bearer_challenge(r#"Basic realm="x""#).is_none());
+        // Several challenges in one header, names in any case, escapes and plain tokens.
+        let p = parse_bearer_challenge(r#"Basic realm="x", BEARER Realm="https://a/t\"q\"", service=reg"#).unwrap();
+        assert_eq!(p, [("realm".to_owned(), "https://a/t\"q\"".to_owned()), ("service".to_owned(), "reg".to_owned())]);
+        assert!(parse_bearer_challenge("Bearer realm=\"unterminated").is_none());
+    }
+
+    #[test]
+    fn errors_state_image_and_registry_once_and_keep_their_source() {
+        let json = serde_json::from_slice::<Manifest>(b"{").unwrap_err();
+        let kind = RegistryErrorKind::InvalidDocument { what: Document::Manifest, source: json.into() };
+        let e = RegistryError::new("cnbx.test/app:v1", "cnbx.test", Operation::Pull, kind);
+        assert_eq!(
+            cnbx_fs::error_chain(&e),
+            "cnbx.test/app:v1: the manifest from cnbx.test is invalid: EOF while parsing an object at line 1 column 1"
+        );
+        let e = RegistryError::new("cnbx.test/app:v1", "cnbx.test", Operation::Push, RegistryErrorKind::NothingToPush);
+        assert_eq!(cnbx_fs::error_chain(&e), "nothing to push to cnbx.test/app:v1");
+        assert!(!e.is_transient());
+        let stalled = RegistryErrorKind::Stalled { after: Duration::from_millis(1500) };
+        let e = RegistryError::new("cnbx.test/app:v1", "cnbx.test", Operation::Pull, stalled);
+        assert!(e.is_transient());
+        assert!(e.to_string().starts_with("network error talking to cnbx.test for cnbx.test/app:v1: no answer"), "{e}");
     }
 
     #[test]

@@ -12,7 +12,8 @@ use std::process::Command;
 use std::sync::Mutex;
 
 use cnbx_oci::BlobStore;
-use cnbx_oci::layer::{ArchiveSource, LayerError, LayerRecipe, build_layer, build_layers, walk_dir};
+use cnbx_oci::cache::build_layers;
+use cnbx_oci::layer::{ArchiveSource, LayerError, LayerRecipe, build_layer, walk_dir};
 use cnbx_oci::progress::{Level, NullReporter, Reporter, Task, TaskKind};
 use cnbx_oci::tarball::{EntryKind, HeaderFormat, TarEntry, TarError, TarTime, TarWriter, clean_path};
 use layers_support::chain;

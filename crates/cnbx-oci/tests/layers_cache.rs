@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use cnbx_oci::BlobStore;
-use cnbx_oci::cache::LayerCache;
-use cnbx_oci::layer::{LayerRecipe, build_layers, walk_dir};
+use cnbx_oci::cache::{LayerCache, build_layers};
+use cnbx_oci::layer::{LayerRecipe, walk_dir};
 use cnbx_oci::progress::NullReporter;
 use cnbx_oci::tarball::{TarEntry, TarTime};
 use filetime::FileTime;

@@ -12,7 +12,7 @@ use cnbx_oci::config::ImageConfig;
 use cnbx_oci::image::{BlobSource, ImageToWrite, SourceImage};
 use cnbx_oci::layer::{LayerRecipe, build_layer};
 use cnbx_oci::progress::NullReporter;
-use cnbx_oci::registry::{RegistryClient, RegistryError, RegistryOptions};
+use cnbx_oci::registry::{RegistryClient, RegistryError, RegistryErrorKind, RegistryOptions};
 use cnbx_oci::spec::{Platform, media_type};
 use cnbx_oci::{BlobStore, Digest, TarEntry};
 use cnbx_refs::ImageRef;
@@ -203,7 +203,7 @@ async fn pull_layers_downloads_and_verifies_every_blob() {
 
     let (_d3, fresh) = temp_store();
     let err = client.pull_layers(&fetched, &fresh, &NullReporter).await.unwrap_err();
-    assert!(matches!(err, RegistryError::DigestMismatch { .. }), "{err:?}");
+    assert!(matches!(err.kind(), RegistryErrorKind::DigestMismatch { .. }), "{err:?}");
     let msg = err.to_string();
     eprintln!("{msg}");
     assert!(msg.contains(big.as_str()), "{msg}");
@@ -387,7 +387,7 @@ async fn basic_auth_uses_docker_config_and_fails_clearly_without_it() {
         host = reg.host()
     );
     let err = anonymous.push(&target, std::slice::from_ref(&image), &NullReporter).await.unwrap_err();
-    assert!(matches!(err, RegistryError::Auth { .. }), "{err:?}");
+    assert!(matches!(err.kind(), RegistryErrorKind::Auth { .. }), "{err:?}");
     eprintln!("{err}");
     assert!(err.to_string().contains(&expected), "{err}");
     assert!(err.to_string().contains("private/app:v1"), "{err}");
@@ -407,7 +407,7 @@ async fn basic_auth_uses_docker_config_and_fails_clearly_without_it() {
     )
     .unwrap();
     let err = client_with_config(wrong_dir.path()).fetch_image(&target, None).await.unwrap_err();
-    assert!(matches!(err, RegistryError::Auth { .. }), "{err:?}");
+    assert!(matches!(err.kind(), RegistryErrorKind::Auth { .. }), "{err:?}");
     assert!(err.to_string().contains("the credentials found for it were rejected"), "{err}");
     assert!(!err.to_string().contains("not-the-password"), "{err}");
 }
@@ -419,8 +419,13 @@ async fn connection_refused_names_the_registry() {
     let reference = r(&format!("127.0.0.1:{port}/x/y:1"));
     let err = client().fetch_image(&reference, None).await.unwrap_err();
     eprintln!("{err}");
-    assert!(matches!(err, RegistryError::Connect { .. }), "{err:?}");
+    assert!(matches!(err.kind(), RegistryErrorKind::Connect { .. }), "{err:?}");
     assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
+    // The connection error is the source, shown once after the message.
+    let chain = cnbx_fs::error_chain(&err);
+    assert!(std::error::Error::source(&err).is_some(), "{err:?}");
+    assert!(chain.starts_with(&format!("{err}: ")), "{chain}");
+    assert!(chain.to_lowercase().contains("connection refused"), "{chain}");
 }
 
 /// A host name that cannot be resolved is a DNS problem: the message says so, and does not
@@ -431,7 +436,7 @@ async fn an_unresolvable_host_is_not_told_to_use_insecure_registry() {
     let err = client().fetch_image(&r("cnbx-test-host.invalid/x/y:1"), None).await.unwrap_err();
     let msg = err.to_string();
     eprintln!("{msg}");
-    assert!(matches!(err, RegistryError::Connect { .. }), "{err:?}");
+    assert!(matches!(err.kind(), RegistryErrorKind::Connect { .. }), "{err:?}");
     assert!(!msg.contains("--insecure-registry"), "{msg}");
     assert!(msg.contains("could not be resolved: check the registry name"), "{msg}");
 }
@@ -466,7 +471,7 @@ async fn blob_stream_yields_the_verified_blob_and_refuses_a_tampered_one() {
     tampered[last] ^= 0xff;
     std::fs::write(&path, &tampered).unwrap();
     let err = read_all(client, fetched, big.clone()).await.unwrap_err();
-    assert!(matches!(err, RegistryError::DigestMismatch { .. }), "{err:?}");
+    assert!(matches!(err.kind(), RegistryErrorKind::DigestMismatch { .. }), "{err:?}");
     assert!(err.to_string().contains("test/stream:v1"), "{err}");
 }
 
@@ -543,7 +548,7 @@ async fn server_errors_are_retried_with_backoff_then_reported() {
     let via_proxy = r(&format!("127.0.0.1:{port}/test/retry:v1"));
     let err = client.fetch_image(&via_proxy, None).await.unwrap_err();
     eprintln!("{err}");
-    assert!(matches!(err, RegistryError::Server { code: 503, .. }), "{err:?}");
+    assert!(matches!(err.kind(), RegistryErrorKind::Server { code: 503, .. }), "{err:?}");
     assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
     assert_eq!(failed.load(std::sync::atomic::Ordering::SeqCst), 4, "1 attempt + 3 retries");
 }

@@ -16,7 +16,7 @@ use cnbx_oci::config::ImageConfig;
 use cnbx_oci::image::ImageToWrite;
 use cnbx_oci::layer::{LayerRecipe, build_layer};
 use cnbx_oci::progress::NullReporter;
-use cnbx_oci::registry::{RegistryClient, RegistryError, RegistryOptions};
+use cnbx_oci::registry::{RegistryClient, RegistryErrorKind, RegistryOptions};
 use cnbx_oci::spec::{Platform, media_type};
 use cnbx_oci::{BlobStore, TarEntry};
 use cnbx_refs::ImageRef;
@@ -293,7 +293,7 @@ async fn bearer_tokens_from_a_token_service_with_docker_config_credentials() {
     });
     let err = anonymous.fetch_image(&first, None).await.unwrap_err();
     eprintln!("{err}");
-    assert!(matches!(err, RegistryError::Auth { .. }), "{err:?}");
+    assert!(matches!(err.kind(), RegistryErrorKind::Auth { .. }), "{err:?}");
     assert!(err.to_string().contains(&format!("authentication required for {host}")), "{err}");
     assert!(!err.to_string().contains(PASSWORD));
     assert!(!anonymous.can_read(&first).await);

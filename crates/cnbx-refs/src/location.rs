@@ -115,10 +115,10 @@ impl ImageLocation {
             return ImageRef::parse(name).map(Self::Name);
         }
 
-        if let Some((scheme, _)) = s.split_once(':') {
-            if UNSUPPORTED_TRANSPORTS.contains(&scheme) {
-                return Err(err(format!("the '{}:' transport is not supported; {SUPPORTED}", excerpt(scheme))));
-            }
+        if let Some((scheme, _)) = s.split_once(':')
+            && UNSUPPORTED_TRANSPORTS.contains(&scheme)
+        {
+            return Err(err(format!("the '{}:' transport is not supported; {SUPPORTED}", excerpt(scheme))));
         }
         ImageRef::parse(s).map(Self::Name).map_err(|e| {
             if looks_like_path(s) {

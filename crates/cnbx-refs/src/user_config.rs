@@ -18,10 +18,13 @@
 //!   user's own, so a symbolic link is followed, but what is read must be a regular file (a
 //!   FIFO or a device is refused without blocking), text (not quoted otherwise), and at most
 //!   [`cnbx_fs::limits::MAX_CONFIG_FILE`] bytes.
-//! * **Unknown keys are kept.** pack re-encodes its own struct and drops every key it does not
-//!   know; we keep all other keys and tables, and unknown keys inside `[[run-images]]`
-//!   entries, in their order. **Comments and formatting are not kept**: the file is
-//!   re-encoded (`toml`'s encoder: no indentation, inline arrays).
+//! * **The file is edited, not re-encoded.** pack re-encodes its own struct and drops every
+//!   key it does not know, and every comment; we change only what an operation changes
+//!   (`toml_edit`): other keys and tables, unknown keys inside `[[run-images]]` entries,
+//!   comments, key order and formatting stay as they are. A `mirrors` array whose content
+//!   changes is written on one line (its trailing comment is kept); a removed entry goes with
+//!   the comments above it; a new entry is appended after the last one. Entries written as
+//!   an inline array (`run-images = [{ image = "…" }]`) stay inline.
 //! * **Saving is atomic** ([`cnbx_fs::AtomicFile`]): a temporary file in the same directory
 //!   is written, flushed to disk and renamed over `config.toml` (then the directory is
 //!   synced). The directory is created with mode 0750 as pack does. An existing file keeps
@@ -50,6 +53,7 @@ use std::path::{Path, PathBuf};
 
 use cnbx_fs::{AtomicFile, FileLock, FsError};
 use serde::Deserialize;
+use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, Value};
 
 use cnbx_model::RunImage;
 
@@ -121,14 +125,6 @@ pub enum UserConfigError {
         /// 1-based column (in characters) of the problem, when known.
         column: Option<usize>,
         /// What is wrong (quoting the file only as excerpts).
-        message: String,
-    },
-    /// The config could not be encoded as TOML.
-    #[error("failed to encode config file {}: {message}", path.display())]
-    Encode {
-        /// The config file.
-        path: PathBuf,
-        /// The encoder's message.
         message: String,
     },
     /// The lock file could not be created or locked.
@@ -241,21 +237,23 @@ struct RunImageEntry {
     mirrors: Vec<String>,
 }
 
-/// The user config: `run-images` plus every other key, kept for saving.
-#[derive(Debug, Clone, PartialEq)]
+/// The user config: `run-images`, and the document it was read from, kept for saving.
+#[derive(Debug, Clone)]
 pub struct UserConfig {
     path: PathBuf,
-    /// The whole document as loaded (`run-images` is rewritten from `run_images` on save).
-    doc: toml::Table,
+    /// The whole document as loaded, with its comments and formatting (`run-images` is
+    /// rewritten from `run_images` on save).
+    doc: DocumentMut,
     run_images: Vec<RunImage>,
-    /// Keys of each `run_images` entry other than `image` and `mirrors`.
-    extras: Vec<toml::Table>,
+    /// The table of each `run_images` entry as the file wrote it (other keys, comments,
+    /// formatting); empty for an entry added since.
+    tables: Vec<Table>,
 }
 
 impl UserConfig {
     /// An empty config that will be saved to `path`.
     pub fn empty(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into(), doc: toml::Table::new(), run_images: Vec::new(), extras: Vec::new() }
+        Self { path: path.into(), doc: DocumentMut::new(), run_images: Vec::new(), tables: Vec::new() }
     }
 
     /// Loads `CNBX_HOME/config.toml` (see [`cnbx_home`]).
@@ -321,37 +319,31 @@ impl UserConfig {
         if let Err(source) = cnbx_fs::check_text(text) {
             return Err(UserConfigError::NotText { path, source });
         }
-        let parse_error = |e: toml::de::Error| {
-            let (line, column) = match e.span() {
+        let parse_error = |span: Option<std::ops::Range<usize>>, message: &str| {
+            let (line, column) = match span {
                 Some(span) => {
                     let (l, c) = line_column(text, span.start);
                     (Some(l), Some(c))
                 }
                 None => (None, None),
             };
-            let message = cnbx_fs::excerpt_quoted(e.message().trim_end());
+            let message = cnbx_fs::excerpt_quoted(message.trim_end());
             UserConfigError::Parse { path: path.clone(), line, column, message }
         };
-        let doc: toml::Table = toml::from_str(text).map_err(parse_error)?;
-        let view: RunImagesView = toml::from_str(text).map_err(parse_error)?;
-        let mut extras: Vec<toml::Table> = match doc.get(RUN_IMAGES_KEY) {
-            Some(toml::Value::Array(entries)) => entries
+        let view: RunImagesView = toml::from_str(text).map_err(|e| parse_error(e.span(), e.message()))?;
+        let doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| parse_error(e.span(), e.message()))?;
+        let mut tables: Vec<Table> = match doc.get(RUN_IMAGES_KEY) {
+            Some(Item::ArrayOfTables(entries)) => entries.iter().cloned().collect(),
+            Some(Item::Value(Value::Array(entries))) => entries
                 .iter()
-                .map(|entry| match entry {
-                    toml::Value::Table(t) => t
-                        .iter()
-                        .filter(|(k, _)| *k != "image" && *k != "mirrors")
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect(),
-                    _ => toml::Table::new(),
-                })
+                .map(|entry| entry.as_inline_table().map(|t| t.clone().into_table()).unwrap_or_default())
                 .collect(),
             _ => Vec::new(),
         };
         // The typed view and the document describe the same array; keep them in step.
-        extras.resize_with(view.run_images.len(), toml::Table::new);
+        tables.resize_with(view.run_images.len(), Table::new);
         let run_images = view.run_images.into_iter().map(|e| RunImage::new(e.image, e.mirrors)).collect();
-        Ok(Self { path, doc, run_images, extras })
+        Ok(Self { path, doc, run_images, tables })
     }
 
     /// The file this config is loaded from and saved to.
@@ -402,7 +394,7 @@ impl UserConfig {
             }
             None => {
                 self.run_images.push(RunImage::new(image, merged.clone()));
-                self.extras.push(toml::Table::new());
+                self.tables.push(Table::new());
                 true
             }
         };
@@ -441,33 +433,45 @@ impl UserConfig {
         RemoveOutcome::RemovedSome { removed, not_configured, remaining, entry_deleted }
     }
 
-    /// The config as it will be saved.
-    pub fn to_toml(&self) -> Result<String, UserConfigError> {
-        let entries = self
-            .run_images
-            .iter()
-            .zip(&self.extras)
-            .map(|(entry, extra)| {
-                let mut t = toml::Table::new();
-                t.insert("image".into(), toml::Value::String(entry.image.clone()));
-                t.insert(
-                    "mirrors".into(),
-                    toml::Value::Array(entry.mirror_list().iter().map(|m| toml::Value::String(m.clone())).collect()),
-                );
-                t.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
-                toml::Value::Table(t)
-            })
-            .collect();
+    /// The config as it will be saved: the document as loaded, with `run-images` as the
+    /// entries are now (see the module docs).
+    pub fn to_toml(&self) -> String {
+        let tables = self.run_images.iter().zip(&self.tables).map(|(entry, table)| entry_table(entry, table));
+        let inline = matches!(self.doc.get(RUN_IMAGES_KEY), Some(Item::Value(_)));
+        let run_images = if self.run_images.is_empty() {
+            // As pack writes it once the last entry is gone.
+            Item::Value(Value::Array(toml_edit::Array::new()))
+        } else if inline {
+            Item::Value(Value::Array(tables.map(|t| Value::InlineTable(t.into_inline_table())).collect()))
+        } else {
+            Item::ArrayOfTables(tables.collect::<ArrayOfTables>())
+        };
         let mut doc = self.doc.clone();
-        // An existing key keeps its position (the table preserves insertion order).
-        doc.insert(RUN_IMAGES_KEY.into(), toml::Value::Array(entries));
-        toml::to_string(&doc).map_err(|e| UserConfigError::Encode { path: self.path.clone(), message: e.to_string() })
+        match doc.get_mut(RUN_IMAGES_KEY) {
+            // In place: the key keeps its position.
+            Some(item) => {
+                let header_became_value = item.is_array_of_tables() != run_images.is_array_of_tables();
+                let mut run_images = run_images;
+                if let (Item::Value(old), Item::Value(new)) = (&*item, &mut run_images) {
+                    *new.decor_mut() = old.decor().clone();
+                }
+                *item = run_images;
+                if header_became_value && let Some(mut key) = doc.key_mut(RUN_IMAGES_KEY) {
+                    // How the key was written inside `[[…]]` is not how it is written before
+                    // `=`, and the other way round.
+                    key.leaf_decor_mut().clear();
+                }
+            }
+            None => {
+                doc.insert(RUN_IMAGES_KEY, run_images);
+            }
+        }
+        doc.to_string()
     }
 
     /// Writes the config atomically (see the module docs).
     pub fn save(&self) -> Result<(), UserConfigError> {
-        let text = self.to_toml()?;
-        write_atomically(&self.path, text.as_bytes())
+        write_atomically(&self.path, self.to_toml().as_bytes())
     }
 
     fn last_index(&self, image: &str) -> Option<usize> {
@@ -475,8 +479,45 @@ impl UserConfig {
     }
 
     fn remove_entry(&mut self, index: usize) -> RunImage {
-        self.extras.remove(index);
+        self.tables.remove(index);
         self.run_images.remove(index)
+    }
+}
+
+/// `table` (an entry as the file wrote it, or a new one) with `entry`'s image and mirrors.
+/// A value that has not changed is left as it is written; one that has keeps its place and
+/// its comment.
+fn entry_table(entry: &RunImage, table: &Table) -> Table {
+    let mut table = table.clone();
+    if table.get("image").and_then(Item::as_str) != Some(entry.image.as_str()) {
+        set_value(&mut table, "image", Value::from(entry.image.as_str()));
+    }
+    let mirrors = entry.mirror_list();
+    let written: Option<Vec<&str>> =
+        table.get("mirrors").and_then(Item::as_array).and_then(|a| a.iter().map(Value::as_str).collect());
+    let unchanged = match &written {
+        Some(written) => written.iter().copied().eq(mirrors.iter().map(String::as_str)),
+        // No `mirrors` key and none to write: nothing to add.
+        None => mirrors.is_empty() && !table.contains_key("mirrors"),
+    };
+    if !unchanged {
+        set_value(&mut table, "mirrors", Value::Array(mirrors.iter().map(String::as_str).collect()));
+    }
+    table
+}
+
+/// Sets `key` in `table` to `value`, keeping the key's place and formatting and the old
+/// value's comment when there is one.
+fn set_value(table: &mut Table, key: &str, mut value: Value) {
+    match table.get_mut(key) {
+        Some(Item::Value(old)) => {
+            *value.decor_mut() = old.decor().clone();
+            *old = value;
+        }
+        Some(item) => *item = Item::Value(value),
+        None => {
+            table.insert(key, Item::Value(value));
+        }
     }
 }
 
@@ -719,58 +760,127 @@ mod tests {
     fn unknown_keys_are_preserved() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join(CONFIG_FILE_NAME);
-        std::fs::write(
-            &path,
-            "# a comment that will be lost\n\
-             pull-policy = \"if-not-present\"\n\
-             experimental = true\n\
-             \n\
-             [[run-images]]\n\
-             \x20 image = \"test/image\"\n\
-             \x20 mirrors = [\"example.com/some/run1\", \"example.com/some/run2\"]\n\
-             \x20 note = \"kept\"\n\
-             \n\
-             [[trusted-builders]]\n\
-             \x20 name = \"x/y\"\n\
-             \n\
-             [registry-mirrors]\n\
-             \"index.docker.io\" = \"mirror.example.com\"\n",
-        )
-        .expect("write");
+        let original = "# a comment that stays\n\
+                        pull-policy = \"if-not-present\"\n\
+                        experimental = true\n\
+                        \n\
+                        [[run-images]]\n\
+                        \x20 image = \"test/image\"\n\
+                        \x20 mirrors = [\"example.com/some/run1\", \"example.com/some/run2\"]\n\
+                        \x20 note = \"kept\"\n\
+                        \n\
+                        [[trusted-builders]]\n\
+                        \x20 name = \"x/y\"\n\
+                        \n\
+                        [registry-mirrors]\n\
+                        \"index.docker.io\" = \"mirror.example.com\"\n";
+        std::fs::write(&path, original).expect("write");
         let mut cfg = UserConfig::load(&path).expect("valid");
         cfg.add_mirrors("test/image", &s(&["example.com/some/run0"]));
         cfg.save().expect("saved");
         assert_eq!(
             read(&path),
-            "pull-policy = \"if-not-present\"\n\
-             experimental = true\n\
-             \n\
-             [[run-images]]\n\
-             image = \"test/image\"\n\
-             mirrors = [\"example.com/some/run0\", \"example.com/some/run1\", \"example.com/some/run2\"]\n\
-             note = \"kept\"\n\
-             \n\
-             [[trusted-builders]]\n\
-             name = \"x/y\"\n\
-             \n\
-             [registry-mirrors]\n\
-             \"index.docker.io\" = \"mirror.example.com\"\n"
+            original.replace(
+                "mirrors = [\"example.com/some/run1\"",
+                "mirrors = [\"example.com/some/run0\", \"example.com/some/run1\""
+            )
         );
 
         cfg.remove_mirrors("test/image", None);
         cfg.save().expect("saved");
         assert_eq!(
             read(&path),
-            "pull-policy = \"if-not-present\"\n\
+            "# a comment that stays\n\
+             pull-policy = \"if-not-present\"\n\
              experimental = true\n\
              run-images = []\n\
              \n\
              [[trusted-builders]]\n\
-             name = \"x/y\"\n\
+             \x20 name = \"x/y\"\n\
              \n\
              [registry-mirrors]\n\
              \"index.docker.io\" = \"mirror.example.com\"\n"
         );
+        let reloaded = UserConfig::load(&path).expect("valid");
+        assert!(reloaded.run_images().is_empty());
+        reloaded.save().expect("saved");
+        assert!(read(&path).contains("\nrun-images = []\n"), "{}", read(&path));
+    }
+
+    /// What `cnbx config run-image-mirrors add` and `remove` change is the entry's mirrors:
+    /// the user's comments, key order, indentation and other entries stay as written, and
+    /// removing what was added gives back the file byte for byte.
+    #[test]
+    fn comments_and_order_survive_add_and_remove() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(CONFIG_FILE_NAME);
+        let original = "# cnbx and pack settings, kept by hand\n\
+                        experimental = true # for the new flags\n\
+                        \n\
+                        # our run image\n\
+                        [[run-images]]\n\
+                        \x20 # mirrors close to CI\n\
+                        \x20 mirrors = [\"gcr.io/me/run\"] # keep sorted\n\
+                        \x20 image = \"paketo/run:base\"\n\
+                        \n\
+                        # untouched\n\
+                        [[run-images]]\n\
+                        image = \"other/run\"\n\
+                        mirrors = [\n\
+                        \x20 \"b.example.com/run\",\n\
+                        \x20 \"a.example.com/run\",\n\
+                        ]\n\
+                        \n\
+                        [registry-mirrors] # last\n\
+                        \"index.docker.io\" = \"mirror.example.com\"\n";
+        std::fs::write(&path, original).expect("write");
+
+        let added = UserConfig::update(&path, |cfg| {
+            let out = cfg.add_mirrors("paketo/run:base", &s(&["localhost:5000/run"]));
+            Ok::<_, UserConfigError>((out.clone(), out.changed()))
+        })
+        .expect("added");
+        assert!(added.changed());
+        let with_mirror = original.replace(
+            "mirrors = [\"gcr.io/me/run\"] # keep sorted",
+            "mirrors = [\"gcr.io/me/run\", \"localhost:5000/run\"] # keep sorted",
+        );
+        assert_eq!(read(&path), with_mirror);
+
+        let removed = UserConfig::update(&path, |cfg| {
+            let out = cfg.remove_mirrors("paketo/run:base", Some(&s(&["localhost:5000/run"])));
+            Ok::<_, UserConfigError>((out.clone(), out.changed()))
+        })
+        .expect("removed");
+        assert!(removed.changed());
+        assert_eq!(read(&path), original);
+
+        // The file is still one that a TOML reader of pack's `[[run-images]]` reads as
+        // before.
+        let view: RunImagesView = toml::from_str(&read(&path)).expect("TOML");
+        let entries: Vec<(&str, &[String])> =
+            view.run_images.iter().map(|e| (e.image.as_str(), e.mirrors.as_slice())).collect();
+        assert_eq!(
+            entries,
+            [
+                ("paketo/run:base", &s(&["gcr.io/me/run"])[..]),
+                ("other/run", &s(&["b.example.com/run", "a.example.com/run"])[..]),
+            ]
+        );
+    }
+
+    #[test]
+    fn inline_entries_stay_inline() {
+        let text = "run-images = [{ image = \"a\", mirrors = [\"m1\"] }] # inline\nx = 1\n";
+        let mut cfg = UserConfig::from_toml("/unused/config.toml", text).expect("valid");
+        cfg.add_mirrors("a", &s(&["m2"]));
+        cfg.add_mirrors("b", &s(&["n"]));
+        let saved = cfg.to_toml();
+        let again = UserConfig::from_toml("/unused/config.toml", &saved).expect("valid");
+        assert_eq!(again.run_images(), cfg.run_images());
+        assert!(saved.starts_with("run-images = [{ image = \"a\", mirrors = [\"m1\", \"m2\"] }"), "{saved}");
+        assert!(!saved.contains("[[run-images]]"), "{saved}");
+        assert!(saved.ends_with("] # inline\nx = 1\n"), "{saved}");
     }
 
     #[test]

@@ -147,9 +147,18 @@ fn check_location(s: &str) {
 fn check_config(bytes: &[u8]) {
     match UserConfig::from_bytes("/home/u/.cnbx/config.toml", bytes) {
         Ok(config) => {
-            let text = config.to_toml().unwrap();
+            let text = config.to_toml();
             let again = UserConfig::from_toml("/home/u/.cnbx/config.toml", &text).unwrap();
             assert_eq!(again.run_images(), config.run_images());
+            // An edit of the document as written is read back as made.
+            let mut edited = config.clone();
+            edited.add_mirrors("fuzz/run", &["m.example.com/run".to_owned()]);
+            if let Some(first) = config.run_images().first() {
+                edited.add_mirrors(&first.image, &["m.example.com/first".to_owned()]);
+                edited.remove_mirrors(&first.image, Some(first.mirror_list()));
+            }
+            let again = UserConfig::from_toml("/home/u/.cnbx/config.toml", &edited.to_toml()).unwrap();
+            assert_eq!(again.run_images(), edited.run_images());
         }
         Err(e) => {
             let shown = format!("{e}: {}", std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default());

@@ -161,10 +161,10 @@ fn wait_ready(port: u16, child: &mut Child) -> Result<()> {
         if let Some(status) = child.try_wait()? {
             bail!("docker-registry exited early with {status}");
         }
-        if let Ok((code, _)) = http_get(port, "/v2/") {
-            if code == 200 || code == 401 {
-                return Ok(());
-            }
+        if let Ok((code, _)) = http_get(port, "/v2/")
+            && (code == 200 || code == 401)
+        {
+            return Ok(());
         }
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -160,10 +160,10 @@ impl Reporter for Printer {
         if self.multi.is_none() {
             return;
         }
-        if let Ok(bars) = self.bars.lock() {
-            if let Some(bar) = bars.get(id) {
-                bar.inc(bytes);
-            }
+        if let Ok(bars) = self.bars.lock()
+            && let Some(bar) = bars.get(id)
+        {
+            bar.inc(bytes);
         }
     }
 
@@ -171,10 +171,10 @@ impl Reporter for Printer {
         if self.multi.is_none() {
             return;
         }
-        if let Ok(mut bars) = self.bars.lock() {
-            if let Some(bar) = bars.remove(id) {
-                bar.finish_and_clear();
-            }
+        if let Ok(mut bars) = self.bars.lock()
+            && let Some(bar) = bars.remove(id)
+        {
+            bar.finish_and_clear();
         }
     }
 }

@@ -285,6 +285,18 @@ fn cnb_packages_are_verified_blob_by_blob() {
     write(&cnb, &tar(&entries));
     refused(&env, &["does not have the content its name says"]);
     assert!(!env.home.path().join("store/blobs/sha256").join(&victim[7..]).exists());
+
+    // An index.json that is not an index: the message quotes an excerpt of it, not all of it.
+    let mut entries = other.cnb_entries();
+    let long = "A".repeat(100_000);
+    for e in &mut entries {
+        if e.name == "index.json" {
+            *e = RawEntry::file("index.json", format!(r#"{{"schemaVersion":2,"manifests":"{long}"}}"#).as_bytes());
+        }
+    }
+    write(&cnb, &tar(&entries));
+    let text = refused(&env, &["index.json is invalid: invalid type: string \"AAAA", "pkg.cnb"]);
+    assert!(!text.contains(&"A".repeat(1000)), "{} bytes:\n{}", text.len(), &text[..text.len().min(2000)]);
 }
 
 #[test]

@@ -181,11 +181,34 @@ fn rustc(version: &str) -> Bin {
     bin
 }
 
-/// The Makefile's RUST_MIN.
-fn rust_min() -> String {
-    let makefile = std::fs::read_to_string(repo().join("Makefile")).unwrap();
-    let line = makefile.lines().find_map(|l| l.strip_prefix("RUST_MIN := ")).unwrap();
-    line.trim().to_owned()
+/// The version `make rust` checks for with the Makefile of this repository copied into `dir`
+/// (`make -n`: printed, not run), or make's error.
+fn make_rust_min(dir: &Path) -> Result<String, String> {
+    std::fs::copy(repo().join("Makefile"), dir.join("Makefile")).unwrap();
+    let out = Command::new("make")
+        .args(["-n", "-s", "--no-print-directory", "rust"])
+        .current_dir(dir)
+        .env_remove("MAKEFLAGS")
+        .env_remove("MAKELEVEL")
+        .env_remove("MFLAGS")
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return Err(stderr(&out));
+    }
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(printed.contains("scripts/require-rust.sh"), "{printed}");
+    Ok(printed.split_whitespace().last().unwrap().to_owned())
+}
+
+/// The workspace's `rust-version` in Cargo.toml.
+fn declared_rust_version() -> String {
+    let cargo_toml = std::fs::read_to_string(repo().join("Cargo.toml")).unwrap();
+    cargo_toml
+        .lines()
+        .find_map(|l| l.strip_prefix("rust-version = \""))
+        .map(|v| v.trim_end_matches('"').to_owned())
+        .unwrap()
 }
 
 fn major_minor(version: &str) -> (u32, u32) {
@@ -224,16 +247,24 @@ fn versions_compare_as_numbers() {
 }
 
 #[test]
-fn the_makefile_minimum_is_not_below_cargo_toml_rust_version() {
-    let cargo_toml = std::fs::read_to_string(repo().join("Cargo.toml")).unwrap();
-    let declared = cargo_toml
-        .lines()
-        .find_map(|l| l.strip_prefix("rust-version = \""))
-        .map(|v| v.trim_end_matches('"').to_owned())
-        .unwrap();
-    assert!(
-        major_minor(&rust_min()) >= major_minor(&declared),
-        "Makefile RUST_MIN {} is below Cargo.toml's rust-version {declared}",
-        rust_min()
-    );
+fn the_makefile_checks_for_the_rust_version_cargo_toml_declares() {
+    let declared = declared_rust_version();
+    // The code uses let chains (stable since 1.88), and proptest 1.12 declares 1.88.
+    assert!(major_minor(&declared) >= (1, 88), "Cargo.toml's rust-version {declared} is below 1.88");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(repo().join("Cargo.toml"), dir.path().join("Cargo.toml")).unwrap();
+    assert_eq!(make_rust_min(dir.path()).unwrap(), declared);
+}
+
+/// The minimum is read from Cargo.toml, not written twice: another rust-version there is what
+/// `make` checks for, and a Cargo.toml without one stops `make` with a message.
+#[test]
+fn the_makefile_minimum_follows_cargo_toml() {
+    let dir = tempfile::tempdir().unwrap();
+    let cargo_toml = dir.path().join("Cargo.toml");
+    std::fs::write(&cargo_toml, "[workspace.package]\nedition = \"2024\"\nrust-version = \"1.123\"\n").unwrap();
+    assert_eq!(make_rust_min(dir.path()).unwrap(), "1.123");
+    std::fs::write(&cargo_toml, "[workspace.package]\nedition = \"2024\"\n").unwrap();
+    let err = make_rust_min(dir.path()).unwrap_err();
+    assert!(err.contains("cannot read the workspace rust-version from Cargo.toml"), "{err}");
 }

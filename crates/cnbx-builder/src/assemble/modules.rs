@@ -62,11 +62,11 @@ pub fn plan(
     let mut added_order: Vec<String> = Vec::new();
     for m in modules {
         let key = m.info.full_name();
-        if let Some(base) = base_layers.0.get(&m.info.id).and_then(|v| v.get(&m.info.version)) {
-            if base.layer_diff_id == m.layer.diff_id.as_str() {
-                chosen.remove(&key);
-                continue;
-            }
+        if let Some(base) = base_layers.0.get(&m.info.id).and_then(|v| v.get(&m.info.version))
+            && base.layer_diff_id == m.layer.diff_id.as_str()
+        {
+            chosen.remove(&key);
+            continue;
         }
         if !added_order.contains(&key) {
             added_order.push(key.clone());

@@ -199,10 +199,10 @@ pub(super) async fn validate_base_images(
         let _ = writeln!(key, "{f}");
     }
     let cached: Option<PassedValidation> = images.home().recall("validation", &key);
-    if let Some(p) = cached {
-        if let Some(findings) = StoredFinding::all(&p.findings) {
-            return Ok(Validation { findings, user: Some((p.uid, p.gid)), note: p.note });
-        }
+    if let Some(p) = cached
+        && let Some(findings) = StoredFinding::all(&p.findings)
+    {
+        return Ok(Validation { findings, user: Some((p.uid, p.gid)), note: p.note });
     }
     let all: Vec<(&str, &SourceImage)> =
         std::iter::once((build_facts.name.as_str(), build)).chain(runs.members()).collect();

@@ -291,10 +291,10 @@ fn orders(
 /// a builder.toml template still holds when it was not rendered.
 fn template_placeholder(text: &str) -> Option<&str> {
     for (open, close) in [("${", "}"), ("{{", "}}")] {
-        if let Some(start) = text.find(open) {
-            if let Some(len) = text[start + open.len()..].find(close) {
-                return Some(&text[start..start + open.len() + len + close.len()]);
-            }
+        if let Some(start) = text.find(open)
+            && let Some(len) = text[start + open.len()..].find(close)
+        {
+            return Some(&text[start..start + open.len() + len + close.len()]);
         }
     }
     let start = text.find('{')?;

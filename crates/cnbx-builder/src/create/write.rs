@@ -180,10 +180,11 @@ fn local_copies_for(images: &Images, destination: &ImageRef, built: &[ImageToWri
         .map(|image| {
             let mut image = image.clone();
             for layer in &mut image.layers {
-                if let BlobSource::Registry(src) = &layer.source {
-                    if src.registry() != destination.registry() && store.contains(&layer.descriptor.digest) {
-                        layer.source = BlobSource::Store(store.clone());
-                    }
+                if let BlobSource::Registry(src) = &layer.source
+                    && src.registry() != destination.registry()
+                    && store.contains(&layer.descriptor.digest)
+                {
+                    layer.source = BlobSource::Store(store.clone());
                 }
             }
             image

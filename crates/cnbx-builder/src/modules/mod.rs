@@ -259,7 +259,7 @@ async fn fetch_one(ctx: &FetchContext<'_>, kind: ModuleKind, spec: &ModuleConfig
         }
         Located::File(path) => {
             let map = stream::archive_module_map(SCAN_BASE.to_owned());
-            let scan = scan::scan_cached(ctx, path, &module_scan_spec(kind, &map))
+            let scan = scan::scan_cached(ctx.images, path, &module_scan_spec(kind, &map))
                 .map_err(|e| e.reading(&format!("'{uri}'")))?;
             if scan.notable.contains("oci-layout") {
                 // Checked while staged; only then are its blobs put into the store.

@@ -44,9 +44,30 @@ pub enum PackageProblem {
     /// A label cannot be read.
     #[error(transparent)]
     Label(#[from] crate::labels::LabelError),
+    /// Its image is inconsistent (layers and diffIDs).
+    #[error(transparent)]
+    Image(#[from] cnbx_oci::image::ImageError),
+    /// A module it holds has an id or version that cannot be used.
+    #[error(transparent)]
+    Ident(#[from] cnbx_model::IdentError),
+    /// A layer blob cannot be opened.
+    #[error(transparent)]
+    Open(#[from] cnbx_fs::FsError),
+    /// An entry of a layer cannot be read.
+    #[error("reading layer {layer}")]
+    LayerEntry {
+        /// The layer's diffID.
+        layer: Digest,
+        /// Why.
+        #[source]
+        source: cnbx_oci::tarball::TarError,
+    },
     /// Its layers could not be fetched.
     #[error(transparent)]
     Fetch(#[from] crate::images::ImageFetchError),
+    /// The `index.json` of its `.cnb` is not an image index.
+    #[error("index.json is invalid")]
+    IndexJson(#[source] cnbx_oci::spec::JsonError),
     /// Its OCI layout (a `.cnb`) cannot be read.
     #[error(transparent)]
     Layout(#[from] cnbx_oci::layout::LayoutError),
@@ -113,12 +134,12 @@ pub(crate) async fn modules_from_image(
         .filter(|s| !s.is_empty())
         .ok_or_else(|| invalid(format!("could not find label '{layers_label}'")))?;
     let module_layers: ModuleLayers = labels::decode(layers_label, layers_raw).map_err(|e| package(e.into()))?;
-    let blobs = image.layers().map_err(|e| invalid(e.to_string()))?;
+    let blobs = image.layers().map_err(|e| package(e.into()))?;
 
     let mut per_diff: BTreeMap<&str, usize> = BTreeMap::new();
     for (id, versions) in &module_layers.0 {
         for (version, info) in versions {
-            ModuleDirs::new(kind, id, version).map_err(|e| invalid(e.to_string()))?;
+            ModuleDirs::new(kind, id, version).map_err(|e| package(e.into()))?;
             *per_diff.entry(info.layer_diff_id.as_str()).or_default() += 1;
         }
     }
@@ -140,7 +161,7 @@ pub(crate) async fn modules_from_image(
     } else {
         ctx.images.with_local_layers(image).await.map_err(|e| package(e.into()))?
     };
-    let local_layers = local.layers().map_err(|e| invalid(e.to_string()))?;
+    let local_layers = local.layers().map_err(|e| package(e.into()))?;
     let mut modules = Vec::new();
     for (id, versions) in &module_layers.0 {
         for (version, layer_info) in versions {
@@ -158,7 +179,7 @@ pub(crate) async fn modules_from_image(
                 homepage: layer_info.homepage.clone(),
                 ..ModuleInfo::default()
             };
-            let dirs = ModuleDirs::new(kind, id, version).map_err(|e| invalid(e.to_string()))?;
+            let dirs = ModuleDirs::new(kind, id, version).map_err(|e| package(e.into()))?;
             let build = if all_known_clean {
                 Ok(blobs[idx].clone())
             } else {
@@ -176,7 +197,7 @@ pub(crate) async fn modules_from_image(
                 if shared {
                     Err(stream::split_recipe(&dirs, &path)?)
                 } else {
-                    match scan_layer_cached(ctx, &dirs, local_blob, &path).map_err(&invalid)? {
+                    match scan_layer_cached(ctx, &dirs, local_blob, &path).map_err(&package)? {
                         LayerVerdict::Verbatim => Ok(blobs[idx].clone()),
                         LayerVerdict::Mend(warnings) => {
                             for w in warnings {
@@ -247,7 +268,7 @@ fn scan_layer_cached(
     dirs: &ModuleDirs,
     blob: &LayerBlob,
     path: &Path,
-) -> Result<LayerVerdict, String> {
+) -> Result<LayerVerdict, PackageProblem> {
     if let Some(v) = remembered_verdict(ctx, dirs, blob) {
         return Ok(v);
     }
@@ -260,23 +281,25 @@ fn scan_layer_cached(
 /// every entry must belong to `id@version` (see [`stream::belongs`]), except root-owned
 /// 0755 directory entries for `/cnb` and the module kind's directory, which are harmless.
 /// Entries inside are checked as the layer's [`Confinement`] would check them.
-fn scan_layer(dirs: &ModuleDirs, diff_id: &Digest, path: &Path) -> Result<LayerVerdict, String> {
+fn scan_layer(dirs: &ModuleDirs, diff_id: &Digest, path: &Path) -> Result<LayerVerdict, PackageProblem> {
+    let invalid = PackageProblem::Invalid;
     let (kind, eid, version) = (dirs.kind, dirs.id.escaped(), dirs.version.as_str());
     let mut confiner = Confiner::new(stream::module_confinement(dirs));
     let ancestors = ["/cnb".to_owned(), kind.dir().to_owned()];
     let mut mend: Vec<String> = Vec::new();
-    let file = cnbx_fs::open_regular(path).map_err(|e| cnbx_fs::error_chain(&e))?;
-    let layer_err = |e: std::io::Error| format!("reading layer {diff_id}: {}", cnbx_oci::archive::safe_io(e));
+    let file = cnbx_fs::open_regular(path)?;
+    let layer_err = |e: std::io::Error| invalid(format!("reading layer {diff_id}: {}", cnbx_oci::archive::safe_io(e)));
     let stream = cnbx_oci::archive::decompressed(file.file).map_err(layer_err)?;
     let mut hashing = HashingReader::new(stream);
     cnbx_oci::archive::read_entries(
         &mut hashing,
         |entry| {
-            let raw = TarEntry::from_tar_entry(entry).map_err(|e| format!("reading layer {diff_id}: {e}"))?;
+            let raw = TarEntry::from_tar_entry(entry)
+                .map_err(|source| PackageProblem::LayerEntry { layer: diff_id.clone(), source })?;
             let name = raw.path.clone();
             let shown = cnbx_fs::excerpt(&name);
             if name.split('/').any(|c| c == "..") {
-                return Err(format!("layer {diff_id}: entry '{shown}': its name climbs out with '..'"));
+                return Err(invalid(format!("layer {diff_id}: entry '{shown}': its name climbs out with '..'")));
             }
             let canonical = format!("/{}", clean_name(&name));
             if canonical == "/." || ancestors.contains(&canonical) {
@@ -288,15 +311,15 @@ fn scan_layer(dirs: &ModuleDirs, diff_id: &Digest, path: &Path) -> Result<LayerV
             }
             if !stream::belongs(&name, kind, &eid, version) {
                 let roots = format!("{}/{eid}/{version}/", kind.dir());
-                return Err(format!(
+                return Err(invalid(format!(
                     "layer {diff_id}: entry '{shown}': it is outside {roots}, the only place it may write"
-                ));
+                )));
             }
             let (sanitized, changes) = cnbx_oci::confine::sanitize(raw.clone());
             mend.extend(changes.iter().map(|c| format!("entry '{shown}': {c}")));
             let Some(canon) = stream::canonical_package_entry(raw) else { return Ok(()) };
             if sanitized.is_some() {
-                confiner.check(&canon).map_err(|e| format!("layer {diff_id}: {e}"))?;
+                confiner.check(&canon).map_err(|e| invalid(format!("layer {diff_id}: {e}")))?;
             }
             Ok(())
         },
@@ -305,10 +328,10 @@ fn scan_layer(dirs: &ModuleDirs, diff_id: &Digest, path: &Path) -> Result<LayerV
     std::io::copy(&mut hashing, &mut std::io::sink()).map_err(layer_err)?;
     let (_, actual, _) = hashing.finish();
     if actual != *diff_id {
-        return Err(format!(
+        return Err(invalid(format!(
             "layer {} does not hold what the image config says: its content has diffID {actual}, not {diff_id}",
             blob_digest_hint(path)
-        ));
+        )));
     }
     Ok(if mend.is_empty() { LayerVerdict::Verbatim } else { LayerVerdict::Mend(mend) })
 }
@@ -421,7 +444,7 @@ pub(crate) fn read_cnb(ctx: &FetchContext<'_>, file: &Path, uri: &str) -> Result
     }
     let index_bytes = index.ok_or_else(|| invalid("it has no index.json".into()))?;
     let index: Index =
-        serde_json::from_slice(&index_bytes).map_err(|e| invalid(format!("index.json is invalid: {e}")))?;
+        serde_json::from_slice(&index_bytes).map_err(|e| package(PackageProblem::IndexJson(e.into())))?;
     let desc = index
         .manifests
         .iter()

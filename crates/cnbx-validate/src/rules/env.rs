@@ -110,10 +110,10 @@ pub(crate) fn cnb_id(facts: &ImageFacts, env: &Env, var: IdVar, expected: Option
         });
     };
     // Go's strconv.Atoi, which pack and the lifecycle parse these with, accepts a sign.
-    if is_go_int(value) {
-        if let Ok(id) = u32::try_from(value.parse::<i64>().unwrap_or(-1)) {
-            return Ok(id);
-        }
+    if is_go_int(value)
+        && let Ok(id) = u32::try_from(value.parse::<i64>().unwrap_or(-1))
+    {
+        return Ok(id);
     }
     let fix = format!("set ENV {}={example} (a decimal {} from 0 to 4294967295) in the build image", var.key, var.what);
     let message = if is_go_int(value) {

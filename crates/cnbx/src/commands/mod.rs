@@ -19,7 +19,7 @@ use anyhow::Context;
 use cnbx_builder::home::CnbxHome;
 use cnbx_builder::images::{Images, PullPolicy};
 use cnbx_oci::progress::ReporterExt;
-use cnbx_oci::registry::{RegistryClient, RegistryError, RegistryOptions};
+use cnbx_oci::registry::{RegistryClient, RegistryErrorKind, RegistryOptions};
 use cnbx_refs::{ImageLocation, ImageRef};
 
 use crate::cli::{self, BaseImageCommand, BuilderCommand, Command, ConfigCommand, StoreCommand};
@@ -122,24 +122,24 @@ async fn builder_labels(images: &Images, name: &str) -> anyhow::Result<(BuilderL
 /// for a made-up name such as the sample builder's `cnbx.test/...` (see [`test_domain`]).
 async fn remote_labels(images: &Images, reference: &ImageRef) -> BuilderLabels {
     let registry = reference.registry();
-    if let Some(tld) = test_domain(registry) {
-        if !resolves(registry_host(registry)).await {
-            images.reporter().info(&format!(
-                "Note: '{registry}' is under the reserved test domain '.{tld}' and does not resolve here, so REMOTE \
+    if let Some(tld) = test_domain(registry)
+        && !resolves(registry_host(registry)).await
+    {
+        images.reporter().info(&format!(
+            "Note: '{registry}' is under the reserved test domain '.{tld}' and does not resolve here, so REMOTE \
                  was not looked up"
-            ));
-            return BuilderLabels::Absent;
-        }
+        ));
+        return BuilderLabels::Absent;
     }
     match images.registry().fetch_image(reference, None).await {
         Ok(Some(image)) => BuilderLabels::Present(image.config.labels()),
         Ok(None) => BuilderLabels::Absent,
-        Err(e @ RegistryError::Connect { .. }) => {
+        Err(e) if matches!(e.kind(), RegistryErrorKind::Connect { .. }) => {
             images.reporter().warn(&format!(
                 "cannot reach registry '{}' (run with -v for details); REMOTE is shown as not present",
                 reference.registry()
             ));
-            images.reporter().debug(&e.to_string());
+            images.reporter().debug(&cnbx_fs::error_chain(&e));
             BuilderLabels::Absent
         }
         Err(e) => BuilderLabels::Error(cnbx_fs::error_chain(&e)),
