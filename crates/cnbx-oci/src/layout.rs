@@ -544,10 +544,8 @@ impl OciLayout {
     ) -> Result<Descriptor, LayoutError> {
         let mut manifests = Vec::with_capacity(images.len());
         let mut documents = Vec::new();
+        self.place_layers(tag, images, placed)?;
         for image in images {
-            for layer in &image.layers {
-                self.place_layer(tag, layer, placed)?;
-            }
             documents.push(image.config.bytes.clone());
             let manifest = image.manifest();
             documents.push(manifest.bytes.clone());
@@ -578,6 +576,32 @@ impl OciLayout {
             }
             Ok(())
         })
+    }
+
+    /// [`OciLayout::place_layer`] for every layer of `images` (each blob once), in parallel:
+    /// each copy is hashed as it goes, so copying several at once keeps the cores busy. Every
+    /// blob placed is added to `placed`, also when another one fails.
+    fn place_layers(&self, tag: &str, images: &[ImageToWrite], placed: &mut Vec<Digest>) -> Result<(), LayoutError> {
+        use rayon::prelude::*;
+        let mut seen = BTreeSet::new();
+        let layers: Vec<&LayerBlob> =
+            images.iter().flat_map(|i| &i.layers).filter(|l| seen.insert(&l.descriptor.digest)).collect();
+        let results: Vec<(Vec<Digest>, Result<(), LayoutError>)> = layers
+            .par_iter()
+            .map(|layer| {
+                let mut mine = Vec::new();
+                let result = self.place_layer(tag, layer, &mut mine);
+                (mine, result)
+            })
+            .collect();
+        let mut first_error = None;
+        for (mine, result) in results {
+            placed.extend(mine);
+            if let Err(e) = result {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     fn put_document(&self, bytes: &[u8], tag: &str, placed: &mut Vec<Digest>) -> Result<(), LayoutError> {

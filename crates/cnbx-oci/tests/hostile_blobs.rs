@@ -292,6 +292,12 @@ fn a_corrupt_store_blob_fails_the_outputs_and_leaves_them_as_they_were() {
     let (other, _) = sample_image(&store, &arm64());
     output.write("old", &[other]).unwrap();
     let index_before = std::fs::read(output.path().join("index.json")).unwrap();
+    let blobs = || {
+        let mut files = regular_files(&output.path().join("blobs"));
+        files.sort();
+        files
+    };
+    let blobs_before = blobs();
     let archive = work.path().join("out.tar");
     std::fs::write(&archive, b"the previous archive").unwrap();
 
@@ -304,6 +310,8 @@ fn a_corrupt_store_blob_fails_the_outputs_and_leaves_them_as_they_were() {
     assert!(named(&err), "{err}");
     assert_eq!(std::fs::read(output.path().join("index.json")).unwrap(), index_before);
     assert!(std::fs::symlink_metadata(output.blobs().path(corrupt)).is_err());
+    // The layers placed (in parallel) before or while the corrupt one failed are gone again.
+    assert_eq!(blobs(), blobs_before);
 
     let err = chain(&write_docker_archive(&archive, &[], std::slice::from_ref(&image)).unwrap_err());
     assert!(named(&err), "{err}");
