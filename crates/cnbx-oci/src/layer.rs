@@ -779,7 +779,7 @@ impl DirWalk {
             }
         };
         if kind == EntryKind::Dir {
-            let dir = level.dir.open_dir(&info.name).map_err(WalkError::fs)?;
+            let mut dir = level.dir.open_dir(&info.name).map_err(WalkError::fs)?;
             let entries = dir.entries().map_err(WalkError::fs)?.into_iter();
             self.stack.push(Level { dir, rel: rel_path.clone(), entries });
         }
@@ -821,7 +821,7 @@ impl Iterator for DirWalk {
     fn next(&mut self) -> Option<Self::Item> {
         if !self.started {
             self.started = true;
-            let opened = cnbx_fs::SafeDir::open(&self.root).and_then(|d| Ok((d.entries()?, d)));
+            let opened = cnbx_fs::SafeDir::open(&self.root).and_then(|mut d| Ok((d.entries()?, d)));
             match opened {
                 Ok((entries, dir)) => self.stack.push(Level { dir, rel: String::new(), entries: entries.into_iter() }),
                 Err(e) => return Some(Err(WalkError::fs(e))),
