@@ -53,8 +53,11 @@ pub struct DirEntryInfo {
 /// open anything outside it.
 #[derive(Debug)]
 pub struct SafeDir {
-    fd: OwnedFd,
+    /// The directory's descriptor, read for listings and used for everything opened in it.
+    dir: rustix::fs::Dir,
     path: PathBuf,
+    /// Whether it was listed already (the next listing rewinds first).
+    listed: bool,
 }
 
 impl SafeDir {
@@ -64,7 +67,19 @@ impl SafeDir {
         let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::DIRECTORY;
         let fd = rustix::fs::open(path, flags, Mode::empty())
             .map_err(|e| FsError::Io { path: path.to_path_buf(), source: e.into() })?;
-        Ok(Self { fd, path: path.to_path_buf() })
+        Self::from_fd(fd, path.to_path_buf())
+    }
+
+    fn from_fd(fd: OwnedFd, path: PathBuf) -> Result<Self, FsError> {
+        match rustix::fs::Dir::new(fd) {
+            Ok(dir) => Ok(Self { dir, path, listed: false }),
+            Err(e) => Err(FsError::Io { path, source: e.into() }),
+        }
+    }
+
+    /// The directory's descriptor.
+    fn fd(&self) -> Result<rustix::fd::BorrowedFd<'_>, FsError> {
+        self.dir.fd().map_err(|e| FsError::Io { path: self.path.clone(), source: e.into() })
     }
 
     /// The path it was opened by (for messages).
@@ -79,16 +94,17 @@ impl SafeDir {
     /// The entries (without `.` and `..`), sorted by the bytes of their names, each with its
     /// own metadata (symbolic links are not followed).
     ///
-    /// Read through a duplicate of the directory's descriptor, rewound first: cheaper than
-    /// opening the directory again, once per directory of a walk. The duplicate shares the
-    /// descriptor's position, hence `&mut self`: no two listings of one `SafeDir` at once.
+    /// Read through the directory's own descriptor (a walk lists each directory once, so
+    /// nothing is opened twice); a second listing rewinds it first.
     pub fn entries(&mut self) -> Result<Vec<DirEntryInfo>, FsError> {
-        let io_err = |e: rustix::io::Errno| FsError::Io { path: self.path.clone(), source: e.into() };
-        let fd = rustix::io::fcntl_dupfd_cloexec(&self.fd, 0).map_err(io_err)?;
-        let mut dir = rustix::fs::Dir::new(fd).map_err(io_err)?;
-        dir.rewind();
+        let path = &self.path;
+        let io_err = |e: rustix::io::Errno| FsError::Io { path: path.clone(), source: e.into() };
+        if self.listed {
+            self.dir.rewind();
+        }
+        self.listed = true;
         let mut names: Vec<OsString> = Vec::new();
-        for entry in dir {
+        for entry in self.dir.by_ref() {
             let entry = entry.map_err(io_err)?;
             let name = entry.file_name().to_bytes();
             if name == b"." || name == b".." {
@@ -101,7 +117,7 @@ impl SafeDir {
     }
 
     fn stat(&self, name: OsString) -> Result<DirEntryInfo, FsError> {
-        let st = rustix::fs::statat(&self.fd, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW)
+        let st = rustix::fs::statat(self.fd()?, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW)
             .map_err(|e| FsError::Io { path: self.child_path(&name), source: e.into() })?;
         let ft = FileType::from_raw_mode(st.st_mode);
         let kind = match ft {
@@ -130,18 +146,18 @@ impl SafeDir {
         let path = self.child_path(name);
         let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::DIRECTORY | OFlags::NOFOLLOW;
         // Listed as a directory, so a link or a file here now means it was replaced.
-        let fd = rustix::fs::openat(&self.fd, name, flags, Mode::empty()).map_err(|e| match e {
+        let fd = rustix::fs::openat(self.fd()?, name, flags, Mode::empty()).map_err(|e| match e {
             rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => FsError::Changed { path: path.clone() },
             e => FsError::Io { path: path.clone(), source: e.into() },
         })?;
-        Ok(SafeDir { fd, path })
+        SafeDir::from_fd(fd, path)
     }
 
     /// Opens the regular file `name` for reading (a symbolic link, FIFO or device is
     /// refused; see [`crate::open_regular`]).
     pub fn open_file(&self, name: &OsStr) -> Result<OpenedFile, FsError> {
         let path = self.child_path(name);
-        let fd = rustix::fs::openat(&self.fd, name, read_flags(), Mode::empty()).map_err(|e| open_error(e, &path))?;
+        let fd = rustix::fs::openat(self.fd()?, name, read_flags(), Mode::empty()).map_err(|e| open_error(e, &path))?;
         opened(fd, &path)
     }
 
@@ -154,7 +170,7 @@ impl SafeDir {
     /// The target of the symbolic link `name`, verbatim. (Listed as a link: if it is not one
     /// any more, it was replaced, [`FsError::Changed`].)
     pub fn read_link(&self, name: &OsStr) -> Result<OsString, FsError> {
-        let target = rustix::fs::readlinkat(&self.fd, name, Vec::new()).map_err(|e| match e {
+        let target = rustix::fs::readlinkat(self.fd()?, name, Vec::new()).map_err(|e| match e {
             rustix::io::Errno::INVAL => FsError::Changed { path: self.child_path(name) },
             e => FsError::Io { path: self.child_path(name), source: e.into() },
         })?;
