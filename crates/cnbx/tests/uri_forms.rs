@@ -195,11 +195,22 @@ fn every_uri_form_and_buildpackages_reused_byte_for_byte() {
         ),
     );
     let target = format!("{host}/team/builder:1");
-    let out = env
-        .cmd()
-        .args(["builder", "create", &target, "--config", cfg.to_str().unwrap(), "--publish", "--target", "linux/amd64"])
-        .output()
-        .unwrap();
+    let publish = || {
+        env.cmd()
+            .args([
+                "builder",
+                "create",
+                &target,
+                "--config",
+                cfg.to_str().unwrap(),
+                "--publish",
+                "--target",
+                "linux/amd64",
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = publish();
     assert!(out.status.success(), "{}", env.format(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("mounted 0,"), "base and package layers are mounted from their repositories: {stderr}");
@@ -241,11 +252,7 @@ fn every_uri_form_and_buildpackages_reused_byte_for_byte() {
     assert!(layer_digests(&raw).contains(&pkg_blob), "the package layer blob is the same on the other registry");
     let out = env.cmd().args(["store", "prune"]).output().unwrap();
     assert!(out.status.success(), "{}", env.format(&out));
-    let out = env
-        .cmd()
-        .args(["builder", "create", &target, "--config", cfg.to_str().unwrap(), "--publish", "--target", "linux/amd64"])
-        .output()
-        .unwrap();
+    let out = publish();
     assert!(out.status.success(), "{}", env.format(&out));
     assert_eq!(blob_gets(&registry.access_log()), before, "a package layer checked before is not downloaded again");
 
