@@ -195,12 +195,12 @@ fn every_uri_form_and_buildpackages_reused_byte_for_byte() {
         ),
     );
     let target = format!("{host}/team/builder:1");
-    let publish = || {
+    let publish_to = |destination: &str| {
         env.cmd()
             .args([
                 "builder",
                 "create",
-                &target,
+                destination,
                 "--config",
                 cfg.to_str().unwrap(),
                 "--publish",
@@ -210,7 +210,7 @@ fn every_uri_form_and_buildpackages_reused_byte_for_byte() {
             .output()
             .unwrap()
     };
-    let out = publish();
+    let out = publish_to(&target);
     assert!(out.status.success(), "{}", env.format(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("mounted 0,"), "base and package layers are mounted from their repositories: {stderr}");
@@ -232,27 +232,14 @@ fn every_uri_form_and_buildpackages_reused_byte_for_byte() {
     // downloaded from the package's registry a second time.
     let other = cnbx_testkit::Registry::start().unwrap();
     let elsewhere = format!("{}/team/builder:1", other.host());
-    let out = env
-        .cmd()
-        .args([
-            "builder",
-            "create",
-            &elsewhere,
-            "--config",
-            cfg.to_str().unwrap(),
-            "--publish",
-            "--target",
-            "linux/amd64",
-        ])
-        .output()
-        .unwrap();
+    let out = publish_to(&elsewhere);
     assert!(out.status.success(), "{}", env.format(&out));
     assert_eq!(blob_gets(&registry.access_log()), before, "uploaded from the local copy");
     let raw = cnbx_testkit::skopeo_raw(&other.docker_ref("team/builder:1"), &["--tls-verify=false"]).unwrap();
     assert!(layer_digests(&raw).contains(&pkg_blob), "the package layer blob is the same on the other registry");
     let out = env.cmd().args(["store", "prune"]).output().unwrap();
     assert!(out.status.success(), "{}", env.format(&out));
-    let out = publish();
+    let out = publish_to(&target);
     assert!(out.status.success(), "{}", env.format(&out));
     assert_eq!(blob_gets(&registry.access_log()), before, "a package layer checked before is not downloaded again");
 
