@@ -18,13 +18,20 @@ pub enum Level {
     Info,
 }
 
-impl fmt::Display for Level {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Level {
+    /// Its name: `error`, `warning` or `info`.
+    pub fn as_str(self) -> &'static str {
+        match self {
             Level::Error => "error",
             Level::Warning => "warning",
             Level::Info => "info",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

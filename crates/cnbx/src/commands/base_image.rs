@@ -17,14 +17,7 @@ use crate::commands::open_images;
 use crate::printer::Printer;
 
 pub(crate) async fn check_command(args: CheckArgs, printer: &Arc<Printer>) -> anyhow::Result<ExitCode> {
-    let mut platforms = Vec::new();
-    for t in &args.targets {
-        let (target, warnings) = Target::parse(t).with_context(|| format!("invalid --target '{t}'"))?;
-        for w in warnings {
-            printer.warn(&w);
-        }
-        platforms.push(target_platform(&target));
-    }
+    let platforms = super::parse_targets(&args.targets, printer)?.iter().map(target_platform).collect();
     let platform_api = match &args.platform_api {
         Some(text) => parse_platform_api(text)?,
         None => PlatformApi::LATEST,
@@ -59,7 +52,7 @@ pub(crate) async fn check_command(args: CheckArgs, printer: &Arc<Printer>) -> an
 }
 
 /// The platform of a `--target` (its distributions do not choose a manifest).
-pub(crate) fn target_platform(t: &Target) -> Platform {
+fn target_platform(t: &Target) -> Platform {
     Platform::new(&t.os, &t.arch, Some(t.variant.as_str()))
 }
 
@@ -72,15 +65,14 @@ fn parse_platform_api(text: &str) -> anyhow::Result<PlatformApi> {
     let api = PlatformApi::new(major, minor);
     let latest = PlatformApi::LATEST;
     if api > latest {
-        bail!("--platform-api {major}.{minor} is newer than the newest cnbx knows ({}.{})", latest.major, latest.minor);
+        bail!("--platform-api {api} is newer than the newest cnbx knows ({latest})");
     }
     Ok(api)
 }
 
 /// The summary line: what was checked, in which mode, the findings, the outcome.
 fn summary(report: &CheckReport, args: &CheckArgs, tally: Tally, passed: bool) -> String {
-    let mut platforms: Vec<String> = report.images.iter().map(|i| i.platform.to_string()).collect();
-    platforms.dedup();
+    let platforms = checked_platforms(report);
     let mut images: Vec<&str> = report.images.iter().map(|i| i.image.as_str()).collect();
     images.sort_unstable();
     images.dedup();
@@ -92,6 +84,15 @@ fn summary(report: &CheckReport, args: &CheckArgs, tally: Tally, passed: bool) -
     };
     let count = if images.len() == 1 { "1 image".to_owned() } else { format!("{} images", images.len()) };
     format!("Checked {count} for {} ({mode}): {tally}: {outcome}", platforms.join(", "))
+}
+
+/// The platforms checked, each once, in the order first checked (several run images may
+/// each have been checked for the same platforms).
+fn checked_platforms(report: &CheckReport) -> Vec<String> {
+    let mut platforms: Vec<String> = report.images.iter().map(|i| i.platform.to_string()).collect();
+    let mut seen = std::collections::HashSet::new();
+    platforms.retain(|p| seen.insert(p.clone()));
+    platforms
 }
 
 /// The JSON document of `base-image check` (docs/json-output.md).
@@ -124,7 +125,7 @@ impl CheckJson {
             passed,
             strict: args.strict,
             mode: if args.config_only { "config" } else { "layers" },
-            platform_api: format!("{}.{}", api.major, api.minor),
+            platform_api: api.to_string(),
             summary,
             images: report
                 .images
@@ -152,5 +153,20 @@ mod tests {
         assert!(parse_platform_api("0.99").unwrap_err().to_string().contains("newer than the newest cnbx knows"));
         assert!(parse_platform_api("latest").unwrap_err().to_string().contains("write MAJOR.MINOR"));
         assert!(parse_platform_api("1").is_err());
+    }
+
+    #[test]
+    fn each_platform_is_named_once_in_the_order_checked() {
+        let image = |name: &str, arch: &str| cnbx_builder::check::CheckedImage {
+            role: cnbx_validate::Role::Run,
+            image: name.to_owned(),
+            platform: Platform::new("linux", arch, None),
+            manifest: cnbx_oci::Digest::of(name.as_bytes()),
+        };
+        let report = CheckReport {
+            images: vec![image("a", "arm64"), image("a", "amd64"), image("b", "arm64"), image("b", "amd64")],
+            ..CheckReport::default()
+        };
+        assert_eq!(checked_platforms(&report), ["linux/arm64", "linux/amd64"]);
     }
 }

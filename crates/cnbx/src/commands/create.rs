@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use cnbx_builder::create::{CreateError, CreateRequest, create};
-use cnbx_model::Target;
 
 use super::dry_run::DryRunJson;
 use crate::cli::{CreateArgs, ReportFormat};
@@ -25,14 +24,7 @@ pub(crate) async fn run(args: CreateArgs, printer: &Arc<Printer>) -> anyhow::Res
         );
     }
     let labels = parse_labels(&args.labels)?;
-    let mut targets = Vec::new();
-    for t in &args.targets {
-        let (target, warnings) = Target::parse(t).with_context(|| format!("invalid --target '{t}'"))?;
-        for w in warnings {
-            printer.warn(&w);
-        }
-        targets.push(target);
-    }
+    let targets = super::parse_targets(&args.targets, printer)?;
     let flatten = parse_flatten(&args.flatten)?;
     let config = match cnbx_config::load(&config_path) {
         Ok(c) => c,

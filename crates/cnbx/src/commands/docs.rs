@@ -24,33 +24,31 @@ pub(crate) fn manpage(args: &ManpageArgs, printer: &Printer) -> anyhow::Result<E
     let mut cmd = Cli::command().disable_help_subcommand(true);
     cmd.build();
     match &args.dir {
-        None => printer.result(&render(&cmd)?),
+        None => printer.result(&render(&clap_mangen::Man::new(cmd))?),
         Some(dir) => {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            let mut written = Vec::new();
-            write_pages(&cmd, dir, &mut written)?;
-            printer.info(&format!("Wrote {} man pages to {}", written.len(), dir.display()));
+            let written = write_pages(&cmd, dir)?;
+            printer.info(&format!("Wrote {written} man pages to {}", dir.display()));
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn render(cmd: &clap::Command) -> anyhow::Result<String> {
+fn render(man: &clap_mangen::Man) -> anyhow::Result<String> {
     let mut page = Vec::new();
-    clap_mangen::Man::new(cmd.clone()).render(&mut page).context("rendering a man page")?;
+    man.render(&mut page).context("rendering a man page")?;
     String::from_utf8(page).context("the man page is not UTF-8")
 }
 
 /// One page per command that is not hidden, named `<name>.1` as clap_mangen names them
-/// (`cnbx-builder-create.1`), each written atomically.
-fn write_pages(cmd: &clap::Command, dir: &Path, written: &mut Vec<String>) -> anyhow::Result<()> {
+/// (`cnbx-builder-create.1`), each written atomically. Returns how many were written.
+fn write_pages(cmd: &clap::Command, dir: &Path) -> anyhow::Result<usize> {
+    let mut written = 0;
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-        write_pages(sub, dir, written)?;
+        written += write_pages(sub, dir)?;
     }
     let man = clap_mangen::Man::new(cmd.clone());
-    let name = man.get_filename();
-    let path = dir.join(&name);
-    cnbx_fs::write_atomic(&path, render(cmd)?.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
-    written.push(name);
-    Ok(())
+    let path = dir.join(man.get_filename());
+    cnbx_fs::write_atomic(&path, render(&man)?.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    Ok(written + 1)
 }

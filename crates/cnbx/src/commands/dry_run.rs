@@ -45,14 +45,32 @@ impl Counts {
     }
 }
 
-/// `up-to-date`, `would-fail` or `would-create`.
-fn status(report: &DryRun) -> &'static str {
-    if report.failure.is_some() {
-        "would-fail"
-    } else if report.up_to_date() {
-        "up-to-date"
-    } else {
-        "would-create"
+/// What the create would do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    WouldFail,
+    UpToDate,
+    WouldCreate,
+}
+
+impl Status {
+    fn of(report: &DryRun) -> Self {
+        if report.failure.is_some() {
+            Self::WouldFail
+        } else if report.up_to_date() {
+            Self::UpToDate
+        } else {
+            Self::WouldCreate
+        }
+    }
+
+    /// How the JSON document names it.
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::WouldFail => "would-fail",
+            Self::UpToDate => "up-to-date",
+            Self::WouldCreate => "would-create",
+        }
     }
 }
 
@@ -83,14 +101,14 @@ pub(crate) fn human(report: &DryRun) -> String {
             let _ = writeln!(out, "{}", name_line(name));
         }
     }
-    let verdict = match status(report) {
-        "would-fail" => "Result: builder create would fail (see the error below)".to_owned(),
-        "up-to-date" => format!(
+    let verdict = match Status::of(report) {
+        Status::WouldFail => "Result: builder create would fail (see the error below)".to_owned(),
+        Status::UpToDate => format!(
             "Result: nothing to do: '{}' already holds this builder ({})",
             report.destination,
             report.digest.as_ref().map(ToString::to_string).unwrap_or_default()
         ),
-        _ => match &report.digest {
+        Status::WouldCreate => match &report.digest {
             Some(d) => format!("Result: builder create would write {d}"),
             None => "Result: builder create would build the layers above; the digest is known once they are built"
                 .to_owned(),
@@ -187,7 +205,7 @@ impl DryRunJson {
         let text = |d: &Option<cnbx_oci::Digest>| d.as_ref().map(ToString::to_string);
         Self {
             schema_version: SCHEMA_VERSION,
-            status: status(report),
+            status: Status::of(report).as_str(),
             destination: report.destination.clone(),
             destination_kind: report.kind.as_str(),
             digest: text(&report.digest),

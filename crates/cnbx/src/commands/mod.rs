@@ -39,6 +39,19 @@ pub(crate) async fn run(command: Command, printer: &Arc<Printer>) -> anyhow::Res
     }
 }
 
+/// The `--target` values, parsed; their warnings are printed.
+fn parse_targets(values: &[String], printer: &Printer) -> anyhow::Result<Vec<cnbx_model::Target>> {
+    let mut targets = Vec::with_capacity(values.len());
+    for t in values {
+        let (target, warnings) = cnbx_model::Target::parse(t).with_context(|| format!("invalid --target '{t}'"))?;
+        for w in warnings {
+            printer.warn(&w);
+        }
+        targets.push(target);
+    }
+    Ok(targets)
+}
+
 fn pull_policy(p: cli::PullPolicy) -> PullPolicy {
     match p {
         cli::PullPolicy::Always => PullPolicy::Always,

@@ -10,15 +10,6 @@ use serde::Serialize;
 /// The `schemaVersion` of every JSON document cnbx prints for these commands.
 pub(crate) const SCHEMA_VERSION: u32 = 1;
 
-/// How JSON documents name a level.
-pub(crate) fn level_name(level: Level) -> &'static str {
-    match level {
-        Level::Error => "error",
-        Level::Warning => "warning",
-        Level::Info => "info",
-    }
-}
-
 /// How JSON documents name a role.
 pub(crate) fn role_name(role: Role) -> &'static str {
     match role {
@@ -51,7 +42,7 @@ impl FindingJson {
     pub(crate) fn new(platform: &Platform, f: &Finding) -> Self {
         Self {
             rule: f.rule,
-            level: level_name(f.level),
+            level: f.level.as_str(),
             role: role_name(f.role),
             image: f.image.clone(),
             platform: platform.to_string(),
@@ -63,8 +54,7 @@ impl FindingJson {
 
 /// One finding on one line: level, rule id, the image and its platform, the message, the fix.
 pub(crate) fn finding_line(platform: &Platform, f: &Finding) -> String {
-    let mut line =
-        format!("{:<7} {} {} '{}' ({platform}): {}", level_name(f.level), f.rule, f.role, f.image, f.message);
+    let mut line = format!("{:<7} {} {} '{}' ({platform}): {}", f.level.as_str(), f.rule, f.role, f.image, f.message);
     if !f.fix.is_empty() {
         line.push_str("; fix: ");
         line.push_str(&f.fix);
