@@ -202,8 +202,8 @@ mod tests {
         assert!(matches!(d.open_file(OsStr::new("flink")), Err(FsError::NotRegular { what: "a symbolic link", .. })));
         assert_eq!(d.read_file(OsStr::new("a"), 10, "x").unwrap(), b"a");
         assert!(d.open_dir(OsStr::new("b")).unwrap().entries().unwrap().is_empty());
-        // A second listing starts from the beginning again (the descriptor's position is shared
-        // with the duplicate each listing reads through).
+        // A second listing starts from the beginning again (it reads the same descriptor, which
+        // the first listing left at its end).
         assert_eq!(d.entries().unwrap().len(), entries.len());
     }
 

@@ -129,14 +129,7 @@ impl BlobError {
     /// The blob error carried by an I/O error from [`VerifiedReader`], or the I/O error
     /// itself.
     pub fn from_io(e: io::Error) -> Result<Self, io::Error> {
-        if !e.get_ref().is_some_and(|inner| inner.is::<Self>()) {
-            return Err(e);
-        }
-        let kind = e.kind();
-        match e.into_inner() {
-            Some(inner) => inner.downcast::<Self>().map(|b| *b).map_err(|other| io::Error::new(kind, other)),
-            None => Err(io::Error::from(kind)),
-        }
+        io_payload(e)
     }
 
     /// Whether the blob is missing (as opposed to unreadable or corrupt).
@@ -304,18 +297,15 @@ impl BlobStore {
         BlobCheck::Evicted(why)
     }
 
-    /// Removes blob `digest` (if present) and returns the bytes it held.
-    pub fn remove(&self, digest: &Digest) -> io::Result<u64> {
+    /// Removes blob `digest` (if present).
+    pub fn remove(&self, digest: &Digest) -> io::Result<()> {
         if self.is_read_only() {
             return Err(self.refuse_write());
         }
-        let path = self.path(digest);
         self.checked().remove(digest);
-        let size = std::fs::symlink_metadata(&path).map(|m| m.len()).unwrap_or(0);
-        match std::fs::remove_file(&path) {
-            Ok(()) => Ok(size),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
-            Err(e) => Err(e),
+        match std::fs::remove_file(self.path(digest)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
         }
     }
 
@@ -551,6 +541,19 @@ struct Limit {
 
 fn too_short(path: &Path, digest: &Digest, expected: u64, actual: u64) -> BlobError {
     BlobError::TooShort { from: path.display().to_string(), digest: digest.clone(), expected, actual }
+}
+
+/// The error of type `T` an I/O error carries (an error a reader or stream wrapped in an
+/// I/O error), or the I/O error itself.
+pub(crate) fn io_payload<T: std::error::Error + Send + Sync + 'static>(e: io::Error) -> Result<T, io::Error> {
+    if !e.get_ref().is_some_and(|inner| inner.is::<T>()) {
+        return Err(e);
+    }
+    let kind = e.kind();
+    match e.into_inner() {
+        Some(inner) => inner.downcast::<T>().map(|b| *b).map_err(|other| io::Error::new(kind, other)),
+        None => Err(io::Error::from(kind)),
+    }
 }
 
 /// A blob committed by [`BlobWriter::finish`].

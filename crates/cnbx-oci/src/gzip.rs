@@ -107,11 +107,6 @@ impl<W: Write> ChunkedGzip<W> {
         self.inner.flush()?;
         Ok(self.inner)
     }
-
-    /// The inner writer.
-    pub fn get_ref(&self) -> &W {
-        &self.inner
-    }
 }
 
 impl<W: Write> Write for ChunkedGzip<W> {

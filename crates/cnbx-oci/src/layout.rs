@@ -505,8 +505,8 @@ impl OciLayout {
     }
 
     /// Makes `layer` present in the layout (copied, or checked when it is already in this
-    /// layout's blobs); records it in `placed` if this call put it there.
-    fn place_layer(&self, tag: &str, layer: &LayerBlob, placed: &mut Vec<Digest>) -> Result<(), LayoutError> {
+    /// layout's blobs); returns whether this call put it there.
+    fn place_layer(&self, tag: &str, layer: &LayerBlob) -> Result<bool, LayoutError> {
         let digest = &layer.descriptor.digest;
         let store = match &layer.source {
             BlobSource::Store(store) => store,
@@ -520,14 +520,11 @@ impl OciLayout {
             }
         };
         if store.root() != self.blobs.root() {
-            if self.blobs.import_blob(store, &layer.descriptor).map_err(self.blob_err(tag, digest))? {
-                placed.push(digest.clone());
-            }
-            return Ok(());
+            return self.blobs.import_blob(store, &layer.descriptor).map_err(self.blob_err(tag, digest));
         }
         let path = self.blobs.path(digest);
         match self.blobs.check(digest, Some(layer.descriptor.size)).map_err(self.blob_err(tag, digest))? {
-            BlobCheck::Valid => Ok(()),
+            BlobCheck::Valid => Ok(false),
             BlobCheck::Missing => {
                 let source = io::Error::new(io::ErrorKind::NotFound, "not in the layout's blobs");
                 Err(self.blob_err(tag, digest)(BlobError::Open(FsError::Io { path, source })))
@@ -566,8 +563,8 @@ impl OciLayout {
         self.set_tag(tag, &entry, |layout| {
             for image in images {
                 for layer in &image.layers {
-                    if !layout.blobs.contains(&layer.descriptor.digest) {
-                        layout.place_layer(tag, layer, placed)?;
+                    if !layout.blobs.contains(&layer.descriptor.digest) && layout.place_layer(tag, layer)? {
+                        placed.push(layer.descriptor.digest.clone());
                     }
                 }
             }
@@ -586,19 +583,15 @@ impl OciLayout {
         let mut seen = BTreeSet::new();
         let layers: Vec<&LayerBlob> =
             images.iter().flat_map(|i| &i.layers).filter(|l| seen.insert(&l.descriptor.digest)).collect();
-        let results: Vec<(Vec<Digest>, Result<(), LayoutError>)> = layers
-            .par_iter()
-            .map(|layer| {
-                let mut mine = Vec::new();
-                let result = self.place_layer(tag, layer, &mut mine);
-                (mine, result)
-            })
-            .collect();
+        let results: Vec<Result<bool, LayoutError>> = layers.par_iter().map(|l| self.place_layer(tag, l)).collect();
         let mut first_error = None;
-        for (mine, result) in results {
-            placed.extend(mine);
-            if let Err(e) = result {
-                first_error.get_or_insert(e);
+        for (layer, result) in layers.iter().zip(results) {
+            match result {
+                Ok(true) => placed.push(layer.descriptor.digest.clone()),
+                Ok(false) => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
         }
         first_error.map_or(Ok(()), Err)

@@ -1645,7 +1645,7 @@ fn classify(e: OciDistributionError, ctx: &Ctx) -> RegistryError {
             {
                 return ctx.error(K::DigestMismatch { digest: excerpt(expected), actual: actual.clone() });
             }
-            match reqwest_inside(io) {
+            match crate::blobstore::io_payload::<reqwest::Error>(io) {
                 Ok(re) => request_error(re, ctx),
                 Err(io) => ctx.error(K::Transfer(io)),
             }
@@ -1654,19 +1654,6 @@ fn classify(e: OciDistributionError, ctx: &Ctx) -> RegistryError {
         // an excerpt. Its messages already include the text of their sources (`{0}` of a
         // `#[from]` field), so its own message is the whole of it.
         other => ctx.error(K::Protocol(excerpt(&other.to_string()))),
-    }
-}
-
-/// The reqwest error an I/O error (of a body stream) carries, or the I/O error itself.
-fn reqwest_inside(io: std::io::Error) -> Result<reqwest::Error, std::io::Error> {
-    if !io.get_ref().is_some_and(|inner| inner.is::<reqwest::Error>()) {
-        return Err(io);
-    }
-    let kind = io.kind();
-    match io.into_inner().map(|inner| inner.downcast::<reqwest::Error>()) {
-        Some(Ok(re)) => Ok(*re),
-        Some(Err(other)) => Err(std::io::Error::new(kind, other)),
-        None => Err(std::io::Error::from(kind)),
     }
 }
 

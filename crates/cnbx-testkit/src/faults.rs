@@ -88,7 +88,6 @@ impl Rule {
 struct State {
     rules: Mutex<Vec<Rule>>,
     injected: AtomicUsize,
-    requests: Mutex<Vec<String>>,
     stop: AtomicBool,
 }
 
@@ -108,7 +107,6 @@ impl FaultProxy {
         let state = Arc::new(State {
             rules: Mutex::new(Vec::new()),
             injected: AtomicUsize::new(0),
-            requests: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
         });
         let accept_state = Arc::clone(&state);
@@ -149,11 +147,6 @@ impl FaultProxy {
     /// How many faults were injected so far.
     pub fn injected(&self) -> usize {
         self.state.injected.load(Ordering::SeqCst)
-    }
-
-    /// Every request seen so far, as `METHOD PATH`.
-    pub fn requests(&self) -> Vec<String> {
-        self.state.requests.lock().unwrap().clone()
     }
 }
 
@@ -288,7 +281,6 @@ fn serve(client: TcpStream, upstream_port: u16, state: &State) -> Result<()> {
         let _ = upstream.shutdown(Shutdown::Both);
     };
     while let Some(head) = read_head(&mut reader)? {
-        state.requests.lock().unwrap().push(format!("{} {}", head.method, head.path));
         let fault = {
             let mut rules = state.rules.lock().unwrap();
             rules.iter_mut().find(|r| r.matches(&head)).map(|r| {
@@ -309,13 +301,11 @@ fn serve(client: TcpStream, upstream_port: u16, state: &State) -> Result<()> {
                 let mut c = client.try_clone()?;
                 write!(c, "HTTP/1.1 {code} Injected fault\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
                 c.flush()?;
-                close(&client, &upstream);
                 break;
             }
             Some(Fault::DropAfter(bytes)) => {
                 upstream.write_all(&head.raw)?;
                 copy_body(&head, &mut reader, Some(&mut upstream), bytes)?;
-                close(&client, &upstream);
                 break;
             }
             Some(Fault::StallAfter(bytes)) => {
@@ -325,7 +315,6 @@ fn serve(client: TcpStream, upstream_port: u16, state: &State) -> Result<()> {
                 while !state.stop.load(Ordering::SeqCst) {
                     std::thread::sleep(Duration::from_millis(20));
                 }
-                close(&client, &upstream);
                 break;
             }
         }

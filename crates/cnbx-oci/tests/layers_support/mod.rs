@@ -49,13 +49,4 @@ pub(crate) fn arm64() -> Platform {
 }
 
 /// An error and its sources joined with `: `, as the CLI prints them.
-pub(crate) fn chain(err: &dyn std::error::Error) -> String {
-    let mut s = err.to_string();
-    let mut cur = err.source();
-    while let Some(e) = cur {
-        s.push_str(": ");
-        s.push_str(&e.to_string());
-        cur = e.source();
-    }
-    s
-}
+pub(crate) use cnbx_fs::error_chain as chain;
