@@ -122,7 +122,8 @@ struct Reader {
     builder: RootFsBuilder,
     /// How many layers `builder` holds.
     applied: usize,
-    /// `(layers applied, state)` after each layer read here but the last.
+    /// `(layers applied, state)` after each layer read here but the last (at most
+    /// [`MAX_SHARED_STATES`] of them, the latest).
     kept: Vec<(usize, RootFsBuilder)>,
     /// How many layers there are in all.
     total: usize,
@@ -132,7 +133,9 @@ impl Reader {
     fn add(&mut self, reader: impl Read, kind: Compression) -> Result<(), LayerReadError> {
         add_layer(&mut self.builder, reader, kind)?;
         self.applied += 1;
-        if self.applied < self.total {
+        // Only the last states can stay kept (the oldest go first, and none of these chains
+        // is known yet): copying the others would be thrown away.
+        if self.applied < self.total && self.applied + MAX_SHARED_STATES >= self.total {
             self.kept.push((self.applied, self.builder.clone()));
         }
         Ok(())

@@ -24,7 +24,7 @@ use cnbx_validate::{Finding, ImageFacts, Options, PlatformApi, Role};
 
 use crate::base_layers::BaseLayersError;
 use crate::images::{ImageFetchError, Images, PullPolicy};
-use crate::validation::{self, FileSystems, RunGroup, RunImages, StoredFinding, facts_of, fetch_for_platform};
+use crate::validation::{self, RunGroup, RunImages, StoredFinding, facts_of, fetch_for_platform};
 
 /// How many platforms of one image index are checked at most (an index is someone else's
 /// document; `--target` picks platforms from a larger one).
@@ -345,19 +345,10 @@ async fn check_platform(
         Some(found) => found,
         None => {
             let named: Vec<(&str, &SourceImage)> = all.iter().map(|(_, name, image)| (*name, *image)).collect();
-            let fs = if request.read_layers {
-                FileSystems::read(images, &named).await.map_err(CheckError::Layers)?
-            } else {
-                FileSystems::default()
-            };
-            let (findings, _) = validation::findings(build, runs, &fs, options);
-            let note = if request.read_layers {
-                let unread = fs.unreadable(&named);
-                validation::unchecked_rules_note(&findings, &unread, &validation::zstd_reason(&unread))
-            } else {
-                let names: Vec<&str> = named.iter().map(|(name, _)| *name).collect();
-                validation::unchecked_rules_note(&findings, &names, "--config-only: the layers were not read")
-            };
+            let skipped = (!request.read_layers).then_some("--config-only: the layers were not read");
+            let (findings, _, note) = validation::validate(images, &named, build, runs, options, skipped)
+                .await
+                .map_err(CheckError::Layers)?;
             let stored =
                 CheckedPlatform { findings: findings.iter().map(StoredFinding::new).collect(), note: note.clone() };
             // Remembered directly: a check writes nothing into the local store, but its

@@ -115,6 +115,37 @@ impl FileSystems {
     }
 }
 
+/// Validates the build image (if any) and the run images and mirrors of `runs` (`all`, as
+/// `(name, image)`, in the order their layers are read), reading their layers unless
+/// `skipped` says why they are not read: the [findings], the build user's uid and gid when
+/// they could be decided, and a note on the rules left unchecked (layers not read, or
+/// compressed in a way cnbx cannot read).
+pub(crate) async fn validate(
+    images: &Images,
+    all: &[(&str, &SourceImage)],
+    build: Option<(&SourceImage, &ImageFacts)>,
+    runs: &RunImages,
+    options: &Options,
+    skipped: Option<&str>,
+) -> Result<(Vec<Finding>, Option<(u32, u32)>, Option<String>), BaseLayersError> {
+    let fs = match skipped {
+        Some(_) => FileSystems::default(),
+        None => FileSystems::read(images, all).await?,
+    };
+    let (findings, user) = findings(build, runs, &fs, options);
+    let note = match skipped {
+        Some(why) => {
+            let names: Vec<&str> = all.iter().map(|(name, _)| *name).collect();
+            unchecked_rules_note(&findings, &names, why)
+        }
+        None => {
+            let unread = fs.unreadable(all);
+            unchecked_rules_note(&findings, &unread, &zstd_reason(&unread))
+        }
+    };
+    Ok((findings, user, note))
+}
+
 /// The findings for the build image (if any), every run image and mirror, and the pairs, and
 /// the build user's uid and gid when they could be decided. Without a build image, each run
 /// image and mirror gets the run image rules alone (and the mirrors the `run.toml` rules).
@@ -171,7 +202,7 @@ pub(crate) fn findings(
 
 /// The note listing the rules left unchecked because the layers of the images named in
 /// `unread` were not read (`why` says why), if any.
-pub(crate) fn unchecked_rules_note(findings: &[Finding], unread: &[&str], why: &str) -> Option<String> {
+fn unchecked_rules_note(findings: &[Finding], unread: &[&str], why: &str) -> Option<String> {
     if unread.is_empty() {
         return None;
     }
@@ -186,7 +217,7 @@ pub(crate) fn unchecked_rules_note(findings: &[Finding], unread: &[&str], why: &
 }
 
 /// Why the layers of the images named in `unread` could not be read.
-pub(crate) fn zstd_reason(unread: &[&str]) -> String {
+fn zstd_reason(unread: &[&str]) -> String {
     format!(
         "the layers of {} are compressed with zstd, which cnbx cannot read yet",
         unread.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")

@@ -19,7 +19,7 @@ use super::{CreateError, CreateRequest};
 use crate::assemble::Module;
 use crate::images::Images;
 use crate::labels;
-use crate::validation::{self, FileSystems, RunGroup, RunImages, StoredFinding, fetch_for_platform};
+use crate::validation::{self, RunGroup, RunImages, StoredFinding, fetch_for_platform};
 
 pub(super) async fn fetch_required(
     images: &Images,
@@ -140,7 +140,7 @@ struct PassedValidation {
 pub(crate) struct Validation {
     /// Every finding: errors, warnings and infos.
     pub(crate) findings: Vec<Finding>,
-    /// The build user's uid and gid, when they could be decided.
+    /// The build user's uid and gid, when they could be decided and no finding is an error.
     pub(crate) user: Option<(u32, u32)>,
     /// The rules left unchecked and why (`--skip-layer-checks`, layers cnbx cannot read).
     pub(crate) note: Option<String>,
@@ -155,8 +155,7 @@ impl Validation {
         reporter: &dyn cnbx_oci::progress::Reporter,
         report_findings: bool,
     ) -> Result<(u32, u32), CreateError> {
-        let user = self.user.filter(|_| self.findings.iter().all(|f| f.level != Level::Error));
-        let Some(user) = user else { return Err(CreateError::Validation(self.findings)) };
+        let Some(user) = self.user else { return Err(CreateError::Validation(self.findings)) };
         if report_findings {
             let text = |f: &Finding| if f.fix.is_empty() { f.to_string() } else { format!("{f}; fix: {}", f.fix) };
             for f in &self.findings {
@@ -206,23 +205,10 @@ pub(super) async fn validate_base_images(
     }
     let all: Vec<(&str, &SourceImage)> =
         std::iter::once((build_facts.name.as_str(), build)).chain(runs.members()).collect();
-    let fs = if skip_layers {
-        FileSystems::default()
-    } else {
-        FileSystems::read(images, &all).await.map_err(CreateError::BaseLayers)?
-    };
-    let (findings, user) = validation::findings(Some((build, build_facts)), runs, &fs, options);
-    let note = if skip_layers {
-        let names: Vec<&str> = all.iter().map(|(name, _)| *name).collect();
-        validation::unchecked_rules_note(
-            &findings,
-            &names,
-            "--skip-layer-checks: the base images' layers were not read",
-        )
-    } else {
-        let unread = fs.unreadable(&all);
-        validation::unchecked_rules_note(&findings, &unread, &validation::zstd_reason(&unread))
-    };
+    let skipped = skip_layers.then_some("--skip-layer-checks: the base images' layers were not read");
+    let (findings, user, note) = validation::validate(images, &all, Some((build, build_facts)), runs, options, skipped)
+        .await
+        .map_err(CreateError::BaseLayers)?;
     let passed = user.filter(|_| findings.iter().all(|f| f.level != Level::Error));
     if let Some((uid, gid)) = passed {
         let stored = PassedValidation {
@@ -233,7 +219,7 @@ pub(super) async fn validate_base_images(
         };
         images.remember("validation", &key, &stored);
     }
-    Ok(Validation { findings, user, note })
+    Ok(Validation { findings, user: passed, note })
 }
 
 pub(super) fn format_findings(findings: &[Finding]) -> String {

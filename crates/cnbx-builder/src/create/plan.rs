@@ -43,8 +43,9 @@ pub(crate) struct Plan<'a> {
     pub(crate) layers: LayerService,
     lifecycle: LifecycleSource,
     dry_run: bool,
-    /// Every validation of the base images so far: the target's platform and the findings.
-    validations: std::sync::Mutex<Vec<(Platform, Vec<cnbx_validate::Finding>)>>,
+    /// A dry run's last validation of the base images: the target's platform and the
+    /// findings (a create reports them as it goes, and keeps none).
+    validation: std::sync::Mutex<Option<(Platform, Vec<cnbx_validate::Finding>)>>,
 }
 
 /// Every part of one target's builder image, checked.
@@ -103,13 +104,13 @@ impl<'a> Plan<'a> {
             LayerService::new(cache, images.blobs().clone(), images.shared_reporter())
         };
         let lifecycle = config.config.lifecycle.source()?;
-        let validations = std::sync::Mutex::default();
-        Ok(Self { images, request, destination, tags, targets, layers, lifecycle, dry_run, validations })
+        let validation = std::sync::Mutex::default();
+        Ok(Self { images, request, destination, tags, targets, layers, lifecycle, dry_run, validation })
     }
 
     /// The platform and findings of the last validation of the base images, taken.
     pub(crate) fn take_validation(&self) -> Option<(Platform, Vec<cnbx_validate::Finding>)> {
-        self.validations.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop()
+        self.validation.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
     }
 
     /// The platforms to make a builder for: `None` for the build image's own.
@@ -208,10 +209,10 @@ impl<'a> Plan<'a> {
         };
         let validation =
             validate_base_images(images, &build, &build_facts, &runs, &options, request.skip_layer_checks).await?;
-        self.validations
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push((platform.clone(), validation.findings.clone()));
+        if self.dry_run {
+            *self.validation.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some((platform.clone(), validation.findings.clone()));
+        }
         let (uid, gid) = validation.passed(reporter, !self.dry_run)?;
         let metadata =
             labels::decode_or_default(&base_labels, labels::BUILDER_METADATA).map_err(CreateError::BaseLabels)?;

@@ -216,8 +216,8 @@ async fn write(
             Ok((d.digest, None))
         }
         Destination::Layout { dir, tag } => {
-            let layout = if dir.join("oci-layout").exists() { OciLayout::open(dir) } else { OciLayout::create(dir) }
-                .map_err(|source| WriteError::OpenLayout { dir: dir.clone(), source })?;
+            let layout =
+                OciLayout::create(dir).map_err(|source| WriteError::OpenLayout { dir: dir.clone(), source })?;
             layout.blobs().set_reporter(images.shared_reporter());
             let d = layout
                 .write(tag, built)
