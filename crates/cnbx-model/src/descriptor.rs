@@ -240,14 +240,7 @@ mod tests {
 
     /// The error and its sources, `: `-separated.
     fn chain(e: &DescriptorError) -> String {
-        let mut out = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            out.push_str(": ");
-            out.push_str(&s.to_string());
-            source = s.source();
-        }
-        out
+        cnbx_fs::error_chain(e)
     }
 
     #[test]

@@ -29,15 +29,13 @@ mod toml_doc;
 pub mod version;
 
 pub use descriptor::{DescriptorError, ModuleDescriptor};
-pub use ident::{IdentError, ModuleDirs, ModuleId, ModuleKind, ModuleVersion, RESERVED_IDS, escape_id};
+pub use ident::{IdentError, ModuleDirs, ModuleId, ModuleKind, ModuleVersion, escape_id};
 pub use lifecycle::{
     ApiVersions, DEFAULT_LIFECYCLE_VERSION, LifecycleApi, LifecycleApis, LifecycleDescriptor, LifecycleDescriptorError,
     LifecycleSource,
 };
-pub use module::{
-    License, ModuleInfo, ModuleRef, ModuleStack, OrderEntry, System, SystemBuildpacks, Unread, WithModuleInfo,
-};
+pub use module::{License, ModuleInfo, ModuleRef, ModuleStack, OrderEntry, System, SystemBuildpacks, WithModuleInfo};
 pub use run_image::RunImage;
-pub use target::{Distribution, Target, TargetError, TargetErrorKind, supports_platform};
+pub use target::{Distribution, Target, TargetError, TargetErrorKind};
 pub use toml_doc::{TomlProblem, key_at};
 pub use version::{ApiVersion, Semver, SemverProblem, VersionError};

@@ -176,11 +176,6 @@ impl Semver {
     pub fn original(&self) -> &str {
         &self.original
     }
-
-    /// `major.minor.patch[-pre][+meta]`.
-    pub fn normalized(&self) -> String {
-        self.to_string()
-    }
 }
 
 impl fmt::Display for Semver {

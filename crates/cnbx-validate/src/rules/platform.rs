@@ -16,7 +16,7 @@
 
 use super::Subject;
 use crate::facts::ImageFacts;
-use crate::finding::{Finding, Level, Report, Role};
+use crate::finding::{Finding, Report, Role};
 use crate::rules::labels::{DISTRO_NAME, DISTRO_VERSION};
 
 const OS_ARCH: &str = "BOTH-OS-ARCH-VALID";
@@ -184,7 +184,7 @@ fn normalized_variant(f: &ImageFacts) -> Option<&str> {
 /// `PAIR-TARGET-MATCH`: a run image (or mirror) has the build image's target.
 pub(crate) fn target_match(build: &Subject<'_>, other: &Subject<'_>, r: &mut Report) {
     let (b, o) = (build.facts, other.facts);
-    let what = if other.role == Role::Mirror { "mirror" } else { "run image" };
+    let what = role_noun(other.role);
     for (field, bv, ov) in [("os", b.os.as_str(), o.os.as_str()), ("architecture", &b.architecture, &o.architecture)] {
         if bv != ov {
             r.error(
@@ -228,21 +228,25 @@ pub(crate) fn target_match(build: &Subject<'_>, other: &Subject<'_>, r: &mut Rep
 /// `PAIR-TARGET-MATCH` for a run image or mirror without any manifest for the build image's
 /// platform (see [`crate::platform_missing`]).
 pub(crate) fn missing(build: &ImageFacts, role: Role, image: &str, wanted: &str, available: &str) -> Finding {
-    let what = if role == Role::Mirror { "mirror" } else { "run image" };
-    Finding {
-        rule: TARGET_MATCH,
-        level: Level::Error,
-        role,
-        image: image.to_owned(),
-        message: format!(
+    let mut r = Report::new(role, image);
+    r.error(
+        TARGET_MATCH,
+        format!(
             "has no manifest for platform {wanted}, the platform of the build image '{}' (it has: {available})",
             build.name
         ),
-        fix: format!(
-            "use a {what} that has a {wanted} image (an image index with an entry for {wanted}), or create the \
-             builder for a platform both images have (--target)"
+        format!(
+            "use a {} that has a {wanted} image (an image index with an entry for {wanted}), or create the \
+             builder for a platform both images have (--target)",
+            role_noun(role)
         ),
-    }
+    );
+    r.finish().remove(0) // the one finding added above
+}
+
+/// How a fix names the image of `role` that is paired with the build image.
+fn role_noun(role: Role) -> &'static str {
+    if role == Role::Mirror { "mirror" } else { "run image" }
 }
 
 #[cfg(test)]
