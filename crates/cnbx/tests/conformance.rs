@@ -8,14 +8,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use common::images::{PATH_ENV, layout, oci, tools};
 use common::{Env, workspace_root};
 use serde_json::Value;
-
-const PATH_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-fn tools() -> bool {
-    cnbx_testkit::require_tool("skopeo", "skopeo").is_ok() && cnbx_testkit::require_tool("umoci", "umoci").is_ok()
-}
 
 fn test_store() -> PathBuf {
     workspace_root().join("testdata/cnbx-home/store")
@@ -42,17 +37,8 @@ fn run(env: &Env, args: &[&str]) -> (i32, String) {
 /// `cnbx.test/<role>:jammy` for amd64, changed with `umoci config`, pushed to `registry` as
 /// `<repo>`.
 fn push_changed(env: &Env, registry: &cnbx_testkit::Registry, role: &str, repo: &str, changes: &[&str]) {
-    let dir = env.work.path().join(format!("layout-{}", repo.replace([':', '/'], "-")));
-    let layout = format!("oci:{}:base", dir.display());
-    let source = format!("oci:{}:cnbx.test/{role}:jammy", test_store().display());
-    cnbx_testkit::skopeo(&["copy", "--override-arch", "amd64", &source, &layout]).unwrap();
-    if !changes.is_empty() {
-        let image = format!("{}:base", dir.display());
-        let mut args = vec!["config", "--image", &image];
-        args.extend_from_slice(changes);
-        cnbx_testkit::umoci(&args).unwrap();
-    }
-    cnbx_testkit::skopeo(&["copy", "--dest-tls-verify=false", &layout, &registry.docker_ref(repo)]).unwrap();
+    let dir = layout(env, role, &format!("layout-{}", repo.replace([':', '/'], "-")), "amd64", changes);
+    cnbx_testkit::skopeo(&["copy", "--dest-tls-verify=false", &oci(&dir), &registry.docker_ref(repo)]).unwrap();
 }
 
 /// With `--publish` the base images' layers are read from the registry (streamed), so the

@@ -8,26 +8,13 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use common::{Env, example_config, push_base_images, registry_config, workspace_root};
+use common::{
+    Env, assert_ok, example_config, printed_digest, push_base_images, registry_config, stdout, workspace_root,
+};
 use serde_json::Value;
 
 fn create(env: &Env, args: &[&str]) -> std::process::Output {
     env.cmd().args(["builder", "create"]).args(args).output().unwrap()
-}
-
-fn assert_ok(env: &Env, out: &std::process::Output) {
-    assert!(out.status.success(), "{}", env.format(out));
-}
-
-fn stdout(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The digest printed in the summary line.
-fn printed_digest(out: &std::process::Output) -> String {
-    let s = stdout(out);
-    let start = s.find("sha256:").unwrap_or_else(|| panic!("no digest in {s}"));
-    s[start..start + 71].to_owned()
 }
 
 /// The real tools these tests use; a missing one fails the test with the command that installs

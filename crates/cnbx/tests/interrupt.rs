@@ -12,10 +12,10 @@ mod common;
 mod reliability_support;
 
 use std::path::Path;
-use std::process::{Child, Output, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Env;
+use common::{Env, printed_digest};
 use reliability_support::{big_builder, layout_problems, signal, store_verify, temporaries, wait_bounded};
 
 const TIMEOUT: Duration = Duration::from_secs(300);
@@ -67,12 +67,6 @@ fn wait_for(child: &mut Child, point: Point, env: &Env, out_dir: &Path) -> bool 
         assert!(start.elapsed() < TIMEOUT, "{point:?} never came");
         std::thread::sleep(Duration::from_millis(2));
     }
-}
-
-fn printed_digest(out: &Output) -> String {
-    let s = String::from_utf8_lossy(&out.stdout).into_owned();
-    let start = s.find("sha256:").unwrap_or_else(|| panic!("no digest in {s}"));
-    s[start..start + 71].to_owned()
 }
 
 /// Creates into `dest` (`oci:out:latest` or a store name), signals it at `point`, checks

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use cnbx_testkit::Registry;
 use cnbx_testkit::faults::{Fault, FaultProxy, Rule};
-use common::Env;
+use common::{Env, stderr};
 use reliability_support::MIB;
 
 const TIMEOUT: Duration = Duration::from_secs(300);
@@ -36,7 +36,7 @@ fn setup() -> Option<Setup> {
         }
     }
     let registry = Registry::start().unwrap();
-    reliability_support::push_base_images(&registry);
+    common::push_base_images(&registry);
     let proxy = FaultProxy::start(registry.port()).unwrap();
     let env = Env::new();
     let config = reliability_support::big_builder(&env, 4, &[4], "");
@@ -71,10 +71,6 @@ impl Setup {
     fn pushed(&self) -> serde_json::Value {
         cnbx_testkit::skopeo_raw(&self.registry.docker_ref("team/builder:1"), &["--tls-verify=false"]).unwrap()
     }
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// `(uploaded, mounted, already present)` from the push summary.

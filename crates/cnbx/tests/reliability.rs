@@ -13,34 +13,14 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use common::Env;
-use reliability_support::{
-    big_builder, example_builder, layout_problems, layout_tags, store_verify, temporaries, wait_bounded,
-};
+use common::{Env, assert_ok, printed_digest, stderr, stdout};
+use reliability_support::{big_builder, layout_problems, layout_tags, store_verify, temporaries, wait_bounded};
 use serde_json::Value;
 
 const TIMEOUT: Duration = Duration::from_secs(300);
 
 fn create(env: &Env, args: &[&str]) -> Output {
     env.cmd().args(["builder", "create"]).args(args).timeout(TIMEOUT).output().unwrap()
-}
-
-fn assert_ok(env: &Env, out: &Output) {
-    assert!(out.status.success(), "{}", env.format(out));
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn printed_digest(out: &Output) -> String {
-    let s = stdout(out);
-    let start = s.find("sha256:").unwrap_or_else(|| panic!("no digest in {s}"));
-    s[start..start + 71].to_owned()
 }
 
 fn tools() -> bool {
@@ -125,14 +105,9 @@ fn a_corrupt_layer_of_a_stored_base_image_is_downloaded_again() {
         return;
     }
     let registry = cnbx_testkit::Registry::start().unwrap();
-    reliability_support::push_base_images(&registry);
+    common::push_base_images(&registry);
     let env = Env::new();
-    let host = registry.host();
-    let text = std::fs::read_to_string(example_builder(&env))
-        .unwrap()
-        .replace("cnbx.test/build:jammy", &format!("{host}/build:jammy"))
-        .replace("\"cnbx.test/run:jammy\"", &format!("\"{host}/run:jammy\""));
-    let config = env.write("registry.toml", &text);
+    let config = common::registry_config(&env, &registry.host());
     let cfg = config.to_str().unwrap();
     let first = create(&env, &["oci:out:latest", "--config", cfg, "--target", "linux/amd64"]);
     assert_ok(&env, &first);
@@ -195,7 +170,7 @@ fn failing_creates_leave_no_temporary_files() {
 #[test]
 fn verify_reports_and_repair_removes_what_is_bad() {
     let env = Env::with_test_images();
-    let config = example_builder(&env);
+    let config = common::example_config(&env, "");
     let cfg = config.to_str().unwrap();
     let out = create(&env, &["cnbx.test/kept:1", "--config", cfg, "--pull-policy", "never"]);
     assert_ok(&env, &out);
@@ -234,7 +209,7 @@ fn verify_reports_and_repair_removes_what_is_bad() {
 #[test]
 fn prune_removes_what_no_stored_image_uses_and_reports_it() {
     let env = Env::with_test_images();
-    let config = example_builder(&env);
+    let config = common::example_config(&env, "");
     let cfg = config.to_str().unwrap();
     let args = |dest: &'static str| [dest, "--config", cfg, "--pull-policy", "never", "--target", "linux/amd64"];
     let kept = create(&env, &args("cnbx.test/kept:1"));
@@ -288,7 +263,7 @@ fn prune_removes_what_no_stored_image_uses_and_reports_it() {
 #[test]
 fn concurrent_creates_into_one_store_and_one_layout_all_land_with_a_prune_among_them() {
     let env = Env::with_test_images();
-    let config = example_builder(&env);
+    let config = common::example_config(&env, "");
     let cfg = config.to_str().unwrap().to_owned();
     let spawn = |args: Vec<String>| {
         let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("cnbx"));
@@ -400,7 +375,7 @@ fn a_full_disk_leaves_an_oci_output_as_it_was() {
         return;
     };
     let big = big_builder(&env, 8, &[8], "");
-    let example = example_builder(&env);
+    let example = common::example_config(&env, "");
     let run = |dest: &str, config: &Path| {
         create(&env, &[dest, "--config", config.to_str().unwrap(), "--pull-policy", "never", "--target", "linux/amd64"])
     };

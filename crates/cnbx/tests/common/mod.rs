@@ -69,6 +69,26 @@ impl Env {
     }
 }
 
+/// Fails the test, showing what cnbx printed, unless it exited 0.
+pub fn assert_ok(env: &Env, out: &Output) {
+    assert!(out.status.success(), "{}", env.format(out));
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The digest printed in the summary line.
+pub fn printed_digest(out: &Output) -> String {
+    let s = stdout(out);
+    let start = s.find("sha256:").unwrap_or_else(|| panic!("no digest in {s}"));
+    s[start..start + 71].to_owned()
+}
+
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap().canonicalize().unwrap()
 }

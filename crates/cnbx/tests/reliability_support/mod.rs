@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{Env, workspace_root};
+use crate::common::Env;
 
 pub const MIB: u64 = 1 << 20;
 
@@ -39,26 +39,7 @@ pub fn big_builder(env: &Env, lifecycle_mib: u64, bp_mib: &[u64], extra: &str) -
          [lifecycle]\n  uri = \"{}\"\n\n[[targets]]\n  os = \"linux\"\n  arch = \"amd64\"\n\n{extra}",
         lifecycle.display()
     ));
-    env.write("builder.toml", &text)
-}
-
-/// Pushes the offline base images to `registry` as `build:jammy` and `run:jammy` (every
-/// platform).
-pub fn push_base_images(registry: &cnbx_testkit::Registry) {
-    let store = workspace_root().join("testdata/cnbx-home/store");
-    for (name, repo) in [("cnbx.test/build:jammy", "build:jammy"), ("cnbx.test/run:jammy", "run:jammy")] {
-        let from = format!("oci:{}:{name}", store.display());
-        cnbx_testkit::skopeo(&["copy", "--all", "--dest-tls-verify=false", &from, &registry.docker_ref(repo)]).unwrap();
-    }
-}
-
-/// builder.toml.example with its paths made absolute.
-pub fn example_builder(env: &Env) -> PathBuf {
-    let repo = workspace_root();
-    let text = std::fs::read_to_string(repo.join("builder.toml.example"))
-        .unwrap()
-        .replace("\"testdata/", &format!("\"{}/testdata/", repo.display()));
-    env.write("example.toml", &text)
+    env.write("big.toml", &text)
 }
 
 /// Temporary files and directories anywhere under `dir`: cnbx's (`.cnbx-tmp-*`) and those
