@@ -136,26 +136,30 @@ pub(crate) async fn modules_from_image(
     let module_layers: ModuleLayers = labels::decode(layers_label, layers_raw).map_err(|e| package(e.into()))?;
     let blobs = image.layers().map_err(|e| package(e.into()))?;
 
+    // Each module the label lists, with its place (checked before anything else), its layer's
+    // index, whether that layer holds other modules too, and the remembered verdict on it.
     let mut per_diff: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut listed = Vec::new();
     for (id, versions) in &module_layers.0 {
         for (version, info) in versions {
-            ModuleDirs::new(kind, id, version).map_err(|e| package(e.into()))?;
+            let dirs = ModuleDirs::new(kind, id, version).map_err(|e| package(e.into()))?;
             *per_diff.entry(info.layer_diff_id.as_str()).or_default() += 1;
+            listed.push((id, version, info, dirs));
         }
     }
+    let listed: Vec<Listed<'_>> = listed
+        .into_iter()
+        .map(|(id, version, info, dirs)| {
+            let idx = blobs.iter().position(|b| b.diff_id.as_str() == info.layer_diff_id);
+            let shared = per_diff.get(info.layer_diff_id.as_str()).copied().unwrap_or(0) > 1;
+            let recalled = idx.filter(|_| !shared).and_then(|i| remembered_verdict(ctx, &dirs, &blobs[i]));
+            Listed { id, version, info, dirs, idx, shared, recalled }
+        })
+        .collect();
     // Every layer's content is read (scanned or split), so the layers must be local, unless
     // every layer is one a scan of exactly that blob already found clean (remembered by its
     // digest): then nothing is downloaded again (a warm publish mounts them all).
-    let all_known_clean = module_layers.0.iter().all(|(id, versions)| {
-        versions.iter().all(|(version, info)| {
-            let shared = per_diff.get(info.layer_diff_id.as_str()).copied().unwrap_or(0) > 1;
-            let blob = blobs.iter().find(|b| b.diff_id.as_str() == info.layer_diff_id);
-            match (shared, blob, ModuleDirs::new(kind, id, version)) {
-                (false, Some(blob), Ok(dirs)) => remembered_verdict(ctx, &dirs, blob) == Some(LayerVerdict::Verbatim),
-                _ => false,
-            }
-        })
-    });
+    let all_known_clean = listed.iter().all(|l| l.recalled == Some(LayerVerdict::Verbatim));
     let local = if all_known_clean {
         image.clone()
     } else {
@@ -163,61 +167,61 @@ pub(crate) async fn modules_from_image(
     };
     let local_layers = local.layers().map_err(|e| package(e.into()))?;
     let mut modules = Vec::new();
-    for (id, versions) in &module_layers.0 {
-        for (version, layer_info) in versions {
-            let idx = blobs.iter().position(|b| b.diff_id.as_str() == layer_info.layer_diff_id).ok_or_else(|| {
-                invalid(format!(
-                    "{} '{id}@{version}' is in layer {} which the image does not have",
-                    kind.noun(),
-                    cnbx_fs::excerpt(&layer_info.layer_diff_id)
-                ))
-            })?;
-            let info = ModuleInfo {
-                id: id.clone(),
-                name: layer_info.name.clone(),
-                version: version.clone(),
-                homepage: layer_info.homepage.clone(),
-                ..ModuleInfo::default()
-            };
-            let dirs = ModuleDirs::new(kind, id, version).map_err(|e| package(e.into()))?;
-            let build = if all_known_clean {
-                Ok(blobs[idx].clone())
+    for Listed { id, version, info: layer_info, dirs, idx, shared, recalled } in listed {
+        let idx = idx.ok_or_else(|| {
+            invalid(format!(
+                "{} '{id}@{version}' is in layer {} which the image does not have",
+                kind.noun(),
+                cnbx_fs::excerpt(&layer_info.layer_diff_id)
+            ))
+        })?;
+        let info = ModuleInfo {
+            id: id.clone(),
+            name: layer_info.name.clone(),
+            version: version.clone(),
+            homepage: layer_info.homepage.clone(),
+            ..ModuleInfo::default()
+        };
+        let build = if all_known_clean {
+            Ok(blobs[idx].clone())
+        } else {
+            let local_blob = &local_layers[idx];
+            let path = blob_path(local_blob).ok_or_else(|| invalid("layer blob is not local".into()))?;
+            if !media_type::is_gzip_layer(&local_blob.descriptor.media_type)
+                && local_blob.descriptor.media_type != media_type::OCI_LAYER_TAR
+            {
+                return Err(invalid(format!(
+                    "unsupported layer media type {}",
+                    cnbx_fs::excerpt(&local_blob.descriptor.media_type)
+                )));
+            }
+            if shared {
+                Err(stream::split_recipe(&dirs, &path)?)
             } else {
-                let local_blob = &local_layers[idx];
-                let path = blob_path(local_blob).ok_or_else(|| invalid("layer blob is not local".into()))?;
-                if !media_type::is_gzip_layer(&local_blob.descriptor.media_type)
-                    && local_blob.descriptor.media_type != media_type::OCI_LAYER_TAR
-                {
-                    return Err(invalid(format!(
-                        "unsupported layer media type {}",
-                        cnbx_fs::excerpt(&local_blob.descriptor.media_type)
-                    )));
-                }
-                let shared = per_diff.get(layer_info.layer_diff_id.as_str()).copied().unwrap_or(0) > 1;
-                if shared {
-                    Err(stream::split_recipe(&dirs, &path)?)
-                } else {
-                    match scan_layer_cached(ctx, &dirs, local_blob, &path).map_err(&package)? {
-                        LayerVerdict::Verbatim => Ok(blobs[idx].clone()),
-                        LayerVerdict::Mend(warnings) => {
-                            for w in warnings {
-                                ctx.reporter.warn(&format!("package '{uri}': {} '{id}@{version}': {w}", kind.noun()));
-                            }
-                            Err(stream::split_recipe(&dirs, &path)?)
+                let verdict = match recalled {
+                    Some(verdict) => verdict,
+                    None => scan_and_remember(ctx, &dirs, local_blob, &path).map_err(&package)?,
+                };
+                match verdict {
+                    LayerVerdict::Verbatim => Ok(blobs[idx].clone()),
+                    LayerVerdict::Mend(warnings) => {
+                        for w in warnings {
+                            ctx.reporter.warn(&format!("package '{uri}': {} '{id}@{version}': {w}", kind.noun()));
                         }
+                        Err(stream::split_recipe(&dirs, &path)?)
                     }
                 }
-            };
-            modules.push(PendingModule {
-                dirs,
-                info,
-                layer_info: layer_info.clone(),
-                build,
-                has_build_bin: false,
-                from_package: true,
-                source: uri.to_owned(),
-            });
-        }
+            }
+        };
+        modules.push(PendingModule {
+            dirs,
+            info,
+            layer_info: layer_info.clone(),
+            build,
+            has_build_bin: false,
+            from_package: true,
+            source: uri.to_owned(),
+        });
     }
     let main = modules
         .iter()
@@ -232,6 +236,21 @@ pub(crate) async fn modules_from_image(
     });
     modules.insert(0, main);
     Ok(modules)
+}
+
+/// A module a buildpackage's layers label lists, as [`modules_from_image`] found it.
+struct Listed<'a> {
+    id: &'a String,
+    version: &'a String,
+    info: &'a labels::ModuleLayerInfo,
+    /// Its place in the builder (checked).
+    dirs: ModuleDirs,
+    /// Its layer's index in the image, if the image has it.
+    idx: Option<usize>,
+    /// Whether that layer holds other modules too.
+    shared: bool,
+    /// The remembered verdict on that layer (not looked up for a shared one).
+    recalled: Option<LayerVerdict>,
 }
 
 fn blob_path(blob: &LayerBlob) -> Option<std::path::PathBuf> {
@@ -262,16 +281,13 @@ fn remembered_verdict(ctx: &FetchContext<'_>, dirs: &ModuleDirs, blob: &LayerBlo
     ctx.images.home().recall("layer-scans", &verdict_key(dirs, blob))
 }
 
-/// [`scan_layer`], remembered (see [`verdict_key`]).
-fn scan_layer_cached(
+/// [`scan_layer`], and its verdict remembered (see [`verdict_key`]).
+fn scan_and_remember(
     ctx: &FetchContext<'_>,
     dirs: &ModuleDirs,
     blob: &LayerBlob,
     path: &Path,
 ) -> Result<LayerVerdict, PackageProblem> {
-    if let Some(v) = remembered_verdict(ctx, dirs, blob) {
-        return Ok(v);
-    }
     let verdict = scan_layer(dirs, &blob.diff_id, path)?;
     ctx.images.remember("layer-scans", &verdict_key(dirs, blob), &verdict);
     Ok(verdict)
