@@ -78,19 +78,9 @@ pub fn concatenated_system_files(file: &Path, bytes: u64, skip: u64) -> Result<u
 /// with `payload` bytes of system files under `payload/` (after skipping `skip` bytes'
 /// worth).
 pub fn buildpack(dir: &Path, id: &str, version: &str, payload: u64, skip: u64) -> Result<()> {
-    std::fs::create_dir_all(dir.join("bin"))?;
-    std::fs::write(
-        dir.join("buildpack.toml"),
-        format!(
-            "api = \"0.10\"\n\n[buildpack]\n  id = \"{id}\"\n  version = \"{version}\"\n\n[[targets]]\n  os = \"linux\"\n  arch = \"amd64\"\n\n[[targets]]\n  os = \"linux\"\n  arch = \"arm64\"\n"
-        ),
-    )?;
-    for phase in ["detect", "build"] {
-        let path = dir.join("bin").join(phase);
-        std::fs::write(&path, "#!/bin/sh\nexit 0\n")?;
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
-    }
+    crate::hostile::write_buildpack_dir(dir, id, version)?;
+    let toml = crate::hostile::buildpack_toml(id, version);
+    std::fs::write(dir.join("buildpack.toml"), format!("{toml}\n[[targets]]\n  os = \"linux\"\n  arch = \"arm64\"\n"))?;
     if payload > 0 {
         copy_system_files(&dir.join("payload"), payload, skip)?;
     }
