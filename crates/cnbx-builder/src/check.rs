@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use cnbx_oci::image::SourceImage;
 use cnbx_oci::layout::LayoutError;
-use cnbx_oci::spec::{Index, Platform, media_type};
+use cnbx_oci::spec::{Descriptor, Index, Platform, media_type};
 use cnbx_oci::store::LocalStore;
 use cnbx_oci::{Digest, OciLayout};
 use cnbx_refs::ImageLocation;
@@ -214,51 +214,47 @@ async fn platforms(
 
 /// The image index `name` resolves to where [`Images::get`] would read it from, if it is one.
 async fn index_of(images: &Images, base_dir: &Path, name: &str) -> Result<Option<Index>, ImageFetchError> {
-    let parse = |bytes: &[u8]| {
-        serde_json::from_slice::<Index>(bytes).ok().filter(|i| i.media_type.as_deref().is_none_or(media_type::is_index))
-    };
     match ImageLocation::parse(name, base_dir)? {
         ImageLocation::OciLayout { dir, tag } => {
             let layout = OciLayout::open(&dir)?;
             let Some(desc) = layout.resolve(&tag)? else { return Ok(None) };
-            if !media_type::is_index(&desc.media_type) {
-                return Ok(None);
-            }
-            let bytes =
-                layout.blobs().read_document(&desc.digest, "an image index").map_err(|source| LayoutError::Blob {
-                    path: dir.clone(),
-                    tag: tag.clone(),
-                    digest: desc.digest.clone(),
-                    source: Box::new(source),
-                })?;
-            Ok(parse(&bytes))
+            index_at(&layout, &tag, &desc)
         }
         ImageLocation::DockerArchive { .. } => Err(ImageFetchError::WriteOnly(name.to_owned())),
         ImageLocation::Name(reference) => {
             if !images.publish() && images.policy() != PullPolicy::Always {
                 let store = images.store();
-                if let Some(desc) = store.layout().resolve(&LocalStore::key(&reference))? {
-                    if !media_type::is_index(&desc.media_type) {
-                        return Ok(None);
-                    }
-                    let bytes = store.blobs().read_document(&desc.digest, "an image index").map_err(|source| {
-                        LayoutError::Blob {
-                            path: store.layout().path().to_path_buf(),
-                            tag: LocalStore::key(&reference),
-                            digest: desc.digest.clone(),
-                            source: Box::new(source),
-                        }
-                    })?;
-                    return Ok(parse(&bytes));
+                let key = LocalStore::key(&reference);
+                if let Some(desc) = store.layout().resolve(&key)? {
+                    return index_at(store.layout(), &key, &desc);
                 }
                 if images.policy() == PullPolicy::Never {
                     return Ok(None);
                 }
             }
             let document = images.registry().fetch_document(&reference).await?;
-            Ok(document.as_deref().and_then(parse))
+            Ok(document.as_deref().and_then(parse_index))
         }
     }
+}
+
+/// The image index `desc` (what `tag` points at in `layout`) describes, if it is one.
+fn index_at(layout: &OciLayout, tag: &str, desc: &Descriptor) -> Result<Option<Index>, ImageFetchError> {
+    if !media_type::is_index(&desc.media_type) {
+        return Ok(None);
+    }
+    let bytes = layout.blobs().read_document(&desc.digest, "an image index").map_err(|source| LayoutError::Blob {
+        path: layout.path().to_path_buf(),
+        tag: tag.to_owned(),
+        digest: desc.digest.clone(),
+        source: Box::new(source),
+    })?;
+    Ok(parse_index(&bytes))
+}
+
+/// `bytes` as an image index, if they are one.
+fn parse_index(bytes: &[u8]) -> Option<Index> {
+    serde_json::from_slice::<Index>(bytes).ok().filter(|i| i.media_type.as_deref().is_none_or(media_type::is_index))
 }
 
 /// Reads the image `name` (in `role`) for `platform`; a missing one is an error.
