@@ -258,7 +258,7 @@ impl CnbxHome {
             if let Some(d) = &file.digest {
                 corrupt.insert(d.clone());
             }
-            let repaired = repair && remove_path(&file.path).is_ok();
+            let repaired = repair && cnbx_fs::remove_path(&file.path).is_ok();
             report.problems.push(problem(wrong, repaired.then_some("removed")));
         }
 
@@ -304,7 +304,7 @@ impl CnbxHome {
                 },
             };
             if let Some(wrong) = wrong {
-                let repaired = repair && remove_path(&entry.path).is_ok();
+                let repaired = repair && cnbx_fs::remove_path(&entry.path).is_ok();
                 report.problems.push(problem(
                     format!("layer cache entry {}: {wrong}", entry.path.display()),
                     repaired.then_some("removed"),
@@ -328,7 +328,7 @@ impl CnbxHome {
                     None
                 };
                 if let Some(wrong) = wrong {
-                    let repaired = repair && remove_path(&path).is_ok();
+                    let repaired = repair && cnbx_fs::remove_path(&path).is_ok();
                     report.problems.push(problem(wrong, repaired.then_some("removed")));
                 }
             }
@@ -360,8 +360,8 @@ impl CnbxHome {
                 continue;
             }
             let temporary = file.path.file_name().is_some_and(|n| cnbx_fs::is_temporary_name(&n.to_string_lossy()));
-            let size = path_size(&file.path);
-            remove_path(&file.path).map_err(io_err("removing", &file.path))?;
+            let size = cnbx_fs::path_size(&file.path);
+            cnbx_fs::remove_path(&file.path).map_err(io_err("removing", &file.path))?;
             if temporary { report.temporaries.add(size) } else { report.blobs.add(size) }
         }
 
@@ -369,8 +369,8 @@ impl CnbxHome {
         for entry in cache.entries().map_err(io_err("reading", &self.layer_cache_dir()))? {
             let stale = entry.blob.as_ref().is_none_or(|b| store.blobs().size(&b.digest) != Some(b.size));
             if all || stale {
-                let size = path_size(&entry.path);
-                remove_path(&entry.path).map_err(io_err("removing", &entry.path))?;
+                let size = cnbx_fs::path_size(&entry.path);
+                cnbx_fs::remove_path(&entry.path).map_err(io_err("removing", &entry.path))?;
                 report.cache_entries.add(size);
             }
         }
@@ -399,7 +399,7 @@ impl CnbxHome {
                 } else {
                     continue;
                 };
-                remove_path(&path).map_err(io_err("removing", &path))?;
+                cnbx_fs::remove_path(&path).map_err(io_err("removing", &path))?;
                 tally.add(size);
             }
         }
@@ -426,7 +426,7 @@ fn list_dir(dir: &Path) -> Result<Vec<(PathBuf, u64)>, StoreError> {
     let mut out = Vec::new();
     for entry in entries {
         let path = entry.map_err(io_err("reading", dir))?.path();
-        let size = path_size(&path);
+        let size = cnbx_fs::path_size(&path);
         out.push((path, size));
     }
     out.sort();
@@ -459,23 +459,4 @@ fn blob_problem(store: &LocalStore, file: &StoredFile) -> Option<String> {
 fn readable_json(path: &Path) -> bool {
     cnbx_fs::read_bounded(path, cnbx_fs::limits::MAX_DESCRIPTOR, "a cache entry")
         .is_ok_and(|b| serde_json::from_slice::<serde_json::Value>(&b).is_ok())
-}
-
-/// The bytes under `path` (a file, or a directory's files), not following links.
-fn path_size(path: &Path) -> u64 {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => list_dir(path).map(|l| l.iter().map(|(_, s)| s).sum()).unwrap_or(0),
-        Ok(m) if m.is_file() => m.len(),
-        _ => 0,
-    }
-}
-
-/// Removes a file, link or directory (not following links).
-fn remove_path(path: &Path) -> std::io::Result<()> {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
-        Ok(_) => std::fs::remove_file(path),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
 }

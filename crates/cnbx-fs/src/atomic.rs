@@ -43,33 +43,43 @@ pub fn remove_temporaries(dir: &Path) -> io::Result<Vec<RemovedTemporary>> {
             continue;
         }
         let path = entry.path();
-        let meta = std::fs::symlink_metadata(&path)?;
-        let (bytes, result) = if meta.is_dir() {
-            (tree_size(&path), std::fs::remove_dir_all(&path))
-        } else {
-            (if meta.is_file() { meta.len() } else { 0 }, std::fs::remove_file(&path))
-        };
-        match result {
-            Ok(()) => removed.push(RemovedTemporary { path, bytes }),
+        let bytes = path_size(&path);
+        match remove_path(&path) {
+            Ok(true) => removed.push(RemovedTemporary { path, bytes }),
             // Removed meanwhile (by its writer, or another sweep).
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Ok(false) => {}
             Err(e) => return Err(io::Error::new(e.kind(), format!("removing {}: {e}", path.display()))),
         }
     }
     Ok(removed)
 }
 
-/// The sum of the sizes of the regular files under `dir` (not following links).
-fn tree_size(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-    entries
-        .filter_map(Result::ok)
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => tree_size(&e.path()),
-            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
-            _ => 0,
-        })
-        .sum()
+/// The bytes of the regular files at `path`: a file's size, the sum over a directory's tree,
+/// nothing for anything else (links are not followed) or when nothing is there.
+pub fn path_size(path: &Path) -> u64 {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_file() => m.len(),
+        Ok(m) if m.is_dir() => {
+            let Ok(entries) = std::fs::read_dir(path) else { return 0 };
+            entries.filter_map(Result::ok).map(|e| path_size(&e.path())).sum()
+        }
+        _ => 0,
+    }
+}
+
+/// Removes the file, link or directory tree at `path`, never following links. Returns
+/// whether this call removed it: `false` when nothing was there (or it went meanwhile).
+pub fn remove_path(path: &Path) -> io::Result<bool> {
+    let removed = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+        Err(e) => Err(e),
+    };
+    match removed {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// A file being written: a temporary file, renamed over its destination only by
@@ -239,6 +249,26 @@ pub fn write_atomic(dest: &Path, bytes: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_are_measured_and_removed_without_following_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::write(&outside, b"0123456789").unwrap();
+        let tree = dir.path().join("tree");
+        std::fs::create_dir_all(tree.join("sub")).unwrap();
+        std::fs::write(tree.join("a"), b"abc").unwrap();
+        std::fs::write(tree.join("sub/b"), b"de").unwrap();
+        std::os::unix::fs::symlink(&outside, tree.join("link")).unwrap();
+        assert_eq!(path_size(&tree), 5, "the link's target is not counted");
+        assert_eq!(path_size(&tree.join("a")), 3);
+        assert_eq!(path_size(&dir.path().join("nothing")), 0);
+        assert!(remove_path(&tree.join("link")).unwrap());
+        assert!(outside.exists(), "a link is removed, not what it points at");
+        assert!(remove_path(&tree).unwrap());
+        assert!(!tree.exists());
+        assert!(!remove_path(&tree).unwrap(), "nothing there: nothing removed");
+    }
 
     fn names(dir: &Path) -> Vec<String> {
         let mut v: Vec<String> =

@@ -37,7 +37,10 @@ mod open;
 pub mod stop;
 mod text;
 
-pub use atomic::{AtomicFile, RemovedTemporary, TMP_PREFIX, is_temporary_name, remove_temporaries, write_atomic};
+pub use atomic::{
+    AtomicFile, RemovedTemporary, TMP_PREFIX, is_temporary_name, path_size, remove_path, remove_temporaries,
+    write_atomic,
+};
 pub use dir::{DirEntryInfo, EntryType, SafeDir};
 pub use lock::FileLock;
 pub use open::{

@@ -634,7 +634,7 @@ impl OciLayout {
         }
         let _ = cnbx_fs::remove_temporaries(&self.root);
         for entry in fresh.entries.iter().rev() {
-            let _ = if entry.is_dir() { std::fs::remove_dir_all(entry) } else { std::fs::remove_file(entry) };
+            let _ = cnbx_fs::remove_path(entry);
         }
     }
 
