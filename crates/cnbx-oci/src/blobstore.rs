@@ -235,6 +235,10 @@ impl BlobStore {
     /// that is not the blob is evicted, with a warning. An I/O error reading it is an error;
     /// a file that is not there, or not a regular file, is [`BlobCheck::Missing`].
     pub fn check(&self, digest: &Digest, size: Option<u64>) -> Result<BlobCheck, BlobError> {
+        self.check_with(digest, size, true)
+    }
+
+    fn check_with(&self, digest: &Digest, size: Option<u64>, hash: bool) -> Result<BlobCheck, BlobError> {
         let path = self.path(digest);
         let opened = match cnbx_fs::open_regular(&path) {
             Ok(o) => o,
@@ -249,7 +253,7 @@ impl BlobStore {
                 format!("it has {} bytes, but its descriptor says {size}", opened.size),
             ));
         }
-        if self.checked().contains(digest) {
+        if !hash || self.checked().contains(digest) {
             return Ok(BlobCheck::Valid);
         }
         let actual =
@@ -259,6 +263,15 @@ impl BlobStore {
         }
         self.checked().insert(digest.clone());
         Ok(BlobCheck::Valid)
+    }
+
+    /// Like [`BlobStore::check`], without hashing the content: the blob is there, a regular
+    /// file of the size asked for (a file of another size is evicted). Only for a caller
+    /// whose every use of the blob checks its digest as it reads it (a copy into another
+    /// store, a docker-archive, an upload), and which [checks](BlobStore::check) it when such
+    /// a use fails: hashing it here too would read it twice.
+    pub fn check_present(&self, digest: &Digest, size: Option<u64>) -> Result<BlobCheck, BlobError> {
+        self.check_with(digest, size, false)
     }
 
     /// Whether the blob is present and [valid](BlobStore::check) (evicting it if it is not).

@@ -25,7 +25,9 @@
 //!
 //! A hit needs both the key file and the blob in the store, with the recorded size and
 //! **content**: the blob is hashed before it is reused ([`BlobStore::check`], once per
-//! process). A blob that is missing (removed by `cnbx store prune`) is simply rebuilt; one
+//! process), unless the caller reads every layer it reuses through a check of its digest
+//! anyway ([`ReuseCheck::OnUse`]: a copy into an `oci:` layout, a docker-archive, an
+//! upload), so that the hash is computed once, during that copy. A blob that is missing (removed by `cnbx store prune`) is simply rebuilt; one
 //! whose bytes do not match its digest is evicted with a warning, its key file removed, and
 //! the layer rebuilt. The key file is written with [`cnbx_fs::AtomicFile`] (temporary file,
 //! synced, renamed, directory synced) *after* the blob was committed the same way, so a
@@ -63,10 +65,23 @@ struct Record {
     uncompressed_size: u64,
 }
 
+/// How a cached layer's blob is checked before a hit is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReuseCheck {
+    /// Its content is hashed ([`BlobStore::check`]).
+    #[default]
+    Content,
+    /// Only its presence and size ([`BlobStore::check_present`]). For a caller whose every
+    /// use of the layer reads it through a check of its digest, and which
+    /// [checks](BlobStore::check) the layers it was given when such a use fails.
+    OnUse,
+}
+
 /// The layer cache directory.
 #[derive(Debug, Clone)]
 pub struct LayerCache {
     dir: PathBuf,
+    reuse: ReuseCheck,
 }
 
 impl LayerCache {
@@ -74,13 +89,18 @@ impl LayerCache {
     pub fn open(dir: impl Into<PathBuf>) -> io::Result<Self> {
         let dir = dir.into();
         fs_err::create_dir_all(&dir)?;
-        Ok(Self { dir })
+        Ok(Self { dir, reuse: ReuseCheck::default() })
     }
 
     /// The cache in `dir`, for reading only: nothing is created (a missing directory is an
     /// empty cache). See [`LayerCache::peek`].
     pub fn at(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
+        Self { dir: dir.into(), reuse: ReuseCheck::default() }
+    }
+
+    /// The same cache, checking blobs before a hit as `reuse` says.
+    pub fn with_reuse_check(self, reuse: ReuseCheck) -> Self {
+        Self { reuse, ..self }
     }
 
     /// The cache directory.
@@ -137,7 +157,8 @@ impl LayerCache {
     }
 
     /// The cached layer for `key`, if its key file is readable and its blob is in `store`
-    /// with the recorded size and content (checked: see the module docs). A key file whose
+    /// with the recorded size and content (checked as the cache's [`ReuseCheck`] says: see
+    /// the module docs). A key file whose
     /// blob is gone or was evicted is removed.
     pub fn lookup(&self, key: &Digest, store: &BlobStore) -> Option<LayerInfo> {
         self.find(key, store, true)
@@ -153,7 +174,11 @@ impl LayerCache {
     fn find(&self, key: &Digest, store: &BlobStore, forget_stale: bool) -> Option<LayerInfo> {
         let path = self.key_path(key);
         let r = read_record(&path)?;
-        match store.check(&r.digest, Some(r.size)) {
+        let found = match self.reuse {
+            ReuseCheck::Content => store.check(&r.digest, Some(r.size)),
+            ReuseCheck::OnUse => store.check_present(&r.digest, Some(r.size)),
+        };
+        match found {
             Ok(BlobCheck::Valid) => {}
             Ok(BlobCheck::Missing | BlobCheck::Evicted(_)) => {
                 if forget_stale {

@@ -28,7 +28,7 @@ pub mod store;
 pub mod tarball;
 
 pub use blobstore::BlobStore;
-pub use cache::{LayerCache, build_layers};
+pub use cache::{LayerCache, ReuseCheck, build_layers};
 pub use config::ImageConfig;
 pub use digest::Digest;
 pub use docker_archive::write_docker_archive;

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use cnbx_oci::blobstore::BlobCheck;
-use cnbx_oci::cache::LayerCache;
+use cnbx_oci::cache::{LayerCache, ReuseCheck};
 use cnbx_oci::layer::LayerRecipe;
 use cnbx_oci::layout::OciLayout;
 use cnbx_oci::progress::{Level, NullReporter, Reporter, Task};
@@ -106,6 +106,53 @@ fn a_corrupt_blob_is_evicted_once_checked_and_rewritten_by_the_next_put() {
     assert!(importer.import_from(&source, &digest).unwrap(), "placed");
     assert_eq!(std::fs::read(importer.path(&digest)).unwrap(), bytes);
     assert_eq!(names(&dir.path().join("blobs")), BTreeSet::from(["sha256".to_owned()]));
+}
+
+#[test]
+fn a_check_of_presence_reads_no_content_but_a_copy_still_refuses_a_corrupt_blob() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = vec![7u8; 1000];
+    let store = BlobStore::open(dir.path()).unwrap();
+    let digest = store.put_bytes(&bytes).unwrap();
+    corrupt(&store.path(&digest));
+    let store = BlobStore::open(dir.path()).unwrap();
+    let warnings = Arc::new(Warnings::default());
+    store.set_reporter(warnings.clone());
+    assert_eq!(store.check_present(&digest, Some(1000)).unwrap(), BlobCheck::Valid, "the content is not read");
+    assert_eq!(store.check_present(&Digest::of(b"absent"), None).unwrap(), BlobCheck::Missing);
+
+    // Its use reads it through its digest: the copy fails and leaves nothing.
+    let out = tempfile::tempdir().unwrap();
+    let other = BlobStore::open(out.path()).unwrap();
+    let err = other.import_from(&store, &digest).unwrap_err().to_string();
+    assert!(err.contains("its content hashes to"), "{err}");
+    assert!(!other.contains(&digest));
+    assert!(warnings.take().is_empty());
+    // A full check then evicts it.
+    assert!(matches!(store.check(&digest, Some(1000)).unwrap(), BlobCheck::Evicted(_)));
+    assert_eq!(warnings.take().len(), 1);
+
+    // A wrong size is found (and evicted) without the content.
+    store.put_bytes(&bytes).unwrap();
+    let BlobCheck::Evicted(why) = BlobStore::open(dir.path()).unwrap().check_present(&digest, Some(999)).unwrap()
+    else {
+        panic!("not evicted")
+    };
+    assert_eq!(why, "it has 1000 bytes, but its descriptor says 999");
+}
+
+#[test]
+fn a_cache_reusing_on_use_serves_a_blob_of_the_right_size_without_hashing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = LayerCache::open(dir.path().join("cache")).unwrap();
+    let store = BlobStore::open(dir.path().join("store")).unwrap();
+    let (built, _) = cache.get_or_build(&recipe(), &store, &NullReporter).unwrap();
+    corrupt(&store.path(&built.descriptor.digest));
+    let key = LayerCache::key(&recipe());
+    let on_use = cache.clone().with_reuse_check(ReuseCheck::OnUse);
+    let store = BlobStore::open(dir.path().join("store")).unwrap();
+    assert_eq!(on_use.lookup(&key, &store), Some(built), "served: its user checks it as it reads it");
+    assert!(cache.lookup(&key, &store).is_none(), "hashed: not served");
 }
 
 #[test]

@@ -88,6 +88,20 @@ fn a_corrupt_cached_layer_is_evicted_and_rebuilt_never_written() {
     ])
     .unwrap();
 
+    // A docker-archive checks the layers as it writes them too: the corrupt one is found
+    // there, evicted, rebuilt and written as it should be.
+    flip_bytes(&store_blob(&env, &hex));
+    let archive = create(&env, &args("docker-archive:out.tar"));
+    assert_ok(&env, &archive);
+    assert_eq!(stderr(&archive).matches(&hex).count(), 1, "warned once: {}", env.format(&archive));
+    let tar = env.work.path().join("out.tar");
+    cnbx_testkit::skopeo(&[
+        "copy",
+        &format!("docker-archive:{}", tar.display()),
+        &format!("oci:{}:from-archive", copy.display()),
+    ])
+    .unwrap();
+
     // Into the store, where nothing is copied: the same.
     flip_bytes(&store_blob(&env, &hex));
     let again = create(&env, &args("cnbx.test/corrupt:1"));

@@ -1,7 +1,7 @@
 //! `builder create --dry-run`: everything `builder create` does but writing, and a report of
 //! what it would do.
 //!
-//! The plan is the one [`super::create`] makes ([`Plan::resolve`] with `dry_run`), with two
+//! The plan is the one [`super::create`] makes ([`Plan::resolve`] in [`Mode::DryRun`]), with two
 //! differences that keep every output as it was:
 //!
 //! * the [`Images`] are [read-only](Images::read_only): images on registries are read there
@@ -30,7 +30,7 @@ use cnbx_oci::{BlobSource, Digest, OciLayout};
 use cnbx_refs::ImageRef;
 use cnbx_validate::Finding;
 
-use super::plan::{Plan, TargetPlan};
+use super::plan::{Mode, Plan, TargetPlan};
 use super::write::{Destination, suffixed};
 use super::{CreateError, CreateRequest, assemble};
 use crate::assemble::Module;
@@ -232,7 +232,7 @@ pub async fn dry_run(images: &Images, request: &CreateRequest) -> Result<DryRun,
     if !images.is_read_only() {
         return Err(DryRunError::NotReadOnly.into());
     }
-    let plan = Plan::resolve(images, request, true)?;
+    let plan = Plan::resolve(images, request, Mode::DryRun)?;
     let kind = match plan.destination {
         Destination::Store(_) => DestinationKind::Store,
         Destination::Layout { .. } => DestinationKind::Layout,

@@ -31,11 +31,12 @@ use std::path::PathBuf;
 
 use cnbx_config::{ConfigError, LoadedConfig};
 use cnbx_model::{ModuleKind, Target};
-use cnbx_oci::Digest;
+use cnbx_oci::blobstore::BlobCheck;
 use cnbx_oci::layer::LayerError;
 use cnbx_oci::progress::ReporterExt;
 use cnbx_oci::registry::PushOutcome;
 use cnbx_oci::spec::Platform;
+use cnbx_oci::{BlobSource, Digest, ImageToWrite, ReuseCheck};
 use cnbx_validate::Finding;
 
 use crate::assemble::{AssembleError, BuilderParts, builder_image};
@@ -227,26 +228,66 @@ impl From<WriteError> for CreateError {
 }
 
 /// Creates the builder described by `request`.
+///
+/// When the cache's layers were reused after a size check only ([`ReuseCheck::OnUse`]: the
+/// destination checks each layer's digest as it reads it) and the write fails, every layer
+/// taken from the local store is checked; if one was corrupt (it is then evicted, with a
+/// warning), the create starts again, hashing the cache's layers before it reuses them, and
+/// builds or downloads again what was evicted.
 pub async fn create(images: &Images, request: &CreateRequest) -> Result<Created, CreateError> {
-    let plan = plan::Plan::resolve(images, request, false)?;
+    match create_as(images, request, plan::Mode::Create).await? {
+        Attempt::Done(created) => Ok(created),
+        Attempt::FoundCorruptLayers => match create_as(images, request, plan::Mode::CreateHashingCache).await? {
+            Attempt::Done(created) => Ok(created),
+            Attempt::FoundCorruptLayers => unreachable!("a create hashing the cache never asks to start again"),
+        },
+    }
+}
+
+/// How one attempt at a create ended (see [`create`]).
+enum Attempt {
+    Done(Created),
+    FoundCorruptLayers,
+}
+
+async fn create_as(images: &Images, request: &CreateRequest, mode: plan::Mode) -> Result<Attempt, CreateError> {
+    let plan = plan::Plan::resolve(images, request, mode)?;
     let mut built = Vec::new();
     for platform in plan.platforms() {
         let target = plan.target(platform.as_ref()).await?;
         built.push(assemble(&plan, &target)?);
     }
     let platforms = built.iter().map(|i| i.platform.clone()).collect();
-    let (digest, push) = write::write_all(images, request, &plan.destination, &plan.tags, plan.targets, &built).await?;
+    let written = write::write_all(images, request, &plan.destination, &plan.tags, plan.targets, &built).await;
+    let (digest, push) = match written {
+        Ok(written) => written,
+        Err(e) if plan.reuse_check == ReuseCheck::OnUse && evicted_any(images, &built) => {
+            drop(e);
+            return Ok(Attempt::FoundCorruptLayers);
+        }
+        Err(e) => return Err(e),
+    };
     if let Err(e) = images.record_fetched() {
         images.reporter().warn(&format!(
             "the builder was written, but the images fetched for it could not be recorded in the local store: {}",
             cnbx_fs::error_chain(&e)
         ));
     }
-    Ok(Created { destination: request.destination.clone(), digest, platforms, push })
+    Ok(Attempt::Done(Created { destination: request.destination.clone(), digest, platforms, push }))
+}
+
+/// Checks every layer of `built` that comes from the local store (hashing those this process
+/// has not checked yet) and says whether one was corrupt, and so evicted.
+fn evicted_any(images: &Images, built: &[ImageToWrite]) -> bool {
+    let store = images.blobs();
+    let layers = built.iter().flat_map(|image| &image.layers);
+    let ours = layers.filter(|l| matches!(&l.source, BlobSource::Store(s) if s.root() == store.root()));
+    let checks: Vec<_> = ours.map(|l| store.check(&l.descriptor.digest, Some(l.descriptor.size))).collect();
+    checks.iter().any(|c| matches!(c, Ok(BlobCheck::Evicted(_))))
 }
 
 /// The builder image of one planned target.
-fn assemble(plan: &plan::Plan<'_>, target: &plan::TargetPlan) -> Result<cnbx_oci::image::ImageToWrite, CreateError> {
+fn assemble(plan: &plan::Plan<'_>, target: &plan::TargetPlan) -> Result<ImageToWrite, CreateError> {
     let request = plan.request;
     let created_by = CreatorMetadata { name: CREATOR_NAME.to_owned(), version: request.creator_version.clone() };
     let parts = BuilderParts {

@@ -10,14 +10,22 @@
 //! build image, and the orders. The result, a [`TargetPlan`], holds every part of the target's
 //! builder image for [`crate::assemble::builder_image`].
 //!
-//! A dry run ([`Plan::resolve`] with `dry_run`) plans the same way with a
-//! [planning](LayerService::planning) layer service, which builds nothing, and keeps the
-//! findings of each target's validation for its report instead of printing them.
+//! A dry run ([`Mode::DryRun`]) plans the same way with a [planning](LayerService::planning)
+//! layer service, which builds nothing, and keeps the findings of each target's validation
+//! for its report instead of printing them.
+//!
+//! A create checks a cached layer before it reuses it. When the destination reads every
+//! layer it is given through a check of its digest anyway (an `oci:` layout, a
+//! docker-archive, a registry: see [`Destination::checks_what_it_reads`]), that read is the
+//! check, and the cache only makes sure the blob is there with its size
+//! ([`ReuseCheck::OnUse`]): a warm create reads each reused layer once instead of twice. If
+//! the write then finds a blob corrupt, [`super::create`] checks the layers, evicts what is
+//! wrong and plans again with [`Mode::CreateHashingCache`].
 
 use cnbx_model::{ApiVersion, LifecycleSource, ModuleKind, OrderEntry, Target};
-use cnbx_oci::LayerCache;
 use cnbx_oci::progress::ReporterExt;
 use cnbx_oci::spec::Platform;
+use cnbx_oci::{LayerCache, ReuseCheck};
 use cnbx_refs::ImageRef;
 use cnbx_validate::Options;
 
@@ -32,6 +40,18 @@ use crate::modules::{BuildImageFacts, fetch_modules, resolve_order, resolve_syst
 use crate::source::FetchContext;
 use crate::validation::facts_of;
 
+/// How [`Plan::resolve`] plans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Build and write nothing (`--dry-run`).
+    DryRun,
+    /// Build the layers the cache does not have; a cached one is hashed before it is reused
+    /// unless the destination checks what it reads (see the module docs).
+    Create,
+    /// Like [`Mode::Create`], hashing every cached layer before it is reused.
+    CreateHashingCache,
+}
+
 /// What `builder create` does, decided before any target is resolved.
 pub(crate) struct Plan<'a> {
     pub(crate) images: &'a Images,
@@ -41,6 +61,8 @@ pub(crate) struct Plan<'a> {
     /// `--target`s, else `[[targets]]`; empty means the build image's platform.
     pub(crate) targets: &'a [Target],
     pub(crate) layers: LayerService,
+    /// How the layer cache checks a blob before a hit (see the module docs).
+    pub(crate) reuse_check: ReuseCheck,
     lifecycle: LifecycleSource,
     dry_run: bool,
     /// A dry run's last validation of the base images: the target's platform and the
@@ -59,9 +81,10 @@ pub(crate) struct TargetPlan {
 }
 
 impl<'a> Plan<'a> {
-    /// Checks the request and decides the destination, tags and targets; a `dry_run` builds
-    /// no layer (see the module docs).
-    pub(crate) fn resolve(images: &'a Images, request: &'a CreateRequest, dry_run: bool) -> Result<Self, CreateError> {
+    /// Checks the request and decides the destination, tags and targets; a dry run builds no
+    /// layer (see the module docs).
+    pub(crate) fn resolve(images: &'a Images, request: &'a CreateRequest, mode: Mode) -> Result<Self, CreateError> {
+        let dry_run = mode == Mode::DryRun;
         let config = &request.config;
         if let Some((what, placeholder)) = template_placeholder_in(&config.config) {
             return Err(CreateError::Invalid(format!(
@@ -96,16 +119,21 @@ impl<'a> Plan<'a> {
             )));
         }
         let cache_dir = images.home().layer_cache_dir();
+        let reuse_check = match mode {
+            Mode::Create if destination.checks_what_it_reads(&tags) => ReuseCheck::OnUse,
+            _ => ReuseCheck::Content,
+        };
         let layers = if dry_run {
             LayerService::planning(LayerCache::at(cache_dir), images.blobs().clone(), images.shared_reporter())
         } else {
             let cache =
                 LayerCache::open(&cache_dir).map_err(|source| CreateError::LayerCache { path: cache_dir, source })?;
+            let cache = cache.with_reuse_check(reuse_check);
             LayerService::new(cache, images.blobs().clone(), images.shared_reporter())
         };
         let lifecycle = config.config.lifecycle.source()?;
         let validation = std::sync::Mutex::default();
-        Ok(Self { images, request, destination, tags, targets, layers, lifecycle, dry_run, validation })
+        Ok(Self { images, request, destination, tags, targets, layers, reuse_check, lifecycle, dry_run, validation })
     }
 
     /// The platform and findings of the last validation of the base images, taken.

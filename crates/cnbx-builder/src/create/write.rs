@@ -95,6 +95,19 @@ impl Destination {
         })
     }
 
+    /// Whether writing to this destination, and to the extra `tags`, reads every layer taken
+    /// from the local store through a check of its digest, failing on a mismatch before the
+    /// write is complete: copies into an `oci:` layout or a docker-archive and uploads do.
+    /// Saving into the local store (where every `--tag` of a destination other than a registry
+    /// goes) reads nothing, the blobs being there already.
+    pub(crate) fn checks_what_it_reads(&self, tags: &[ImageRef]) -> bool {
+        match self {
+            Self::Store(_) => false,
+            Self::Registry(_) => true,
+            Self::Layout { .. } | Self::Archive { .. } => tags.is_empty(),
+        }
+    }
+
     /// The `--tag`s of `request` as references; they go where the destination goes (the local
     /// store, or the registry with `--publish`).
     pub(crate) fn extra_tags(&self, request: &CreateRequest) -> Result<Vec<ImageRef>, CreateError> {
