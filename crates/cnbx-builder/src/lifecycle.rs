@@ -70,6 +70,9 @@ pub enum LifecycleError {
     /// Building the layer failed.
     #[error("building the layer of lifecycle")]
     Layer(#[source] Box<cnbx_oci::layer::LayerError>),
+    /// The thread building the layer ended without a result.
+    #[error("the lifecycle layer build stopped unexpectedly")]
+    LayerStopped,
 }
 
 impl LifecycleError {
@@ -250,18 +253,19 @@ pub async fn fetch_lifecycle(
     arch: &str,
 ) -> Result<Lifecycle, LifecycleError> {
     let pending = locate_lifecycle(ctx, location, arch).await?;
-    let layer = ctx.layers.build(&pending.recipe).map_err(|e| LifecycleError::Layer(Box::new(e)))?;
+    let layer = pending.layer.await.map_err(|_| LifecycleError::LayerStopped)?;
+    let layer = layer.map_err(|e| LifecycleError::Layer(Box::new(e)))?;
     Ok(Lifecycle { metadata: pending.metadata, layer })
 }
 
-/// A lifecycle located, read and checked, whose layer is still to be built (so that the
-/// caller can build it alongside other layers).
-#[derive(Debug, Clone)]
+/// A lifecycle located, read and checked, whose layer is being built on a blocking thread
+/// (so that the caller goes on with other work meanwhile).
+#[derive(Debug)]
 pub struct PendingLifecycle {
     /// The lifecycle's version and APIs (compat mapping applied).
     pub metadata: LifecycleDescriptor,
-    /// The recipe of its layer.
-    pub recipe: LayerRecipe,
+    /// Its layer, being built.
+    pub layer: tokio::task::JoinHandle<Result<cnbx_oci::LayerBlob, cnbx_oci::layer::LayerError>>,
 }
 
 /// Everything of [`fetch_lifecycle`] but building the layer.
@@ -305,7 +309,7 @@ pub async fn locate_lifecycle(
     };
 
     let not_found = || LifecycleError::Invalid("could not find entry path 'lifecycle.toml': not exist".into());
-    let (toml_bytes, recipe) = match &source {
+    let (toml_bytes, layer) = match &source {
         Located::Dir(dir) => {
             let mut names: Vec<String> = Vec::new();
             for w in walk_dir(dir) {
@@ -317,7 +321,7 @@ pub async fn locate_lifecycle(
                 .read_file(std::ffi::OsStr::new("lifecycle.toml"), cnbx_fs::limits::MAX_DESCRIPTOR, "lifecycle.toml")
                 .map_err(|e| if e.is_not_found() { not_found() } else { LifecycleError::Directory(e) })?;
             check_binaries(names.iter().map(String::as_str))?;
-            (text, dir_recipe(dir, ctx.reporter)?)
+            (text, ctx.layers.spawn(dir_recipe(dir, ctx.reporter)?))
         }
         Located::File(path) => {
             let map = lifecycle_map(naming);
@@ -331,6 +335,11 @@ pub async fn locate_lifecycle(
                 notable: &notable,
                 layer: Some((&map, lifecycle_confinement())),
             };
+            // The layer is built (its entries confined on their own) while the archive is
+            // scanned: on a cold create these are two reads of the whole archive, which now run
+            // at once. If the scan refuses the archive, the layer built meanwhile is only a
+            // cache entry nothing uses.
+            let layer = ctx.layers.spawn(archive_recipe(path, naming)?);
             let what = format!("lifecycle archive {}", path.display());
             let mut scan = scan_cached(ctx.images, path, &spec).map_err(|e| e.reading(&what))?;
             for w in &scan.warnings {
@@ -342,14 +351,14 @@ pub async fn locate_lifecycle(
             };
             let text = scan.files.remove(name).ok_or_else(not_found)?;
             check_binaries(scan.notable.iter().map(String::as_str))?;
-            (text, archive_recipe(path, naming)?)
+            (text, layer)
         }
         Located::Image(_) => unreachable!("uri_to_local returns local paths"),
     };
     let toml_text =
         String::from_utf8(toml_bytes).map_err(|_| LifecycleError::Invalid("lifecycle.toml is not UTF-8".into()))?;
     let metadata = LifecycleDescriptor::parse(&toml_text).map_err(LifecycleError::Descriptor)?;
-    Ok(PendingLifecycle { metadata, recipe })
+    Ok(PendingLifecycle { metadata, layer })
 }
 
 #[cfg(test)]

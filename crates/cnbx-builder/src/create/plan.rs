@@ -204,7 +204,7 @@ impl<'a> Plan<'a> {
         let pending = locate_lifecycle(&ctx, &self.lifecycle, build.config.architecture())
             .await
             .map_err(|e| if e.says_fetch() { CreateError::LifecycleFetch(e) } else { CreateError::Lifecycle(e) })?;
-        let lifecycle_layer = self.layers.spawn(pending.recipe);
+        let lifecycle_layer = pending.layer;
         let lifecycle_metadata = pending.metadata;
         let runs = fetch_run_images(images, request, &platform, &build_facts).await?;
 
