@@ -72,8 +72,14 @@ impl<W: Write> std::fmt::Debug for ChunkedGzip<W> {
 impl<W: Write> ChunkedGzip<W> {
     /// A writer compressing at `level` (1–12, libdeflate's scale; 6 is zlib's default) into
     /// `inner`.
+    ///
+    /// On a worker of rayon's pool, up to one chunk per worker is compressed at a time.
+    /// Anywhere else (the lifecycle layer, built on its own thread beside the module layers)
+    /// every chunk is compressed on the calling thread: chunks handed to the pool would wait
+    /// behind whole layers queued there, and the layer would finish last, alone, on a busy
+    /// machine.
     pub fn new(inner: W, level: u32) -> Self {
-        let batch = rayon::current_num_threads().max(1);
+        let batch = if rayon::current_thread_index().is_some() { rayon::current_num_threads().max(1) } else { 1 };
         Self { inner, level, current: Vec::with_capacity(CHUNK_SIZE), full: Vec::new(), batch, members: 0 }
     }
 
