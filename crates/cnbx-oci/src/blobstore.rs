@@ -55,6 +55,10 @@ use crate::spec::Descriptor;
 /// Size of the buffer blobs are copied through.
 const COPY_BUFFER: usize = 256 * 1024;
 
+/// How much of a blob written into an [output](BlobStore::set_output) is written before
+/// the kernel is asked to start writing it to disk.
+pub const WRITE_BACK_STEP: u64 = 4 << 20;
+
 /// Errors from the blob store. Each names the file or the stream it is about.
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
@@ -170,6 +174,8 @@ struct Shared {
     checked: Mutex<HashSet<Digest>>,
     reporter: OnceLock<Arc<dyn Reporter>>,
     read_only: AtomicBool,
+    /// See [`BlobStore::set_output`].
+    output: AtomicBool,
 }
 
 /// A directory of content-addressed blobs. Clones share what was checked (see the module
@@ -211,6 +217,14 @@ impl BlobStore {
     /// For commands that must leave the store as it is (a dry run).
     pub fn set_read_only(&self) {
         self.shared.read_only.store(true, Ordering::SeqCst);
+    }
+
+    /// Marks this store (and every clone of it) as an output that this process writes and
+    /// does not read back: the data of each blob written into it goes to disk while it is
+    /// written ([`AtomicFile::write_back_every`], every [`WRITE_BACK_STEP`] bytes), so that
+    /// committing it waits for little.
+    pub fn set_output(&self) {
+        self.shared.output.store(true, Ordering::SeqCst);
     }
 
     /// Whether [`BlobStore::set_read_only`] was called.
@@ -430,7 +444,10 @@ impl BlobStore {
         if self.is_read_only() {
             return Err(self.refuse_write());
         }
-        let file = AtomicFile::new_in(&self.root.join("blobs"))?;
+        let mut file = AtomicFile::new_in(&self.root.join("blobs"))?;
+        if self.shared.output.load(Ordering::SeqCst) {
+            file.write_back_every(WRITE_BACK_STEP);
+        }
         Ok(BlobWriter { store: self.clone(), inner: HashingWriter::new(file) })
     }
 

@@ -489,6 +489,7 @@ impl OciLayout {
             return Err(LayoutError::NothingToWrite { path: self.root.clone(), tag: tag.to_owned() });
         }
         let (session, _) = self.enter(&[])?;
+        self.blobs.set_output();
         let mut placed = Vec::new();
         let written = self.write_blobs_and_tag(tag, images, &mut placed);
         if written.is_err() {
