@@ -576,15 +576,14 @@ impl OciLayout {
         })
     }
 
-    /// [`OciLayout::place_layer`] for every layer of `images` (each blob once), in parallel:
-    /// each copy is hashed as it goes, so copying several at once keeps the cores busy. Every
-    /// blob placed is added to `placed`, also when another one fails.
+    /// [`OciLayout::place_layer`] for every layer of `images` (each blob once), in parallel
+    /// (see [`copy_in_parallel`]). Every blob placed is added to `placed`, also when another
+    /// one fails.
     fn place_layers(&self, tag: &str, images: &[ImageToWrite], placed: &mut Vec<Digest>) -> Result<(), LayoutError> {
-        use rayon::prelude::*;
         let mut seen = BTreeSet::new();
         let layers: Vec<&LayerBlob> =
             images.iter().flat_map(|i| &i.layers).filter(|l| seen.insert(&l.descriptor.digest)).collect();
-        let results: Vec<Result<bool, LayoutError>> = layers.par_iter().map(|l| self.place_layer(tag, l)).collect();
+        let results = copy_in_parallel(&layers, |l| l.descriptor.size, |l| self.place_layer(tag, l));
         let mut first_error = None;
         for (layer, result) in layers.iter().zip(results) {
             match result {
@@ -773,9 +772,69 @@ fn ref_name_of(entry: &Value) -> Option<&str> {
     entry.get("annotations")?.get(ANNOTATION_REF_NAME)?.as_str()
 }
 
+/// At most this many blob copies run at once (see [`copy_in_parallel`]).
+const COPY_THREADS: usize = 8;
+
+/// `copy` for every item, on up to [`COPY_THREADS`] threads, the largest items (by `size`)
+/// first; results in the order of `items`. A copy hashes what it reads (CPU) and syncs what
+/// it wrote before renaming it into place (waiting for the disk): with more copies than
+/// cores, the cores work while some copies wait, which a pool of one thread per core cannot
+/// do.
+fn copy_in_parallel<T: Sync, R: Send>(items: &[T], size: impl Fn(&T) -> u64, copy: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(size(&items[i])));
+    let next = AtomicUsize::new(0);
+    let threads = items.len().min(COPY_THREADS);
+    let work = || {
+        let mut done = Vec::new();
+        while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+            done.push((i, copy(&items[i])));
+        }
+        done
+    };
+    let mut results: Vec<(usize, R)> = if threads <= 1 {
+        work()
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+                .collect()
+        })
+    };
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copies_run_on_several_threads_largest_first_and_come_back_in_order() {
+        use std::sync::Mutex;
+        let sizes: Vec<u64> = vec![3, 50, 7, 50, 1, 20, 9, 4, 8, 6, 30, 2];
+        let started = Mutex::new(Vec::new());
+        let threads = Mutex::new(std::collections::HashSet::new());
+        let results = copy_in_parallel(
+            &sizes,
+            |s| *s,
+            |s| {
+                started.lock().unwrap().push(*s);
+                threads.lock().unwrap().insert(std::thread::current().id());
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                if *s == 7 { Err(*s) } else { Ok(*s * 2) }
+            },
+        );
+        let want: Vec<Result<u64, u64>> = sizes.iter().map(|s| if *s == 7 { Err(7) } else { Ok(s * 2) }).collect();
+        assert_eq!(results, want, "every item, in the order given, also after a failure");
+        let started = started.into_inner().unwrap();
+        assert_eq!(started[..2], [50, 50], "the largest first: {started:?}");
+        assert!(threads.into_inner().unwrap().len() > 1, "on several threads");
+        assert!(copy_in_parallel(&Vec::<u64>::new(), |s| *s, |s| *s).is_empty());
+    }
 
     #[test]
     fn create_writes_marker_and_empty_index() {
