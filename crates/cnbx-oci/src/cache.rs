@@ -236,11 +236,21 @@ impl LayerCache {
         store: &BlobStore,
         reporter: &dyn Reporter,
     ) -> Result<(LayerInfo, bool), LayerError> {
-        let key = Self::key(recipe);
+        self.get_or_build_keyed(recipe, &Self::key(recipe), store, reporter)
+    }
+
+    /// [`LayerCache::get_or_build`] for a caller that has [`LayerCache::key`]`(recipe)` already.
+    pub fn get_or_build_keyed(
+        &self,
+        recipe: &LayerRecipe,
+        key: &Digest,
+        store: &BlobStore,
+        reporter: &dyn Reporter,
+    ) -> Result<(LayerInfo, bool), LayerError> {
         let total = recipe.input_size();
         let task = Task { id: recipe.name.clone(), label: recipe.name.clone(), kind: TaskKind::Build, total };
         reporter.start(&task);
-        if let Some(info) = self.lookup(&key, store) {
+        if let Some(info) = self.lookup(key, store) {
             if let Some(total) = total {
                 reporter.advance(&task.id, total);
             }
@@ -250,9 +260,9 @@ impl LayerCache {
         let built = write_recipe(recipe, store, &|n| reporter.advance(&task.id, n));
         reporter.finish(&task.id);
         let info = built?;
-        self.record(&key, &info).map_err(|source| LayerError::Cache {
+        self.record(key, &info).map_err(|source| LayerError::Cache {
             layer: recipe.name.clone(),
-            path: self.key_path(&key),
+            path: self.key_path(key),
             source,
         })?;
         Ok((info, false))

@@ -99,17 +99,21 @@ impl LayerService {
     /// The layer of `recipe`: from the cache, or built into the blob store. In a dry run, the
     /// cached layer or a stand-in (see [`PlannedLayer::cached`]).
     pub fn build(&self, recipe: &LayerRecipe) -> Result<LayerBlob, LayerError> {
+        self.build_keyed(recipe, &LayerCache::key(recipe))
+    }
+
+    /// [`LayerService::build`] for a caller that has the recipe's [`LayerCache::key`] already.
+    pub fn build_keyed(&self, recipe: &LayerRecipe, key: &Digest) -> Result<LayerBlob, LayerError> {
         if let Some(planned) = &self.planned {
-            let key = LayerCache::key(recipe);
-            let (blob, cached) = match self.cache.peek(&key, &self.blobs) {
+            let (blob, cached) = match self.cache.peek(key, &self.blobs) {
                 Some(info) => (info.to_layer_blob(&self.blobs), true),
-                None => (self.stand_in(&recipe.media_type, key), false),
+                None => (self.stand_in(&recipe.media_type, key.clone()), false),
             };
             let mut planned = planned.lock().unwrap_or_else(PoisonError::into_inner);
             planned.entry(blob.descriptor.digest.clone()).or_insert(PlannedLayer { name: recipe.name.clone(), cached });
             return Ok(blob);
         }
-        let (info, _hit) = self.cache.get_or_build(recipe, &self.blobs, self.reporter.as_ref())?;
+        let (info, _hit) = self.cache.get_or_build_keyed(recipe, key, &self.blobs, self.reporter.as_ref())?;
         Ok(info.to_layer_blob(&self.blobs))
     }
 
@@ -152,9 +156,10 @@ impl LayerService {
         self.planned(&blob.descriptor.digest).is_some_and(|p| !p.cached)
     }
 
-    /// The layers of `recipes`, built in parallel (off the async executor when possible).
-    pub fn build_all(&self, recipes: &[LayerRecipe]) -> Vec<Result<LayerBlob, LayerError>> {
-        off_executor(|| recipes.par_iter().map(|r| self.build(r)).collect())
+    /// The layers of `recipes`, each given with its [`LayerCache::key`], built in parallel
+    /// (off the async executor when possible).
+    pub fn build_all(&self, recipes: &[(Digest, &LayerRecipe)]) -> Vec<Result<LayerBlob, LayerError>> {
+        off_executor(|| recipes.par_iter().map(|(key, r)| self.build_keyed(r, key)).collect())
     }
 
     /// Builds the layer of `recipe` on a blocking thread, while the caller goes on.

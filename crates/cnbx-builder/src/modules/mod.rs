@@ -354,25 +354,28 @@ pub async fn fetch_modules(
     if kind == ModuleKind::Buildpack {
         validate::check_order_graph(pending.iter().map(|p| (&p.info, p.layer_info.order.as_slice())))?;
     }
-    // Build each distinct recipe once (the same module may be listed twice).
-    let mut recipes: Vec<LayerRecipe> = Vec::new();
-    let mut keys: std::collections::HashMap<cnbx_oci::Digest, usize> = std::collections::HashMap::new();
+    // Build each distinct recipe once (the same module may be listed twice). The keys (a hash
+    // of every entry of a recipe) are worked out in parallel, once.
+    let keys: Vec<Option<cnbx_oci::Digest>> =
+        off_executor(|| pending.par_iter().map(|p| p.build.as_ref().err().map(LayerCache::key)).collect());
+    let mut recipes: Vec<(cnbx_oci::Digest, &LayerRecipe)> = Vec::new();
+    let mut index: std::collections::HashMap<&cnbx_oci::Digest, usize> = std::collections::HashMap::new();
     let mut slot: Vec<Option<usize>> = Vec::with_capacity(pending.len());
-    for p in &pending {
-        match &p.build {
-            Ok(_) => slot.push(None),
-            Err(r) => {
-                let i = *keys.entry(LayerCache::key(r)).or_insert_with(|| {
-                    recipes.push(r.clone());
+    for (p, key) in pending.iter().zip(&keys) {
+        match (&p.build, key) {
+            (Err(r), Some(key)) => {
+                let i = *index.entry(key).or_insert_with(|| {
+                    recipes.push((key.clone(), r));
                     recipes.len() - 1
                 });
                 slot.push(Some(i));
             }
+            _ => slot.push(None),
         }
     }
     let built = ctx.layers.build_all(&recipes);
     let mut blobs = Vec::with_capacity(built.len());
-    for (r, b) in recipes.iter().zip(built) {
+    for ((_, r), b) in recipes.iter().zip(built) {
         blobs.push(b.map_err(|source| ModuleError::Layer { layer: r.name.clone(), source: Box::new(source) })?);
     }
     let mut out = Vec::with_capacity(pending.len());
