@@ -49,6 +49,27 @@ fn member(compressor: &mut libdeflater::Compressor, chunk: &[u8]) -> io::Result<
     Ok(out)
 }
 
+thread_local! {
+    /// Set by [`compressing_on_this_thread`].
+    static ON_THIS_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `work` with every [`ChunkedGzip`] it creates on this thread compressing on this
+/// thread, without rayon's pool. For a layer built on its own thread beside layers built on
+/// the pool (the lifecycle's, beside the modules'): its chunks, handed to the pool, would wait
+/// behind whole layers queued there, and the layer would finish last, alone. The bytes are
+/// the same either way.
+pub fn compressing_on_this_thread<R>(work: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            ON_THIS_THREAD.set(self.0);
+        }
+    }
+    let _restore = Restore(ON_THIS_THREAD.replace(true));
+    work()
+}
+
 /// A writer that gzips what it is given, as described in the module docs, into `inner`.
 /// Call [`ChunkedGzip::finish`] at the end: dropping it loses what is still buffered.
 pub struct ChunkedGzip<W: Write> {
@@ -71,15 +92,10 @@ impl<W: Write> std::fmt::Debug for ChunkedGzip<W> {
 
 impl<W: Write> ChunkedGzip<W> {
     /// A writer compressing at `level` (1–12, libdeflate's scale; 6 is zlib's default) into
-    /// `inner`.
-    ///
-    /// On a worker of rayon's pool, up to one chunk per worker is compressed at a time.
-    /// Anywhere else (the lifecycle layer, built on its own thread beside the module layers)
-    /// every chunk is compressed on the calling thread: chunks handed to the pool would wait
-    /// behind whole layers queued there, and the layer would finish last, alone, on a busy
-    /// machine.
+    /// `inner`: up to one chunk per worker of rayon's pool at a time, or one after the other
+    /// on the calling thread inside [`compressing_on_this_thread`].
     pub fn new(inner: W, level: u32) -> Self {
-        let batch = if rayon::current_thread_index().is_some() { rayon::current_num_threads().max(1) } else { 1 };
+        let batch = if ON_THIS_THREAD.get() { 1 } else { rayon::current_num_threads().max(1) };
         Self { inner, level, current: Vec::with_capacity(CHUNK_SIZE), full: Vec::new(), batch, members: 0 }
     }
 
@@ -174,8 +190,14 @@ mod tests {
         let b = gzip_in_writes(&data, 1 << 20, 6);
         let c =
             rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(|| gzip_in_writes(&data, 65536, 6));
+        let d = compressing_on_this_thread(|| {
+            assert_eq!(ChunkedGzip::new(Vec::new(), 6).batch, 1);
+            gzip_in_writes(&data, 4096, 6)
+        });
+        assert_eq!(ChunkedGzip::new(Vec::new(), 6).batch, rayon::current_num_threads(), "restored after");
         assert_eq!(a, b);
         assert_eq!(a, c);
+        assert_eq!(a, d);
         let mut back = Vec::new();
         flate2::read::MultiGzDecoder::new(&a[..]).read_to_end(&mut back).unwrap();
         assert_eq!(back, data);

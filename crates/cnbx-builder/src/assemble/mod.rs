@@ -162,10 +162,12 @@ impl LayerService {
         off_executor(|| recipes.par_iter().map(|(key, r)| self.build_keyed(r, key)).collect())
     }
 
-    /// Builds the layer of `recipe` on a blocking thread, while the caller goes on.
+    /// Builds the layer of `recipe` on a blocking thread, while the caller goes on: that
+    /// thread also compresses it ([`cnbx_oci::gzip::compressing_on_this_thread`]), so that it
+    /// moves on beside the layers built on rayon's pool meanwhile instead of waiting behind them.
     pub fn spawn(&self, recipe: LayerRecipe) -> tokio::task::JoinHandle<Result<LayerBlob, LayerError>> {
         let service = self.clone();
-        tokio::task::spawn_blocking(move || service.build(&recipe))
+        tokio::task::spawn_blocking(move || cnbx_oci::gzip::compressing_on_this_thread(|| service.build(&recipe)))
     }
 }
 
