@@ -342,7 +342,7 @@ async fn check_platform(
         None => {
             let named: Vec<(&str, &SourceImage)> = all.iter().map(|(_, name, image)| (*name, *image)).collect();
             let skipped = (!request.read_layers).then_some("--config-only: the layers were not read");
-            let (findings, _, note) = validation::validate(images, &named, build, runs, options, skipped)
+            let (findings, _, note) = validation::validate(images, &named, build, runs, options, skipped, None)
                 .await
                 .map_err(CheckError::Layers)?;
             let stored =

@@ -119,7 +119,8 @@ impl FileSystems {
 /// `(name, image)`, in the order their layers are read), reading their layers unless
 /// `skipped` says why they are not read: the [findings], the build user's uid and gid when
 /// they could be decided, and a note on the rules left unchecked (layers not read, or
-/// compressed in a way cnbx cannot read).
+/// compressed in a way cnbx cannot read). `read_before`: the file systems of `all`, when the
+/// caller read them already.
 pub(crate) async fn validate(
     images: &Images,
     all: &[(&str, &SourceImage)],
@@ -127,10 +128,12 @@ pub(crate) async fn validate(
     runs: &RunImages,
     options: &Options,
     skipped: Option<&str>,
+    read_before: Option<FileSystems>,
 ) -> Result<(Vec<Finding>, Option<(u32, u32)>, Option<String>), BaseLayersError> {
-    let fs = match skipped {
-        Some(_) => FileSystems::default(),
-        None => FileSystems::read(images, all).await?,
+    let fs = match (skipped, read_before) {
+        (Some(_), _) => FileSystems::default(),
+        (None, Some(fs)) => fs,
+        (None, None) => FileSystems::read(images, all).await?,
     };
     let (findings, user) = findings(build, runs, &fs, options);
     let note = match skipped {

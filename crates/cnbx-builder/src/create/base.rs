@@ -17,9 +17,10 @@ use cnbx_validate::{Finding, ImageFacts, Level, Options, PlatformApi, Role};
 
 use super::{CreateError, CreateRequest};
 use crate::assemble::Module;
+use crate::base_layers::BaseLayersError;
 use crate::images::Images;
 use crate::labels;
-use crate::validation::{self, RunGroup, RunImages, StoredFinding, fetch_for_platform};
+use crate::validation::{self, FileSystems, RunGroup, RunImages, StoredFinding, fetch_for_platform};
 
 pub(super) async fn fetch_required(
     images: &Images,
@@ -180,33 +181,23 @@ impl Validation {
 /// only and the note lists the rules that could not be checked.
 pub(super) async fn validate_base_images(
     images: &Images,
-    build: &SourceImage,
-    build_facts: &ImageFacts,
-    runs: &RunImages,
+    base: &BaseImages<'_>,
     options: &Options,
     skip_layers: bool,
+    read_before: Option<Result<FileSystems, BaseLayersError>>,
 ) -> Result<Validation, CreateError> {
-    let mode = if skip_layers { "config" } else { "layers" };
-    let mut key = format!("validation v3 cnbx-validate {}\n{options:?}\n", env!("CARGO_PKG_VERSION"));
-    let _ = writeln!(key, "build {} {} {mode} {:?}", build_facts.name, build.manifest.digest, build_facts.labels);
-    for group in &runs.groups {
-        for (role, name, image) in &group.members {
-            let _ = writeln!(key, "{role} {name} {} {mode}", image.manifest.digest);
-        }
-    }
-    for f in &runs.missing_platform {
-        let _ = writeln!(key, "{f}");
-    }
+    let key = validation_key(base, options, skip_layers);
     let cached: Option<PassedValidation> = images.home().recall("validation", &key);
     if let Some(p) = cached
         && let Some(findings) = StoredFinding::all(&p.findings)
     {
         return Ok(Validation { findings, user: Some((p.uid, p.gid)), note: p.note });
     }
-    let all: Vec<(&str, &SourceImage)> =
-        std::iter::once((build_facts.name.as_str(), build)).chain(runs.members()).collect();
+    let all = base.to_read();
     let skipped = skip_layers.then_some("--skip-layer-checks: the base images' layers were not read");
-    let (findings, user, note) = validation::validate(images, &all, Some((build, build_facts)), runs, options, skipped)
+    let read_before = read_before.transpose().map_err(CreateError::BaseLayers)?;
+    let build = Some((base.build, base.build_facts));
+    let (findings, user, note) = validation::validate(images, &all, build, base.runs, options, skipped, read_before)
         .await
         .map_err(CreateError::BaseLayers)?;
     let passed = user.filter(|_| findings.iter().all(|f| f.level != Level::Error));
@@ -220,6 +211,49 @@ pub(super) async fn validate_base_images(
         images.remember("validation", &key, &stored);
     }
     Ok(Validation { findings, user: passed, note })
+}
+
+/// The base images of a target, as [`validate_base_images`] checks them.
+pub(super) struct BaseImages<'a> {
+    pub(super) build: &'a SourceImage,
+    pub(super) build_facts: &'a ImageFacts,
+    pub(super) runs: &'a RunImages,
+}
+
+impl BaseImages<'_> {
+    /// The images whose layers a validation reads, as `(name, image)`, in the order read.
+    pub(super) fn to_read(&self) -> Vec<(&str, &SourceImage)> {
+        std::iter::once((self.build_facts.name.as_str(), self.build)).chain(self.runs.members()).collect()
+    }
+
+    /// Whether a validation of these images in layer mode passed before with `options`, for
+    /// either value of [`Options::legacy_stacks_required`] (which the modules decide): if not,
+    /// the plan reads the layers while the modules are fetched and built.
+    pub(super) fn validated_before(&self, images: &Images, options: &Options) -> bool {
+        [false, true].into_iter().any(|legacy_stacks_required| {
+            let options = Options { legacy_stacks_required, ..options.clone() };
+            let key = validation_key(self, &options, false);
+            images.home().recall::<PassedValidation>("validation", &key).is_some()
+        })
+    }
+}
+
+/// The key of a validation in `cache/validation`: the images by manifest digest, the build
+/// image's final labels, the options and the mode.
+fn validation_key(base: &BaseImages<'_>, options: &Options, skip_layers: bool) -> String {
+    let mode = if skip_layers { "config" } else { "layers" };
+    let mut key = format!("validation v3 cnbx-validate {}\n{options:?}\n", env!("CARGO_PKG_VERSION"));
+    let (build, facts) = (base.build, base.build_facts);
+    let _ = writeln!(key, "build {} {} {mode} {:?}", facts.name, build.manifest.digest, facts.labels);
+    for group in &base.runs.groups {
+        for (role, name, image) in &group.members {
+            let _ = writeln!(key, "{role} {name} {} {mode}", image.manifest.digest);
+        }
+    }
+    for f in &base.runs.missing_platform {
+        let _ = writeln!(key, "{f}");
+    }
+    key
 }
 
 pub(super) fn format_findings(findings: &[Finding]) -> String {

@@ -29,7 +29,9 @@ use cnbx_oci::{LayerCache, ReuseCheck};
 use cnbx_refs::ImageRef;
 use cnbx_validate::Options;
 
-use super::base::{fetch_required, fetch_run_images, legacy_stacks_required, platform_api_for, validate_base_images};
+use super::base::{
+    BaseImages, fetch_required, fetch_run_images, legacy_stacks_required, platform_api_for, validate_base_images,
+};
 use super::write::Destination;
 use super::{CreateError, CreateRequest};
 use crate::assemble::{BuildBase, LayerService, Lifecycle, Module, Orders};
@@ -38,7 +40,7 @@ use crate::labels;
 use crate::lifecycle::locate_lifecycle;
 use crate::modules::{BuildImageFacts, fetch_modules, resolve_order, resolve_system, validate_modules_with};
 use crate::source::FetchContext;
-use crate::validation::facts_of;
+use crate::validation::{FileSystems, facts_of};
 
 /// How [`Plan::resolve`] plans.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,23 +222,39 @@ impl<'a> Plan<'a> {
         }
 
         // Buildpacks and extensions (located and built before the base images are validated: a
-        // buildpack that needs a stack makes the legacy stack rules errors).
-        let mut fetched = Vec::new();
-        for (kind, entries) in [(ModuleKind::Buildpack, &file.buildpacks), (ModuleKind::Extension, &file.extensions)] {
-            let modules =
-                fetch_modules(&ctx, kind, entries).await.map_err(|source| CreateError::AddModules { kind, source })?;
-            fetched.push(modules);
-        }
+        // buildpack that needs a stack makes the legacy stack rules errors). Unless a validation
+        // of the same base images passed before, their layers are read meanwhile: reading them
+        // is work for one core (a decompression), building the module layers keeps both busy,
+        // and one after the other the second core would wait.
+        let base_images = BaseImages { build: &build, build_facts: &build_facts, runs: &runs };
+        let mut options = Options {
+            stack_id: Some(file.stack.id.clone()).filter(|s| !s.is_empty()),
+            legacy_stacks_required: false,
+            platform_api: platform_api_for(&lifecycle_metadata),
+        };
+        let read_early = !request.skip_layer_checks && !base_images.validated_before(images, &options);
+        let to_read = base_images.to_read();
+        let read_layers = async { if read_early { Some(FileSystems::read(images, &to_read).await) } else { None } };
+        let fetch = async {
+            let mut fetched = Vec::new();
+            for (kind, entries) in
+                [(ModuleKind::Buildpack, &file.buildpacks), (ModuleKind::Extension, &file.extensions)]
+            {
+                let modules = fetch_modules(&ctx, kind, entries)
+                    .await
+                    .map_err(|source| CreateError::AddModules { kind, source })?;
+                fetched.push(modules);
+            }
+            Ok::<_, CreateError>(fetched)
+        };
+        let (read_before, fetched) = tokio::join!(read_layers, fetch);
+        let mut fetched = fetched?;
         let (extensions, buildpacks) = (fetched.pop().unwrap_or_default(), fetched.pop().unwrap_or_default());
 
         // Base images against the platform spec, before the modules are checked against them.
-        let options = Options {
-            stack_id: Some(file.stack.id.clone()).filter(|s| !s.is_empty()),
-            legacy_stacks_required: legacy_stacks_required(&buildpacks),
-            platform_api: platform_api_for(&lifecycle_metadata),
-        };
+        options.legacy_stacks_required = legacy_stacks_required(&buildpacks);
         let validation =
-            validate_base_images(images, &build, &build_facts, &runs, &options, request.skip_layer_checks).await?;
+            validate_base_images(images, &base_images, &options, request.skip_layer_checks, read_before).await?;
         if self.dry_run {
             *self.validation.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
                 Some((platform.clone(), validation.findings.clone()));
