@@ -379,10 +379,14 @@ pub async fn fetch_modules(
         blobs.push(b.map_err(|source| ModuleError::Layer { layer: r.name.clone(), source: Box::new(source) })?);
     }
     let mut out = Vec::with_capacity(pending.len());
+    let mut spent = Vec::new();
     for (p, s) in pending.into_iter().zip(slot) {
         let layer = match (p.build, s) {
             (Ok(blob), _) => blob,
-            (Err(_), Some(i)) => blobs[i].clone(),
+            (Err(recipe), Some(i)) => {
+                spent.push(recipe);
+                blobs[i].clone()
+            }
             (Err(_), None) => unreachable!(),
         };
         let mut layer_info = p.layer_info;
@@ -398,6 +402,9 @@ pub async fn fetch_modules(
             source: p.source,
         });
     }
+    // A directory's recipe holds an entry (several allocations) per file: freeing tens of
+    // thousands of them takes a core for milliseconds, which the pool does meanwhile.
+    rayon::spawn(move || drop(spent));
     check_duplicates(&out, ctx.layers)?;
     Ok(out)
 }
