@@ -204,14 +204,22 @@ fn from_store(
 ) -> Result<Reader, LayerReadError> {
     for (digest, kind) in digests.iter().zip(kinds) {
         let file = store.open_blob(digest)?;
-        reader.add(io::BufReader::new(file), *kind)?;
+        reader.add(file, *kind)?;
     }
     Ok(reader)
 }
 
+/// The buffer a layer is read through, on both sides of the decompressor: the tar reader asks
+/// for a few KiB at a time (headers, and skipping what it does not keep), and inflating a
+/// large layer in such small steps costs more than the copy through a large buffer.
+const LAYER_BUFFER: usize = 256 * 1024;
+
 fn add_layer(builder: &mut RootFsBuilder, reader: impl Read, kind: Compression) -> Result<(), LayerReadError> {
+    let reader = io::BufReader::with_capacity(LAYER_BUFFER, reader);
     match kind {
-        Compression::Gzip => builder.add_layer(flate2::read::MultiGzDecoder::new(reader))?,
+        Compression::Gzip => {
+            builder.add_layer(io::BufReader::with_capacity(LAYER_BUFFER, flate2::read::MultiGzDecoder::new(reader)))?
+        }
         Compression::None => builder.add_layer(reader)?,
     }
     Ok(())
