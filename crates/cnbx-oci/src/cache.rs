@@ -27,14 +27,15 @@
 //! **content**: the blob is hashed before it is reused ([`BlobStore::check`], once per
 //! process), unless the caller reads every layer it reuses through a check of its digest
 //! anyway ([`ReuseCheck::OnUse`]: a copy into an `oci:` layout, a docker-archive, an
-//! upload), so that the hash is computed once, during that copy. A blob that is missing (removed by `cnbx store prune`) is simply rebuilt; one
-//! whose bytes do not match its digest is evicted with a warning, its key file removed, and
-//! the layer rebuilt. The key file is written with [`cnbx_fs::AtomicFile`] (temporary file,
-//! synced, renamed, directory synced) *after* the blob was committed the same way, so a
-//! reader never sees a key pointing at a missing or partial blob, even after a crash. Key
-//! files are read without following symbolic links and up to [`limits::MAX_DESCRIPTOR`]
-//! bytes; an unreadable one is a miss. Two processes building the same recipe both build it
-//! and both write the same key file; the last rename wins, with identical content.
+//! upload), so that the hash is computed once, during that copy. A blob that is missing
+//! (removed by `cnbx store prune`) is simply rebuilt; one whose bytes do not match its
+//! digest is evicted with a warning, its key file removed, and the layer rebuilt. The key
+//! file is written with [`cnbx_fs::AtomicFile`] (temporary file, synced, renamed, directory
+//! synced) *after* the blob was committed the same way, so a reader never sees a key
+//! pointing at a missing or partial blob, even after a crash. Key files are read without
+//! following symbolic links and up to [`limits::MAX_DESCRIPTOR`] bytes; an unreadable one is
+//! a miss. Two processes building the same recipe both build it and both write the same key
+//! file; the last rename wins, with identical content.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -158,8 +159,7 @@ impl LayerCache {
 
     /// The cached layer for `key`, if its key file is readable and its blob is in `store`
     /// with the recorded size and content (checked as the cache's [`ReuseCheck`] says: see
-    /// the module docs). A key file whose
-    /// blob is gone or was evicted is removed.
+    /// the module docs). A key file whose blob is gone or was evicted is removed.
     pub fn lookup(&self, key: &Digest, store: &BlobStore) -> Option<LayerInfo> {
         self.find(key, store, true)
     }
