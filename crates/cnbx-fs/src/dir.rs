@@ -47,6 +47,39 @@ pub struct DirEntryInfo {
     pub mtime_ns: i128,
 }
 
+/// A name listed by [`SafeDir::names`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// Its name in the directory.
+    pub name: OsString,
+    /// Whether the listing says it is a directory (`false` also when the file system does
+    /// not say what it is).
+    pub dir: bool,
+}
+
+/// What `st` says of the entry `name`.
+fn info(name: OsString, st: &rustix::fs::Stat) -> DirEntryInfo {
+    let kind = match FileType::from_raw_mode(st.st_mode) {
+        FileType::RegularFile => EntryType::File,
+        FileType::Directory => EntryType::Dir,
+        FileType::Symlink => EntryType::Symlink,
+        other => EntryType::Other(describe(other)),
+    };
+    #[allow(clippy::unnecessary_cast)] // the stat field types differ between platforms
+    DirEntryInfo {
+        name,
+        kind,
+        mode: st.st_mode as u32,
+        uid: u64::from(st.st_uid),
+        gid: u64::from(st.st_gid),
+        size: st.st_size as u64,
+        nlink: st.st_nlink as u64,
+        dev: st.st_dev as u64,
+        inode: st.st_ino as u64,
+        mtime_ns: i128::from(st.st_mtime as i64) * 1_000_000_000 + i128::from(st.st_mtime_nsec as i64),
+    }
+}
+
 /// An open directory. Entries are listed, and subdirectories and files opened, relative to
 /// its descriptor with `O_NOFOLLOW`: once a `SafeDir` is open, renaming or replacing the
 /// path it was opened by (or any of its entries) with a symbolic link cannot make it list or
@@ -97,48 +130,48 @@ impl SafeDir {
     /// Read through the directory's own descriptor (a walk lists each directory once, so
     /// nothing is opened twice); a second listing rewinds it first.
     pub fn entries(&mut self) -> Result<Vec<DirEntryInfo>, FsError> {
+        self.names()?.into_iter().map(|listed| self.stat(listed.name)).collect()
+    }
+
+    /// The names of the entries (without `.` and `..`), sorted by their bytes, each with
+    /// whether the listing says it is a directory; nothing else is looked up. For a walk that
+    /// opens each directory it descends into ([`SafeDir::open_dir_with_info`]: the
+    /// directory's metadata comes from what was opened) and looks up everything else
+    /// ([`SafeDir::stat`]).
+    pub fn names(&mut self) -> Result<Vec<Listed>, FsError> {
         let path = &self.path;
         let io_err = |e: rustix::io::Errno| FsError::Io { path: path.clone(), source: e.into() };
         if self.listed {
             self.dir.rewind();
         }
         self.listed = true;
-        let mut names: Vec<OsString> = Vec::new();
+        let mut names: Vec<Listed> = Vec::new();
         for entry in self.dir.by_ref() {
             let entry = entry.map_err(io_err)?;
             let name = entry.file_name().to_bytes();
             if name == b"." || name == b".." {
                 continue;
             }
-            names.push(OsString::from_vec(name.to_vec()));
+            let dir = entry.file_type() == FileType::Directory;
+            names.push(Listed { name: OsString::from_vec(name.to_vec()), dir });
         }
-        names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-        names.into_iter().map(|name| self.stat(name)).collect()
+        names.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+        Ok(names)
     }
 
-    fn stat(&self, name: OsString) -> Result<DirEntryInfo, FsError> {
+    /// The metadata of the entry `name` itself (a symbolic link is not followed).
+    pub fn stat(&self, name: OsString) -> Result<DirEntryInfo, FsError> {
         let st = rustix::fs::statat(self.fd()?, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW)
             .map_err(|e| FsError::Io { path: self.child_path(&name), source: e.into() })?;
-        let ft = FileType::from_raw_mode(st.st_mode);
-        let kind = match ft {
-            FileType::RegularFile => EntryType::File,
-            FileType::Directory => EntryType::Dir,
-            FileType::Symlink => EntryType::Symlink,
-            other => EntryType::Other(describe(other)),
-        };
-        #[allow(clippy::unnecessary_cast)] // the stat field types differ between platforms
-        Ok(DirEntryInfo {
-            name,
-            kind,
-            mode: st.st_mode as u32,
-            uid: u64::from(st.st_uid),
-            gid: u64::from(st.st_gid),
-            size: st.st_size as u64,
-            nlink: st.st_nlink as u64,
-            dev: st.st_dev as u64,
-            inode: st.st_ino as u64,
-            mtime_ns: i128::from(st.st_mtime as i64) * 1_000_000_000 + i128::from(st.st_mtime_nsec as i64),
-        })
+        Ok(info(name, &st))
+    }
+
+    /// Opens the subdirectory `name` (a symbolic link is refused, not followed), with the
+    /// metadata of the directory opened.
+    pub fn open_dir_with_info(&self, name: OsString) -> Result<(SafeDir, DirEntryInfo), FsError> {
+        let dir = self.open_dir(&name)?;
+        let st = rustix::fs::fstat(dir.fd()?).map_err(|e| FsError::Io { path: dir.path.clone(), source: e.into() })?;
+        Ok((dir, info(name, &st)))
     }
 
     /// Opens the subdirectory `name` (a symbolic link is refused, not followed).
@@ -205,6 +238,27 @@ mod tests {
         // A second listing starts from the beginning again (it reads the same descriptor, which
         // the first listing left at its end).
         assert_eq!(d.entries().unwrap().len(), entries.len());
+    }
+
+    #[test]
+    fn names_say_which_are_directories_and_a_directory_opened_has_its_own_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir(root.join("d")).unwrap();
+        std::fs::write(root.join("d/inner"), b"x").unwrap();
+        std::fs::write(root.join("f"), b"f").unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("link")).unwrap();
+        let mut d = SafeDir::open(root).unwrap();
+        let names = d.names().unwrap();
+        let listed: Vec<(&str, bool)> = names.iter().map(|l| (l.name.to_str().unwrap(), l.dir)).collect();
+        assert_eq!(listed, [("d", true), ("f", false), ("link", false)], "a link to a directory is not one");
+        let (mut sub, info) = d.open_dir_with_info(OsString::from("d")).unwrap();
+        assert_eq!(info, d.stat(OsString::from("d")).unwrap(), "the same as looking it up");
+        assert_eq!(info.kind, EntryType::Dir);
+        assert_eq!(sub.names().unwrap(), [Listed { name: OsString::from("inner"), dir: false }]);
+        assert!(d.open_dir_with_info(OsString::from("link")).is_err(), "a link is never followed");
+        assert!(matches!(d.open_dir_with_info(OsString::from("f")), Err(FsError::Changed { .. })));
+        assert_eq!(d.entries().unwrap().len(), 3, "entries() lists again from the start");
     }
 
     #[test]

@@ -720,7 +720,7 @@ pub fn walk_dir(root: &Path) -> DirWalk {
 struct Level {
     dir: cnbx_fs::SafeDir,
     rel: String,
-    entries: std::vec::IntoIter<cnbx_fs::DirEntryInfo>,
+    entries: std::vec::IntoIter<cnbx_fs::Listed>,
 }
 
 /// The iterator returned by [`walk_dir`].
@@ -744,7 +744,28 @@ impl DirWalk {
         &self.skipped
     }
 
-    fn entry(&mut self, info: cnbx_fs::DirEntryInfo) -> Result<Option<WalkEntry>, WalkError> {
+    /// The walk entry of `listed`, the next name of the innermost directory. A directory is
+    /// opened (and descended into next) before anything else is looked up about it: its
+    /// metadata is that of the directory opened.
+    fn entry(&mut self, listed: cnbx_fs::Listed) -> Result<Option<WalkEntry>, WalkError> {
+        let level = self
+            .stack
+            .last()
+            .ok_or_else(|| WalkError { path: self.root.clone(), source: io::Error::other("walk state") })?;
+        let (info, opened) = if listed.dir {
+            let (dir, info) = level.dir.open_dir_with_info(listed.name).map_err(WalkError::fs)?;
+            (info, Some(dir))
+        } else {
+            (level.dir.stat(listed.name).map_err(WalkError::fs)?, None)
+        };
+        self.entry_of(info, opened)
+    }
+
+    fn entry_of(
+        &mut self,
+        info: cnbx_fs::DirEntryInfo,
+        opened: Option<cnbx_fs::SafeDir>,
+    ) -> Result<Option<WalkEntry>, WalkError> {
         let level = self
             .stack
             .last()
@@ -779,8 +800,11 @@ impl DirWalk {
             }
         };
         if kind == EntryKind::Dir {
-            let mut dir = level.dir.open_dir(&info.name).map_err(WalkError::fs)?;
-            let entries = dir.entries().map_err(WalkError::fs)?.into_iter();
+            let mut dir = match opened {
+                Some(dir) => dir,
+                None => level.dir.open_dir(&info.name).map_err(WalkError::fs)?,
+            };
+            let entries = dir.names().map_err(WalkError::fs)?.into_iter();
             self.stack.push(Level { dir, rel: rel_path.clone(), entries });
         }
         let mut size = if kind == EntryKind::File { info.size } else { 0 };
@@ -821,7 +845,7 @@ impl Iterator for DirWalk {
     fn next(&mut self) -> Option<Self::Item> {
         if !self.started {
             self.started = true;
-            let opened = cnbx_fs::SafeDir::open(&self.root).and_then(|mut d| Ok((d.entries()?, d)));
+            let opened = cnbx_fs::SafeDir::open(&self.root).and_then(|mut d| Ok((d.names()?, d)));
             match opened {
                 Ok((entries, dir)) => self.stack.push(Level { dir, rel: String::new(), entries: entries.into_iter() }),
                 Err(e) => return Some(Err(WalkError::fs(e))),
