@@ -744,14 +744,16 @@ impl DirWalk {
         &self.skipped
     }
 
+    /// The innermost directory being listed.
+    fn level(&self) -> Result<&Level, WalkError> {
+        self.stack.last().ok_or_else(|| WalkError { path: self.root.clone(), source: io::Error::other("walk state") })
+    }
+
     /// The walk entry of `listed`, the next name of the innermost directory. A directory is
     /// opened (and descended into next) before anything else is looked up about it: its
     /// metadata is that of the directory opened.
     fn entry(&mut self, listed: cnbx_fs::Listed) -> Result<Option<WalkEntry>, WalkError> {
-        let level = self
-            .stack
-            .last()
-            .ok_or_else(|| WalkError { path: self.root.clone(), source: io::Error::other("walk state") })?;
+        let level = self.level()?;
         let (info, opened) = if listed.dir {
             let (dir, info) = level.dir.open_dir_with_info(listed.name).map_err(WalkError::fs)?;
             (info, Some(dir))
@@ -766,10 +768,7 @@ impl DirWalk {
         info: cnbx_fs::DirEntryInfo,
         opened: Option<cnbx_fs::SafeDir>,
     ) -> Result<Option<WalkEntry>, WalkError> {
-        let level = self
-            .stack
-            .last()
-            .ok_or_else(|| WalkError { path: self.root.clone(), source: io::Error::other("walk state") })?;
+        let level = self.level()?;
         let abs_path = level.dir.path().join(&info.name);
         let err = |source: io::Error| WalkError { path: abs_path.clone(), source };
         let name = info

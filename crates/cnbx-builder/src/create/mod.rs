@@ -261,8 +261,7 @@ async fn create_as(images: &Images, request: &CreateRequest, mode: plan::Mode) -
     let written = write::write_all(images, request, &plan.destination, &plan.tags, plan.targets, &built).await;
     let (digest, push) = match written {
         Ok(written) => written,
-        Err(e) if plan.reuse_check == ReuseCheck::OnUse && evicted_any(images, &built) => {
-            drop(e);
+        Err(_) if plan.reuse_check == ReuseCheck::OnUse && evicted_any(images, &built) => {
             return Ok(Attempt::FoundCorruptLayers);
         }
         Err(e) => return Err(e),
