@@ -221,6 +221,7 @@ async fn index_of(images: &Images, base_dir: &Path, name: &str) -> Result<Option
             index_at(&layout, &tag, &desc)
         }
         ImageLocation::DockerArchive { .. } => Err(ImageFetchError::WriteOnly(name.to_owned())),
+        ImageLocation::DockerDaemon(_) => Err(ImageFetchError::EngineNotSupported(name.to_owned())),
         ImageLocation::Name(reference) => {
             if !images.publish() && images.policy() != PullPolicy::Always {
                 let store = images.store();

@@ -62,6 +62,12 @@ pub enum ImageFetchError {
     /// `docker-archive:` cannot be read.
     #[error("'{0}' is a docker-archive, which cnbx can only write; use a registry name or oci:<DIR>[:<TAG>]")]
     WriteOnly(String),
+    /// `docker-daemon:` images are not read here yet.
+    #[error(
+        "'{0}' names an image in the container engine, which cnbx cannot read here yet; use a registry name or \
+         oci:<DIR>[:<TAG>]"
+    )]
+    EngineNotSupported(String),
     /// Reading the local store or a layout failed.
     #[error(transparent)]
     Layout(Box<cnbx_oci::layout::LayoutError>),
@@ -324,6 +330,7 @@ impl Images {
                 Ok(Some(image))
             }
             ImageLocation::DockerArchive { .. } => Err(ImageFetchError::WriteOnly(spelling.to_owned())),
+            ImageLocation::DockerDaemon(_) => Err(ImageFetchError::EngineNotSupported(spelling.to_owned())),
             ImageLocation::Name(reference) => self.get_named(spelling, &reference, platform).await,
         }
     }

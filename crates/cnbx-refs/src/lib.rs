@@ -8,7 +8,7 @@
 //! * [`reference`](mod@reference): [`ImageRef`], Docker-style references with pack's normalisation
 //!   (`index.docker.io`, `library/`).
 //! * [`location`]: [`ImageLocation`], `NAME`, `oci:<DIR>[:<TAG>]`,
-//!   `docker-archive:<FILE>[:<NAME>]`.
+//!   `docker-archive:<FILE>[:<NAME>]`, `docker-daemon:NAME[:TAG]`.
 //! * [`mirrors`]: choosing a run image among user mirrors, the run image and builder mirrors
 //!   ([`mirrors::resolve`]), and the "Run Images" rows of `builder inspect`.
 //! * [`user_config`]: [`UserConfig`], pack's `[[run-images]]` config file, saved atomically.
@@ -20,7 +20,7 @@ pub mod mirrors;
 pub mod reference;
 pub mod user_config;
 
-pub use location::ImageLocation;
+pub use location::{DaemonImage, ImageLocation};
 pub use mirrors::Resolution;
 pub use reference::{ImageRef, RefError};
 pub use user_config::{UserConfig, UserConfigError};

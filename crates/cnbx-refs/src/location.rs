@@ -5,7 +5,11 @@
 //! - `NAME[:TAG|@DIGEST]` → [`ImageLocation::Name`] (registry with `--publish`, else the local store).
 //! - `oci:<DIR>[:<TAG>]` → [`ImageLocation::OciLayout`]; the tag defaults to `latest`; a
 //!   relative `DIR` is resolved against `base_dir`.
-//! - `docker-archive:<FILE>[:<REF>]` → [`ImageLocation::DockerArchive`] (write-only).
+//! - `docker-archive:<FILE>[:<REF>]` → [`ImageLocation::DockerArchive`]: a tar that
+//!   `docker load` accepts, or one that `docker save` wrote (read and written).
+//! - `docker-daemon:NAME[:TAG|@DIGEST]` and `docker-daemon:sha256:<ID>` →
+//!   [`ImageLocation::DockerDaemon`]: an image in the local container engine (the Docker
+//!   daemon, or Podman's Docker-compatible service), skopeo's spelling.
 //! - `docker://NAME` and `docker:/NAME` are accepted as `NAME` (pack's buildpack URI forms).
 //!
 //! # Choices
@@ -24,7 +28,10 @@
 //!   symbolic links are not resolved and the directory need not exist. `~` is not expanded
 //!   (the shell does that). If `base_dir` is itself relative, the process's current directory
 //!   is prepended.
-//! * **Other transports** that skopeo knows (`oci-archive:`, `docker-daemon:`, `dir:`,
+//! * **`docker-daemon:`** takes a reference as the engine names it (a name without a tag
+//!   means `:latest`), or an image ID (`sha256:` and 64 hexadecimal digits, as skopeo reads
+//!   it; `docker-daemon:sha256:<ID>` is never read as the repository `sha256`).
+//! * **Other transports** that skopeo knows (`oci-archive:`, `dir:`,
 //!   `containers-storage:`) are rejected with a message listing the supported spellings,
 //!   instead of an obscure reference error.
 
@@ -37,11 +44,47 @@ use crate::reference::{DEFAULT_TAG, ImageRef, RefError, looks_like_path, validat
 
 const OCI_PREFIX: &str = "oci:";
 const DOCKER_ARCHIVE_PREFIX: &str = "docker-archive:";
+const DOCKER_DAEMON_PREFIX: &str = "docker-daemon:";
 
 /// Transports we recognise but do not support, so that they get a clear message.
-const UNSUPPORTED_TRANSPORTS: &[&str] = &["oci-archive", "docker-daemon", "dir", "containers-storage", "ostree", "sif"];
+const UNSUPPORTED_TRANSPORTS: &[&str] = &["oci-archive", "dir", "containers-storage", "ostree", "sif"];
 
-const SUPPORTED: &str = "use NAME, oci:<DIR>[:<TAG>] or docker-archive:<FILE>[:<NAME>]";
+const SUPPORTED: &str = "use NAME, oci:<DIR>[:<TAG>], docker-archive:<FILE>[:<NAME>] or docker-daemon:NAME[:TAG]";
+
+/// An image in the local container engine, as `docker-daemon:` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DaemonImage {
+    /// A reference (`NAME[:TAG|@DIGEST]`), looked up among the engine's tags and digests.
+    Reference(ImageRef),
+    /// An image ID, `sha256:<64 hex>` (the digest of the image's config for the Docker
+    /// daemon and Podman).
+    Id(String),
+}
+
+impl DaemonImage {
+    /// The reference, for [`DaemonImage::Reference`].
+    pub fn as_reference(&self) -> Option<&ImageRef> {
+        match self {
+            Self::Reference(r) => Some(r),
+            Self::Id(_) => None,
+        }
+    }
+
+    /// How the engine's API names it: the reference as written (Docker normalises it the
+    /// same way cnbx does), or the ID.
+    pub fn api_name(&self) -> &str {
+        match self {
+            Self::Reference(r) => r.original(),
+            Self::Id(id) => id,
+        }
+    }
+}
+
+impl fmt::Display for DaemonImage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.api_name())
+    }
+}
 
 /// An image location.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,13 +98,15 @@ pub enum ImageLocation {
         /// Tag (`org.opencontainers.image.ref.name`), `latest` by default.
         tag: String,
     },
-    /// A `docker load`-able tar file.
+    /// A `docker load`-able tar file, or one `docker save` wrote.
     DockerArchive {
         /// Archive path (absolute after parsing).
         file: PathBuf,
         /// Name recorded in the archive's `RepoTags`, if given.
         reference: Option<ImageRef>,
     },
+    /// An image in the local container engine (`docker-daemon:`).
+    DockerDaemon(DaemonImage),
 }
 
 impl ImageLocation {
@@ -111,6 +156,21 @@ impl ImageLocation {
             return Ok(Self::DockerArchive { file, reference });
         }
 
+        if let Some(rest) = s.strip_prefix(DOCKER_DAEMON_PREFIX) {
+            if rest.is_empty() {
+                return Err(err("the image after 'docker-daemon:' is empty (write docker-daemon:NAME[:TAG])".into()));
+            }
+            if let Some(hex) = rest.strip_prefix("sha256:") {
+                if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+                    return Ok(Self::DockerDaemon(DaemonImage::Id(rest.to_owned())));
+                }
+                return Err(err(
+                    "an image ID after 'docker-daemon:' is sha256: and 64 lower-case hexadecimal digits".into()
+                ));
+            }
+            return ImageRef::parse(rest).map(|r| Self::DockerDaemon(DaemonImage::Reference(r)));
+        }
+
         if let Some(name) = s.strip_prefix("docker://").or_else(|| s.strip_prefix("docker:/")) {
             return ImageRef::parse(name).map(Self::Name);
         }
@@ -140,12 +200,20 @@ impl ImageLocation {
             _ => None,
         }
     }
+
+    /// The engine's image, for [`ImageLocation::DockerDaemon`].
+    pub fn as_daemon(&self) -> Option<&DaemonImage> {
+        match self {
+            Self::DockerDaemon(d) => Some(d),
+            _ => None,
+        }
+    }
 }
 
 /// Displays the location for messages: a name as the user wrote it (without a `docker://`
 /// prefix; use [`ImageRef`]'s `Display` for the fully qualified form),
 /// `oci:<absolute dir>:<tag>` (the tag always shown) and
-/// `docker-archive:<absolute file>[:<name as written>]`.
+/// `docker-archive:<absolute file>[:<name as written>]` and `docker-daemon:<name as written>`.
 impl fmt::Display for ImageLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -158,6 +226,7 @@ impl fmt::Display for ImageLocation {
                 }
                 Ok(())
             }
+            Self::DockerDaemon(d) => write!(f, "{DOCKER_DAEMON_PREFIX}{d}"),
         }
     }
 }
@@ -226,9 +295,15 @@ mod tests {
         ImageLocation::Name(ImageRef::parse(s).expect(s))
     }
 
+    fn daemon(s: &str) -> ImageLocation {
+        ImageLocation::DockerDaemon(DaemonImage::Reference(ImageRef::parse(s).expect(s)))
+    }
+
     #[test]
     fn parse_table() {
         let base = Path::new("/work/proj");
+        let by_digest = format!("docker-daemon:app@sha256:{HEX}");
+        let by_id = format!("docker-daemon:sha256:{HEX}");
         let cases: Vec<(&str, ImageLocation)> = vec![
             // OCI layouts: tags versus paths with colons.
             ("oci:/tmp/layout", oci("/tmp/layout", "latest")),
@@ -255,6 +330,11 @@ mod tests {
             ("localhost:5000/app:1", name("localhost:5000/app:1")),
             ("docker://gcr.io/x/y:1", name("gcr.io/x/y:1")),
             ("docker:/paketo/builder", name("paketo/builder")),
+            // The engine's images, by name or by ID.
+            ("docker-daemon:my-builder", daemon("my-builder")),
+            ("docker-daemon:localhost:5000/app:1", daemon("localhost:5000/app:1")),
+            (&by_digest, daemon(&format!("app@sha256:{HEX}"))),
+            (&by_id, ImageLocation::DockerDaemon(DaemonImage::Id(format!("sha256:{HEX}")))),
         ];
         for (input, expected) in cases {
             let got = ImageLocation::parse(input, base).unwrap_or_else(|e| panic!("{input}: {e}"));
@@ -293,7 +373,10 @@ mod tests {
                 "oci-archive:/x.tar",
                 "the 'oci-archive:' transport is not supported; use NAME",
             ),
-            ("docker-daemon:x:1".into(), "docker-daemon:x:1", "not supported"),
+            ("docker-daemon:".into(), "docker-daemon:", "the image after 'docker-daemon:' is empty"),
+            ("docker-daemon:Bad".into(), "Bad", "repository name must be lowercase"),
+            ("docker-daemon:sha256:abc".into(), "docker-daemon:sha256:abc", "an image ID after 'docker-daemon:'"),
+            ("containers-storage:x".into(), "containers-storage:x", "not supported; use NAME"),
             (
                 "./relative".into(),
                 "./relative",
@@ -348,6 +431,7 @@ mod tests {
             ("docker-archive:x.tar:Ubuntu.io/a:1", "docker-archive:/b/x.tar:Ubuntu.io/a:1"),
             ("ubuntu", "ubuntu"),
             ("docker://Docker.io/paketo/run", "Docker.io/paketo/run"),
+            ("docker-daemon:my/builder", "docker-daemon:my/builder"),
         ];
         for (input, shown) in cases {
             let loc = ImageLocation::parse(input, base).expect(input);

@@ -85,6 +85,13 @@ impl Destination {
             (ImageLocation::Name(r), false) => Self::Store(r),
             (ImageLocation::OciLayout { dir, tag }, false) => Self::Layout { dir, tag },
             (ImageLocation::DockerArchive { file, reference }, false) => Self::Archive { file, reference },
+            (ImageLocation::DockerDaemon(_), false) => {
+                return Err(CreateError::Usage(format!(
+                    "'{}' names an image in the container engine, which builder create cannot write yet; write it \
+                     to a docker-archive:<FILE> and load that with 'docker load'",
+                    request.destination
+                )));
+            }
             (_, true) => {
                 return Err(CreateError::Usage(format!(
                     "--publish pushes to a registry, but '{}' is not a registry image name; drop --publish to write it, \

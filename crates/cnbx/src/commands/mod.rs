@@ -114,6 +114,12 @@ async fn builder_labels(images: &Images, name: &str) -> anyhow::Result<(BuilderL
                 "'{name}' is a docker-archive, which cnbx can only write; inspect a registry name or oci:<DIR>"
             )
         }
+        ImageLocation::DockerDaemon(_) => {
+            anyhow::bail!(
+                "'{name}' names an image in the container engine, which builder inspect cannot read yet; inspect a \
+                 registry name or oci:<DIR>"
+            )
+        }
         ImageLocation::Name(reference) => {
             let local = match images.store().get(&reference, None) {
                 Ok(Some(image)) => BuilderLabels::Present(image.config.labels()),
