@@ -157,6 +157,20 @@ impl LayerCache {
         Digest::from_hasher(k.0)
     }
 
+    /// The key of the layer whose uncompressed tar has `diff_id`, compressed by cnbx at
+    /// `level` as a blob of `media_type`: for layers read uncompressed from elsewhere (a
+    /// container engine's export, a docker-archive), whose blob is the same whoever read them
+    /// first. Never equal to a recipe's key ([`LayerCache::key`]).
+    pub fn diff_id_key(diff_id: &Digest, level: u32, media_type: &str) -> Digest {
+        let mut k = KeyHasher(Sha256::new());
+        k.str(CACHE_FORMAT);
+        k.tag(b'D');
+        k.str(diff_id.as_str());
+        k.u64(u64::from(level));
+        k.str(media_type);
+        Digest::from_hasher(k.0)
+    }
+
     /// The cached layer for `key`, if its key file is readable and its blob is in `store`
     /// with the recorded size and content (checked as the cache's [`ReuseCheck`] says: see
     /// the module docs). A key file whose blob is gone or was evicted is removed.

@@ -123,6 +123,25 @@ pub fn write_docker_archive(path: &Path, tags: &[ImageRef], images: &[ImageToWri
         });
     };
 
+    let io_err = |what: &'static str| move |source| DockerArchiveError::Io { path: path.to_path_buf(), what, source };
+    let tmp = AtomicFile::for_destination(path).map_err(io_err("creating a temporary file next to it"))?;
+    let buffered = write_archive_to(BufWriter::with_capacity(128 * 1024, tmp), path, tags, image, &|_| false)?;
+    let tmp = buffered.into_inner().map_err(|e| io_err("writing")(e.into_error()))?;
+    tmp.commit(path).map_err(io_err("writing"))?;
+    Ok(())
+}
+
+/// Writes the archive of `image` tagged `tags` into `out` (see [`write_docker_archive`]),
+/// as a stream: `path` only names it in errors. A layer for which `placeholder` is true is
+/// written as an empty `layer.tar`: for an engine that already holds it (see
+/// [`crate::engine`]), which then never reads it. Returns `out` once the archive has ended.
+pub(crate) fn write_archive_to<W: io::Write>(
+    out: W,
+    path: &Path,
+    tags: &[ImageRef],
+    image: &ImageToWrite,
+    placeholder: &dyn Fn(&crate::image::LayerBlob) -> bool,
+) -> Result<W, DockerArchiveError> {
     let mut repo_tags = Vec::with_capacity(tags.len());
     let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     let config_hex = image.config.digest.hex().to_owned();
@@ -143,7 +162,8 @@ pub fn write_docker_archive(path: &Path, tags: &[ImageRef], images: &[ImageToWri
     for layer in &image.layers {
         let digest = &layer.descriptor.digest;
         let store = match &layer.source {
-            BlobSource::Store(s) => s,
+            _ if placeholder(layer) => None,
+            BlobSource::Store(s) => Some(s),
             BlobSource::Registry(r) => {
                 return Err(DockerArchiveError::RemoteBlob {
                     path: path.to_path_buf(),
@@ -155,7 +175,11 @@ pub fn write_docker_archive(path: &Path, tags: &[ImageRef], images: &[ImageToWri
         let dir = digest.hex().to_owned();
         let file = format!("{dir}/layer.tar");
         members.insert(dir, Member::Dir);
-        members.insert(file.clone(), Member::Blob { store, descriptor: &layer.descriptor });
+        let member = match store {
+            Some(store) => Member::Blob { store, descriptor: &layer.descriptor },
+            None => Member::Bytes(Vec::new()),
+        };
+        members.insert(file.clone(), member);
         layer_paths.push(file);
     }
     let config_name = format!("{config_hex}.json");
@@ -166,9 +190,7 @@ pub fn write_docker_archive(path: &Path, tags: &[ImageRef], images: &[ImageToWri
         members.insert("repositories".into(), Member::Bytes(to_json(&json!(repositories))));
     }
 
-    let io_err = |what: &'static str| move |source| DockerArchiveError::Io { path: path.to_path_buf(), what, source };
-    let tmp = AtomicFile::for_destination(path).map_err(io_err("creating a temporary file next to it"))?;
-    let mut tar = TarWriter::new(BufWriter::with_capacity(128 * 1024, tmp));
+    let mut tar = TarWriter::new(out);
     let tar_err = |source| DockerArchiveError::Tar { path: path.to_path_buf(), source };
     for (name, member) in &members {
         match member {
@@ -201,10 +223,7 @@ pub fn write_docker_archive(path: &Path, tags: &[ImageRef], images: &[ImageToWri
             }
         };
     }
-    let buffered = tar.finish().map_err(tar_err)?;
-    let tmp = buffered.into_inner().map_err(|e| io_err("writing")(e.into_error()))?;
-    tmp.commit(path).map_err(io_err("writing"))?;
-    Ok(())
+    tar.finish().map_err(tar_err)
 }
 
 fn to_json(v: &serde_json::Value) -> Vec<u8> {

@@ -4,8 +4,8 @@
 //!   serialised deterministically.
 //! * [`tarball`], [`layer`], [`cache`]: pack-compatible tar encoding and the one-pass
 //!   tar → sha256 → gzip → sha256 layer writer, with a content-addressed cache.
-//! * [`blobstore`], [`layout`], [`store`], [`docker_archive`], [`registry`], [`auth`]: where
-//!   images are read from and written to.
+//! * [`blobstore`], [`layout`], [`store`], [`docker_archive`], [`docker_archive_read`],
+//!   [`registry`], [`auth`], [`engine`]: where images are read from and written to.
 //! * [`image`]: the transport-independent image model.
 //! * [`progress`]: how library code reports progress without printing.
 
@@ -17,6 +17,8 @@ pub mod config;
 pub mod confine;
 pub mod digest;
 pub mod docker_archive;
+pub mod docker_archive_read;
+pub mod engine;
 pub mod gzip;
 pub mod image;
 pub mod layer;

@@ -4,12 +4,15 @@
 //!   loopback port, with its own storage directory, killed when dropped. Optionally with
 //!   htpasswd basic auth.
 //! * [`skopeo`], [`umoci`]: run the independent oracles and return their stdout.
+//! * [`engines`]: Debian's `dockerd` and Podman's service, started by the tests with storage
+//!   of their own (skipped where they cannot run, except under CI).
 //!
 //! The tools are required, not optional: a missing tool fails the test with the command to
 //! install it, so a green run always means the real parts were exercised.
 
 #![allow(clippy::print_stderr, clippy::unwrap_used)]
 
+pub mod engines;
 pub mod faults;
 pub mod hostile;
 pub mod inputs;

@@ -1,0 +1,124 @@
+//! An image of the engine as a [`SourceImage`]: see [`Engine::read_image`].
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use futures_util::StreamExt;
+
+use super::{BlockingBody, BodyFailure, Engine, EngineError, EngineImage};
+use crate::blobstore::BlobStore;
+use crate::cache::LayerCache;
+use crate::config::ImageConfig;
+use crate::docker_archive_read::{ArchiveFormat, ArchiveSink, assemble, cached_layer, read_docker_archive_stream};
+use crate::image::SourceImage;
+use crate::progress::Reporter;
+
+/// An image read from the engine.
+#[derive(Debug, Clone)]
+pub struct EngineRead {
+    /// The image: its config as the engine has it, its layers in the blob store given,
+    /// compressed as cnbx compresses layers; its manifest is made by cnbx with Docker's
+    /// media types, the same whether the layers were exported now or found in the cache.
+    /// Its display name is `docker-daemon:<name>`.
+    pub image: SourceImage,
+    /// What the engine's inspect said of it.
+    pub engine_image: EngineImage,
+    /// Whether it was exported from the engine (`false`: the config and every layer were
+    /// in the store and the cache already, and only the inspect was read).
+    pub exported: bool,
+}
+
+impl Engine {
+    /// Reads the image `name` (a reference as the engine spells it, or an ID) into `store`,
+    /// or `None` when the engine does not have it.
+    ///
+    /// When the store holds the config whose digest is the image's ID, with the diffIDs the
+    /// inspect gives, and `cache` holds every layer by diffID, the image is made from them:
+    /// nothing else is read from the engine. Otherwise the image is exported by its ID
+    /// (`GET /images/{id}/get`, so that it is the image inspected even if the name moves)
+    /// and read as it streams ([`crate::docker_archive_read`]): every layer is checked
+    /// against its diffID, compressed, stored and recorded in `cache`; the image must have
+    /// the layers the inspect gave.
+    pub async fn read_image(
+        &self,
+        name: &str,
+        store: &BlobStore,
+        cache: Option<&LayerCache>,
+        reporter: Arc<dyn Reporter>,
+    ) -> Result<Option<EngineRead>, EngineError> {
+        let Some(found) = self.inspect(name).await? else { return Ok(None) };
+        let display = format!("docker-daemon:{name}");
+        if let Some(cache) = cache
+            && let Some(image) = from_store(&found, &display, store, cache)
+        {
+            return Ok(Some(EngineRead { image, engine_image: found, exported: false }));
+        }
+
+        let what = format!("the export of {}", cnbx_fs::excerpt(name));
+        let path = format!("/images/{}/get", super::path_segment(&found.id));
+        let response = self.send(self.inner.http.get(self.url(&path)), &what).await?;
+        if response.status().as_u16() == 404 {
+            return Err(EngineError::Changed { engine: self.describe(), image: display });
+        }
+        if !response.status().is_success() {
+            return Err(self.refused(response, &what).await);
+        }
+        let failed = Arc::new(Mutex::new(None));
+        let body = BlockingBody {
+            rt: tokio::runtime::Handle::current(),
+            stream: response.bytes_stream().boxed(),
+            current: bytes::Bytes::new(),
+            stall: self.inner.options.stall,
+            failed: Arc::clone(&failed),
+        };
+        let archive = format!("{what} from {}", self.describe());
+        let (store_c, cache_c) = (store.clone(), cache.cloned());
+        let read = tokio::task::spawn_blocking(move || {
+            let sink = ArchiveSink { store: &store_c, cache: cache_c.as_ref(), reporter: reporter.as_ref() };
+            read_docker_archive_stream(body, &archive, None, None, sink)
+        })
+        .await
+        .map_err(|e| EngineError::Broken {
+            engine: self.describe(),
+            what: what.clone(),
+            reason: e.to_string(),
+        })?;
+        let read = match read {
+            Ok(read) => read,
+            Err(e) => {
+                return Err(match failed.lock().unwrap_or_else(PoisonError::into_inner).take() {
+                    Some(BodyFailure::Stalled(after)) => EngineError::Timeout { engine: self.describe(), what, after },
+                    Some(BodyFailure::Transport(t)) => self.transport_error(&t, &what),
+                    None => EngineError::Archive(e),
+                });
+            }
+        };
+        let read = read.in_family(ArchiveFormat::Classic);
+        let diff_ids: Vec<_> = read.layers.iter().map(|l| l.diff_id.clone()).collect();
+        if diff_ids != found.diff_ids {
+            return Err(EngineError::Changed { engine: self.describe(), image: display });
+        }
+        let mut image = read.image;
+        image.display_name = display;
+        Ok(Some(EngineRead { image, engine_image: found, exported: true }))
+    }
+}
+
+/// The image made from the store and the cache alone, if they hold all of it.
+fn from_store(found: &EngineImage, display: &str, store: &BlobStore, cache: &LayerCache) -> Option<SourceImage> {
+    let config_digest = found.id_digest()?;
+    let bytes = store.read_document(&config_digest, "an image config").ok()?;
+    let config = ImageConfig::from_slice(&bytes).ok()?;
+    if config.diff_ids().ok()? != found.diff_ids {
+        return None;
+    }
+    let layers: Option<Vec<_>> = found.diff_ids.iter().map(|d| cached_layer(cache, store, d)).collect();
+    let (_, _, layer_type) = ArchiveFormat::Classic.media_types();
+    let layers: Vec<_> = layers?
+        .into_iter()
+        .map(|mut l| {
+            l.descriptor.media_type = layer_type.to_owned();
+            l
+        })
+        .collect();
+    assemble(display, bytes, config, &layers, ArchiveFormat::Classic, store).ok()
+}
