@@ -106,6 +106,9 @@ pub enum ArchiveProblem {
     /// The tar stream is malformed, truncated, or over a bound (the message never quotes it).
     #[error("{0}")]
     Tar(#[source] io::Error),
+    /// An entry's header cannot be read (never quoting it).
+    #[error(transparent)]
+    Entry(crate::tarball::TarError),
     /// An entry that is neither a file, a directory nor a link.
     #[error("entry '{entry}' is {what}; a docker-archive holds only files, directories and links between its files")]
     Special {
@@ -471,7 +474,7 @@ fn scan(stream: impl Read, sink: ArchiveSink<'_>) -> Result<Files, ArchiveProble
     crate::archive::read_entries(
         stream,
         |entry| {
-            let header = TarEntry::from_tar_entry(entry).map_err(|e| ArchiveProblem::Tar(io::Error::other(e)))?;
+            let header = TarEntry::from_tar_entry(entry).map_err(ArchiveProblem::Entry)?;
             let name = clean_name(&header.path)
                 .map_err(|why| ArchiveProblem::BadName { entry: cnbx_fs::excerpt(&header.path), why })?;
             match &header.kind {
