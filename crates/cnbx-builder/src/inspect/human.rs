@@ -145,7 +145,46 @@ fn section_body(info: &BuilderInfo, report: &InspectReport, options: &RenderOpti
         out.push('\n');
         out.push_str(&tree("Detection Order (Extensions):\n", &info.extension_detection_order()));
     }
+    // cnbx's additions come last, and only when there is something to show, so that the
+    // output for a builder without them stays pack's.
+    if !info.system.is_empty() {
+        out.push('\n');
+        out.push_str(&system(info));
+    }
+    if !info.platforms.is_empty() {
+        out.push('\n');
+        out.push_str(&platforms(info));
+    }
     (out, warnings)
+}
+
+/// The system buildpacks (`[system]`), as written in the builder's label.
+fn system(info: &BuilderInfo) -> String {
+    let mut out = String::from("System Buildpacks:\n");
+    for (title, refs) in [("Pre", &info.system.pre.buildpacks), ("Post", &info.system.post.buildpacks)] {
+        out.push_str(&format!("  {title}:\n"));
+        if refs.is_empty() {
+            out.push_str(&format!("    {NONE}\n"));
+            continue;
+        }
+        let mut rows = String::new();
+        for r in refs {
+            let optional = if r.optional { "(optional)" } else { "" };
+            rows.push_str(&format!("    {}\t{optional}\n", r.full_name()));
+        }
+        out.push_str(&tabwriter::strip_trailing_spaces(&tabwriter::format(&rows, 4)));
+    }
+    out
+}
+
+/// The platforms of a builder that is an image index, marking the one the section shows.
+fn platforms(info: &BuilderInfo) -> String {
+    let mut rows = String::new();
+    for entry in &info.platforms {
+        let shown = if entry.shown { "(shown above)" } else { "" };
+        rows.push_str(&format!("  {}\t{}\t{shown}\n", entry.platform, entry.manifest));
+    }
+    format!("Platforms:\n{}", tabwriter::strip_trailing_spaces(&tabwriter::format(&rows, 4)))
 }
 
 fn run_images(info: &BuilderInfo, options: &RenderOptions, name: &str, warnings: &mut Vec<String>) -> String {
