@@ -4,6 +4,7 @@
 mod base_image;
 mod config_mirrors;
 mod create;
+mod diff;
 mod docs;
 mod dry_run;
 mod inspect;
@@ -35,6 +36,7 @@ pub(crate) async fn run(command: Command, printer: &Arc<Printer>) -> anyhow::Res
         Command::Builder(BuilderCommand::Create(args)) => create::run(args, printer).await,
         Command::Builder(BuilderCommand::Inspect(args)) => inspect::run(args, printer).await,
         Command::Builder(BuilderCommand::RunImage(args)) => run_image::run(args, printer).await,
+        Command::Builder(BuilderCommand::Diff(args)) => diff::run(args, printer).await,
         Command::BaseImage(BaseImageCommand::Check(args)) => base_image::check_command(args, printer).await,
         Command::Config(ConfigCommand::RunImageMirrors(args)) => config_mirrors::run(args, printer),
         Command::Completion(args) => docs::completion(&args, printer),
@@ -42,6 +44,25 @@ pub(crate) async fn run(command: Command, printer: &Arc<Printer>) -> anyhow::Res
         Command::Store(StoreCommand::Verify(args)) => store::verify(&args, printer),
         Command::Store(StoreCommand::Prune(args)) => store::prune(&args, printer),
     }
+}
+
+/// The exit code of `command` when it fails: 2 for `builder diff`, whose 1 means "the builders
+/// differ" (as `diff`'s does), 1 for every other command.
+pub(crate) fn error_exit_code(command: &Command) -> u8 {
+    match command {
+        Command::Builder(BuilderCommand::Diff(_)) => DIFF_ERROR,
+        _ => 1,
+    }
+}
+
+/// The exit code of `builder diff` on an error.
+pub(crate) const DIFF_ERROR: u8 = 2;
+
+/// Whether the command line names `builder diff` (also when it does not parse): the first two
+/// words that are not flags (only global flags, which take no value, may come before them).
+pub(crate) fn names_diff(args: &[std::ffi::OsString]) -> bool {
+    let mut words = args.iter().skip(1).filter_map(|a| a.to_str()).filter(|a| !a.starts_with('-'));
+    matches!(words.next(), Some("builder" | "builders")) && words.next() == Some("diff")
 }
 
 /// The `--target` values, parsed; their warnings are printed.
