@@ -397,17 +397,87 @@ impl DiffJson {
                 assert!(!layer.holds.is_empty());
                 assert!(!layer.recompressed || layer.status == "reused");
             }
-            for m in p.changes.buildpacks.iter().chain(&p.changes.extensions) {
-                assert!(["added", "removed", "version", "content"].contains(&m.change.as_str()), "{m:?}");
-            }
-            for g in p.changes.order.iter().chain(&p.changes.order_extensions) {
-                assert!(["added", "removed", "changed"].contains(&g.change.as_str()), "{g:?}");
-            }
-            for r in &p.changes.run_images {
-                assert!(["added", "removed", "mirrors", "moved"].contains(&r.change.as_str()), "{r:?}");
-            }
+            p.changes.check();
         }
         assert_eq!(self.equal, self.platforms.iter().all(|p| p.status == "unchanged"));
+    }
+}
+
+impl RefJson {
+    fn key(&self) -> (&str, &str, bool) {
+        assert!(!self.id.is_empty(), "{self:?}");
+        (&self.id, &self.version, self.optional)
+    }
+}
+
+fn ref_keys(refs: &[RefJson]) -> Vec<(&str, &str, bool)> {
+    refs.iter().map(RefJson::key).collect()
+}
+
+impl ChangesJson {
+    /// Checks that each change has the fields its kind states, and only those.
+    fn check(&self) {
+        for m in self.buildpacks.iter().chain(&self.extensions) {
+            assert!(!m.id.is_empty() && m.name.as_ref().is_none_or(|n| !n.is_empty()), "{m:?}");
+            let (old, new) = (m.old_version.is_some(), m.new_version.is_some());
+            assert_eq!((old, new), (m.old_layer.is_some(), m.new_layer.is_some()), "{m:?}");
+            match m.change.as_str() {
+                "added" => assert!(!old && new, "{m:?}"),
+                "removed" => assert!(old && !new, "{m:?}"),
+                "version" => assert!(old && new && m.old_version != m.new_version, "{m:?}"),
+                "content" => assert!(m.old_version == m.new_version && m.old_layer != m.new_layer, "{m:?}"),
+                other => panic!("module change {other}"),
+            }
+        }
+        for g in self.order.iter().chain(&self.order_extensions) {
+            let (old, new) = (g.old.as_deref().map(ref_keys), g.new.as_deref().map(ref_keys));
+            assert_eq!((g.old_group.is_some(), g.new_group.is_some()), (old.is_some(), new.is_some()), "{g:?}");
+            match g.change.as_str() {
+                "added" => assert!(old.is_none() && new.is_some(), "{g:?}"),
+                "removed" => assert!(old.is_some() && new.is_none(), "{g:?}"),
+                "changed" => assert!(old.is_some() && new.is_some() && old != new, "{g:?}"),
+                other => panic!("group change {other}"),
+            }
+        }
+        for s in &self.system_buildpacks {
+            assert!(["pre", "post"].contains(&s.phase.as_str()), "{s:?}");
+            assert_ne!(ref_keys(&s.old), ref_keys(&s.new));
+        }
+        for r in &self.run_images {
+            assert!(!r.image.is_empty());
+            let (old, new) = (r.old_position.is_some(), r.new_position.is_some());
+            match r.change.as_str() {
+                "added" => assert!(!old && new && r.mirrors_removed.is_empty(), "{r:?}"),
+                "removed" => assert!(old && !new && r.mirrors_added.is_empty() && r.mirrors_removed.is_empty()),
+                "mirrors" => assert!(old && new && !(r.mirrors_added.is_empty() && r.mirrors_removed.is_empty())),
+                "moved" => assert!(old && new && r.old_position != r.new_position, "{r:?}"),
+                other => panic!("run image change {other}"),
+            }
+        }
+        for c in [&self.description, &self.created_by, &self.build_env].into_iter().flatten() {
+            assert_ne!(c.old, c.new);
+        }
+        if let Some(l) = &self.lifecycle {
+            assert!(l.version.as_ref().is_none_or(|v| v.old != v.new));
+            for a in &l.apis {
+                assert!(
+                    ["buildpack", "platform"].contains(&a.api.as_str())
+                        && ["supported", "deprecated"].contains(&a.list.as_str())
+                );
+                assert!(!(a.added.is_empty() && a.removed.is_empty()));
+            }
+        }
+        if let Some(b) = &self.build_image {
+            for side in [&b.old, &b.new].into_iter().flatten() {
+                assert!(side.layers > 0 && side.size > 0 && side.chain_id.starts_with("sha256:"), "{b:?}");
+            }
+        }
+        if let Some(s) = &self.stack {
+            assert!(s.id.is_some() || !s.mixins_added.is_empty() || !s.mixins_removed.is_empty());
+        }
+        for v in self.env.iter().chain(&self.config).chain(&self.labels) {
+            assert!(!v.key.is_empty() && v.old != v.new, "{v:?}");
+        }
     }
 }
 
