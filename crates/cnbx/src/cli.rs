@@ -337,6 +337,16 @@ pub(crate) struct CreateArgs {
     #[arg(long)]
     pub(crate) skip_layer_checks: bool,
 
+    /// Record run images and mirrors whose registry cannot be reached from here, unchecked
+    ///
+    /// For builders used on another network: a run image or mirror whose registry does not
+    /// resolve, refuses the connection or does not answer in time is written into the builder
+    /// as given, for the build image's platform, with one warning naming it and the run-image
+    /// rules that were not checked. A registry that answers is still checked in full: an image
+    /// it does not have is pack's "not accessible" warning, and one it refuses (401/403), an
+    /// invalid one or one for another platform still fail the create.
+    #[arg(long)]
+    pub(crate) allow_unreachable_run_images: bool,
 
     /// Do everything but write: print what creating the builder would do
     ///
