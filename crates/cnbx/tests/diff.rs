@@ -796,3 +796,38 @@ fn a_diff_of_registry_builders_downloads_no_layer() {
     assert_eq!(names, ["linux/amd64", "linux/arm64"]);
     assert_eq!(platforms.iter().filter(|p| p["shown"] == true).count(), 1);
 }
+
+/// Values from an image are shown on one line and cannot make Markdown: a label holding a
+/// newline, an escape sequence, a table separator and HTML.
+#[test]
+fn values_from_images_are_escaped() {
+    require_tools();
+    let env = Env::with_test_images();
+    let v1 = workspace_root().join("testdata/buildpacks/hello-world");
+    let spec = Builder {
+        buildpack: &v1,
+        lifecycle: release_lifecycle(),
+        build: "cnbx.test/build:jammy",
+        run_mirrors: "",
+        greeting: "hello",
+    };
+    let config = spec.write(&env, "b.toml");
+    let config = config.to_str().unwrap();
+    let base = ["--config", config, "--pull-policy", "never", "--target", "linux/amd64"];
+    create(&env, &[&["oci:a"][..], &base].concat());
+    let label = "org.example.note=one\n\u{1b}[2J| <img src=x onerror=alert(1)> [link](http://x) `code`";
+    create(&env, &[&["oci:b", "--label", label][..], &base].concat());
+
+    let human = stdout(&diff(&env, &["oci:a", "oci:b"]));
+    assert!(!human.chars().any(|c| c.is_control() && c != '\n'), "{human:?}");
+    assert!(human.contains("+ org.example.note=one\\u{a}\\u{1b}[2J| <img"), "{human}");
+    let markdown = stdout(&diff(&env, &["oci:a", "oci:b", "--output", "markdown"]));
+    let row = markdown.lines().find(|l| l.contains("org.example.note")).unwrap();
+    assert_eq!(
+        row,
+        "| `org.example.note` |  | one\\\\u{a}\\\\u{1b}\\[2J\\| \\<img src=x onerror=alert(1)\\> \\[link\\](http://x) \\`code\\` |"
+    );
+    let (_, doc) = diff_json(&env, &["oci:a", "oci:b"]);
+    let value = &doc.platforms[0].changes.labels[0];
+    assert_eq!(value.new.as_deref(), Some(label.split_once('=').unwrap().1));
+}

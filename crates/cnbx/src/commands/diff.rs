@@ -111,17 +111,17 @@ fn module_kind(change: ModuleChangeKind) -> &'static str {
 fn summary(report: &BuilderDiff) -> String {
     let (old, new) = (&report.old.image, &report.new.image);
     if report.equal {
-        return format!("'{old}' and '{new}' are the same builder ({})", report.new.platforms.join(", "));
+        return format!("'{old}' and '{new}' are the same builder ({})", list_text(&report.new.platforms));
     }
     let mut parts = Vec::new();
     for p in &report.platforms {
+        let platform = excerpt(&p.platform);
         let part = match p.status {
-            PlatformStatus::Added => format!("{} added", p.platform),
-            PlatformStatus::Removed => format!("{} removed", p.platform),
-            PlatformStatus::Unchanged => format!("{} unchanged", p.platform),
+            PlatformStatus::Added => format!("{platform} added"),
+            PlatformStatus::Removed => format!("{platform} removed"),
+            PlatformStatus::Unchanged => format!("{platform} unchanged"),
             PlatformStatus::Changed => format!(
-                "{} changed (a pull downloads {} for someone who has the old builder)",
-                p.platform,
+                "{platform} changed (a pull downloads {} for someone who has the old builder)",
                 human_bytes(p.layers.download.size)
             ),
         };
@@ -141,7 +141,7 @@ pub(crate) fn human(report: &BuilderDiff) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Comparing '{}' with '{}'", report.old.image, report.new.image);
     for (label, side) in [("old", &report.old), ("new", &report.new)] {
-        let _ = writeln!(out, "  {label}: {} ({})", side.digest, side.platforms.join(", "));
+        let _ = writeln!(out, "  {label}: {} ({})", side.digest, list_text(&side.platforms));
     }
     let one_sided: Vec<&PlatformDiff> = report
         .platforms
@@ -159,13 +159,14 @@ pub(crate) fn human(report: &BuilderDiff) -> String {
             let _ = writeln!(
                 out,
                 "  {sign} {} ({what}: {}, {})",
-                p.platform,
+                excerpt(&p.platform),
                 plural(t.layers, "layer"),
                 human_bytes(t.size)
             );
         }
     }
     for (names, p) in groups(report) {
+        let names: Vec<String> = names.iter().map(|n| excerpt(n)).collect();
         let _ = writeln!(out, "\n{}:", names.join(", "));
         human_changes(&mut out, &p.changes);
         if p.other_differences {
@@ -349,7 +350,7 @@ fn human_layers(out: &mut String, p: &PlatformDiff) {
         out,
         "  {}: {} reused ({}), {} new ({}), {} removed ({}); a pull downloads {} ({}) for someone who has the old \
          builder",
-        p.platform,
+        excerpt(&p.platform),
         l.reused.layers,
         human_bytes(l.reused.size),
         l.new.layers,
