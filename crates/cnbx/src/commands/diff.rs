@@ -686,7 +686,7 @@ mod tests {
     #[test]
     fn markdown_text_cannot_make_markup() {
         assert_eq!(md("a|b*c_[x](y)<img>`&"), "a\\|b\\*c\\_\\[x\\](y)\\<img\\>\\`\\&");
-        assert_eq!(md("line\nbreak $x$"), "line\\u{a}break \\$x\\$");
+        assert_eq!(md("line\nbreak $x$"), "line\\\\u{a}break \\$x\\$");
         assert_eq!(code("samples/hello-world"), "`samples/hello-world`");
         assert_eq!(code("evil`id"), "evil\\`id");
         assert_eq!(code("a|b"), "a\\|b");
