@@ -240,7 +240,7 @@ async fn index_of(images: &Images, base_dir: &Path, name: &str) -> Result<Option
 }
 
 /// The image index `desc` (what `tag` points at in `layout`) describes, if it is one.
-fn index_at(layout: &OciLayout, tag: &str, desc: &Descriptor) -> Result<Option<Index>, ImageFetchError> {
+pub fn index_at(layout: &OciLayout, tag: &str, desc: &Descriptor) -> Result<Option<Index>, ImageFetchError> {
     if !media_type::is_index(&desc.media_type) {
         return Ok(None);
     }
@@ -254,7 +254,7 @@ fn index_at(layout: &OciLayout, tag: &str, desc: &Descriptor) -> Result<Option<I
 }
 
 /// `bytes` as an image index, if they are one.
-fn parse_index(bytes: &[u8]) -> Option<Index> {
+pub fn parse_index(bytes: &[u8]) -> Option<Index> {
     serde_json::from_slice::<Index>(bytes).ok().filter(|i| i.media_type.as_deref().is_none_or(media_type::is_index))
 }
 

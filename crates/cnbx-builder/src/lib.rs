@@ -10,6 +10,8 @@
 //!   like pack and read as leniently as pack reads them.
 //! * [`inspect`]: what `builder inspect` derives from those labels and its four output
 //!   formats.
+//! * [`diff`]: `builder diff`, what changed between two builders, from their labels and
+//!   configs.
 //! * [`gocompat`]: the Go encoders (JSON, TOML twice, YAML, tabwriter) whose bytes pack's
 //!   output is made of.
 //!
@@ -20,6 +22,7 @@ pub mod assemble;
 pub mod base_layers;
 pub mod check;
 pub mod create;
+pub mod diff;
 pub mod gocompat;
 pub mod home;
 pub mod images;

@@ -301,6 +301,8 @@ fn structured_old_and_minimal() {
 #[test]
 fn multi_extension_groups_are_shown_in_full() {
     let mut labels = full_labels();
+    // The extension tree ends the section when there are no system buildpacks.
+    labels.remove(labels::SYSTEM);
     labels.insert(
         labels::ORDER_EXTENSIONS.to_owned(),
         r#"[{"group":[{"id":"acme/ext-apt","version":"0.1.0"},{"id":"acme/ext-tz","version":"0.0.1"}]}]"#.to_owned(),
@@ -385,4 +387,55 @@ fn errors_are_packs() {
     assert_eq!("human-readable".parse::<OutputFormat>(), Ok(OutputFormat::HumanReadable));
     assert_eq!("yaml".parse::<OutputFormat>(), Ok(OutputFormat::Yaml));
     assert_eq!("xml".parse::<OutputFormat>().unwrap_err().to_string(), "output format 'xml' is not supported");
+}
+
+/// cnbx's additions: the system buildpacks (pre and post) and, for an image index, its
+/// platforms, in every format, after everything pack shows.
+#[test]
+fn system_buildpacks_and_index_platforms_in_every_format() {
+    let mut labels = old_labels();
+    labels.insert(
+        labels::SYSTEM.to_owned(),
+        r#"{"pre":{"buildpacks":[{"id":"read/env","version":"7"},{"id":"old/bp","optional":true}]},"post":{"buildpacks":[{"id":"old/meta","version":"0.1.0","optional":true}]}}"#
+            .to_owned(),
+    );
+    let mut with_platforms = *info(&labels);
+    with_platforms.platforms = vec![
+        inspect::IndexEntry {
+            platform: "linux/amd64".into(),
+            manifest: format!("sha256:{}", "a".repeat(64)),
+            shown: true,
+        },
+        inspect::IndexEntry {
+            platform: "linux/arm64/v8".into(),
+            manifest: format!("sha256:{}", "b".repeat(64)),
+            shown: false,
+        },
+    ];
+    let r = report(
+        "old.example/builder:bionic",
+        Section::Present(Box::new(with_platforms)),
+        Section::Present(info(&labels)),
+    );
+    let opts = options(false, -1);
+    insta::assert_snapshot!("human_system_and_platforms", human(&r, &opts));
+    insta::assert_snapshot!("json_system_and_platforms", document(&r, OutputFormat::Json, &opts));
+    insta::assert_snapshot!("yaml_system_and_platforms", document(&r, OutputFormat::Yaml, &opts));
+    insta::assert_snapshot!("toml_system_and_platforms", document(&r, OutputFormat::Toml, &opts));
+
+    // Without either, the output is what it was (pack's): the additions are only appended.
+    let plain = report("old.example/builder:bionic", Section::Absent, Section::Present(info(&old_labels())));
+    let added = report("old.example/builder:bionic", Section::Absent, Section::Present(info(&labels)));
+    let (plain, added) = (human(&plain, &opts), human(&added, &opts));
+    assert!(added.starts_with(plain.trim_end()), "{added}");
+    assert!(!plain.contains("System Buildpacks") && !plain.contains("Platforms"));
+
+    // A malformed system label is an error, like the labels pack reads.
+    labels.insert(labels::SYSTEM.to_owned(), "{not json".to_owned());
+    let err = BuilderInfo::from_labels(&labels).unwrap_err();
+    assert!(
+        cnbx_fs::error_chain(&err)
+            .starts_with("reading image system buildpacks: parsing label content for io.buildpacks.buildpack.system: "),
+        "{err}"
+    );
 }

@@ -225,6 +225,54 @@ pub(crate) enum BuilderCommand {
     /// `cnbx config run-image-mirrors`), the run image, then the builder's mirrors. The first
     /// candidate on the app image's registry wins; with no match, the run image itself.
     RunImage(RunImageArgs),
+
+    /// Show what changed between two builders
+    ///
+    /// Compares OLD and NEW (registry names, local-store names or oci:<DIR>[:<TAG>]; an image
+    /// index is compared platform by platform) from their labels and configs, without
+    /// downloading a layer: buildpacks and extensions added, removed, bumped or rebuilt, the
+    /// detection orders group by group, system buildpacks, the lifecycle, the build image, run
+    /// images and mirrors, the stack, [[build.env]], other labels, and the layers (reused, new,
+    /// removed) with what a pull of NEW costs someone who has OLD.
+    ///
+    /// --output markdown is ready to paste into release notes; --output json is documented in
+    /// docs/json-output.md. Exits 0 when the builders are the same, 1 when they differ, 2 on
+    /// an error (as diff does).
+    Diff(DiffArgs),
+}
+
+/// Output formats of `builder diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DiffFormat {
+    /// Lines for people
+    Human,
+    /// A JSON document (docs/json-output.md)
+    Json,
+    /// Markdown for release notes
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DiffArgs {
+    /// The old builder (NAME or oci:<DIR>[:<TAG>])
+    #[arg(value_name = "OLD")]
+    pub(crate) old: String,
+
+    /// The new builder (NAME or oci:<DIR>[:<TAG>])
+    #[arg(value_name = "NEW")]
+    pub(crate) new: String,
+
+    /// Output format
+    #[arg(short, long, value_enum, default_value_t = DiffFormat::Human)]
+    pub(crate) output: DiffFormat,
+
+    /// When to look for the builders in their registries
+    #[arg(long, value_enum, default_value_t = PullPolicy::IfNotPresent, value_name = "POLICY")]
+    pub(crate) pull_policy: PullPolicy,
+
+    /// Talk plain HTTP to this registry (repeatable; HOST[:PORT]); loopback registries always are
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]", action = clap::ArgAction::Append)]
+    pub(crate) insecure_registries: Vec<String>,
 }
 
 /// How to fetch images that may already be in the local store.
@@ -288,6 +336,17 @@ pub(crate) struct CreateArgs {
     /// checked, and a warning lists them.
     #[arg(long)]
     pub(crate) skip_layer_checks: bool,
+
+    /// Record run images and mirrors whose registry cannot be reached from here, unchecked
+    ///
+    /// For builders used on another network: a run image or mirror whose registry does not
+    /// resolve, refuses the connection or does not answer in time is written into the builder
+    /// as given, for the build image's platform, with one warning naming it and the run-image
+    /// rules that were not checked. A registry that answers is still checked in full: an image
+    /// it does not have is pack's "not accessible" warning, and one it refuses (401/403), an
+    /// invalid one or one for another platform still fail the create.
+    #[arg(long)]
+    pub(crate) allow_unreachable_run_images: bool,
 
     /// Do everything but write: print what creating the builder would do
     ///

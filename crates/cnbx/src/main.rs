@@ -1,7 +1,8 @@
 //! The `cnbx` command-line tool: parses arguments, runs one command, prints the outcome.
 //!
 //! Exit codes follow pack: 0 on success (and for `--help`/`--version`), 1 on any error,
-//! including usage errors (clap's default would be 2), and 130 when interrupted.
+//! including usage errors (clap's default would be 2), and 130 when interrupted. `builder
+//! diff` follows `diff` instead: 0 same, 1 different, 2 on any error (usage errors too).
 //!
 //! **Stopping cleanly.** SIGINT and SIGTERM do not kill cnbx: the first one asks every
 //! writer to stop ([`cnbx_fs::stop`]), the running command is cancelled (dropping it runs
@@ -38,16 +39,19 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
+            let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
             let code = match e.kind() {
                 clap::error::ErrorKind::DisplayHelp
                 | clap::error::ErrorKind::DisplayVersion
                 | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
+                _ if commands::names_diff(&args) => commands::DIFF_ERROR,
                 _ => 1,
             };
             let _ = e.print();
             return ExitCode::from(code);
         }
     };
+    let error_code = commands::error_exit_code(&cli.command);
     let verbosity = if cli.global.quiet {
         Verbosity::Quiet
     } else if cli.global.verbose {
@@ -85,7 +89,7 @@ fn main() -> ExitCode {
         Some(Err(err)) if !interrupted => {
             stop_background_work();
             errors::report(&err, &printer);
-            ExitCode::FAILURE
+            ExitCode::from(error_code)
         }
         _ => {
             stop_background_work();

@@ -12,13 +12,14 @@ use std::path::Path;
 use cnbx_model::LifecycleDescriptor;
 use cnbx_oci::image::SourceImage;
 use cnbx_oci::progress::ReporterExt;
+use cnbx_oci::registry::{ConnectHint, RegistryErrorKind};
 use cnbx_oci::spec::Platform;
 use cnbx_validate::{Finding, ImageFacts, Level, Options, PlatformApi, Role};
 
 use super::{CreateError, CreateRequest};
 use crate::assemble::Module;
 use crate::base_layers::BaseLayersError;
-use crate::images::Images;
+use crate::images::{ImageFetchError, Images};
 use crate::labels;
 use crate::validation::{self, FileSystems, RunGroup, RunImages, StoredFinding, fetch_for_platform};
 
@@ -72,9 +73,78 @@ pub(super) fn legacy_stacks_required(buildpacks: &[Module]) -> bool {
     })
 }
 
+/// Why fetching an image failed because its registry cannot be reached from here, if it
+/// did: no answer came from the registry at all. That is a name that does not resolve, a
+/// connection refused, reset or aborted, a host or network that cannot be reached, or no
+/// answer within the connect or stall timeout (each after the retries). A registry that
+/// answers is reachable, whatever it answers: a TLS handshake that fails (something answered,
+/// and could not be trusted), 401/403, 404, 5xx, an invalid document, an image for another
+/// platform.
+pub(crate) fn unreachable(e: &ImageFetchError) -> Option<&'static str> {
+    let ImageFetchError::Registry(e) = e else { return None };
+    match e.kind() {
+        RegistryErrorKind::Connect { hint: ConnectHint::Dns, .. } => Some("its registry's name does not resolve"),
+        RegistryErrorKind::Connect { source, .. } => connection_failure(source),
+        RegistryErrorKind::Request(source) if source.is_timeout() => Some("its registry did not answer in time"),
+        RegistryErrorKind::Request(source) => connection_failure(source),
+        RegistryErrorKind::Stalled { .. } => Some("its registry did not answer in time"),
+        _ => None,
+    }
+}
+
+/// The connection-level failure in the sources of `e`, if any.
+fn connection_failure(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    use std::io::ErrorKind as K;
+    let mut current = Some(e);
+    while let Some(err) = current {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                K::ConnectionRefused => return Some("its registry refused the connection"),
+                K::ConnectionReset | K::ConnectionAborted | K::NotConnected => {
+                    return Some("its registry dropped the connection");
+                }
+                K::TimedOut => return Some("its registry did not answer in time"),
+                K::HostUnreachable | K::NetworkUnreachable | K::AddrNotAvailable => {
+                    return Some("its registry's network cannot be reached");
+                }
+                _ => {}
+            }
+        }
+        current = err.source();
+    }
+    None
+}
+
+/// The rules of docs/base-image-rules.md that apply to a run image (or mirror), alone, paired
+/// with the build image, or with its mirrors.
+fn run_image_rules() -> Vec<&'static str> {
+    cnbx_validate::RULES
+        .iter()
+        .filter(|r| r.applies_to.split(", ").any(|a| matches!(a, "run" | "pair" | "mirrors")))
+        .map(|r| r.id)
+        .collect()
+}
+
+/// The warning for a run image or mirror that is recorded without being checked.
+fn unreachable_warning(role: Role, name: &str, why: &str, stack_id: &str) -> String {
+    let what = if role == Role::Mirror { "run image mirror" } else { "run image" };
+    let mut checks = Vec::new();
+    if !stack_id.is_empty() {
+        checks.push(format!("its stack id ('{stack_id}' expected)"));
+    }
+    checks.extend(run_image_rules().into_iter().map(str::to_owned));
+    format!(
+        "{what} '{name}' cannot be reached from here ({why}); it is written into the builder as given and taken to \
+         be for the build image's platform, and these checks were not made for it: {}",
+        checks.join(", ")
+    )
+}
+
 /// Fetches every run image and mirror (as pack does first): a missing one is a warning, one
 /// without an image for the build image's platform a finding, a run image that cannot be
-/// fetched an error, a mirror that cannot be fetched a warning.
+/// fetched an error, a mirror that cannot be fetched a warning. With
+/// `--allow-unreachable-run-images`, one whose registry cannot be reached ([`unreachable`])
+/// is a warning naming the rules left unchecked.
 pub(super) async fn fetch_run_images(
     images: &Images,
     request: &CreateRequest,
@@ -96,6 +166,13 @@ pub(super) async fn fetch_run_images(
                     continue;
                 }
                 Err(e) => {
+                    if request.allow_unreachable_run_images
+                        && let Some(why) = unreachable(&e)
+                    {
+                        images.reporter().warn(&unreachable_warning(role, &name, why, stack_id));
+                        images.reporter().debug(&cnbx_fs::error_chain(&e));
+                        continue;
+                    }
                     if let Some((wanted, available)) = e.missing_platform() {
                         let finding = cnbx_validate::platform_missing(build, role, &name, wanted, available);
                         runs.missing_platform.push(finding);

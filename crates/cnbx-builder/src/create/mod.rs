@@ -83,6 +83,10 @@ pub struct CreateRequest {
     /// that need `/etc/passwd`, `/etc/group`, os-release or the home directory are then not
     /// checked, and one warning lists them.
     pub skip_layer_checks: bool,
+    /// Record run images and mirrors whose registry cannot be reached (see
+    /// [`base::unreachable`]) without checking them, with one warning each naming the rules
+    /// left unchecked; everything else is checked as always.
+    pub allow_unreachable_run_images: bool,
 }
 
 /// What was created.

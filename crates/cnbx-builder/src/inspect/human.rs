@@ -145,7 +145,59 @@ fn section_body(info: &BuilderInfo, report: &InspectReport, options: &RenderOpti
         out.push('\n');
         out.push_str(&tree("Detection Order (Extensions):\n", &info.extension_detection_order()));
     }
+    // cnbx's additions come last, and only when there is something to show, so that the
+    // output for a builder without them stays pack's.
+    if !info.system.is_empty() {
+        out.push('\n');
+        out.push_str(&system(info));
+    }
+    if !info.platforms.is_empty() {
+        out.push('\n');
+        out.push_str(&platforms(info));
+    }
     (out, warnings)
+}
+
+/// `text` from someone else's image on one line: control characters shown as `\u{…}`
+/// escapes, as in messages, so that a label cannot drive the terminal.
+fn escaped(text: &str) -> String {
+    text.chars().fold(String::with_capacity(text.len()), |mut out, c| {
+        if c.is_control() {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+        out
+    })
+}
+
+/// The system buildpacks (`[system]`), as written in the builder's label.
+fn system(info: &BuilderInfo) -> String {
+    let mut out = String::from("System Buildpacks:\n");
+    for (title, refs) in [("Pre", &info.system.pre.buildpacks), ("Post", &info.system.post.buildpacks)] {
+        out.push_str(&format!("  {title}:\n"));
+        if refs.is_empty() {
+            out.push_str(&format!("    {NONE}\n"));
+            continue;
+        }
+        let mut rows = String::new();
+        for r in refs {
+            let optional = if r.optional { "(optional)" } else { "" };
+            rows.push_str(&format!("    {}\t{optional}\n", escaped(&r.full_name())));
+        }
+        out.push_str(&tabwriter::strip_trailing_spaces(&tabwriter::format(&rows, 4)));
+    }
+    out
+}
+
+/// The platforms of a builder that is an image index, marking the one the section shows.
+fn platforms(info: &BuilderInfo) -> String {
+    let mut rows = String::new();
+    for entry in &info.platforms {
+        let shown = if entry.shown { "(shown above)" } else { "" };
+        rows.push_str(&format!("  {}\t{}\t{shown}\n", escaped(&entry.platform), escaped(&entry.manifest)));
+    }
+    format!("Platforms:\n{}", tabwriter::strip_trailing_spaces(&tabwriter::format(&rows, 4)))
 }
 
 fn run_images(info: &BuilderInfo, options: &RenderOptions, name: &str, warnings: &mut Vec<String>) -> String {
@@ -302,6 +354,21 @@ mod tests {
     └ meta/a@1.0    [cyclic]
 ";
         assert_eq!(tree("Detection Order:\n", &entries), expected);
+    }
+
+    #[test]
+    fn system_and_platform_rows_escape_control_characters() {
+        let mut info = BuilderInfo::default();
+        info.system.post.buildpacks.push(ModuleRef::new("evil\u{1b}[2J", "1\n2"));
+        info.platforms.push(super::super::IndexEntry {
+            platform: "linux/\ramd64".into(),
+            manifest: "sha256:x".into(),
+            shown: true,
+        });
+        let text = format!("{}{}", system(&info), platforms(&info));
+        assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
+        assert!(text.contains("evil\\u{1b}[2J@1\\u{a}2"), "{text}");
+        assert!(text.contains("linux/\\u{d}amd64"), "{text}");
     }
 
     #[test]

@@ -30,6 +30,12 @@
 //! * **Malformed labels**: the error starts like pack's (`reading image metadata: parsing
 //!   label content for <label>: `) but the JSON parser's own message that follows is
 //!   serde_json's, not Go's.
+//! * **System buildpacks and platforms**: a section whose builder has system buildpacks (the
+//!   `io.buildpacks.buildpack.system` label) or is an image index ([`BuilderInfo::platforms`])
+//!   shows them after everything pack shows (`System Buildpacks:`, `Platforms:`;
+//!   `system_buildpacks`, `platforms` in the structured formats). Without either the output
+//!   is pack's, byte for byte. A malformed system label is an error like the labels pack
+//!   reads.
 //! * **Warnings and section errors** are returned as separate [`human::Chunk`]s so that the
 //!   caller decides where they go; [`HumanOutput::pack_stdout`] places warnings where pack
 //!   prints them (stdout, after each section) and [`HumanOutput::pack_stderr`] gives pack's
@@ -42,7 +48,7 @@ pub mod structured;
 use cnbx_model::RunImage;
 
 pub use human::HumanOutput;
-pub use model::{BuilderInfo, Depth, DetectionEntry, InspectError, from_labels};
+pub use model::{BuilderInfo, Depth, DetectionEntry, IndexEntry, InspectError, from_labels};
 
 /// One side (remote or local) of an inspection.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use cnbx_model::{LifecycleDescriptor, ModuleInfo, ModuleRef, OrderEntry, RunImage};
+use cnbx_model::{LifecycleDescriptor, ModuleInfo, ModuleRef, OrderEntry, RunImage, System};
 
 use crate::labels::{self, BuilderMetadata, CreatorMetadata, LabelError, ModuleLayers};
 
@@ -24,6 +24,9 @@ pub enum InspectError {
     /// `io.buildpacks.buildpack.layers` is malformed.
     #[error("reading image buildpack layers")]
     BuildpackLayers(#[source] LabelError),
+    /// `io.buildpacks.buildpack.system` is malformed (pack does not read it; cnbx shows it).
+    #[error("reading image system buildpacks")]
+    System(#[source] LabelError),
 }
 
 /// How deep the detection-order tree expands composite buildpacks (`--depth`).
@@ -90,6 +93,22 @@ pub struct BuilderInfo {
     pub extensions: Option<Vec<ModuleInfo>>,
     /// The order-extensions label.
     pub order_extensions: Vec<OrderEntry>,
+    /// The system buildpacks label (builder.toml's `[system]`, as written); empty when absent.
+    pub system: System,
+    /// When the image is an index: its platforms, in index order (set by whoever read the
+    /// image, not from the labels; empty for a single manifest).
+    pub platforms: Vec<IndexEntry>,
+}
+
+/// One platform of a builder that is an image index.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexEntry {
+    /// `os/arch[/variant]`.
+    pub platform: String,
+    /// The digest of its manifest.
+    pub manifest: String,
+    /// Whether the rest of the section describes this platform's image.
+    pub shown: bool,
 }
 
 /// [`BuilderInfo::from_labels`].
@@ -99,7 +118,8 @@ pub fn from_labels(labels: &BTreeMap<String, String>) -> Result<BuilderInfo, Ins
 
 impl BuilderInfo {
     /// Reads a builder from its image labels, in pack's order (metadata, mixins, extension
-    /// order, order, buildpack layers) so the first error reported is pack's.
+    /// order, order, buildpack layers) so the first error reported is pack's; then the
+    /// system buildpacks, which pack does not read.
     pub fn from_labels(labels: &BTreeMap<String, String>) -> Result<Self, InspectError> {
         let metadata: BuilderMetadata =
             labels::decode_required(labels, labels::BUILDER_METADATA).map_err(InspectError::Metadata)?;
@@ -112,6 +132,7 @@ impl BuilderInfo {
             labels::decode_or_default(labels, labels::BUILDPACK_ORDER).map_err(InspectError::Order)?;
         let buildpack_layers: ModuleLayers =
             labels::decode_or_default(labels, labels::BUILDPACK_LAYERS).map_err(InspectError::BuildpackLayers)?;
+        let system: System = labels::decode_or_default(labels, labels::SYSTEM).map_err(InspectError::System)?;
 
         let (mut common, build): (Vec<String>, Vec<String>) =
             mixins.unwrap_or_default().into_iter().partition(|m| !m.starts_with("build:"));
@@ -140,6 +161,8 @@ impl BuilderInfo {
             created_by: metadata.created_by,
             extensions: metadata.extensions,
             order_extensions: order_extensions.unwrap_or_default(),
+            system,
+            platforms: Vec::new(),
         })
     }
 

@@ -1,7 +1,7 @@
 //! The document behind `--output json|yaml|toml` (pack's `writer/structured_format.go`), as
 //! a [`Node`] tree that each format's Go-compatible encoder ([`crate::gocompat`]) writes.
 
-use cnbx_model::{ApiVersion, ApiVersions, ModuleInfo};
+use cnbx_model::{ApiVersion, ApiVersions, ModuleInfo, ModuleRef};
 use cnbx_refs::mirrors::{RunImageRow, inspect_run_images};
 
 use super::model::{BuilderInfo, DetectionEntry};
@@ -116,6 +116,42 @@ fn info_node(info: &BuilderInfo, options: &RenderOptions, flavor: Flavor) -> Nod
         info.extension_detection_order().iter().map(|e| detection_node(e, flavor)).collect();
     if !order_extensions.is_empty() {
         m.push(("order_extensions", Node::tables(order_extensions, false)));
+    }
+    // cnbx's additions, last and only when there is something to show (pack's document
+    // otherwise).
+    if !info.system.is_empty() {
+        let side = |refs: &[ModuleRef]| {
+            let nodes = refs
+                .iter()
+                .map(|r| {
+                    let mut fields = module_fields(&r.info, flavor);
+                    if r.optional {
+                        fields.push(("optional", Node::Bool(true)));
+                    }
+                    Node::Map(fields)
+                })
+                .collect();
+            Node::tables(nodes, false)
+        };
+        m.push((
+            "system_buildpacks",
+            Node::Map(vec![("pre", side(&info.system.pre.buildpacks)), ("post", side(&info.system.post.buildpacks))]),
+        ));
+    }
+    if !info.platforms.is_empty() {
+        let platforms = info
+            .platforms
+            .iter()
+            .map(|p| {
+                let mut fields =
+                    vec![("platform", Node::Str(p.platform.clone())), ("manifest", Node::Str(p.manifest.clone()))];
+                if p.shown {
+                    fields.push(("shown", Node::Bool(true)));
+                }
+                Node::Map(fields)
+            })
+            .collect();
+        m.push(("platforms", Node::tables(platforms, false)));
     }
     Node::Map(m)
 }

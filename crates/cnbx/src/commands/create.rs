@@ -50,6 +50,7 @@ pub(crate) async fn run(args: CreateArgs, printer: &Arc<Printer>) -> anyhow::Res
         append_image_name_suffix: args.append_image_name_suffix,
         creator_version: env!("CARGO_PKG_VERSION").to_owned(),
         skip_layer_checks: args.skip_layer_checks,
+        allow_unreachable_run_images: args.allow_unreachable_run_images,
     };
     if args.dry_run {
         let report = cnbx_builder::create::dry_run(&images, &request).await.map_err(create_error)?;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use cnbx_builder::images::PullPolicy;
-use cnbx_builder::inspect::{self, Depth, InspectReport, OutputFormat, RenderOptions, Rendered, Section};
+use cnbx_builder::inspect::{self, BuilderInfo, Depth, InspectReport, OutputFormat, RenderOptions, Rendered, Section};
 use cnbx_refs::user_config::UserConfig;
 
 use super::{BuilderLabels, builder_labels, open_images};
@@ -30,7 +30,9 @@ fn section(labels: Option<BuilderLabels>) -> Section {
     match labels {
         None | Some(BuilderLabels::Absent) => Section::Absent,
         Some(BuilderLabels::Error(e)) => Section::Error(e),
-        Some(BuilderLabels::Present(labels)) => Section::from_lookup(inspect::from_labels(&labels).map(Some)),
+        Some(BuilderLabels::Present(labels, platforms)) => {
+            Section::from_lookup(inspect::from_labels(&labels).map(|info| Some(BuilderInfo { platforms, ..info })))
+        }
     }
 }
 

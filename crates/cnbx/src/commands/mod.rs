@@ -4,6 +4,7 @@
 mod base_image;
 mod config_mirrors;
 mod create;
+mod diff;
 mod docs;
 mod dry_run;
 mod inspect;
@@ -16,10 +17,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use cnbx_builder::check::{index_at, parse_index};
 use cnbx_builder::home::CnbxHome;
 use cnbx_builder::images::{Images, PullPolicy};
+use cnbx_builder::inspect::IndexEntry;
 use cnbx_oci::progress::ReporterExt;
 use cnbx_oci::registry::{RegistryClient, RegistryErrorKind, RegistryOptions};
+use cnbx_oci::spec::{Index, media_type};
+use cnbx_oci::store::LocalStore;
+use cnbx_oci::{Digest, OciLayout};
 use cnbx_refs::{ImageLocation, ImageRef};
 
 use crate::cli::{self, BaseImageCommand, BuilderCommand, Command, ConfigCommand, StoreCommand};
@@ -30,6 +36,7 @@ pub(crate) async fn run(command: Command, printer: &Arc<Printer>) -> anyhow::Res
         Command::Builder(BuilderCommand::Create(args)) => create::run(args, printer).await,
         Command::Builder(BuilderCommand::Inspect(args)) => inspect::run(args, printer).await,
         Command::Builder(BuilderCommand::RunImage(args)) => run_image::run(args, printer).await,
+        Command::Builder(BuilderCommand::Diff(args)) => diff::run(args, printer).await,
         Command::BaseImage(BaseImageCommand::Check(args)) => base_image::check_command(args, printer).await,
         Command::Config(ConfigCommand::RunImageMirrors(args)) => config_mirrors::run(args, printer),
         Command::Completion(args) => docs::completion(&args, printer),
@@ -37,6 +44,25 @@ pub(crate) async fn run(command: Command, printer: &Arc<Printer>) -> anyhow::Res
         Command::Store(StoreCommand::Verify(args)) => store::verify(&args, printer),
         Command::Store(StoreCommand::Prune(args)) => store::prune(&args, printer),
     }
+}
+
+/// The exit code of `command` when it fails: 2 for `builder diff`, whose 1 means "the builders
+/// differ" (as `diff`'s does), 1 for every other command.
+pub(crate) fn error_exit_code(command: &Command) -> u8 {
+    match command {
+        Command::Builder(BuilderCommand::Diff(_)) => DIFF_ERROR,
+        _ => 1,
+    }
+}
+
+/// The exit code of `builder diff` on an error.
+pub(crate) const DIFF_ERROR: u8 = 2;
+
+/// Whether the command line names `builder diff` (also when it does not parse): the first two
+/// words that are not flags (only global flags, which take no value, may come before them).
+pub(crate) fn names_diff(args: &[std::ffi::OsString]) -> bool {
+    let mut words = args.iter().skip(1).filter_map(|a| a.to_str()).filter(|a| !a.starts_with('-'));
+    matches!(words.next(), Some("builder" | "builders")) && words.next() == Some("diff")
 }
 
 /// The `--target` values, parsed; their warnings are printed.
@@ -91,8 +117,32 @@ pub(crate) enum BuilderLabels {
     Absent,
     /// Reading failed.
     Error(String),
-    /// Found.
-    Present(BTreeMap<String, String>),
+    /// Found: the labels of the image read and, when the name is an image index, its
+    /// platforms (the one read marked as shown).
+    Present(BTreeMap<String, String>, Vec<IndexEntry>),
+}
+
+/// The platforms of `index` (attestations left out), the manifest `shown` marked.
+fn index_entries(index: Option<Index>, shown: &Digest) -> Vec<IndexEntry> {
+    let Some(index) = index else { return Vec::new() };
+    index
+        .manifests
+        .iter()
+        .filter(|d| media_type::is_manifest(&d.media_type))
+        .filter(|d| d.platform.as_ref().is_none_or(|p| p.os != "unknown"))
+        .map(|d| IndexEntry {
+            platform: d.platform.as_ref().map_or_else(|| "unspecified".to_owned(), ToString::to_string),
+            manifest: d.digest.to_string(),
+            shown: d.digest == *shown,
+        })
+        .collect()
+}
+
+/// The platforms of the image `tag` names in `layout`, if it is an index (a listing that
+/// cannot be read is left out: the labels are what inspect is about).
+fn layout_entries(layout: &OciLayout, tag: &str, shown: &Digest) -> Vec<IndexEntry> {
+    let index = layout.resolve(tag).ok().flatten().and_then(|desc| index_at(layout, tag, &desc).ok().flatten());
+    index_entries(index, shown)
 }
 
 /// A builder's labels from the local side (the local store, or the `oci:` layout) and the
@@ -101,9 +151,15 @@ async fn builder_labels(images: &Images, name: &str) -> anyhow::Result<(BuilderL
     let cwd = std::env::current_dir().context("reading the current directory")?;
     let location = ImageLocation::parse(name, &cwd).with_context(|| format!("invalid image name '{name}'"))?;
     match location {
-        ImageLocation::OciLayout { .. } => {
+        ImageLocation::OciLayout { dir, tag } => {
             let local = match images.get(name, &cwd, None).await {
-                Ok(Some(image)) => BuilderLabels::Present(image.config.labels()),
+                Ok(Some(image)) => {
+                    let platforms = match OciLayout::open(&dir) {
+                        Ok(layout) => layout_entries(&layout, &tag, &image.manifest.digest),
+                        Err(_) => Vec::new(),
+                    };
+                    BuilderLabels::Present(image.config.labels(), platforms)
+                }
                 Ok(None) => BuilderLabels::Absent,
                 Err(e) => BuilderLabels::Error(cnbx_fs::error_chain(&e)),
             };
@@ -122,7 +178,11 @@ async fn builder_labels(images: &Images, name: &str) -> anyhow::Result<(BuilderL
         }
         ImageLocation::Name(reference) => {
             let local = match images.store().get(&reference, None) {
-                Ok(Some(image)) => BuilderLabels::Present(image.config.labels()),
+                Ok(Some(image)) => {
+                    let key = LocalStore::key(&reference);
+                    let platforms = layout_entries(images.store().layout(), &key, &image.manifest.digest);
+                    BuilderLabels::Present(image.config.labels(), platforms)
+                }
                 Ok(None) => BuilderLabels::Absent,
                 Err(e) => BuilderLabels::Error(cnbx_fs::error_chain(&e)),
             };
@@ -151,7 +211,20 @@ async fn remote_labels(images: &Images, reference: &ImageRef) -> BuilderLabels {
         return BuilderLabels::Absent;
     }
     match images.registry().fetch_image(reference, None).await {
-        Ok(Some(image)) => BuilderLabels::Present(image.config.labels()),
+        Ok(Some(image)) => {
+            // An image read from an index: one more request lists the index's platforms.
+            let platforms = match image.index_platform {
+                Some(_) => match images.registry().fetch_document(reference).await {
+                    Ok(document) => index_entries(document.as_deref().and_then(parse_index), &image.manifest.digest),
+                    Err(e) => {
+                        images.reporter().debug(&format!("listing the platforms: {}", cnbx_fs::error_chain(&e)));
+                        Vec::new()
+                    }
+                },
+                None => Vec::new(),
+            };
+            BuilderLabels::Present(image.config.labels(), platforms)
+        }
         Ok(None) => BuilderLabels::Absent,
         Err(e) if matches!(e.kind(), RegistryErrorKind::Connect { .. }) => {
             images.reporter().warn(&format!(

@@ -19,7 +19,7 @@ pub(crate) async fn run(args: RunImageArgs, printer: &Arc<Printer>) -> anyhow::R
     let images = open_images(printer, PullPolicy::Never, false, &args.insecure_registries)?;
     let (local, remote) = builder_labels(&images, &args.builder).await?;
     let labels = match (local, remote) {
-        (BuilderLabels::Present(l), _) | (_, Some(BuilderLabels::Present(l))) => l,
+        (BuilderLabels::Present(l, _), _) | (_, Some(BuilderLabels::Present(l, _))) => l,
         (BuilderLabels::Error(e), _) | (_, Some(BuilderLabels::Error(e))) => {
             bail!("reading builder '{}': {e}", args.builder)
         }

@@ -53,7 +53,7 @@ pub(crate) fn prune(args: &StorePruneArgs, printer: &Arc<Printer>) -> anyhow::Re
 }
 
 /// `512 B`, `1.5 KiB`, `23.4 MiB`.
-fn human_bytes(bytes: u64) -> String {
+pub(crate) fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
     if bytes < 1024 {
         return format!("{bytes} B");
