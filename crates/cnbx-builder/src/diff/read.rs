@@ -48,6 +48,7 @@ pub async fn read(images: &Images, spelling: &str, base_dir: &Path) -> Result<Bu
             Found::Layout { layout: &owned_layout, tag, desc }
         }
         ImageLocation::DockerArchive { .. } => return Err(fetch_err(ImageFetchError::WriteOnly(spelling.to_owned()))),
+        ImageLocation::DockerDaemon(_) => return Err(fetch_err(ImageFetchError::EngineNotSupported(spelling.to_owned()))),
         ImageLocation::Name(reference) => find_named(images, spelling, reference).await?,
     };
     let (digest, platforms) = match found {
