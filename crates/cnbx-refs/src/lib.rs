@@ -18,6 +18,8 @@
 pub mod location;
 pub mod mirrors;
 pub mod reference;
+pub mod registry_mirrors;
+pub mod trusted;
 pub mod user_config;
 
 pub use location::ImageLocation;
