@@ -331,12 +331,21 @@ pub struct UserConfig {
     /// The table of each `run_images` entry as the file wrote it (other keys, comments,
     /// formatting); empty for an entry added since.
     tables: Vec<Table>,
+    /// The top-level key whose table header starts the file (nothing before it, so no blank
+    /// line either): it needs one when something is put before it.
+    first_table: Option<String>,
 }
 
 impl UserConfig {
     /// An empty config that will be saved to `path`.
     pub fn empty(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into(), doc: DocumentMut::new(), run_images: Vec::new(), tables: Vec::new() }
+        Self {
+            path: path.into(),
+            doc: DocumentMut::new(),
+            run_images: Vec::new(),
+            tables: Vec::new(),
+            first_table: None,
+        }
     }
 
     /// Loads pack's `config.toml` (see [`config_path`]).
@@ -422,7 +431,8 @@ impl UserConfig {
         // The typed view and the document describe the same array; keep them in step.
         tables.resize_with(view.run_images.len(), Table::new);
         let run_images = view.run_images.into_iter().map(|e| RunImage::new(e.image, e.mirrors)).collect();
-        Ok(Self { path, doc, run_images, tables })
+        let first_table = if text.starts_with('[') { first_table_key(&doc) } else { None };
+        Ok(Self { path, doc, run_images, tables, first_table })
     }
 
     /// The file this config is loaded from and saved to.
@@ -480,6 +490,25 @@ impl UserConfig {
         AddOutcome { created_entry, new_mirrors, mirrors: merged }
     }
 
+    /// Sets the mirrors of `image` to `mirrors`, as given (pack's `set-run-image-mirrors`,
+    /// which replaces the list and neither sorts nor de-duplicates it; an empty list is
+    /// written as `mirrors = []`); a new entry is appended if the image has none. Returns
+    /// whether the config changed.
+    pub fn set_mirrors(&mut self, image: &str, mirrors: &[String]) -> bool {
+        match self.last_index(image) {
+            Some(i) if self.run_images[i].mirrors.as_deref() == Some(mirrors) => false,
+            Some(i) => {
+                self.run_images[i].mirrors = Some(mirrors.to_vec());
+                true
+            }
+            None => {
+                self.run_images.push(RunImage::new(image, mirrors.to_vec()));
+                self.tables.push(Table::new());
+                true
+            }
+        }
+    }
+
     /// Removes mirrors for `image`: all of them (the entry is deleted) when `mirrors` is
     /// `None` or empty, else the given ones; an entry left without mirrors is deleted. The
     /// other entries keep their order.
@@ -528,6 +557,7 @@ impl UserConfig {
             Item::ArrayOfTables(tables.collect::<ArrayOfTables>())
         };
         let mut doc = self.doc.clone();
+        let mut inserted = false;
         match doc.get_mut(RUN_IMAGES_KEY) {
             // In place: the key keeps its position.
             Some(item) => {
@@ -546,6 +576,7 @@ impl UserConfig {
             // pack writes no `run-images` until there is an entry.
             None if self.run_images.is_empty() => {}
             None => {
+                inserted = true;
                 // Before the tables pack writes after it (tables without a place of their own
                 // in the file are written in this order).
                 let mut later: Vec<(Key, Item)> = Vec::new();
@@ -560,6 +591,18 @@ impl UserConfig {
                 for (key, item) in later {
                     doc.insert_formatted(&key, item);
                 }
+            }
+        }
+        if let Some(key) = &self.first_table {
+            // Something now comes before the table that started the file: a top-level value, or
+            // the run images put in front of it.
+            let values_before = doc.iter().any(|(_, item)| item.is_value());
+            let moved_behind = inserted && key != RUN_IMAGES_KEY;
+            if (values_before || moved_behind)
+                && let Some(table) = first_table_of(doc.get_mut(key))
+                && table.decor().prefix().and_then(|p| p.as_str()) == Some("")
+            {
+                table.decor_mut().set_prefix("\n");
             }
         }
         doc.to_string()
@@ -729,6 +772,30 @@ impl UserConfig {
                 }
             },
         }
+    }
+}
+
+/// The top-level key whose table comes first in `doc` (by position in the file).
+fn first_table_key(doc: &DocumentMut) -> Option<String> {
+    doc.iter()
+        .filter_map(|(key, item)| {
+            let table: &Table = match item {
+                Item::Table(t) if !t.is_dotted() && !t.is_implicit() => t,
+                Item::ArrayOfTables(a) => a.get(0)?,
+                _ => return None,
+            };
+            Some((table.position()?, key.to_owned()))
+        })
+        .min()
+        .map(|(_, key)| key)
+}
+
+/// The table of a top-level item: itself, or the first entry of an array of tables.
+fn first_table_of(item: Option<&mut Item>) -> Option<&mut Table> {
+    match item? {
+        Item::Table(t) => Some(t),
+        Item::ArrayOfTables(a) => a.get_mut(0),
+        _ => None,
     }
 }
 
@@ -1617,6 +1684,26 @@ mod tests {
             &s(&["gcr.io/cnbs/sample-stack-run:jammy", "index.docker.io/cnbs/sample-stack-run:jammy"]),
         );
         assert_eq!(cfg.to_toml(), without.replace("[[trusted-builders]]", &format!("{entries}[[trusted-builders]]")));
+    }
+
+    /// A table that started the file gets its blank line when something is put before it.
+    #[test]
+    fn what_goes_before_the_first_table_is_set_apart() {
+        let text = "[registry-mirrors]\n  \"*\" = \"m.example.com\"\n";
+        let mut cfg = UserConfig::from_toml("/p/config.toml", text).expect("valid");
+        cfg.set_pull_policy(Some("never"));
+        assert_eq!(cfg.to_toml(), format!("pull-policy = \"never\"\n\n{text}"));
+        let mut cfg = UserConfig::from_toml("/p/config.toml", text).expect("valid");
+        cfg.add_mirrors("a/run", &s(&["m.example.com/a/run"]));
+        assert_eq!(
+            cfg.to_toml(),
+            format!("[[run-images]]\n  image = \"a/run\"\n  mirrors = [\"m.example.com/a/run\"]\n\n{text}")
+        );
+        // A table written right after a value stays so.
+        let text = "x = 1\n[registry-mirrors]\n  \"*\" = \"m.example.com\"\n";
+        let mut cfg = UserConfig::from_toml("/p/config.toml", text).expect("valid");
+        cfg.set_pull_policy(Some("never"));
+        assert_eq!(cfg.to_toml(), "x = 1\npull-policy = \"never\"\n[registry-mirrors]\n  \"*\" = \"m.example.com\"\n");
     }
 
     /// What cnbx writes into an empty file is what pack writes for the same settings.

@@ -83,6 +83,10 @@ pub struct CreateRequest {
     /// that need `/etc/passwd`, `/etc/group`, os-release or the home directory are then not
     /// checked, and one warning lists them.
     pub skip_layer_checks: bool,
+    /// Where the build-config directory goes in the builder: `/cnb/build-config`
+    /// ([`crate::assemble::files::BUILD_CONFIG_DIR`]), or the absolute, clean path pack reads
+    /// from `CNB_BUILD_CONFIG_DIR`.
+    pub build_config_dir: String,
 }
 
 /// What was created.
@@ -300,6 +304,7 @@ fn assemble(plan: &plan::Plan<'_>, target: &plan::TargetPlan) -> Result<ImageToW
         flatten: &request.flatten,
         created_by: &created_by,
         platform: &target.platform,
+        build_config_dir: &request.build_config_dir,
     };
     Ok(builder_image(&parts, &plan.layers)?)
 }
