@@ -1507,36 +1507,8 @@ mod tests {
         assert_eq!(read(&real), "[[run-images]]\n  image = \"img\"\n  mirrors = [\"m\"]\n");
     }
 
-    /// A configuration as pack writes it (BurntSushi's encoder: pack's fields in order, the
-    /// plain values first, then the tables; keys indented by two spaces inside tables; map
-    /// keys sorted and quoted when they are not bare), with every key pack knows.
-    const PACK_WRITTEN: &str = "default-registry-url = \"https://example.com/registry-index\"\n\
-        default-registry = \"official\"\n\
-        default-builder-image = \"cnbs/sample-builder:jammy\"\n\
-        pull-policy = \"if-not-present\"\n\
-        experimental = true\n\
-        lifecycle-image = \"buildpacksio/lifecycle:0.20.0\"\n\
-        layout-repo-dir = \"/home/u/.pack/layout-repo\"\n\
-        \n\
-        [[run-images]]\n\
-        \x20 image = \"cnbs/sample-stack-run:jammy\"\n\
-        \x20 mirrors = [\"gcr.io/cnbs/sample-stack-run:jammy\", \"index.docker.io/cnbs/sample-stack-run:jammy\"]\n\
-        \n\
-        [[run-images]]\n\
-        \x20 image = \"paketobuildpacks/run-jammy-base\"\n\
-        \x20 mirrors = [\"registry.example.com/paketo/run-jammy-base\"]\n\
-        \n\
-        [[trusted-builders]]\n\
-        \x20 name = \"registry.example.com/team/builder\"\n\
-        \n\
-        [[registries]]\n\
-        \x20 name = \"corp\"\n\
-        \x20 type = \"github\"\n\
-        \x20 url = \"https://github.com/example/registry-index\"\n\
-        \n\
-        [registry-mirrors]\n\
-        \x20 \"*\" = \"airgap.example.com\"\n\
-        \x20 \"index.docker.io\" = \"mirror.example.com\"\n";
+    /// A configuration as pack writes it (see testdata/README.md), with every key pack knows.
+    const PACK_WRITTEN: &str = include_str!("../../../testdata/pack-home/config.toml");
 
     /// Applies `edit` to [`PACK_WRITTEN`] through a file and returns what was saved.
     fn edited(edit: impl FnOnce(&mut UserConfig)) -> String {
