@@ -1,4 +1,5 @@
-//! `cnbx config run-image-mirrors`: pack's messages, the file format, and errors.
+//! `cnbx config run-image-mirrors`: pack's messages, the file format (pack's configuration,
+//! `$PACK_HOME/config.toml`), and errors.
 
 #![allow(clippy::unwrap_used)]
 
