@@ -2,7 +2,9 @@
 # `make demo`: creates the sample builder from builder.toml.example with the offline test images,
 # buildpacks and lifecycle under testdata/, then inspects it. Nothing is downloaded: CNBX_HOME is
 # a fresh copy of testdata/cnbx-home, whose local store already holds the build and run images
-# (and the run image's mirror), as `docker pull` would for pack.
+# (and the run image's mirror), as `docker pull` would for pack. PACK_HOME (the configuration,
+# shared with pack) is an empty directory inside it, so that nothing of your own configuration
+# changes what the demo does, and the demo changes nothing in it.
 #
 #   scripts/demo.sh CNBX_BIN DEMO_HOME [IMAGE]
 #
@@ -27,9 +29,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 rm -rf "$home"
 cp -R testdata/cnbx-home "$home"
 
+mkdir -p "$home/pack-home"
 run() {
   printf '$ cnbx %s\n' "$*"
-  CNBX_HOME=$home "$cnbx" "$@"
+  CNBX_HOME=$home PACK_HOME=$home/pack-home "$cnbx" "$@"
 }
 run builder create "$image" --config builder.toml.example --pull-policy never
 echo

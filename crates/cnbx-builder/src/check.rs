@@ -233,7 +233,7 @@ async fn index_of(images: &Images, base_dir: &Path, name: &str) -> Result<Option
                     return Ok(None);
                 }
             }
-            let document = images.registry().fetch_document(&reference).await?;
+            let document = images.registry_document(&reference).await?;
             Ok(document.as_deref().and_then(parse_index))
         }
     }
@@ -277,7 +277,7 @@ async fn fetch(
 fn not_found_hint(images: &Images) -> &'static str {
     match images.policy() {
         PullPolicy::Never => " in the local store, and --pull-policy never forbids looking in its registry",
-        PullPolicy::Always => " in its registry",
+        PullPolicy::Always => " in its registry or the local store",
         PullPolicy::IfNotPresent => " in the local store or its registry",
     }
 }

@@ -137,8 +137,9 @@ impl CnbxHome {
         &self.root
     }
 
-    /// The user config file.
-    pub fn config_file(&self) -> PathBuf {
+    /// Where cnbx kept its configuration before it used pack's `config.toml`: taken over
+    /// once ([`cnbx_refs::user_config::take_over_legacy`]), then never read again.
+    pub fn legacy_config_file(&self) -> PathBuf {
         self.root.join(cnbx_refs::user_config::CONFIG_FILE_NAME)
     }
 

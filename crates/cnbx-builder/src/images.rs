@@ -2,14 +2,33 @@
 //! registry, following the pull policy.
 //!
 //! pack reads base images from the Docker daemon (pulling per `--pull-policy`) or, with
-//! `--publish`, from the registry. cnbx's daemon is the local store: a plain name is looked
-//! up there first unless the policy is `always`; an image fetched from a registry is recorded
-//! in the store (manifest, config and, when its content is needed, its layers), so the next
-//! run is offline. With `--publish` plain names always come from the registry, and layers are
-//! only downloaded when their content is needed (flattening); the validator streams base
-//! image layers without storing them. A reference pinned by digest must resolve to exactly
-//! that content, in the store as on the registry.
-//! `oci:<DIR>[:<TAG>]` always reads the layout directory.
+//! `--publish`, from the registry. cnbx's daemon is the local store; an image fetched from a
+//! registry is recorded in the store (manifest, config and, when its content is needed, its
+//! layers). With `--publish` plain names always come from the registry, and layers are only
+//! downloaded when their content is needed (flattening); the validator streams base image
+//! layers without storing them. A reference pinned by digest must resolve to exactly that
+//! content, in the store as on the registry. `oci:<DIR>[:<TAG>]` always reads the layout
+//! directory.
+//!
+//! The pull policies, for plain names without `--publish`:
+//!
+//! * `always` (pack's default): the registry is asked for the name's manifest (or index) once
+//!   per command, and the manifest it lists for the platform is used. When the store already
+//!   holds exactly that manifest under the name, the store's copy is used and nothing more is
+//!   fetched, so a create whose base images did not change stays a warm create; otherwise the
+//!   manifest is fetched by its digest, then its config and the layers the store lacks. As in
+//!   pack, a name the registry does not have (404) is looked up in the store; a registry that
+//!   cannot be reached is an error (naming `if-not-present` when the store has a copy). A
+//!   name pinned by digest is taken from the store when it is there (its content cannot have
+//!   changed).
+//! * `if-not-present`: the store first, the registry when the store does not have it.
+//! * `never`: the store (and layouts) only.
+//!
+//! **Registry mirrors** (`[registry-mirrors]` of the configuration, [`Images::with_registry_mirrors`])
+//! apply to every registry access made for a name: the request goes to the mirror (see
+//! [`cnbx_refs::registry_mirrors`]), once per name with the message pack prints ("Using mirror
+//! ... for ..."). The store keeps the image under the name as written, and messages and the
+//! builder name it that way.
 //!
 //! An image read from the local store is used only if every layer blob it has there is
 //! intact ([`cnbx_oci::BlobStore::check`]: hashed, once per command). A corrupt blob is
@@ -34,23 +53,61 @@ use cnbx_oci::image::{ImageError, SourceImage};
 use cnbx_oci::layout::LayoutError;
 use cnbx_oci::progress::{Reporter, ReporterExt};
 use cnbx_oci::registry::{RegistryClient, RegistryError, RegistryErrorKind};
-use cnbx_oci::spec::Platform;
+use cnbx_oci::spec::{Platform, media_type};
 use cnbx_oci::store::LocalStore;
-use cnbx_oci::{BlobSource, BlobStore, OciLayout};
+use cnbx_oci::{BlobSource, BlobStore, Digest, Index, OciLayout};
+use cnbx_refs::registry_mirrors::{MirrorError, RegistryMirrors};
 use cnbx_refs::{ImageLocation, ImageRef};
 
 use crate::home::CnbxHome;
 
-/// When to fetch images from registries.
+/// When to fetch images from registries (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PullPolicy {
-    /// Always fetch from the registry (and refresh the local store).
+    /// Ask the registry for the current image every time (pack's default); what the local
+    /// store already has is not fetched again.
+    #[default]
     Always,
     /// Use the local store when it has the image, else fetch.
-    #[default]
     IfNotPresent,
     /// Only the local store and OCI layouts.
     Never,
+}
+
+impl PullPolicy {
+    /// pack's name of the policy.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Always => "always",
+            Self::IfNotPresent => "if-not-present",
+            Self::Never => "never",
+        }
+    }
+}
+
+impl std::fmt::Display for PullPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A pull policy name that is not one of pack's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid pull policy '{}': use always, if-not-present or never", cnbx_fs::excerpt(.0))]
+pub struct InvalidPullPolicy(pub String);
+
+impl std::str::FromStr for PullPolicy {
+    type Err = InvalidPullPolicy;
+
+    /// pack's names; the empty string is pack's default, `always`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "always" | "" => Ok(Self::Always),
+            "if-not-present" => Ok(Self::IfNotPresent),
+            "never" => Ok(Self::Never),
+            other => Err(InvalidPullPolicy(other.to_owned())),
+        }
+    }
 }
 
 /// Errors while locating or fetching an image.
@@ -98,6 +155,21 @@ pub enum ImageFetchError {
         /// Why.
         #[source]
         source: std::io::Error,
+    },
+    /// A registry mirror makes an invalid name of the image.
+    #[error(transparent)]
+    Mirror(Box<MirrorError>),
+    /// `--pull-policy always` cannot ask the registry, and the store has a copy.
+    #[error(
+        "cannot check '{image}' on its registry, as --pull-policy always (pack's default) requires; the local \
+         store has a copy, which --pull-policy if-not-present uses"
+    )]
+    Unreachable {
+        /// The image as the user wrote it.
+        image: String,
+        /// Why the registry could not be asked.
+        #[source]
+        source: Box<RegistryError>,
     },
     /// A layer of an image in the local store cannot be read.
     #[error("reading '{image}' from the local store")]
@@ -163,6 +235,13 @@ pub struct Images {
     /// A read-only command's scratch directories (the first one holds the blobs it had to
     /// download), removed when it ends.
     scratch: std::sync::Mutex<Vec<tempfile::TempDir>>,
+    /// `[registry-mirrors]`.
+    mirrors: RegistryMirrors,
+    /// The names a mirror was announced for.
+    mirrored: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// What the registry served for each name asked under `--pull-policy always`, once per
+    /// command (so that every platform of a create reads the same index).
+    documents: std::sync::Mutex<std::collections::HashMap<String, Option<Vec<u8>>>>,
 }
 
 /// An image fetched from a registry, not yet recorded in the local store.
@@ -219,7 +298,46 @@ impl Images {
             fetched: std::sync::Mutex::new(Vec::new()),
             read_only: false,
             scratch: std::sync::Mutex::new(Vec::new()),
+            mirrors: RegistryMirrors::default(),
+            mirrored: std::sync::Mutex::new(Default::default()),
+            documents: std::sync::Mutex::new(Default::default()),
         })
+    }
+
+    /// Sends every registry access for a name through `mirrors` (see the module docs).
+    #[must_use]
+    pub fn with_registry_mirrors(mut self, mirrors: RegistryMirrors) -> Self {
+        self.mirrors = mirrors;
+        self
+    }
+
+    /// Where the registry image `reference` is fetched from: through its registry mirror when
+    /// one applies (announced once per name, with pack's message), else `reference` itself.
+    pub fn registry_reference(&self, reference: &ImageRef) -> Result<ImageRef, ImageFetchError> {
+        match self.mirrors.rewrite(reference) {
+            Ok(None) => Ok(reference.clone()),
+            Ok(Some(mirrored)) => {
+                let first = lock(&self.mirrored).insert(reference.original().to_owned());
+                if first {
+                    self.reporter.info(&format!("Using mirror '{}' for {}", mirrored.original(), reference.original()));
+                }
+                Ok(mirrored)
+            }
+            Err(e) => Err(ImageFetchError::Mirror(Box::new(e))),
+        }
+    }
+
+    /// The manifest or index the registry serves for `reference` (through its mirror), asked
+    /// once per command; `None` when the registry does not have it.
+    pub async fn registry_document(&self, reference: &ImageRef) -> Result<Option<Vec<u8>>, ImageFetchError> {
+        let remote = self.registry_reference(reference)?;
+        let key = remote.to_string();
+        if let Some(document) = lock(&self.documents).get(&key) {
+            return Ok(document.clone());
+        }
+        let document = self.registry.fetch_document(&remote).await?;
+        lock(&self.documents).insert(key, document.clone());
+        Ok(document)
     }
 
     /// Makes this command leave the local store as it is (see the module docs): for dry runs
@@ -341,26 +459,94 @@ impl Images {
         reference: &ImageRef,
         platform: Option<&Platform>,
     ) -> Result<Option<SourceImage>, ImageFetchError> {
-        let use_store = !self.publish && self.policy != PullPolicy::Always;
-        if use_store {
-            match self.store.get(reference, platform) {
-                Ok(Some(image)) if self.stored_layers_intact(spelling, &image)? => {
-                    self.check_pin(spelling, reference, &image)?;
-                    return Ok(Some(image));
+        if self.publish {
+            return self.fetch_remote(reference, platform).await;
+        }
+        match self.policy {
+            PullPolicy::Never => self.stored(spelling, reference, platform, None),
+            PullPolicy::IfNotPresent => match self.stored(spelling, reference, platform, None)? {
+                Some(image) => Ok(Some(image)),
+                None => self.fetch_remote(reference, platform).await,
+            },
+            PullPolicy::Always => self.get_current(spelling, reference, platform).await,
+        }
+    }
+
+    /// The image stored under `reference` for `platform`, if the store has it with every layer
+    /// intact (corrupt ones are evicted, with a warning) and, when `want` is given, with that
+    /// manifest digest. An entry without the platform is "not stored" unless the policy is
+    /// `never`, where it is the error.
+    fn stored(
+        &self,
+        spelling: &str,
+        reference: &ImageRef,
+        platform: Option<&Platform>,
+        want: Option<&Digest>,
+    ) -> Result<Option<SourceImage>, ImageFetchError> {
+        match self.store.get(reference, platform) {
+            Ok(Some(image)) => {
+                if want.is_some_and(|d| *d != image.manifest.digest) || !self.stored_layers_intact(spelling, &image)? {
+                    return Ok(None);
                 }
-                // A layer was missing or corrupt (and evicted): fetch it again if allowed.
-                Ok(Some(_)) => {}
-                Ok(None) => {}
-                // Stored, but not for this platform: fetch it unless that is forbidden.
-                Err(LayoutError::Image { source: ImageError::NoMatchingPlatform { .. }, .. })
-                    if self.policy != PullPolicy::Never => {}
-                Err(e) => return Err(e.into()),
+                self.check_pin(spelling, reference, &image)?;
+                Ok(Some(image))
             }
+            Ok(None) => Ok(None),
+            Err(LayoutError::Image { source: ImageError::NoMatchingPlatform { .. }, .. })
+                if self.policy != PullPolicy::Never =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
         }
-        if !self.publish && self.policy == PullPolicy::Never {
+    }
+
+    /// `--pull-policy always`: the image the registry serves now, from the store when it holds
+    /// exactly that manifest (see the module docs).
+    async fn get_current(
+        &self,
+        spelling: &str,
+        reference: &ImageRef,
+        platform: Option<&Platform>,
+    ) -> Result<Option<SourceImage>, ImageFetchError> {
+        if reference.digest().is_some() {
+            // Pinned: the stored copy is the registry's content.
+            return match self.stored(spelling, reference, platform, None)? {
+                Some(image) => Ok(Some(image)),
+                None => self.fetch_remote(reference, platform).await,
+            };
+        }
+        let document = match self.registry_document(reference).await {
+            Ok(Some(document)) => document,
+            // As pack does when the registry does not have the name: the local image.
+            Ok(None) => return self.stored(spelling, reference, platform, None),
+            Err(ImageFetchError::Registry(e))
+                if matches!(e.kind(), RegistryErrorKind::Connect { .. })
+                    && self.store.layout().resolve(&LocalStore::key(reference)).ok().flatten().is_some() =>
+            {
+                return Err(ImageFetchError::Unreachable { image: spelling.to_owned(), source: e });
+            }
+            Err(e) => return Err(e),
+        };
+        let Some((digest, index_platform)) = listed_manifest(&document, spelling, platform) else {
+            // No manifest for the platform, or not a document we read: the fetch says why.
+            return self.fetch_remote(reference, platform).await;
+        };
+        if let Some(image) = self.stored(spelling, reference, platform, Some(&digest))? {
+            return Ok(Some(image));
+        }
+        // The manifest the index listed, by its digest: every platform of this command reads
+        // the same index, even if the tag moves meanwhile.
+        let pinned = self.registry_reference(reference)?.with_digest(digest.as_str());
+        let check_platform = if index_platform.is_some() { None } else { platform };
+        let Some(mut image) = self.registry.fetch_image(&pinned, check_platform).await? else {
             return Ok(None);
+        };
+        image.display_name = reference.original().to_owned();
+        if index_platform.is_some() {
+            image.index_platform = index_platform;
         }
-        self.fetch_remote(reference, platform).await
+        self.keep_fetched(reference, image).await.map(Some)
     }
 
     /// Whether every layer of an image read from the local store is there and intact
@@ -382,11 +568,20 @@ impl Images {
         reference: &ImageRef,
         platform: Option<&Platform>,
     ) -> Result<Option<SourceImage>, ImageFetchError> {
-        let Some(image) = self.registry.fetch_image(reference, platform).await? else {
+        let remote = self.registry_reference(reference)?;
+        let Some(mut image) = self.registry.fetch_image(&remote, platform).await? else {
             return Ok(None);
         };
+        image.display_name = reference.original().to_owned();
+        self.keep_fetched(reference, image).await.map(Some)
+    }
+
+    /// An image just read from a registry: as it is with `--publish` and for read-only
+    /// commands; otherwise with its layers pulled into the blob store, to be recorded under
+    /// `reference` once the command succeeds.
+    async fn keep_fetched(&self, reference: &ImageRef, image: SourceImage) -> Result<SourceImage, ImageFetchError> {
         if self.publish || self.read_only {
-            return Ok(Some(image));
+            return Ok(image);
         }
         // Pull its layers into the blob store (each verified against its digest), and record
         // it in the store's index once the command succeeds (see `record_fetched`).
@@ -394,11 +589,13 @@ impl Images {
         // A reference pinned to an index: keep the index itself too, so that the next run can
         // check the stored manifest against the pin (see `check_pin`).
         let pinned_index = match reference.digest() {
-            Some(pin) if image.manifest.digest.as_str() != pin => self.registry.fetch_document(reference).await?,
+            Some(pin) if image.manifest.digest.as_str() != pin => {
+                self.registry.fetch_document(&self.registry_reference(reference)?).await?
+            }
             _ => None,
         };
         let platform = image.index_platform.clone().unwrap_or_else(|| image.platform());
-        let mut fetched = self.fetched.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut fetched = lock(&self.fetched);
         fetched.push(Fetched {
             reference: reference.clone(),
             manifest: image.manifest.clone(),
@@ -406,7 +603,7 @@ impl Images {
             platform,
             pinned_index,
         });
-        Ok(Some(pulled))
+        Ok(pulled)
     }
 
     /// Records the images this command fetched from registries in the local store, with the
@@ -478,4 +675,31 @@ impl Images {
             BlobSource::Registry(_) => Ok(self.registry.pull_layers(image, self.blobs(), self.reporter()).await?),
         }
     }
+}
+
+/// The manifest `document` (what the registry serves for a name) means for `platform`: its own
+/// digest, or the digest and platform of the entry an index lists for it. `None` when the
+/// index has no entry for it or the document cannot be read as one.
+fn listed_manifest(document: &[u8], image: &str, platform: Option<&Platform>) -> Option<(Digest, Option<Platform>)> {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(rename = "mediaType")]
+        media_type: Option<String>,
+        manifests: Option<serde_json::Value>,
+    }
+    let probe: Probe = serde_json::from_slice(document).ok()?;
+    let is_index = match &probe.media_type {
+        Some(mt) => media_type::is_index(mt),
+        None => probe.manifests.is_some(),
+    };
+    if !is_index {
+        return Some((Digest::of(document), None));
+    }
+    let index: Index = serde_json::from_slice(document).ok()?;
+    let chosen = cnbx_oci::image::select_platform(image, &index, platform).ok()?;
+    Some((chosen.digest.clone(), chosen.platform.clone()))
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -1,6 +1,6 @@
 //! A run image and its mirrors: builder.toml's `[[run.images]]`, the builder metadata label's
 //! `images` and `stack.runImage`, `/cnb/run.toml` and `/cnb/stack.toml`, and the user's
-//! `[[run-images]]` in `CNBX_HOME/config.toml`.
+//! `[[run-images]]` in the configuration (pack's `$PACK_HOME/config.toml`).
 
 use serde::{Deserialize, Serialize};
 

@@ -1,5 +1,5 @@
-//! Image references, image locations (transports), run-image mirror selection and the
-//! user's `CNBX_HOME/config.toml`.
+//! Image references, image locations (transports), run-image mirror selection, registry
+//! mirrors, trusted builders and the configuration (pack's `$PACK_HOME/config.toml`).
 //!
 //! Nothing here touches the network, and nothing prints. Registry normalisation follows
 //! go-containerregistry's rules as pack and lifecycle use them (see `docs/architecture.md`),
@@ -11,13 +11,18 @@
 //!   `docker-archive:<FILE>[:<NAME>]`, `docker-daemon:NAME[:TAG]`.
 //! * [`mirrors`]: choosing a run image among user mirrors, the run image and builder mirrors
 //!   ([`mirrors::resolve`]), and the "Run Images" rows of `builder inspect`.
-//! * [`user_config`]: [`UserConfig`], pack's `[[run-images]]` config file, saved atomically.
+//! * [`registry_mirrors`]: pack's `[registry-mirrors]`, the name an image is fetched as.
+//! * [`trusted`]: pack's known trusted builders and its `[[trusted-builders]]` rules.
+//! * [`user_config`]: [`UserConfig`], pack's configuration file, edited in place and saved
+//!   atomically; the take-over of an earlier cnbx's `CNBX_HOME/config.toml`.
 
 #![warn(missing_docs)]
 
 pub mod location;
 pub mod mirrors;
 pub mod reference;
+pub mod registry_mirrors;
+pub mod trusted;
 pub mod user_config;
 
 pub use location::{DaemonImage, ImageLocation};

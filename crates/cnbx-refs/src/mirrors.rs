@@ -2,7 +2,7 @@
 //!
 //! # Selection
 //!
-//! Candidates, in order: the user's mirrors for the run image (`CNBX_HOME/config.toml`,
+//! Candidates, in order: the user's mirrors for the run image (pack's configuration,
 //! matched by exact string equality of the run image name, as pack does), the run image
 //! itself, then the builder's mirrors. The *preferred registry* is the normalised registry of
 //! the app image (pack uses the builder's registry instead when it builds into a Docker

@@ -10,6 +10,11 @@ use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 /// cnbx is a fast, daemonless, pack-compatible subset of the `pack` CLI: it reads the same
 /// builder.toml and writes the same builder image, to a local store, an OCI layout, a
 /// docker-archive tar or a registry, without a Docker daemon.
+///
+/// The configuration is pack's: $PACK_HOME/config.toml (default ~/.pack/config.toml), see
+/// `cnbx config`. For pack's scripts, pack's older spellings are accepted too:
+/// `cnbx create-builder`, `cnbx inspect-builder` (and `cnbx builder inspect-builder`) and
+/// `cnbx set-run-image-mirrors`.
 #[derive(Debug, Parser)]
 #[command(name = "cnbx", version, propagate_version = true, max_term_width = 100)]
 pub(crate) struct Cli {
@@ -34,6 +39,14 @@ pub(crate) struct GlobalArgs {
     /// Disable colour and progress bars (also: the NO_COLOR environment variable)
     #[arg(long, global = true, help_heading = "Global options")]
     pub(crate) no_color: bool,
+
+    /// Colour messages even when stderr is not a terminal (pack's flag; wins over --no-color)
+    #[arg(long, global = true, help_heading = "Global options")]
+    pub(crate) force_color: bool,
+
+    /// Start every message on stderr with the time, as pack does (2006/01/02 15:04:05.000000)
+    #[arg(long, global = true, help_heading = "Global options")]
+    pub(crate) timestamps: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -46,7 +59,12 @@ pub(crate) enum Command {
     #[command(subcommand)]
     BaseImage(BaseImageCommand),
 
-    /// Manage the cnbx user configuration (CNBX_HOME/config.toml)
+    /// Manage the configuration, which is pack's ($PACK_HOME/config.toml)
+    ///
+    /// cnbx reads and edits pack's configuration file, $PACK_HOME/config.toml (default
+    /// ~/.pack/config.toml), so that settings made with `pack config` apply to cnbx and the
+    /// other way round. Edits change only the key concerned: the rest of the file (keys cnbx
+    /// does not use, comments, order) stays as it is.
     #[command(subcommand)]
     Config(ConfigCommand),
 
@@ -72,6 +90,19 @@ pub(crate) enum Command {
     /// With --dir, writes one page per command into DIR: cnbx.1, cnbx-builder.1,
     /// cnbx-builder-create.1, ...
     Manpage(ManpageArgs),
+
+    /// pack's older spelling of `builder create`, kept for pack's scripts
+    #[command(name = "create-builder", hide = true)]
+    CreateBuilder(CreateArgs),
+
+    /// pack's older spelling of `builder inspect`, kept for pack's scripts
+    #[command(name = "inspect-builder", hide = true)]
+    InspectBuilder(InspectArgs),
+
+    /// pack's older spelling of `config run-image-mirrors`, kept for pack's scripts: sets
+    /// (replaces) the mirrors of a run image
+    #[command(name = "set-run-image-mirrors", hide = true)]
+    SetRunImageMirrors(SetRunImageMirrorsArgs),
 }
 
 /// Arguments of `cnbx completion`.
@@ -136,8 +167,8 @@ pub(crate) struct CheckArgs {
     #[arg(long = "mirror", value_name = "IMAGE", action = clap::ArgAction::Append, requires = "runs")]
     pub(crate) mirrors: Vec<String>,
 
-    /// Check this platform OS/ARCH[/VARIANT] only (repeatable); default: every platform
-    #[arg(short, long = "target", value_name = "TARGET", action = clap::ArgAction::Append)]
+    /// Check this platform OS/ARCH[/VARIANT] only (repeatable, or a comma list); default: every platform
+    #[arg(short, long = "target", value_name = "TARGET", value_delimiter = ',', action = clap::ArgAction::Append)]
     pub(crate) targets: Vec<String>,
 
     /// Check the image configs only, without reading the layers
@@ -156,9 +187,10 @@ pub(crate) struct CheckArgs {
     #[arg(short, long, value_enum, default_value_t = ReportFormat::Human)]
     pub(crate) output: ReportFormat,
 
-    /// When to look for the images in their registries
-    #[arg(long, value_enum, default_value_t = PullPolicy::IfNotPresent, value_name = "POLICY")]
-    pub(crate) pull_policy: PullPolicy,
+    /// When to look for the images in their registries [default: the configuration's
+    /// pull-policy, else always]
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub(crate) pull_policy: Option<PullPolicy>,
 
     /// Talk plain HTTP to this registry (repeatable; HOST[:PORT]); loopback registries always are
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]", action = clap::ArgAction::Append)]
@@ -216,7 +248,10 @@ pub(crate) enum BuilderCommand {
     /// Show information about a builder image
     ///
     /// Reads the builder from the local store (and `oci:` layouts) for the LOCAL section and
-    /// from its registry for the REMOTE section, and prints them as pack does.
+    /// from its registry for the REMOTE section, and prints them as pack does. Without IMAGE,
+    /// inspects the default builder (`cnbx config default-builder`). `inspect-builder` is
+    /// pack's older spelling, kept for pack's scripts.
+    #[command(visible_alias = "inspect-builder")]
     Inspect(InspectArgs),
 
     /// Print the run image a platform should use for an app image
@@ -278,7 +313,7 @@ pub(crate) struct DiffArgs {
 /// How to fetch images that may already be in the local store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum PullPolicy {
-    /// Always fetch from the registry
+    /// Ask the registry for the current image; fetch only what the local store lacks
     Always,
     /// Use the local store if the image is there, else fetch from the registry
     IfNotPresent,
@@ -300,16 +335,17 @@ pub(crate) struct CreateArgs {
     #[arg(long)]
     pub(crate) publish: bool,
 
-    /// When to fetch base images and buildpackages from registries
-    #[arg(long, value_enum, default_value_t = PullPolicy::IfNotPresent, value_name = "POLICY")]
-    pub(crate) pull_policy: PullPolicy,
+    /// When to fetch base images and buildpackages from registries [default: the
+    /// configuration's pull-policy, else always, as in pack]
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub(crate) pull_policy: Option<PullPolicy>,
 
     /// Add a label to the builder image (repeatable; KEY=VALUE)
     #[arg(short, long = "label", value_name = "KEY=VALUE", action = clap::ArgAction::Append)]
     pub(crate) labels: Vec<String>,
 
-    /// Target platform OS/ARCH[/VARIANT][:DISTRO@VERSION[;...]] (repeatable); overrides [[targets]]
-    #[arg(short, long = "target", value_name = "TARGET", action = clap::ArgAction::Append)]
+    /// Target platform OS/ARCH[/VARIANT][:DISTRO@VERSION[;...]] (repeatable, or a comma list as in pack); overrides [[targets]]
+    #[arg(short, long = "target", value_name = "TARGET", value_delimiter = ',', action = clap::ArgAction::Append)]
     pub(crate) targets: Vec<String>,
 
     /// Put these buildpacks into one layer (repeatable; each a comma list of ID@VERSION)
@@ -320,8 +356,8 @@ pub(crate) struct CreateArgs {
     #[arg(long)]
     pub(crate) append_image_name_suffix: bool,
 
-    /// Also save (or push) the builder under this name (repeatable; registry names only)
-    #[arg(long = "tag", value_name = "NAME", action = clap::ArgAction::Append)]
+    /// Also save (or push) the builder under this name (repeatable, or a comma list as in pack; registry names only)
+    #[arg(long = "tag", value_name = "NAME", value_delimiter = ',', action = clap::ArgAction::Append)]
     pub(crate) tags: Vec<String>,
 
     /// Talk plain HTTP to this registry (repeatable; HOST[:PORT]); loopback registries always are
@@ -380,9 +416,9 @@ pub(crate) enum InspectFormat {
 
 #[derive(Debug, Args)]
 pub(crate) struct InspectArgs {
-    /// The builder (NAME or oci:<DIR>[:<TAG>])
+    /// The builder (NAME or oci:<DIR>[:<TAG>]); default: the default builder
     #[arg(value_name = "IMAGE")]
-    pub(crate) image: String,
+    pub(crate) image: Option<String>,
 
     /// Output format
     #[arg(short, long, value_enum, default_value_t = InspectFormat::HumanReadable)]
@@ -431,12 +467,133 @@ pub(crate) struct RunImageArgs {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ConfigCommand {
-    /// Configure mirrors for run images
+    /// List, add and remove run image mirrors
     ///
     /// Your mirrors take priority over a builder's own mirrors when a run image is chosen for
-    /// an app image (`cnbx builder run-image`, and `builder inspect` lists them first). They
-    /// are stored in CNBX_HOME/config.toml in pack's `[[run-images]]` format.
+    /// an app image (`pack build`, `cnbx builder run-image`; `builder inspect` lists them
+    /// first). They are the `[[run-images]]` of pack's configuration.
     RunImageMirrors(RunImageMirrorsArgs),
+
+    /// List, add and remove registry mirrors
+    ///
+    /// Every image cnbx (and pack) fetches from REGISTRY is fetched from its mirror instead:
+    /// `<mirror>/<repository>:<tag>`. REGISTRY is a registry host as image names are
+    /// normalised (`index.docker.io` for names without a registry), or `*` for every registry.
+    /// The names written into builders stay the original ones.
+    #[command(visible_alias = "registry-mirror")]
+    RegistryMirrors(RegistryMirrorsArgs),
+
+    /// List, set and unset the pull policy other commands use by default
+    ///
+    /// The pull policy of `builder create` and `base-image check` when --pull-policy is not
+    /// given. Without POLICY, prints it; unset, it is always (pack's default).
+    PullPolicy(PullPolicyArgs),
+
+    /// List, add and remove trusted builders
+    ///
+    /// pack runs every lifecycle phase of a build with a trusted builder in one container;
+    /// `builder inspect` reports whether a builder is trusted. pack's known builders are
+    /// always trusted; an entry without a tag trusts every tag of its repository.
+    #[command(visible_aliases = ["trusted-builder", "trust-builder", "trust-builders"])]
+    TrustedBuilders(TrustedBuildersArgs),
+
+    /// List, set and unset the default builder
+    ///
+    /// The builder `builder inspect` inspects when no image is given (and `pack build` uses
+    /// without --builder). Setting it checks that the builder exists, locally or on its
+    /// registry.
+    DefaultBuilder(DefaultBuilderArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct RegistryMirrorsArgs {
+    #[command(subcommand)]
+    pub(crate) action: Option<RegistryMirrorsAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RegistryMirrorsAction {
+    /// Set the mirror of a registry
+    #[command(args_override_self = true)]
+    Add {
+        /// The registry (index.docker.io, gcr.io, localhost:5000, ...), or '*' for every registry
+        #[arg(value_name = "REGISTRY")]
+        registry: String,
+        /// The mirror: HOST[:PORT][/PATH]
+        #[arg(short, long, value_name = "MIRROR")]
+        mirror: Option<String>,
+    },
+    /// Remove the mirror of a registry
+    Remove {
+        /// The registry, as configured
+        #[arg(value_name = "REGISTRY")]
+        registry: String,
+    },
+    /// List the registry mirrors
+    List,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PullPolicyArgs {
+    /// The new pull policy: always, if-not-present or never
+    #[arg(value_name = "POLICY")]
+    pub(crate) policy: Option<String>,
+
+    /// Unset the pull policy (back to pack's default, always)
+    #[arg(short, long)]
+    pub(crate) unset: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct TrustedBuildersArgs {
+    #[command(subcommand)]
+    pub(crate) action: Option<TrustedBuildersAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TrustedBuildersAction {
+    /// Trust a builder (NAME: every tag of the repository; NAME:TAG or NAME@DIGEST: that one)
+    Add {
+        /// The builder
+        #[arg(value_name = "BUILDER")]
+        builder: String,
+    },
+    /// Stop trusting a builder (an entry added with `add`, as written)
+    Remove {
+        /// The builder
+        #[arg(value_name = "BUILDER")]
+        builder: String,
+    },
+    /// List the trusted builders: pack's known builders and yours
+    List,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DefaultBuilderArgs {
+    /// The new default builder (a registry name)
+    #[arg(value_name = "BUILDER")]
+    pub(crate) builder: Option<String>,
+
+    /// Unset the default builder
+    #[arg(short, long)]
+    pub(crate) unset: bool,
+
+    /// Talk plain HTTP to this registry when checking the builder (repeatable; HOST[:PORT])
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]", action = clap::ArgAction::Append)]
+    pub(crate) insecure_registries: Vec<String>,
+}
+
+/// Arguments of `cnbx set-run-image-mirrors` (pack's older command).
+#[derive(Debug, Args)]
+pub(crate) struct SetRunImageMirrorsArgs {
+    /// The run image, as written in builders (exact string match)
+    #[arg(value_name = "RUN_IMAGE")]
+    pub(crate) run_image: String,
+    /// A mirror (repeatable, or comma-separated); none removes them all
+    #[arg(short, long = "mirror", value_name = "MIRROR", value_delimiter = ',', action = clap::ArgAction::Append)]
+    pub(crate) mirrors: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -59,7 +59,12 @@ fn main() -> ExitCode {
     } else {
         Verbosity::Normal
     };
-    let printer = std::sync::Arc::new(Printer::new(verbosity, cli.global.no_color));
+    let printer = std::sync::Arc::new(Printer::new(
+        verbosity,
+        cli.global.no_color,
+        cli.global.force_color,
+        cli.global.timestamps,
+    ));
 
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

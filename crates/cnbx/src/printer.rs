@@ -5,6 +5,11 @@
 //! Progress bars are drawn on stderr only when it is a terminal and neither `--quiet`,
 //! `--verbose` nor `--no-color`/`NO_COLOR` is set; while bars are visible, messages are
 //! printed through `MultiProgress::suspend` so the two never interleave.
+//!
+//! pack's global flags: `--force-color` colours messages even when stderr is not a terminal
+//! (and wins over `--no-color`, as in pack); `--timestamps` starts every message on stderr
+//! with the local time in pack's format (`2006/01/02 15:04:05.000000 `). Results on stdout
+//! are never prefixed, so that they stay machine-readable.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -28,19 +33,27 @@ pub(crate) enum Verbosity {
 pub(crate) struct Printer {
     verbosity: Verbosity,
     color: bool,
+    timestamps: bool,
     multi: Option<MultiProgress>,
     bars: Mutex<HashMap<String, ProgressBar>>,
     warned: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Printer {
-    pub(crate) fn new(verbosity: Verbosity, no_color: bool) -> Self {
+    pub(crate) fn new(verbosity: Verbosity, no_color: bool, force_color: bool, timestamps: bool) -> Self {
         let no_color = no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let stderr_tty = std::io::stderr().is_terminal();
-        let color = !no_color && stderr_tty;
-        let multi = (color && verbosity == Verbosity::Normal)
+        let color = force_color || (!no_color && stderr_tty);
+        let multi = (!no_color && stderr_tty && verbosity == Verbosity::Normal)
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)));
-        Self { verbosity, color, multi, bars: Mutex::new(HashMap::new()), warned: Mutex::new(Default::default()) }
+        Self {
+            verbosity,
+            color,
+            timestamps,
+            multi,
+            bars: Mutex::new(HashMap::new()),
+            warned: Mutex::new(Default::default()),
+        }
     }
 
     fn with_suspended<R>(&self, f: impl FnOnce() -> R) -> R {
@@ -81,9 +94,10 @@ impl Printer {
     }
 
     fn line(&self, text: &str) {
+        let stamp = if self.timestamps { timestamp(chrono::Local::now()) } else { String::new() };
         self.with_suspended(|| {
             let mut err = std::io::stderr().lock();
-            let _ = writeln!(err, "{}", text.trim_end_matches('\n'));
+            let _ = writeln!(err, "{stamp}{}", text.trim_end_matches('\n'));
         });
     }
 
@@ -121,6 +135,14 @@ impl Printer {
         };
         ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> ")
     }
+}
+
+/// pack's `--timestamps` prefix: Go's layout `2006/01/02 15:04:05.000000` and a space.
+fn timestamp<Tz: chrono::TimeZone>(time: chrono::DateTime<Tz>) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    time.format("%Y/%m/%d %H:%M:%S%.6f ").to_string()
 }
 
 impl Reporter for Printer {
@@ -176,5 +198,18 @@ impl Reporter for Printer {
         {
             bar.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_in_packs_format() {
+        use chrono::TimeZone;
+        let time = chrono::Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).single().expect("valid")
+            + chrono::Duration::microseconds(60_789);
+        assert_eq!(timestamp(time), "2026/01/02 03:04:05.060789 ");
     }
 }

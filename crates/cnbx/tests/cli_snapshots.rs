@@ -289,6 +289,7 @@ fn demo_prints_no_warning() {
         .arg(env!("CARGO_BIN_EXE_cnbx"))
         .arg(&home)
         .env_remove("CNBX_HOME")
+        .env("PACK_HOME", env.pack.path())
         .env_remove("NO_COLOR")
         .current_dir(env.work.path())
         .output()

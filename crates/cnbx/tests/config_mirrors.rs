@@ -1,4 +1,5 @@
-//! `cnbx config run-image-mirrors`: pack's messages, the file format, and errors.
+//! `cnbx config run-image-mirrors`: pack's messages, the file format (pack's configuration,
+//! `$PACK_HOME/config.toml`), and errors.
 
 #![allow(clippy::unwrap_used)]
 
@@ -36,14 +37,14 @@ fn add_list_remove_round_trip() {
         localhost:5000/other/run
     --- stderr
     ");
-    insta::assert_snapshot!(std::fs::read_to_string(env.home.path().join("config.toml")).unwrap(), @r#"
+    insta::assert_snapshot!(std::fs::read_to_string(env.pack_config()).unwrap(), @r#"
     [[run-images]]
-    image = "cnbx.test/run:jammy"
-    mirrors = ["gcr.io/x/run", "ghcr.io/y/run", "mirror.example.com/run:jammy"]
+      image = "cnbx.test/run:jammy"
+      mirrors = ["gcr.io/x/run", "ghcr.io/y/run", "mirror.example.com/run:jammy"]
 
     [[run-images]]
-    image = "other/run"
-    mirrors = ["localhost:5000/other/run"]
+      image = "other/run"
+      mirrors = ["localhost:5000/other/run"]
     "#);
     insta::assert_snapshot!(env.run(&["config", "run-image-mirrors", "remove", "cnbx.test/run:jammy", "-m", "gcr.io/x/run", "-m", "not.configured/x"]), @r"
     exit: 0
@@ -67,7 +68,7 @@ fn add_list_remove_round_trip() {
     Removed all run image mirrors for 'other/run'
     --- stderr
     ");
-    assert_eq!(std::fs::read_to_string(env.home.path().join("config.toml")).unwrap(), "run-images = []\n");
+    assert_eq!(std::fs::read_to_string(env.pack_config()).unwrap(), "run-images = []\n");
     insta::assert_snapshot!(env.run(&["config", "run-image-mirrors", "remove", "other/run"]), @r"
     exit: 0
     --- stdout
@@ -85,7 +86,7 @@ fn bad_input_is_rejected_and_nothing_written() {
     --- stderr
     ERROR: mirror 'Upper/Case' for run image 'x/run': invalid image reference 'Upper/Case': repository name must be lowercase
     ");
-    assert!(!env.home.path().join("config.toml").exists());
+    assert!(!env.pack_config().exists());
     insta::assert_snapshot!(env.run(&["config", "run-image-mirrors", "add", "x/run"]), @r"
     exit: 0
     --- stdout
@@ -97,27 +98,22 @@ fn bad_input_is_rejected_and_nothing_written() {
 #[test]
 fn corrupt_config_gives_a_clear_error() {
     let env = Env::new();
-    std::fs::write(env.home.path().join("config.toml"), "[[run-images]]\nimage = \"a\"\nmirrors = \"not-a-list\"\n")
-        .unwrap();
+    std::fs::write(env.pack_config(), "[[run-images]]\nimage = \"a\"\nmirrors = \"not-a-list\"\n").unwrap();
     insta::assert_snapshot!(env.run(&["config", "run-image-mirrors", "list"]), @r#"
     exit: 1
     --- stdout
     --- stderr
-    ERROR: invalid config file [HOME]/config.toml at line 3, column 11: invalid type: string "not-a-list", expected a sequence; fix or delete the file
+    ERROR: invalid config file [PACK_HOME]/config.toml at line 3, column 11: invalid type: string "not-a-list", expected a sequence; fix or delete the file
     "#);
-    let before = std::fs::read(env.home.path().join("config.toml")).unwrap();
+    let before = std::fs::read(env.pack_config()).unwrap();
     env.run(&["config", "run-image-mirrors", "add", "a", "-m", "b/c"]);
-    assert_eq!(
-        std::fs::read(env.home.path().join("config.toml")).unwrap(),
-        before,
-        "a corrupt config must not be overwritten"
-    );
+    assert_eq!(std::fs::read(env.pack_config()).unwrap(), before, "a corrupt config must not be overwritten");
 }
 
 #[test]
 fn invalid_run_images_are_rejected_and_nothing_written() {
     let env = Env::new();
-    let config = env.home.path().join("config.toml");
+    let config = env.pack_config();
     let before = "[[run-images]]\nimage = \"x/run\"\nmirrors = [\"a.io/x/run\"]\n";
     std::fs::write(&config, before).unwrap();
     let rejected: String = [
@@ -175,19 +171,17 @@ fn concurrent_adds_keep_every_mirror() {
     let env = Env::new();
     let children: Vec<_> = (0..8)
         .map(|i| {
-            let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("cnbx"));
-            cmd.env("CNBX_HOME", env.home.path())
-                .current_dir(env.work.path())
-                .args([
-                    "config",
-                    "run-image-mirrors",
-                    "add",
-                    "cnbx.test/run:jammy",
-                    "-m",
-                    &format!("m{i}.example.com/run"),
-                ])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::piped());
+            let mut cmd = env.std_cmd();
+            cmd.args([
+                "config",
+                "run-image-mirrors",
+                "add",
+                "cnbx.test/run:jammy",
+                "-m",
+                &format!("m{i}.example.com/run"),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
             cmd.spawn().unwrap()
         })
         .collect();

@@ -537,7 +537,7 @@ fn an_archive_of_many_entries_is_read_in_bounded_memory_and_its_scan_stays_small
             "ulimit -v 1048576 && exec '{}' builder create oci:out --config builder.toml --pull-policy never",
             cnbx.display()
         ))
-        .env("CNBX_HOME", env.home.path())
+        .envs(env.vars())
         .current_dir(env.work.path())
         .output()
         .unwrap();

@@ -32,14 +32,8 @@ enum Point {
 }
 
 fn spawn(env: &Env, args: &[&str]) -> Child {
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("cnbx"));
-    cmd.env("CNBX_HOME", env.home.path())
-        .env("DOCKER_CONFIG", env.home.path().join("docker"))
-        .env_remove("NO_COLOR")
-        .current_dir(env.work.path())
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut cmd = env.std_cmd();
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd.spawn().unwrap()
 }
 

@@ -280,13 +280,8 @@ fn concurrent_creates_into_one_store_and_one_layout_all_land_with_a_prune_among_
     let config = common::example_config(&env, "");
     let cfg = config.to_str().unwrap().to_owned();
     let spawn = |args: Vec<String>| {
-        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("cnbx"));
-        cmd.env("CNBX_HOME", env.home.path())
-            .env("DOCKER_CONFIG", env.home.path().join("docker"))
-            .current_dir(env.work.path())
-            .args(args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
+        let mut cmd = env.std_cmd();
+        cmd.args(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
         cmd.spawn().unwrap()
     };
     let create_args = |dest: String| -> Vec<String> {

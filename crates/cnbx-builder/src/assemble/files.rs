@@ -18,17 +18,18 @@ use cnbx_model::{ModuleRef, OrderEntry, RunImage, System};
 pub const BUILD_CONFIG_DIR: &str = "/cnb/build-config";
 
 /// `/workspace`, `/layers` (owned by the build user), `/cnb`, `/cnb/buildpacks`,
-/// `/cnb/extensions`, `/platform`, `/platform/env`, `/cnb/build-config`,
-/// `/cnb/build-config/env` (root), in pack's order.
-pub fn default_dirs(uid: u64, gid: u64) -> LayerRecipe {
+/// `/cnb/extensions`, `/platform`, `/platform/env`, `<build_config_dir>`,
+/// `<build_config_dir>/env` (root), in pack's order. `build_config_dir` is
+/// [`BUILD_CONFIG_DIR`] unless `CNB_BUILD_CONFIG_DIR` moves it (an absolute, clean path).
+pub fn default_dirs(uid: u64, gid: u64, build_config_dir: &str) -> LayerRecipe {
     let mut r = LayerRecipe::new("default directories");
     r.push_header(TarEntry::dir("/workspace").with_owner(uid, gid));
     r.push_header(TarEntry::dir("/layers").with_owner(uid, gid));
     for dir in ["/cnb", "/cnb/buildpacks", "/cnb/extensions", "/platform", "/platform/env"] {
         r.push_header(TarEntry::dir(dir));
     }
-    r.push_header(TarEntry::dir(BUILD_CONFIG_DIR));
-    r.push_header(TarEntry::dir(format!("{BUILD_CONFIG_DIR}/env")));
+    r.push_header(TarEntry::dir(build_config_dir));
+    r.push_header(TarEntry::dir(format!("{build_config_dir}/env")));
     r
 }
 
@@ -39,11 +40,12 @@ pub fn single_file(path: &str, content: &[u8]) -> LayerRecipe {
     r
 }
 
-/// The build-config env files (`/cnb/build-config/env/<name>`), sorted by name.
-pub fn build_config_env(files: &BTreeMap<String, Vec<u8>>) -> LayerRecipe {
-    let mut r = LayerRecipe::new(format!("{BUILD_CONFIG_DIR}/env"));
+/// The build-config env files (`<build_config_dir>/env/<name>`, by default
+/// `/cnb/build-config/env/<name>`), sorted by name.
+pub fn build_config_env(files: &BTreeMap<String, Vec<u8>>, build_config_dir: &str) -> LayerRecipe {
+    let mut r = LayerRecipe::new(format!("{build_config_dir}/env"));
     for (name, content) in files {
-        r.push_bytes(TarEntry::file(format!("{BUILD_CONFIG_DIR}/env/{name}"), content.len() as u64), content.clone());
+        r.push_bytes(TarEntry::file(format!("{build_config_dir}/env/{name}"), content.len() as u64), content.clone());
     }
     r
 }
@@ -181,11 +183,11 @@ mod tests {
     #[test]
     fn default_dirs_match_pack() {
         assert_eq!(
-            diff_id(&default_dirs(1000, 1000)),
+            diff_id(&default_dirs(1000, 1000, BUILD_CONFIG_DIR)),
             ("sha256:fc454e27c1c60562a35add6e2a13dcd2f674221ec85d4266e85594499abdaac2".into(), 5632)
         );
         assert_eq!(
-            diff_id(&default_dirs(0, 0)),
+            diff_id(&default_dirs(0, 0, BUILD_CONFIG_DIR)),
             ("sha256:1e225527dd29d6f13266701759b2caee8d609fe715de3786f65b0e84dfda4852".into(), 5632)
         );
     }
@@ -222,7 +224,7 @@ mod tests {
         let files =
             BTreeMap::from([("FOO.append".to_owned(), b"bar".to_vec()), ("FOO.delim".to_owned(), b":".to_vec())]);
         assert_eq!(
-            diff_id(&build_config_env(&files)),
+            diff_id(&build_config_env(&files, BUILD_CONFIG_DIR)),
             ("sha256:7c7eee9728aaae08bac87fe48a5a67204124304a6915f51e35283ba05110d2f9".into(), 3072)
         );
     }

@@ -267,6 +267,8 @@ pub struct BuilderParts<'a> {
     pub created_by: &'a CreatorMetadata,
     /// The platform asked for.
     pub platform: &'a Platform,
+    /// Where the build-config directory goes (see [`files::default_dirs`]).
+    pub build_config_dir: &'a str,
 }
 
 /// Why a builder image could not be assembled.
@@ -342,7 +344,7 @@ pub fn builder_image(parts: &BuilderParts<'_>, layers: &LayerService) -> Result<
 
     // Layers, in pack's order.
     let mut new_layers: Vec<LayerBlob> = Vec::new();
-    new_layers.push(build(files::default_dirs(u64::from(base.uid), u64::from(base.gid)))?);
+    new_layers.push(build(files::default_dirs(u64::from(base.uid), u64::from(base.gid), parts.build_config_dir))?);
     new_layers.push(parts.lifecycle.layer.clone());
     let on_base = |label| -> Result<ModuleLayers, AssembleError> {
         labels::decode_or_default(&base.labels, label).map_err(AssembleError::BaseLabels)
@@ -372,7 +374,7 @@ pub fn builder_image(parts: &BuilderParts<'_>, layers: &LayerService) -> Result<
     if !parts.config.build_env.is_empty() {
         let env: BTreeMap<String, Vec<u8>> =
             parts.config.build_env.iter().map(|(k, v)| (k.clone(), v.clone().into_bytes())).collect();
-        new_layers.push(build(files::build_config_env(&env))?);
+        new_layers.push(build(files::build_config_env(&env, parts.build_config_dir))?);
     }
     new_layers.push(build(files::platform_env())?);
 

@@ -87,6 +87,10 @@ pub struct CreateRequest {
     /// [`base::unreachable`]) without checking them, with one warning each naming the rules
     /// left unchecked; everything else is checked as always.
     pub allow_unreachable_run_images: bool,
+    /// Where the build-config directory goes in the builder: `/cnb/build-config`
+    /// ([`crate::assemble::files::BUILD_CONFIG_DIR`]), or the absolute, clean path pack reads
+    /// from `CNB_BUILD_CONFIG_DIR`.
+    pub build_config_dir: String,
 }
 
 /// What was created.
@@ -304,6 +308,7 @@ fn assemble(plan: &plan::Plan<'_>, target: &plan::TargetPlan) -> Result<ImageToW
         flatten: &request.flatten,
         created_by: &created_by,
         platform: &target.platform,
+        build_config_dir: &request.build_config_dir,
     };
     Ok(builder_image(&parts, &plan.layers)?)
 }

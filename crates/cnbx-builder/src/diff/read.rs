@@ -76,6 +76,8 @@ async fn find_named<'a>(images: &'a Images, spelling: &str, reference: ImageRef)
             });
         }
     }
+    // Through the configured registry mirror, as every fetch of a name.
+    let reference = images.registry_reference(&reference).map_err(fetch_err)?;
     let document = images.registry().fetch_document(&reference).await.map_err(|e| fetch_err(e.into()))?;
     let hint = match images.policy() {
         PullPolicy::Always => " in its registry",

@@ -100,7 +100,7 @@ pub struct RenderOptions {
     pub verbose: bool,
     /// `--depth`.
     pub depth: Depth,
-    /// The user's `[[run-images]]` (CNBX_HOME/config.toml), for the `(user-configured)` rows.
+    /// The user's `[[run-images]]` (pack's configuration), for the `(user-configured)` rows.
     pub user_run_images: Vec<RunImage>,
 }
 

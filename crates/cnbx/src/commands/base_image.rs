@@ -22,8 +22,9 @@ pub(crate) async fn check_command(args: CheckArgs, printer: &Arc<Printer>) -> an
         Some(text) => parse_platform_api(text)?,
         None => PlatformApi::LATEST,
     };
-    let policy = super::pull_policy(args.pull_policy);
-    let images = open_images(printer, policy, false, &args.insecure_registries)?.read_only();
+    let user = cnbx_refs::user_config::UserConfig::load_default()?;
+    let policy = super::resolve_pull_policy(args.pull_policy, &user)?;
+    let images = open_images(printer, policy, false, &args.insecure_registries, user.registry_mirrors())?.read_only();
     let request = CheckRequest {
         build: args.build.clone(),
         runs: args.runs.clone(),

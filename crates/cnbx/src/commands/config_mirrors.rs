@@ -1,5 +1,6 @@
-//! `cnbx config run-image-mirrors [add|remove|list]`: pack's command, on
-//! `CNBX_HOME/config.toml`, with pack's messages.
+//! `cnbx config run-image-mirrors [add|remove|list]`: pack's command, on pack's configuration
+//! (`$PACK_HOME/config.toml`), with pack's messages; and pack's older
+//! `set-run-image-mirrors`.
 //!
 //! Differences from pack, on purpose: the run image and the mirrors are checked as image
 //! references before anything is written (nothing is fetched); `remove` accepts a name that is
@@ -13,9 +14,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use cnbx_refs::ImageRef;
-use cnbx_refs::user_config::{CONFIG_FILE_NAME, RemoveOutcome, UserConfig, cnbx_home};
+use cnbx_refs::user_config::{self, RemoveOutcome, UserConfig};
 
-use crate::cli::{MirrorsAction, RunImageMirrorsArgs};
+use crate::cli::{MirrorsAction, RunImageMirrorsArgs, SetRunImageMirrorsArgs};
 use crate::printer::Printer;
 
 pub(crate) fn run(args: RunImageMirrorsArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
@@ -74,7 +75,29 @@ pub(crate) fn run(args: RunImageMirrorsArgs, printer: &Printer) -> anyhow::Resul
 }
 
 fn config_path() -> anyhow::Result<std::path::PathBuf> {
-    Ok(cnbx_home()?.join(CONFIG_FILE_NAME))
+    Ok(user_config::config_path()?)
+}
+
+/// `cnbx set-run-image-mirrors RUN_IMAGE [-m MIRROR...]` (pack's older command): the run
+/// image's mirrors become the ones given (none: an empty list), with pack's messages.
+pub(crate) fn set(args: SetRunImageMirrorsArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
+    let SetRunImageMirrorsArgs { run_image, mirrors } = args;
+    check_run_image(&run_image)?;
+    let mirrors: Vec<String> = mirrors.into_iter().filter(|m| !m.is_empty()).collect();
+    for m in &mirrors {
+        check_mirror(m, &run_image)?;
+    }
+    UserConfig::update(config_path()?, |config| {
+        let changed = config.set_mirrors(&run_image, &mirrors);
+        anyhow::Ok(((), changed))
+    })?;
+    for m in &mirrors {
+        printer.result(&format!("Run Image '{run_image}' configured with mirror '{m}'"));
+    }
+    if mirrors.is_empty() {
+        printer.result(&format!("All mirrors removed for Run Image '{run_image}'"));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn check_run_image(run_image: &str) -> anyhow::Result<()> {

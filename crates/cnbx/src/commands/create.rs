@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use cnbx_builder::create::{CreateError, CreateRequest, create};
+use cnbx_refs::user_config::UserConfig;
 
 use super::dry_run::DryRunJson;
-use crate::cli::{CreateArgs, ReportFormat};
+use crate::cli::{self, CreateArgs, ReportFormat};
 use crate::commands::open_images;
 use crate::printer::Printer;
 
@@ -16,13 +17,17 @@ pub(crate) async fn run(args: CreateArgs, printer: &Arc<Printer>) -> anyhow::Res
     let Some(config_path) = args.config else {
         bail!("Please provide a builder config path, using --config.");
     };
-    let policy = super::pull_policy(args.pull_policy);
-    if args.publish && policy == cnbx_builder::images::PullPolicy::Never {
+    // As pack: only the flag conflicts with --publish (which reads registries whatever the
+    // policy).
+    if args.publish && args.pull_policy == Some(cli::PullPolicy::Never) {
         bail!(
             "--publish and --pull-policy never cannot be used together. The --publish flag requires the use of \
              remote images."
         );
     }
+    let user = UserConfig::load_default()?;
+    let policy = super::resolve_pull_policy(args.pull_policy, &user)?;
+    let build_config_dir = build_config_dir(std::env::var_os(BUILD_CONFIG_DIR_ENV))?;
     let labels = parse_labels(&args.labels)?;
     let targets = super::parse_targets(&args.targets, printer)?;
     let flatten = parse_flatten(&args.flatten)?;
@@ -36,7 +41,7 @@ pub(crate) async fn run(args: CreateArgs, printer: &Arc<Printer>) -> anyhow::Res
         }
     };
     let cwd = std::env::current_dir().context("reading the current directory")?;
-    let images = open_images(printer, policy, args.publish, &args.insecure_registries)?;
+    let images = open_images(printer, policy, args.publish, &args.insecure_registries, user.registry_mirrors())?;
     let images = if args.dry_run { images.read_only() } else { images };
     let request = CreateRequest {
         destination: args.image.clone(),
@@ -51,6 +56,7 @@ pub(crate) async fn run(args: CreateArgs, printer: &Arc<Printer>) -> anyhow::Res
         creator_version: env!("CARGO_PKG_VERSION").to_owned(),
         skip_layer_checks: args.skip_layer_checks,
         allow_unreachable_run_images: args.allow_unreachable_run_images,
+        build_config_dir,
     };
     if args.dry_run {
         let report = cnbx_builder::create::dry_run(&images, &request).await.map_err(create_error)?;
@@ -86,6 +92,39 @@ pub(crate) async fn run(args: CreateArgs, printer: &Arc<Printer>) -> anyhow::Res
     };
     printer.info(&tip);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The environment variable pack reads for where the build-config env files go.
+const BUILD_CONFIG_DIR_ENV: &str = "CNB_BUILD_CONFIG_DIR";
+
+/// Where the build-config directory goes in the builder: `CNB_BUILD_CONFIG_DIR` when set and
+/// not empty (as pack honours it), else `/cnb/build-config`. It must be an absolute path of the
+/// image without `.` or `..` components; a trailing `/` and repeated `/` are dropped.
+fn build_config_dir(value: Option<std::ffi::OsString>) -> anyhow::Result<String> {
+    let Some(value) = value.filter(|v| !v.is_empty()) else {
+        return Ok(cnbx_builder::assemble::files::BUILD_CONFIG_DIR.to_owned());
+    };
+    let invalid = |why: &str| {
+        anyhow::anyhow!(
+            "invalid {BUILD_CONFIG_DIR_ENV} '{}': {why}; use an absolute path inside the image, such as /cnb/build-config",
+            cnbx_fs::excerpt(&value.to_string_lossy())
+        )
+    };
+    let text = value.to_str().ok_or_else(|| invalid("it is not UTF-8"))?;
+    if !text.starts_with('/') {
+        return Err(invalid("it is not an absolute path"));
+    }
+    let parts: Vec<&str> = text.split('/').filter(|p| !p.is_empty()).collect();
+    if parts.is_empty() {
+        return Err(invalid("it is the root directory"));
+    }
+    if parts.iter().any(|p| *p == "." || *p == "..") {
+        return Err(invalid("it has a '.' or '..' component"));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(invalid("it has a control character"));
+    }
+    Ok(format!("/{}", parts.join("/")))
 }
 
 /// A create error as printed: builder.toml errors with their diagnostic.
@@ -140,6 +179,17 @@ fn parse_flatten(values: &[String]) -> anyhow::Result<Vec<Vec<String>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_build_config_dir_is_an_absolute_image_path() {
+        let dir = |v: Option<&str>| build_config_dir(v.map(Into::into)).map_err(|e| e.to_string());
+        assert_eq!(dir(None).unwrap(), "/cnb/build-config");
+        assert_eq!(dir(Some("")).unwrap(), "/cnb/build-config");
+        assert_eq!(dir(Some("/etc/cnb//build-config/")).unwrap(), "/etc/cnb/build-config");
+        assert!(dir(Some("cnb/build-config")).unwrap_err().contains("not an absolute path"));
+        assert!(dir(Some("/cnb/../etc")).unwrap_err().contains("'..'"));
+        assert!(dir(Some("/")).unwrap_err().contains("root directory"));
+    }
 
     #[test]
     fn labels_and_flatten_parse_like_pack() {

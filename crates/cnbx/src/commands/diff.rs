@@ -29,8 +29,10 @@ use crate::printer::Printer;
 const DIFFERENT: u8 = 1;
 
 pub(crate) async fn run(args: DiffArgs, printer: &Arc<Printer>) -> anyhow::Result<ExitCode> {
-    let images = super::open_images(printer, super::pull_policy(args.pull_policy), false, &args.insecure_registries)?
-        .read_only();
+    let user = cnbx_refs::user_config::UserConfig::load_default()?;
+    let policy = super::pull_policy(args.pull_policy);
+    let images =
+        super::open_images(printer, policy, false, &args.insecure_registries, user.registry_mirrors())?.read_only();
     let cwd = std::env::current_dir().context("reading the current directory")?;
     let old = diff::read(&images, &args.old, &cwd).await?;
     let new = diff::read(&images, &args.new, &cwd).await?;

@@ -1,30 +1,19 @@
-//! `cnbx builder inspect <IMAGE>`: pack's LOCAL (the local store, or an `oci:` layout) and
-//! REMOTE (the registry) sections, in pack's four output formats.
+//! `cnbx builder inspect [IMAGE]`: pack's LOCAL (the local store, or an `oci:` layout) and
+//! REMOTE (the registry, through its registry mirror) sections, in pack's four output formats.
+//! Without IMAGE, the configuration's default builder, as in pack.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use anyhow::Context;
 use cnbx_builder::images::PullPolicy;
 use cnbx_builder::inspect::{self, BuilderInfo, Depth, InspectReport, OutputFormat, RenderOptions, Rendered, Section};
+use cnbx_refs::trusted;
 use cnbx_refs::user_config::UserConfig;
 
 use super::{BuilderLabels, builder_labels, open_images};
 use crate::cli::{InspectArgs, InspectFormat};
 use crate::printer::Printer;
-
-/// Builders pack trusts without configuration (pack's known builders).
-const KNOWN_TRUSTED_BUILDERS: &[&str] = &[
-    "gcr.io/buildpacks/builder:google-22",
-    "heroku/builder:22",
-    "heroku/builder:24",
-    "paketobuildpacks/builder-jammy-base",
-    "paketobuildpacks/builder-jammy-full",
-    "paketobuildpacks/builder-jammy-tiny",
-    "paketobuildpacks/builder-jammy-buildpackless-static",
-    "paketobuildpacks/builder-ubi8-base",
-    "paketobuildpacks/ubuntu-noble-builder",
-    "paketobuildpacks/ubuntu-noble-builder-buildpackless",
-];
 
 fn section(labels: Option<BuilderLabels>) -> Section {
     match labels {
@@ -37,13 +26,21 @@ fn section(labels: Option<BuilderLabels>) -> Section {
 }
 
 pub(crate) async fn run(args: InspectArgs, printer: &Arc<Printer>) -> anyhow::Result<ExitCode> {
-    let images = open_images(printer, PullPolicy::Never, false, &args.insecure_registries)?;
-    let (local, remote) = builder_labels(&images, &args.image).await?;
-    let user = UserConfig::load(images.home().config_file())?;
+    let user = UserConfig::load_default()?;
+    let default_builder = user.default_builder().map(str::to_owned);
+    let Some(name) = args.image.clone().or_else(|| default_builder.clone()) else {
+        // pack's answer (without its list of suggested builders), and its exit code.
+        printer.info("Please select a default builder with:\n\n\tcnbx config default-builder <builder-image>\n");
+        return Ok(ExitCode::FAILURE);
+    };
+    let trusted = trusted::is_trusted(&user.trusted_builders(), &name)
+        .with_context(|| format!("reading the trusted builders of {}", user.path().display()))?;
+    let images = open_images(printer, PullPolicy::Never, false, &args.insecure_registries, user.registry_mirrors())?;
+    let (local, remote) = builder_labels(&images, &name).await?;
     let report = InspectReport {
-        builder_name: args.image.clone(),
-        trusted: KNOWN_TRUSTED_BUILDERS.contains(&args.image.as_str()),
-        default: false,
+        builder_name: name.clone(),
+        trusted,
+        default: default_builder.as_deref() == Some(name.as_str()),
         remote: section(remote),
         local: section(Some(local)),
     };
@@ -69,7 +66,7 @@ pub(crate) async fn run(args: InspectArgs, printer: &Arc<Printer>) -> anyhow::Re
             if reasons.is_empty() {
                 return Err(e.into());
             }
-            anyhow::bail!("'{}' cannot be inspected as a builder: {}", args.image, reasons.join("; "));
+            anyhow::bail!("'{name}' cannot be inspected as a builder: {}", reasons.join("; "));
         }
         Err(e) => return Err(e.into()),
     };

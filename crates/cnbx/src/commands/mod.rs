@@ -2,7 +2,11 @@
 //! `main`.
 
 mod base_image;
+mod config_default_builder;
 mod config_mirrors;
+mod config_pull_policy;
+mod config_registry_mirrors;
+mod config_trusted_builders;
 mod create;
 mod diff;
 mod docs;
@@ -26,23 +30,91 @@ use cnbx_oci::registry::{RegistryClient, RegistryErrorKind, RegistryOptions};
 use cnbx_oci::spec::{Index, media_type};
 use cnbx_oci::store::LocalStore;
 use cnbx_oci::{Digest, OciLayout};
+use cnbx_refs::registry_mirrors::RegistryMirrors;
+use cnbx_refs::user_config::{self, UserConfig};
 use cnbx_refs::{ImageLocation, ImageRef};
 
 use crate::cli::{self, BaseImageCommand, BuilderCommand, Command, ConfigCommand, StoreCommand};
 use crate::printer::Printer;
 
 pub(crate) async fn run(command: Command, printer: &Arc<Printer>) -> anyhow::Result<ExitCode> {
+    if !matches!(command, Command::Completion(_) | Command::Manpage(_) | Command::Store(_)) {
+        take_over_legacy_config(printer);
+    }
     match command {
         Command::Builder(BuilderCommand::Create(args)) => create::run(args, printer).await,
-        Command::Builder(BuilderCommand::Inspect(args)) => inspect::run(args, printer).await,
+        Command::Builder(BuilderCommand::Inspect(args)) | Command::InspectBuilder(args) => {
+            inspect::run(args, printer).await
+        }
         Command::Builder(BuilderCommand::RunImage(args)) => run_image::run(args, printer).await,
         Command::Builder(BuilderCommand::Diff(args)) => diff::run(args, printer).await,
         Command::BaseImage(BaseImageCommand::Check(args)) => base_image::check_command(args, printer).await,
         Command::Config(ConfigCommand::RunImageMirrors(args)) => config_mirrors::run(args, printer),
+        Command::Config(ConfigCommand::RegistryMirrors(args)) => config_registry_mirrors::run(args, printer),
+        Command::Config(ConfigCommand::PullPolicy(args)) => config_pull_policy::run(&args, printer),
+        Command::Config(ConfigCommand::TrustedBuilders(args)) => config_trusted_builders::run(args, printer),
+        Command::Config(ConfigCommand::DefaultBuilder(args)) => config_default_builder::run(args, printer).await,
         Command::Completion(args) => docs::completion(&args, printer),
         Command::Manpage(args) => docs::manpage(&args, printer),
         Command::Store(StoreCommand::Verify(args)) => store::verify(&args, printer),
         Command::Store(StoreCommand::Prune(args)) => store::prune(&args, printer),
+        Command::CreateBuilder(args) => {
+            printer.warn("Command 'cnbx create-builder' has been deprecated, please use 'cnbx builder create' instead");
+            create::run(args, printer).await
+        }
+        Command::SetRunImageMirrors(args) => {
+            printer.warn(
+                "Command 'cnbx set-run-image-mirrors' has been deprecated, please use 'cnbx config run-image-mirrors' \
+                 instead",
+            );
+            config_mirrors::set(args, printer)
+        }
+    }
+}
+
+/// Takes over, once, the `CNBX_HOME/config.toml` of a cnbx that did not use pack's
+/// configuration yet (see `user_config::take_over_legacy`), and says so. A failure is a
+/// warning: the command goes on with pack's configuration.
+fn take_over_legacy_config(printer: &Printer) {
+    let (Ok(home), Ok(config)) = (CnbxHome::from_env(), user_config::config_path()) else { return };
+    let legacy = home.legacy_config_file();
+    match user_config::take_over_legacy(&legacy, &config) {
+        Ok(None) => {}
+        Ok(Some(done)) => {
+            let what = if done.added.is_empty() {
+                "whose run-image mirrors it already had".to_owned()
+            } else {
+                let count: usize = done.added.iter().map(|(_, m)| m.len()).sum();
+                format!("with the {count} run-image mirror(s) of {} it did not have", done.legacy.display())
+            };
+            printer.info(&format!(
+                "Note: cnbx now uses pack's configuration {} ({what}); {} was renamed {} and is no longer read",
+                done.config.display(),
+                done.legacy.display(),
+                done.kept_as.display()
+            ));
+        }
+        Err(e) => printer.warn(&format!(
+            "{} is no longer read (cnbx uses pack's configuration {} now) and could not be taken over: {}; add its \
+             run-image mirrors with 'cnbx config run-image-mirrors add', then remove it",
+            legacy.display(),
+            config.display(),
+            cnbx_fs::error_chain(&e)
+        )),
+    }
+}
+
+/// The pull policy: the flag, else the configuration's `pull-policy`, else pack's default,
+/// `always`.
+fn resolve_pull_policy(flag: Option<cli::PullPolicy>, config: &UserConfig) -> anyhow::Result<PullPolicy> {
+    if let Some(p) = flag {
+        return Ok(pull_policy(p));
+    }
+    match config.pull_policy() {
+        None => Ok(PullPolicy::Always),
+        Some(policy) => policy.parse().with_context(|| {
+            format!("the pull-policy of {} (set it with 'cnbx config pull-policy')", config.path().display())
+        }),
     }
 }
 
@@ -94,12 +166,14 @@ fn with_diagnostic(message: String, diagnostic: Option<String>) -> anyhow::Error
     }
 }
 
-/// The image resolver for one command: `CNBX_HOME`'s store and the registry client.
+/// The image resolver for one command: `CNBX_HOME`'s store and the registry client, fetching
+/// through `mirrors`.
 fn open_images(
     printer: &Arc<Printer>,
     policy: PullPolicy,
     publish: bool,
     insecure_registries: &[String],
+    mirrors: RegistryMirrors,
 ) -> anyhow::Result<Images> {
     let home = CnbxHome::from_env()?;
     let registry = RegistryClient::new(RegistryOptions {
@@ -107,8 +181,9 @@ fn open_images(
         ..RegistryOptions::default()
     });
     let reporter: Arc<dyn cnbx_oci::progress::Reporter> = printer.clone();
-    Images::new(home.clone(), policy, publish, reporter, registry)
-        .with_context(|| format!("opening the local image store in {}", home.store_dir().display()))
+    let images = Images::new(home.clone(), policy, publish, reporter, registry)
+        .with_context(|| format!("opening the local image store in {}", home.store_dir().display()))?;
+    Ok(images.with_registry_mirrors(mirrors))
 }
 
 /// Where a builder's labels were read from.
@@ -200,7 +275,12 @@ async fn builder_labels(images: &Images, name: &str) -> anyhow::Result<(BuilderL
 /// all: REMOTE is "not present" with a note, not a warning, since that is the expected outcome
 /// for a made-up name such as the sample builder's `cnbx.test/...` (see [`test_domain`]).
 async fn remote_labels(images: &Images, reference: &ImageRef) -> BuilderLabels {
-    let registry = reference.registry();
+    // Through its registry mirror, if one applies: that is the registry asked.
+    let remote = match images.registry_reference(reference) {
+        Ok(remote) => remote,
+        Err(e) => return BuilderLabels::Error(cnbx_fs::error_chain(&e)),
+    };
+    let registry = remote.registry();
     if let Some(tld) = test_domain(registry)
         && !resolves(registry_host(registry)).await
     {
@@ -210,11 +290,11 @@ async fn remote_labels(images: &Images, reference: &ImageRef) -> BuilderLabels {
         ));
         return BuilderLabels::Absent;
     }
-    match images.registry().fetch_image(reference, None).await {
+    match images.registry().fetch_image(&remote, None).await {
         Ok(Some(image)) => {
             // An image read from an index: one more request lists the index's platforms.
             let platforms = match image.index_platform {
-                Some(_) => match images.registry().fetch_document(reference).await {
+                Some(_) => match images.registry().fetch_document(&remote).await {
                     Ok(document) => index_entries(document.as_deref().and_then(parse_index), &image.manifest.digest),
                     Err(e) => {
                         images.reporter().debug(&format!("listing the platforms: {}", cnbx_fs::error_chain(&e)));
@@ -228,8 +308,7 @@ async fn remote_labels(images: &Images, reference: &ImageRef) -> BuilderLabels {
         Ok(None) => BuilderLabels::Absent,
         Err(e) if matches!(e.kind(), RegistryErrorKind::Connect { .. }) => {
             images.reporter().warn(&format!(
-                "cannot reach registry '{}' (run with -v for details); REMOTE is shown as not present",
-                reference.registry()
+                "cannot reach registry '{registry}' (run with -v for details); REMOTE is shown as not present"
             ));
             images.reporter().debug(&cnbx_fs::error_chain(&e));
             BuilderLabels::Absent

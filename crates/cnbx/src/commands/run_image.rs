@@ -16,7 +16,8 @@ use crate::cli::{RunImageArgs, RunImageFormat};
 use crate::printer::Printer;
 
 pub(crate) async fn run(args: RunImageArgs, printer: &Arc<Printer>) -> anyhow::Result<ExitCode> {
-    let images = open_images(printer, PullPolicy::Never, false, &args.insecure_registries)?;
+    let user = UserConfig::load_default()?;
+    let images = open_images(printer, PullPolicy::Never, false, &args.insecure_registries, user.registry_mirrors())?;
     let (local, remote) = builder_labels(&images, &args.builder).await?;
     let labels = match (local, remote) {
         (BuilderLabels::Present(l, _), _) | (_, Some(BuilderLabels::Present(l, _))) => l,
@@ -34,7 +35,6 @@ pub(crate) async fn run(args: RunImageArgs, printer: &Arc<Printer>) -> anyhow::R
         .cloned()
         .or_else(|| Some(metadata.stack.run_image.clone()).filter(|r| !r.image.is_empty()))
         .with_context(|| format!("builder '{}' names no run image", args.builder))?;
-    let user = UserConfig::load(images.home().config_file())?;
     let user_mirrors = user.mirrors_for(&run.image).to_vec();
     let resolution = if args.check_access {
         let registry = images.registry().clone();
@@ -58,7 +58,7 @@ pub(crate) async fn run(args: RunImageArgs, printer: &Arc<Printer>) -> anyhow::R
 
 fn explain(r: &Resolution) -> String {
     let what = match r.origin {
-        Origin::UserConfigured => "a mirror from your cnbx config",
+        Origin::UserConfigured => "a mirror from your configuration",
         Origin::RunImage => "the builder's run image",
         Origin::BuilderMirror => "a mirror listed by the builder",
     };

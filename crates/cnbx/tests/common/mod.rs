@@ -1,5 +1,7 @@
-//! Shared helpers for the CLI tests: run the real `cnbx` binary with a private `CNBX_HOME`
-//! and format its exit code, stdout and stderr for snapshotting (uv's pattern).
+//! Shared helpers for the CLI tests: run the real `cnbx` binary with a private `CNBX_HOME` and
+//! a private `PACK_HOME` (so that no test reads or writes the configuration of the machine's
+//! user, `~/.pack/config.toml`), and format its exit code, stdout and stderr for snapshotting
+//! (uv's pattern).
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
@@ -11,30 +13,65 @@ use std::process::Output;
 
 use assert_cmd::Command;
 
-/// A temporary `CNBX_HOME` plus a working directory.
+/// A temporary `CNBX_HOME`, a temporary `PACK_HOME` (pack's configuration, empty unless a
+/// test writes one) and a working directory.
 pub struct Env {
     pub home: tempfile::TempDir,
+    pub pack: tempfile::TempDir,
     pub work: tempfile::TempDir,
 }
 
 impl Env {
     pub fn new() -> Self {
-        Self { home: tempfile::tempdir().unwrap(), work: tempfile::tempdir().unwrap() }
+        Self {
+            home: tempfile::tempdir().unwrap(),
+            pack: tempfile::tempdir().unwrap(),
+            work: tempfile::tempdir().unwrap(),
+        }
     }
 
-    /// A `CNBX_HOME` that starts as a copy of `testdata/cnbx-home` (the offline base images).
+    /// A `CNBX_HOME` that starts as a copy of `testdata/cnbx-home` (the offline base images,
+    /// named `cnbx.test/...`, a registry that exists nowhere). They are in the local store
+    /// only, as images pulled earlier, so the configuration says `pull-policy =
+    /// "if-not-present"`, as a CI job that keeps its images between runs would; pack's default,
+    /// `always`, would ask their registry.
     pub fn with_test_images() -> Self {
         let env = Self::new();
         copy_dir(&workspace_root().join("testdata/cnbx-home"), env.home.path());
+        env.write_pack_config("pull-policy = \"if-not-present\"\n");
         env
+    }
+
+    /// pack's configuration file of this environment.
+    pub fn pack_config(&self) -> PathBuf {
+        self.pack.path().join("config.toml")
+    }
+
+    /// Writes pack's configuration file.
+    pub fn write_pack_config(&self, text: &str) {
+        std::fs::write(self.pack_config(), text).unwrap();
+    }
+
+    /// The environment variables every cnbx of this environment runs with.
+    pub fn vars(&self) -> Vec<(&'static str, PathBuf)> {
+        vec![
+            ("CNBX_HOME", self.home.path().to_owned()),
+            ("PACK_HOME", self.pack.path().to_owned()),
+            ("DOCKER_CONFIG", self.home.path().join("docker")),
+        ]
     }
 
     pub fn cmd(&self) -> Command {
         let mut cmd = Command::cargo_bin("cnbx").unwrap();
-        cmd.env("CNBX_HOME", self.home.path())
-            .env("DOCKER_CONFIG", self.home.path().join("docker"))
-            .env_remove("NO_COLOR")
-            .current_dir(self.work.path());
+        cmd.envs(self.vars()).env_remove("NO_COLOR").current_dir(self.work.path());
+        cmd
+    }
+
+    /// A `std::process::Command` running cnbx in this environment (for children run
+    /// concurrently or under a shell).
+    pub fn std_cmd(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("cnbx"));
+        cmd.envs(self.vars()).env_remove("NO_COLOR").current_dir(self.work.path());
         cmd
     }
 
@@ -57,6 +94,7 @@ impl Env {
     /// Replaces temp paths with stable placeholders.
     pub fn redact(&self, text: &str) -> String {
         let mut s = text.replace(&self.home.path().display().to_string(), "[HOME]");
+        s = s.replace(&self.pack.path().display().to_string(), "[PACK_HOME]");
         s = s.replace(&self.work.path().display().to_string(), "[WORK]");
         s.replace(&workspace_root().display().to_string(), "[REPO]")
     }
