@@ -220,9 +220,15 @@ async fn index_of(images: &Images, base_dir: &Path, name: &str) -> Result<Option
             let Some(desc) = layout.resolve(&tag)? else { return Ok(None) };
             index_at(&layout, &tag, &desc)
         }
-        ImageLocation::DockerArchive { .. } => Err(ImageFetchError::WriteOnly(name.to_owned())),
-        ImageLocation::DockerDaemon(_) => Err(ImageFetchError::EngineNotSupported(name.to_owned())),
+        // Each holds one image, of one platform.
+        ImageLocation::DockerArchive { .. } | ImageLocation::DockerDaemon(_) => Ok(None),
         ImageLocation::Name(reference) => {
+            if images.bare_names_in_engine()
+                && images.policy() != PullPolicy::Always
+                && images.has_in_engine(&reference).await
+            {
+                return Ok(None);
+            }
             if !images.publish() && images.policy() != PullPolicy::Always {
                 let store = images.store();
                 let key = LocalStore::key(&reference);

@@ -49,13 +49,15 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use cnbx_oci::docker_archive_read::{ArchiveReadError, ArchiveSink, read_docker_archive};
+use cnbx_oci::engine::{Engine, EngineEndpoint, EngineError, EngineOptions, ReadPlaces};
 use cnbx_oci::image::{ImageError, SourceImage};
 use cnbx_oci::layout::LayoutError;
 use cnbx_oci::progress::{Reporter, ReporterExt};
 use cnbx_oci::registry::{RegistryClient, RegistryError, RegistryErrorKind};
 use cnbx_oci::spec::{Platform, media_type};
 use cnbx_oci::store::LocalStore;
-use cnbx_oci::{BlobSource, BlobStore, Digest, Index, OciLayout};
+use cnbx_oci::{BlobSource, BlobStore, Digest, Index, LayerCache, OciLayout};
 use cnbx_refs::registry_mirrors::{MirrorError, RegistryMirrors};
 use cnbx_refs::{ImageLocation, ImageRef};
 
@@ -116,15 +118,25 @@ pub enum ImageFetchError {
     /// The spelling is not a valid image location.
     #[error(transparent)]
     Reference(#[from] cnbx_refs::RefError),
-    /// `docker-archive:` cannot be read.
-    #[error("'{0}' is a docker-archive, which cnbx can only write; use a registry name or oci:<DIR>[:<TAG>]")]
-    WriteOnly(String),
-    /// `docker-daemon:` images are not read here yet.
-    #[error(
-        "'{0}' names an image in the container engine, which cnbx cannot read here yet; use a registry name or \
-         oci:<DIR>[:<TAG>]"
-    )]
-    EngineNotSupported(String),
+    /// The container engine cannot be reached or used, or refused a request (the message
+    /// names the engine and its address, and says what to do).
+    #[error(transparent)]
+    Engine(Box<EngineError>),
+    /// A docker-archive cannot be read.
+    #[error(transparent)]
+    Archive(Box<ArchiveReadError>),
+    /// The engine has the image, for another platform.
+    #[error("'{image}' in {engine} is for {found}, not {wanted}")]
+    EnginePlatform {
+        /// The image as the user wrote it.
+        image: String,
+        /// The engine.
+        engine: String,
+        /// Its platform.
+        found: String,
+        /// The platform asked for.
+        wanted: String,
+    },
     /// Reading the local store or a layout failed.
     #[error(transparent)]
     Layout(Box<cnbx_oci::layout::LayoutError>),
@@ -159,14 +171,16 @@ pub enum ImageFetchError {
     /// A registry mirror makes an invalid name of the image.
     #[error(transparent)]
     Mirror(Box<MirrorError>),
-    /// `--pull-policy always` cannot ask the registry, and the store has a copy.
+    /// `--pull-policy always` cannot ask the registry, and a local copy exists.
     #[error(
-        "cannot check '{image}' on its registry, as --pull-policy always (pack's default) requires; the local \
-         store has a copy, which --pull-policy if-not-present uses"
+        "cannot check '{image}' on its registry, as --pull-policy always (pack's default) requires; {local} has a \
+         copy, which --pull-policy if-not-present uses"
     )]
     Unreachable {
         /// The image as the user wrote it.
         image: String,
+        /// Where the copy is (`the cnbx store (DIR)`, or the engine too).
+        local: String,
         /// Why the registry could not be asked.
         #[source]
         source: Box<RegistryError>,
@@ -180,6 +194,12 @@ pub enum ImageFetchError {
         #[source]
         source: Box<cnbx_oci::blobstore::BlobError>,
     },
+}
+
+impl From<EngineError> for ImageFetchError {
+    fn from(e: EngineError) -> Self {
+        Self::Engine(Box::new(e))
+    }
 }
 
 impl From<RegistryError> for ImageFetchError {
@@ -242,6 +262,13 @@ pub struct Images {
     /// What the registry served for each name asked under `--pull-policy always`, once per
     /// command (so that every platform of a create reads the same index).
     documents: std::sync::Mutex<std::collections::HashMap<String, Option<Vec<u8>>>>,
+    /// The container engine, once connected (see [`Images::engine`]).
+    engine: tokio::sync::OnceCell<Engine>,
+    /// Whether bare names (without `--publish`) are the engine's ([`Images::with_engine`]).
+    bare_names_in_engine: bool,
+    /// The layer chains (diffIDs, base first) of the images read from the engine: a load
+    /// into it may leave them out.
+    engine_chains: std::sync::Mutex<Vec<Vec<Digest>>>,
 }
 
 /// An image fetched from a registry, not yet recorded in the local store.
@@ -301,7 +328,72 @@ impl Images {
             mirrors: RegistryMirrors::default(),
             mirrored: std::sync::Mutex::new(Default::default()),
             documents: std::sync::Mutex::new(Default::default()),
+            engine: tokio::sync::OnceCell::new(),
+            bare_names_in_engine: false,
+            engine_chains: std::sync::Mutex::new(Vec::new()),
         })
+    }
+
+    /// Uses `engine` for `docker-daemon:` images and, with `bare_names`, for bare names
+    /// without `--publish` (see the module docs).
+    #[must_use]
+    pub fn with_engine(mut self, engine: Engine, bare_names: bool) -> Self {
+        self.engine = tokio::sync::OnceCell::new_with(Some(engine));
+        self.bare_names_in_engine = bare_names;
+        self
+    }
+
+    /// Whether bare names without `--publish` mean the engine's images.
+    pub fn bare_names_in_engine(&self) -> bool {
+        self.bare_names_in_engine && !self.publish
+    }
+
+    /// The engine, if connected.
+    pub fn connected_engine(&self) -> Option<&Engine> {
+        self.engine.get()
+    }
+
+    /// The engine: the one given to [`Images::with_engine`], else the one `DOCKER_HOST` or the
+    /// Docker context names, connected on first use.
+    pub async fn engine(&self) -> Result<&Engine, ImageFetchError> {
+        self.engine
+            .get_or_try_init(|| async {
+                let endpoint = EngineEndpoint::from_env()?;
+                Engine::connect(endpoint, EngineOptions::from_env()).await.map_err(ImageFetchError::from)
+            })
+            .await
+    }
+
+    /// Where bare names are read from without `--publish`, for messages: `the Docker daemon at
+    /// unix:///var/run/docker.sock (then the cnbx store)` or `the cnbx store (DIR)`.
+    pub fn local_images(&self) -> String {
+        let store = format!("the cnbx store ({})", self.home.store_dir().display());
+        match self.connected_engine() {
+            Some(engine) if self.bare_names_in_engine() => format!("{} or {store}", engine.describe()),
+            _ => store,
+        }
+    }
+
+    /// The layer chains of the images read from the engine by this command.
+    pub fn engine_chains_read(&self) -> Vec<Vec<Digest>> {
+        lock(&self.engine_chains).clone()
+    }
+
+    /// What to say after "… was not found" for an image at `location`.
+    pub fn not_found_hint(&self, location: &ImageLocation) -> String {
+        match location {
+            ImageLocation::DockerDaemon(_) => match self.connected_engine() {
+                Some(engine) => format!(" in {}; check the name with 'docker images'", engine.describe()),
+                None => " in the container engine; check the name with 'docker images'".to_owned(),
+            },
+            ImageLocation::Name(_) if self.publish => " in its registry; check the name, or push it first".to_owned(),
+            ImageLocation::Name(_) if self.policy == PullPolicy::Never => format!(
+                " in {} and --pull-policy never forbids pulling it; use --pull-policy if-not-present, or an \
+                 oci:<DIR> image",
+                self.local_images()
+            ),
+            _ => format!(" in {} or its registry; check the name", self.local_images()),
+        }
     }
 
     /// Sends every registry access for a name through `mirrors` (see the module docs).
@@ -427,29 +519,180 @@ impl Images {
         Arc::clone(&self.reporter)
     }
 
-    /// Reads the image the user spelled `spelling` (`NAME`, `docker://NAME` or
-    /// `oci:<DIR>[:<TAG>]`, relative paths against `base_dir`) for `platform`. `Ok(None)`
-    /// means it exists nowhere we may look.
+    /// Reads the image the user spelled `spelling` (an [`ImageLocation`]: `NAME`,
+    /// `docker://NAME`, `oci:<DIR>[:<TAG>]`, `docker-archive:<FILE>[:<NAME>]`,
+    /// `docker-daemon:NAME[:TAG]`; relative paths against `base_dir`) for `platform`.
+    /// `Ok(None)` means it exists nowhere we may look.
     pub async fn get(
         &self,
         spelling: &str,
         base_dir: &Path,
         platform: Option<&Platform>,
     ) -> Result<Option<SourceImage>, ImageFetchError> {
-        match ImageLocation::parse(spelling, base_dir)? {
+        let location = ImageLocation::parse(spelling, base_dir)?;
+        self.get_at(&location, spelling, platform).await
+    }
+
+    /// [`Images::get`] of a location already parsed; `spelling` is how the user wrote it.
+    pub async fn get_at(
+        &self,
+        location: &ImageLocation,
+        spelling: &str,
+        platform: Option<&Platform>,
+    ) -> Result<Option<SourceImage>, ImageFetchError> {
+        match location {
             ImageLocation::OciLayout { dir, tag } => {
-                let layout = OciLayout::open(&dir)?;
-                let mut image = layout.read_image(&tag, platform)?;
+                let layout = OciLayout::open(dir)?;
+                let mut image = layout.read_image(tag, platform)?;
                 // A manifest tagged in index.json may carry a platform of its own; the
                 // validator compares it with the config's, as it does for an index entry.
                 if image.index_platform.is_none() {
-                    image.index_platform = layout.resolve(&tag)?.and_then(|d| d.platform);
+                    image.index_platform = layout.resolve(tag)?.and_then(|d| d.platform);
                 }
                 Ok(Some(image))
             }
-            ImageLocation::DockerArchive { .. } => Err(ImageFetchError::WriteOnly(spelling.to_owned())),
-            ImageLocation::DockerDaemon(_) => Err(ImageFetchError::EngineNotSupported(spelling.to_owned())),
-            ImageLocation::Name(reference) => self.get_named(spelling, &reference, platform).await,
+            ImageLocation::DockerArchive { file, reference } => {
+                self.read_archive(file, reference.as_ref(), spelling, platform).await.map(Some)
+            }
+            ImageLocation::DockerDaemon(d) => {
+                let engine = self.engine().await?;
+                self.read_engine_image(engine, d.api_name(), spelling, platform, true).await
+            }
+            ImageLocation::Name(reference) => self.get_named(spelling, reference, platform).await,
+        }
+    }
+
+    /// The places an image read from the engine or an archive goes: the store and the layer
+    /// cache, or for a read-only command its scratch store (the warm path still reads the
+    /// store and the cache).
+    fn read_places(&self) -> Result<(BlobStore, Option<LayerCache>, BlobStore, Option<LayerCache>), ImageFetchError> {
+        let dir = self.home.layer_cache_dir();
+        if self.read_only {
+            return Ok((self.blobs().clone(), Some(LayerCache::at(dir)), self.scratch_blobs()?, None));
+        }
+        let cache = LayerCache::open(&dir).map_err(|source| ImageFetchError::Scratch { dir: dir.clone(), source })?;
+        Ok((self.blobs().clone(), Some(cache.clone()), self.blobs().clone(), Some(cache)))
+    }
+
+    /// The image `name` (as the engine's API takes it) of `engine`, for `platform`; `None`
+    /// when the engine does not have it. One for another platform is the error when
+    /// `strict` (the user named the engine's image, or the policy allows nothing else), else
+    /// counts as absent.
+    async fn read_engine_image(
+        &self,
+        engine: &Engine,
+        name: &str,
+        spelling: &str,
+        platform: Option<&Platform>,
+        strict: bool,
+    ) -> Result<Option<SourceImage>, ImageFetchError> {
+        let Some(found) = engine.inspect(name).await? else { return Ok(None) };
+        if let Some(wanted) = platform
+            && !wanted.matches(&found.platform())
+        {
+            if !strict {
+                return Ok(None);
+            }
+            return Err(ImageFetchError::EnginePlatform {
+                image: spelling.to_owned(),
+                engine: engine.describe(),
+                found: found.platform().to_string(),
+                wanted: wanted.to_string(),
+            });
+        }
+        let (store, cache, export_store, export_cache) = self.read_places()?;
+        let places = ReadPlaces {
+            store: &store,
+            cache: cache.as_ref(),
+            export_store: &export_store,
+            export_cache: export_cache.as_ref(),
+        };
+        self.reporter.debug(&format!("Reading '{spelling}' from {}", engine.describe()));
+        let read = engine.read_inspected(name, found, places, Arc::clone(&self.reporter)).await?;
+        lock(&self.engine_chains).push(read.engine_image.diff_ids.clone());
+        let mut image = read.image;
+        image.display_name = spelling.to_owned();
+        Ok(Some(image))
+    }
+
+    /// The image of the docker-archive `file` (the one tagged `reference`, or the only one),
+    /// for `platform`.
+    async fn read_archive(
+        &self,
+        file: &Path,
+        reference: Option<&ImageRef>,
+        spelling: &str,
+        platform: Option<&Platform>,
+    ) -> Result<SourceImage, ImageFetchError> {
+        let (_, _, store, cache) = self.read_places()?;
+        let (file, reference, reporter) = (file.to_path_buf(), reference.cloned(), Arc::clone(&self.reporter));
+        let read = tokio::task::spawn_blocking(move || {
+            let sink = ArchiveSink { store: &store, cache: cache.as_ref(), reporter: reporter.as_ref() };
+            read_docker_archive(&file, reference.as_ref(), sink)
+        })
+        .await
+        .map_err(|e| ImageFetchError::Scratch { dir: self.home.tmp_dir(), source: std::io::Error::other(e) })?
+        .map_err(|e| ImageFetchError::Archive(Box::new(e)))?;
+        let mut image = read.image;
+        if let Some(wanted) = platform
+            && !wanted.matches(&image.platform())
+        {
+            return Err(ImageError::NoMatchingPlatform {
+                image: spelling.to_owned(),
+                platform: wanted.to_string(),
+                available: image.platform().to_string(),
+            }
+            .into());
+        }
+        image.display_name = spelling.to_owned();
+        Ok(image)
+    }
+
+    /// A bare name's image in the engine, when bare names are the engine's.
+    async fn in_engine(
+        &self,
+        spelling: &str,
+        reference: &ImageRef,
+        platform: Option<&Platform>,
+    ) -> Result<Option<SourceImage>, ImageFetchError> {
+        if !self.bare_names_in_engine() {
+            return Ok(None);
+        }
+        let Some(engine) = self.connected_engine() else { return Ok(None) };
+        let strict = self.policy == PullPolicy::Never;
+        self.read_engine_image(engine, &reference.familiar(), spelling, platform, strict).await
+    }
+
+    /// The image a bare name means in the engine (when bare names are its), for every
+    /// platform: `None` when the engine does not have it or bare names are the cnbx store's.
+    pub async fn engine_image(
+        &self,
+        spelling: &str,
+        reference: &ImageRef,
+    ) -> Result<Option<SourceImage>, ImageFetchError> {
+        self.in_engine(spelling, reference, None).await
+    }
+
+    /// Whether the engine (when bare names are its) has an image named `reference`.
+    pub async fn has_in_engine(&self, reference: &ImageRef) -> bool {
+        match self.connected_engine() {
+            Some(engine) if self.bare_names_in_engine() => {
+                engine.inspect(&reference.familiar()).await.ok().flatten().is_some()
+            }
+            _ => false,
+        }
+    }
+
+    /// The engine's image, else the cnbx store's (see the module docs).
+    async fn local(
+        &self,
+        spelling: &str,
+        reference: &ImageRef,
+        platform: Option<&Platform>,
+    ) -> Result<Option<SourceImage>, ImageFetchError> {
+        match self.in_engine(spelling, reference, platform).await? {
+            Some(image) => Ok(Some(image)),
+            None => self.stored(spelling, reference, platform, None),
         }
     }
 
@@ -463,8 +706,8 @@ impl Images {
             return self.fetch_remote(reference, platform).await;
         }
         match self.policy {
-            PullPolicy::Never => self.stored(spelling, reference, platform, None),
-            PullPolicy::IfNotPresent => match self.stored(spelling, reference, platform, None)? {
+            PullPolicy::Never => self.local(spelling, reference, platform).await,
+            PullPolicy::IfNotPresent => match self.local(spelling, reference, platform).await? {
                 Some(image) => Ok(Some(image)),
                 None => self.fetch_remote(reference, platform).await,
             },
@@ -510,8 +753,8 @@ impl Images {
         platform: Option<&Platform>,
     ) -> Result<Option<SourceImage>, ImageFetchError> {
         if reference.digest().is_some() {
-            // Pinned: the stored copy is the registry's content.
-            return match self.stored(spelling, reference, platform, None)? {
+            // Pinned: the local copy is the registry's content.
+            return match self.local(spelling, reference, platform).await? {
                 Some(image) => Ok(Some(image)),
                 None => self.fetch_remote(reference, platform).await,
             };
@@ -519,12 +762,15 @@ impl Images {
         let document = match self.registry_document(reference).await {
             Ok(Some(document)) => document,
             // As pack does when the registry does not have the name: the local image.
-            Ok(None) => return self.stored(spelling, reference, platform, None),
+            Ok(None) => return self.local(spelling, reference, platform).await,
             Err(ImageFetchError::Registry(e))
-                if matches!(e.kind(), RegistryErrorKind::Connect { .. })
-                    && self.store.layout().resolve(&LocalStore::key(reference)).ok().flatten().is_some() =>
+                if matches!(e.kind(), RegistryErrorKind::Connect { .. }) && self.has_local(reference).await =>
             {
-                return Err(ImageFetchError::Unreachable { image: spelling.to_owned(), source: e });
+                return Err(ImageFetchError::Unreachable {
+                    image: spelling.to_owned(),
+                    local: self.local_images(),
+                    source: e,
+                });
             }
             Err(e) => return Err(e),
         };
@@ -547,6 +793,13 @@ impl Images {
             image.index_platform = index_platform;
         }
         self.keep_fetched(reference, image).await.map(Some)
+    }
+
+    /// Whether the engine (when bare names are its) or the cnbx store has something under
+    /// `reference`.
+    async fn has_local(&self, reference: &ImageRef) -> bool {
+        self.store.layout().resolve(&LocalStore::key(reference)).ok().flatten().is_some()
+            || self.has_in_engine(reference).await
     }
 
     /// Whether every layer of an image read from the local store is there and intact

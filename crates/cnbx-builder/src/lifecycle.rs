@@ -9,6 +9,7 @@ use cnbx_oci::image::BlobSource;
 use cnbx_oci::layer::{ArchiveSource, LayerRecipe, walk_dir};
 use cnbx_oci::progress::ReporterExt;
 use cnbx_oci::tarball::{EntryKind, TarEntry, TarError, TarTime, clean_path};
+use cnbx_refs::ImageLocation;
 
 use crate::assemble::Lifecycle;
 use crate::images::ImageFetchError;
@@ -284,8 +285,7 @@ pub async fn locate_lifecycle(
             let path = download(ctx, &url).await.map_err(|e| offline_hint(&url, e))?;
             (Located::File(path), Naming::Archive)
         }
-        LifecycleSource::Uri(uri) if uri.starts_with("docker:/") => {
-            let name = uri.trim_start_matches("docker://").trim_start_matches("docker:/");
+        LifecycleSource::Uri(uri) if let Some(name) = ImageLocation::strip_docker_scheme(uri) => {
             let image =
                 ctx.images.get(name, ctx.base_dir, None).await.map_err(LifecycleError::Image)?.ok_or_else(|| {
                     LifecycleError::Fetch(format!("Could not parse uri from lifecycle image: image '{name}' not found"))

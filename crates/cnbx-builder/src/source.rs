@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use cnbx_oci::progress::{Reporter, ReporterExt, Task, TaskKind};
 use cnbx_oci::spec::Platform;
+use cnbx_refs::{ImageLocation, Transport};
 use sha2::{Digest as _, Sha256};
 
 use crate::assemble::LayerService;
@@ -181,17 +182,14 @@ pub(crate) async fn locate(ctx: &FetchContext<'_>, uri: &str) -> Result<Located,
     if uri.starts_with("urn:cnb:registry:") {
         return Err(registry_unsupported(uri));
     }
-    if uri.starts_with("oci:") {
+    if matches!(ImageLocation::spelled_transport(uri), Some(Transport::OciLayout | Transport::DockerArchive)) {
         return Ok(Located::Image(uri.to_owned()));
     }
     if has_scheme(uri) {
-        if uri.starts_with("docker:/") {
-            let name = uri.strip_prefix("docker://").unwrap_or(uri);
-            let name = name.strip_prefix("docker://").unwrap_or(name);
-            let name = name.strip_prefix("docker:/").unwrap_or(name);
-            if cnbx_refs::ImageRef::parse(name).is_ok() {
-                return Ok(Located::Image(name.to_owned()));
-            }
+        if let Some(name) = ImageLocation::strip_docker_scheme(uri)
+            && cnbx_refs::ImageRef::parse(name).is_ok()
+        {
+            return Ok(Located::Image(name.to_owned()));
         }
         return uri_to_local(ctx, uri).await;
     }

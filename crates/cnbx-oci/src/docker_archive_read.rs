@@ -101,11 +101,11 @@ pub struct ArchiveReadError {
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveProblem {
     /// The file cannot be opened or read.
-    #[error("{0}")]
-    Io(#[source] io::Error),
+    #[error(transparent)]
+    Io(io::Error),
     /// The tar stream is malformed, truncated, or over a bound (the message never quotes it).
-    #[error("{0}")]
-    Tar(#[source] io::Error),
+    #[error(transparent)]
+    Tar(io::Error),
     /// An entry's header cannot be read (never quoting it).
     #[error(transparent)]
     Entry(crate::tarball::TarError),

@@ -25,7 +25,7 @@ pub mod registry_mirrors;
 pub mod trusted;
 pub mod user_config;
 
-pub use location::{DaemonImage, ImageLocation};
+pub use location::{DaemonImage, ImageLocation, Transport};
 pub use mirrors::Resolution;
 pub use reference::{ImageRef, RefError};
 pub use user_config::{UserConfig, UserConfigError};

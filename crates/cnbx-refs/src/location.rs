@@ -10,7 +10,9 @@
 //! - `docker-daemon:NAME[:TAG|@DIGEST]` and `docker-daemon:sha256:<ID>` →
 //!   [`ImageLocation::DockerDaemon`]: an image in the local container engine (the Docker
 //!   daemon, or Podman's Docker-compatible service), skopeo's spelling.
-//! - `docker://NAME` and `docker:/NAME` are accepted as `NAME` (pack's buildpack URI forms).
+//! - `docker://NAME` and `docker:/NAME` are accepted as `NAME` (pack's buildpack URI forms):
+//!   [`ImageLocation::strip_docker_scheme`] is the one rule every reader of such a URI uses
+//!   (one prefix, taken off once).
 //!
 //! # Choices
 //!
@@ -50,6 +52,34 @@ const DOCKER_DAEMON_PREFIX: &str = "docker-daemon:";
 const UNSUPPORTED_TRANSPORTS: &[&str] = &["oci-archive", "dir", "containers-storage", "ostree", "sif"];
 
 const SUPPORTED: &str = "use NAME, oci:<DIR>[:<TAG>], docker-archive:<FILE>[:<NAME>] or docker-daemon:NAME[:TAG]";
+
+/// pack's prefixes of an image name in a URI, longest first.
+const DOCKER_SCHEMES: [&str; 2] = ["docker://", "docker:/"];
+
+/// The kind of an image location, for messages and decisions that depend on the kind only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// A registry name (`NAME`, `docker://NAME`).
+    Name,
+    /// `oci:`.
+    OciLayout,
+    /// `docker-archive:`.
+    DockerArchive,
+    /// `docker-daemon:`.
+    DockerDaemon,
+}
+
+impl Transport {
+    /// What it is, for messages: `an oci: layout`, `a docker-archive`, ….
+    pub fn noun(self) -> &'static str {
+        match self {
+            Self::Name => "a registry image",
+            Self::OciLayout => "an oci: layout",
+            Self::DockerArchive => "a docker-archive",
+            Self::DockerDaemon => "an image in the container engine (docker-daemon:)",
+        }
+    }
+}
 
 /// An image in the local container engine, as `docker-daemon:` names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,7 +201,7 @@ impl ImageLocation {
             return ImageRef::parse(rest).map(|r| Self::DockerDaemon(DaemonImage::Reference(r)));
         }
 
-        if let Some(name) = s.strip_prefix("docker://").or_else(|| s.strip_prefix("docker:/")) {
+        if let Some(name) = Self::strip_docker_scheme(s) {
             return ImageRef::parse(name).map(Self::Name);
         }
 
@@ -191,6 +221,39 @@ impl ImageLocation {
                 e
             }
         })
+    }
+
+    /// The name after pack's `docker://` or `docker:/` prefix, when `s` has one: the one rule
+    /// for that prefix (taken off once), whoever reads the spelling.
+    pub fn strip_docker_scheme(s: &str) -> Option<&str> {
+        DOCKER_SCHEMES.iter().find_map(|p| s.strip_prefix(p))
+    }
+
+    /// The transport `s` is spelled with, judged from its prefix alone (`None`: no transport
+    /// prefix, so a plain name or something that is not a location at all). `docker://` and
+    /// `docker:/` are [`Transport::Name`].
+    pub fn spelled_transport(s: &str) -> Option<Transport> {
+        if s.starts_with(OCI_PREFIX) {
+            Some(Transport::OciLayout)
+        } else if s.starts_with(DOCKER_ARCHIVE_PREFIX) {
+            Some(Transport::DockerArchive)
+        } else if s.starts_with(DOCKER_DAEMON_PREFIX) {
+            Some(Transport::DockerDaemon)
+        } else if Self::strip_docker_scheme(s).is_some() {
+            Some(Transport::Name)
+        } else {
+            None
+        }
+    }
+
+    /// Its transport.
+    pub fn transport(&self) -> Transport {
+        match self {
+            Self::Name(_) => Transport::Name,
+            Self::OciLayout { .. } => Transport::OciLayout,
+            Self::DockerArchive { .. } => Transport::DockerArchive,
+            Self::DockerDaemon(_) => Transport::DockerDaemon,
+        }
     }
 
     /// The registry reference, for [`ImageLocation::Name`].
@@ -340,6 +403,21 @@ mod tests {
             let got = ImageLocation::parse(input, base).unwrap_or_else(|e| panic!("{input}: {e}"));
             assert_eq!(got, expected, "{input}");
         }
+    }
+
+    #[test]
+    fn the_docker_scheme_is_taken_off_once() {
+        assert_eq!(ImageLocation::strip_docker_scheme("docker://a/b:1"), Some("a/b:1"));
+        assert_eq!(ImageLocation::strip_docker_scheme("docker:/a/b"), Some("a/b"));
+        assert_eq!(ImageLocation::strip_docker_scheme("docker://docker://a"), Some("docker://a"));
+        assert_eq!(ImageLocation::strip_docker_scheme("docker:a"), None);
+        assert!(ImageLocation::parse("docker://docker://a", Path::new("/")).is_err());
+        let spelled = |s| ImageLocation::spelled_transport(s);
+        assert_eq!(spelled("oci:x"), Some(Transport::OciLayout));
+        assert_eq!(spelled("docker-archive:x"), Some(Transport::DockerArchive));
+        assert_eq!(spelled("docker-daemon:x"), Some(Transport::DockerDaemon));
+        assert_eq!(spelled("docker://x"), Some(Transport::Name));
+        assert_eq!(spelled("x:1"), None);
     }
 
     #[test]

@@ -195,6 +195,9 @@ pub(crate) struct CheckArgs {
     /// Talk plain HTTP to this registry (repeatable; HOST[:PORT]); loopback registries always are
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]", action = clap::ArgAction::Append)]
     pub(crate) insecure_registries: Vec<String>,
+
+    #[command(flatten)]
+    pub(crate) local: LocalArgs,
 }
 
 /// `cnbx store` subcommands.
@@ -308,6 +311,31 @@ pub(crate) struct DiffArgs {
     /// Talk plain HTTP to this registry (repeatable; HOST[:PORT]); loopback registries always are
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]", action = clap::ArgAction::Append)]
     pub(crate) insecure_registries: Vec<String>,
+
+    #[command(flatten)]
+    pub(crate) local: LocalArgs,
+}
+
+/// Where bare image names live without --publish (`--local`, `CNBX_LOCAL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Local {
+    /// The container engine when one answers (DOCKER_HOST, the Docker context, else
+    /// /var/run/docker.sock), else the cnbx store
+    Auto,
+    /// The container engine; an error when none answers
+    Engine,
+    /// The cnbx store (CNBX_HOME/store), never the engine
+    Store,
+}
+
+/// `--local`, shared by the commands that read or write bare names.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct LocalArgs {
+    /// Where bare image names are without --publish: the container engine (Docker or
+    /// Podman) when one answers, as with pack, else the cnbx store; `engine` or `store`
+    /// forces one
+    #[arg(long, value_enum, value_name = "WHERE", env = "CNBX_LOCAL", default_value_t = Local::Auto)]
+    pub(crate) local: Local,
 }
 
 /// How to fetch images that may already be in the local store.
@@ -399,6 +427,9 @@ pub(crate) struct CreateArgs {
     /// Output format of --dry-run
     #[arg(short, long, value_enum, value_name = "FORMAT", requires = "dry_run")]
     pub(crate) output: Option<ReportFormat>,
+
+    #[command(flatten)]
+    pub(crate) local: LocalArgs,
 }
 
 /// Output formats of `builder inspect`.
@@ -431,6 +462,9 @@ pub(crate) struct InspectArgs {
     /// Talk plain HTTP to this registry (repeatable; HOST[:PORT])
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]", action = clap::ArgAction::Append)]
     pub(crate) insecure_registries: Vec<String>,
+
+    #[command(flatten)]
+    pub(crate) local: LocalArgs,
 }
 
 /// Output formats of `builder run-image`.
@@ -463,6 +497,9 @@ pub(crate) struct RunImageArgs {
     /// Talk plain HTTP to this registry (repeatable; HOST[:PORT])
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]", action = clap::ArgAction::Append)]
     pub(crate) insecure_registries: Vec<String>,
+
+    #[command(flatten)]
+    pub(crate) local: LocalArgs,
 }
 
 #[derive(Debug, Subcommand)]

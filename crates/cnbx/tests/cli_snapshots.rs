@@ -290,6 +290,11 @@ fn demo_prints_no_warning() {
         .arg(&home)
         .env_remove("CNBX_HOME")
         .env("PACK_HOME", env.pack.path())
+        // As on a machine without a container engine (`make demo` must work there): the
+        // builder goes into the cnbx store, and the create says so.
+        .env("DOCKER_HOST", format!("unix://{}/no-engine.sock", env.work.path().display()))
+        .env_remove("DOCKER_CONTEXT")
+        .env_remove("CNBX_LOCAL")
         .env_remove("NO_COLOR")
         .current_dir(env.work.path())
         .output()

@@ -63,7 +63,10 @@ fn example_builder_has_packs_layout_files_owners_and_labels() {
     );
     assert_ok(&env, &out);
     assert!(
-        stdout(&out).starts_with("Successfully created builder image 'oci:out:latest' (sha256:"),
+        stdout(&out).starts_with(&format!(
+            "Successfully created builder image 'oci:out:latest' into the OCI layout {} (sha256:",
+            env.work.path().join("out").display()
+        )),
         "{}",
         stdout(&out)
     );

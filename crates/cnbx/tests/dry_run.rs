@@ -24,6 +24,7 @@ struct DryRunJson {
     status: String,
     destination: String,
     destination_kind: String,
+    into: String,
     digest: Option<String>,
     error: Option<String>,
     summary: Counts,
@@ -43,6 +44,7 @@ struct Counts {
     mount: usize,
     upload: usize,
     write: usize,
+    load: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,7 +85,11 @@ fn is_digest(d: &str) -> bool {
 fn check_schema(doc: &DryRunJson) {
     assert_eq!(doc.schema_version, 1);
     assert!(["would-create", "up-to-date", "would-fail"].contains(&doc.status.as_str()), "{doc:?}");
-    assert!(["store", "layout", "docker-archive", "registry"].contains(&doc.destination_kind.as_str()), "{doc:?}");
+    assert!(
+        ["store", "engine", "layout", "docker-archive", "registry"].contains(&doc.destination_kind.as_str()),
+        "{doc:?}"
+    );
+    assert!(doc.into.starts_with("into ") || doc.into.starts_with("to the registry "), "{doc:?}");
     assert_eq!(doc.status == "would-fail", doc.error.is_some(), "{doc:?}");
     assert_eq!(doc.status == "up-to-date", !doc.names.is_empty() && doc.names.iter().all(|n| n.up_to_date), "{doc:?}");
     let mut counts = BTreeMap::<&str, usize>::new();
@@ -95,7 +101,7 @@ fn check_schema(doc: &DryRunJson) {
         }
         for l in &t.layers {
             assert!(["base", "cache", "package", "build"].contains(&l.source.as_str()), "{l:?}");
-            assert!(["exists", "mount", "upload", "write"].contains(&l.action.as_str()), "{l:?}");
+            assert!(["exists", "mount", "upload", "write", "load"].contains(&l.action.as_str()), "{l:?}");
             assert!(!l.holds.is_empty());
             let known = l.source != "build";
             assert_eq!(l.diff_id.is_some(), known, "{l:?}");
@@ -110,7 +116,10 @@ fn check_schema(doc: &DryRunJson) {
     let n = |k: &str| counts.get(k).copied().unwrap_or(0);
     assert_eq!(s.layers, doc.targets.iter().map(|t| t.layers.len()).sum::<usize>());
     assert_eq!((s.base, s.cache, s.package, s.build), (n("base"), n("cache"), n("package"), n("build")));
-    assert_eq!((s.exists, s.mount, s.upload, s.write), (n("exists"), n("mount"), n("upload"), n("write")));
+    assert_eq!(
+        (s.exists, s.mount, s.upload, s.write, s.load),
+        (n("exists"), n("mount"), n("upload"), n("write"), n("load"))
+    );
     for name in &doc.names {
         assert!(name.wants.iter().chain(&name.holds).all(|d| is_digest(d)), "{name:?}");
         assert!(!name.name.is_empty());

@@ -98,7 +98,7 @@ fn every_builder_toml_parses_and_templates_name_their_placeholder() {
         let found = placeholders(&text);
         if found.is_empty() {
             assert!(
-                error.starts_with("ERROR: build image '") && error.contains("' was not found in the local store"),
+                error.starts_with("ERROR: build image '") && error.contains("' was not found in the cnbx store"),
                 "{}: {stderr}",
                 path.display()
             );

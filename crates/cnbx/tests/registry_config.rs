@@ -221,7 +221,8 @@ fn pull_policy_always_fails_clearly_when_the_registry_is_gone() {
     assert!(
         text.contains(&format!(
             "cannot check '{host}/build:jammy' on its registry, as --pull-policy always (pack's default) requires; the \
-             local store has a copy, which --pull-policy if-not-present uses"
+             cnbx store ({}) has a copy, which --pull-policy if-not-present uses",
+            env.home.path().join("store").display()
         )),
         "{text}"
     );

@@ -7,7 +7,6 @@
 //! not read the base layers again.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use cnbx_model::LifecycleDescriptor;
 use cnbx_oci::image::SourceImage;
@@ -16,6 +15,7 @@ use cnbx_oci::registry::{ConnectHint, RegistryErrorKind};
 use cnbx_oci::spec::Platform;
 use cnbx_validate::{Finding, ImageFacts, Level, Options, PlatformApi, Role};
 
+use super::plan::ImageSpec;
 use super::{CreateError, CreateRequest};
 use crate::assemble::Module;
 use crate::base_layers::BaseLayersError;
@@ -26,30 +26,19 @@ use crate::validation::{self, FileSystems, RunGroup, RunImages, StoredFinding, f
 pub(super) async fn fetch_required(
     images: &Images,
     role: &'static str,
-    spelling: &str,
-    base_dir: &Path,
+    spec: &ImageSpec,
     platform: Option<&Platform>,
 ) -> Result<SourceImage, CreateError> {
-    let image = images.get(spelling, base_dir, platform).await.map_err(|e| CreateError::Fetch {
+    let image = images.get_at(&spec.location, &spec.shown, platform).await.map_err(|e| CreateError::Fetch {
         role,
-        image: spelling.to_owned(),
+        image: spec.shown.clone(),
         source: Box::new(e),
     })?;
-    image.ok_or_else(|| CreateError::NotFound { role, image: spelling.to_owned(), hint: not_found_hint(images) })
-}
-
-fn not_found_hint(images: &Images) -> String {
-    if images.publish() {
-        " in its registry; check the name, or push it first".to_owned()
-    } else if images.policy() == crate::images::PullPolicy::Never {
-        format!(
-            " in the local store ({}) and --pull-policy never forbids pulling it; use --pull-policy if-not-present, \
-             or an oci:<DIR> image",
-            images.home().store_dir().display()
-        )
-    } else {
-        " in the local store or its registry; check the name".to_owned()
-    }
+    image.ok_or_else(|| CreateError::NotFound {
+        role,
+        image: spec.shown.clone(),
+        hint: images.not_found_hint(&spec.location),
+    })
 }
 
 pub(super) fn platform_api_for(lifecycle: &LifecycleDescriptor) -> PlatformApi {

@@ -21,20 +21,18 @@
 //! digest the destination's name would point at is computed and compared with what each name
 //! holds now: the same digest everywhere means there is nothing to do.
 
+use cnbx_oci::Digest;
 use cnbx_oci::image::{ImageToWrite, build_index};
 use cnbx_oci::layout::LayoutError;
 use cnbx_oci::registry::RegistryError;
 use cnbx_oci::spec::Platform;
-use cnbx_oci::store::LocalStore;
-use cnbx_oci::{BlobSource, Digest, OciLayout};
-use cnbx_refs::ImageRef;
 use cnbx_validate::Finding;
 
-use super::plan::{Mode, Plan, TargetPlan};
-use super::write::{Destination, suffixed};
+use super::destination::{Destination, DestinationKind};
+use super::plan::{Mode, Plan, Planned, TargetPlan};
 use super::{CreateError, CreateRequest, assemble};
 use crate::assemble::Module;
-use crate::images::Images;
+use crate::images::{ImageFetchError, Images};
 
 /// Where a layer would come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +70,8 @@ pub enum LayerAction {
     Upload,
     /// A write into the local store, the layout or the archive.
     Write,
+    /// Sent in the load into the container engine (which does not hold it).
+    Load,
 }
 
 impl LayerAction {
@@ -82,6 +82,7 @@ impl LayerAction {
             Self::Mount => "mount",
             Self::Upload => "upload",
             Self::Write => "write",
+            Self::Load => "load",
         }
     }
 }
@@ -132,6 +133,7 @@ pub struct NamePlan {
     /// What it would point at, when every layer is known.
     pub wants: Option<Digest>,
     /// What it points at now (`None`: nothing, or a docker-archive, which is always written).
+    /// In the container engine, `wants` and `holds` are image IDs.
     pub holds: Option<Digest>,
 }
 
@@ -142,31 +144,6 @@ impl NamePlan {
     }
 }
 
-/// The kind of destination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DestinationKind {
-    /// The local store.
-    Store,
-    /// An OCI layout.
-    Layout,
-    /// A docker-archive.
-    Archive,
-    /// A registry (`--publish`).
-    Registry,
-}
-
-impl DestinationKind {
-    /// How reports name it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Store => "store",
-            Self::Layout => "layout",
-            Self::Archive => "docker-archive",
-            Self::Registry => "registry",
-        }
-    }
-}
-
 /// What `builder create` would do.
 #[derive(Debug)]
 pub struct DryRun {
@@ -174,6 +151,8 @@ pub struct DryRun {
     pub destination: String,
     /// Its kind.
     pub kind: DestinationKind,
+    /// Where that is (`into the cnbx store (DIR)`, `into the Docker daemon at …`).
+    pub into: String,
     /// The targets planned (up to the one whose validation failed, if one did).
     pub targets: Vec<TargetDryRun>,
     /// The digest the destination's name would point at, when every layer is known.
@@ -213,6 +192,12 @@ pub enum DryRunError {
         #[source]
         source: Box<RegistryError>,
     },
+    /// The container engine could not be asked.
+    #[error(transparent)]
+    Engine {
+        /// Why.
+        source: Box<ImageFetchError>,
+    },
     /// A dry run was asked of images that may be written.
     #[error("a dry run needs read-only images (Images::read_only)")]
     NotReadOnly,
@@ -233,15 +218,10 @@ pub async fn dry_run(images: &Images, request: &CreateRequest) -> Result<DryRun,
         return Err(DryRunError::NotReadOnly.into());
     }
     let plan = Plan::resolve(images, request, Mode::DryRun)?;
-    let kind = match plan.destination {
-        Destination::Store(_) => DestinationKind::Store,
-        Destination::Layout { .. } => DestinationKind::Layout,
-        Destination::Archive { .. } => DestinationKind::Archive,
-        Destination::Registry(_) => DestinationKind::Registry,
-    };
     let mut report = DryRun {
-        destination: request.destination.clone(),
-        kind,
+        destination: plan.shown_destination.clone(),
+        kind: plan.destination.kind(),
+        into: plan.destination.place(images),
         targets: Vec::new(),
         digest: None,
         names: Vec::new(),
@@ -249,22 +229,27 @@ pub async fn dry_run(images: &Images, request: &CreateRequest) -> Result<DryRun,
     };
     let mut built = Vec::new();
     for platform in plan.platforms() {
-        let target = plan.target(platform.as_ref()).await;
-        let (validated_for, findings) = plan.take_validation().unwrap_or_default();
-        let target = match target {
-            Ok(target) => target,
-            Err(failure @ CreateError::Validation(_)) => {
-                let platform = platform.unwrap_or(validated_for);
+        let target = match plan.target(platform.as_ref()).await? {
+            Planned::Ready(target) => target,
+            Planned::Refused { platform, failure } => {
+                let findings = match failure.as_ref() {
+                    CreateError::Validation(findings) => findings.clone(),
+                    _ => Vec::new(),
+                };
                 report.targets.push(TargetDryRun { platform, findings, layers: Vec::new(), manifest: None });
-                report.failure = Some(failure);
+                report.failure = Some(*failure);
                 return Ok(report);
             }
-            Err(e) => return Err(e),
         };
         let image = assemble(&plan, &target)?;
         let layers = describe_layers(&plan, &target, &image);
         let known = layers.iter().all(|l| l.known.is_some());
-        let manifest = known.then(|| image.manifest().digest);
+        // The engine names an image by its ID, the digest of its config.
+        let manifest = known.then(|| match plan.destination.kind() {
+            DestinationKind::Engine => image.config.digest.clone(),
+            _ => image.manifest().digest,
+        });
+        let findings = target.findings.clone();
         report.targets.push(TargetDryRun { platform: target.platform.clone(), findings, layers, manifest });
         built.push(image);
     }
@@ -334,60 +319,13 @@ async fn actions(
     targets: &mut [TargetDryRun],
 ) -> Result<(), CreateError> {
     for (target, image) in targets.iter_mut().zip(built) {
-        let present: Vec<bool> = match destination {
-            Destination::Store(_) => target
-                .layers
-                .iter()
-                .map(|l| l.known.as_ref().is_some_and(|k| images.blobs().contains(&k.digest)))
-                .collect(),
-            Destination::Layout { dir, .. } => {
-                let layout = open_layout(dir, &dir.display().to_string())?;
-                let has = |k: &KnownLayer| layout.as_ref().is_some_and(|l| l.blobs().contains(&k.digest));
-                target.layers.iter().map(|l| l.known.as_ref().is_some_and(has)).collect()
-            }
-            Destination::Archive { .. } => vec![false; target.layers.len()],
-            Destination::Registry(reference) => {
-                let digests: Vec<Digest> =
-                    target.layers.iter().filter_map(|l| l.known.as_ref().map(|k| k.digest.clone())).collect();
-                let mut answers = images
-                    .registry()
-                    .blobs_present(reference, &digests)
-                    .await
-                    .map_err(|e| registry_err(reference, e))?
-                    .into_iter();
-                target.layers.iter().map(|l| l.known.is_some() && answers.next().unwrap_or(false)).collect()
-            }
-        };
+        let known: Vec<Option<&KnownLayer>> = target.layers.iter().map(|l| l.known.as_ref()).collect();
+        let present = destination.present(images, &known).await?;
         for ((layer, present), blob) in target.layers.iter_mut().zip(present).zip(&image.layers) {
-            layer.action = match destination {
-                _ if present => LayerAction::Exists,
-                Destination::Registry(reference) => match &blob.source {
-                    BlobSource::Registry(from)
-                        if layer.known.is_some()
-                            && from.registry() == reference.registry()
-                            && from.repository() != reference.repository() =>
-                    {
-                        LayerAction::Mount
-                    }
-                    _ => LayerAction::Upload,
-                },
-                _ => LayerAction::Write,
-            };
+            layer.action = destination.action(present, &blob.source, layer.known.is_some());
         }
     }
     Ok(())
-}
-
-fn registry_err(reference: &ImageRef, e: RegistryError) -> DryRunError {
-    DryRunError::Registry { name: reference.to_string(), source: Box::new(e) }
-}
-
-/// The layout at `dir` if there is one (nothing is created).
-fn open_layout(dir: &std::path::Path, name: &str) -> Result<Option<OciLayout>, DryRunError> {
-    if !dir.join("oci-layout").exists() {
-        return Ok(None);
-    }
-    OciLayout::open(dir).map(Some).map_err(|e| DryRunError::Layout { name: name.to_owned(), source: Box::new(e) })
 }
 
 /// Every name the builder would be written under (the destination, per-target names with
@@ -395,48 +333,26 @@ fn open_layout(dir: &std::path::Path, name: &str) -> Result<Option<OciLayout>, D
 /// points at now.
 async fn names(images: &Images, plan: &Plan<'_>, report: &DryRun) -> Result<Vec<NamePlan>, CreateError> {
     let request = plan.request;
-    let mut wanted: Vec<(Destination, String, Option<Digest>)> =
-        vec![(plan.destination.clone(), request.destination.clone(), report.digest.clone())];
-    if let (Destination::Registry(reference), true, [_, _, ..]) =
-        (&plan.destination, request.append_image_name_suffix, plan.targets)
-    {
+    let mut per_target = Vec::new();
+    if request.append_image_name_suffix && plan.targets.len() > 1 {
         for (target, t) in plan.targets.iter().zip(&report.targets) {
-            let named = suffixed(reference, target)?;
-            let text = named.to_string();
-            wanted.push((Destination::Registry(named), text, t.manifest.clone()));
+            if let Some(named) = plan.destination.per_target(target)? {
+                per_target.push((named, t.manifest.clone()));
+            }
         }
     }
-    for tag in &plan.tags {
-        let extra = match plan.destination {
-            Destination::Registry(_) => Destination::Registry(tag.clone()),
-            _ => Destination::Store(tag.clone()),
-        };
-        wanted.push((extra, tag.original().to_owned(), report.digest.clone()));
+    let mut wanted: Vec<(&Destination, String, Option<Digest>)> =
+        vec![(&plan.destination, plan.shown_destination.clone(), report.digest.clone())];
+    for (named, wants) in &per_target {
+        wanted.push((named, named.name(), wants.clone()));
+    }
+    for (tag, shown) in plan.tags.iter().zip(&request.tags) {
+        wanted.push((tag, shown.clone(), report.digest.clone()));
     }
     let mut out = Vec::with_capacity(wanted.len());
     for (destination, name, wants) in wanted {
-        let holds = holds(images, &destination, &name).await?;
+        let holds = destination.holds(images).await?;
         out.push(NamePlan { name, wants, holds });
     }
     Ok(out)
-}
-
-/// What `destination` holds now, by digest.
-async fn holds(images: &Images, destination: &Destination, name: &str) -> Result<Option<Digest>, DryRunError> {
-    let layout_err = |e| DryRunError::Layout { name: name.to_owned(), source: Box::new(e) };
-    match destination {
-        Destination::Store(reference) => {
-            let entry = images.store().layout().resolve(&LocalStore::key(reference)).map_err(layout_err)?;
-            Ok(entry.map(|d| d.digest))
-        }
-        Destination::Layout { dir, tag } => match open_layout(dir, name)? {
-            Some(layout) => Ok(layout.resolve(tag).map_err(layout_err)?.map(|d| d.digest)),
-            None => Ok(None),
-        },
-        Destination::Archive { .. } => Ok(None),
-        Destination::Registry(reference) => {
-            let document = images.registry().fetch_document(reference).await.map_err(|e| registry_err(reference, e))?;
-            Ok(document.map(|bytes| Digest::of(&bytes)))
-        }
-    }
 }

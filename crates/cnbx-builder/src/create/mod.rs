@@ -22,6 +22,7 @@
 //! the create would do.
 
 mod base;
+mod destination;
 mod dry_run;
 mod plan;
 mod write;
@@ -45,9 +46,9 @@ use crate::images::{ImageFetchError, Images};
 use crate::labels::{CreatorMetadata, LabelError};
 use crate::lifecycle::LifecycleError;
 use crate::modules::ModuleError;
+pub use destination::DestinationKind;
 pub use dry_run::{
-    DestinationKind, DryRun, DryRunError, KnownLayer, LayerAction, LayerPlan, LayerSource, NamePlan, TargetDryRun,
-    dry_run,
+    DryRun, DryRunError, KnownLayer, LayerAction, LayerPlan, LayerSource, NamePlan, TargetDryRun, dry_run,
 };
 pub use write::WriteError;
 
@@ -58,7 +59,8 @@ pub const CREATOR_NAME: &str = "cnbx";
 #[derive(Debug, Clone)]
 pub struct CreateRequest {
     /// The destination as the user spelled it (`NAME`, `oci:<DIR>[:<TAG>]`,
-    /// `docker-archive:<FILE>[:<REF>]`).
+    /// `docker-archive:<FILE>[:<REF>]`, `docker-daemon:NAME[:TAG]`); a bare name goes to the
+    /// container engine when the [`Images`] send bare names there, else to the cnbx store.
     pub destination: String,
     /// The directory relative destinations are resolved against.
     pub cwd: PathBuf,
@@ -96,9 +98,17 @@ pub struct CreateRequest {
 /// What was created.
 #[derive(Debug, Clone)]
 pub struct Created {
-    /// Where it was written, for messages.
+    /// Where it was written, as the user wrote it.
     pub destination: String,
-    /// The digest of the manifest (one platform) or index (several) the name points at.
+    /// The kind of place.
+    pub kind: DestinationKind,
+    /// Where that is, for messages: `into the cnbx store (DIR)`, `into the Docker daemon at
+    /// unix:///var/run/docker.sock`, ….
+    pub into: String,
+    /// What to do next with it (the CLI's closing tip).
+    pub tip: String,
+    /// The digest of the manifest (one platform) or index (several) the name points at; in the
+    /// container engine, the image ID.
     pub digest: Digest,
     /// The platforms, in target order.
     pub platforms: Vec<Platform>,
@@ -244,9 +254,9 @@ impl From<WriteError> for CreateError {
 /// builds or downloads again what was evicted.
 pub async fn create(images: &Images, request: &CreateRequest) -> Result<Created, CreateError> {
     match create_as(images, request, plan::Mode::Create).await? {
-        Attempt::Done(created) => Ok(created),
+        Attempt::Done(created) => Ok(*created),
         Attempt::FoundCorruptLayers => match create_as(images, request, plan::Mode::CreateHashingCache).await? {
-            Attempt::Done(created) => Ok(created),
+            Attempt::Done(created) => Ok(*created),
             Attempt::FoundCorruptLayers => unreachable!("a create hashing the cache never asks to start again"),
         },
     }
@@ -254,7 +264,7 @@ pub async fn create(images: &Images, request: &CreateRequest) -> Result<Created,
 
 /// How one attempt at a create ended (see [`create`]).
 enum Attempt {
-    Done(Created),
+    Done(Box<Created>),
     FoundCorruptLayers,
 }
 
@@ -262,12 +272,14 @@ async fn create_as(images: &Images, request: &CreateRequest, mode: plan::Mode) -
     let plan = plan::Plan::resolve(images, request, mode)?;
     let mut built = Vec::new();
     for platform in plan.platforms() {
-        let target = plan.target(platform.as_ref()).await?;
+        let target = match plan.target(platform.as_ref()).await? {
+            plan::Planned::Ready(target) => target,
+            plan::Planned::Refused { failure, .. } => return Err(*failure),
+        };
         built.push(assemble(&plan, &target)?);
     }
     let platforms = built.iter().map(|i| i.platform.clone()).collect();
-    let written = write::write_all(images, request, &plan.destination, &plan.tags, plan.targets, &built).await;
-    let (digest, push) = match written {
+    let (digest, push) = match write::write_all(&plan, &built).await {
         Ok(written) => written,
         Err(_) if plan.reuse_check == ReuseCheck::OnUse && evicted_any(images, &built) => {
             return Ok(Attempt::FoundCorruptLayers);
@@ -280,7 +292,15 @@ async fn create_as(images: &Images, request: &CreateRequest, mode: plan::Mode) -
             cnbx_fs::error_chain(&e)
         ));
     }
-    Ok(Attempt::Done(Created { destination: request.destination.clone(), digest, platforms, push }))
+    Ok(Attempt::Done(Box::new(Created {
+        destination: plan.shown_destination.clone(),
+        kind: plan.destination.kind(),
+        into: plan.destination.place(images),
+        tip: plan.destination.tip(&plan.shown_destination),
+        digest,
+        platforms,
+        push,
+    })))
 }
 
 /// Checks every layer of `built` that comes from the local store (hashing those this process

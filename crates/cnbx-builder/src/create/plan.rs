@@ -1,43 +1,57 @@
 //! The first stage of `builder create`: everything decided and checked before anything is
 //! written.
 //!
-//! [`Plan::resolve`] checks the request (builder.toml's rules, template placeholders, run
-//! image names, the destination and `--tag`s, the targets) and opens the layer service.
-//! [`Plan::target`] then resolves one target: the build image and its checks, the lifecycle
-//! (its layer is built on a blocking thread while the rest goes on), the run images and
-//! mirrors, the buildpacks and extensions (their layers built in parallel), the base images
-//! against the platform spec ([`super::base`]), the modules against the lifecycle and the
-//! build image, and the orders. The result, a [`TargetPlan`], holds every part of the target's
-//! builder image for [`crate::assemble::builder_image`].
+//! [`Plan::resolve`] finishes resolving the request before any work starts: builder.toml's
+//! rules and template placeholders, the run image names, the destination and the `--tag`s
+//! ([`Destination`]), the targets, the build image's location, the lifecycle's source; it
+//! opens the layer service. Nothing after it reads the request's spellings again.
+//!
+//! [`Plan::target`] then resolves one target in named steps:
+//!
+//! 1. [`Plan::build_image`]: the build image, its OS, the `--label`s applied to its labels,
+//!    the stack id;
+//! 2. [`Plan::lifecycle`]: the lifecycle, whose layer is built on a blocking thread while the
+//!    rest goes on;
+//! 3. [`fetch_run_images`]: the run images and mirrors;
+//! 4. [`Plan::modules`]: the buildpacks and extensions (their layers built in parallel), with
+//!    the base images' layers read meanwhile;
+//! 5. [`Plan::validate`]: the base images against the platform spec ([`super::base`]);
+//! 6. [`Plan::check_modules`]: the modules against the lifecycle and the build image;
+//! 7. [`orders`]: the orders.
+//!
+//! The result, a [`Planned`], is either every part of the target's builder image for
+//! [`crate::assemble::builder_image`] with the validation's findings, or the validation's
+//! refusal with its findings and platform: a dry run reports either, a create goes on or stops.
 //!
 //! A dry run ([`Mode::DryRun`]) plans the same way with a [planning](LayerService::planning)
-//! layer service, which builds nothing, and keeps the findings of each target's validation
-//! for its report instead of printing them.
+//! layer service, which builds nothing, and does not print the findings (its report holds
+//! them).
 //!
 //! A create checks a cached layer before it reuses it. When the destination reads every
-//! layer it is given through a check of its digest anyway (an `oci:` layout, a
-//! docker-archive, a registry: see [`Destination::checks_what_it_reads`]), that read is the
-//! check, and the cache only makes sure the blob is there with its size
-//! ([`ReuseCheck::OnUse`]): a warm create reads each reused layer once instead of twice. If
-//! the write then finds a blob corrupt, [`super::create`] checks the layers, evicts what is
-//! wrong and plans again with [`Mode::CreateHashingCache`].
+//! layer it is given through a check of its digest anyway (see
+//! [`Destination::checks_what_it_reads`]), that read is the check, and the cache only makes
+//! sure the blob is there with its size ([`ReuseCheck::OnUse`]): a warm create reads each
+//! reused layer once instead of twice. If the write then finds a blob corrupt,
+//! [`super::create`] checks the layers, evicts what is wrong and plans again with
+//! [`Mode::CreateHashingCache`].
 
 use cnbx_model::{ApiVersion, LifecycleSource, ModuleKind, OrderEntry, Target};
+use cnbx_oci::image::SourceImage;
 use cnbx_oci::progress::ReporterExt;
 use cnbx_oci::spec::Platform;
 use cnbx_oci::{LayerCache, ReuseCheck};
-use cnbx_refs::ImageRef;
-use cnbx_validate::Options;
+use cnbx_refs::{ImageLocation, ImageRef, Transport};
+use cnbx_validate::{Finding, ImageFacts, Options};
 
 use super::base::{
     BaseImages, fetch_required, fetch_run_images, legacy_stacks_required, platform_api_for, validate_base_images,
 };
-use super::write::Destination;
+use super::destination::Destination;
 use super::{CreateError, CreateRequest};
 use crate::assemble::{BuildBase, LayerService, Lifecycle, Module, Orders};
 use crate::images::Images;
 use crate::labels;
-use crate::lifecycle::locate_lifecycle;
+use crate::lifecycle::{PendingLifecycle, locate_lifecycle};
 use crate::modules::{BuildImageFacts, fetch_modules, resolve_order, resolve_system, validate_modules_with};
 use crate::source::FetchContext;
 use crate::validation::{FileSystems, facts_of};
@@ -54,22 +68,32 @@ pub(crate) enum Mode {
     CreateHashingCache,
 }
 
+/// An image named by the request, resolved: where it is, and how the user wrote it (for
+/// messages).
+#[derive(Debug, Clone)]
+pub(crate) struct ImageSpec {
+    pub(crate) location: ImageLocation,
+    pub(crate) shown: String,
+}
+
 /// What `builder create` does, decided before any target is resolved.
 pub(crate) struct Plan<'a> {
     pub(crate) images: &'a Images,
     pub(crate) request: &'a CreateRequest,
+    /// Where the builder goes, and the destination as the user wrote it (for messages).
     pub(crate) destination: Destination,
-    pub(crate) tags: Vec<ImageRef>,
+    pub(crate) shown_destination: String,
+    /// Where each `--tag` goes.
+    pub(crate) tags: Vec<Destination>,
     /// `--target`s, else `[[targets]]`; empty means the build image's platform.
     pub(crate) targets: &'a [Target],
+    /// The build image.
+    pub(crate) build_image: ImageSpec,
     pub(crate) layers: LayerService,
     /// How the layer cache checks a blob before a hit (see the module docs).
     pub(crate) reuse_check: ReuseCheck,
     lifecycle: LifecycleSource,
     dry_run: bool,
-    /// A dry run's last validation of the base images: the target's platform and the
-    /// findings (a create reports them as it goes, and keeps none).
-    validation: std::sync::Mutex<Option<(Platform, Vec<cnbx_validate::Finding>)>>,
 }
 
 /// Every part of one target's builder image, checked.
@@ -80,11 +104,33 @@ pub(crate) struct TargetPlan {
     pub(crate) buildpacks: Vec<Module>,
     pub(crate) extensions: Vec<Module>,
     pub(crate) orders: Orders,
+    /// What the validation of the base images found (warnings and infos; no error).
+    pub(crate) findings: Vec<Finding>,
+}
+
+/// How planning one target ended.
+pub(crate) enum Planned {
+    /// Every part is there.
+    Ready(Box<TargetPlan>),
+    /// The base images break the platform spec: the target's platform, and the error (a
+    /// [`CreateError::Validation`] with every finding) that stops the create.
+    Refused { platform: Platform, failure: Box<CreateError> },
+}
+
+/// The build image of a target, read and checked.
+struct BuildImage {
+    image: SourceImage,
+    platform: Platform,
+    os: String,
+    /// Its labels with the `--label`s applied (what every later check sees).
+    labels: std::collections::BTreeMap<String, String>,
+    facts: ImageFacts,
+    stack_label: String,
 }
 
 impl<'a> Plan<'a> {
-    /// Checks the request and decides the destination, tags and targets; a dry run builds no
-    /// layer (see the module docs).
+    /// Checks the request and resolves it: the destination, tags, targets and the build
+    /// image's location; a dry run builds no layer (see the module docs).
     pub(crate) fn resolve(images: &'a Images, request: &'a CreateRequest, mode: Mode) -> Result<Self, CreateError> {
         let dry_run = mode == Mode::DryRun;
         let config = &request.config;
@@ -105,8 +151,16 @@ impl<'a> Plan<'a> {
         for warning in &config.warnings {
             images.reporter().warn(warning);
         }
-        let destination = Destination::parse(request)?;
-        let tags = destination.extra_tags(request)?;
+        let shown_destination = request.destination.clone();
+        let location = ImageLocation::parse(&request.destination, &request.cwd)
+            .map_err(|source| CreateError::Destination { destination: request.destination.clone(), source })?;
+        let destination = Destination::of(location, &shown_destination, request.publish, images)?;
+        let tags = destination.tags(&request.tags, &shown_destination)?;
+        let build_shown = config.config.build.image.clone();
+        let build_location = ImageLocation::parse(&build_shown, &config.base_dir).map_err(|source| {
+            CreateError::Fetch { role: "build image", image: build_shown.clone(), source: Box::new(source.into()) }
+        })?;
+        let build_image = ImageSpec { location: build_location, shown: build_shown };
 
         let targets: &[Target] = if request.targets.is_empty() { &config.config.targets } else { &request.targets };
         if targets.is_empty() {
@@ -114,12 +168,7 @@ impl<'a> Plan<'a> {
                 .reporter()
                 .info("Pro tip: use --target flag OR [[targets]] in builder.toml to specify the desired platform");
         }
-        if targets.len() > 1 && matches!(destination, Destination::Archive { .. }) {
-            return Err(CreateError::Usage(format!(
-                "a docker-archive holds one image, but {} targets were given; pick one with --target",
-                targets.len()
-            )));
-        }
+        destination.check_targets(targets.len())?;
         let cache_dir = images.home().layer_cache_dir();
         let reuse_check = match mode {
             Mode::Create if destination.checks_what_it_reads(&tags) => ReuseCheck::OnUse,
@@ -134,13 +183,19 @@ impl<'a> Plan<'a> {
             LayerService::new(cache, images.blobs().clone(), images.shared_reporter())
         };
         let lifecycle = config.config.lifecycle.source()?;
-        let validation = std::sync::Mutex::default();
-        Ok(Self { images, request, destination, tags, targets, layers, reuse_check, lifecycle, dry_run, validation })
-    }
-
-    /// The platform and findings of the last validation of the base images, taken.
-    pub(crate) fn take_validation(&self) -> Option<(Platform, Vec<cnbx_validate::Finding>)> {
-        self.validation.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+        Ok(Self {
+            images,
+            request,
+            destination,
+            shown_destination,
+            tags,
+            targets,
+            build_image,
+            layers,
+            reuse_check,
+            lifecycle,
+            dry_run,
+        })
     }
 
     /// The platforms to make a builder for: `None` for the build image's own.
@@ -155,63 +210,101 @@ impl<'a> Plan<'a> {
         self.targets.iter().map(platform).collect()
     }
 
-    /// Resolves and checks the target `platform` (`None`: the build image's).
-    pub(crate) async fn target(&self, target: Option<&Platform>) -> Result<TargetPlan, CreateError> {
+    /// Resolves and checks the target `platform` (`None`: the build image's), in the steps of
+    /// the module docs.
+    pub(crate) async fn target(&self, target: Option<&Platform>) -> Result<Planned, CreateError> {
         let (images, request) = (self.images, self.request);
-        let config = &request.config;
-        let file = &config.config;
+        let file = &request.config.config;
         let reporter = images.reporter();
         if let Some(p) = target {
             reporter.debug(&format!("Creating builder for platform {p}"));
         }
+        let build = self.build_image(target).await?;
+        let ctx = FetchContext {
+            images,
+            layers: &self.layers,
+            base_dir: &request.config.base_dir,
+            platform: &build.platform,
+            reporter,
+        };
+        let pending = self.lifecycle(&ctx, &build).await?;
+        let runs = fetch_run_images(images, request, &build.platform, &build.facts).await?;
+        let base_images = BaseImages { build: &build.image, build_facts: &build.facts, runs: &runs };
+        let mut options = Options {
+            stack_id: Some(file.stack.id.clone()).filter(|s| !s.is_empty()),
+            legacy_stacks_required: false,
+            platform_api: platform_api_for(&pending.metadata),
+        };
+        let (buildpacks, extensions, read_before) = self.modules(&ctx, &base_images, &options).await?;
+        options.legacy_stacks_required = legacy_stacks_required(&buildpacks);
+        let (uid, gid, findings) = match self.validate(&base_images, &options, read_before).await? {
+            Ok(passed) => passed,
+            Err(failure) => return Ok(Planned::Refused { platform: build.platform, failure: Box::new(failure) }),
+        };
+        let BuildImage { image, platform, os, labels: base_labels, stack_label, .. } = build;
+        let metadata =
+            labels::decode_or_default(&base_labels, labels::BUILDER_METADATA).map_err(CreateError::BaseLabels)?;
+        let mixins = labels::decode_or_default(&base_labels, labels::STACK_MIXINS).map_err(CreateError::BaseLabels)?;
+        let base = BuildBase { image, labels: base_labels, metadata, mixins, uid, gid };
+        self.check_modules(&base, &os, stack_label, &pending, &buildpacks, &extensions)?;
+        let layer = pending
+            .layer
+            .await
+            .map_err(|_| CreateError::LifecycleLayerStopped)?
+            .map_err(|e| CreateError::LifecycleLayer(Box::new(e)))?;
+        let lifecycle = Lifecycle { metadata: pending.metadata, layer };
+        let orders = orders(request, &base, &buildpacks, &extensions)?;
+        Ok(Planned::Ready(Box::new(TargetPlan { platform, base, lifecycle, buildpacks, extensions, orders, findings })))
+    }
 
-        // Build image.
-        let build = fetch_required(images, "build image", &file.build.image, &config.base_dir, target).await?;
-        let platform = target.cloned().unwrap_or_else(|| build.platform());
-        let os = build.config.os().to_owned();
+    /// Step 1: the build image for `target`, its OS and stack checked, with the `--label`s
+    /// applied to its labels before anything reads them (as in pack), so that the validator and
+    /// the stack checks see the builder's final labels.
+    async fn build_image(&self, target: Option<&Platform>) -> Result<BuildImage, CreateError> {
+        let file = &self.request.config.config;
+        let spec = &self.build_image;
+        let image = fetch_required(self.images, "build image", spec, target).await?;
+        let platform = target.cloned().unwrap_or_else(|| image.platform());
+        let os = image.config.os().to_owned();
         if !matches!(os.as_str(), "linux" | "windows" | "freebsd") {
             return Err(CreateError::Invalid(format!(
                 "invalid build-image '{}': provided image OS '{os}' must be either 'freebsd', 'linux' or 'windows'",
-                file.build.image
+                spec.shown
             )));
         }
         if os == "windows" {
             return Err(CreateError::Usage(format!(
                 "build image '{}' is a Windows image; cnbx creates Linux and FreeBSD builders only",
-                file.build.image
+                spec.shown
             )));
         }
-        // The --labels are applied before anything reads the build image's labels (as in pack),
-        // so the validator and the stack checks see the builder's final labels.
-        let mut base_labels = build.config.labels();
-        for (k, v) in &request.labels {
-            base_labels.insert(k.clone(), v.clone());
+        let mut labels = image.config.labels();
+        for (k, v) in &self.request.labels {
+            labels.insert(k.clone(), v.clone());
         }
-        let mut build_facts = facts_of(&build, &file.build.image);
-        build_facts.labels.clone_from(&base_labels);
-        let stack_label = base_labels.get(labels::STACK_ID).cloned().unwrap_or_default();
+        let mut facts = facts_of(&image, &spec.shown);
+        facts.labels.clone_from(&labels);
+        let stack_label = labels.get(labels::STACK_ID).cloned().unwrap_or_default();
         if !file.stack.id.is_empty() && file.stack.id != stack_label {
             return Err(CreateError::Invalid(format!(
                 "invalid build-image '{}': stack '{}' from builder config is incompatible with stack '{stack_label}' \
                  from build image",
-                file.build.image, file.stack.id
+                spec.shown, file.stack.id
             )));
         }
+        Ok(BuildImage { image, platform, os, labels, facts, stack_label })
+    }
 
-        // Lifecycle (its Platform API decides which spec rules apply). Its layer, the biggest
-        // single layer of a typical builder, is built on a blocking thread while the base
-        // images are checked and the modules are located and built.
-        let ctx =
-            FetchContext { images, layers: &self.layers, base_dir: &config.base_dir, platform: &platform, reporter };
-        let pending = locate_lifecycle(&ctx, &self.lifecycle, build.config.architecture())
+    /// Step 2: the lifecycle (its Platform API decides which spec rules apply). Its layer, the
+    /// biggest single layer of a typical builder, is built on a blocking thread while the base
+    /// images are checked and the modules are located and built.
+    async fn lifecycle(&self, ctx: &FetchContext<'_>, build: &BuildImage) -> Result<PendingLifecycle, CreateError> {
+        let file = &self.request.config.config;
+        let pending = locate_lifecycle(ctx, &self.lifecycle, build.image.config.architecture())
             .await
             .map_err(|e| if e.says_fetch() { CreateError::LifecycleFetch(e) } else { CreateError::Lifecycle(e) })?;
-        let lifecycle_layer = pending.layer;
-        let lifecycle_metadata = pending.metadata;
-        let runs = fetch_run_images(images, request, &platform, &build_facts).await?;
-
         if !file.extensions.is_empty() || file.order_extensions.as_ref().is_some_and(|o| !o.is_empty()) {
-            let latest = lifecycle_metadata.apis.platform.supported().iter().max().copied();
+            let latest = pending.metadata.apis.platform.supported().iter().max().copied();
             if latest.is_some_and(|v| v < ApiVersion::new(0, 13)) {
                 return Err(CreateError::Invalid(format!(
                     "builder config contains image extensions, but the lifecycle Platform API version ({}) is older \
@@ -220,74 +313,91 @@ impl<'a> Plan<'a> {
                 )));
             }
         }
+        Ok(pending)
+    }
 
-        // Buildpacks and extensions (located and built before the base images are validated: a
-        // buildpack that needs a stack makes the legacy stack rules errors). Unless a validation
-        // of the same base images passed before, their layers are read meanwhile: reading them
-        // is work for one core (a decompression), building the module layers keeps both busy,
-        // and one after the other the second core would wait.
-        let base_images = BaseImages { build: &build, build_facts: &build_facts, runs: &runs };
-        let mut options = Options {
-            stack_id: Some(file.stack.id.clone()).filter(|s| !s.is_empty()),
-            legacy_stacks_required: false,
-            platform_api: platform_api_for(&lifecycle_metadata),
-        };
-        let read_early = !request.skip_layer_checks && !base_images.validated_before(images, &options);
+    /// Step 4: the buildpacks and extensions (located and built before the base images are
+    /// validated: a buildpack that needs a stack makes the legacy stack rules errors). Unless a
+    /// validation of the same base images passed before, their layers are read meanwhile:
+    /// reading them is work for one core (a decompression), building the module layers keeps
+    /// both busy, and one after the other the second core would wait.
+    async fn modules(
+        &self,
+        ctx: &FetchContext<'_>,
+        base_images: &BaseImages<'_>,
+        options: &Options,
+    ) -> Result<(Vec<Module>, Vec<Module>, ReadLayers), CreateError> {
+        let file = &self.request.config.config;
+        let read_early = !self.request.skip_layer_checks && !base_images.validated_before(self.images, options);
         let to_read = base_images.to_read();
-        let read_layers = async { if read_early { Some(FileSystems::read(images, &to_read).await) } else { None } };
+        let read_layers =
+            async { if read_early { Some(FileSystems::read(self.images, &to_read).await) } else { None } };
         let fetch = async {
-            let mut fetched = Vec::new();
-            for (kind, entries) in
-                [(ModuleKind::Buildpack, &file.buildpacks), (ModuleKind::Extension, &file.extensions)]
-            {
-                let modules = fetch_modules(&ctx, kind, entries)
-                    .await
-                    .map_err(|source| CreateError::AddModules { kind, source })?;
-                fetched.push(modules);
-            }
-            Ok::<_, CreateError>(fetched)
+            let buildpacks = fetch_modules(ctx, ModuleKind::Buildpack, &file.buildpacks)
+                .await
+                .map_err(|source| CreateError::AddModules { kind: ModuleKind::Buildpack, source })?;
+            let extensions = fetch_modules(ctx, ModuleKind::Extension, &file.extensions)
+                .await
+                .map_err(|source| CreateError::AddModules { kind: ModuleKind::Extension, source })?;
+            Ok::<_, CreateError>((buildpacks, extensions))
         };
         let (read_before, fetched) = tokio::join!(read_layers, fetch);
-        let mut fetched = fetched?;
-        let (extensions, buildpacks) = (fetched.pop().unwrap_or_default(), fetched.pop().unwrap_or_default());
+        let (buildpacks, extensions) = fetched?;
+        Ok((buildpacks, extensions, read_before))
+    }
 
-        // Base images against the platform spec, before the modules are checked against them.
-        options.legacy_stacks_required = legacy_stacks_required(&buildpacks);
-        let validation =
-            validate_base_images(images, &base_images, &options, request.skip_layer_checks, read_before).await?;
-        if self.dry_run {
-            *self.validation.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
-                Some((platform.clone(), validation.findings.clone()));
+    /// Step 5: the base images against the platform spec, before the modules are checked
+    /// against them. `Ok(Err(failure))`: the images break a rule (the failure holds every
+    /// finding); otherwise the build user and the findings. A create reports the warnings as
+    /// it goes; a dry run's report holds them.
+    async fn validate(
+        &self,
+        base_images: &BaseImages<'_>,
+        options: &Options,
+        read_before: ReadLayers,
+    ) -> Result<Result<(u32, u32, Vec<Finding>), CreateError>, CreateError> {
+        let skip = self.request.skip_layer_checks;
+        let validation = validate_base_images(self.images, base_images, options, skip, read_before).await?;
+        let findings = validation.findings.clone();
+        match validation.passed(self.images.reporter(), !self.dry_run) {
+            Ok((uid, gid)) => Ok(Ok((uid, gid, findings))),
+            Err(failure @ CreateError::Validation(_)) => Ok(Err(failure)),
+            Err(e) => Err(e),
         }
-        let (uid, gid) = validation.passed(reporter, !self.dry_run)?;
-        let metadata =
-            labels::decode_or_default(&base_labels, labels::BUILDER_METADATA).map_err(CreateError::BaseLabels)?;
-        let mixins = labels::decode_or_default(&base_labels, labels::STACK_MIXINS).map_err(CreateError::BaseLabels)?;
-        let base = BuildBase { image: build, labels: base_labels, metadata, mixins, uid, gid };
+    }
 
+    /// Step 6: the modules against the lifecycle's APIs and the build image's stack, mixins,
+    /// OS, architecture and distribution.
+    fn check_modules(
+        &self,
+        base: &BuildBase,
+        os: &str,
+        stack_id: String,
+        lifecycle: &PendingLifecycle,
+        buildpacks: &[Module],
+        extensions: &[Module],
+    ) -> Result<(), CreateError> {
+        let reporter = self.images.reporter();
         let facts = BuildImageFacts {
-            stack_id: stack_label,
+            stack_id,
             mixins: base.mixins.clone().unwrap_or_default(),
-            os,
+            os: os.to_owned(),
             arch: base.image.config.architecture().to_owned(),
             distro_name: base.labels.get("io.buildpacks.base.distro.name").cloned().unwrap_or_default(),
             distro_version: base.labels.get("io.buildpacks.base.distro.version").cloned().unwrap_or_default(),
         };
         let existing = base.metadata.buildpacks.clone().unwrap_or_default();
         let invalid = |kind| move |source| CreateError::ValidateModules { kind, source };
-        validate_modules_with(&buildpacks, &[], &existing, &lifecycle_metadata, &facts, reporter)
+        validate_modules_with(buildpacks, &[], &existing, &lifecycle.metadata, &facts, reporter)
             .map_err(invalid(ModuleKind::Buildpack))?;
-        validate_modules_with(&[], &extensions, &[], &lifecycle_metadata, &facts, reporter)
+        validate_modules_with(&[], extensions, &[], &lifecycle.metadata, &facts, reporter)
             .map_err(invalid(ModuleKind::Extension))?;
-        let layer = lifecycle_layer
-            .await
-            .map_err(|_| CreateError::LifecycleLayerStopped)?
-            .map_err(|e| CreateError::LifecycleLayer(Box::new(e)))?;
-        let lifecycle = Lifecycle { metadata: lifecycle_metadata, layer };
-        let orders = orders(request, &base, &buildpacks, &extensions)?;
-        Ok(TargetPlan { platform, base, lifecycle, buildpacks, extensions, orders })
+        Ok(())
     }
 }
+
+/// The base images' layers read while the modules were fetched, if they were.
+type ReadLayers = Option<Result<FileSystems, crate::base_layers::BaseLayersError>>;
 
 /// An order of builder.toml as its label holds it: as written (pack's `null` for a list the
 /// file does not have, `[]` for an empty one, for the order and for each group), with
@@ -378,26 +488,19 @@ fn template_placeholder_in(config: &cnbx_config::BuilderConfig) -> Option<(Strin
 /// registry reference as the lifecycle and pack parse it, without a transport prefix.
 fn run_image_name_problem(name: &str) -> Result<(), String> {
     const FIX: &str = "push the image to a registry and write its name, REGISTRY/REPOSITORY[:TAG]";
-    if let Some(rest) = name.strip_prefix("docker://").or_else(|| name.strip_prefix("docker:/")) {
-        return Err(format!(
+    match ImageLocation::spelled_transport(name) {
+        None => ImageRef::parse(name).map(drop).map_err(|e| e.to_string()),
+        Some(Transport::Name) => Err(format!(
             "run images are written into the builder as they are, and the lifecycle cannot pull a name with the \
              docker:// prefix; write '{}' without it",
-            cnbx_fs::excerpt(rest)
-        ));
+            cnbx_fs::excerpt(ImageLocation::strip_docker_scheme(name).unwrap_or(name))
+        )),
+        Some(transport) => Err(format!(
+            "{} is not a registry image: run images and mirrors are written into the builder (/cnb/run.toml, \
+             /cnb/stack.toml, the metadata label) for the lifecycle to pull from a registry; {FIX}",
+            transport.noun()
+        )),
     }
-    let transport = |what: &str| {
-        Err(format!(
-            "{what} is not a registry image: run images and mirrors are written into the builder (/cnb/run.toml, \
-             /cnb/stack.toml, the metadata label) for the lifecycle to pull from a registry; {FIX}"
-        ))
-    };
-    if name.starts_with("oci:") {
-        return transport("an oci: layout");
-    }
-    if name.starts_with("docker-archive:") {
-        return transport("a docker-archive");
-    }
-    ImageRef::parse(name).map(drop).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

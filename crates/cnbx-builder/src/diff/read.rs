@@ -30,6 +30,18 @@ enum Found<'a> {
     Layout { layout: &'a OciLayout, tag: String, desc: Descriptor },
     /// A registry: the reference and the document its name points at.
     Registry { reference: ImageRef, document: Vec<u8> },
+    /// One image read whole: from the container engine, or a docker-archive.
+    Image(Box<SourceImage>),
+}
+
+/// What an image read whole is named by: in the engine, its ID (the config's digest), which
+/// `docker images` shows; in a docker-archive, the manifest cnbx made of it.
+fn single_digest(image: &SourceImage) -> Digest {
+    if image.display_name.starts_with("docker-archive:") {
+        image.manifest.digest.clone()
+    } else {
+        image.config_raw.digest.clone()
+    }
 }
 
 /// Reads the builder `spelling` names (`NAME` or `oci:<DIR>[:<TAG>]`, relative paths against
@@ -47,11 +59,17 @@ pub async fn read(images: &Images, spelling: &str, base_dir: &Path) -> Result<Bu
                 .ok_or_else(|| DiffError::NotFound { image: spelling.to_owned(), hint: " in the layout" })?;
             Found::Layout { layout: &owned_layout, tag, desc }
         }
-        ImageLocation::DockerArchive { .. } => return Err(fetch_err(ImageFetchError::WriteOnly(spelling.to_owned()))),
-        ImageLocation::DockerDaemon(_) => return Err(fetch_err(ImageFetchError::EngineNotSupported(spelling.to_owned()))),
+        location @ (ImageLocation::DockerArchive { .. } | ImageLocation::DockerDaemon(_)) => {
+            let image =
+                images.get_at(&location, spelling, None).await.map_err(fetch_err)?.ok_or_else(|| {
+                    DiffError::NotFound { image: spelling.to_owned(), hint: " in the container engine" }
+                })?;
+            Found::Image(Box::new(image))
+        }
         ImageLocation::Name(reference) => find_named(images, spelling, reference).await?,
     };
     let (digest, platforms) = match found {
+        Found::Image(image) => (single_digest(&image), vec![(None, *image)]),
         Found::Layout { layout, tag, desc } => read_layout(layout, &tag, spelling, &desc)?,
         Found::Registry { reference, document } => read_registry(images, spelling, &reference, document).await?,
     };
@@ -64,6 +82,9 @@ pub async fn read(images: &Images, spelling: &str, base_dir: &Path) -> Result<Bu
 async fn find_named<'a>(images: &'a Images, spelling: &str, reference: ImageRef) -> Result<Found<'a>, DiffError> {
     let fetch_err = |e: ImageFetchError| DiffError::Read { image: spelling.to_owned(), source: Box::new(e) };
     if images.policy() != PullPolicy::Always {
+        if let Some(image) = images.engine_image(spelling, &reference).await.map_err(fetch_err)? {
+            return Ok(Found::Image(Box::new(image)));
+        }
         let layout = images.store().layout();
         let key = LocalStore::key(&reference);
         if let Some(desc) = layout.resolve(&key).map_err(|e| fetch_err(e.into()))? {

@@ -49,7 +49,7 @@ use serde::Deserialize;
 
 pub use endpoint::{EndpointSource, EngineAddress, EngineEndpoint, EngineEnv, TlsFiles};
 pub use load::{HeldLayers, LoadOutcome};
-pub use read::EngineRead;
+pub use read::{EngineRead, ReadPlaces};
 
 use crate::digest::Digest;
 use crate::spec::Platform;

@@ -12,6 +12,19 @@ use crate::docker_archive_read::{ArchiveFormat, ArchiveSink, assemble, cached_la
 use crate::image::SourceImage;
 use crate::progress::Reporter;
 
+/// Where [`Engine::read_inspected`] looks and writes.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadPlaces<'a> {
+    /// Where the config is looked up by the image ID (and the cached layers' blobs are).
+    pub store: &'a BlobStore,
+    /// Where the layers are looked up by diffID (none: the image is always exported).
+    pub cache: Option<&'a LayerCache>,
+    /// Where an export's config and layers go.
+    pub export_store: &'a BlobStore,
+    /// Where an export's layers are recorded by diffID, if anywhere.
+    pub export_cache: Option<&'a LayerCache>,
+}
+
 /// An image read from the engine.
 #[derive(Debug, Clone)]
 pub struct EngineRead {
@@ -46,11 +59,25 @@ impl Engine {
         reporter: Arc<dyn Reporter>,
     ) -> Result<Option<EngineRead>, EngineError> {
         let Some(found) = self.inspect(name).await? else { return Ok(None) };
+        let places = ReadPlaces { store, cache, export_store: store, export_cache: cache };
+        self.read_inspected(name, found, places, reporter).await.map(Some)
+    }
+
+    /// [`Engine::read_image`] of an image already inspected (`found`, the inspect of `name`),
+    /// with the places of `places`: the warm path looks in `store` and `cache`, an export goes
+    /// into `export_store` and `export_cache` (a read-only command's scratch space).
+    pub async fn read_inspected(
+        &self,
+        name: &str,
+        found: EngineImage,
+        places: ReadPlaces<'_>,
+        reporter: Arc<dyn Reporter>,
+    ) -> Result<EngineRead, EngineError> {
         let display = format!("docker-daemon:{name}");
-        if let Some(cache) = cache
-            && let Some(image) = from_store(&found, &display, store, cache)
+        if let Some(cache) = places.cache
+            && let Some(image) = from_store(&found, &display, places.store, cache)
         {
-            return Ok(Some(EngineRead { image, engine_image: found, exported: false }));
+            return Ok(EngineRead { image, engine_image: found, exported: false });
         }
 
         let what = format!("the export of {}", cnbx_fs::excerpt(name));
@@ -71,7 +98,7 @@ impl Engine {
             failed: Arc::clone(&failed),
         };
         let archive = format!("{what} from {}", self.describe());
-        let (store_c, cache_c) = (store.clone(), cache.cloned());
+        let (store_c, cache_c) = (places.export_store.clone(), places.export_cache.cloned());
         let read = tokio::task::spawn_blocking(move || {
             let sink = ArchiveSink { store: &store_c, cache: cache_c.as_ref(), reporter: reporter.as_ref() };
             read_docker_archive_stream(body, &archive, None, None, sink)
@@ -99,7 +126,7 @@ impl Engine {
         }
         let mut image = read.image;
         image.display_name = display;
-        Ok(Some(EngineRead { image, engine_image: found, exported: true }))
+        Ok(EngineRead { image, engine_image: found, exported: true })
     }
 }
 

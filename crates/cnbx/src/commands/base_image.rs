@@ -25,6 +25,7 @@ pub(crate) async fn check_command(args: CheckArgs, printer: &Arc<Printer>) -> an
     let user = cnbx_refs::user_config::UserConfig::load_default()?;
     let policy = super::resolve_pull_policy(args.pull_policy, &user)?;
     let images = open_images(printer, policy, false, &args.insecure_registries, user.registry_mirrors())?.read_only();
+    let images = super::choose_local(images, args.local.local, printer, false).await?;
     let request = CheckRequest {
         build: args.build.clone(),
         runs: args.runs.clone(),

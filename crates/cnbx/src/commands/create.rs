@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use cnbx_builder::create::{CreateError, CreateRequest, create};
+use cnbx_builder::create::{CreateError, CreateRequest, DestinationKind, create};
 use cnbx_refs::user_config::UserConfig;
 
 use super::dry_run::DryRunJson;
@@ -43,6 +43,7 @@ pub(crate) async fn run(args: CreateArgs, printer: &Arc<Printer>) -> anyhow::Res
     let cwd = std::env::current_dir().context("reading the current directory")?;
     let images = open_images(printer, policy, args.publish, &args.insecure_registries, user.registry_mirrors())?;
     let images = if args.dry_run { images.read_only() } else { images };
+    let images = super::choose_local(images, args.local.local, printer, true).await?;
     let request = CreateRequest {
         destination: args.image.clone(),
         cwd,
@@ -71,9 +72,10 @@ pub(crate) async fn run(args: CreateArgs, printer: &Arc<Printer>) -> anyhow::Res
     }
     let created = create(&images, &request).await.map_err(create_error)?;
     let platforms = created.platforms.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+    let id = if created.kind == DestinationKind::Engine { "image ID " } else { "" };
     printer.result(&format!(
-        "Successfully created builder image '{}' ({}, {})",
-        created.destination, created.digest, platforms
+        "Successfully created builder image '{}' {} ({id}{}, {})",
+        created.destination, created.into, created.digest, platforms
     ));
     if let Some(push) = &created.push {
         printer.info(&format!(
@@ -81,16 +83,7 @@ pub(crate) async fn run(args: CreateArgs, printer: &Arc<Printer>) -> anyhow::Res
             push.uploaded, push.mounted, push.skipped
         ));
     }
-    let dest = &created.destination;
-    let tip = if let Some(rest) = dest.strip_prefix("docker-archive:") {
-        let file = rest.split(':').next().unwrap_or(rest);
-        format!("Tip: load it into Docker with 'docker load -i {file}', then use it with 'pack build --builder'")
-    } else if dest.starts_with("oci:") {
-        format!("Tip: push it with 'skopeo copy --all {dest} docker://<registry>/<name>' to use it with pack or kpack")
-    } else {
-        format!("Tip: Run 'pack build <image-name> --builder {dest}' to use this builder")
-    };
-    printer.info(&tip);
+    printer.info(&created.tip);
     Ok(ExitCode::SUCCESS)
 }
 

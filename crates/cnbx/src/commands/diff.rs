@@ -33,6 +33,7 @@ pub(crate) async fn run(args: DiffArgs, printer: &Arc<Printer>) -> anyhow::Resul
     let policy = super::pull_policy(args.pull_policy);
     let images =
         super::open_images(printer, policy, false, &args.insecure_registries, user.registry_mirrors())?.read_only();
+    let images = super::choose_local(images, args.local.local, printer, false).await?;
     let cwd = std::env::current_dir().context("reading the current directory")?;
     let old = diff::read(&images, &args.old, &cwd).await?;
     let new = diff::read(&images, &args.new, &cwd).await?;

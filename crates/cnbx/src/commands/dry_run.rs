@@ -21,6 +21,7 @@ struct Counts {
     mount: usize,
     upload: usize,
     write: usize,
+    load: usize,
 }
 
 impl Counts {
@@ -39,6 +40,7 @@ impl Counts {
                 LayerAction::Mount => &mut c.mount,
                 LayerAction::Upload => &mut c.upload,
                 LayerAction::Write => &mut c.write,
+                LayerAction::Load => &mut c.load,
             } += 1;
         }
         c
@@ -76,8 +78,12 @@ impl Status {
 
 /// The report for people.
 pub(crate) fn human(report: &DryRun) -> String {
-    let mut out =
-        format!("Dry run of builder create '{}' ({}): nothing was written\n", report.destination, report.kind.as_str());
+    let mut out = format!(
+        "Dry run of builder create '{}' ({}, {}): nothing was written\n",
+        report.destination,
+        report.kind.as_str(),
+        report.into
+    );
     for target in &report.targets {
         target_lines(&mut out, target);
     }
@@ -86,7 +92,7 @@ pub(crate) fn human(report: &DryRun) -> String {
         let _ = writeln!(
             out,
             "Layers: {} ({} from the build image, {} from the layer cache, {} from buildpackages, {} to build); at the \
-             destination: {} already there, {} to mount, {} to upload, {} to write",
+             destination: {} already there, {} to mount, {} to upload, {} to {}",
             counts.layers,
             counts.base,
             counts.cache,
@@ -95,7 +101,8 @@ pub(crate) fn human(report: &DryRun) -> String {
             counts.exists,
             counts.mount,
             counts.upload,
-            counts.write
+            counts.write + counts.load,
+            if counts.load > 0 { "load" } else { "write" }
         );
         for name in &report.names {
             let _ = writeln!(out, "{}", name_line(name));
@@ -164,6 +171,7 @@ pub(crate) struct DryRunJson {
     status: &'static str,
     destination: String,
     destination_kind: &'static str,
+    into: String,
     digest: Option<String>,
     error: Option<String>,
     summary: Counts,
@@ -208,6 +216,7 @@ impl DryRunJson {
             status: Status::of(report).as_str(),
             destination: report.destination.clone(),
             destination_kind: report.kind.as_str(),
+            into: report.into.clone(),
             digest: text(&report.digest),
             error: report.failure.as_ref().map(|e| cnbx_fs::error_chain(e)),
             summary: Counts::of(report),

@@ -36,6 +36,7 @@ pub(crate) async fn run(args: InspectArgs, printer: &Arc<Printer>) -> anyhow::Re
     let trusted = trusted::is_trusted(&user.trusted_builders(), &name)
         .with_context(|| format!("reading the trusted builders of {}", user.path().display()))?;
     let images = open_images(printer, PullPolicy::Never, false, &args.insecure_registries, user.registry_mirrors())?;
+    let images = super::choose_local(images, args.local.local, printer, false).await?;
     let (local, remote) = builder_labels(&images, &name).await?;
     let report = InspectReport {
         builder_name: name.clone(),

@@ -25,6 +25,7 @@ use cnbx_builder::check::{index_at, parse_index};
 use cnbx_builder::home::CnbxHome;
 use cnbx_builder::images::{Images, PullPolicy};
 use cnbx_builder::inspect::IndexEntry;
+use cnbx_oci::engine::{Engine, EngineEndpoint, EngineOptions};
 use cnbx_oci::progress::ReporterExt;
 use cnbx_oci::registry::{RegistryClient, RegistryErrorKind, RegistryOptions};
 use cnbx_oci::spec::{Index, media_type};
@@ -186,6 +187,50 @@ fn open_images(
     Ok(images.with_registry_mirrors(mirrors))
 }
 
+/// How long `--local auto` waits for the container engine to answer.
+const ENGINE_PROBE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Decides where bare image names are without `--publish` (`--local`): with `auto`, the
+/// container engine when one answers at the address `DOCKER_HOST` or the Docker context
+/// gives (within [`ENGINE_PROBE`]), else the cnbx store; `engine` and `store` force one.
+/// Without an engine, `announce` says so (for `builder create`, where it decides where the
+/// builder goes); other commands say it with -v.
+async fn choose_local(images: Images, local: cli::Local, printer: &Printer, announce: bool) -> anyhow::Result<Images> {
+    if local == cli::Local::Store || images.publish() {
+        return Ok(images);
+    }
+    let endpoint =
+        EngineEndpoint::from_env().context("finding the container engine (--local store does without it)")?;
+    if local == cli::Local::Engine {
+        let engine = Engine::connect(endpoint, EngineOptions::from_env()).await.context("--local engine")?;
+        printer.debug(&format!("Bare image names are {}'s", engine.describe()));
+        return Ok(images.with_engine(engine, true));
+    }
+    let address = endpoint.url();
+    match Engine::probe(endpoint, ENGINE_PROBE).await {
+        Ok(engine) => {
+            printer.debug(&format!("Bare image names are {}'s (--local store uses the cnbx store)", engine.describe()));
+            Ok(images.with_engine(engine, true))
+        }
+        Err(e) if e.is_unreachable() => {
+            let note = format!(
+                "Note: no container engine answers at {address}, so bare image names are in the cnbx store ({}); \
+                 --local store says so without asking",
+                images.home().store_dir().display()
+            );
+            if announce {
+                printer.info(&note)
+            } else {
+                printer.debug(&note)
+            }
+            printer.debug(&cnbx_fs::error_chain(&e));
+            Ok(images)
+        }
+        Err(e) => Err(anyhow::Error::new(e)
+            .context("asking the container engine, where bare image names are (--local store uses the cnbx store)")),
+    }
+}
+
 /// Where a builder's labels were read from.
 pub(crate) enum BuilderLabels {
     /// Not found there.
@@ -241,29 +286,44 @@ async fn builder_labels(images: &Images, name: &str) -> anyhow::Result<(BuilderL
             Ok((local, None))
         }
         ImageLocation::DockerArchive { .. } => {
-            anyhow::bail!(
-                "'{name}' is a docker-archive, which cnbx can only write; inspect a registry name or oci:<DIR>"
-            )
-        }
-        ImageLocation::DockerDaemon(_) => {
-            anyhow::bail!(
-                "'{name}' names an image in the container engine, which builder inspect cannot read yet; inspect a \
-                 registry name or oci:<DIR>"
-            )
-        }
-        ImageLocation::Name(reference) => {
-            let local = match images.store().get(&reference, None) {
-                Ok(Some(image)) => {
-                    let key = LocalStore::key(&reference);
-                    let platforms = layout_entries(images.store().layout(), &key, &image.manifest.digest);
-                    BuilderLabels::Present(image.config.labels(), platforms)
-                }
+            let local = match images.get_at(&location, name, None).await {
+                Ok(Some(image)) => BuilderLabels::Present(image.config.labels(), Vec::new()),
                 Ok(None) => BuilderLabels::Absent,
                 Err(e) => BuilderLabels::Error(cnbx_fs::error_chain(&e)),
+            };
+            Ok((local, None))
+        }
+        ImageLocation::DockerDaemon(d) => {
+            let engine = images.engine().await?;
+            Ok((engine_labels(engine, d.api_name()).await, None))
+        }
+        ImageLocation::Name(reference) => {
+            let local = match images.connected_engine() {
+                // The engine's image, as pack's LOCAL.
+                Some(engine) if images.bare_names_in_engine() => engine_labels(engine, &reference.familiar()).await,
+                _ => match images.store().get(&reference, None) {
+                    Ok(Some(image)) => {
+                        let key = LocalStore::key(&reference);
+                        let platforms = layout_entries(images.store().layout(), &key, &image.manifest.digest);
+                        BuilderLabels::Present(image.config.labels(), platforms)
+                    }
+                    Ok(None) => BuilderLabels::Absent,
+                    Err(e) => BuilderLabels::Error(cnbx_fs::error_chain(&e)),
+                },
             };
             let remote = remote_labels(images, &reference).await;
             Ok((local, Some(remote)))
         }
+    }
+}
+
+/// The labels of the engine's image `name` (its inspect: the engine keeps one platform per
+/// name).
+async fn engine_labels(engine: &Engine, name: &str) -> BuilderLabels {
+    match engine.inspect(name).await {
+        Ok(Some(image)) => BuilderLabels::Present(image.labels, Vec::new()),
+        Ok(None) => BuilderLabels::Absent,
+        Err(e) => BuilderLabels::Error(cnbx_fs::error_chain(&e)),
     }
 }
 

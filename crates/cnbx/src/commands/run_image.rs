@@ -18,6 +18,7 @@ use crate::printer::Printer;
 pub(crate) async fn run(args: RunImageArgs, printer: &Arc<Printer>) -> anyhow::Result<ExitCode> {
     let user = UserConfig::load_default()?;
     let images = open_images(printer, PullPolicy::Never, false, &args.insecure_registries, user.registry_mirrors())?;
+    let images = super::choose_local(images, args.local.local, printer, false).await?;
     let (local, remote) = builder_labels(&images, &args.builder).await?;
     let labels = match (local, remote) {
         (BuilderLabels::Present(l, _), _) | (_, Some(BuilderLabels::Present(l, _))) => l,

@@ -52,12 +52,15 @@ impl Env {
         std::fs::write(self.pack_config(), text).unwrap();
     }
 
-    /// The environment variables every cnbx of this environment runs with.
+    /// The environment variables every cnbx of this environment runs with. Bare names are the
+    /// cnbx store's (`CNBX_LOCAL=store`), whether or not the machine runs a container engine,
+    /// so that what the tests see does not depend on it; the engine tests set their own.
     pub fn vars(&self) -> Vec<(&'static str, PathBuf)> {
         vec![
             ("CNBX_HOME", self.home.path().to_owned()),
             ("PACK_HOME", self.pack.path().to_owned()),
             ("DOCKER_CONFIG", self.home.path().join("docker")),
+            ("CNBX_LOCAL", PathBuf::from("store")),
         ]
     }
 
