@@ -20,10 +20,11 @@ RUST_MIN := $(shell sed -n 's/^rust-version *= *"\([0-9][0-9.]*\)".*/\1/p' Cargo
 # crates/cnbx-testkit), htpasswd for basic-auth registries, openssl for the token-auth test's
 # certificates, the CA certificates the registry client loads, and the container engines the
 # engine tests start (Debian's dockerd, which brings containerd, runc and the docker CLI, and
-# Podman; see crates/cnbx-testkit/src/engines.rs).
+# Podman; see crates/cnbx-testkit/src/engines.rs), and a static busybox, the shell of the build
+# image whose builder a test runs as a container.
 TEST_TOOLS := docker-registry:docker-registry skopeo:skopeo umoci:umoci htpasswd:apache2-utils \
 	openssl:openssl /usr/sbin/update-ca-certificates:ca-certificates \
-	/usr/sbin/dockerd:docker.io docker:docker.io podman:podman
+	/usr/sbin/dockerd:docker.io docker:docker.io podman:podman /bin/busybox:busybox-static /bin/busybox:busybox-static
 
 .PHONY: all rust build release demo test install lint fmt bench fuzz clean
 

@@ -1,6 +1,7 @@
-//! Fault injection between cnbx and a real registry: a loopback HTTP/1.1 proxy that forwards
-//! every request to the registry, except those a [`Rule`] picks, which it answers with an
-//! error status, cuts off part-way through their body, or lets stall.
+//! Fault injection between cnbx and a real registry (or a real container engine, behind its
+//! Unix socket: [`FaultProxy::start_unix`]): a loopback HTTP/1.1 proxy that forwards every
+//! request upstream, except those a [`Rule`] picks, which it answers with an error status,
+//! cuts off part-way through their body, or lets stall.
 //!
 //! The proxy reads requests (head and body framing: `Content-Length` or chunked) and passes
 //! responses through as they come. HTTP/1.1 clients send a request on a connection only
@@ -20,6 +21,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -91,6 +93,67 @@ struct State {
     stop: AtomicBool,
 }
 
+/// Where the proxy forwards to.
+#[derive(Debug, Clone)]
+enum Upstream {
+    Tcp(u16),
+    Unix(std::path::PathBuf),
+}
+
+/// A connection upstream.
+enum Conn {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Conn {
+    fn connect(upstream: &Upstream) -> std::io::Result<Self> {
+        match upstream {
+            Upstream::Tcp(port) => TcpStream::connect(("127.0.0.1", *port)).map(Self::Tcp),
+            Upstream::Unix(path) => UnixStream::connect(path).map(Self::Unix),
+        }
+    }
+
+    fn try_clone(&self) -> std::io::Result<Self> {
+        match self {
+            Self::Tcp(s) => s.try_clone().map(Self::Tcp),
+            Self::Unix(s) => s.try_clone().map(Self::Unix),
+        }
+    }
+
+    fn shutdown(&self, how: Shutdown) -> std::io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.shutdown(how),
+            Self::Unix(s) => s.shutdown(how),
+        }
+    }
+}
+
+impl std::io::Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Tcp(s) => s.read(buf),
+            Self::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Tcp(s) => s.write(buf),
+            Self::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.flush(),
+            Self::Unix(s) => s.flush(),
+        }
+    }
+}
+
 /// The proxy; it stops (closing every connection, stalled ones included) when dropped.
 pub struct FaultProxy {
     port: u16,
@@ -101,6 +164,16 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// Starts a proxy on a free loopback port in front of the registry on `upstream_port`.
     pub fn start(upstream_port: u16) -> Result<Self> {
+        Self::start_to(Upstream::Tcp(upstream_port))
+    }
+
+    /// Starts a proxy on a free loopback port in front of the server on the Unix socket
+    /// `socket` (a container engine: point `DOCKER_HOST` at `tcp://` and [`FaultProxy::host`]).
+    pub fn start_unix(socket: &std::path::Path) -> Result<Self> {
+        Self::start_to(Upstream::Unix(socket.to_path_buf()))
+    }
+
+    fn start_to(upstream: Upstream) -> Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").context("binding the proxy")?;
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
@@ -114,9 +187,10 @@ impl FaultProxy {
             while !accept_state.stop.load(Ordering::SeqCst) {
                 match listener.accept() {
                     Ok((client, _)) => {
-                        let state = Arc::clone(&accept_state);
+                        let (state, upstream) = (Arc::clone(&accept_state), upstream.clone());
                         std::thread::spawn(move || {
-                            let _ = serve(client, upstream_port, &state);
+                            let _ = client.set_nonblocking(false);
+                            let _ = serve(client, &upstream, &state);
                         });
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -205,9 +279,9 @@ fn read_head(reader: &mut impl BufRead) -> Result<Option<RequestHead>> {
 
 /// Copies up to `limit` bytes of a request body (framed by `head`) from `from` to `to`
 /// (`None`: drops them). Returns whether the whole body was copied.
-fn copy_body(head: &RequestHead, from: &mut impl BufRead, mut to: Option<&mut TcpStream>, limit: u64) -> Result<bool> {
+fn copy_body(head: &RequestHead, from: &mut impl BufRead, mut to: Option<&mut Conn>, limit: u64) -> Result<bool> {
     let mut sent = 0u64;
-    let mut send = |bytes: &[u8], to: &mut Option<&mut TcpStream>| -> Result<bool> {
+    let mut send = |bytes: &[u8], to: &mut Option<&mut Conn>| -> Result<bool> {
         let room = usize::try_from(limit.saturating_sub(sent)).unwrap_or(usize::MAX).min(bytes.len());
         if let Some(to) = to.as_deref_mut() {
             to.write_all(&bytes[..room])?;
@@ -251,8 +325,8 @@ fn copy_body(head: &RequestHead, from: &mut impl BufRead, mut to: Option<&mut Tc
 
 /// One client connection: requests forwarded (or faulted) one after the other, responses
 /// passed through by a second thread.
-fn serve(client: TcpStream, upstream_port: u16, state: &State) -> Result<()> {
-    let mut upstream = TcpStream::connect(("127.0.0.1", upstream_port))?;
+fn serve(client: TcpStream, upstream: &Upstream, state: &State) -> Result<()> {
+    let mut upstream = Conn::connect(upstream)?;
     let mut to_client = client.try_clone()?;
     let mut from_upstream = upstream.try_clone()?;
     // Set when a request stalls: the registry's answer to it is not passed on.
@@ -276,7 +350,7 @@ fn serve(client: TcpStream, upstream_port: u16, state: &State) -> Result<()> {
         }
     });
     let mut reader = BufReader::new(client.try_clone()?);
-    let close = |client: &TcpStream, upstream: &TcpStream| {
+    let close = |client: &TcpStream, upstream: &Conn| {
         let _ = client.shutdown(Shutdown::Both);
         let _ = upstream.shutdown(Shutdown::Both);
     };

@@ -392,6 +392,12 @@ pub(crate) async fn load_into_engine(
         }
     }
     if up_to_date {
+        let names: Vec<String> = tags.iter().map(|t| format!("'{}'", t.original())).collect();
+        images.reporter().debug(&format!(
+            "{} in {} already holds this image: nothing to load",
+            names.join(", "),
+            engine.describe()
+        ));
         return Ok(image.config.digest.clone());
     }
     chains.extend(images.engine_chains_read());

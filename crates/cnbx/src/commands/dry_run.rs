@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use cnbx_builder::create::{DryRun, LayerAction, LayerPlan, LayerSource, NamePlan, TargetDryRun};
+use cnbx_builder::create::{DestinationKind, DryRun, LayerAction, LayerPlan, LayerSource, NamePlan, TargetDryRun};
 use serde::Serialize;
 
 use super::report::{FindingJson, SCHEMA_VERSION, Tally, finding_line};
@@ -85,7 +85,7 @@ pub(crate) fn human(report: &DryRun) -> String {
         report.into
     );
     for target in &report.targets {
-        target_lines(&mut out, target);
+        target_lines(&mut out, target, report.kind);
     }
     let counts = Counts::of(report);
     if report.failure.is_none() {
@@ -125,7 +125,7 @@ pub(crate) fn human(report: &DryRun) -> String {
     out
 }
 
-fn target_lines(out: &mut String, target: &TargetDryRun) {
+fn target_lines(out: &mut String, target: &TargetDryRun, kind: DestinationKind) {
     if target.layers.is_empty() {
         let _ = writeln!(out, "Target {}: not planned (its base images fail the validation)", target.platform);
     } else {
@@ -133,7 +133,9 @@ fn target_lines(out: &mut String, target: &TargetDryRun) {
             .manifest
             .as_ref()
             .map_or_else(|| "unknown until its layers are built".to_owned(), ToString::to_string);
-        let _ = writeln!(out, "Target {}: manifest {manifest}", target.platform);
+        // The engine names an image by its ID, not by a manifest.
+        let what = if kind == DestinationKind::Engine { "image ID" } else { "manifest" };
+        let _ = writeln!(out, "Target {}: {what} {manifest}", target.platform);
     }
     let tally = Tally::of(&target.findings);
     let _ = writeln!(out, "  Findings: {tally}");

@@ -203,13 +203,14 @@ async fn choose_local(images: Images, local: cli::Local, printer: &Printer, anno
         EngineEndpoint::from_env().context("finding the container engine (--local store does without it)")?;
     if local == cli::Local::Engine {
         let engine = Engine::connect(endpoint, EngineOptions::from_env()).await.context("--local engine")?;
-        printer.debug(&format!("Bare image names are {}'s", engine.describe()));
+        printer.debug(&format!("Bare image names are in {}", engine.describe()));
         return Ok(images.with_engine(engine, true));
     }
     let address = endpoint.url();
     match Engine::probe(endpoint, ENGINE_PROBE).await {
         Ok(engine) => {
-            printer.debug(&format!("Bare image names are {}'s (--local store uses the cnbx store)", engine.describe()));
+            printer
+                .debug(&format!("Bare image names are in {} (--local store uses the cnbx store)", engine.describe()));
             Ok(images.with_engine(engine, true))
         }
         Err(e) if e.is_unreachable() => {
