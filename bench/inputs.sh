@@ -37,7 +37,7 @@ ensure_inputs() {
   declare -A want=()
   for s in "$@"; do
     want[$s]=1
-    [[ $s == s3 || $s == s4 ]] && want[s2]=1
+    [[ $s == s3 || $s == s4 || $s == eng ]] && want[s2]=1
   done
   for s in s1 s2 s3 s4 big; do
     [[ -n ${want[$s]:-} ]] || continue

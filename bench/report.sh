@@ -49,6 +49,8 @@ ref_name() {
     s2-cold) echo "s2 (a)" ;;
     s2-warm) echo "s2 (b)" ;;
     s4b-skopeo) echo "floor" ;;
+    eng-load) echo "(d)" ;;
+    eng-archive) echo "(e)" ;;
     *) echo "$1" ;;
   esac
 }
@@ -69,6 +71,7 @@ size_cell() {
       [[ -n $up ]] && echo "↑ $(human "$up"), ↓ $(human "$down") (medians)" || echo "—"
       ;;
     big-cold) echo "largest layer $(human "$(extra_of big-cold largest_layer | maximum)") (gzip)" ;;
+    eng-load) echo "archive $(human "$(stat -c %s "$ENG/builder.tar")")" ;;
     *) echo "" ;;
   esac
 }
@@ -106,6 +109,7 @@ inputs_line() {
       printf -- '- s4: %s composite buildpackages (a main buildpack and %d dependencies of 14–20 MiB of real files, one layer each), %s MiB of layers (gzip -6) in a loopback docker-registry, referenced as docker://; base images cnbx.test/{build,run}:jammy pushed there; lifecycle of s2.\n' \
         "$(cat "$dir/packages")" "$S4_DEPS" "$(mib "$(awk '{ s += $2 } END { print s }' "$dir/layers")")"
       ;;
+    eng) printf -- "- eng: s2's builder (linux/amd64) into a dockerd 20.10 the bench starts (vfs storage, no networking), with CNBX_LOCAL=engine.\n" ;;
     big) printf -- '- big: one buildpack archive (.tgz, %s MiB) of %s of real files: one layer of ~1 GiB.\n' \
       "$(mib "$(stat -c %s "$dir/big.tgz")")" "$(cat "$dir/info")" ;;
   esac
@@ -169,9 +173,15 @@ checks() {
       check "s4c no buildpackage layer decompressed" "not visible from outside; CPU time cold $(col_of s4c-cold 4 | median) s, warm $(col_of s4c-warm 4 | median) s (see the method)"
     fi
   fi
+  if has eng; then
+    r=$(ratio eng-warm eng-load) p=$(paired_ratio eng-warm eng-load)
+    check "eng warm ≤ 0.2 × docker load of the full docker-archive (ratio of medians $r; median of per-round ratios $p)" "$(verdict "$r" 0.2)"
+    r=$(ratio eng-cold eng-archive) p=$(paired_ratio eng-cold eng-archive)
+    check "eng cold ≤ 1.0 × (docker-archive create + docker load) (ratio of medians $r; median of per-round ratios $p)" "$(verdict "$r" 1.0)"
+  fi
   local worst="" key k
   for key in "${STEPS[@]}"; do
-    [[ $key == *-umoci || $key == *-floor || $key == *-skopeo ]] && continue
+    [[ $key == *-umoci || $key == *-floor || $key == *-skopeo || $key == eng-load ]] && continue
     ok "$key" || continue
     k=$(col_of "$key" 5 | maximum)
     [[ -z $worst ]] || ((k > ${worst%% *})) && worst="$k $key"

@@ -12,6 +12,9 @@
 #        (b) --publish to a second registry, and `skopeo copy` of the same blobs (the floor);
 #        (c) into the local store: cold and warm
 #   big  one buildpack of 1 GiB (a single 1 GiB layer): cnbx cold create, for its peak RSS
+#   eng  s2's builder into a container engine (a dockerd the bench starts, as the tests do):
+#        cnbx cold and warm, against `docker load` of the builder's docker-archive, a cold
+#        docker-archive create + `docker load`, and `skopeo copy oci:... docker-daemon:...`
 #
 # Steps run in interleaved rounds (one unmeasured warm-up round, then measured ones, each
 # running every step once in a rotating order), so load from anything else on the machine hits
@@ -22,7 +25,7 @@
 #   BENCH_DIR        work directory (no whitespace)     (default: <repo>/target/bench)
 #   BENCH_RUNS       measured rounds for s1, s2, s3      (default: 5)
 #   BENCH_RUNS_SLOW  measured rounds for s4              (default: BENCH_RUNS; big always runs once)
-#   BENCH_SCENARIOS  which scenarios                     (default: "s1 s2 s3 s4 big")
+#   BENCH_SCENARIOS  which scenarios                     (default: "s1 s2 s3 s4 big eng")
 #   CNBX_BIN         cnbx binary to measure              (default: build $CARGO_TARGET_DIR/release/cnbx,
 #                                                         CARGO_TARGET_DIR defaulting to <repo>/target)
 #   CARGO            the cargo command                   (default: cargo)
@@ -30,16 +33,17 @@
 #   CNBX_NO_INSTALL  set to 1 to never install missing tools (see scripts/require-tools.sh)
 #
 # Needs: bash, GNU coreutils/findutils/tar/time, gzip, jq, curl, skopeo, umoci, docker-registry
-# and (for s3) mmdebstrap. Missing ones are installed first when possible (as root or with
+# and (for s3) mmdebstrap, (for eng) Debian's docker.io run as root. Missing ones are installed first when possible (as root or with
 # password-less sudo), else it stops with the command to run.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-SCENARIOS=${BENCH_SCENARIOS:-"s1 s2 s3 s4 big"}
+SCENARIOS=${BENCH_SCENARIOS:-"s1 s2 s3 s4 big eng"}
 has() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 tools=(skopeo:skopeo umoci:umoci /usr/bin/time:time gzip:gzip tar:tar xargs:findutils shuf:coreutils
   du:coreutils awk:mawk jq:jq curl:curl docker-registry:docker-registry)
 has s3 && tools+=(mmdebstrap:mmdebstrap)
+has eng && tools+=(/usr/sbin/dockerd:docker.io docker:docker.io)
 bash "$ROOT/scripts/require-tools.sh" --for "bench/run.sh" "${tools[@]}"
 
 export LC_ALL=C
@@ -56,8 +60,11 @@ RUN_DIR=$BENCH_DIR/run
 # not depend on the settings of whoever runs the benchmark.
 export PACK_HOME=$BENCH_DIR/pack-home
 mkdir -p "$PACK_HOME"
+# Bare names are the cnbx store's (whether or not this machine runs Docker), except in the eng
+# steps, which name their engine.
+export CNBX_LOCAL=store
 for s in $SCENARIOS; do
-  case $s in s1 | s2 | s3 | s4 | big) ;; *) die "unknown scenario '$s' in BENCH_SCENARIOS (s1 s2 s3 s4 big)" ;; esac
+  case $s in s1 | s2 | s3 | s4 | big | eng) ;; *) die "unknown scenario '$s' in BENCH_SCENARIOS (s1 s2 s3 s4 big eng)" ;; esac
 done
 # shellcheck source=bench/inputs.sh
 source "$ROOT/bench/inputs.sh"
@@ -97,7 +104,11 @@ R=$RUN_DIR/results
 echo "round,step,seconds,cpu_seconds,max_rss_kib" >"$R/times.csv"
 echo "round,step,name,value" >"$R/extra.csv"
 
-cleanup() { reg_stop "$RUN_DIR/s4/reg-a" 2>/dev/null || true; reg_stop "$RUN_DIR/s4/reg-b" 2>/dev/null || true; }
+cleanup() {
+  reg_stop "$RUN_DIR/s4/reg-a" 2>/dev/null || true
+  reg_stop "$RUN_DIR/s4/reg-b" 2>/dev/null || true
+  engine_stop 2>/dev/null || true
+}
 trap cleanup EXIT
 
 # --------------------------------------------------------------------------------------------
@@ -412,11 +423,103 @@ big_steps() {
   create_script big-cold "$out/home" "oci:$out/out:latest" "$out/builder.toml" --pull-policy never
 }
 
+# --- eng: into a container engine -------------------------------------------------------------
+
+ENG=$RUN_DIR/eng
+ENG_HOST=unix://$ENG/engine/docker.sock
+
+# engine_start / engine_stop: a dockerd of the bench's own (vfs storage, no networking), with
+# its directories under $ENG/engine, as the tests start one.
+engine_start() {
+  mkdir -p "$ENG/engine"
+  setsid /usr/sbin/dockerd --storage-driver=vfs --iptables=false --ip6tables=false --bridge=none \
+    --data-root="$ENG/engine/data" --exec-root="$ENG/engine/exec" --pidfile="$ENG/engine/docker.pid" \
+    -H "$ENG_HOST" >"$ENG/engine/log" 2>&1 </dev/null &
+  local i
+  for i in $(seq 1 300); do
+    DOCKER_HOST=$ENG_HOST docker version >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  die "the bench's dockerd did not start; its log: $ENG/engine/log"
+}
+engine_stop() {
+  [[ -f $ENG/engine/docker.pid ]] || return 0
+  local pid i
+  pid=$(cat "$ENG/engine/docker.pid")
+  kill -TERM "$pid" 2>/dev/null || true
+  for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$ENG/engine/docker.pid"
+  awk -v d="$ENG/engine/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r | while read -r m; do umount -l "$m"; done
+  rm -rf "$ENG/engine"
+}
+# engine_empty: removes every image from the bench's engine.
+engine_empty() {
+  local ids
+  ids=$(DOCKER_HOST=$ENG_HOST docker images -aq --no-trunc | sort -u)
+  [[ -z $ids ]] || DOCKER_HOST=$ENG_HOST docker rmi -f $ids >/dev/null
+}
+# eng_create KEY HOME [ARGS...]: $S/KEY.sh creates s2's builder into the engine.
+eng_create() {
+  local key=$1 home=$2
+  shift 2
+  printf 'exec env DOCKER_HOST=%q CNBX_LOCAL=engine CNBX_HOME=%q %q builder create bench.test/eng:latest --config %q --target linux/amd64 --pull-policy never' \
+    "$ENG_HOST" "$home" "$CNBX_BIN" "$INPUTS/s2/builder.toml" >"$S/$key.sh"
+  (($# == 0)) || printf ' %q' "$@" >>"$S/$key.sh"
+  echo >>"$S/$key.sh"
+}
+
+eng_steps() {
+  mkdir -p "$ENG"
+  engine_start
+  fresh_home "$ENG/warm-home" "$ROOT/testdata/cnbx-home"
+  # The same builder as a docker-archive and an OCI layout, for the floors.
+  env CNBX_HOME="$ENG/warm-home" "$CNBX_BIN" builder create "docker-archive:$ENG/builder.tar:bench.test/eng:latest" \
+    --config "$INPUTS/s2/builder.toml" --target linux/amd64 --pull-policy never >"$ENG/setup.log" 2>&1
+  env CNBX_HOME="$ENG/warm-home" "$CNBX_BIN" builder create "oci:$ENG/oci:latest" \
+    --config "$INPUTS/s2/builder.toml" --target linux/amd64 --pull-policy never >>"$ENG/setup.log" 2>&1
+  # Untimed: the warm CNBX_HOME and an engine that holds the builder of the last create.
+  eng_create eng-setup "$ENG/warm-home"
+
+  step eng-cold eng "$RUNS" 1 eng-archive "(a) cnbx cold create into the engine (empty CNBX_HOME, empty engine)"
+  prep_eng-cold() { fresh_home "$ENG/cold-home" "$ROOT/testdata/cnbx-home"; engine_empty; }
+  post_eng-cold() { rm -rf "$ENG/cold-home"; }
+  eng_create eng-cold "$ENG/cold-home"
+
+  step eng-warm eng "$RUNS" 1 eng-load "(b) cnbx warm create into the engine (unchanged; it holds the builder)"
+  prep_eng-warm() { engine_empty; bash "$S/eng-setup.sh"; }
+  eng_create eng-warm "$ENG/warm-home"
+
+  step eng-label eng "$RUNS" 1 eng-load "(c) cnbx warm create, one --label changed (it holds the previous builder)"
+  prep_eng-label() { engine_empty; bash "$S/eng-setup.sh"; }
+  eng_create eng-label "$ENG/warm-home" --label io.cnbx.bench.changed=1
+
+  step eng-load eng "$RUNS" 1 "" "(d) docker load -i of the builder's docker-archive (empty engine)"
+  prep_eng-load() { engine_empty; }
+  printf 'exec env DOCKER_HOST=%q docker load -q -i %q\n' "$ENG_HOST" "$ENG/builder.tar" >"$S/eng-load.sh"
+
+  step eng-archive eng "$RUNS" 1 "" "(e) cnbx cold create into a docker-archive + docker load -i (empty engine)"
+  prep_eng-archive() { fresh_home "$ENG/archive-home" "$ROOT/testdata/cnbx-home"; rm -f "$ENG/cold.tar"; engine_empty; }
+  post_eng-archive() { rm -rf "$ENG/archive-home" "$ENG/cold.tar"; }
+  {
+    echo 'set -euo pipefail'
+    printf 'env CNBX_HOME=%q %q builder create %q --config %q --target linux/amd64 --pull-policy never\n' \
+      "$ENG/archive-home" "$CNBX_BIN" "docker-archive:$ENG/cold.tar:bench.test/eng:latest" "$INPUTS/s2/builder.toml"
+    printf 'env DOCKER_HOST=%q docker load -q -i %q\n' "$ENG_HOST" "$ENG/cold.tar"
+  } >"$S/eng-archive.sh"
+
+  step eng-skopeo eng "$RUNS" 1 eng-load "(f) skopeo copy oci:... docker-daemon:... of the builder (empty engine)"
+  prep_eng-skopeo() { engine_empty; }
+  printf 'exec skopeo copy --quiet --dest-daemon-host %q %q %q\n' "$ENG_HOST" "oci:$ENG/oci:latest" \
+    docker-daemon:bench.test/eng:latest >"$S/eng-skopeo.sh"
+}
+
 has s1 && builder_steps s1
 has s2 && builder_steps s2
 has s3 && s3_steps
 has s4 && s4_steps
 has big && big_steps
+has eng && eng_steps
 
 # --------------------------------------------------------------------------------------------
 # Measuring

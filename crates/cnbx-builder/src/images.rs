@@ -562,16 +562,15 @@ impl Images {
         }
     }
 
-    /// The places an image read from the engine or an archive goes: the store and the layer
-    /// cache, or for a read-only command its scratch store (the warm path still reads the
-    /// store and the cache).
-    fn read_places(&self) -> Result<(BlobStore, Option<LayerCache>, BlobStore, Option<LayerCache>), ImageFetchError> {
-        let dir = self.home.layer_cache_dir();
+    /// Where an image read from the engine or an archive goes: the store and the layer cache,
+    /// or for a read-only command its scratch store and no cache.
+    fn read_places(&self) -> Result<(BlobStore, Option<LayerCache>), ImageFetchError> {
         if self.read_only {
-            return Ok((self.blobs().clone(), Some(LayerCache::at(dir)), self.scratch_blobs()?, None));
+            return Ok((self.scratch_blobs()?, None));
         }
+        let dir = self.home.layer_cache_dir();
         let cache = LayerCache::open(&dir).map_err(|source| ImageFetchError::Scratch { dir: dir.clone(), source })?;
-        Ok((self.blobs().clone(), Some(cache.clone()), self.blobs().clone(), Some(cache)))
+        Ok((self.blobs().clone(), Some(cache)))
     }
 
     /// The image `name` (as the engine's API takes it) of `engine`, for `platform`; `None`
@@ -600,15 +599,18 @@ impl Images {
                 wanted: wanted.to_string(),
             });
         }
-        let (store, cache, export_store, export_cache) = self.read_places()?;
-        let places = ReadPlaces {
-            store: &store,
-            cache: cache.as_ref(),
-            export_store: &export_store,
-            export_cache: export_cache.as_ref(),
+        // The warm path reads the store and the cache only (a read-only command too).
+        let cache = LayerCache::at(self.home.layer_cache_dir());
+        let read = match Engine::cached(name, &found, self.blobs(), &cache) {
+            Some(read) => read,
+            None => {
+                let (store, cache) = self.read_places()?;
+                let places =
+                    ReadPlaces { store: &store, cache: None, export_store: &store, export_cache: cache.as_ref() };
+                self.reporter.debug(&format!("Reading '{spelling}' from {} (exported)", engine.describe()));
+                engine.read_inspected(name, found, places, Arc::clone(&self.reporter)).await?
+            }
         };
-        self.reporter.debug(&format!("Reading '{spelling}' from {}", engine.describe()));
-        let read = engine.read_inspected(name, found, places, Arc::clone(&self.reporter)).await?;
         lock(&self.engine_chains).push(read.engine_image.diff_ids.clone());
         let mut image = read.image;
         image.display_name = spelling.to_owned();
@@ -624,7 +626,7 @@ impl Images {
         spelling: &str,
         platform: Option<&Platform>,
     ) -> Result<SourceImage, ImageFetchError> {
-        let (_, _, store, cache) = self.read_places()?;
+        let (store, cache) = self.read_places()?;
         let (file, reference, reporter) = (file.to_path_buf(), reference.cloned(), Arc::clone(&self.reporter));
         let read = tokio::task::spawn_blocking(move || {
             let sink = ArchiveSink { store: &store, cache: cache.as_ref(), reporter: reporter.as_ref() };

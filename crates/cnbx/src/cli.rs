@@ -8,8 +8,9 @@ use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 /// Create and inspect Cloud Native Buildpacks builder images.
 ///
 /// cnbx is a fast, daemonless, pack-compatible subset of the `pack` CLI: it reads the same
-/// builder.toml and writes the same builder image, to a local store, an OCI layout, a
-/// docker-archive tar or a registry, without a Docker daemon.
+/// builder.toml and writes the same builder image, to the container engine (Docker or Podman)
+/// as pack does, a local store when no engine runs, an OCI layout, a docker-archive tar or a
+/// registry.
 ///
 /// The configuration is pack's: $PACK_HOME/config.toml (default ~/.pack/config.toml), see
 /// `cnbx config`. For pack's scripts, pack's older spellings are accepted too:
@@ -244,13 +245,16 @@ pub(crate) enum BuilderCommand {
     /// Create a builder image from a builder.toml
     ///
     /// IMAGE is where the builder goes: a name such as `registry.example.com/team/builder:1`
-    /// (the local store, or the registry with --publish), `oci:<DIR>[:<TAG>]` (an OCI image
-    /// layout directory) or `docker-archive:<FILE>[:<NAME>]` (a tar for `docker load`).
+    /// (the container engine when one answers, as with pack, else the local store; the
+    /// registry with --publish; see --local), `docker-daemon:NAME[:TAG]` (the engine),
+    /// `oci:<DIR>[:<TAG>]` (an OCI image layout directory) or `docker-archive:<FILE>[:<NAME>]`
+    /// (a tar for `docker load`).
     Create(CreateArgs),
 
     /// Show information about a builder image
     ///
-    /// Reads the builder from the local store (and `oci:` layouts) for the LOCAL section and
+    /// Reads the builder from the container engine or the local store (see --local; and
+    /// `oci:`, `docker-archive:`, `docker-daemon:` images) for the LOCAL section and
     /// from its registry for the REMOTE section, and prints them as pack does. Without IMAGE,
     /// inspects the default builder (`cnbx config default-builder`). `inspect-builder` is
     /// pack's older spelling, kept for pack's scripts.
@@ -351,7 +355,7 @@ pub(crate) enum PullPolicy {
 
 #[derive(Debug, Args)]
 pub(crate) struct CreateArgs {
-    /// Where to write the builder (NAME, oci:<DIR>[:<TAG>] or docker-archive:<FILE>[:<NAME>])
+    /// Where to write the builder (NAME, docker-daemon:NAME[:TAG], oci:<DIR>[:<TAG>] or docker-archive:<FILE>[:<NAME>])
     #[arg(value_name = "IMAGE")]
     pub(crate) image: String,
 

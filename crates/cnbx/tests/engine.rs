@@ -139,6 +139,15 @@ fn a_builder_created_into_each_engine_is_the_oci_builder_and_inspect_reads_it_th
             stderr(&again)
         );
 
+        // A label changed: a new config, every layer held by the engine, none sent.
+        let label = ["--label", "io.cnbx.test=changed", "-v"];
+        let changed = cnbx(&env, engine, &[&example_args(&config, &name)[..], &label].concat());
+        assert_ok(&env, &changed);
+        assert!(stderr(&changed).contains("Loaded 0 layer(s) ("), "{}", stderr(&changed));
+        assert!(stderr(&changed).contains("12 left out as it holds them"), "{}", stderr(&changed));
+        assert_eq!(engine.inspect(&name).unwrap()["Config"]["Labels"]["io.cnbx.test"], "changed");
+        assert_ok(&env, &cnbx(&env, engine, &example_args(&config, &name)));
+
         // And the dry run says there is nothing to do, comparing image IDs.
         let dry = cnbx(&env, engine, &[&example_args(&config, &name)[..], &["--dry-run"]].concat());
         assert_ok(&env, &dry);
@@ -194,6 +203,14 @@ fn a_build_image_only_in_the_engine_or_in_a_docker_archive_makes_the_same_builde
             let (_, got) = layout_config(&env.work.path().join(format!("from-{i}")), "latest");
             assert_eq!(got, want, "{build}");
         }
+        // Into the engine, the build image's layer is not sent: the engine holds it.
+        let config = env.write("into.toml", &text.replace("\"cnbx.test/build:jammy\"", &format!("\"{only}\"")));
+        let into = format!("cnbx.test/{}-on-engine-base:1", kind(engine));
+        let out = cnbx(&env, engine, &[&example_args(&config, &into)[..], &["-v"]].concat());
+        assert_ok(&env, &out);
+        assert!(stderr(&out).contains("Loaded 11 layer(s) ("), "{}", stderr(&out));
+        assert!(stderr(&out).contains(", 1 left out as it holds them"), "{}", stderr(&out));
+        assert_eq!(engine.inspect(&into).unwrap()["Id"], want);
         // Not in the cnbx store: without the engine, the bare name is not found.
         let config = env.write("store-only.toml", &text.replace("\"cnbx.test/build:jammy\"", &format!("\"{only}\"")));
         let out = env.cmd().args(example_args(&config, "oci:nope:latest")).output().unwrap();

@@ -266,7 +266,7 @@ impl Destination {
             }
             Self::Engine(reference) => {
                 let image = built.first().ok_or_else(|| WriteError::Nothing { destination: shown.to_owned() })?;
-                let id = load_into_engine(images, image, std::slice::from_ref(reference)).await?;
+                let id = load_into_engine(images, image, std::slice::from_ref(reference), &[]).await?;
                 Ok((id, None))
             }
             Self::Layout { dir, tag } => {
@@ -319,6 +319,7 @@ impl Destination {
         &self,
         images: &Images,
         layers: &[Option<&KnownLayer>],
+        base: &[String],
     ) -> Result<Vec<bool>, CreateError> {
         Ok(match self {
             Self::Store(_) => layers.iter().map(|k| k.is_some_and(|k| images.blobs().contains(&k.digest))).collect(),
@@ -329,7 +330,7 @@ impl Destination {
             }
             Self::Archive { .. } => vec![false; layers.len()],
             Self::Engine(reference) => {
-                let held = engine_chains(images, std::slice::from_ref(reference)).await?;
+                let held = engine_chains(images, std::slice::from_ref(reference), base).await?;
                 let known: Vec<Digest> = layers.iter().map_while(|k| k.map(|k| k.diff_id.clone())).collect();
                 let prefix = held.common_prefix(&known);
                 (0..layers.len()).map(|i| i < prefix).collect()
@@ -369,13 +370,15 @@ impl Destination {
 }
 
 /// Writes the image into the engine under `tags` (see [`crate::images`] for the engine), sending
-/// only the layers it lacks: the layer chains of what the tags hold now and of the images the
-/// builder was made from in the engine are left out. Nothing is sent when every tag holds the
-/// image already. Returns the image ID.
+/// only the layers it lacks: the layer chains of what the tags hold now, of the images read
+/// from the engine for this command and of the images named `base` (the build image, as the
+/// engine names it) are left out. Nothing is sent when every tag holds the image already.
+/// Returns the image ID.
 pub(crate) async fn load_into_engine(
     images: &Images,
     image: &ImageToWrite,
     tags: &[ImageRef],
+    base: &[String],
 ) -> Result<Digest, WriteError> {
     let engine = images.engine().await.map_err(|source| WriteError::Engine { source: Box::new(source) })?;
     let engine_err = |source| WriteError::EngineLoad { engine: engine.describe(), source: Box::new(source) };
@@ -401,6 +404,11 @@ pub(crate) async fn load_into_engine(
         return Ok(image.config.digest.clone());
     }
     chains.extend(images.engine_chains_read());
+    for name in base {
+        if let Some(found) = engine.inspect(name).await.map_err(engine_err)? {
+            chains.push(found.diff_ids);
+        }
+    }
     let held = HeldLayers::from_chains(chains);
     let outcome = engine.load(image, tags, &held, images.shared_reporter()).await.map_err(engine_err)?;
     images.reporter().debug(&format!(
@@ -429,8 +437,9 @@ async fn engine_image(
 }
 
 /// The layer chains the engine holds that a load of the builder could leave out: those of
-/// what `tags` hold now, and of the images read from the engine for this command.
-async fn engine_chains(images: &Images, tags: &[ImageRef]) -> Result<HeldLayers, DryRunError> {
+/// what `tags` hold now, of the images read from the engine for this command, and of the
+/// images named `base`.
+async fn engine_chains(images: &Images, tags: &[ImageRef], base: &[String]) -> Result<HeldLayers, DryRunError> {
     let mut chains = Vec::new();
     for tag in tags {
         if let Some(found) = engine_image(images, tag).await? {
@@ -438,6 +447,11 @@ async fn engine_chains(images: &Images, tags: &[ImageRef]) -> Result<HeldLayers,
         }
     }
     chains.extend(images.engine_chains_read());
+    let engine = images.engine().await.map_err(|e| DryRunError::Engine { source: Box::new(e) })?;
+    for name in base {
+        let found = engine.inspect(name).await.map_err(|e| DryRunError::Engine { source: Box::new(e.into()) })?;
+        chains.extend(found.map(|f| f.diff_ids));
+    }
     Ok(HeldLayers::from_chains(chains))
 }
 

@@ -254,7 +254,7 @@ pub async fn dry_run(images: &Images, request: &CreateRequest) -> Result<DryRun,
         built.push(image);
     }
     report.digest = digest_of(&report.targets, &built);
-    actions(images, &plan.destination, &built, &mut report.targets).await?;
+    actions(images, &plan, &built, &mut report.targets).await?;
     report.names = names(images, &plan, &report).await?;
     Ok(report)
 }
@@ -314,13 +314,14 @@ fn describe_layers(plan: &Plan<'_>, target: &TargetPlan, image: &ImageToWrite) -
 /// Decides what writing each layer of `targets` to `destination` would take.
 async fn actions(
     images: &Images,
-    destination: &Destination,
+    plan: &Plan<'_>,
     built: &[ImageToWrite],
     targets: &mut [TargetDryRun],
 ) -> Result<(), CreateError> {
+    let destination = &plan.destination;
     for (target, image) in targets.iter_mut().zip(built) {
         let known: Vec<Option<&KnownLayer>> = target.layers.iter().map(|l| l.known.as_ref()).collect();
-        let present = destination.present(images, &known).await?;
+        let present = destination.present(images, &known, &plan.engine_base).await?;
         for ((layer, present), blob) in target.layers.iter_mut().zip(present).zip(&image.layers) {
             layer.action = destination.action(present, &blob.source, layer.known.is_some());
         }

@@ -89,6 +89,9 @@ pub(crate) struct Plan<'a> {
     pub(crate) targets: &'a [Target],
     /// The build image.
     pub(crate) build_image: ImageSpec,
+    /// With the engine as the destination, how the engine names the build image (a bare name
+    /// or a `docker-daemon:` image): the layers it holds of it need not be sent.
+    pub(crate) engine_base: Vec<String>,
     pub(crate) layers: LayerService,
     /// How the layer cache checks a blob before a hit (see the module docs).
     pub(crate) reuse_check: ReuseCheck,
@@ -160,6 +163,11 @@ impl<'a> Plan<'a> {
         let build_location = ImageLocation::parse(&build_shown, &config.base_dir).map_err(|source| {
             CreateError::Fetch { role: "build image", image: build_shown.clone(), source: Box::new(source.into()) }
         })?;
+        let engine_base = match (&destination, &build_location) {
+            (Destination::Engine(_), ImageLocation::Name(r)) => vec![r.familiar()],
+            (Destination::Engine(_), ImageLocation::DockerDaemon(d)) => vec![d.api_name().to_owned()],
+            _ => Vec::new(),
+        };
         let build_image = ImageSpec { location: build_location, shown: build_shown };
 
         let targets: &[Target] = if request.targets.is_empty() { &config.config.targets } else { &request.targets };
@@ -191,6 +199,7 @@ impl<'a> Plan<'a> {
             tags,
             targets,
             build_image,
+            engine_base,
             layers,
             reuse_check,
             lifecycle,

@@ -108,7 +108,7 @@ pub(crate) async fn write_all(
             Destination::Engine(r) => Some(r.clone()),
             _ => None,
         }));
-        let id = super::destination::load_into_engine(images, image, &tags).await?;
+        let id = super::destination::load_into_engine(images, image, &tags, &plan.engine_base).await?;
         return Ok((id, None));
     }
     let (digest, push) = plan.destination.write(images, shown, built).await?;

@@ -75,9 +75,9 @@ impl Engine {
     ) -> Result<EngineRead, EngineError> {
         let display = format!("docker-daemon:{name}");
         if let Some(cache) = places.cache
-            && let Some(image) = from_store(&found, &display, places.store, cache)
+            && let Some(read) = Self::cached(name, &found, places.store, cache)
         {
-            return Ok(EngineRead { image, engine_image: found, exported: false });
+            return Ok(read);
         }
 
         let what = format!("the export of {}", cnbx_fs::excerpt(name));
@@ -127,6 +127,16 @@ impl Engine {
         let mut image = read.image;
         image.display_name = display;
         Ok(EngineRead { image, engine_image: found, exported: true })
+    }
+}
+
+impl Engine {
+    /// The image `found` (the inspect of `name`) made from `store` and `cache` alone, if they
+    /// hold all of it (the warm path of [`Engine::read_image`]); nothing is read from the
+    /// engine and nothing is written.
+    pub fn cached(name: &str, found: &EngineImage, store: &BlobStore, cache: &LayerCache) -> Option<EngineRead> {
+        let image = from_store(found, &format!("docker-daemon:{name}"), store, cache)?;
+        Some(EngineRead { image, engine_image: found.clone(), exported: false })
     }
 }
 
