@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use common::{
-    Env, assert_ok, example_config, printed_digest, push_base_images, registry_config, stdout, workspace_root,
+    Env, assert_ok, example_config, printed_digest, push_base_images, registry_config, stderr, stdout, workspace_root,
 };
 use serde_json::Value;
 
@@ -509,4 +509,66 @@ fn tags_save_the_same_builder_under_more_names() {
     let bad = create(&env, &["oci:out", "--config", cfg, "--pull-policy", "never", "--tag", "x:1"]);
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--tag names more images"));
+}
+
+/// The config digest of the image `tag` of the OCI layout `dir`.
+fn layout_config_digest(dir: &Path, tag: &str) -> String {
+    let index: Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let entry = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .unwrap();
+    let manifest = dir.join("blobs/sha256").join(entry["digest"].as_str().unwrap().trim_start_matches("sha256:"));
+    let manifest: Value = serde_json::from_slice(&std::fs::read(manifest).unwrap()).unwrap();
+    manifest["config"]["digest"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_docker_archive_as_skopeo_writes_it_is_a_build_image() {
+    require_tools();
+    let env = Env::with_test_images();
+    let archive = env.work.path().join("build.tar");
+    let store = env.home.path().join("store");
+    cnbx_testkit::skopeo(&[
+        "copy",
+        "--quiet",
+        "--override-arch",
+        "amd64",
+        &format!("oci:{}:cnbx.test/build:jammy", store.display()),
+        &format!("docker-archive:{}:cnbx.test/build:jammy", archive.display()),
+    ])
+    .unwrap();
+    let reference = example_config(&env, "");
+    let args = |config: &Path, dest: &'static str| {
+        let mut a = vec![dest.to_owned(), "--config".into(), config.display().to_string()];
+        a.extend(["--pull-policy", "never", "--target", "linux/amd64"].map(str::to_owned));
+        a
+    };
+    let run = |a: Vec<String>| create(&env, &a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_ok(&env, &run(args(&reference, "oci:want")));
+    let text = std::fs::read_to_string(&reference).unwrap();
+    for (i, spelled) in
+        [format!("docker-archive:{}", archive.display()), "docker-archive:build.tar:cnbx.test/build:jammy".to_owned()]
+            .iter()
+            .enumerate()
+    {
+        let config =
+            env.write(&format!("a{i}.toml"), &text.replace("\"cnbx.test/build:jammy\"", &format!("\"{spelled}\"")));
+        // Relative to the builder.toml's directory, as every path of builder.toml.
+        let out = run(args(&config, if i == 0 { "oci:got0" } else { "oci:got1" }));
+        assert_ok(&env, &out);
+        let got = layout_config_digest(&env.work.path().join(format!("got{i}")), "latest");
+        assert_eq!(got, layout_config_digest(&env.work.path().join("want"), "latest"), "{spelled}");
+    }
+    // A name the archive does not hold is an error naming the archive and the name.
+    let config = env.write(
+        "bad.toml",
+        &text.replace("\"cnbx.test/build:jammy\"", "\"docker-archive:build.tar:cnbx.test/other:1\""),
+    );
+    let out = run(args(&config, "oci:bad"));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("reading docker-archive:{}:cnbx.test/other:1", archive.display())), "{err}");
 }
