@@ -130,6 +130,13 @@ fn a_builder_created_into_each_engine_is_the_oci_builder_and_inspect_reads_it_th
         let daemon = cnbx(&env, engine, &["builder", "inspect", &format!("docker-daemon:{name}")]);
         assert_eq!(local_section(&stdout(&daemon)), local);
 
+        // builder diff reads the engine's image too (the same image both ways: no difference),
+        // and against the layout's it differs in nothing but where the layers come from.
+        let diff = cnbx(&env, engine, &["builder", "diff", &name, &format!("docker-daemon:{name}")]);
+        assert_eq!(diff.status.code(), Some(0), "{}", env.format(&diff));
+        let diff = cnbx(&env, engine, &["builder", "diff", "oci:out:latest", &name, "--output", "json"]);
+        assert_ne!(diff.status.code(), Some(2), "{}", env.format(&diff));
+
         // Again: the engine holds exactly this image, so nothing is loaded.
         let again = cnbx(&env, engine, &[&example_args(&config, &name)[..], &["-v"]].concat());
         assert_ok(&env, &again);
@@ -211,6 +218,16 @@ fn a_build_image_only_in_the_engine_or_in_a_docker_archive_makes_the_same_builde
         assert!(stderr(&out).contains("Loaded 11 layer(s) ("), "{}", stderr(&out));
         assert!(stderr(&out).contains(", 1 left out as it holds them"), "{}", stderr(&out));
         assert_eq!(engine.inspect(&into).unwrap()["Id"], want);
+        // base-image check reads it there too.
+        let check = cnbx(
+            &env,
+            engine,
+            &["base-image", "check", "--build", &only, "--run", "cnbx.test/run:jammy", "--pull-policy", "never"],
+        );
+        assert_ok(&env, &check);
+        let check =
+            cnbx(&env, engine, &["base-image", "check", "--build", &format!("docker-daemon:{only}"), "--config-only"]);
+        assert_ok(&env, &check);
         // Not in the cnbx store: without the engine, the bare name is not found.
         let config = env.write("store-only.toml", &text.replace("\"cnbx.test/build:jammy\"", &format!("\"{only}\"")));
         let out = env.cmd().args(example_args(&config, "oci:nope:latest")).output().unwrap();

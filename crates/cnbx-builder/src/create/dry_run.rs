@@ -256,6 +256,8 @@ pub async fn dry_run(images: &Images, request: &CreateRequest) -> Result<DryRun,
     report.digest = digest_of(&report.targets, &built);
     actions(images, &plan, &built, &mut report.targets).await?;
     report.names = names(images, &plan, &report).await?;
+    // Said last: a `docker-daemon:` destination is connected to by now.
+    report.into = plan.destination.place(images);
     Ok(report)
 }
 

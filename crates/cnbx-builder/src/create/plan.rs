@@ -517,6 +517,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn run_images_must_be_bare_registry_names() {
+        assert_eq!(run_image_name_problem("registry.example.com/run:1"), Ok(()));
+        let refused = |name: &str| run_image_name_problem(name).unwrap_err();
+        assert!(refused("docker://x/run:1").contains("write 'x/run:1' without it"));
+        assert!(refused("oci:/tmp/run").starts_with("an oci: layout is not a registry image"));
+        assert!(refused("docker-archive:/tmp/run.tar").starts_with("a docker-archive is not a registry image"));
+        assert!(
+            refused("docker-daemon:run:1")
+                .starts_with("an image in the container engine (docker-daemon:) is not a registry image")
+        );
+    }
+
+    #[test]
     fn template_placeholders_are_found() {
         assert_eq!(template_placeholder("${STACK_ID}"), Some("${STACK_ID}"));
         assert_eq!(template_placeholder("gcr.io/x/{{.Tag}}:1"), Some("{{.Tag}}"));
