@@ -28,6 +28,7 @@
 //! * [`SafeDir`]: a directory walked through descriptors (`openat` with `O_NOFOLLOW`), so
 //!   that replacing a directory or file with a symbolic link while cnbx walks or reads it
 //!   cannot make it read anything outside.
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 mod atomic;
 mod dir;

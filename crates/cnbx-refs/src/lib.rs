@@ -14,6 +14,7 @@
 //! * [`user_config`]: [`UserConfig`], pack's `[[run-images]]` config file, saved atomically.
 
 #![warn(missing_docs)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 pub mod location;
 pub mod mirrors;

@@ -98,6 +98,7 @@
 //! * **Windows.** Accounts cannot be mapped to SIDs: the uid/gid comparisons are "not
 //!   verified", `ContainerAdministrator` (or an unset `User`) is a warning, distro name must be
 //!   empty and the distro version must equal `os.version`.
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 mod etc;
 mod facts;
