@@ -205,7 +205,7 @@ impl<'a> Plan<'a> {
             FetchContext { images, layers: &self.layers, base_dir: &config.base_dir, platform: &platform, reporter };
         let pending = locate_lifecycle(&ctx, &self.lifecycle, build.config.architecture())
             .await
-            .map_err(|e| if e.says_fetch() { CreateError::LifecycleFetch(e) } else { CreateError::Lifecycle(e) })?;
+            .map_err(CreateError::Lifecycle)?;
         let lifecycle_layer = pending.layer;
         let lifecycle_metadata = pending.metadata;
         let runs = fetch_run_images(images, request, &platform, &build_facts).await?;
