@@ -17,6 +17,7 @@ mod error;
 mod lifecycle;
 mod model;
 mod parse;
+mod schema;
 
 pub use error::{ConfigError, UnknownKey};
 pub use model::{BuildConfig, BuildEnv, BuilderConfig, LifecycleConfig, ModuleConfig, RunConfig, StackConfig};

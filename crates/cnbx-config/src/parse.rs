@@ -12,6 +12,7 @@ use crate::error::{ConfigError, Label, LineCounter, MAX_LISTED_KEYS, UnknownKey,
 use cnbx_model::RunImage;
 
 use crate::model::{BuildEnv, BuilderConfig};
+use crate::schema::known_keys;
 
 /// The warning pack prints for a `[[buildpacks]]`/`[[extensions]]` entry with `image` but no `uri`.
 pub const IMAGE_KEY_DEPRECATED: &str = "The 'image' key is deprecated. Use 'uri=\"docker://...\"' instead.";
@@ -307,10 +308,10 @@ fn absolute_dir(path: &Path) -> PathBuf {
 fn fold_key_case(table: &mut DeTable<'_>, parent: &str) {
     let known = known_keys(parent);
     let needs_rename = |k: &str, table: &DeTable<'_>| -> Option<&'static str> {
-        if known.contains(&k) {
+        if known.iter().any(|c| c == k) {
             return None;
         }
-        known.iter().find(|c| c.eq_ignore_ascii_case(k) && !table.contains_key(**c)).copied()
+        known.iter().find(|c| c.eq_ignore_ascii_case(k) && !table.contains_key(c.as_str())).map(String::as_str)
     };
     let renames: Vec<Option<&'static str>> = table.keys().map(|k| needs_rename(k.get_ref(), table)).collect();
     if renames.iter().any(Option::is_some) {
@@ -534,61 +535,9 @@ fn unknown_keys_error(path: &Path, source: &str, root: &DeTable<'_>, ignored: &[
     ConfigError::UnknownKeys { path: path.to_path_buf(), keys, diagnostic: Some(diagnostic) }
 }
 
-const MODULE_KEYS: &[&str] = &[
-    "uri",
-    "image",
-    "id",
-    "version",
-    "name",
-    "description",
-    "homepage",
-    "keywords",
-    "exec-env",
-    "licenses",
-    "clear-env",
-];
-const MODULE_REF_KEYS: &[&str] =
-    &["id", "version", "optional", "name", "description", "homepage", "keywords", "exec-env", "licenses", "clear-env"];
-
-/// The keys pack accepts inside the table at the dotted `parent` path (`""` = top level).
-fn known_keys(parent: &str) -> &'static [&'static str] {
-    match parent {
-        "" => &[
-            "description",
-            "buildpacks",
-            "extensions",
-            "order",
-            "order-extensions",
-            "stack",
-            "build",
-            "run",
-            "lifecycle",
-            "targets",
-            "system",
-        ],
-        "buildpacks" | "extensions" => MODULE_KEYS,
-        "order" | "order-extensions" => &["group"],
-        "order.group" | "order-extensions.group" | "system.pre.buildpacks" | "system.post.buildpacks" => {
-            MODULE_REF_KEYS
-        }
-        p if p.ends_with(".licenses") => &["type", "uri"],
-        "stack" => &["id", "build-image", "run-image", "run-image-mirrors"],
-        "build" => &["image", "env"],
-        "build.env" => &["name", "value", "suffix", "delim", "exec-env"],
-        "run" => &["images"],
-        "run.images" => &["image", "mirrors"],
-        "lifecycle" => &["uri", "version"],
-        "targets" => &["os", "arch", "variant", "distros"],
-        "targets.distros" => &["name", "version"],
-        "system" => &["pre", "post"],
-        "system.pre" | "system.post" => &["buildpacks"],
-        _ => &[],
-    }
-}
-
 /// A known key close to `unknown`: same letters in another case, a common mix-up, or a small
 /// edit distance (transpositions count once).
-fn suggest(unknown: &str, known: &[&'static str]) -> Option<&'static str> {
+fn suggest(unknown: &str, known: &'static [String]) -> Option<&'static str> {
     const MIX_UPS: &[(&str, &str)] = &[
         ("distributions", "distros"),
         ("distribution", "distros"),
@@ -609,13 +558,13 @@ fn suggest(unknown: &str, known: &[&'static str]) -> Option<&'static str> {
     if let Some(k) = known.iter().find(|k| **k == lower) {
         return Some(k);
     }
-    if let Some((_, to)) = MIX_UPS.iter().find(|(from, to)| *from == lower && known.contains(to)) {
-        return known.iter().find(|k| *k == to).copied();
+    if let Some((_, to)) = MIX_UPS.iter().find(|(from, to)| *from == lower && known.iter().any(|k| k == to)) {
+        return known.iter().find(|k| k == to).map(String::as_str);
     }
     let limit = (lower.chars().count() / 3).max(1);
     known
         .iter()
-        .map(|k| (osa_distance(&lower, k), *k))
+        .map(|k| (osa_distance(&lower, k), k.as_str()))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k)
