@@ -39,7 +39,7 @@ use cnbx_oci::store::LocalStore;
 use cnbx_oci::{BlobSource, BlobStore, OciLayout};
 use cnbx_refs::{ImageLocation, ImageRef};
 
-use crate::home::CnbxHome;
+use crate::home::{CnbxHome, Memo};
 
 /// When to fetch images from registries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -230,11 +230,11 @@ impl Images {
         self.read_only
     }
 
-    /// Remembers `value` in `CNBX_HOME/cache/<kind>` ([`CnbxHome::remember`]), unless this
+    /// Remembers `value` in `CNBX_HOME/cache/` ([`CnbxHome::remember`]), unless this
     /// command is read-only.
-    pub fn remember<T: serde::Serialize>(&self, kind: &str, key: &str, value: &T) {
+    pub fn remember<T: Memo>(&self, key: &str, value: &T) {
         if !self.read_only {
-            self.home.remember(kind, key, value);
+            self.home.remember(key, value);
         }
     }
 

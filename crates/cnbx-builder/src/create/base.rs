@@ -18,6 +18,7 @@ use cnbx_validate::{Finding, ImageFacts, Level, Options, PlatformApi, Role};
 use super::{CreateError, CreateRequest};
 use crate::assemble::Module;
 use crate::base_layers::BaseLayersError;
+use crate::home::Memo;
 use crate::images::Images;
 use crate::labels;
 use crate::validation::{self, FileSystems, RunGroup, RunImages, StoredFinding, fetch_for_platform};
@@ -137,6 +138,14 @@ struct PassedValidation {
     note: Option<String>,
 }
 
+impl Memo for PassedValidation {
+    const DIR: &'static str = validation::MEMO_DIR;
+
+    fn logic() -> String {
+        validation::logic("builder create")
+    }
+}
+
 /// What the validation of a target's base images found.
 pub(crate) struct Validation {
     /// Every finding: errors, warnings and infos.
@@ -187,7 +196,7 @@ pub(super) async fn validate_base_images(
     read_before: Option<Result<FileSystems, BaseLayersError>>,
 ) -> Result<Validation, CreateError> {
     let key = validation_key(base, options, skip_layers);
-    let cached: Option<PassedValidation> = images.home().recall("validation", &key);
+    let cached: Option<PassedValidation> = images.home().recall(&key);
     if let Some(p) = cached
         && let Some(findings) = StoredFinding::all(&p.findings)
     {
@@ -208,7 +217,7 @@ pub(super) async fn validate_base_images(
             findings: findings.iter().map(StoredFinding::new).collect(),
             note: note.clone(),
         };
-        images.remember("validation", &key, &stored);
+        images.remember(&key, &stored);
     }
     Ok(Validation { findings, user: passed, note })
 }
@@ -233,16 +242,16 @@ impl BaseImages<'_> {
         [false, true].into_iter().any(|legacy_stacks_required| {
             let options = Options { legacy_stacks_required, ..options.clone() };
             let key = validation_key(self, &options, false);
-            images.home().recall::<PassedValidation>("validation", &key).is_some()
+            images.home().recall::<PassedValidation>(&key).is_some()
         })
     }
 }
 
 /// The key of a validation in `cache/validation`: the images by manifest digest, the build
-/// image's final labels, the options and the mode.
+/// image's final labels, the options and the mode (and, through [`Memo::logic`], the rules).
 fn validation_key(base: &BaseImages<'_>, options: &Options, skip_layers: bool) -> String {
     let mode = if skip_layers { "config" } else { "layers" };
-    let mut key = format!("validation v3 cnbx-validate {}\n{options:?}\n", env!("CARGO_PKG_VERSION"));
+    let mut key = format!("{options:?}\n");
     let (build, facts) = (base.build, base.build_facts);
     let _ = writeln!(key, "build {} {} {mode} {:?}", facts.name, build.manifest.digest, facts.labels);
     for group in &base.runs.groups {
