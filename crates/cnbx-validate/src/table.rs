@@ -219,7 +219,15 @@ pub const RULES: &[Rule] = &[
         "`PATH` is in the env (`PATH=` counts as set)",
         Config,
     ),
-    rule("BUILD-OS-SUPPORTED", Build, Must, "", "the OS is `linux`, `windows` or `freebsd` (pack's check)", Config),
+    rule(
+        "BUILD-OS-SUPPORTED",
+        Build,
+        Must,
+        "",
+        "the OS is `linux`, `windows` or `freebsd` (pack's check, which `builder create` makes before the other rules; \
+         an empty OS fails it there, and is `BOTH-OS-ARCH-VALID` for the other rules)",
+        Config,
+    ),
     rule("BUILD-LABEL-BASE-MAINTAINER", Build, Should, "", "label `io.buildpacks.base.maintainer` is set", Config),
     rule("BUILD-LABEL-BASE-HOMEPAGE", Build, Should, "", "label `io.buildpacks.base.homepage` is set", Config),
     rule("BUILD-LABEL-BASE-RELEASED", Build, Should, "", "label `io.buildpacks.base.released` is set", Config),

@@ -20,8 +20,7 @@ use crate::assemble::Module;
 use crate::base_layers::BaseLayersError;
 use crate::home::Memo;
 use crate::images::Images;
-use crate::labels;
-use crate::validation::{self, FileSystems, RunGroup, RunImages, StoredFinding, fetch_for_platform};
+use crate::validation::{self, FileSystems, RunGroup, RunImages, StoredFinding, facts_of, fetch_for_platform};
 
 pub(super) async fn fetch_required(
     images: &Images,
@@ -75,7 +74,9 @@ pub(super) fn legacy_stacks_required(buildpacks: &[Module]) -> bool {
 
 /// Fetches every run image and mirror (as pack does first): a missing one is a warning, one
 /// without an image for the build image's platform a finding, a run image that cannot be
-/// fetched an error, a mirror that cannot be fetched a warning.
+/// fetched an error, a mirror that cannot be fetched a warning. With `[stack].id` set, an image
+/// labelled with another stack is refused at once (pack's check: [`CreateError::Validation`]
+/// with its `LEGACY-PAIR-STACK-ID` finding).
 pub(super) async fn fetch_run_images(
     images: &Images,
     request: &CreateRequest,
@@ -112,14 +113,8 @@ pub(super) async fn fetch_run_images(
                     return Err(CreateError::FetchRunImage { image: name, source: Box::new(e) });
                 }
             };
-            if !stack_id.is_empty() {
-                let label = image.config.label(labels::STACK_ID).unwrap_or_default();
-                if label != stack_id {
-                    return Err(CreateError::Invalid(format!(
-                        "invalid run image config: stack '{stack_id}' from builder config is incompatible with stack \
-                         '{label}' from run image '{name}'"
-                    )));
-                }
+            if let Some(finding) = cnbx_validate::check_stack_id(role, &facts_of(&image, &name), stack_id) {
+                return Err(CreateError::Validation(vec![finding]));
             }
             members.push((role, name, image));
         }
