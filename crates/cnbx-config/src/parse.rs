@@ -42,9 +42,26 @@ pub struct LoadedConfig {
 /// `/etc/shadow` or `/proc/self/environ` must not be read, let alone quoted in an error),
 /// refused unless it is a regular file (a FIFO or `/dev/zero` would block or never end),
 /// and at most [`cnbx_fs::limits::MAX_CONFIG_FILE`] bytes.
+///
+/// Two spellings, which only the command line's author can write, read something else (see
+/// [`cnbx_fs::read_bounded_named`]), within the same bound: `-` is standard input (named
+/// `<stdin>` in messages), and `/dev/fd/N` (or `/proc/self/fd/N`, `/dev/stdin`) a pipe the
+/// shell opened, as `--config <(envsubst < builder.toml)` passes it; a descriptor that is
+/// not a pipe is refused. Relative paths in such a file resolve against the current
+/// directory, since it has no directory of its own.
 pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
-    let cleaned = clean_path(path);
-    let bytes = cnbx_fs::read_bounded(&cleaned, cnbx_fs::limits::MAX_CONFIG_FILE, "a builder.toml").map_err(|e| {
+    let named = cnbx_fs::Named::of(path);
+    let cleaned = match named {
+        cnbx_fs::Named::StandardInput => PathBuf::from("<stdin>"),
+        _ => clean_path(path),
+    };
+    let (limit, kind) = (cnbx_fs::limits::MAX_CONFIG_FILE, "a builder.toml");
+    let read = match named {
+        // The cleaned path: `./-` is a file named `-`, not standard input.
+        cnbx_fs::Named::File => cnbx_fs::read_bounded(&cleaned, limit, kind),
+        cnbx_fs::Named::StandardInput | cnbx_fs::Named::Descriptor => cnbx_fs::read_bounded_named(path, limit, kind),
+    };
+    let bytes = read.map_err(|e| {
         let path = cleaned.clone();
         match e {
             cnbx_fs::FsError::Io { source, .. } => ConfigError::Open { path, source },
@@ -55,7 +72,12 @@ pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
             }
         }
     })?;
-    parse_bytes(&bytes, &cleaned)
+    let source = cnbx_fs::text_of(&bytes).map_err(|reason| ConfigError::NotText { path: cleaned.clone(), reason })?;
+    let base_dir = match named {
+        cnbx_fs::Named::File => absolute_dir(&cleaned),
+        cnbx_fs::Named::StandardInput | cnbx_fs::Named::Descriptor => current_dir(),
+    };
+    parse_in(source, cleaned, base_dir)
 }
 
 /// Parses the bytes of a builder.toml as if read from `path`: they must be text (UTF-8
@@ -72,6 +94,12 @@ pub fn parse_bytes(bytes: &[u8], path: &Path) -> Result<LoadedConfig, ConfigErro
 /// holds a control character other than tab (which TOML forbids anyway).
 pub fn parse_str(source: &str, path: &Path) -> Result<LoadedConfig, ConfigError> {
     let path = clean_path(path);
+    let base_dir = absolute_dir(&path);
+    parse_in(source, path, base_dir)
+}
+
+/// [`parse_str`] with the directory relative paths resolve against.
+fn parse_in(source: &str, path: PathBuf, base_dir: PathBuf) -> Result<LoadedConfig, ConfigError> {
     cnbx_fs::check_text(source).map_err(|reason| ConfigError::NotText { path: path.clone(), reason })?;
     let display = path.display().to_string();
     let mut doc = DeTable::parse(source).map_err(|e| toml_error(&path, source, None, &e))?;
@@ -93,7 +121,6 @@ pub fn parse_str(source: &str, path: &Path) -> Result<LoadedConfig, ConfigError>
         lookup(doc.get_ref(), &[Seg::Key("stack".into()), Seg::Key("run-image-mirrors".into())]).is_some();
     merge_stack(&mut config, stack_mirrors_present);
 
-    let base_dir = absolute_dir(&path);
     let build_env = build_env_files(&config.build.env, &display, source, doc.get_ref(), &mut warnings)
         .map_err(|e| e.into_error(&path))?;
 
@@ -296,10 +323,12 @@ fn absolute_dir(path: &Path) -> PathBuf {
     if parent.is_absolute() {
         return clean_path(parent);
     }
-    match std::env::current_dir() {
-        Ok(cwd) => clean_path(&cwd.join(parent)),
-        Err(_) => clean_path(parent),
-    }
+    clean_path(&current_dir().join(parent))
+}
+
+/// The current directory (`.` when it cannot be read).
+fn current_dir() -> PathBuf {
+    std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
 }
 
 /// BurntSushi/toml matches struct fields case-insensitively when there is no exact match, so
