@@ -69,7 +69,10 @@ install: release
 	$(CNBX_RELEASE) completion zsh > "$(PREFIX)/share/zsh/site-functions/_cnbx"
 	$(CNBX_RELEASE) completion fish > "$(PREFIX)/share/fish/vendor_completions.d/cnbx.fish"
 
-# Formatting, clippy, and no unused dependency (cargo-machete, installed on first use).
+# Formatting, clippy, and no unused dependency: cargo-machete (installed on first use) finds a
+# dependency no source of its package names; a normal dependency that only tests use is a
+# clippy error, from the `unused_crate_dependencies` lint every crate root turns on for its
+# build without tests (crates/xtask/tests/unused_dependencies.rs).
 lint: rust
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

@@ -24,6 +24,7 @@ use cnbx_oci::confine::{Confinement, Confiner, sanitize};
 use cnbx_oci::layer::{EntryMap, FileIdentity, open_archive_file};
 use cnbx_oci::tarball::{EntryKind, TarEntry, clean_path};
 
+use crate::home::Memo;
 use crate::images::Images;
 
 /// An entry name cleaned as pack compares it: `path.Clean`, then without a leading `/`.
@@ -115,17 +116,29 @@ impl ScanError {
     }
 }
 
-/// [`scan`], remembered in the home's `cache/scans` (unless `images` is read-only) by the archive's path, identity and the
-/// spec's id.
+/// The revision of [`scan`]'s logic: bump it when what a scan finds in the same archive
+/// changes, so that scans remembered before are not reused.
+const SCAN_REVISION: u32 = 2;
+
+impl Memo for TarScan {
+    const DIR: &'static str = "scans";
+
+    fn logic() -> String {
+        format!("archive scan, revision {SCAN_REVISION}")
+    }
+}
+
+/// [`scan`], remembered in the home's `cache/scans` (unless `images` is read-only) by the
+/// archive's path, identity and the spec's id.
 pub(crate) fn scan_cached(images: &Images, path: &Path, spec: &ScanSpec<'_>) -> Result<TarScan, ScanError> {
     let opened = open_archive_file(path).map_err(|e| ScanError::Io(archive::safe_io(e)))?;
     let identity = FileIdentity::of_opened(&opened);
-    let key = format!("tar-scan v2\n{path:?}\n{identity:?}\n{:?}\n{}", spec.want, spec.id);
-    if let Some(scan) = images.home().recall("scans", &key) {
+    let key = format!("{path:?}\n{identity:?}\n{:?}\n{}", spec.want, spec.id);
+    if let Some(scan) = images.home().recall(&key) {
         return Ok(scan);
     }
     let scan = scan(opened.file, spec)?;
-    images.remember("scans", &key, &scan);
+    images.remember(&key, &scan);
     Ok(scan)
 }
 

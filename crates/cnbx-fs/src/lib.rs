@@ -28,6 +28,7 @@
 //! * [`SafeDir`]: a directory walked through descriptors (`openat` with `O_NOFOLLOW`), so
 //!   that replacing a directory or file with a symbolic link while cnbx walks or reads it
 //!   cannot make it read anything outside.
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 mod atomic;
 mod dir;
@@ -44,7 +45,8 @@ pub use atomic::{
 pub use dir::{DirEntryInfo, EntryType, Listed, SafeDir};
 pub use lock::FileLock;
 pub use open::{
-    FsError, OpenedFile, open_expected, open_regular, open_regular_following, read_bounded, read_bounded_following,
+    FsError, Named, OpenedFile, open_expected, open_regular, open_regular_following, read_bounded,
+    read_bounded_following, read_bounded_named,
 };
 pub use text::{
     MAX_EXCERPT_CHARS, NotText, NotTextProblem, check_text, error_chain, excerpt, excerpt_line, excerpt_quoted, text_of,

@@ -1,6 +1,7 @@
 //! Lock files: exclusive locks for read-modify-write updates of a shared file, and shared
 //! "in use" locks for directories that several processes write into.
 
+use std::convert::Infallible;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -39,12 +40,6 @@ pub struct FileLock {
     nested: bool,
 }
 
-#[derive(Clone, Copy)]
-enum Mode {
-    Shared,
-    Exclusive,
-}
-
 /// The lock files (device, inode) this process holds exclusively.
 static EXCLUSIVE: Mutex<Vec<(u64, u64)>> = Mutex::new(Vec::new());
 
@@ -58,34 +53,55 @@ fn identity(file: &File) -> io::Result<(u64, u64)> {
     Ok((m.dev(), m.ino()))
 }
 
+/// One way of taking the lock on an opened lock file: `Ok(nested)` once this process holds
+/// it (`nested`: a shared lock inside this process's exclusive one, for which nothing was
+/// locked), or `Err(busy)` when another process holds it and this way does not wait. The
+/// ways that wait have an uninhabited `B` ([`Infallible`]): they cannot come back busy.
+type Take<B> = fn(&File, (u64, u64)) -> io::Result<Result<bool, B>>;
+
+/// Another process holds the lock.
+struct Busy;
+
+/// Waits for a shared lock; granted at once when this process holds the lock exclusively.
+fn take_shared(file: &File, id: (u64, u64)) -> io::Result<Result<bool, Infallible>> {
+    if FileExt::try_lock_shared(file)? {
+        return Ok(Ok(false));
+    }
+    if exclusive_here().contains(&id) {
+        return Ok(Ok(true));
+    }
+    FileExt::lock_shared(file)?;
+    Ok(Ok(false))
+}
+
+/// Waits for the exclusive lock.
+fn take_exclusive(file: &File, _: (u64, u64)) -> io::Result<Result<bool, Infallible>> {
+    FileExt::lock_exclusive(file)?;
+    Ok(Ok(false))
+}
+
+/// The exclusive lock if nobody else holds the lock at all.
+fn try_take_exclusive(file: &File, _: (u64, u64)) -> io::Result<Result<bool, Busy>> {
+    Ok(if FileExt::try_lock_exclusive(file)? { Ok(false) } else { Err(Busy) })
+}
+
 impl FileLock {
-    fn acquire(path: &Path, mode: Mode, wait: bool) -> io::Result<Option<Self>> {
+    /// Opens the lock file `path` (creating it) and takes the lock on it with `take`, again
+    /// on the file now at `path` when it was removed meanwhile.
+    fn acquire<B>(path: &Path, exclusive: bool, take: Take<B>) -> io::Result<Result<Self, B>> {
         for _ in 0..MAX_ATTEMPTS {
             let file = std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(path)?;
             let id = identity(&file)?;
-            let locked = match (mode, wait) {
-                (Mode::Shared, true) => {
-                    if !FileExt::try_lock_shared(&file)? {
-                        if exclusive_here().contains(&id) {
-                            return Ok(Some(Self { file, exclusive: false, nested: true }));
-                        }
-                        FileExt::lock_shared(&file)?;
-                    }
-                    true
-                }
-                (Mode::Exclusive, true) => FileExt::lock_exclusive(&file).map(|()| true)?,
-                (Mode::Shared, false) => FileExt::try_lock_shared(&file)?,
-                (Mode::Exclusive, false) => FileExt::try_lock_exclusive(&file)?,
-            };
-            if !locked {
-                return Ok(None);
+            match take(&file, id)? {
+                Err(busy) => return Ok(Err(busy)),
+                Ok(true) => return Ok(Ok(Self { file, exclusive: false, nested: true })),
+                Ok(false) => {}
             }
             if same_file(&file, path) {
-                let exclusive = matches!(mode, Mode::Exclusive);
                 if exclusive {
                     exclusive_here().push(id);
                 }
-                return Ok(Some(Self { file, exclusive, nested: false }));
+                return Ok(Ok(Self { file, exclusive, nested: false }));
             }
         }
         Err(io::Error::other(format!("the lock file {} keeps being removed", path.display())))
@@ -105,20 +121,20 @@ impl FileLock {
     /// Creates the lock file `path` if needed (it stays, empty) and waits until this process
     /// holds the exclusive lock on it.
     pub fn exclusive(path: &Path) -> io::Result<Self> {
-        Self::acquire(path, Mode::Exclusive, true)
-            .and_then(|l| l.ok_or_else(|| io::Error::other("the lock was not granted")))
+        let Ok(lock) = Self::acquire(path, true, take_exclusive)?;
+        Ok(lock)
     }
 
     /// Takes the exclusive lock if no other process holds the lock at all; `None` otherwise.
     pub fn try_exclusive(path: &Path) -> io::Result<Option<Self>> {
-        Self::acquire(path, Mode::Exclusive, false)
+        Ok(Self::acquire(path, true, try_take_exclusive)?.ok())
     }
 
     /// Waits until this process holds a shared lock on `path` (shared with other holders of
     /// shared locks, excluded by an exclusive one).
     pub fn shared(path: &Path) -> io::Result<Self> {
-        Self::acquire(path, Mode::Shared, true)
-            .and_then(|l| l.ok_or_else(|| io::Error::other("the lock was not granted")))
+        let Ok(lock) = Self::acquire(path, false, take_shared)?;
+        Ok(lock)
     }
 
     /// Turns an exclusive lock into a shared one.

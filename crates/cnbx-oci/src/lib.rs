@@ -8,6 +8,7 @@
 //!   [`registry`], [`auth`], [`engine`]: where images are read from and written to.
 //! * [`image`]: the transport-independent image model.
 //! * [`progress`]: how library code reports progress without printing.
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 pub mod archive;
 pub mod auth;

@@ -11,6 +11,7 @@
 //! install it, so a green run always means the real parts were exercised.
 
 #![allow(clippy::print_stderr, clippy::unwrap_used)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 pub mod engines;
 pub mod faults;

@@ -27,7 +27,7 @@ use cnbx_oci::progress::ReporterExt;
 use cnbx_oci::spec::Platform;
 use cnbx_oci::{LayerCache, ReuseCheck};
 use cnbx_refs::ImageRef;
-use cnbx_validate::Options;
+use cnbx_validate::{Options, Role};
 
 use super::base::{
     BaseImages, fetch_required, fetch_run_images, legacy_stacks_required, platform_api_for, validate_base_images,
@@ -138,6 +138,16 @@ impl<'a> Plan<'a> {
         Ok(Self { images, request, destination, tags, targets, layers, reuse_check, lifecycle, dry_run, validation })
     }
 
+    /// The error for base images that `findings` (errors of pack's checks, made before the
+    /// other rules run) refuse for `platform`; a dry run reports them as the validation's.
+    fn refused(&self, platform: &Platform, findings: Vec<cnbx_validate::Finding>) -> CreateError {
+        if self.dry_run {
+            *self.validation.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some((platform.clone(), findings.clone()));
+        }
+        CreateError::Validation(findings)
+    }
+
     /// The platform and findings of the last validation of the base images, taken.
     pub(crate) fn take_validation(&self) -> Option<(Platform, Vec<cnbx_validate::Finding>)> {
         self.validation.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
@@ -169,11 +179,9 @@ impl<'a> Plan<'a> {
         let build = fetch_required(images, "build image", &file.build.image, &config.base_dir, target).await?;
         let platform = target.cloned().unwrap_or_else(|| build.platform());
         let os = build.config.os().to_owned();
-        if !matches!(os.as_str(), "linux" | "windows" | "freebsd") {
-            return Err(CreateError::Invalid(format!(
-                "invalid build-image '{}': provided image OS '{os}' must be either 'freebsd', 'linux' or 'windows'",
-                file.build.image
-            )));
+        let mut build_facts = facts_of(&build, &file.build.image);
+        if let Some(finding) = cnbx_validate::check_build_os(&build_facts) {
+            return Err(self.refused(&platform, vec![finding]));
         }
         if os == "windows" {
             return Err(CreateError::Usage(format!(
@@ -187,15 +195,10 @@ impl<'a> Plan<'a> {
         for (k, v) in &request.labels {
             base_labels.insert(k.clone(), v.clone());
         }
-        let mut build_facts = facts_of(&build, &file.build.image);
         build_facts.labels.clone_from(&base_labels);
         let stack_label = base_labels.get(labels::STACK_ID).cloned().unwrap_or_default();
-        if !file.stack.id.is_empty() && file.stack.id != stack_label {
-            return Err(CreateError::Invalid(format!(
-                "invalid build-image '{}': stack '{}' from builder config is incompatible with stack '{stack_label}' \
-                 from build image",
-                file.build.image, file.stack.id
-            )));
+        if let Some(finding) = cnbx_validate::check_stack_id(Role::Build, &build_facts, &file.stack.id) {
+            return Err(self.refused(&platform, vec![finding]));
         }
 
         // Lifecycle (its Platform API decides which spec rules apply). Its layer, the biggest
@@ -205,10 +208,13 @@ impl<'a> Plan<'a> {
             FetchContext { images, layers: &self.layers, base_dir: &config.base_dir, platform: &platform, reporter };
         let pending = locate_lifecycle(&ctx, &self.lifecycle, build.config.architecture())
             .await
-            .map_err(|e| if e.says_fetch() { CreateError::LifecycleFetch(e) } else { CreateError::Lifecycle(e) })?;
+            .map_err(CreateError::Lifecycle)?;
         let lifecycle_layer = pending.layer;
         let lifecycle_metadata = pending.metadata;
-        let runs = fetch_run_images(images, request, &platform, &build_facts).await?;
+        let runs = match fetch_run_images(images, request, &platform, &build_facts).await {
+            Err(CreateError::Validation(findings)) => return Err(self.refused(&platform, findings)),
+            other => other?,
+        };
 
         if !file.extensions.is_empty() || file.order_extensions.as_ref().is_some_and(|o| !o.is_empty()) {
             let latest = lifecycle_metadata.apis.platform.supported().iter().max().copied();

@@ -17,6 +17,7 @@ use cnbx_model::{ModuleDirs, ModuleInfo, ModuleKind};
 
 use super::{ModuleError, PendingModule};
 use crate::assemble::stream;
+use crate::home::Memo;
 use crate::labels::{self, ModuleLayers};
 use crate::scan::clean_name;
 use crate::source::FetchContext;
@@ -269,16 +270,28 @@ enum LayerVerdict {
     Mend(Vec<String>),
 }
 
+/// The revision of [`scan_layer`]'s logic: bump it when the verdict on the same layer changes,
+/// so that verdicts remembered before are not reused.
+const LAYER_SCAN_REVISION: u32 = 1;
+
+impl Memo for LayerVerdict {
+    const DIR: &'static str = "layer-scans";
+
+    fn logic() -> String {
+        format!("buildpackage layer scan, revision {LAYER_SCAN_REVISION}")
+    }
+}
+
 /// Where the verdict on `blob` as the layer of `dirs` is remembered: by the blob's digest and
 /// diffID (its content cannot change under them) and the module's place.
 fn verdict_key(dirs: &ModuleDirs, blob: &LayerBlob) -> String {
     let (id, version) = (&dirs.id, &dirs.version);
-    format!("package-layer v1\n{}\n{}\n{}\n{id}\n{version}", blob.descriptor.digest, blob.diff_id, dirs.kind.dir())
+    format!("{}\n{}\n{}\n{id}\n{version}", blob.descriptor.digest, blob.diff_id, dirs.kind.dir())
 }
 
 /// The remembered verdict on `blob`, if a scan of it was remembered.
 fn remembered_verdict(ctx: &FetchContext<'_>, dirs: &ModuleDirs, blob: &LayerBlob) -> Option<LayerVerdict> {
-    ctx.images.home().recall("layer-scans", &verdict_key(dirs, blob))
+    ctx.images.home().recall(&verdict_key(dirs, blob))
 }
 
 /// [`scan_layer`], and its verdict remembered (see [`verdict_key`]).
@@ -289,7 +302,7 @@ fn scan_and_remember(
     path: &Path,
 ) -> Result<LayerVerdict, PackageProblem> {
     let verdict = scan_layer(dirs, &blob.diff_id, path)?;
-    ctx.images.remember("layer-scans", &verdict_key(dirs, blob), &verdict);
+    ctx.images.remember(&verdict_key(dirs, blob), &verdict);
     Ok(verdict)
 }
 
