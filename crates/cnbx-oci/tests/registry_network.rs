@@ -472,3 +472,52 @@ async fn credentials_never_follow_a_redirect_to_another_host() {
         assert!(!head.to_ascii_lowercase().contains("authorization:"), "credentials followed a redirect:\n{head}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upload_locations_elsewhere_get_no_credentials_and_no_clear_text() {
+    let registry = Registry::start_with_basic_auth("uploader", "up-Pa55word").unwrap();
+    let config = docker_config(&registry.host(), "uploader", "up-Pa55word");
+    let f = Fixture::with_registry(registry, Some(config.path())).await;
+    let push = |proxy: &FaultProxy, insecure: &[String]| {
+        let config = docker_config(&proxy.host(), "uploader", "up-Pa55word");
+        let client = RegistryClient::with_timeouts(
+            RegistryOptions { insecure_registries: insecure.to_vec(), docker_config_dir: Some(config.path().into()) },
+            Timeouts { connect: Duration::from_secs(3), stall: Duration::from_secs(5) },
+        );
+        let target = r(&format!("{}/net/pushed:1", proxy.host()));
+        let image = f.image.clone();
+        async move {
+            let pushed = client.push(&target, std::slice::from_ref(&image), &NullReporter).await;
+            drop(config);
+            pushed
+        }
+    };
+
+    // Another loopback origin (plain HTTP allowed): the upload goes there, without the
+    // registry's credentials (the registry then lacks the blobs, so the push fails).
+    let peer = Peer::start(IpAddr::from([127, 0, 0, 1]), Reply::new(201)).unwrap();
+    let proxy = FaultProxy::start(f.registry.port()).unwrap();
+    let location = format!("http://localhost:{}/upload?session=1", peer.host().rsplit_once(':').unwrap().1);
+    proxy.add(Rule::new("POST", "/blobs/uploads/", Fault::Reply(Reply::new(202).header("Location", &location))));
+    let (res, _) = must_end("an upload elsewhere", push(&proxy, &[])).await;
+    eprintln!("{}", chain(&res.unwrap_err()));
+    let requests = peer.requests();
+    assert!(!requests.is_empty(), "the upload did not go to the location");
+    for head in &requests {
+        assert!(head.starts_with("PUT /upload?session=1&digest=sha256%3A"), "{head}");
+        assert!(!head.to_ascii_lowercase().contains("authorization:"), "credentials went to another origin:\n{head}");
+    }
+
+    // Another host in clear text: refused before connecting.
+    let Some(ip) = other_host() else { return };
+    let elsewhere = Peer::start(ip, Reply::new(201)).unwrap();
+    let proxy = FaultProxy::start(f.registry.port()).unwrap();
+    let location = format!("http://{}/upload", elsewhere.host());
+    proxy.add(Rule::new("POST", "/blobs/uploads/", Fault::Reply(Reply::new(202).header("Location", &location))));
+    let (res, _) = must_end("an upload in clear text", push(&proxy, &[])).await;
+    let err = chain(&res.unwrap_err());
+    eprintln!("{err}");
+    assert!(err.contains(&location) && err.contains("an upload location"), "{err}");
+    assert!(err.contains(&format!("--insecure-registry {}", elsewhere.host())), "{err}");
+    assert_eq!(elsewhere.connections(), 0);
+}
