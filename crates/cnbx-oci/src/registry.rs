@@ -19,7 +19,7 @@
 //!   blobs the registry has (HEAD), mounts blobs from another repository of the same
 //!   registry, and otherwise uploads with one monolithic streaming PUT.
 //! * Everything is bounded and verified: a manifest, index or config `Content-Length` over
-//!   [`limits::MAX_DOCUMENT`] is refused before the body is read, and no more than that is
+//!   [`cnbx_fs::limits::MAX_DOCUMENT`] is refused before the body is read, and no more than that is
 //!   ever read; token-service answers are read up to [`token::MAX_TOKEN_ANSWER`], error
 //!   bodies up to [`transport::MAX_ERROR_BODY`]. Every manifest is checked against the
 //!   digest it was asked by and the `Docker-Content-Digest` header, every blob against its
@@ -41,20 +41,19 @@
 //! bodies, token-service answers, digests from headers) is quoted as an
 //! [`excerpt`].
 
+mod repo;
 mod token;
 mod transport;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
-use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use cnbx_fs::{excerpt, limits};
+use cnbx_fs::excerpt;
 use cnbx_refs::ImageRef;
 use futures_util::{StreamExt, TryStreamExt};
 use reqwest::Url;
@@ -66,6 +65,8 @@ use crate::digest::Digest;
 use crate::image::{BlobSource, ImageError, ImageToWrite, SourceImage, build_index, select_platform};
 use crate::progress::{Reporter, Task, TaskKind};
 use crate::spec::{Descriptor, Index, JsonError, Manifest, Platform, Raw, media_type};
+
+use self::repo::{Access, BlobTask, Repo};
 
 /// The API host of Docker Hub.
 const DOCKER_HUB_API_HOST: &str = "registry-1.docker.io";
@@ -655,32 +656,6 @@ impl PushBlob<'_> {
     }
 }
 
-/// What a repository is used for: the scopes of the token cnbx asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Access<'a> {
-    Pull,
-    Push,
-    /// Push, mounting blobs from the repository named (of the same registry).
-    PushFrom(&'a str),
-}
-
-/// One repository of one registry, with the access cnbx needs: what every request to it
-/// needs (the connection, the credentials or token, what to name in errors).
-struct Repo<'a> {
-    client: &'a RegistryClient,
-    conn: Conn,
-    name: String,
-    scopes: Vec<String>,
-    ctx: Ctx,
-}
-
-/// One blob transfer of a push: the blob, and where its progress goes.
-struct BlobTask<'a> {
-    descriptor: &'a Descriptor,
-    reporter: &'a dyn Reporter,
-    id: &'a str,
-}
-
 impl RegistryClient {
     /// A client with the [`Timeouts`] of the environment ([`Timeouts::from_env`]); nothing is
     /// contacted until the first request.
@@ -770,13 +745,7 @@ impl RegistryClient {
             has_credentials: conn.basic.is_some(),
             operation,
         };
-        let name = reference.repository().to_owned();
-        let scopes = match access {
-            Access::Pull => vec![format!("repository:{name}:pull")],
-            Access::Push => vec![format!("repository:{name}:pull,push")],
-            Access::PushFrom(src) => vec![format!("repository:{name}:pull,push"), format!("repository:{src}:pull")],
-        };
-        Ok(Repo { client: self, conn, name, scopes, ctx })
+        Ok(Repo::new(self, conn, reference.repository(), access, ctx))
     }
 
     /// Reads the image `reference` (for `platform` when it is an index). `None` when the
@@ -868,7 +837,7 @@ impl RegistryClient {
         let response = retry(|| repo.get_blob(desc)).await?;
         let from = format!("{} on {}", image.display_name, repo.ctx.registry);
         let verifier = BlobVerifier::new(desc.digest.clone(), desc.size, from);
-        let stall = repo.conn.stall;
+        let stall = repo.stall();
         let state = (response, verifier, desc.clone(), repo.ctx, false);
         Ok(futures_util::stream::unfold(state, move |(mut response, mut verifier, desc, ctx, done)| async move {
             if done {
@@ -1093,25 +1062,7 @@ impl RegistryClient {
     async fn copy_from_registry(&self, to: &Repo<'_>, src: &ImageRef, job: &BlobTask<'_>) -> Result<(), RegistryError> {
         let from = self.repo(src, src.original(), Access::Pull, Operation::Pull).await?;
         from.authorize().await?;
-        let from = &from;
-        to.upload(job, || async move {
-            let response = from.get_blob(job.descriptor).await?;
-            let verifier = BlobVerifier::new(
-                job.descriptor.digest.clone(),
-                job.descriptor.size,
-                format!("{} on {}", src.original(), from.ctx.registry),
-            );
-            let refused = Arc::new(Mutex::new(None));
-            let counter = Arc::new(AtomicU64::new(0));
-            let chunks = source_chunks(response, from.stall(), from.ctx.clone(), refused.clone());
-            let (ctx, desc) = (from.ctx.clone(), job.descriptor.clone());
-            let refuse = Box::new(move |e| verify_error(e, &desc, &ctx));
-            let state =
-                Upload { chunks, verifier, done: false, refused: refused.clone(), counter: counter.clone(), refuse };
-            let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(state, Upload::next));
-            Ok(UploadBody { body, counter, refused, copy: true })
-        })
-        .await
+        to.copy_from(&from, job).await
     }
 
     /// Which of `digests` the repository of `target` already has, in order: a HEAD request
@@ -1136,506 +1087,6 @@ impl RegistryClient {
             return false;
         }
         matches!(repo.get_manifest(&manifest_reference(reference)).await, Ok(Some(_)))
-    }
-}
-
-/// How a request authenticates.
-#[derive(Clone)]
-enum RequestAuth {
-    None,
-    Basic(String, String),
-    Bearer(String),
-}
-
-impl RequestAuth {
-    /// `request` to `url` with these credentials when `url` is on the registry's own origin
-    /// `base` (an upload location elsewhere gets none).
-    fn apply(&self, request: reqwest::RequestBuilder, url: &Url, base: &Url) -> reqwest::RequestBuilder {
-        if url.origin() != base.origin() {
-            return request;
-        }
-        match self {
-            Self::None => request,
-            Self::Basic(user, password) => request.basic_auth(user, Some(password)),
-            Self::Bearer(token) => request.bearer_auth(token),
-        }
-    }
-}
-
-impl Repo<'_> {
-    fn stall(&self) -> Duration {
-        self.conn.stall
-    }
-
-    /// `<base>/v2/<name>/<path>`.
-    fn url(&self, path: &str) -> Result<Url, RegistryError> {
-        self.conn
-            .base
-            .join(&format!("/v2/{}/{path}", self.name))
-            .map_err(|e| self.ctx.error(RegistryErrorKind::Protocol(format!("invalid URL: {e}"))))
-    }
-
-    /// [`Repo::auth`], retried while the registry or its token service fails transiently:
-    /// the first thing an operation does, so that an authentication failure is told as such.
-    async fn authorize(&self) -> Result<RequestAuth, RegistryError> {
-        retry(|| self.auth()).await
-    }
-
-    /// How requests to this repository authenticate now: what the registry's challenge asks
-    /// for, with a bearer token for the repository's scopes (kept until it is about to
-    /// expire). One attempt: the operation it is part of is retried.
-    async fn auth(&self) -> Result<RequestAuth, RegistryError> {
-        let inner = &self.client.inner;
-        let registry = self.conn.registry.clone();
-        let cached = lock(&inner.challenges).get(&registry).cloned();
-        let challenge = match cached {
-            Some(c) => c,
-            None => {
-                let c = token::ping(&self.conn, &self.ctx).await?;
-                lock(&inner.challenges).insert(registry.clone(), c.clone());
-                c
-            }
-        };
-        let basic = || match &self.conn.basic {
-            Some((user, password)) => RequestAuth::Basic(user.clone(), password.clone()),
-            None => RequestAuth::None,
-        };
-        match challenge {
-            token::Challenge::None => Ok(RequestAuth::None),
-            token::Challenge::Basic => Ok(basic()),
-            token::Challenge::Bearer { realm, service } => {
-                let key = (registry, self.scopes.join(" "));
-                if let Some(t) = lock(&inner.tokens).get(&key).filter(|t| t.is_fresh()) {
-                    return Ok(RequestAuth::Bearer(t.value.clone()));
-                }
-                let fetched =
-                    token::fetch(&self.conn, &inner.plain_http, &realm, service.as_deref(), &self.scopes, &self.ctx)
-                        .await?;
-                let value = fetched.value.clone();
-                lock(&inner.tokens).insert(key, fetched);
-                Ok(RequestAuth::Bearer(value))
-            }
-        }
-    }
-
-    /// Sends the request `make` builds for `url`, authenticated, waiting for its answer no
-    /// longer than the stall timeout.
-    async fn send(
-        &self,
-        url: &Url,
-        make: impl FnOnce(&reqwest::Client, Url) -> reqwest::RequestBuilder,
-    ) -> Result<reqwest::Response, RegistryError> {
-        let auth = self.auth().await?;
-        let request = auth.apply(make(&self.conn.http, url.clone()), url, &self.conn.base);
-        transport::send(request, self.stall(), &self.ctx).await
-    }
-
-    /// The manifest bytes at `reference` (a tag or a digest), or `None` when the registry
-    /// says it does not exist. A `Content-Length` larger than [`limits::MAX_DOCUMENT`] is
-    /// refused before the body is read, and reading stops past that many bytes. The bytes
-    /// are checked against `reference` when it is a digest, and against the
-    /// `Docker-Content-Digest` header, if the registry sent one.
-    async fn get_manifest(&self, reference: &str) -> Result<Option<Vec<u8>>, RegistryError> {
-        let limit = limits::MAX_DOCUMENT;
-        let ctx = &self.ctx;
-        let url = self.url(&format!("manifests/{reference}"))?;
-        let too_large = || ctx.error(RegistryErrorKind::TooLarge { what: Document::Manifest, limit });
-        let res = retry(|| async {
-            let response = self
-                .send(&url, |http, url| {
-                    http.get(url).header(reqwest::header::ACCEPT, media_type::ALL_MANIFESTS.join(", "))
-                })
-                .await?;
-            if response.status() != reqwest::StatusCode::OK {
-                return Err(transport::status_error(response, self.stall(), ctx).await);
-            }
-            if response.content_length().is_some_and(|n| n > limit) {
-                return Err(too_large());
-            }
-            let header = response
-                .headers()
-                .get("docker-content-digest")
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.trim().to_owned());
-            let body = transport::read_body(response, limit, self.stall(), ctx).await?;
-            Ok((body.complete().ok_or_else(too_large)?, header))
-        })
-        .await;
-        let (bytes, header) = match res {
-            Ok(found) => found,
-            Err(e) if matches!(e.kind(), RegistryErrorKind::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let actual = Digest::of(&bytes);
-        let asked = reference.starts_with("sha256:").then_some(reference);
-        // Only sha256 is checked: it is what cnbx computes, and what registries send.
-        for expected in [asked, header.as_deref()].into_iter().flatten() {
-            if expected.starts_with("sha256:") && expected != actual.as_str() {
-                return Err(ctx.error(RegistryErrorKind::DigestMismatch {
-                    digest: excerpt(expected),
-                    actual: actual.to_string(),
-                }));
-            }
-        }
-        Ok(Some(bytes))
-    }
-
-    /// The answer to `GET` blob `desc`, once it is a success whose announced length fits
-    /// the descriptor (one attempt: callers retry). Only the registry is asked: the
-    /// descriptor's `urls` are never fetched, and a blob the registry lacks is an error
-    /// naming it.
-    async fn get_blob(&self, desc: &Descriptor) -> Result<reqwest::Response, RegistryError> {
-        let url = self.url(&format!("blobs/{}", desc.digest))?;
-        let response = self.send(&url, |http, url| http.get(url)).await?;
-        if response.status() != reqwest::StatusCode::OK {
-            return Err(blob_missing(transport::status_error(response, self.stall(), &self.ctx).await, desc));
-        }
-        match response.content_length() {
-            Some(n) if n > desc.size => {
-                Err(blob_size_error(desc, SizeProblem::Announced { announced: n, expected: desc.size }, &self.ctx))
-            }
-            _ => Ok(response),
-        }
-    }
-
-    /// A small blob (a config, at most [`limits::MAX_DOCUMENT`] bytes) into memory, verified.
-    async fn small_blob(&self, desc: &Descriptor) -> Result<Vec<u8>, RegistryError> {
-        let limit = limits::MAX_DOCUMENT;
-        let ctx = &self.ctx;
-        if desc.size > limit {
-            return Err(ctx.error(RegistryErrorKind::TooLarge { what: Document::Config, limit }));
-        }
-        let bytes = retry(|| async {
-            let mut response = self.get_blob(desc).await?;
-            let mut out = Vec::with_capacity(usize::try_from(desc.size).unwrap_or(0));
-            while let Some(chunk) = transport::next_chunk(&mut response, self.stall(), ctx).await? {
-                check_room(out.len() as u64, chunk.len(), desc, ctx)?;
-                out.extend_from_slice(&chunk);
-            }
-            Ok(out)
-        })
-        .await?;
-        let actual = Digest::of(&bytes);
-        if actual != desc.digest {
-            return Err(ctx.error(RegistryErrorKind::DigestMismatch {
-                digest: desc.digest.to_string(),
-                actual: actual.to_string(),
-            }));
-        }
-        Ok(bytes)
-    }
-
-    /// Downloads one blob into `into`, verifying its digest.
-    async fn download_blob(
-        &self,
-        desc: &Descriptor,
-        into: &BlobStore,
-        reporter: &dyn Reporter,
-    ) -> Result<(), RegistryError> {
-        let ctx = &self.ctx;
-        let task = Task {
-            id: format!("pull:{}", desc.digest),
-            label: format!("layer {}", desc.digest.short()),
-            kind: TaskKind::Pull,
-            total: Some(desc.size),
-        };
-        reporter.start(&task);
-        let store_err = |source: BlobError| ctx.error(RegistryErrorKind::Store { digest: desc.digest.clone(), source });
-        let write_err = |source| store_err(BlobError::Write { store: into.root().to_path_buf(), source });
-        let res = retry(|| async {
-            let mut response = self.get_blob(desc).await?;
-            let mut writer = into.writer().map_err(write_err)?;
-            while let Some(chunk) = transport::next_chunk(&mut response, self.stall(), ctx).await? {
-                // Never more than the descriptor gives, whatever the digest.
-                check_room(writer.written(), chunk.len(), desc, ctx)?;
-                writer.write_all(&chunk).map_err(write_err)?;
-                reporter.advance(&task.id, chunk.len() as u64);
-            }
-            if writer.written() != desc.size {
-                let problem = SizeProblem::TooShort { sent: writer.written(), expected: desc.size };
-                return Err(blob_size_error(desc, problem, ctx));
-            }
-            match writer.commit(Some(&desc.digest)) {
-                Ok(_) => Ok(()),
-                Err(BlobError::Mismatch { expected, actual, .. }) => {
-                    Err(ctx.error(RegistryErrorKind::DigestMismatch {
-                        digest: expected.to_string(),
-                        actual: actual.to_string(),
-                    }))
-                }
-                Err(e) => Err(store_err(e)),
-            }
-        })
-        .await;
-        reporter.finish(&task.id);
-        res
-    }
-
-    /// Whether the repository has blob `digest` (`HEAD`).
-    async fn blob_exists(&self, digest: &Digest) -> Result<bool, RegistryError> {
-        let url = self.url(&format!("blobs/{digest}"))?;
-        retry(|| async {
-            let response = self.send(&url, |http, url| http.head(url)).await?;
-            match response.status() {
-                s if s.is_success() => Ok(true),
-                reqwest::StatusCode::NOT_FOUND => Ok(false),
-                _ => Err(transport::status_error(response, self.stall(), &self.ctx).await),
-            }
-        })
-        .await
-    }
-
-    /// Mounts blob `digest` from repository `from` of the same registry; `false` when the
-    /// registry did not (it then answers 202 and expects an upload, which the caller makes).
-    async fn mount(&self, digest: &Digest, from: &str) -> bool {
-        let Ok(mut url) = self.url("blobs/uploads/") else { return false };
-        url.query_pairs_mut().append_pair("mount", digest.as_str()).append_pair("from", from);
-        let sent = self.send(&url, |http, url| http.post(url).header(reqwest::header::CONTENT_LENGTH, "0")).await;
-        matches!(sent, Ok(response) if response.status() == reqwest::StatusCode::CREATED)
-    }
-
-    /// Starts an upload: where to `PUT` the blob (the registry's `Location`, which must be a
-    /// URL cnbx may request).
-    async fn start_upload(&self) -> Result<Url, RegistryError> {
-        let url = self.url("blobs/uploads/")?;
-        let response = self.send(&url, |http, url| http.post(url).header(reqwest::header::CONTENT_LENGTH, "0")).await?;
-        if response.status() != reqwest::StatusCode::ACCEPTED {
-            return Err(transport::status_error(response, self.stall(), &self.ctx).await);
-        }
-        let location = response
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| url.join(v).ok())
-            .ok_or_else(|| {
-                self.ctx.error(RegistryErrorKind::Protocol("the registry started an upload without a location".into()))
-            })?;
-        if !self.client.inner.plain_http.allows(&location) {
-            return Err(self.ctx.error(RegistryErrorKind::PlainHttp {
-                url: excerpt(location.as_str()),
-                host: transport::host_port(&location),
-                via: Via::UploadLocation,
-            }));
-        }
-        Ok(location)
-    }
-
-    /// Uploads blob `job.descriptor` with one monolithic `PUT` of the body `make` returns
-    /// (made again for each attempt), failed as stalled when it moves no byte for the stall
-    /// timeout (after the last byte, that is the time the registry takes to answer).
-    async fn upload<F, Fut>(&self, job: &BlobTask<'_>, make: F) -> Result<(), RegistryError>
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = Result<UploadBody, RegistryError>>,
-    {
-        let descriptor = job.descriptor;
-        retry(|| async {
-            // The content first: a source that fails opens no upload.
-            let UploadBody { body, counter, refused, copy } = make().await?;
-            let mut location = self.start_upload().await?;
-            location.query_pairs_mut().append_pair("digest", descriptor.digest.as_str());
-            let auth = self.auth().await?;
-            let request = self
-                .conn
-                .http
-                .put(location.clone())
-                .header(reqwest::header::CONTENT_LENGTH, descriptor.size)
-                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-                .body(body);
-            let request = auth.apply(request, &location, &self.conn.base);
-            // A copy's source has the stall timeout for each chunk, which names it: the
-            // upload's own waits a little longer, so that a stalled source is told as such.
-            let stall = if copy { self.stall() + Duration::from_millis(500) } else { self.stall() };
-            let sent = with_progress(request.send(), &counter, job, stall, &self.ctx).await;
-            if let Some(e) = lock(&refused).take() {
-                return Err(e);
-            }
-            let response = sent?.map_err(|e| request_error(e, &self.ctx))?;
-            if !response.status().is_success() {
-                return Err(transport::status_error(response, self.stall(), &self.ctx).await);
-            }
-            Ok(())
-        })
-        .await
-    }
-
-    /// Uploads `bytes` (a config) as blob `job.descriptor`.
-    async fn upload_bytes(&self, bytes: &[u8], job: &BlobTask<'_>) -> Result<(), RegistryError> {
-        let bytes = bytes::Bytes::copy_from_slice(bytes);
-        self.upload(job, || {
-            let bytes = bytes.clone();
-            async move {
-                let counter = Arc::new(AtomicU64::new(bytes.len() as u64));
-                Ok(UploadBody {
-                    body: reqwest::Body::from(bytes),
-                    counter,
-                    refused: Arc::new(Mutex::new(None)),
-                    copy: false,
-                })
-            }
-        })
-        .await
-    }
-
-    /// Uploads a blob from a local store, hashed as it streams: a blob that is not what its
-    /// descriptor says fails the upload before its last bytes are sent.
-    async fn upload_file(&self, store: &BlobStore, job: &BlobTask<'_>) -> Result<(), RegistryError> {
-        let descriptor = job.descriptor;
-        let store_err =
-            |source: BlobError| self.ctx.error(RegistryErrorKind::Store { digest: descriptor.digest.clone(), source });
-        self.upload(job, || async {
-            let file = store.open_blob(&descriptor.digest).map_err(store_err)?;
-            let from = store.path(&descriptor.digest).display().to_string();
-            let verifier = BlobVerifier::new(descriptor.digest.clone(), descriptor.size, from);
-            let counter = Arc::new(AtomicU64::new(0));
-            let refused = Arc::new(Mutex::new(None));
-            let chunks =
-                tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(file), 256 * 1024).boxed();
-            let (ctx, digest) = (self.ctx.clone(), descriptor.digest.clone());
-            let refuse = Box::new(move |source| ctx.error(RegistryErrorKind::Store { digest: digest.clone(), source }));
-            let state =
-                Upload { chunks, verifier, done: false, refused: refused.clone(), counter: counter.clone(), refuse };
-            let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(state, Upload::next));
-            Ok(UploadBody { body, counter, refused, copy: false })
-        })
-        .await
-    }
-
-    /// Pushes a manifest or index as `reference` (a tag or a digest).
-    async fn put_manifest(&self, reference: &str, bytes: &[u8], media_type: &str) -> Result<(), RegistryError> {
-        let ctx = &self.ctx;
-        let content_type = reqwest::header::HeaderValue::from_str(media_type).map_err(|_| {
-            ctx.error(RegistryErrorKind::Protocol(format!("invalid media type '{}'", excerpt(media_type))))
-        })?;
-        let url = self.url(&format!("manifests/{reference}"))?;
-        let body = bytes::Bytes::copy_from_slice(bytes);
-        retry(|| async {
-            let response = self
-                .send(&url, |http, url| {
-                    http.put(url).header(reqwest::header::CONTENT_TYPE, content_type.clone()).body(body.clone())
-                })
-                .await?;
-            if !response.status().is_success() {
-                return Err(transport::status_error(response, self.stall(), ctx).await);
-            }
-            Ok(())
-        })
-        .await
-    }
-}
-
-/// The body of one upload attempt: what it sends, a count of the bytes it sent so far, where
-/// the error that stopped it is kept (content that is not the blob, a failed source), and
-/// whether it copies from another registry.
-struct UploadBody {
-    body: reqwest::Body,
-    counter: Arc<AtomicU64>,
-    refused: Arc<Mutex<Option<RegistryError>>>,
-    copy: bool,
-}
-
-/// The chunks of `response` (a blob copied from another registry), each within `stall`; a
-/// failure is kept in `refused` (naming the source) and ends the chunks with an error.
-fn source_chunks(
-    response: reqwest::Response,
-    stall: Duration,
-    ctx: Ctx,
-    refused: Arc<Mutex<Option<RegistryError>>>,
-) -> futures_util::stream::BoxStream<'static, std::io::Result<bytes::Bytes>> {
-    futures_util::stream::unfold(Some(response), move |response| {
-        let (ctx, refused) = (ctx.clone(), refused.clone());
-        async move {
-            let mut response = response?;
-            match transport::next_chunk(&mut response, stall, &ctx).await {
-                Ok(Some(chunk)) => Some((Ok(chunk), Some(response))),
-                Ok(None) => None,
-                Err(e) => {
-                    *lock(&refused) = Some(e);
-                    Some((Err(std::io::Error::other("the source of the blob failed")), None))
-                }
-            }
-        }
-    })
-    .boxed()
-}
-
-/// The body of an upload: each chunk passed on only once a [`BlobVerifier`] accepted it. A
-/// refusal is kept in `refused` (as the error `refuse` makes of it, to report) and ends the
-/// body with an error.
-struct Upload {
-    chunks: futures_util::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>,
-    verifier: BlobVerifier,
-    done: bool,
-    refused: Arc<Mutex<Option<RegistryError>>>,
-    counter: Arc<AtomicU64>,
-    refuse: Box<dyn Fn(BlobError) -> RegistryError + Send + Sync>,
-}
-
-type UploadItem = Result<bytes::Bytes, std::io::Error>;
-
-impl Upload {
-    async fn next(mut self) -> Option<(UploadItem, Self)> {
-        if self.done {
-            return None;
-        }
-        let refusal = match self.chunks.next().await {
-            Some(Ok(chunk)) => match self.verifier.update(&chunk) {
-                Ok(()) => {
-                    self.counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                    return Some((Ok(chunk), self));
-                }
-                Err(e) => e,
-            },
-            Some(Err(e)) => {
-                self.done = true;
-                return Some((Err(e), self));
-            }
-            None => match self.verifier.finish() {
-                Ok(()) => return None,
-                Err(e) => e,
-            },
-        };
-        self.done = true;
-        *lock(&self.refused) = Some((self.refuse)(refusal));
-        let e = std::io::Error::new(std::io::ErrorKind::InvalidData, "the blob is not what its descriptor says");
-        Some((Err(e), self))
-    }
-}
-
-/// Runs the transfer `fut`, reporting the growth of `counter` as progress every 100 ms, and
-/// failing it as stalled when `counter` has not grown for `stall` (after the last byte, that
-/// is the time the registry takes to answer).
-async fn with_progress<F: Future>(
-    fut: F,
-    counter: &AtomicU64,
-    job: &BlobTask<'_>,
-    stall: Duration,
-    ctx: &Ctx,
-) -> Result<F::Output, RegistryError> {
-    let mut fut = std::pin::pin!(fut);
-    let mut reported = 0u64;
-    let mut last_move = tokio::time::Instant::now();
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
-    loop {
-        tokio::select! {
-            out = &mut fut => {
-                let now = counter.load(Ordering::Relaxed);
-                if now > reported {
-                    job.reporter.advance(job.id, now - reported);
-                }
-                return Ok(out);
-            }
-            _ = tick.tick() => {
-                let now = counter.load(Ordering::Relaxed);
-                if now > reported {
-                    job.reporter.advance(job.id, now - reported);
-                    reported = now;
-                    last_move = tokio::time::Instant::now();
-                } else if last_move.elapsed() >= stall {
-                    return Err(stalled(stall, ctx));
-                }
-            }
-        }
     }
 }
 
