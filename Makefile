@@ -18,11 +18,12 @@ RUST_MIN := $(shell sed -n 's/^rust-version *= *"\([0-9][0-9.]*\)".*/\1/p' Cargo
 
 # System tools the tests run, as TOOL:DEBIAN-PACKAGE: the registry and the oracles (see
 # crates/cnbx-testkit), htpasswd for basic-auth registries, openssl for the token-auth test's
-# certificates, the CA certificates the registry client loads, and the container engines the
-# engine tests start (Debian's dockerd, which brings containerd, runc and the docker CLI, and
-# Podman; see crates/cnbx-testkit/src/engines.rs).
+# certificates, the CA certificates the registry client loads, GNU time for the peak-memory
+# bounds of the registry fault tests, ip to find the address that stands for another host, and
+# the container engines the engine tests start (Debian's dockerd, which brings containerd, runc
+# and the docker CLI, and Podman; see crates/cnbx-testkit/src/engines.rs).
 TEST_TOOLS := docker-registry:docker-registry skopeo:skopeo umoci:umoci htpasswd:apache2-utils \
-	openssl:openssl /usr/sbin/update-ca-certificates:ca-certificates \
+	openssl:openssl /usr/sbin/update-ca-certificates:ca-certificates /usr/bin/time:time ip:iproute2 \
 	/usr/sbin/dockerd:docker.io docker:docker.io podman:podman
 
 .PHONY: all rust build release demo test install lint fmt bench fuzz clean
