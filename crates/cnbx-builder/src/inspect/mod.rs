@@ -42,7 +42,9 @@ pub mod structured;
 use cnbx_model::RunImage;
 
 pub use human::HumanOutput;
-pub use model::{BuilderInfo, Depth, DetectionEntry, InspectError, from_labels};
+pub use model::{
+    BuilderInfo, Depth, DetectionEntry, InspectError, MAX_DETECTION_ENTRIES, MAX_ORDER_DEPTH, from_labels,
+};
 
 /// One side (remote or local) of an inspection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +61,17 @@ impl Section {
     /// Whether the builder was found and read.
     pub fn is_present(&self) -> bool {
         matches!(self, Self::Present(_))
+    }
+
+    /// The section for an image's labels, as `builder inspect` shows it to `depth`: an error
+    /// (the whole chain) when the labels cannot be read, name an invalid image, or give a
+    /// detection order out of bounds ([`BuilderInfo::detection_order`]), so that such a side
+    /// is reported like a malformed label before anything is rendered.
+    pub fn from_labels(labels: &std::collections::BTreeMap<String, String>, depth: Depth) -> Self {
+        Self::from_lookup(BuilderInfo::from_labels(labels).and_then(|info| {
+            info.detection_order(depth)?;
+            Ok(Some(info))
+        }))
     }
 
     /// The section for a lookup: `Ok(None)` is absent, an error keeps its whole chain

@@ -26,11 +26,11 @@ const KNOWN_TRUSTED_BUILDERS: &[&str] = &[
     "paketobuildpacks/ubuntu-noble-builder-buildpackless",
 ];
 
-fn section(labels: Option<BuilderLabels>) -> Section {
+fn section(labels: Option<BuilderLabels>, depth: Depth) -> Section {
     match labels {
         None | Some(BuilderLabels::Absent) => Section::Absent,
         Some(BuilderLabels::Error(e)) => Section::Error(e),
-        Some(BuilderLabels::Present(labels)) => Section::from_lookup(inspect::from_labels(&labels).map(Some)),
+        Some(BuilderLabels::Present(labels)) => Section::from_labels(&labels, depth),
     }
 }
 
@@ -38,12 +38,13 @@ pub(crate) async fn run(args: InspectArgs, printer: &Arc<Printer>) -> anyhow::Re
     let images = open_images(printer, PullPolicy::Never, false, &args.insecure_registries)?;
     let (local, remote) = builder_labels(&images, &args.image).await?;
     let user = UserConfig::load(images.home().config_file())?;
+    let depth = Depth::from_flag(i64::from(args.depth));
     let report = InspectReport {
         builder_name: args.image.clone(),
         trusted: KNOWN_TRUSTED_BUILDERS.contains(&args.image.as_str()),
         default: false,
-        remote: section(remote),
-        local: section(Some(local)),
+        remote: section(remote, depth),
+        local: section(Some(local), depth),
     };
     let format = match args.output {
         InspectFormat::HumanReadable => OutputFormat::HumanReadable,
@@ -51,11 +52,7 @@ pub(crate) async fn run(args: InspectArgs, printer: &Arc<Printer>) -> anyhow::Re
         InspectFormat::Yaml => OutputFormat::Yaml,
         InspectFormat::Toml => OutputFormat::Toml,
     };
-    let options = RenderOptions {
-        verbose: printer.is_verbose(),
-        depth: Depth::from_flag(i64::from(args.depth)),
-        user_run_images: user.run_images().to_vec(),
-    };
+    let options = RenderOptions { verbose: printer.is_verbose(), depth, user_run_images: user.run_images().to_vec() };
     let rendered = match inspect::render(&report, format, &options) {
         Ok(r) => r,
         // pack reports a builder that exists but is not readable as "not found"; say why.
@@ -76,10 +73,10 @@ pub(crate) async fn run(args: InspectArgs, printer: &Arc<Printer>) -> anyhow::Re
             printer.result(&out.pack_stdout());
             let stderr = out.pack_stderr();
             if !stderr.is_empty() {
-                printer.raw_stderr(&stderr);
+                printer.stderr_lines(&stderr);
             }
         }
-        Rendered::Document(doc) => printer.result(&doc),
+        Rendered::Document(doc) => printer.document(&doc),
     }
     Ok(ExitCode::SUCCESS)
 }
