@@ -39,9 +39,9 @@ mod text;
 
 pub use atomic::{
     AtomicFile, RemovedTemporary, TMP_PREFIX, is_temporary_name, path_size, remove_path, remove_temporaries,
-    write_atomic,
+    remove_temporaries_in, write_atomic,
 };
-pub use dir::{DirEntryInfo, EntryType, Listed, SafeDir};
+pub use dir::{DirEntryInfo, EntryType, Listed, OpenDir, SafeDir};
 pub use lock::FileLock;
 pub use open::{
     FsError, OpenedFile, open_expected, open_regular, open_regular_following, read_bounded, read_bounded_following,
