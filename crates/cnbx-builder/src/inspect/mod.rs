@@ -30,6 +30,15 @@
 //! * **Malformed labels**: the error starts like pack's (`reading image metadata: parsing
 //!   label content for <label>: `) but the JSON parser's own message that follows is
 //!   serde_json's, not Go's.
+//! * **Text from the labels** is someone else's: in the human-readable output a line feed or
+//!   tab inside a value is shown escaped (`\u{a}`, `\u{9}`), so that no value can fake lines or
+//!   columns (the printer escapes every other control character); pack prints them raw.
+//! * **Run-image names** in the metadata label are checked as image references
+//!   ([`crate::labels::builder_metadata`]); an invalid one makes the side an error naming the
+//!   label, as a malformed label does.
+//! * **Bounds**: the detection order is refused, naming the labels, past [`MAX_ORDER_DEPTH`]
+//!   composite levels or [`MAX_DETECTION_ENTRIES`] entries ([`BuilderInfo::detection_order`]);
+//!   pack expands every path, however many.
 //! * **Warnings and section errors** are returned as separate [`human::Chunk`]s so that the
 //!   caller decides where they go; [`HumanOutput::pack_stdout`] places warnings where pack
 //!   prints them (stdout, after each section) and [`HumanOutput::pack_stderr`] gives pack's
