@@ -266,8 +266,7 @@ impl<'a> Plan<'a> {
                 Some((platform.clone(), validation.findings.clone()));
         }
         let (uid, gid) = validation.passed(reporter, !self.dry_run)?;
-        let metadata =
-            labels::decode_or_default(&base_labels, labels::BUILDER_METADATA).map_err(CreateError::BaseLabels)?;
+        let metadata = labels::builder_metadata(&base_labels, false).map_err(CreateError::BaseLabels)?;
         let mixins = labels::decode_or_default(&base_labels, labels::STACK_MIXINS).map_err(CreateError::BaseLabels)?;
         let base = BuildBase { image: build, labels: base_labels, metadata, mixins, uid, gid };
 
