@@ -81,6 +81,15 @@ impl Printer {
         self.stdout(&cnbx_fs::escape_controls(text, true));
     }
 
+    /// Writes a message of cnbx's own, laid out on several lines, to stderr (shown unless
+    /// `--quiet`). Only constant text can be given, so nothing from someone else gets its
+    /// line feeds and tabs kept; anything else goes through [`Reporter::message`].
+    pub(crate) fn notice(&self, text: &'static str) {
+        if self.verbosity >= Verbosity::Normal {
+            self.line(text);
+        }
+    }
+
     /// Writes a machine-readable document (JSON, YAML, TOML, a completion script, a man
     /// page) to stdout, its control characters other than line feeds and tabs written as
     /// `\u00XX` escapes (see the module docs).

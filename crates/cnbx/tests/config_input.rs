@@ -30,8 +30,7 @@ fn create_args(env: &Env, out: &str, config: &str) -> Vec<String> {
 fn bash(env: &Env, script: &str, arg: &str) -> Output {
     std::process::Command::new("bash")
         .args(["-c", script, env!("CARGO_BIN_EXE_cnbx"), arg])
-        .env("CNBX_HOME", env.home.path())
-        .env("DOCKER_CONFIG", env.home.path().join("docker"))
+        .envs(env.vars())
         .current_dir(workspace_root())
         .output()
         .unwrap()

@@ -212,8 +212,7 @@ fn run_measured(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> (Output, Dur
     // `timeout` kills cnbx itself (GNU time reports the largest of its descendants).
     cmd.arg("-f").arg("%M").arg("-o").arg(&rss_file).args(["timeout", "-s", "KILL", "100"]);
     cmd.arg(assert_cmd::cargo::cargo_bin("cnbx")).args(args);
-    cmd.env("CNBX_HOME", env.home.path())
-        .env("DOCKER_CONFIG", env.home.path().join("docker"))
+    cmd.envs(env.vars())
         .current_dir(env.work.path())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());

@@ -28,7 +28,7 @@ pub(crate) async fn run(args: InspectArgs, printer: &Arc<Printer>) -> anyhow::Re
     let default_builder = user.default_builder().map(str::to_owned);
     let Some(name) = args.image.clone().or_else(|| default_builder.clone()) else {
         // pack's answer (without its list of suggested builders), and its exit code.
-        printer.info("Please select a default builder with:\n\n\tcnbx config default-builder <builder-image>\n");
+        printer.notice("Please select a default builder with:\n\n\tcnbx config default-builder <builder-image>\n");
         return Ok(ExitCode::FAILURE);
     };
     let trusted = trusted::is_trusted(&user.trusted_builders(), &name)
