@@ -119,7 +119,10 @@ pub(crate) fn attribute(image: &PlatformImage) -> (Vec<Holds>, Option<usize>) {
     // The build image's layers, the default directories and the lifecycle.
     let uid = image.config.env_var("CNB_USER_ID").and_then(|v| v.parse::<u64>().ok());
     let gid = image.config.env_var("CNB_GROUP_ID").and_then(|v| v.parse::<u64>().ok());
-    let dirs = uid.zip(gid).and_then(|(u, g)| memory_diff_id(&files::default_dirs(u, g, files::BUILD_CONFIG_DIR))).and_then(|d| find_last(&d));
+    let dirs = uid
+        .zip(gid)
+        .and_then(|(u, g)| memory_diff_id(&files::default_dirs(u, g, files::BUILD_CONFIG_DIR)))
+        .and_then(|d| find_last(&d));
     if let Some(at) = dirs {
         for (i, hold) in holds.iter_mut().enumerate().take(at) {
             *hold = Holds::BuildImage { n: i + 1, count: at };

@@ -83,7 +83,7 @@ pub enum DiffError {
         platform: String,
         /// What is wrong with its labels.
         #[source]
-        source: InspectError,
+        source: Box<InspectError>,
     },
     /// The extension layers label is malformed.
     #[error("'{image}' ({platform}) cannot be read as a builder")]

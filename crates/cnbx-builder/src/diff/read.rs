@@ -48,7 +48,9 @@ pub async fn read(images: &Images, spelling: &str, base_dir: &Path) -> Result<Bu
             Found::Layout { layout: &owned_layout, tag, desc }
         }
         ImageLocation::DockerArchive { .. } => return Err(fetch_err(ImageFetchError::WriteOnly(spelling.to_owned()))),
-        ImageLocation::DockerDaemon(_) => return Err(fetch_err(ImageFetchError::EngineNotSupported(spelling.to_owned()))),
+        ImageLocation::DockerDaemon(_) => {
+            return Err(fetch_err(ImageFetchError::EngineNotSupported(spelling.to_owned())));
+        }
         ImageLocation::Name(reference) => find_named(images, spelling, reference).await?,
     };
     let (digest, platforms) = match found {
@@ -174,8 +176,11 @@ impl PlatformImage {
             source,
         })?;
         let labels = image.config.labels();
-        let not_builder =
-            |source| DiffError::NotABuilder { image: spelling.to_owned(), platform: platform.to_string(), source };
+        let not_builder = |source| DiffError::NotABuilder {
+            image: spelling.to_owned(),
+            platform: platform.to_string(),
+            source: Box::new(source),
+        };
         let info = crate::inspect::BuilderInfo::from_labels(&labels).map_err(not_builder)?;
         let extension_layers =
             crate::labels::decode_or_default(&labels, crate::labels::EXTENSION_LAYERS).map_err(|source| {
