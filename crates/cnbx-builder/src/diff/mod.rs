@@ -94,7 +94,7 @@ pub enum DiffError {
         platform: String,
         /// What is wrong with it.
         #[source]
-        source: LabelError,
+        source: Box<LabelError>,
     },
     /// The manifest and the config disagree about the layers.
     #[error("reading the layers of '{image}' ({platform})")]
