@@ -22,7 +22,7 @@ use cnbx_fs::limits;
 use cnbx_oci::archive;
 use cnbx_oci::confine::{Confinement, Confiner, sanitize};
 use cnbx_oci::layer::{EntryMap, FileIdentity, open_archive_file};
-use cnbx_oci::tarball::{EntryKind, TarEntry, clean_path};
+use cnbx_oci::tarball::{EntryKind, clean_path};
 
 use crate::images::Images;
 
@@ -137,8 +137,7 @@ pub(crate) fn scan(file: impl Read + Send + 'static, spec: &ScanSpec<'_>) -> Res
     let stream = archive::decompressed(file).map_err(|e| ScanError::Io(archive::safe_io(e)))?;
     archive::read_entries(
         stream,
-        |entry| {
-            let header = TarEntry::from_tar_entry(entry).map_err(|e| ScanError::Io(io::Error::other(e)))?;
+        |header, entry| {
             let name = clean_name(&header.path);
             if let Some(n) = (spec.notable)(&name) {
                 out.notable.insert(n);
@@ -179,6 +178,7 @@ pub(crate) fn scan(file: impl Read + Send + 'static, spec: &ScanSpec<'_>) -> Res
 mod tests {
     use super::*;
     use cnbx_oci::TarWriter;
+    use cnbx_oci::tarball::TarEntry;
 
     fn spec_with<'a>(map: &'a EntryMap, want: &'a [&'a str]) -> ScanSpec<'a> {
         ScanSpec {

@@ -13,6 +13,7 @@
 pub mod faults;
 pub mod hostile;
 pub mod inputs;
+pub mod oddtar;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

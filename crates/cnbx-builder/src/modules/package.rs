@@ -10,7 +10,7 @@ use cnbx_oci::digest::HashingReader;
 use cnbx_oci::image::{BlobSource, LayerBlob, SourceImage};
 use cnbx_oci::progress::ReporterExt;
 use cnbx_oci::spec::{Index, media_type};
-use cnbx_oci::tarball::{EntryKind, TarEntry};
+use cnbx_oci::tarball::EntryKind;
 use cnbx_oci::{BlobStore, Digest, OciLayout};
 
 use cnbx_model::{ModuleDirs, ModuleInfo, ModuleKind};
@@ -53,15 +53,6 @@ pub enum PackageProblem {
     /// A layer blob cannot be opened.
     #[error(transparent)]
     Open(#[from] cnbx_fs::FsError),
-    /// An entry of a layer cannot be read.
-    #[error("reading layer {layer}")]
-    LayerEntry {
-        /// The layer's diffID.
-        layer: Digest,
-        /// Why.
-        #[source]
-        source: cnbx_oci::tarball::TarError,
-    },
     /// Its layers could not be fetched.
     #[error(transparent)]
     Fetch(#[from] crate::images::ImageFetchError),
@@ -307,11 +298,9 @@ fn scan_layer(dirs: &ModuleDirs, diff_id: &Digest, path: &Path) -> Result<LayerV
     let layer_err = |e: std::io::Error| invalid(format!("reading layer {diff_id}: {}", cnbx_oci::archive::safe_io(e)));
     let stream = cnbx_oci::archive::decompressed(file.file).map_err(layer_err)?;
     let mut hashing = HashingReader::new(stream);
-    cnbx_oci::archive::read_entries(
+    cnbx_oci::archive::read_verbatim_entries(
         &mut hashing,
-        |entry| {
-            let raw = TarEntry::from_tar_entry(entry)
-                .map_err(|source| PackageProblem::LayerEntry { layer: diff_id.clone(), source })?;
+        |raw, _| {
             let name = raw.path.clone();
             let shown = cnbx_fs::excerpt(&name);
             if name.split('/').any(|c| c == "..") {
@@ -417,8 +406,7 @@ pub(crate) fn read_cnb(ctx: &FetchContext<'_>, file: &Path, uri: &str) -> Result
     };
     cnbx_oci::archive::read_entries(
         stream,
-        |entry| {
-            let header = TarEntry::from_tar_entry(entry).map_err(|e| package(e.into()))?;
+        |header, entry| {
             let name = clean_name(&header.path);
             let is_file = header.kind == EntryKind::File;
             match name.as_str() {
