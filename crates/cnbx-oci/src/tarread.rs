@@ -158,9 +158,9 @@ pub enum Problem {
     /// A PAX record value Go cannot parse.
     #[error("its PAX record '{0}' is not valid")]
     BadPaxValue(String),
-    /// The same PAX key twice.
-    #[error("it has two '{0}' records (Go uses the last, other readers the first)")]
-    DuplicatePaxKey(String),
+    /// The same PAX key twice: the key and both values (excerpts).
+    #[error("it has two '{0}' records, '{1}' and '{2}' (Go uses the last, other readers the first)")]
+    DuplicatePaxKey(String, String, String),
     /// Two extension headers of one kind for one entry.
     #[error("it has two {0} (Go uses the last, other readers the first)")]
     RepeatedExtension(&'static str),
@@ -172,12 +172,12 @@ pub enum Problem {
     EmptyPaxValue(String),
     /// A `GNU.sparse.*` record.
     #[error(
-        "it has the PAX record '{0}': GNU sparse files in PAX form can rename and resize entries, and cnbx does not read them"
+        "it has the PAX record '{0}' = '{1}': GNU sparse files in PAX form can rename and resize entries, and cnbx does not read them"
     )]
-    SparsePax(String),
-    /// A NUL inside a GNU long name or link name.
-    #[error("its GNU long {0} has a NUL byte inside it (Go cuts the name there, other readers do not)")]
-    NulInLongName(&'static str),
+    SparsePax(String, String),
+    /// A NUL inside a GNU long name or link name (and the name, an excerpt).
+    #[error("its GNU long {0} '{1}' has a NUL byte inside it (Go cuts the name there, other readers do not)")]
+    NulInLongName(&'static str, String),
     /// An empty GNU long name or link name.
     #[error("its GNU long {0} is empty (Go then keeps the header's field, other readers do not)")]
     EmptyLongName(&'static str),
@@ -444,15 +444,16 @@ fn parse_pax(mut s: &[u8]) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, Problem> {
         if !valid {
             return Err(Problem::BadPax("a record has an empty key or a NUL byte"));
         }
-        let shown = || cnbx_fs::excerpt(&String::from_utf8_lossy(key));
+        let text = |b: &[u8]| cnbx_fs::excerpt(&String::from_utf8_lossy(b));
+        let shown = || text(key);
         if key.starts_with(b"GNU.sparse.") {
-            return Err(Problem::SparsePax(shown()));
+            return Err(Problem::SparsePax(shown(), text(value)));
         }
         if value.is_empty() && matches!(key, b"path" | b"linkpath" | b"size") {
             return Err(Problem::EmptyPaxValue(shown()));
         }
-        if records.insert(key.to_vec(), value.to_vec()).is_some() {
-            return Err(Problem::DuplicatePaxKey(shown()));
+        if let Some(first) = records.insert(key.to_vec(), value.to_vec()) {
+            return Err(Problem::DuplicatePaxKey(shown(), text(&first), text(value)));
         }
         s = rest;
     }
@@ -735,7 +736,8 @@ impl<R: Read> TarReader<R> {
                         if h.typeflag == b'L' { ("name", &mut long_name) } else { ("link name", &mut long_link) };
                     let value = c_string(&data);
                     if data[value.len()..].iter().any(|&b| b != 0) {
-                        return Err(err(Problem::NulInLongName(what)));
+                        let all = cnbx_fs::excerpt(&String::from_utf8_lossy(&data));
+                        return Err(err(Problem::NulInLongName(what, all.trim_end_matches("\\u{0}").to_owned())));
                     }
                     if value.is_empty() {
                         return Err(err(Problem::EmptyLongName(what)));
@@ -1191,10 +1193,13 @@ mod tests {
     fn ambiguous_extension_headers_are_refused_in_every_use() {
         let evil = file("e", b"x");
         let cases: Vec<(Vec<u8>, &str)> = vec![
-            (pax_header(&[(b"path", b"ok"), (b"path", b"etc/passwd")]), "it has two 'path' records"),
+            (
+                pax_header(&[(b"path", b"ok"), (b"path", b"etc/passwd")]),
+                "it has two 'path' records, 'ok' and 'etc/passwd'",
+            ),
             (pax_header(&[(b"size", b"1"), (b"size", b"1")]), "it has two 'size' records"),
             (pax_header(&[(b"linkpath", b"a"), (b"linkpath", b"b")]), "it has two 'linkpath' records"),
-            (pax_header(&[(b"GNU.sparse.name", b"etc/passwd")]), "'GNU.sparse.name'"),
+            (pax_header(&[(b"GNU.sparse.name", b"etc/passwd")]), "'GNU.sparse.name' = 'etc/passwd'"),
             (pax_header(&[(b"GNU.sparse.major", b"1")]), "'GNU.sparse.major'"),
             (pax_header(&[(b"path", b"")]), "its PAX 'path' record is empty"),
             (pax_header(&[(b"size", b"")]), "its PAX 'size' record is empty"),
@@ -1203,8 +1208,14 @@ mod tests {
                 cat(&[&extension(b'L', b"././@LongLink", b"a\0"), &extension(b'L', b"././@LongLink", b"b\0")]),
                 "two GNU long names",
             ),
-            (extension(b'L', b"././@LongLink", b"lib\0/x"), "its GNU long name has a NUL byte inside it"),
-            (extension(b'K', b"././@LongLink", b"/etc\0x"), "its GNU long link name has a NUL byte inside it"),
+            (
+                extension(b'L', b"././@LongLink", b"lib\0/x\0"),
+                "its GNU long name 'lib\\u{0}/x' has a NUL byte inside it",
+            ),
+            (
+                extension(b'K', b"././@LongLink", b"/etc\0x"),
+                "its GNU long link name '/etc\\u{0}x' has a NUL byte inside it",
+            ),
             (extension(b'L', b"././@LongLink", b"\0"), "its GNU long name is empty"),
             (
                 cat(&[&extension(b'L', b"././@LongLink", b"a\0"), &pax_header(&[(b"path", b"b")])]),
