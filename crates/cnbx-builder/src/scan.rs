@@ -120,7 +120,7 @@ impl ScanError {
 pub(crate) fn scan_cached(images: &Images, path: &Path, spec: &ScanSpec<'_>) -> Result<TarScan, ScanError> {
     let opened = open_archive_file(path).map_err(|e| ScanError::Io(archive::safe_io(e)))?;
     let identity = FileIdentity::of_opened(&opened);
-    let key = format!("tar-scan v2\n{path:?}\n{identity:?}\n{:?}\n{}", spec.want, spec.id);
+    let key = format!("tar-scan v3\n{path:?}\n{identity:?}\n{:?}\n{}", spec.want, spec.id);
     if let Some(scan) = images.home().recall("scans", &key) {
         return Ok(scan);
     }

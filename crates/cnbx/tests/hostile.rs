@@ -596,6 +596,15 @@ fn package_layers_that_go_reads_otherwise_are_refused() {
 
         write(&env.work.path().join("pkg.cnb"), &tar(&pkg.cnb_entries()));
         let layer = hostile::sha256(&attack.layer);
+        // What a cnbx with the first scan remembered about this layer is not trusted.
+        let stale_key =
+            format!("package-layer v1\n{}\n{layer}\n/cnb/buildpacks\nx/y\n1.0.0", hostile::sha256(&pkg.layer));
+        let stale = env
+            .home
+            .path()
+            .join("cache/layer-scans")
+            .join(format!("{}.json", &hostile::sha256(stale_key.as_bytes())[7..]));
+        write(&stale, b"\"Verbatim\"");
         refused_or_show_where_it_lands(
             &env,
             attack.writes,

@@ -261,10 +261,12 @@ enum LayerVerdict {
 }
 
 /// Where the verdict on `blob` as the layer of `dirs` is remembered: by the blob's digest and
-/// diffID (its content cannot change under them) and the module's place.
+/// diffID (its content cannot change under them) and the module's place. The version is that
+/// of the rules: a verdict of the first scan (`v1`, which read layers otherwise than Go) is
+/// not recalled.
 fn verdict_key(dirs: &ModuleDirs, blob: &LayerBlob) -> String {
     let (id, version) = (&dirs.id, &dirs.version);
-    format!("package-layer v1\n{}\n{}\n{}\n{id}\n{version}", blob.descriptor.digest, blob.diff_id, dirs.kind.dir())
+    format!("package-layer v2\n{}\n{}\n{}\n{id}\n{version}", blob.descriptor.digest, blob.diff_id, dirs.kind.dir())
 }
 
 /// The remembered verdict on `blob`, if a scan of it was remembered.
