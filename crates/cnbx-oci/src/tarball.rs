@@ -291,7 +291,7 @@ pub enum HeaderFormat {
 /// Build one with [`TarEntry::file`], [`TarEntry::dir`], [`TarEntry::symlink`] or
 /// [`TarEntry::hardlink`] (pack's defaults: uid/gid 0, empty user/group names, mtime
 /// [`NORMALIZED_MTIME`]), or read one from an existing archive with
-/// [`TarEntry::from_tar_entry`], then adjust the public fields.
+/// [`crate::tarread::TarReader`], then adjust the public fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TarEntry {
     /// Entry name, kept exactly as given (`/cnb/buildpacks/x`, no trailing slash).

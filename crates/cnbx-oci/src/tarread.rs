@@ -53,7 +53,7 @@ use crate::tarball::{EntryKind, HeaderFormat, TarEntry, TarTime};
 const BLOCK: usize = 512;
 
 /// The most bytes read while locating one entry: its extension headers (PAX records or GNU
-/// long names; Go reads at most [`MAX_SPECIAL_FILE`] bytes of each) and its header blocks.
+/// long names; Go reads at most 1 MiB of each) and its header blocks.
 pub const MAX_HEADER_BYTES: u64 = limits::MAX_TAR_HEADER + 64 * 1024;
 
 /// The largest PAX header or GNU long name Go reads (`maxSpecialFileSize`).

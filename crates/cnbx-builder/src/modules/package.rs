@@ -289,7 +289,10 @@ fn scan_and_remember(
 /// Reads a buildpackage layer once: its uncompressed content must hash to `diff_id`, and
 /// every entry must belong to `id@version` (see [`stream::belongs`]), except root-owned
 /// 0755 directory entries for `/cnb` and the module kind's directory, which are harmless.
-/// Entries inside are checked as the layer's [`Confinement`] would check them.
+/// Entries inside are checked as the layer's [`Confinement`] would check them. The entries are
+/// those Go's `archive/tar` (what unpacks the builder) reads, with the rules for a layer reused
+/// byte for byte ([`cnbx_oci::tarread::Use::Verbatim`]): a layer some reader could read
+/// otherwise is refused, naming the layer and the entry.
 fn scan_layer(dirs: &ModuleDirs, diff_id: &Digest, path: &Path) -> Result<LayerVerdict, PackageProblem> {
     let invalid = PackageProblem::Invalid;
     let (kind, eid, version) = (dirs.kind, dirs.id.escaped(), dirs.version.as_str());
