@@ -53,7 +53,9 @@ test: rust
 	$(CARGO) test --workspace --doc
 
 # The property tests named fuzz_* (arbitrary and mutated bytes into every parser of untrusted
-# input), run long: FUZZ_CASES cases each, optimised. `make test` runs them with 256 cases.
+# input; tar layers with odd headers read by cnbx and unpacked by umoci, which must agree), run
+# long: FUZZ_CASES cases each (the layers that go through builder create: FUZZ_CASES / 100),
+# optimised. `make test` runs them with a few hundred cases.
 FUZZ_CASES ?= 20000
 fuzz: rust
 	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --workspace --release --all-targets fuzz_

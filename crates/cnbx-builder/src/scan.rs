@@ -22,7 +22,7 @@ use cnbx_fs::limits;
 use cnbx_oci::archive;
 use cnbx_oci::confine::{Confinement, Confiner, sanitize};
 use cnbx_oci::layer::{EntryMap, FileIdentity, open_archive_file};
-use cnbx_oci::tarball::{EntryKind, TarEntry, clean_path};
+use cnbx_oci::tarball::{EntryKind, clean_path};
 
 use crate::home::Memo;
 use crate::images::Images;
@@ -117,8 +117,9 @@ impl ScanError {
 }
 
 /// The revision of [`scan`]'s logic: bump it when what a scan finds in the same archive
-/// changes, so that scans remembered before are not reused.
-const SCAN_REVISION: u32 = 2;
+/// changes, so that scans remembered before are not reused. 3: archives are read as Go reads
+/// them.
+const SCAN_REVISION: u32 = 3;
 
 impl Memo for TarScan {
     const DIR: &'static str = "scans";
@@ -150,8 +151,7 @@ pub(crate) fn scan(file: impl Read + Send + 'static, spec: &ScanSpec<'_>) -> Res
     let stream = archive::decompressed(file).map_err(|e| ScanError::Io(archive::safe_io(e)))?;
     archive::read_entries(
         stream,
-        |entry| {
-            let header = TarEntry::from_tar_entry(entry).map_err(|e| ScanError::Io(io::Error::other(e)))?;
+        |header, entry| {
             let name = clean_name(&header.path);
             if let Some(n) = (spec.notable)(&name) {
                 out.notable.insert(n);
@@ -192,6 +192,7 @@ pub(crate) fn scan(file: impl Read + Send + 'static, spec: &ScanSpec<'_>) -> Res
 mod tests {
     use super::*;
     use cnbx_oci::TarWriter;
+    use cnbx_oci::tarball::TarEntry;
 
     fn spec_with<'a>(map: &'a EntryMap, want: &'a [&'a str]) -> ScanSpec<'a> {
         ScanSpec {

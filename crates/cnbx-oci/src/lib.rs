@@ -29,6 +29,7 @@ pub mod registry;
 pub mod spec;
 pub mod store;
 pub mod tarball;
+pub mod tarread;
 
 pub use blobstore::BlobStore;
 pub use cache::{LayerCache, ReuseCheck, build_layers};

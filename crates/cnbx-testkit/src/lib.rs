@@ -17,6 +17,7 @@ pub mod engines;
 pub mod faults;
 pub mod hostile;
 pub mod inputs;
+pub mod oddtar;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
