@@ -18,13 +18,14 @@ RUST_MIN := $(shell sed -n 's/^rust-version *= *"\([0-9][0-9.]*\)".*/\1/p' Cargo
 
 # System tools the tests run, as TOOL:DEBIAN-PACKAGE: the registry and the oracles (see
 # crates/cnbx-testkit), htpasswd for basic-auth registries, openssl for the token-auth test's
-# certificates, the CA certificates the registry client loads, and the container engines the
-# engine tests start (Debian's dockerd, which brings containerd, runc and the docker CLI, and
-# Podman; see crates/cnbx-testkit/src/engines.rs), and a static busybox, the shell of the build
-# image whose builder a test runs as a container.
+# certificates, the CA certificates the registry client loads, GNU time for the peak-memory
+# bounds of the registry fault tests, ip to find the address that stands for another host, the
+# container engines the engine tests start (Debian's dockerd, which brings containerd, runc and
+# the docker CLI, and Podman; see crates/cnbx-testkit/src/engines.rs), and a static busybox, the
+# shell of the build image whose builder a test runs as a container.
 TEST_TOOLS := docker-registry:docker-registry skopeo:skopeo umoci:umoci htpasswd:apache2-utils \
-	openssl:openssl /usr/sbin/update-ca-certificates:ca-certificates \
-	/usr/sbin/dockerd:docker.io docker:docker.io podman:podman /bin/busybox:busybox-static /bin/busybox:busybox-static
+	openssl:openssl /usr/sbin/update-ca-certificates:ca-certificates /usr/bin/time:time ip:iproute2 \
+	/usr/sbin/dockerd:docker.io docker:docker.io podman:podman /bin/busybox:busybox-static
 
 .PHONY: all rust build release demo test install lint fmt bench fuzz clean
 
@@ -53,7 +54,9 @@ test: rust
 	$(CARGO) test --workspace --doc
 
 # The property tests named fuzz_* (arbitrary and mutated bytes into every parser of untrusted
-# input), run long: FUZZ_CASES cases each, optimised. `make test` runs them with 256 cases.
+# input; tar layers with odd headers read by cnbx and unpacked by umoci, which must agree), run
+# long: FUZZ_CASES cases each (the layers that go through builder create: FUZZ_CASES / 100),
+# optimised. `make test` runs them with a few hundred cases.
 FUZZ_CASES ?= 20000
 fuzz: rust
 	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --workspace --release --all-targets fuzz_
@@ -70,7 +73,10 @@ install: release
 	$(CNBX_RELEASE) completion zsh > "$(PREFIX)/share/zsh/site-functions/_cnbx"
 	$(CNBX_RELEASE) completion fish > "$(PREFIX)/share/fish/vendor_completions.d/cnbx.fish"
 
-# Formatting, clippy, and no unused dependency (cargo-machete, installed on first use).
+# Formatting, clippy, and no unused dependency: cargo-machete (installed on first use) finds a
+# dependency no source of its package names; a normal dependency that only tests use is a
+# clippy error, from the `unused_crate_dependencies` lint every crate root turns on for its
+# build without tests (crates/xtask/tests/unused_dependencies.rs).
 lint: rust
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

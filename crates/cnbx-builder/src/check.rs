@@ -23,6 +23,7 @@ use cnbx_refs::ImageLocation;
 use cnbx_validate::{Finding, ImageFacts, Options, PlatformApi, Role};
 
 use crate::base_layers::BaseLayersError;
+use crate::home::Memo;
 use crate::images::{ImageFetchError, Images, PullPolicy};
 use crate::validation::{self, RunGroup, RunImages, StoredFinding, facts_of, fetch_for_platform};
 
@@ -132,6 +133,14 @@ pub enum CheckError {
 struct CheckedPlatform {
     findings: Vec<StoredFinding>,
     note: Option<String>,
+}
+
+impl Memo for CheckedPlatform {
+    const DIR: &'static str = validation::MEMO_DIR;
+
+    fn logic() -> String {
+        validation::logic("base-image check")
+    }
 }
 
 /// Checks the images of `request` (see the module docs).
@@ -333,7 +342,7 @@ async fn check_platform(
     let mut all: Vec<(Role, &str, &SourceImage)> =
         build.iter().map(|(i, f)| (Role::Build, f.name.as_str(), *i)).collect();
     all.extend(runs.groups.iter().flat_map(|g| &g.members).map(|(role, name, image)| (*role, name.as_str(), image)));
-    let mut key = format!("base-image check v1 cnbx-validate {}\n{options:?}\n{mode}\n", env!("CARGO_PKG_VERSION"));
+    let mut key = format!("{options:?}\n{mode}\n");
     for (role, name, image) in &all {
         let _ = writeln!(key, "{role} {name} {} {:?}", image.manifest.digest, image.index_platform);
     }
@@ -342,7 +351,7 @@ async fn check_platform(
     }
     let remembered = images
         .home()
-        .recall::<CheckedPlatform>("validation", &key)
+        .recall::<CheckedPlatform>(&key)
         .and_then(|c| StoredFinding::all(&c.findings).map(|f| (f, c.note)));
     let (findings, note) = match remembered {
         Some(found) => found,
@@ -356,7 +365,7 @@ async fn check_platform(
                 CheckedPlatform { findings: findings.iter().map(StoredFinding::new).collect(), note: note.clone() };
             // Remembered directly: a check writes nothing into the local store, but its
             // results are worth keeping.
-            images.home().remember("validation", &key, &stored);
+            images.home().remember(&key, &stored);
             (findings, note)
         }
     };

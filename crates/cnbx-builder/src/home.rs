@@ -19,6 +19,20 @@ use cnbx_oci::progress::{Reporter, ReporterExt};
 use cnbx_oci::{Digest, LayerCache, LocalStore};
 use rayon::prelude::*;
 
+/// A kind of value remembered under `CNBX_HOME/cache/` ([`CnbxHome::recall`],
+/// [`CnbxHome::remember`]): the type of the value, its directory, and the logic that computes
+/// it. The logic is part of every key, so a value computed by other logic (a rule added to the
+/// validator's table, a scan that finds more) is not reused; each kind states it next to the
+/// code it names.
+pub trait Memo: serde::Serialize + serde::de::DeserializeOwned {
+    /// Its directory under `cache/`.
+    const DIR: &'static str;
+
+    /// What decides the value besides the inputs its key names: a revision of the logic that
+    /// computes it, kept next to that logic, or the validator's rule table.
+    fn logic() -> String;
+}
+
 /// The directories cnbx keeps under `CNBX_HOME`.
 #[derive(Debug, Clone)]
 pub struct CnbxHome {
@@ -171,18 +185,19 @@ impl CnbxHome {
         places
     }
 
-    /// A value remembered under `cache/<kind>/` for `key` (any text naming the inputs it was
-    /// computed from), or `None` when there is none or it cannot be read.
-    pub fn recall<T: serde::de::DeserializeOwned>(&self, kind: &str, key: &str) -> Option<T> {
+    /// The value of kind `T` remembered for `key` (any text naming the inputs it was computed
+    /// from), or `None` when there is none (for this key and the logic `T` is computed with,
+    /// see [`Memo`]) or it cannot be read.
+    pub fn recall<T: Memo>(&self, key: &str) -> Option<T> {
         let bytes =
-            cnbx_fs::read_bounded(&self.memo_file(kind, key), cnbx_fs::limits::MAX_DESCRIPTOR, "a cache entry").ok()?;
+            cnbx_fs::read_bounded(&self.memo_file::<T>(key), cnbx_fs::limits::MAX_DESCRIPTOR, "a cache entry").ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 
-    /// Remembers `value` under `cache/<kind>/` for `key`, atomically and durably. Best
+    /// Remembers `value` under `cache/<T::DIR>/` for `key`, atomically and durably. Best
     /// effort: a value that cannot be written is only computed again next time.
-    pub fn remember<T: serde::Serialize>(&self, kind: &str, key: &str, value: &T) {
-        let file = self.memo_file(kind, key);
+    pub fn remember<T: Memo>(&self, key: &str, value: &T) {
+        let file = self.memo_file::<T>(key);
         let write = || -> std::io::Result<()> {
             let bytes = serde_json::to_vec(value).map_err(std::io::Error::other)?;
             fs_err::create_dir_all(file.parent().unwrap_or(Path::new(".")))?;
@@ -191,9 +206,11 @@ impl CnbxHome {
         let _ = write();
     }
 
-    fn memo_file(&self, kind: &str, key: &str) -> PathBuf {
-        let name = format!("{}.json", cnbx_oci::Digest::of(key.as_bytes()).hex());
-        self.cache_dir().join(kind).join(name)
+    /// `cache/<T::DIR>/<sha256 of the kind (its type), its logic and key>.json`.
+    fn memo_file<T: Memo>(&self, key: &str) -> PathBuf {
+        let named = format!("{}\n{}\n{key}", std::any::type_name::<T>(), T::logic());
+        let name = format!("{}.json", cnbx_oci::Digest::of(named.as_bytes()).hex());
+        self.cache_dir().join(T::DIR).join(name)
     }
 
     /// Scratch space for one command (extracted archives); on the same filesystem as the
@@ -460,4 +477,63 @@ fn blob_problem(store: &LocalStore, file: &StoredFile) -> Option<String> {
 fn readable_json(path: &Path) -> bool {
     cnbx_fs::read_bounded(path, cnbx_fs::limits::MAX_DESCRIPTOR, "a cache entry")
         .is_ok_and(|b| serde_json::from_slice::<serde_json::Value>(&b).is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    /// A kind whose logic revision the test changes.
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Counted(u32);
+
+    static REVISION: AtomicU32 = AtomicU32::new(1);
+
+    impl Memo for Counted {
+        const DIR: &'static str = "counted";
+
+        fn logic() -> String {
+            format!("counted, revision {}", REVISION.load(Ordering::SeqCst))
+        }
+    }
+
+    /// Another kind in the same directory, with the same logic text.
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Other(u32);
+
+    impl Memo for Other {
+        const DIR: &'static str = "counted";
+
+        fn logic() -> String {
+            Counted::logic()
+        }
+    }
+
+    #[test]
+    fn a_value_is_recalled_only_with_the_logic_that_computed_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = CnbxHome::new(dir.path());
+        home.remember("inputs", &Counted(7));
+        assert_eq!(home.recall::<Counted>("inputs"), Some(Counted(7)));
+        assert_eq!(home.recall::<Counted>("other inputs"), None);
+        assert_eq!(home.recall::<Other>("inputs"), None, "another kind, even in the same directory");
+        REVISION.store(2, Ordering::SeqCst);
+        assert_eq!(home.recall::<Counted>("inputs"), None, "the logic changed");
+        home.remember("inputs", &Counted(8));
+        assert_eq!(home.recall::<Counted>("inputs"), Some(Counted(8)));
+        assert_eq!(std::fs::read_dir(dir.path().join("cache/counted")).unwrap().count(), 2);
+    }
+
+    /// The validations remembered by `builder create` and `base-image check` are keyed by the
+    /// validator's rule table: a rule added or changed changes their keys.
+    #[test]
+    fn remembered_validations_are_keyed_by_the_rule_table() {
+        let table = cnbx_validate::table::fingerprint();
+        for what in ["builder create", "base-image check"] {
+            assert!(crate::validation::logic(what).ends_with(&table), "{what}");
+        }
+        assert_ne!(crate::validation::logic("builder create"), crate::validation::logic("base-image check"));
+    }
 }

@@ -61,7 +61,7 @@ use cnbx_oci::{BlobSource, BlobStore, Digest, Index, LayerCache, OciLayout};
 use cnbx_refs::registry_mirrors::{MirrorError, RegistryMirrors};
 use cnbx_refs::{ImageLocation, ImageRef};
 
-use crate::home::CnbxHome;
+use crate::home::{CnbxHome, Memo};
 
 /// When to fetch images from registries (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -269,6 +269,9 @@ pub struct Images {
     /// The layer chains (diffIDs, base first) of the images read from the engine: a load
     /// into it may leave them out.
     engine_chains: std::sync::Mutex<Vec<Vec<Digest>>>,
+    /// Whether this read-only command made `CNBX_HOME/tmp` for its scratch directories: it
+    /// removes it again when it ends (if nothing else is in it by then).
+    made_tmp: std::sync::atomic::AtomicBool,
 }
 
 /// An image fetched from a registry, not yet recorded in the local store.
@@ -280,6 +283,18 @@ struct Fetched {
     /// The index a digest-pinned reference names, as the registry served it (verified
     /// against the pin).
     pinned_index: Option<Vec<u8>>,
+}
+
+/// A read-only command leaves `CNBX_HOME` as it was: its scratch directories go, and so does
+/// `tmp` when it made it and nothing else is in it (another command's scratch directory keeps
+/// it; one that is about to make its own makes `tmp` again).
+impl Drop for Images {
+    fn drop(&mut self) {
+        drop(std::mem::take(self.scratch.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner)));
+        if *self.made_tmp.get_mut() {
+            let _ = std::fs::remove_dir(self.home.tmp_dir());
+        }
+    }
 }
 
 impl std::fmt::Debug for Images {
@@ -331,6 +346,7 @@ impl Images {
             engine: tokio::sync::OnceCell::new(),
             bare_names_in_engine: false,
             engine_chains: std::sync::Mutex::new(Vec::new()),
+            made_tmp: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -446,11 +462,11 @@ impl Images {
         self.read_only
     }
 
-    /// Remembers `value` in `CNBX_HOME/cache/<kind>` ([`CnbxHome::remember`]), unless this
+    /// Remembers `value` in `CNBX_HOME/cache/` ([`CnbxHome::remember`]), unless this
     /// command is read-only.
-    pub fn remember<T: serde::Serialize>(&self, kind: &str, key: &str, value: &T) {
+    pub fn remember<T: Memo>(&self, key: &str, value: &T) {
         if !self.read_only {
-            self.home.remember(kind, key, value);
+            self.home.remember(key, value);
         }
     }
 
@@ -461,10 +477,21 @@ impl Images {
     }
 
     /// A new scratch directory (`.cnbx-tmp-*`) under `CNBX_HOME/tmp`, removed when dropped.
+    /// `tmp` is made when missing (and made again when a read-only command that made it
+    /// removes it meanwhile, see [`Images`]'s `Drop`).
     pub fn scratch_dir(&self) -> std::io::Result<tempfile::TempDir> {
         let dir = self.home.tmp_dir();
-        fs_err::create_dir_all(&dir)?;
-        tempfile::Builder::new().prefix(cnbx_fs::TMP_PREFIX).tempdir_in(&dir)
+        let mut attempts = 0;
+        loop {
+            if self.read_only && !dir.exists() {
+                self.made_tmp.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            fs_err::create_dir_all(&dir)?;
+            match tempfile::Builder::new().prefix(cnbx_fs::TMP_PREFIX).tempdir_in(&dir) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 3 => attempts += 1,
+                other => return other,
+            }
+        }
     }
 
     /// The blob store in a read-only command's scratch space (made on first use).

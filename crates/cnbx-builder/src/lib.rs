@@ -17,6 +17,7 @@
 //!
 //! The CNB data (module info, orders, targets, run images, the lifecycle, versions) are
 //! [`cnbx_model`] types.
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 pub mod assemble;
 pub mod base_layers;

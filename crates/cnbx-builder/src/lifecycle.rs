@@ -20,9 +20,27 @@ use crate::source::{DownloadError, FetchContext, Located, SourceError, download,
 pub const REQUIRED_BINARIES: [&str; 7] =
     ["detector", "restorer", "analyzer", "builder", "exporter", "launcher", "creator"];
 
-/// Errors about the lifecycle.
+/// An error about the lifecycle: pack's `fetch lifecycle`, then what went wrong.
 #[derive(Debug, thiserror::Error)]
-pub enum LifecycleError {
+#[error("fetch lifecycle")]
+pub struct LifecycleError(#[source] LifecycleProblem);
+
+impl LifecycleError {
+    /// What went wrong.
+    pub fn problem(&self) -> &LifecycleProblem {
+        &self.0
+    }
+}
+
+impl From<LifecycleProblem> for LifecycleError {
+    fn from(problem: LifecycleProblem) -> Self {
+        Self(problem)
+    }
+}
+
+/// What went wrong with the lifecycle (its messages follow pack's `fetch lifecycle: `).
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleProblem {
     /// The archive is not a valid lifecycle (`invalid lifecycle: …`).
     #[error("invalid lifecycle: {0}")]
     Invalid(String),
@@ -30,11 +48,11 @@ pub enum LifecycleError {
     #[error("invalid lifecycle")]
     Descriptor(#[source] LifecycleDescriptorError),
     /// The lifecycle could not be obtained.
-    #[error("fetch lifecycle: {0}")]
+    #[error("{0}")]
     Fetch(String),
     /// The lifecycle release could not be downloaded.
     #[error(
-        "fetch lifecycle: downloading lifecycle from '{url}' (without network access, download it elsewhere and set \
+        "downloading lifecycle from '{url}' (without network access, download it elsewhere and set \
          [lifecycle] uri = \"<path to the .tgz>\" in builder.toml)"
     )]
     Download {
@@ -45,10 +63,10 @@ pub enum LifecycleError {
         source: DownloadError,
     },
     /// The lifecycle image's layers do not match its config.
-    #[error("fetch lifecycle")]
-    ImageLayers(#[source] cnbx_oci::image::ImageError),
+    #[error(transparent)]
+    ImageLayers(cnbx_oci::image::ImageError),
     /// A lifecycle image could not be read.
-    #[error("fetch lifecycle: Could not parse uri from lifecycle image")]
+    #[error("Could not parse uri from lifecycle image")]
     Image(#[source] ImageFetchError),
     /// Locating or downloading failed.
     #[error(transparent)]
@@ -74,13 +92,6 @@ pub enum LifecycleError {
     /// The thread building the layer ended without a result.
     #[error("the lifecycle layer build stopped unexpectedly")]
     LayerStopped,
-}
-
-impl LifecycleError {
-    /// Whether the message already starts with pack's `fetch lifecycle:`.
-    pub fn says_fetch(&self) -> bool {
-        matches!(self, Self::Fetch(_) | Self::Download { .. } | Self::Image(_) | Self::ImageLayers(_))
-    }
 }
 
 /// The release URL of lifecycle `version` for `arch` (and a warning when `arch` has no
@@ -145,11 +156,11 @@ fn binary_name(name: &str, naming: Naming) -> Option<String> {
     REQUIRED_BINARIES.contains(&bin).then(|| bin.to_owned())
 }
 
-fn check_binaries<'a>(found: impl IntoIterator<Item = &'a str>) -> Result<(), LifecycleError> {
+fn check_binaries<'a>(found: impl IntoIterator<Item = &'a str>) -> Result<(), LifecycleProblem> {
     let found: Vec<&str> = found.into_iter().collect();
     for bin in REQUIRED_BINARIES {
         if !found.contains(&bin) {
-            return Err(LifecycleError::Invalid(format!("validating binaries: did not find '{bin}' in tar")));
+            return Err(LifecycleProblem::Invalid(format!("validating binaries: did not find '{bin}' in tar")));
         }
     }
     Ok(())
@@ -190,7 +201,7 @@ fn lifecycle_map(naming: Naming) -> impl Fn(TarEntry) -> Result<Option<TarEntry>
 }
 
 /// The lifecycle layer from an archive (tar / tar.gz) whose names follow `naming`.
-fn archive_recipe(path: &Path, naming: Naming) -> Result<LayerRecipe, LifecycleError> {
+fn archive_recipe(path: &Path, naming: Naming) -> Result<LayerRecipe, LifecycleProblem> {
     let mut r = LayerRecipe::new("lifecycle").with_confinement(lifecycle_confinement());
     r.push_header(TarEntry::dir("/cnb/lifecycle"));
     let mapping = match naming {
@@ -198,19 +209,19 @@ fn archive_recipe(path: &Path, naming: Naming) -> Result<LayerRecipe, LifecycleE
         Naming::Image => "lifecycle v2 image",
     };
     let source = ArchiveSource::new(path, mapping, lifecycle_map(naming))
-        .map_err(|source| LifecycleError::Read { path: path.to_path_buf(), source })?;
+        .map_err(|source| LifecycleProblem::Read { path: path.to_path_buf(), source })?;
     r.push_archive(source);
     r.push_header(symlink_entry());
     Ok(r)
 }
 
 /// The lifecycle layer from a directory (`<x>/<name>` entries; owners and times normalised).
-fn dir_recipe(dir: &Path, reporter: &dyn cnbx_oci::progress::Reporter) -> Result<LayerRecipe, LifecycleError> {
+fn dir_recipe(dir: &Path, reporter: &dyn cnbx_oci::progress::Reporter) -> Result<LayerRecipe, LifecycleProblem> {
     let mut r = LayerRecipe::new("lifecycle").with_confinement(lifecycle_confinement());
     r.push_header(TarEntry::dir("/cnb/lifecycle"));
     let mut walk = walk_dir(dir);
     for w in walk.by_ref() {
-        let w = w.map_err(|e| LifecycleError::Read { path: e.path, source: e.source })?;
+        let w = w.map_err(|e| LifecycleProblem::Read { path: e.path, source: e.source })?;
         let Some(base) = second_component(&w.rel_path).map(str::to_owned) else { continue };
         if w.mode & 0o6000 != 0 {
             reporter.warn(&format!(
@@ -238,10 +249,10 @@ fn dir_recipe(dir: &Path, reporter: &dyn cnbx_oci::progress::Reporter) -> Result
     Ok(r)
 }
 
-fn offline_hint(url: &str, err: SourceError) -> LifecycleError {
+fn offline_hint(url: &str, err: SourceError) -> LifecycleProblem {
     match err {
-        SourceError::Download { problem, .. } => LifecycleError::Download { url: url.to_owned(), source: problem },
-        other => LifecycleError::Source(other),
+        SourceError::Download { problem, .. } => LifecycleProblem::Download { url: url.to_owned(), source: problem },
+        other => LifecycleProblem::Source(other),
     }
 }
 
@@ -254,8 +265,8 @@ pub async fn fetch_lifecycle(
     arch: &str,
 ) -> Result<Lifecycle, LifecycleError> {
     let pending = locate_lifecycle(ctx, location, arch).await?;
-    let layer = pending.layer.await.map_err(|_| LifecycleError::LayerStopped)?;
-    let layer = layer.map_err(|e| LifecycleError::Layer(Box::new(e)))?;
+    let layer = pending.layer.await.map_err(|_| LifecycleProblem::LayerStopped)?;
+    let layer = layer.map_err(|e| LifecycleProblem::Layer(Box::new(e)))?;
     Ok(Lifecycle { metadata: pending.metadata, layer })
 }
 
@@ -275,6 +286,14 @@ pub async fn locate_lifecycle(
     location: &LifecycleSource,
     arch: &str,
 ) -> Result<PendingLifecycle, LifecycleError> {
+    Ok(locate(ctx, location, arch).await?)
+}
+
+async fn locate(
+    ctx: &FetchContext<'_>,
+    location: &LifecycleSource,
+    arch: &str,
+) -> Result<PendingLifecycle, LifecycleProblem> {
     let (os, arch) = arch.split_once('/').unwrap_or(("linux", arch));
     let (source, naming): (Located, Naming) = match location {
         LifecycleSource::Version(v) => {
@@ -287,18 +306,22 @@ pub async fn locate_lifecycle(
         }
         LifecycleSource::Uri(uri) if let Some(name) = ImageLocation::strip_docker_scheme(uri) => {
             let image =
-                ctx.images.get(name, ctx.base_dir, None).await.map_err(LifecycleError::Image)?.ok_or_else(|| {
-                    LifecycleError::Fetch(format!("Could not parse uri from lifecycle image: image '{name}' not found"))
+                ctx.images.get(name, ctx.base_dir, None).await.map_err(LifecycleProblem::Image)?.ok_or_else(|| {
+                    LifecycleProblem::Fetch(format!(
+                        "Could not parse uri from lifecycle image: image '{name}' not found"
+                    ))
                 })?;
-            let image = ctx.images.with_local_layers(&image).await.map_err(LifecycleError::Image)?;
-            let layers = image.layers().map_err(LifecycleError::ImageLayers)?;
+            let image = ctx.images.with_local_layers(&image).await.map_err(LifecycleProblem::Image)?;
+            let layers = image.layers().map_err(LifecycleProblem::ImageLayers)?;
             let last = layers.last().ok_or_else(|| {
-                LifecycleError::Fetch("Could not parse uri from lifecycle image: lifecycle image has no layers".into())
+                LifecycleProblem::Fetch(
+                    "Could not parse uri from lifecycle image: lifecycle image has no layers".into(),
+                )
             })?;
             let path = match &last.source {
                 BlobSource::Store(store) => store.path(&last.descriptor.digest),
                 BlobSource::Registry(_) => {
-                    return Err(LifecycleError::Fetch(
+                    return Err(LifecycleProblem::Fetch(
                         "Could not parse uri from lifecycle image: layer is not local".into(),
                     ));
                 }
@@ -308,18 +331,18 @@ pub async fn locate_lifecycle(
         LifecycleSource::Uri(uri) => (uri_to_local(ctx, uri).await?, Naming::Archive),
     };
 
-    let not_found = || LifecycleError::Invalid("could not find entry path 'lifecycle.toml': not exist".into());
+    let not_found = || LifecycleProblem::Invalid("could not find entry path 'lifecycle.toml': not exist".into());
     let (toml_bytes, layer) = match &source {
         Located::Dir(dir) => {
             let mut names: Vec<String> = Vec::new();
             for w in walk_dir(dir) {
-                let w = w.map_err(|e| LifecycleError::Read { path: e.path, source: e.source })?;
+                let w = w.map_err(|e| LifecycleProblem::Read { path: e.path, source: e.source })?;
                 names.extend(binary_name(&w.rel_path, Naming::Archive));
             }
-            let safe = cnbx_fs::SafeDir::open(dir).map_err(LifecycleError::Directory)?;
+            let safe = cnbx_fs::SafeDir::open(dir).map_err(LifecycleProblem::Directory)?;
             let text = safe
                 .read_file(std::ffi::OsStr::new("lifecycle.toml"), cnbx_fs::limits::MAX_DESCRIPTOR, "lifecycle.toml")
-                .map_err(|e| if e.is_not_found() { not_found() } else { LifecycleError::Directory(e) })?;
+                .map_err(|e| if e.is_not_found() { not_found() } else { LifecycleProblem::Directory(e) })?;
             check_binaries(names.iter().map(String::as_str))?;
             (text, ctx.layers.spawn(dir_recipe(dir, ctx.reporter)?))
         }
@@ -356,8 +379,8 @@ pub async fn locate_lifecycle(
         Located::Image(_) => unreachable!("uri_to_local returns local paths"),
     };
     let toml_text =
-        String::from_utf8(toml_bytes).map_err(|_| LifecycleError::Invalid("lifecycle.toml is not UTF-8".into()))?;
-    let metadata = LifecycleDescriptor::parse(&toml_text).map_err(LifecycleError::Descriptor)?;
+        String::from_utf8(toml_bytes).map_err(|_| LifecycleProblem::Invalid("lifecycle.toml is not UTF-8".into()))?;
+    let metadata = LifecycleDescriptor::parse(&toml_text).map_err(LifecycleProblem::Descriptor)?;
     Ok(PendingLifecycle { metadata, layer })
 }
 

@@ -22,8 +22,9 @@ use cnbx_fs::limits;
 use cnbx_oci::archive;
 use cnbx_oci::confine::{Confinement, Confiner, sanitize};
 use cnbx_oci::layer::{EntryMap, FileIdentity, open_archive_file};
-use cnbx_oci::tarball::{EntryKind, TarEntry, clean_path};
+use cnbx_oci::tarball::{EntryKind, clean_path};
 
+use crate::home::Memo;
 use crate::images::Images;
 
 /// An entry name cleaned as pack compares it: `path.Clean`, then without a leading `/`.
@@ -115,17 +116,30 @@ impl ScanError {
     }
 }
 
-/// [`scan`], remembered in the home's `cache/scans` (unless `images` is read-only) by the archive's path, identity and the
-/// spec's id.
+/// The revision of [`scan`]'s logic: bump it when what a scan finds in the same archive
+/// changes, so that scans remembered before are not reused. 3: archives are read as Go reads
+/// them.
+const SCAN_REVISION: u32 = 3;
+
+impl Memo for TarScan {
+    const DIR: &'static str = "scans";
+
+    fn logic() -> String {
+        format!("archive scan, revision {SCAN_REVISION}")
+    }
+}
+
+/// [`scan`], remembered in the home's `cache/scans` (unless `images` is read-only) by the
+/// archive's path, identity and the spec's id.
 pub(crate) fn scan_cached(images: &Images, path: &Path, spec: &ScanSpec<'_>) -> Result<TarScan, ScanError> {
     let opened = open_archive_file(path).map_err(|e| ScanError::Io(archive::safe_io(e)))?;
     let identity = FileIdentity::of_opened(&opened);
-    let key = format!("tar-scan v2\n{path:?}\n{identity:?}\n{:?}\n{}", spec.want, spec.id);
-    if let Some(scan) = images.home().recall("scans", &key) {
+    let key = format!("{path:?}\n{identity:?}\n{:?}\n{}", spec.want, spec.id);
+    if let Some(scan) = images.home().recall(&key) {
         return Ok(scan);
     }
     let scan = scan(opened.file, spec)?;
-    images.remember("scans", &key, &scan);
+    images.remember(&key, &scan);
     Ok(scan)
 }
 
@@ -137,8 +151,7 @@ pub(crate) fn scan(file: impl Read + Send + 'static, spec: &ScanSpec<'_>) -> Res
     let stream = archive::decompressed(file).map_err(|e| ScanError::Io(archive::safe_io(e)))?;
     archive::read_entries(
         stream,
-        |entry| {
-            let header = TarEntry::from_tar_entry(entry).map_err(|e| ScanError::Io(io::Error::other(e)))?;
+        |header, entry| {
             let name = clean_name(&header.path);
             if let Some(n) = (spec.notable)(&name) {
                 out.notable.insert(n);
@@ -179,6 +192,7 @@ pub(crate) fn scan(file: impl Read + Send + 'static, spec: &ScanSpec<'_>) -> Res
 mod tests {
     use super::*;
     use cnbx_oci::TarWriter;
+    use cnbx_oci::tarball::TarEntry;
 
     fn spec_with<'a>(map: &'a EntryMap, want: &'a [&'a str]) -> ScanSpec<'a> {
         ScanSpec {

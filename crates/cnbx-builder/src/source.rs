@@ -48,6 +48,16 @@ pub enum DownloadError {
     /// The request failed twice.
     #[error("the request failed (is the network available? Download it yourself and use the local file)")]
     Unreachable(#[source] reqwest::Error),
+    /// No answer, or no data, for the stall timeout (twice for the answer).
+    #[error(
+        "no answer and no data for {} ms (the server or the network stalled; {} sets how long cnbx waits)",
+        after.as_millis(),
+        cnbx_oci::registry::STALL_TIMEOUT_ENV
+    )]
+    Stalled {
+        /// The stall timeout.
+        after: std::time::Duration,
+    },
     /// The server answered with an error status.
     #[error("the server answered {0}")]
     Status(reqwest::StatusCode),
@@ -227,8 +237,47 @@ fn download_err(uri: &str, problem: DownloadError) -> SourceError {
     SourceError::Download { uri: uri.to_owned(), problem }
 }
 
+/// The HTTP client of downloads: the registries' connect timeout
+/// ([`cnbx_oci::registry::CONNECT_TIMEOUT_ENV`]), no `Referer`, and redirects that go over
+/// HTTPS, or over plain HTTP only to the host `uri` names or a loopback host (a download the
+/// user named in clear text stays on that host, and one named over HTTPS is never downgraded
+/// to another host).
+fn download_client(uri: &str, timeouts: cnbx_oci::registry::Timeouts) -> reqwest::Result<reqwest::Client> {
+    let named = reqwest::Url::parse(uri).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase));
+    let policy = reqwest::redirect::Policy::custom(move |attempt| {
+        let next = attempt.url();
+        let allowed = match (next.scheme(), next.host_str()) {
+            ("https", Some(_)) => true,
+            ("http", Some(host)) => {
+                cnbx_refs::reference::is_loopback_host(host) || named.as_deref() == Some(&host.to_ascii_lowercase())
+            }
+            _ => false,
+        };
+        if attempt.previous().len() > 10 {
+            attempt.error("more than 10 redirects")
+        } else if allowed {
+            attempt.follow()
+        } else {
+            let refused = format!(
+                "refusing a redirect to {} over plain HTTP (to a host the URL does not name)",
+                cnbx_fs::excerpt(next.as_str())
+            );
+            attempt.error(refused)
+        }
+    });
+    reqwest::Client::builder()
+        .user_agent(concat!("cnbx/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(timeouts.connect)
+        .redirect(policy)
+        .referer(false)
+        .build()
+}
+
 /// Downloads `uri` into the download cache (`<hex sha256(uri)>` + `.etag`), revalidating a
-/// cached copy with `If-None-Match`. One retry on a transport error.
+/// cached copy with `If-None-Match`. One retry on a transport error or a request without an
+/// answer. Waiting is bounded as for registries ([`cnbx_oci::registry::Timeouts`]): the
+/// connect timeout for connecting, the stall timeout for the answer and for each chunk of
+/// the content.
 pub(crate) async fn download(ctx: &FetchContext<'_>, uri: &str) -> Result<PathBuf, SourceError> {
     let dir = ctx.images.home().download_cache_dir();
     fs_err::create_dir_all(&dir).map_err(|e| SourceError::io("creating the download cache".to_owned(), e))?;
@@ -241,13 +290,19 @@ pub(crate) async fn download(ctx: &FetchContext<'_>, uri: &str) -> Result<PathBu
         None
     };
     ctx.reporter.info(&format!("Downloading from '{uri}'"));
-    let client = reqwest::Client::builder().build().map_err(|e| download_err(uri, DownloadError::Client(e)))?;
-    let send = || {
+    let timeouts = cnbx_oci::registry::Timeouts::from_env();
+    let stall = timeouts.stall;
+    let client = download_client(uri, timeouts).map_err(|e| download_err(uri, DownloadError::Client(e)))?;
+    let send = || async {
         let mut req = client.get(uri);
         if let Some(tag) = &etag {
             req = req.header(reqwest::header::IF_NONE_MATCH, tag.trim());
         }
-        req.send()
+        match tokio::time::timeout(stall, req.send()).await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Err(DownloadError::Unreachable(e)),
+            Err(_) => Err(DownloadError::Stalled { after: stall }),
+        }
     };
     let resp = match send().await {
         Ok(r) => r,
@@ -261,7 +316,7 @@ pub(crate) async fn download(ctx: &FetchContext<'_>, uri: &str) -> Result<PathBu
                 ));
                 return Ok(path);
             }
-            Err(e) => return Err(download_err(uri, DownloadError::Unreachable(e))),
+            Err(e) => return Err(download_err(uri, e)),
         },
     };
     if resp.status() == reqwest::StatusCode::NOT_MODIFIED && path.is_file() {
@@ -288,7 +343,10 @@ pub(crate) async fn download(ctx: &FetchContext<'_>, uri: &str) -> Result<PathBu
     let copied: Result<(), SourceError> = async {
         let mut received: u64 = 0;
         loop {
-            match resp.chunk().await {
+            let chunk = tokio::time::timeout(stall, resp.chunk())
+                .await
+                .map_err(|_| download_err(uri, DownloadError::Stalled { after: stall }))?;
+            match chunk {
                 Ok(Some(bytes)) => {
                     received += bytes.len() as u64;
                     if received > limit {

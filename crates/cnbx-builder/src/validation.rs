@@ -227,6 +227,16 @@ fn zstd_reason(unread: &[&str]) -> String {
     )
 }
 
+/// The directory under `CNBX_HOME/cache/` where validations are remembered.
+pub(crate) const MEMO_DIR: &str = "validation";
+
+/// The logic a remembered validation (`what`: `builder create`, `base-image check`) was
+/// computed with: the validator's rule table ([`cnbx_validate::table::fingerprint`]), and
+/// cnbx's version for the code around it (reading the images' facts and layers).
+pub(crate) fn logic(what: &str) -> String {
+    format!("{what} validation, cnbx {}\n{}", env!("CARGO_PKG_VERSION"), cnbx_validate::table::fingerprint())
+}
+
 /// A finding as remembered in `CNBX_HOME/cache/validation`.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct StoredFinding {

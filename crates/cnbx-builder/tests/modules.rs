@@ -13,7 +13,7 @@ use cnbx_builder::assemble::{LayerService, Module};
 use cnbx_builder::home::CnbxHome;
 use cnbx_builder::images::{Images, PullPolicy};
 use cnbx_builder::labels::{self, ModuleLayers};
-use cnbx_builder::lifecycle::{LifecycleError, fetch_lifecycle};
+use cnbx_builder::lifecycle::{LifecycleProblem, fetch_lifecycle};
 use cnbx_builder::modules::{PACKAGE_METADATA, fetch_modules};
 use cnbx_builder::source::FetchContext;
 use cnbx_config::ModuleConfig;
@@ -468,14 +468,20 @@ async fn lifecycle_validation_errors() {
     let err = fetch_lifecycle(&env.ctx(), &LifecycleSource::Uri(missing_bin.display().to_string()), "amd64")
         .await
         .unwrap_err();
-    assert!(matches!(err, LifecycleError::Invalid(_)));
-    assert_eq!(err.to_string(), "invalid lifecycle: validating binaries: did not find 'creator' in tar");
+    assert!(matches!(err.problem(), LifecycleProblem::Invalid(_)));
+    assert_eq!(
+        cnbx_fs::error_chain(&err),
+        "fetch lifecycle: invalid lifecycle: validating binaries: did not find 'creator' in tar"
+    );
     let missing_toml = env.path("no-toml.tar");
     lifecycle_archive(&missing_toml, "lifecycle.toml");
     let err = fetch_lifecycle(&env.ctx(), &LifecycleSource::Uri(missing_toml.display().to_string()), "amd64")
         .await
         .unwrap_err();
-    assert_eq!(err.to_string(), "invalid lifecycle: could not find entry path 'lifecycle.toml': not exist");
+    assert_eq!(
+        cnbx_fs::error_chain(&err),
+        "fetch lifecycle: invalid lifecycle: could not find entry path 'lifecycle.toml': not exist"
+    );
 }
 
 #[tokio::test]
@@ -489,7 +495,7 @@ async fn lifecycle_version_downloads_from_a_named_url() {
     let chain = cnbx_fs::error_chain(&err);
     assert!(
         chain.starts_with(
-            "downloading 'http://127.0.0.1:9/lc.tgz': the request failed (is the network available? Download it \
+            "fetch lifecycle: downloading 'http://127.0.0.1:9/lc.tgz': the request failed (is the network available? Download it \
              yourself and use the local file): "
         ),
         "{chain}"
@@ -634,5 +640,8 @@ async fn lifecycle_from_a_directory() {
     assert_eq!(listing[1].0, "/cnb/lifecycle/analyzer");
     // The flat source directory itself is not a lifecycle (binaries must be at <dir>/<name>).
     let err = fetch_lifecycle(&env.ctx(), &LifecycleSource::Uri(src.display().to_string()), "amd64").await.unwrap_err();
-    assert_eq!(err.to_string(), "invalid lifecycle: validating binaries: did not find 'detector' in tar");
+    assert_eq!(
+        cnbx_fs::error_chain(&err),
+        "fetch lifecycle: invalid lifecycle: validating binaries: did not find 'detector' in tar"
+    );
 }

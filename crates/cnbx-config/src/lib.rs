@@ -11,11 +11,13 @@
 //! Error `Display` texts are pack's error chains; [`ConfigError::diagnostic`] adds what pack
 //! lacks: the file, line and column, the offending line and a hint. The crate never prints.
 #![warn(missing_docs)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 mod error;
 mod lifecycle;
 mod model;
 mod parse;
+mod schema;
 
 pub use error::{ConfigError, UnknownKey};
 pub use model::{BuildConfig, BuildEnv, BuilderConfig, LifecycleConfig, ModuleConfig, RunConfig, StackConfig};

@@ -7,6 +7,7 @@ use serde::de::{Deserializer, MapAccess};
 /// A parsed `builder.toml`, after pack's legacy `[stack]` merge (RFC-0096). The CNB data in
 /// it are [`cnbx_model`] types.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(default, rename_all = "kebab-case")]
 pub struct BuilderConfig {
     /// `description`: copied into the builder metadata label.
@@ -68,6 +69,21 @@ impl WithModuleInfo for ModuleConfig {
     }
 }
 
+/// As builder.toml spells it (for the tests that write a builder.toml from a value).
+#[cfg(test)]
+impl serde::Serialize for ModuleConfig {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct Entry<'a> {
+            uri: &'a str,
+            image: &'a str,
+            #[serde(flatten)]
+            info: &'a ModuleInfo,
+        }
+        Entry { uri: &self.uri, image: &self.image, info: &self.info }.serialize(serializer)
+    }
+}
+
 impl<'de> Deserialize<'de> for ModuleConfig {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut m: Self = deserialize_with_info(deserializer)?;
@@ -80,6 +96,7 @@ impl<'de> Deserialize<'de> for ModuleConfig {
 
 /// The legacy `[stack]` table.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(default, rename_all = "kebab-case")]
 pub struct StackConfig {
     /// `id`: when set, turns on stack-id checks against the build and run images.
@@ -94,6 +111,7 @@ pub struct StackConfig {
 
 /// The `[build]` table.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(default)]
 pub struct BuildConfig {
     /// `image`: the build base image (after the merge: `[stack].build-image` when unset).
@@ -104,6 +122,7 @@ pub struct BuildConfig {
 
 /// A `[[build.env]]` entry (see [`crate::LoadedConfig::build_env`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(default, rename_all = "kebab-case")]
 pub struct BuildEnv {
     /// `name` (must not be empty).
@@ -120,6 +139,7 @@ pub struct BuildEnv {
 
 /// The `[run]` table.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(default)]
 pub struct RunConfig {
     /// `[[run.images]]` (after the merge: the legacy `[stack].run-image` when absent).
@@ -128,6 +148,7 @@ pub struct RunConfig {
 
 /// The `[lifecycle]` table (see [`LifecycleConfig::source`](crate::LifecycleConfig::source)).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(default)]
 pub struct LifecycleConfig {
     /// `uri` (`""` = unset).

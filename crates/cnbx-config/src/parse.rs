@@ -12,6 +12,7 @@ use crate::error::{ConfigError, Label, LineCounter, MAX_LISTED_KEYS, UnknownKey,
 use cnbx_model::RunImage;
 
 use crate::model::{BuildEnv, BuilderConfig};
+use crate::schema::known_keys;
 
 /// The warning pack prints for a `[[buildpacks]]`/`[[extensions]]` entry with `image` but no `uri`.
 pub const IMAGE_KEY_DEPRECATED: &str = "The 'image' key is deprecated. Use 'uri=\"docker://...\"' instead.";
@@ -41,9 +42,26 @@ pub struct LoadedConfig {
 /// `/etc/shadow` or `/proc/self/environ` must not be read, let alone quoted in an error),
 /// refused unless it is a regular file (a FIFO or `/dev/zero` would block or never end),
 /// and at most [`cnbx_fs::limits::MAX_CONFIG_FILE`] bytes.
+///
+/// Two spellings, which only the command line's author can write, read something else (see
+/// [`cnbx_fs::read_bounded_named`]), within the same bound: `-` is standard input (named
+/// `<stdin>` in messages), and `/dev/fd/N` (or `/proc/self/fd/N`, `/dev/stdin`) a pipe the
+/// shell opened, as `--config <(envsubst < builder.toml)` passes it; a descriptor that is
+/// not a pipe is refused. Relative paths in such a file resolve against the current
+/// directory, since it has no directory of its own.
 pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
-    let cleaned = clean_path(path);
-    let bytes = cnbx_fs::read_bounded(&cleaned, cnbx_fs::limits::MAX_CONFIG_FILE, "a builder.toml").map_err(|e| {
+    let named = cnbx_fs::Named::of(path);
+    let cleaned = match named {
+        cnbx_fs::Named::StandardInput => PathBuf::from("<stdin>"),
+        _ => clean_path(path),
+    };
+    let (limit, kind) = (cnbx_fs::limits::MAX_CONFIG_FILE, "a builder.toml");
+    let read = match named {
+        // The cleaned path: `./-` is a file named `-`, not standard input.
+        cnbx_fs::Named::File => cnbx_fs::read_bounded(&cleaned, limit, kind),
+        cnbx_fs::Named::StandardInput | cnbx_fs::Named::Descriptor => cnbx_fs::read_bounded_named(path, limit, kind),
+    };
+    let bytes = read.map_err(|e| {
         let path = cleaned.clone();
         match e {
             cnbx_fs::FsError::Io { source, .. } => ConfigError::Open { path, source },
@@ -54,7 +72,12 @@ pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
             }
         }
     })?;
-    parse_bytes(&bytes, &cleaned)
+    let source = cnbx_fs::text_of(&bytes).map_err(|reason| ConfigError::NotText { path: cleaned.clone(), reason })?;
+    let base_dir = match named {
+        cnbx_fs::Named::File => absolute_dir(&cleaned),
+        cnbx_fs::Named::StandardInput | cnbx_fs::Named::Descriptor => current_dir(),
+    };
+    parse_in(source, cleaned, base_dir)
 }
 
 /// Parses the bytes of a builder.toml as if read from `path`: they must be text (UTF-8
@@ -71,6 +94,12 @@ pub fn parse_bytes(bytes: &[u8], path: &Path) -> Result<LoadedConfig, ConfigErro
 /// holds a control character other than tab (which TOML forbids anyway).
 pub fn parse_str(source: &str, path: &Path) -> Result<LoadedConfig, ConfigError> {
     let path = clean_path(path);
+    let base_dir = absolute_dir(&path);
+    parse_in(source, path, base_dir)
+}
+
+/// [`parse_str`] with the directory relative paths resolve against.
+fn parse_in(source: &str, path: PathBuf, base_dir: PathBuf) -> Result<LoadedConfig, ConfigError> {
     cnbx_fs::check_text(source).map_err(|reason| ConfigError::NotText { path: path.clone(), reason })?;
     let display = path.display().to_string();
     let mut doc = DeTable::parse(source).map_err(|e| toml_error(&path, source, None, &e))?;
@@ -92,7 +121,6 @@ pub fn parse_str(source: &str, path: &Path) -> Result<LoadedConfig, ConfigError>
         lookup(doc.get_ref(), &[Seg::Key("stack".into()), Seg::Key("run-image-mirrors".into())]).is_some();
     merge_stack(&mut config, stack_mirrors_present);
 
-    let base_dir = absolute_dir(&path);
     let build_env = build_env_files(&config.build.env, &display, source, doc.get_ref(), &mut warnings)
         .map_err(|e| e.into_error(&path))?;
 
@@ -295,10 +323,12 @@ fn absolute_dir(path: &Path) -> PathBuf {
     if parent.is_absolute() {
         return clean_path(parent);
     }
-    match std::env::current_dir() {
-        Ok(cwd) => clean_path(&cwd.join(parent)),
-        Err(_) => clean_path(parent),
-    }
+    clean_path(&current_dir().join(parent))
+}
+
+/// The current directory (`.` when it cannot be read).
+fn current_dir() -> PathBuf {
+    std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
 }
 
 /// BurntSushi/toml matches struct fields case-insensitively when there is no exact match, so
@@ -307,10 +337,10 @@ fn absolute_dir(path: &Path) -> PathBuf {
 fn fold_key_case(table: &mut DeTable<'_>, parent: &str) {
     let known = known_keys(parent);
     let needs_rename = |k: &str, table: &DeTable<'_>| -> Option<&'static str> {
-        if known.contains(&k) {
+        if known.iter().any(|c| c == k) {
             return None;
         }
-        known.iter().find(|c| c.eq_ignore_ascii_case(k) && !table.contains_key(**c)).copied()
+        known.iter().find(|c| c.eq_ignore_ascii_case(k) && !table.contains_key(c.as_str())).map(String::as_str)
     };
     let renames: Vec<Option<&'static str>> = table.keys().map(|k| needs_rename(k.get_ref(), table)).collect();
     if renames.iter().any(Option::is_some) {
@@ -534,61 +564,9 @@ fn unknown_keys_error(path: &Path, source: &str, root: &DeTable<'_>, ignored: &[
     ConfigError::UnknownKeys { path: path.to_path_buf(), keys, diagnostic: Some(diagnostic) }
 }
 
-const MODULE_KEYS: &[&str] = &[
-    "uri",
-    "image",
-    "id",
-    "version",
-    "name",
-    "description",
-    "homepage",
-    "keywords",
-    "exec-env",
-    "licenses",
-    "clear-env",
-];
-const MODULE_REF_KEYS: &[&str] =
-    &["id", "version", "optional", "name", "description", "homepage", "keywords", "exec-env", "licenses", "clear-env"];
-
-/// The keys pack accepts inside the table at the dotted `parent` path (`""` = top level).
-fn known_keys(parent: &str) -> &'static [&'static str] {
-    match parent {
-        "" => &[
-            "description",
-            "buildpacks",
-            "extensions",
-            "order",
-            "order-extensions",
-            "stack",
-            "build",
-            "run",
-            "lifecycle",
-            "targets",
-            "system",
-        ],
-        "buildpacks" | "extensions" => MODULE_KEYS,
-        "order" | "order-extensions" => &["group"],
-        "order.group" | "order-extensions.group" | "system.pre.buildpacks" | "system.post.buildpacks" => {
-            MODULE_REF_KEYS
-        }
-        p if p.ends_with(".licenses") => &["type", "uri"],
-        "stack" => &["id", "build-image", "run-image", "run-image-mirrors"],
-        "build" => &["image", "env"],
-        "build.env" => &["name", "value", "suffix", "delim", "exec-env"],
-        "run" => &["images"],
-        "run.images" => &["image", "mirrors"],
-        "lifecycle" => &["uri", "version"],
-        "targets" => &["os", "arch", "variant", "distros"],
-        "targets.distros" => &["name", "version"],
-        "system" => &["pre", "post"],
-        "system.pre" | "system.post" => &["buildpacks"],
-        _ => &[],
-    }
-}
-
 /// A known key close to `unknown`: same letters in another case, a common mix-up, or a small
 /// edit distance (transpositions count once).
-fn suggest(unknown: &str, known: &[&'static str]) -> Option<&'static str> {
+fn suggest(unknown: &str, known: &'static [String]) -> Option<&'static str> {
     const MIX_UPS: &[(&str, &str)] = &[
         ("distributions", "distros"),
         ("distribution", "distros"),
@@ -609,13 +587,13 @@ fn suggest(unknown: &str, known: &[&'static str]) -> Option<&'static str> {
     if let Some(k) = known.iter().find(|k| **k == lower) {
         return Some(k);
     }
-    if let Some((_, to)) = MIX_UPS.iter().find(|(from, to)| *from == lower && known.contains(to)) {
-        return known.iter().find(|k| *k == to).copied();
+    if let Some((_, to)) = MIX_UPS.iter().find(|(from, to)| *from == lower && known.iter().any(|k| k == to)) {
+        return known.iter().find(|k| k == to).map(String::as_str);
     }
     let limit = (lower.chars().count() / 3).max(1);
     known
         .iter()
-        .map(|k| (osa_distance(&lower, k), *k))
+        .map(|k| (osa_distance(&lower, k), k.as_str()))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k)

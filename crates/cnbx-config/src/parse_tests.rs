@@ -862,6 +862,13 @@ fn a_file_that_is_not_text_is_never_quoted() {
     assert!(err.to_string().contains("U+001B at line 2, column 1"), "{err}");
 }
 
+/// Only `-` itself is standard input: `./-` is a file named `-` (here: one that is missing).
+#[test]
+fn only_a_bare_dash_reads_standard_input() {
+    let err = load(Path::new("./-")).unwrap_err();
+    assert!(matches!(&err, ConfigError::Open { path, .. } if path == Path::new("-")), "{err:?}");
+}
+
 #[test]
 fn load_refuses_a_symlink_and_never_quotes_its_target() {
     let dir = tempfile::tempdir().unwrap();

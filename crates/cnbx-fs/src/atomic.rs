@@ -1,10 +1,11 @@
 //! The one atomic, durable write helper.
 
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use tempfile::NamedTempFile;
+use crate::dir::{EntryType, OpenDir};
 
 /// The name prefix of every temporary file cnbx creates. A file whose name starts with it
 /// is never an output: it is either being written or was left behind by a killed process.
@@ -54,6 +55,32 @@ pub fn remove_temporaries(dir: &Path) -> io::Result<Vec<RemovedTemporary>> {
     Ok(removed)
 }
 
+/// Like [`remove_temporaries`], for the open directory `dir`: its temporary files and links
+/// are removed through its descriptor; a temporary directory is removed whole (see
+/// [`remove_path`]).
+pub fn remove_temporaries_in(dir: &OpenDir) -> io::Result<Vec<RemovedTemporary>> {
+    let entries = dir.entries().map_err(|e| io::Error::other(e.to_string()))?;
+    let mut removed = Vec::new();
+    for entry in entries {
+        if !entry.name.to_str().is_some_and(is_temporary_name) {
+            continue;
+        }
+        let path = dir.child_path(&entry.name);
+        let (gone, bytes) = match entry.kind {
+            EntryType::Dir => {
+                let bytes = path_size(&path);
+                (remove_path(&path)?, bytes)
+            }
+            EntryType::File => (dir.remove_file(&entry.name)?, entry.size),
+            EntryType::Symlink | EntryType::Other(_) => (dir.remove_file(&entry.name)?, 0),
+        };
+        if gone {
+            removed.push(RemovedTemporary { path, bytes });
+        }
+    }
+    Ok(removed)
+}
+
 /// The bytes of the regular files at `path`: a file's size, the sum over a directory's tree,
 /// nothing for anything else (links are not followed) or when nothing is there.
 pub fn path_size(path: &Path) -> u64 {
@@ -86,6 +113,12 @@ pub fn remove_path(path: &Path) -> io::Result<bool> {
 /// [`AtomicFile::commit`]. A reader therefore sees the old file or the new one, never a part
 /// of either, and an error (or a drop) removes the temporary file.
 ///
+/// The temporary file is created, renamed and removed through a descriptor of its
+/// directory ([`OpenDir`]), with a fresh name it creates exclusively and never through a
+/// symbolic link: [`AtomicFile::new_in_dir`] and [`AtomicFile::commit_in`] write into a
+/// directory opened without following links (an output's `blobs/`, say), so that nothing
+/// is written anywhere else even if a path leading there is replaced by a link meanwhile.
+///
 /// The file gets the mode a user expects under their umask (`0o666 & !umask`: 0644 under
 /// the usual 022), like files that `cp`, skopeo or umoci create, unless it is made
 /// [private](AtomicFile::new_private_in) (0600) because it holds secrets. Committing syncs
@@ -99,7 +132,7 @@ pub fn remove_path(path: &Path) -> io::Result<bool> {
 #[derive(Debug)]
 pub struct AtomicFile {
     /// `None` once committed.
-    tmp: Option<NamedTempFile>,
+    tmp: Option<Temporary>,
     /// The id of the temporary file in [`crate::stop`]'s registry.
     id: u64,
     /// Bytes written so far.
@@ -109,25 +142,75 @@ pub struct AtomicFile {
     write_back: Option<(u64, u64)>,
 }
 
+/// A temporary file: its directory, its name there, and the open file; removed when dropped
+/// unless it was renamed into place.
+#[derive(Debug)]
+struct Temporary {
+    dir: OpenDir,
+    name: OsString,
+    file: File,
+    renamed: bool,
+}
+
+impl Drop for Temporary {
+    fn drop(&mut self) {
+        if !self.renamed {
+            // Removed by name in its own directory: a link put in its place is removed, not
+            // followed.
+            let _ = self.dir.remove_file(&self.name);
+        }
+    }
+}
+
+/// A name for a new temporary file: [`TMP_PREFIX`] and 16 hex digits, from the process's
+/// random hash keys, the process id and a counter (a name already taken is never reused: the
+/// file is created exclusively, and another name tried).
+fn temporary_name() -> OsString {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    OsString::from(format!("{TMP_PREFIX}{:016x}", hasher.finish()))
+}
+
+/// Creates a new temporary file in `dir` with `mode` (before the umask): exclusively, never
+/// through a symbolic link.
+fn create_temporary(dir: &OpenDir, mode: u32) -> io::Result<(OsString, File)> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mut attempts = 0;
+    loop {
+        let name = temporary_name();
+        match rustix::fs::openat(dir.fd(), &name, flags, Mode::from_raw_mode(mode)) {
+            Ok(fd) => return Ok((name, File::from(fd))),
+            Err(rustix::io::Errno::EXIST) if attempts < 100 => attempts += 1,
+            Err(e) => {
+                let e = io::Error::from(e);
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("creating a temporary file in {}: {e}", dir.path().display()),
+                ));
+            }
+        }
+    }
+}
+
 impl AtomicFile {
-    fn create(dir: &Path, private: bool) -> io::Result<Self> {
-        #[cfg(unix)]
-        let mode = {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::Permissions::from_mode(if private { 0o600 } else { 0o666 })
-        };
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(TMP_PREFIX);
-        #[cfg(unix)]
-        builder.permissions(mode);
+    fn create(dir: &OpenDir, private: bool) -> io::Result<Self> {
+        let mode = if private { 0o600 } else { 0o666 };
         let (tmp, id) = crate::stop::register(|| {
-            let tmp = builder.tempfile_in(dir).map_err(|e| {
-                io::Error::new(e.kind(), format!("creating a temporary file in {}: {e}", dir.display()))
-            })?;
-            let path = tmp.path().to_path_buf();
-            Ok((tmp, path))
+            let (name, file) = create_temporary(dir, mode)?;
+            let path = dir.child_path(&name);
+            Ok((Temporary { dir: dir.clone(), name, file, renamed: false }, path))
         })?;
         Ok(Self { tmp: Some(tmp), id, written: 0, write_back: None })
+    }
+
+    fn open_dir(dir: &Path) -> io::Result<OpenDir> {
+        OpenDir::open(dir)
+            .map_err(|e| io::Error::new(e.kind(), format!("creating a temporary file in {}: {e}", dir.display())))
     }
 
     /// Has the kernel start writing the data to disk each time `step` more bytes were
@@ -149,21 +232,27 @@ impl AtomicFile {
         {
             // Advice only: a failure changes nothing but the timing.
             let len = std::num::NonZeroU64::new(self.written - done);
-            let _ = rustix::fs::fadvise(self.tmp().as_file(), done, len, rustix::fs::Advice::DontNeed);
+            let _ = rustix::fs::fadvise(&self.tmp().file, done, len, rustix::fs::Advice::DontNeed);
             self.write_back = Some((step, self.written));
         }
     }
 
     /// Starts a file in `dir`, which must be on the same file system as the destination
-    /// given to [`AtomicFile::commit`] (usually its directory).
+    /// given to [`AtomicFile::commit`] (usually its directory). Symbolic links leading to
+    /// `dir` are followed (whoever gave the path named it).
     pub fn new_in(dir: &Path) -> io::Result<Self> {
+        Self::create(&Self::open_dir(dir)?, false)
+    }
+
+    /// Starts a file in the open directory `dir` (see [`AtomicFile::new_in`]).
+    pub fn new_in_dir(dir: &OpenDir) -> io::Result<Self> {
         Self::create(dir, false)
     }
 
     /// Like [`AtomicFile::new_in`], but readable by its owner only (for files that hold
     /// credentials).
     pub fn new_private_in(dir: &Path) -> io::Result<Self> {
-        Self::create(dir, true)
+        Self::create(&Self::open_dir(dir)?, true)
     }
 
     /// Starts a file that will replace `dest`, in `dest`'s directory.
@@ -171,27 +260,64 @@ impl AtomicFile {
         Self::new_in(parent_of(dest))
     }
 
-    fn tmp(&self) -> &NamedTempFile {
+    fn tmp(&self) -> &Temporary {
         self.tmp.as_ref().unwrap_or_else(|| unreachable!("an AtomicFile is used only until it is committed"))
     }
 
-    fn tmp_mut(&mut self) -> &mut NamedTempFile {
+    fn tmp_mut(&mut self) -> &mut Temporary {
         self.tmp.as_mut().unwrap_or_else(|| unreachable!("an AtomicFile is used only until it is committed"))
     }
 
     /// The temporary file (to read back what was written, or to set its length).
     pub fn as_file(&self) -> &File {
-        self.tmp().as_file()
+        &self.tmp().file
     }
 
     /// The temporary file's path.
-    pub fn temporary_path(&self) -> &Path {
-        self.tmp().path()
+    pub fn temporary_path(&self) -> PathBuf {
+        let tmp = self.tmp();
+        tmp.dir.child_path(&tmp.name)
     }
 
-    /// Renames the file over `dest`, durably.
+    /// Renames the file over `dest`, durably. (A symbolic link at `dest` is replaced, not
+    /// followed.)
     pub fn commit(self, dest: &Path) -> io::Result<()> {
-        self.finish(dest)
+        let parent = parent_of(dest).to_path_buf();
+        self.finish(|tmp| {
+            rustix::fs::renameat(tmp.dir.fd(), &tmp.name, rustix::fs::CWD, dest).map_err(|e| {
+                let e = io::Error::from(e);
+                io::Error::new(e.kind(), format!("renaming a temporary file to {}: {e}", dest.display()))
+            })?;
+            sync_dir(&parent)
+        })
+    }
+
+    /// Renames the file to `name` in the open directory `dir`, durably, replacing a regular
+    /// file there. Anything else there (a symbolic link, a directory, a FIFO) is refused with
+    /// an error naming it, and the temporary file removed.
+    pub fn commit_in(self, dir: &OpenDir, name: impl AsRef<OsStr>) -> io::Result<()> {
+        let name = name.as_ref();
+        if let Some(what) = not_a_file(dir, name)? {
+            return Err(what);
+        }
+        self.finish(|tmp| {
+            tmp.dir.rename(&tmp.name, dir, name)?;
+            dir.sync()
+        })
+    }
+
+    /// Renames the file to `name` in the open directory `dir` unless a regular file is
+    /// already there (then the temporary file is removed and the existing file kept): for
+    /// content-addressed files, where an existing file has the same content. Anything else
+    /// there (a symbolic link, a directory, a FIFO) is refused as by [`AtomicFile::commit_in`].
+    /// Returns whether this file was placed.
+    pub fn commit_new_in(self, dir: &OpenDir, name: impl AsRef<OsStr>) -> io::Result<bool> {
+        let name = name.as_ref();
+        if dir.stat(name)?.is_some_and(|e| e.kind == EntryType::File) {
+            return Ok(false);
+        }
+        self.commit_in(dir, name)?;
+        Ok(true)
     }
 
     /// Renames the file to `dest` unless a regular file is already there (then the
@@ -203,23 +329,47 @@ impl AtomicFile {
         if std::fs::symlink_metadata(dest).is_ok_and(|m| m.file_type().is_file()) {
             return Ok(false);
         }
-        self.finish(dest)?;
+        self.commit(dest)?;
         Ok(true)
     }
 
-    fn finish(mut self, dest: &Path) -> io::Result<()> {
+    /// Syncs the file and hands it to `place`, which renames it into place: once it has,
+    /// the temporary file is no longer there to remove.
+    fn finish(mut self, place: impl FnOnce(&Temporary) -> io::Result<()>) -> io::Result<()> {
         crate::stop::check()?;
         let tmp = self.tmp_mut();
-        tmp.flush()?;
-        tmp.as_file().sync_all()?;
-        if let Some(tmp) = self.tmp.take() {
-            tmp.persist(dest).map_err(|e| {
-                io::Error::new(e.error.kind(), format!("renaming a temporary file to {}: {}", dest.display(), e.error))
-            })?;
+        tmp.file.flush()?;
+        tmp.file.sync_all()?;
+        place(self.tmp())?;
+        if let Some(mut tmp) = self.tmp.take() {
+            tmp.renamed = true;
         }
         crate::stop::unregister(self.id);
-        sync_dir(parent_of(dest))
+        Ok(())
     }
+}
+
+/// An error when `name` in `dir` is there and is not a regular file.
+fn not_a_file(dir: &OpenDir, name: &OsStr) -> io::Result<Option<io::Error>> {
+    Ok(match dir.stat(name)? {
+        Some(e) if e.kind != EntryType::File => {
+            let what = match e.kind {
+                EntryType::Symlink => "a symbolic link",
+                EntryType::Dir => "a directory",
+                EntryType::Other(what) => what,
+                EntryType::File => "a regular file",
+            };
+            Some(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!(
+                    "{} is {what}; cnbx never writes through or over one inside a directory it writes: remove it, \
+                     then run the command again",
+                    dir.child_path(name).display()
+                ),
+            ))
+        }
+        _ => None,
+    })
 }
 
 impl Drop for AtomicFile {
@@ -234,20 +384,20 @@ impl Drop for AtomicFile {
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         crate::stop::check()?;
-        let n = self.tmp_mut().write(buf)?;
+        let n = self.tmp_mut().file.write(buf)?;
         self.wrote(n);
         Ok(n)
     }
 
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         crate::stop::check()?;
-        self.tmp_mut().write_all(buf)?;
+        self.tmp_mut().file.write_all(buf)?;
         self.wrote(buf.len());
         Ok(())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.tmp_mut().flush()
+        self.tmp_mut().file.flush()
     }
 }
 
@@ -398,6 +548,77 @@ mod tests {
         assert!(std::fs::symlink_metadata(&dest).unwrap().file_type().is_file());
         assert_eq!(std::fs::read(&dest).unwrap(), b"blob");
         assert_eq!(std::fs::read(&target).unwrap(), b"not ours");
+    }
+
+    #[test]
+    fn files_committed_in_an_open_directory_never_go_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("out");
+        std::fs::create_dir(&root).unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        let out = OpenDir::open(&root).unwrap();
+
+        let mut f = AtomicFile::new_in_dir(&out).unwrap();
+        f.write_all(b"one").unwrap();
+        f.commit_in(&out, "index.json").unwrap();
+        let mut f = AtomicFile::new_in_dir(&out).unwrap();
+        f.write_all(b"two").unwrap();
+        f.commit_in(&out, "index.json").unwrap();
+        assert_eq!(std::fs::read(root.join("index.json")).unwrap(), b"two", "a regular file is replaced");
+
+        // A link (or a directory) where the file goes is refused, and the temporary removed.
+        std::os::unix::fs::symlink(elsewhere.join("target"), root.join("link")).unwrap();
+        std::fs::create_dir(root.join("dir")).unwrap();
+        for name in ["link", "dir"] {
+            let mut f = AtomicFile::new_in_dir(&out).unwrap();
+            f.write_all(b"x").unwrap();
+            let err = f.commit_in(&out, name).unwrap_err();
+            assert!(err.to_string().starts_with(&root.join(name).display().to_string()), "{err}");
+            let mut f = AtomicFile::new_in_dir(&out).unwrap();
+            f.write_all(b"x").unwrap();
+            assert!(f.commit_new_in(&out, name).is_err());
+        }
+        assert!(std::fs::symlink_metadata(root.join("link")).unwrap().file_type().is_symlink());
+        // A content-addressed file already there is kept.
+        let mut f = AtomicFile::new_in_dir(&out).unwrap();
+        f.write_all(b"other").unwrap();
+        assert!(!f.commit_new_in(&out, "index.json").unwrap());
+        assert_eq!(std::fs::read(root.join("index.json")).unwrap(), b"two");
+        assert_eq!(names(&root), ["dir", "index.json", "link"]);
+        assert!(names(&elsewhere).is_empty());
+
+        // The directory was opened once: swapped for a link, it still gets the file.
+        std::fs::rename(&root, dir.path().join("moved")).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &root).unwrap();
+        let mut f = AtomicFile::new_in_dir(&out).unwrap();
+        f.write_all(b"three").unwrap();
+        f.commit_in(&out, "late").unwrap();
+        assert_eq!(std::fs::read(dir.path().join("moved/late")).unwrap(), b"three");
+        assert!(names(&elsewhere).is_empty());
+    }
+
+    #[test]
+    fn temporaries_in_an_open_directory_are_removed_without_following_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("d");
+        std::fs::create_dir_all(root.join(".cnbx-tmp-dir/sub")).unwrap();
+        std::fs::write(root.join(".cnbx-tmp-dir/sub/f"), b"abcd").unwrap();
+        std::fs::write(root.join(".cnbx-tmp-file"), b"12").unwrap();
+        std::fs::write(root.join("keep"), b"k").unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("precious"), b"p").unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.join(".cnbx-tmp-link")).unwrap();
+        let mut removed = remove_temporaries_in(&OpenDir::open(&root).unwrap()).unwrap();
+        removed.sort_by(|a, b| a.path.cmp(&b.path));
+        let got: Vec<(String, u64)> =
+            removed.iter().map(|r| (r.path.file_name().unwrap().to_string_lossy().into_owned(), r.bytes)).collect();
+        assert_eq!(
+            got,
+            [(".cnbx-tmp-dir".to_owned(), 4), (".cnbx-tmp-file".to_owned(), 2), (".cnbx-tmp-link".to_owned(), 0)]
+        );
+        assert_eq!(names(&root), ["keep"]);
+        assert!(outside.path().join("precious").exists());
     }
 
     #[cfg(unix)]

@@ -1,13 +1,16 @@
 //! Directories walked through descriptors.
 
 use std::ffi::{OsStr, OsString};
+use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use rustix::fd::OwnedFd;
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::io::Errno;
 
-use crate::open::{FsError, OpenedFile, describe, open_error, opened, read_flags};
+use crate::open::{FsError, OpenedFile, describe, opened, read_flags};
 
 /// What a directory entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,9 +192,7 @@ impl SafeDir {
     /// Opens the regular file `name` for reading (a symbolic link, FIFO or device is
     /// refused; see [`crate::open_regular`]).
     pub fn open_file(&self, name: &OsStr) -> Result<OpenedFile, FsError> {
-        let path = self.child_path(name);
-        let fd = rustix::fs::openat(self.fd()?, name, read_flags(), Mode::empty()).map_err(|e| open_error(e, &path))?;
-        opened(fd, &path)
+        open_file_at(self.fd()?, name, &self.child_path(name))
     }
 
     /// Reads the regular file `name` whole, refusing one larger than `limit` bytes.
@@ -208,6 +209,182 @@ impl SafeDir {
             e => FsError::Io { path: self.child_path(name), source: e.into() },
         })?;
         Ok(OsString::from_vec(target.into_bytes()))
+    }
+}
+
+/// Opens the regular file `name` of the directory `dir` for reading, never following a
+/// symbolic link and never blocking on a FIFO (`path` names it in errors).
+fn open_file_at(dir: BorrowedFd<'_>, name: &OsStr, path: &Path) -> Result<OpenedFile, FsError> {
+    let fd = rustix::fs::openat(dir, name, read_flags(), Mode::empty()).map_err(|e| {
+        if e == Errno::LOOP && kind_at(dir, name) == Some(FileType::Symlink) {
+            return FsError::NotRegular { path: path.to_path_buf(), what: "a symbolic link" };
+        }
+        FsError::Io { path: path.to_path_buf(), source: e.into() }
+    })?;
+    opened(fd, path)
+}
+
+/// What `name` in `dir` is (a symbolic link is not followed); `None` when it cannot be
+/// looked up.
+fn kind_at(dir: BorrowedFd<'_>, name: &OsStr) -> Option<FileType> {
+    rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).ok().map(|st| FileType::from_raw_mode(st.st_mode))
+}
+
+/// The error for `path`, found to be `what` where cnbx needed a directory.
+fn not_a_directory(path: &Path, what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotADirectory,
+        format!(
+            "{} is {what}, not a directory; cnbx never follows a symbolic link inside a directory it reads or writes",
+            path.display()
+        ),
+    )
+}
+
+/// A directory held open by its descriptor, for reading and writing inside it: every name
+/// cnbx looks up, opens, creates, renames or removes in it is resolved relative to that
+/// descriptor, one name at a time, and a symbolic link is never followed (opening one as a
+/// directory or a file is refused, naming it). Replacing the path it was opened by, or any
+/// directory above it, with a link cannot redirect what is read or written through it.
+///
+/// Clones share the descriptor; an `OpenDir` can be used from several threads at once.
+#[derive(Debug, Clone)]
+pub struct OpenDir {
+    fd: Arc<OwnedFd>,
+    path: PathBuf,
+}
+
+impl OpenDir {
+    /// Opens the directory `path`. Symbolic links leading to it are followed (whoever gave
+    /// cnbx the path named it); nothing below it is. A missing directory is an error whose
+    /// [`io::ErrorKind`] is `NotFound`.
+    pub fn open(path: &Path) -> io::Result<Self> {
+        let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::DIRECTORY;
+        let fd = rustix::fs::open(path, flags, Mode::empty())
+            .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("opening {}: {e}", path.display())))?;
+        Ok(Self { fd: Arc::new(fd), path: path.to_path_buf() })
+    }
+
+    /// Creates the directory `path` with its missing parents (the mode the umask gives), as
+    /// [`std::fs::create_dir_all`] does, and opens it (see [`OpenDir::open`]).
+    pub fn create(path: &Path) -> io::Result<Self> {
+        std::fs::create_dir_all(path)
+            .map_err(|e| io::Error::new(e.kind(), format!("creating {}: {e}", path.display())))?;
+        Self::open(path)
+    }
+
+    /// The path it was opened by (for messages).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The path of its entry `name` (for messages).
+    pub fn child_path(&self, name: impl AsRef<OsStr>) -> PathBuf {
+        self.path.join(name.as_ref())
+    }
+
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Opens its subdirectory `name`. Anything else there (a symbolic link, a file) is
+    /// refused with an error naming it, of kind `NotADirectory`; a missing one is `NotFound`.
+    pub fn open_dir(&self, name: impl AsRef<OsStr>) -> io::Result<Self> {
+        let name = name.as_ref();
+        let path = self.child_path(name);
+        let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::DIRECTORY | OFlags::NOFOLLOW;
+        let fd = rustix::fs::openat(self.fd(), name, flags, Mode::empty()).map_err(|e| match e {
+            Errno::LOOP | Errno::NOTDIR => {
+                let what = kind_at(self.fd(), name).map_or("not a directory", describe);
+                not_a_directory(&path, what)
+            }
+            e => io::Error::new(io::Error::from(e).kind(), format!("opening {}: {e}", path.display())),
+        })?;
+        Ok(Self { fd: Arc::new(fd), path })
+    }
+
+    /// Creates its subdirectory `name` (the mode the umask gives) unless it exists, and opens
+    /// it: a symbolic link (or anything but a directory) there is refused as by
+    /// [`OpenDir::open_dir`], never followed.
+    pub fn create_dir(&self, name: impl AsRef<OsStr>) -> io::Result<Self> {
+        let name = name.as_ref();
+        match rustix::fs::mkdirat(self.fd(), name, Mode::from_raw_mode(0o777)) {
+            Ok(()) | Err(Errno::EXIST) => self.open_dir(name),
+            Err(e) => Err(io::Error::new(
+                io::Error::from(e).kind(),
+                format!("creating {}: {e}", self.child_path(name).display()),
+            )),
+        }
+    }
+
+    /// Opens its regular file `name` for reading (a symbolic link, FIFO or device is
+    /// refused; see [`crate::open_regular`]).
+    pub fn open_file(&self, name: impl AsRef<OsStr>) -> Result<OpenedFile, FsError> {
+        let name = name.as_ref();
+        open_file_at(self.fd(), name, &self.child_path(name))
+    }
+
+    /// Reads its regular file `name` whole, refusing one larger than `limit` bytes (see
+    /// [`crate::read_bounded`]).
+    pub fn read_file(&self, name: impl AsRef<OsStr>, limit: u64, kind: &'static str) -> Result<Vec<u8>, FsError> {
+        let name = name.as_ref();
+        crate::open::read_opened_bounded(self.open_file(name)?, &self.child_path(name), limit, kind)
+    }
+
+    /// The metadata of its entry `name` itself (a symbolic link is not followed); `None`
+    /// when there is none.
+    pub fn stat(&self, name: impl AsRef<OsStr>) -> io::Result<Option<DirEntryInfo>> {
+        let name = name.as_ref();
+        match rustix::fs::statat(self.fd(), name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => Ok(Some(info(name.to_os_string(), &st))),
+            Err(Errno::NOENT) => Ok(None),
+            Err(e) => Err(io::Error::new(
+                io::Error::from(e).kind(),
+                format!("looking up {}: {e}", self.child_path(name).display()),
+            )),
+        }
+    }
+
+    /// Removes its entry `name` when it is not a directory (a symbolic link is removed, not
+    /// what it points at). Returns whether there was one.
+    pub fn remove_file(&self, name: impl AsRef<OsStr>) -> io::Result<bool> {
+        let name = name.as_ref();
+        match rustix::fs::unlinkat(self.fd(), name, AtFlags::empty()) {
+            Ok(()) => Ok(true),
+            Err(Errno::NOENT) => Ok(false),
+            Err(e) => Err(io::Error::new(
+                io::Error::from(e).kind(),
+                format!("removing {}: {e}", self.child_path(name).display()),
+            )),
+        }
+    }
+
+    /// Renames its entry `from` to `to` in the directory `into` (which must be on the same
+    /// file system), replacing what `to` names there unless that is a directory; neither
+    /// name is followed if it is a symbolic link.
+    pub fn rename(&self, from: impl AsRef<OsStr>, into: &OpenDir, to: impl AsRef<OsStr>) -> io::Result<()> {
+        rustix::fs::renameat(self.fd(), from.as_ref(), into.fd(), to.as_ref()).map_err(|e| {
+            io::Error::new(
+                io::Error::from(e).kind(),
+                format!("renaming {} to {}: {e}", self.child_path(from).display(), into.child_path(to).display()),
+            )
+        })
+    }
+
+    /// Its entries (without `.` and `..`), sorted by name, each with its own metadata (a
+    /// symbolic link is not followed). Read through a descriptor of its own, so listings
+    /// never disturb one another.
+    pub fn entries(&self) -> Result<Vec<DirEntryInfo>, FsError> {
+        let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::DIRECTORY;
+        let fd = rustix::fs::openat(self.fd(), c".", flags, Mode::empty())
+            .map_err(|e| FsError::Io { path: self.path.clone(), source: e.into() })?;
+        SafeDir::from_fd(fd, self.path.clone())?.entries()
+    }
+
+    /// Makes the directory's entries durable (after a rename or a removal in it).
+    pub fn sync(&self) -> io::Result<()> {
+        rustix::fs::fsync(self.fd())
+            .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("syncing {}: {e}", self.path.display())))
     }
 }
 
@@ -259,6 +436,42 @@ mod tests {
         assert!(d.open_dir_with_info(OsString::from("link")).is_err(), "a link is never followed");
         assert!(matches!(d.open_dir_with_info(OsString::from("f")), Err(FsError::Changed { .. })));
         assert_eq!(d.entries().unwrap().len(), 3, "entries() lists again from the start");
+    }
+
+    #[test]
+    fn open_dirs_never_follow_a_link_below_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("out");
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        let out = OpenDir::create(&root).unwrap();
+        let blobs = out.create_dir("blobs").unwrap();
+        assert_eq!(blobs.path(), root.join("blobs"));
+        assert!(out.create_dir("blobs").is_ok(), "an existing directory is opened");
+        std::os::unix::fs::symlink(&elsewhere, root.join("link")).unwrap();
+        std::fs::write(root.join("file"), b"x").unwrap();
+        for name in ["link", "file"] {
+            for err in [out.open_dir(name).unwrap_err(), out.create_dir(name).unwrap_err()] {
+                assert_eq!(err.kind(), io::ErrorKind::NotADirectory, "{err}");
+                assert!(err.to_string().starts_with(&root.join(name).display().to_string()), "{err}");
+            }
+        }
+        assert!(out.open_dir("link").unwrap_err().to_string().contains("is a symbolic link, not a directory"));
+        assert_eq!(out.open_dir("missing").unwrap_err().kind(), io::ErrorKind::NotFound);
+        std::os::unix::fs::symlink(elsewhere.join("f"), root.join("flink")).unwrap();
+        assert!(matches!(out.open_file("flink"), Err(FsError::NotRegular { what: "a symbolic link", .. })));
+        assert_eq!(out.read_file("file", 1, "x").unwrap(), b"x");
+        assert_eq!(out.stat("link").unwrap().unwrap().kind, EntryType::Symlink);
+        assert!(out.stat("missing").unwrap().is_none());
+        assert!(out.remove_file("link").unwrap(), "the link is removed");
+        assert!(!out.remove_file("link").unwrap());
+        assert!(elsewhere.is_dir(), "not what it pointed at");
+        let names: Vec<_> = out.entries().unwrap().into_iter().map(|e| e.name).collect();
+        assert_eq!(names, ["blobs", "file", "flink"]);
+        out.rename("file", &blobs, "moved").unwrap();
+        assert!(root.join("blobs/moved").is_file());
+        out.sync().unwrap();
+        assert!(std::fs::read_dir(&elsewhere).unwrap().next().is_none(), "nothing was made elsewhere");
     }
 
     #[test]

@@ -24,10 +24,11 @@
 //! * [`excerpt`]: how much of someone else's text cnbx quotes in a message ([`excerpt_line`]
 //!   for a source line, [`excerpt_quoted`] for a parser's message); [`text_of`]: whether a
 //!   file is text that may be quoted at all; [`error_chain`]: an error and its sources in one
-//!   line.
+//!   line; [`escape_controls`]: how the printer shows any text on a terminal.
 //! * [`SafeDir`]: a directory walked through descriptors (`openat` with `O_NOFOLLOW`), so
 //!   that replacing a directory or file with a symbolic link while cnbx walks or reads it
 //!   cannot make it read anything outside.
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 mod atomic;
 mod dir;
@@ -39,13 +40,15 @@ mod text;
 
 pub use atomic::{
     AtomicFile, RemovedTemporary, TMP_PREFIX, is_temporary_name, path_size, remove_path, remove_temporaries,
-    write_atomic,
+    remove_temporaries_in, write_atomic,
 };
-pub use dir::{DirEntryInfo, EntryType, Listed, SafeDir};
+pub use dir::{DirEntryInfo, EntryType, Listed, OpenDir, SafeDir};
 pub use lock::FileLock;
 pub use open::{
-    FsError, OpenedFile, open_expected, open_regular, open_regular_following, read_bounded, read_bounded_following,
+    FsError, Named, OpenedFile, open_expected, open_regular, open_regular_following, read_bounded,
+    read_bounded_following, read_bounded_named,
 };
 pub use text::{
-    MAX_EXCERPT_CHARS, NotText, NotTextProblem, check_text, error_chain, excerpt, excerpt_line, excerpt_quoted, text_of,
+    MAX_EXCERPT_CHARS, NotText, NotTextProblem, check_text, error_chain, escape_controls, excerpt, excerpt_line,
+    excerpt_quoted, text_of,
 };

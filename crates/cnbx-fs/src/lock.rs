@@ -1,6 +1,8 @@
 //! Lock files: exclusive locks for read-modify-write updates of a shared file, and shared
 //! "in use" locks for directories that several processes write into.
 
+use std::convert::Infallible;
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -9,6 +11,7 @@ use std::sync::{Mutex, PoisonError};
 use fs4::fs_std::FileExt;
 
 use crate::atomic::{RemovedTemporary, remove_temporaries};
+use crate::dir::OpenDir;
 
 /// How often a lock is taken again when its file was removed (by a process cleaning up a
 /// directory it created) while this process waited for it.
@@ -39,10 +42,61 @@ pub struct FileLock {
     nested: bool,
 }
 
+/// Where a lock file is: a path (links leading to it followed), or a name in an open
+/// directory (never followed if it is a link).
 #[derive(Clone, Copy)]
-enum Mode {
-    Shared,
-    Exclusive,
+enum At<'a> {
+    Path(&'a Path),
+    In(&'a OpenDir, &'a OsStr),
+}
+
+impl At<'_> {
+    fn path(self) -> PathBuf {
+        match self {
+            Self::Path(p) => p.to_path_buf(),
+            Self::In(dir, name) => dir.child_path(name),
+        }
+    }
+
+    /// Opens the lock file, creating it if needed.
+    fn open(self) -> io::Result<File> {
+        match self {
+            Self::Path(path) => {
+                std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(path)
+            }
+            Self::In(dir, name) => {
+                use rustix::fs::{Mode, OFlags};
+                let flags = OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                match rustix::fs::openat(dir.fd(), name, flags, Mode::from_raw_mode(0o666)) {
+                    Ok(fd) => Ok(File::from(fd)),
+                    Err(rustix::io::Errno::LOOP) => Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!(
+                            "the lock file {} is a symbolic link; cnbx never follows a symbolic link inside a \
+                             directory it writes: remove it, then run the command again",
+                            self.path().display()
+                        ),
+                    )),
+                    Err(e) => {
+                        let e = io::Error::from(e);
+                        Err(io::Error::new(e.kind(), format!("opening {}: {e}", self.path().display())))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the open `file` is the file there now (it was not removed or replaced).
+    fn holds(self, file: &File) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(a) = file.metadata() else { return false };
+        match self {
+            Self::Path(path) => std::fs::metadata(path).is_ok_and(|b| a.dev() == b.dev() && a.ino() == b.ino()),
+            Self::In(dir, name) => {
+                dir.stat(name).ok().flatten().is_some_and(|b| a.dev() == b.dev && a.ino() == b.inode)
+            }
+        }
+    }
 }
 
 /// The lock files (device, inode) this process holds exclusively.
@@ -58,37 +112,64 @@ fn identity(file: &File) -> io::Result<(u64, u64)> {
     Ok((m.dev(), m.ino()))
 }
 
+/// One way of taking the lock on an opened lock file: `Ok(nested)` once this process holds
+/// it (`nested`: a shared lock inside this process's exclusive one, for which nothing was
+/// locked), or `Err(busy)` when another process holds it and this way does not wait. The
+/// ways that wait have an uninhabited `B` ([`Infallible`]): they cannot come back busy.
+type Take<B> = fn(&File, (u64, u64)) -> io::Result<Result<bool, B>>;
+
+/// Another process holds the lock.
+struct Busy;
+
+/// Waits for a shared lock; granted at once when this process holds the lock exclusively.
+fn take_shared(file: &File, id: (u64, u64)) -> io::Result<Result<bool, Infallible>> {
+    if FileExt::try_lock_shared(file)? {
+        return Ok(Ok(false));
+    }
+    if exclusive_here().contains(&id) {
+        return Ok(Ok(true));
+    }
+    FileExt::lock_shared(file)?;
+    Ok(Ok(false))
+}
+
+/// Waits for the exclusive lock.
+fn take_exclusive(file: &File, _: (u64, u64)) -> io::Result<Result<bool, Infallible>> {
+    FileExt::lock_exclusive(file)?;
+    Ok(Ok(false))
+}
+
+/// The exclusive lock if nobody else holds the lock at all.
+fn try_take_exclusive(file: &File, _: (u64, u64)) -> io::Result<Result<bool, Busy>> {
+    Ok(if FileExt::try_lock_exclusive(file)? { Ok(false) } else { Err(Busy) })
+}
+
 impl FileLock {
-    fn acquire(path: &Path, mode: Mode, wait: bool) -> io::Result<Option<Self>> {
+    /// Opens the lock file `at` (creating it) and takes the lock on it with `take`, again on
+    /// the file now there when it was removed meanwhile.
+    fn acquire<B>(at: At<'_>, exclusive: bool, take: Take<B>) -> io::Result<Result<Self, B>> {
         for _ in 0..MAX_ATTEMPTS {
-            let file = std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(path)?;
+            let file = at.open()?;
             let id = identity(&file)?;
-            let locked = match (mode, wait) {
-                (Mode::Shared, true) => {
-                    if !FileExt::try_lock_shared(&file)? {
-                        if exclusive_here().contains(&id) {
-                            return Ok(Some(Self { file, exclusive: false, nested: true }));
-                        }
-                        FileExt::lock_shared(&file)?;
-                    }
-                    true
-                }
-                (Mode::Exclusive, true) => FileExt::lock_exclusive(&file).map(|()| true)?,
-                (Mode::Shared, false) => FileExt::try_lock_shared(&file)?,
-                (Mode::Exclusive, false) => FileExt::try_lock_exclusive(&file)?,
-            };
-            if !locked {
-                return Ok(None);
+            match take(&file, id)? {
+                Err(busy) => return Ok(Err(busy)),
+                Ok(true) => return Ok(Ok(Self { file, exclusive: false, nested: true })),
+                Ok(false) => {}
             }
-            if same_file(&file, path) {
-                let exclusive = matches!(mode, Mode::Exclusive);
+            if at.holds(&file) {
                 if exclusive {
                     exclusive_here().push(id);
                 }
-                return Ok(Some(Self { file, exclusive, nested: false }));
+                return Ok(Ok(Self { file, exclusive, nested: false }));
             }
         }
-        Err(io::Error::other(format!("the lock file {} keeps being removed", path.display())))
+        Err(io::Error::other(format!("the lock file {} keeps being removed", at.path().display())))
+    }
+
+    /// Waits for the lock `at` with `take` (which cannot come back busy).
+    fn granted(at: At<'_>, exclusive: bool, take: Take<Infallible>) -> io::Result<Self> {
+        let Ok(lock) = Self::acquire(at, exclusive, take)?;
+        Ok(lock)
     }
 
     fn forget_exclusive(&mut self) {
@@ -105,20 +186,30 @@ impl FileLock {
     /// Creates the lock file `path` if needed (it stays, empty) and waits until this process
     /// holds the exclusive lock on it.
     pub fn exclusive(path: &Path) -> io::Result<Self> {
-        Self::acquire(path, Mode::Exclusive, true)
-            .and_then(|l| l.ok_or_else(|| io::Error::other("the lock was not granted")))
+        Self::granted(At::Path(path), true, take_exclusive)
+    }
+
+    /// [`FileLock::exclusive`] on the lock file `name` of the open directory `dir`, which is
+    /// never followed if it is a symbolic link (that is an error naming it).
+    pub fn exclusive_in(dir: &OpenDir, name: impl AsRef<OsStr>) -> io::Result<Self> {
+        Self::granted(At::In(dir, name.as_ref()), true, take_exclusive)
     }
 
     /// Takes the exclusive lock if no other process holds the lock at all; `None` otherwise.
     pub fn try_exclusive(path: &Path) -> io::Result<Option<Self>> {
-        Self::acquire(path, Mode::Exclusive, false)
+        Ok(Self::acquire(At::Path(path), true, try_take_exclusive)?.ok())
+    }
+
+    /// [`FileLock::try_exclusive`] on the lock file `name` of the open directory `dir` (see
+    /// [`FileLock::exclusive_in`]).
+    pub fn try_exclusive_in(dir: &OpenDir, name: impl AsRef<OsStr>) -> io::Result<Option<Self>> {
+        Ok(Self::acquire(At::In(dir, name.as_ref()), true, try_take_exclusive)?.ok())
     }
 
     /// Waits until this process holds a shared lock on `path` (shared with other holders of
     /// shared locks, excluded by an exclusive one).
     pub fn shared(path: &Path) -> io::Result<Self> {
-        Self::acquire(path, Mode::Shared, true)
-            .and_then(|l| l.ok_or_else(|| io::Error::other("the lock was not granted")))
+        Self::granted(At::Path(path), false, take_shared)
     }
 
     /// Turns an exclusive lock into a shared one.
@@ -135,23 +226,35 @@ impl FileLock {
     /// is shared. Otherwise this waits for the shared lock (while a process holds it
     /// exclusively) and removes nothing.
     pub fn enter(path: &Path, places: &[PathBuf]) -> io::Result<(Self, Vec<RemovedTemporary>)> {
-        if let Some(lock) = Self::try_exclusive(path)? {
+        Self::enter_at(At::Path(path), || {
             let mut removed = Vec::new();
             for place in places {
                 removed.extend(remove_temporaries(place)?);
             }
+            Ok(removed)
+        })
+    }
+
+    /// [`FileLock::enter`] on the lock file `name` of the open directory `dir` (see
+    /// [`FileLock::exclusive_in`]), where `sweep` removes the temporary files a killed
+    /// process left (it runs only when no other process holds the lock).
+    pub fn enter_in(
+        dir: &OpenDir,
+        name: impl AsRef<OsStr>,
+        sweep: impl FnOnce() -> io::Result<Vec<RemovedTemporary>>,
+    ) -> io::Result<(Self, Vec<RemovedTemporary>)> {
+        Self::enter_at(At::In(dir, name.as_ref()), sweep)
+    }
+
+    fn enter_at(
+        at: At<'_>,
+        sweep: impl FnOnce() -> io::Result<Vec<RemovedTemporary>>,
+    ) -> io::Result<(Self, Vec<RemovedTemporary>)> {
+        if let Ok(lock) = Self::acquire(at, true, try_take_exclusive)? {
+            let removed = sweep()?;
             return Ok((lock.downgrade()?, removed));
         }
-        Ok((Self::shared(path)?, Vec::new()))
-    }
-}
-
-/// Whether the open `file` is the file at `path` (it was not removed or replaced).
-fn same_file(file: &File, path: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (file.metadata(), std::fs::metadata(path)) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        _ => false,
+        Ok((Self::granted(at, false, take_shared)?, Vec::new()))
     }
 }
 
@@ -247,13 +350,32 @@ mod tests {
     }
 
     #[test]
+    fn a_lock_file_in_an_open_directory_is_never_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = OpenDir::open(dir.path()).unwrap();
+        let held = FileLock::exclusive_in(&open, ".lock").unwrap();
+        assert!(FileLock::try_exclusive_in(&open, ".lock").unwrap().is_none());
+        drop(held);
+        let (entered, removed) = FileLock::enter_in(&open, ".use", || Ok(Vec::new())).unwrap();
+        assert!(removed.is_empty());
+        assert!(FileLock::try_exclusive(&dir.path().join(".use")).unwrap().is_none(), "the same file as by path");
+        drop(entered);
+        let target = dir.path().join("made-through-the-link");
+        std::os::unix::fs::symlink(&target, dir.path().join(".evil")).unwrap();
+        let err = FileLock::exclusive_in(&open, ".evil").unwrap_err();
+        assert!(err.to_string().contains("the lock file") && err.to_string().contains("is a symbolic link"), "{err}");
+        assert!(FileLock::enter_in(&open, ".evil", || Ok(Vec::new())).is_err());
+        assert!(!target.exists(), "nothing was created where the link points");
+    }
+
+    #[test]
     fn a_removed_lock_file_is_taken_again() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(".lock");
         let held = FileLock::exclusive(&path).unwrap();
         let waiter = std::thread::spawn({
             let path = path.clone();
-            move || FileLock::exclusive(&path).map(|l| same_file(&l.file, &path))
+            move || FileLock::exclusive(&path).map(|l| At::Path(&path).holds(&l.file))
         });
         std::thread::sleep(std::time::Duration::from_millis(50));
         std::fs::remove_file(&path).unwrap();

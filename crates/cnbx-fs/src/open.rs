@@ -204,6 +204,91 @@ pub(crate) fn read_opened_bounded(
     Ok(buf)
 }
 
+/// What a path named on the command line reads (see [`read_bounded_named`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Named {
+    /// A file: every other path.
+    File,
+    /// `-`: standard input.
+    StandardInput,
+    /// `/dev/fd/N`, `/proc/self/fd/N` or `/dev/stdin`: a descriptor this process holds, as a
+    /// shell's process substitution (`<(envsubst < builder.toml)`) passes it.
+    Descriptor,
+}
+
+impl Named {
+    /// What `path` names, from its spelling alone (nothing is looked up).
+    pub fn of(path: &Path) -> Self {
+        let Some(text) = path.to_str() else { return Self::File };
+        if text == "-" {
+            return Self::StandardInput;
+        }
+        let number = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+        let descriptor = text == "/dev/stdin"
+            || text.strip_prefix("/dev/fd/").is_some_and(number)
+            || text.strip_prefix("/proc/self/fd/").is_some_and(number);
+        if descriptor { Self::Descriptor } else { Self::File }
+    }
+}
+
+/// [`read_bounded`] for a path the user named on the command line, which may also be standard
+/// input (`-`, read whatever it is) or a descriptor the shell opened ([`Named::Descriptor`]),
+/// read only when it is a **pipe**: the path's type is looked up first (following its links,
+/// without opening anything) and checked again on the opened descriptor, so no file or device
+/// a descriptor path can lead to is opened or read (a link to a regular file is refused as "a
+/// symbolic link", as [`read_bounded`] refuses it). The same bound applies to what is read.
+pub fn read_bounded_named(path: &Path, limit: u64, kind: &'static str) -> Result<Vec<u8>, FsError> {
+    match Named::of(path) {
+        Named::File => read_bounded(path, limit, kind),
+        Named::StandardInput => read_limited(std::io::stdin().lock(), path, limit, kind),
+        Named::Descriptor => {
+            let io = |e: io::Error| FsError::Io { path: path.to_path_buf(), source: e };
+            let not_pipe = |ft: FileType| FsError::NotRegular { path: path.to_path_buf(), what: link_to(ft) };
+            let st = rustix::fs::stat(path).map_err(|e| io(e.into()))?;
+            let ft = FileType::from_raw_mode(st.st_mode);
+            if ft != FileType::Fifo {
+                return Err(not_pipe(ft));
+            }
+            let flags = read_flags() & !OFlags::NOFOLLOW;
+            let fd = rustix::fs::open(path, flags, Mode::empty()).map_err(|e| io(e.into()))?;
+            let ft = FileType::from_raw_mode(rustix::fs::fstat(&fd).map_err(|e| io(e.into()))?.st_mode);
+            if ft != FileType::Fifo {
+                return Err(not_pipe(ft));
+            }
+            // Opened without blocking (a FIFO waits for a writer otherwise); read blocking.
+            let flags = rustix::fs::fcntl_getfl(&fd).map_err(|e| io(e.into()))?;
+            rustix::fs::fcntl_setfl(&fd, flags & !OFlags::NONBLOCK).map_err(|e| io(e.into()))?;
+            read_limited(File::from(fd), path, limit, kind)
+        }
+    }
+}
+
+/// How a descriptor path that is not a pipe is described: a link to a regular file is "a
+/// symbolic link" (pass the file itself), anything else a link to what it is.
+fn link_to(ft: FileType) -> &'static str {
+    match ft {
+        FileType::RegularFile => "a symbolic link",
+        FileType::Directory => "a symbolic link to a directory",
+        FileType::Socket => "a symbolic link to a socket",
+        FileType::CharacterDevice => "a symbolic link to a character device",
+        FileType::BlockDevice => "a symbolic link to a block device",
+        _ => "a symbolic link to a special file",
+    }
+}
+
+/// Reads `reader` to its end, refusing more than `limit` bytes.
+fn read_limited(reader: impl Read, path: &Path, limit: u64, kind: &'static str) -> Result<Vec<u8>, FsError> {
+    let mut buf = Vec::new();
+    reader
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut buf)
+        .map_err(|source| FsError::Io { path: path.to_path_buf(), source })?;
+    if buf.len() as u64 > limit {
+        return Err(FsError::TooLarge { path: path.to_path_buf(), limit, kind });
+    }
+    Ok(buf)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,6 +347,68 @@ mod tests {
         let err = read_bounded_following(&zero_link, 10, "x").unwrap_err();
         assert!(matches!(err, FsError::NotRegular { what: "a character device", .. }), "{err}");
         assert!(read_bounded_following(&dir.path().join("missing"), 10, "x").unwrap_err().is_not_found());
+    }
+
+    #[test]
+    fn named_paths_are_told_apart_by_their_spelling() {
+        for (path, named) in [
+            ("-", Named::StandardInput),
+            ("/dev/fd/63", Named::Descriptor),
+            ("/proc/self/fd/12", Named::Descriptor),
+            ("/dev/stdin", Named::Descriptor),
+            ("builder.toml", Named::File),
+            ("./-", Named::File),
+            ("/dev/fd/", Named::File),
+            ("/dev/fd/6x", Named::File),
+            ("/dev/fd/../zero", Named::File),
+            ("/proc/1/fd/3", Named::File),
+        ] {
+            assert_eq!(Named::of(Path::new(path)), named, "{path}");
+        }
+    }
+
+    /// The path of descriptor `fd` as process substitution spells it.
+    fn descriptor_path(fd: &impl std::os::fd::AsRawFd) -> std::path::PathBuf {
+        std::path::PathBuf::from(format!("/dev/fd/{}", fd.as_raw_fd()))
+    }
+
+    #[test]
+    fn a_descriptor_is_read_when_it_is_a_pipe_and_bounded() {
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        let path = descriptor_path(&reader);
+        let feed = std::thread::spawn(move || {
+            std::io::Write::write_all(&mut writer, b"[build]\n").unwrap();
+        });
+        assert_eq!(read_bounded_named(&path, 100, "x").unwrap(), b"[build]\n");
+        feed.join().unwrap();
+
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        let path = descriptor_path(&reader);
+        let feed = std::thread::spawn(move || {
+            let _ = std::io::Write::write_all(&mut writer, &[b'x'; 100_000]);
+        });
+        let err = read_bounded_named(&path, 10, "x").unwrap_err();
+        assert!(matches!(err, FsError::TooLarge { limit: 10, .. }), "{err}");
+        drop(reader);
+        feed.join().unwrap();
+    }
+
+    #[test]
+    fn a_descriptor_of_a_file_or_a_device_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, b"TOKEN=hunter2").unwrap();
+        let file = File::open(&secret).unwrap();
+        let err = read_bounded_named(&descriptor_path(&file), 100, "x").unwrap_err();
+        assert!(matches!(err, FsError::NotRegular { what: "a symbolic link", .. }), "{err}");
+        let zero = File::open("/dev/zero").unwrap();
+        let err = read_bounded_named(&descriptor_path(&zero), 100, "x").unwrap_err();
+        assert!(matches!(err, FsError::NotRegular { what: "a symbolic link to a character device", .. }), "{err}");
+        // A named FIFO is a file like any other: refused without blocking.
+        let fifo = dir.path().join("fifo");
+        rustix::fs::mknodat(rustix::fs::CWD, &fifo, FileType::Fifo, Mode::from_raw_mode(0o600), 0).unwrap();
+        let err = read_bounded_named(&fifo, 10, "x").unwrap_err();
+        assert!(matches!(err, FsError::NotRegular { what: "a FIFO", .. }), "{err}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! How much of someone else's text cnbx quotes, and whether a file is text at all.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// The most characters of user content a message quotes.
@@ -18,6 +19,29 @@ pub fn excerpt(s: &str) -> String {
         push_shown(&mut out, c, false);
     }
     out
+}
+
+/// `s` as a terminal may be given it: every control character (the C0 controls, DEL and the
+/// C1 controls, which is what [`char::is_control`] means) shown as a `\u{…}` escape, the
+/// same as in an [`excerpt`], so that text from someone else cannot move the cursor, clear
+/// or retitle the terminal, rewrite what was printed before, or write to the clipboard.
+/// With `keep_layout`, line feeds and tabs are kept (for text whose lines and columns its
+/// writer laid out); without it, they are escaped too (for one-line messages). Text without
+/// a control character is returned as it is.
+pub fn escape_controls(s: &str, keep_layout: bool) -> Cow<'_, str> {
+    let kept = |c: char| keep_layout && (c == '\n' || c == '\t');
+    if !s.chars().any(|c| c.is_control() && !kept(c)) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        if c.is_control() && !kept(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 fn push_shown(out: &mut String, c: char, keep_tab: bool) {
@@ -209,6 +233,20 @@ mod tests {
         assert_eq!(e.chars().count(), MAX_EXCERPT_CHARS + 1);
         assert!(e.ends_with('…'));
         assert_eq!(excerpt("\u{1b}[31mred"), "\\u{1b}[31mred");
+    }
+
+    #[test]
+    fn control_characters_are_escaped_for_the_terminal() {
+        // C0 (escape, bell, carriage return, backspace), DEL and C1 (CSI, OSC, NEL).
+        let hostile = "a\u{1b}]52;c;cHdu\u{7}b\rc\u{8}d\u{7f}e\u{9b}31mf\u{9d}g\u{85}h";
+        let want = "a\\u{1b}]52;c;cHdu\\u{7}b\\u{d}c\\u{8}d\\u{7f}e\\u{9b}31mf\\u{9d}g\\u{85}h";
+        assert_eq!(escape_controls(hostile, true), want);
+        assert_eq!(escape_controls(hostile, false), want);
+        assert_eq!(escape_controls("one\n\ttwo\n", true), "one\n\ttwo\n");
+        assert_eq!(escape_controls("one\n\ttwo", false), "one\\u{a}\\u{9}two");
+        // Ordinary text, however far from ASCII, is kept as it is, without a copy.
+        let plain = "Détection ├ └ │ 日本語 emoji 🙂 \\u{1b} typed by hand";
+        assert!(matches!(escape_controls(plain, false), Cow::Borrowed(s) if s == plain));
     }
 
     #[test]

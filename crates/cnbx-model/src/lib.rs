@@ -18,6 +18,7 @@
 //!
 //! Nothing here does I/O or prints.
 #![warn(missing_docs)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 pub mod descriptor;
 pub mod ident;

@@ -9,9 +9,10 @@
 //! * **Reading** accepts both spellings of a license's keys (`type`/`Type`, `uri`/`URI`),
 //!   and `exec-env` entries written as tables (`[[buildpack.exec-env]] name = "…"`, the
 //!   Buildpack API 0.12 spelling). The structs read through `deserialize_struct` with their
-//!   key list, so the Go-compatible JSON reader can match keys case-insensitively, and keys
-//!   they do not know are passed to `IgnoredAny`, so `serde_ignored` reports them (builder.toml
-//!   refuses them, module descriptors warn).
+//!   key list, so the Go-compatible JSON reader can match keys case-insensitively (and
+//!   builder.toml's known keys are read off these lists), and keys they do not know are
+//!   passed to `IgnoredAny`, so `serde_ignored` reports them (builder.toml refuses them,
+//!   module descriptors warn). A test checks each list against the keys the type writes.
 //!
 //! [`ModuleInfo::read_field`] reads one of the nine info keys; the other types that carry module
 //! info next to keys of their own ([`ModuleRef`], builder.toml's `[[buildpacks]]` entries, the
@@ -469,6 +470,38 @@ mod tests {
         assert_eq!(doc.order[0].refs(), [ModuleRef::new("b", "").optional()]);
         assert_eq!(doc.order[1].group, None);
         assert_eq!(ignored, ["info.shiny", "info.licenses.0.extra", "order.0.group.?.0.more"]);
+    }
+
+    /// The key lists the readers hand to serde are the keys the types write: a field added
+    /// to a type must be added to its list (and to [`ModuleInfo::read_field`]) too.
+    #[test]
+    fn key_lists_are_the_keys_the_types_write() {
+        let info = ModuleInfo {
+            id: "a".into(),
+            name: "A".into(),
+            version: "1".into(),
+            description: "d".into(),
+            homepage: "h".into(),
+            keywords: vec!["k".into()],
+            exec_env: vec!["production".into()],
+            licenses: vec![License { kind: "MIT".into(), uri: "u".into() }],
+            clear_env: true,
+        };
+        let reference = ModuleRef { info: info.clone(), optional: true };
+        let keys = |value: serde_json::Value| -> Vec<String> {
+            let mut keys: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+            keys.sort();
+            keys
+        };
+        let sorted = |list: &[&str]| -> Vec<String> {
+            let mut list: Vec<String> = list.iter().map(|k| (*k).to_owned()).collect();
+            list.sort();
+            list
+        };
+        assert_eq!(keys(serde_json::to_value(&info).unwrap()), sorted(&ModuleInfo::KEYS));
+        assert_eq!(keys(serde_json::to_value(&reference).unwrap()), sorted(ModuleRef::FIELDS));
+        let back: ModuleRef = serde_json::from_value(serde_json::to_value(&reference).unwrap()).unwrap();
+        assert_eq!(back, reference, "every key is read too");
     }
 
     #[test]

@@ -1,30 +1,28 @@
 //! Reading tar and gzipped-tar archives from someone else, within bounds.
 //!
 //! Every archive cnbx reads (buildpack and lifecycle archives, `.cnb` buildpackages,
-//! buildpackage and base image layers) may be hostile. [`read_entries`] reads one with the
-//! `tar` crate and enforces, whatever the archive says:
+//! buildpackage layers) may be hostile. [`read_entries`] reads one with
+//! [`crate::tarread::TarReader`], which sees exactly the entries Go's `archive/tar` sees (the
+//! reader of every tool that unpacks images, and of pack), and enforces, whatever the archive
+//! says:
 //!
 //! * at most [`limits::max_unpacked_size`] bytes after decompression (a small gzip stream can
 //!   expand to terabytes);
 //! * at most [`limits::max_archive_entries`] entries;
 //! * at most [`MAX_HEADER_BYTES`] bytes read for the headers of one entry, extension headers
-//!   included: the `tar` crate keeps PAX and GNU long-name records in memory, so without this
-//!   one entry with a huge "long name" could take all the memory there is.
+//!   included, so that one entry with a huge "long name" cannot take all the memory there is.
 //!
-//! The header budget works because the `tar` crate reads sequentially: while it looks for the
-//! next entry it reads only the padding of the previous one (whose content the caller has
-//! already consumed, see [`read_entries`]), then headers and extension records.
+//! [`read_verbatim_entries`] reads a layer that will be reused byte for byte, with the stricter
+//! rules of [`Use::Verbatim`].
 
 use std::io::{self, BufRead, BufReader, Read};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use cnbx_fs::limits;
 
-/// The most bytes read while locating one entry: its extension headers (PAX records or GNU
-/// long names, [`limits::MAX_TAR_HEADER`] in all, which is also the most cnbx writes) and its
-/// header blocks.
-pub const MAX_HEADER_BYTES: u64 = limits::MAX_TAR_HEADER + 64 * 1024;
+use crate::tarball::TarEntry;
+use crate::tarread::{ReadError, TarReader, Use};
+
+pub use crate::tarread::MAX_HEADER_BYTES;
 
 /// Size of the read buffer in front of the decompressor.
 const READ_BUFFER: usize = 128 * 1024;
@@ -59,48 +57,9 @@ pub enum ArchiveLimit {
 }
 
 impl ArchiveLimit {
-    fn into_io(self) -> io::Error {
-        io::Error::new(io::ErrorKind::InvalidData, self)
-    }
-
     /// The limit error inside `e`, if `e` is one.
     pub fn find(e: &io::Error) -> Option<&ArchiveLimit> {
         e.get_ref().and_then(|inner| inner.downcast_ref::<ArchiveLimit>())
-    }
-}
-
-/// Shared counters of a [`Guard`].
-#[derive(Debug)]
-struct GuardState {
-    total: AtomicU64,
-    header: AtomicU64,
-    in_header: AtomicBool,
-    max_total: u64,
-}
-
-/// The reader under the `tar` crate in [`read_entries`]: counts what passes through and
-/// fails past the bounds.
-#[derive(Debug)]
-pub struct Guard<R> {
-    inner: R,
-    state: Arc<GuardState>,
-}
-
-impl<R: Read> Read for Guard<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let n64 = n as u64;
-        let total = self.state.total.fetch_add(n64, Ordering::Relaxed) + n64;
-        if total > self.state.max_total {
-            return Err(ArchiveLimit::Unpacked { limit: self.state.max_total }.into_io());
-        }
-        if self.state.in_header.load(Ordering::Relaxed) {
-            let header = self.state.header.fetch_add(n64, Ordering::Relaxed) + n64;
-            if header > MAX_HEADER_BYTES {
-                return Err(ArchiveLimit::Header { limit: MAX_HEADER_BYTES }.into_io());
-            }
-        }
-        Ok(n)
     }
 }
 
@@ -115,11 +74,11 @@ pub fn decompressed(reader: impl Read + Send + 'static) -> io::Result<ArchiveStr
     Ok(if gzipped { Box::new(flate2::read::MultiGzDecoder::new(reader)) } else { Box::new(reader) })
 }
 
-/// `e` as it may be shown: the `tar` crate's messages quote header bytes (the start of a
-/// file that is not a tar, which may be a secret), so only bounds, operating-system errors
-/// and truncation are described; anything else becomes "not a valid tar stream".
+/// `e` as it may be shown: bounds, operating-system errors, truncation and the tar reader's
+/// own errors (which quote names only as excerpts) are described; anything else (a gzip
+/// decoder's message, for one) becomes "not a valid tar stream".
 pub fn safe_io(e: io::Error) -> io::Error {
-    if is_limit(&e) || e.raw_os_error().is_some() {
+    if is_limit(&e) || e.raw_os_error().is_some() || ReadError::find(&e).is_some() {
         return e;
     }
     if e.kind() == io::ErrorKind::UnexpectedEof {
@@ -134,45 +93,43 @@ pub fn is_limit(e: &io::Error) -> bool {
     ArchiveLimit::find(e).is_some()
 }
 
-/// Reads every entry of the tar stream `stream` (already decompressed, see
-/// [`decompressed`]) within the bounds of this module, calling `each` on each entry in
-/// order. `each` may read the entry's content or not; what it leaves unread is skipped
-/// before the next entry is read. Errors from `each` are returned as they are; a malformed
-/// archive or an exceeded bound is an [`io::Error`] ([`is_limit`] tells which; the message
-/// never quotes the archive, see [`safe_io`]), given to `io_err` to make an `E`.
+/// Reads every entry of the tar stream `stream` (already decompressed, see [`decompressed`])
+/// as Go reads it, within the bounds of this module, for re-encoding ([`Use::Reencode`]):
+/// calls `each` on each entry in order with its header and a reader of its content. `each`
+/// may read the content or not; what it leaves unread is skipped before the next entry is
+/// read. Errors from `each` are returned as they are; a malformed or ambiguous archive or an
+/// exceeded bound is an [`io::Error`] ([`is_limit`] tells which; the message never quotes
+/// the archive, see [`safe_io`]), given to `io_err` to make an `E`.
 pub fn read_entries<E>(
     stream: impl Read,
-    mut each: impl FnMut(&mut tar::Entry<'_, Guard<&mut dyn Read>>) -> Result<(), E>,
+    each: impl FnMut(TarEntry, &mut dyn Read) -> Result<(), E>,
     io_err: impl Fn(io::Error) -> E,
 ) -> Result<(), E> {
-    let mut stream = stream;
-    let state = Arc::new(GuardState {
-        total: AtomicU64::new(0),
-        header: AtomicU64::new(0),
-        in_header: AtomicBool::new(false),
-        max_total: limits::max_unpacked_size(),
-    });
-    let max_entries = limits::max_archive_entries();
-    let guard = Guard { inner: &mut stream as &mut dyn Read, state: Arc::clone(&state) };
-    let mut archive = tar::Archive::new(guard);
+    read_with(stream, Use::Reencode, each, io_err)
+}
+
+/// [`read_entries`] for an archive that will be reused byte for byte ([`Use::Verbatim`]).
+/// The stream is read to its end (anything after the end of the archive must be zeros).
+pub fn read_verbatim_entries<E>(
+    stream: impl Read,
+    each: impl FnMut(TarEntry, &mut dyn Read) -> Result<(), E>,
+    io_err: impl Fn(io::Error) -> E,
+) -> Result<(), E> {
+    read_with(stream, Use::Verbatim, each, io_err)
+}
+
+fn read_with<E>(
+    stream: impl Read,
+    rules: Use,
+    mut each: impl FnMut(TarEntry, &mut dyn Read) -> Result<(), E>,
+    io_err: impl Fn(io::Error) -> E,
+) -> Result<(), E> {
     let io_err = |e: io::Error| io_err(safe_io(e));
-    let mut entries = archive.entries().map_err(io_err)?;
-    let mut count: u64 = 0;
-    loop {
-        state.header.store(0, Ordering::Relaxed);
-        state.in_header.store(true, Ordering::Relaxed);
-        let next = entries.next();
-        state.in_header.store(false, Ordering::Relaxed);
-        let Some(entry) = next else { return Ok(()) };
-        let mut entry = entry.map_err(io_err)?;
-        count += 1;
-        if count > max_entries {
-            return Err(io_err(ArchiveLimit::Entries { limit: max_entries }.into_io()));
-        }
-        each(&mut entry)?;
-        // Skip what `each` left, outside the header budget.
-        io::copy(&mut entry, &mut io::sink()).map_err(io_err)?;
+    let mut reader = TarReader::new(stream, rules);
+    while let Some(entry) = reader.next_entry().map_err(io_err)? {
+        each(entry, &mut reader.content())?;
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -192,8 +149,8 @@ mod tests {
         let mut out = Vec::new();
         read_entries(
             decompressed(std::io::Cursor::new(bytes.to_vec()))?,
-            |e| {
-                out.push(String::from_utf8_lossy(&e.path_bytes()).into_owned());
+            |e, _| {
+                out.push(e.path);
                 Ok(())
             },
             |e| e,

@@ -5,6 +5,12 @@
 //! entry for a registry, means anonymous access. Credential helpers are run synchronously by
 //! `docker_credential`; call [`lookup`] from a blocking context.
 //!
+//! A credential helper is run as `docker-credential-<name>`, found on `PATH`: a name
+//! (`credHelpers` values, `credsStore`) may hold only letters, digits, `.`, `_` and `-`, so
+//! that a config file cannot make cnbx run a program by path (`x/evil` would run
+//! `docker-credential-x/evil` relative to the working directory). Any other name is an error
+//! naming the file and the key. An empty `credsStore` means none, as for Docker.
+//!
 //! Credentials never appear in `Debug` output or in error messages.
 
 use std::fmt;
@@ -98,9 +104,14 @@ pub fn lookup(config_dir: Option<&Path>, registry: &str) -> Result<Credential, A
         Err(e) if e.is_not_found() => return Ok(Credential::Anonymous),
         Err(e) => return Err(AuthError::Config { path, reason: e.to_string() }),
     };
-    if let Err(e) = serde_json::from_slice::<serde_json::Value>(&text) {
-        return Err(AuthError::Config { path, reason: e.to_string() });
+    let mut doc = match serde_json::from_slice::<serde_json::Value>(&text) {
+        Ok(doc) => doc,
+        Err(e) => return Err(AuthError::Config { path, reason: e.to_string() }),
+    };
+    if let Err(reason) = check_helper_names(&mut doc) {
+        return Err(AuthError::Config { path, reason });
     }
+    let text = serde_json::to_vec(&doc).map_err(|e| AuthError::Config { path: path.clone(), reason: e.to_string() })?;
     for key in config_keys(registry) {
         match docker_credential::get_credential_from_reader(text.as_slice(), &key) {
             Ok(DockerCredential::UsernamePassword(username, password)) => {
@@ -125,6 +136,42 @@ pub fn lookup(config_dir: Option<&Path>, registry: &str) -> Result<Credential, A
         }
     }
     Ok(Credential::Anonymous)
+}
+
+/// Whether `name` may name a credential helper (`docker-credential-<name>` on `PATH`).
+fn is_helper_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Checks every credential helper `doc` names (see the module docs), and drops an empty
+/// `credsStore`; the error says which key is wrong.
+fn check_helper_names(doc: &mut serde_json::Value) -> Result<(), String> {
+    let refuse = |key: String, name: &str| {
+        Err(format!(
+            "{key} names the credential helper '{}': a helper name may hold only letters, digits, '.', '_' and '-' \
+             (cnbx runs docker-credential-<name> from PATH)",
+            cnbx_fs::excerpt(name)
+        ))
+    };
+    let Some(object) = doc.as_object_mut() else { return Ok(()) };
+    if let Some(serde_json::Value::String(store)) = object.get("credsStore") {
+        if store.is_empty() {
+            object.remove("credsStore");
+        } else if !is_helper_name(store) {
+            return refuse("credsStore".to_owned(), store);
+        }
+    }
+    if let Some(serde_json::Value::Object(helpers)) = object.get("credHelpers") {
+        for (registry, helper) in helpers {
+            if let serde_json::Value::String(name) = helper
+                && !name.is_empty()
+                && !is_helper_name(name)
+            {
+                return refuse(format!("credHelpers.\"{}\"", cnbx_fs::excerpt(registry)), name);
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -162,6 +209,29 @@ mod tests {
         assert_eq!(lookup(Some(dir.path()), "x.io").unwrap(), Credential::Anonymous);
         write_config(dir.path(), "{not json");
         assert!(matches!(lookup(Some(dir.path()), "x.io"), Err(AuthError::Config { .. })));
+    }
+
+    #[test]
+    fn helper_names_that_are_not_plain_names_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json").display().to_string();
+        for (config, key) in [
+            (r#"{"credHelpers":{"x.io":"x/evil"}}"#, r#"credHelpers."x.io""#),
+            (r#"{"credHelpers":{"other.io":"../../bin/sh"}}"#, r#"credHelpers."other.io""#),
+            (r#"{"credsStore":"x/evil"}"#, "credsStore"),
+            (r#"{"credsStore":"desk top"}"#, "credsStore"),
+        ] {
+            write_config(dir.path(), config);
+            let err = lookup(Some(dir.path()), "x.io").unwrap_err();
+            let text = err.to_string();
+            assert!(matches!(err, AuthError::Config { .. }), "{text}");
+            assert!(text.contains(&path) && text.contains(key), "{text}");
+        }
+        // Plain names are looked up on PATH (this one is not there: the helper fails); an
+        // empty credsStore means none.
+        write_config(dir.path(), r#"{"credsStore":"","credHelpers":{"x.io":"cnbx-test_1.0-missing"}}"#);
+        assert!(matches!(lookup(Some(dir.path()), "x.io"), Err(AuthError::Helper { .. })));
+        assert_eq!(lookup(Some(dir.path()), "y.io").unwrap(), Credential::Anonymous);
     }
 
     #[test]

@@ -18,9 +18,13 @@
 //! succeed (the content is identical); an interrupted write leaves at most a temporary file
 //! named `.cnbx-tmp-*`.
 //!
-//! Every blob is read through [`cnbx_fs::open_regular`]: a symbolic link, FIFO, device or
-//! directory in `blobs/` is refused, never followed or waited on, with an error naming the
-//! file (so the layout and the blob). Whole reads are bounded ([`BlobStore::read_document`]),
+//! **Never through a symbolic link.** `blobs/` and `blobs/sha256/` are opened once, as
+//! directories and without following a link ([`cnbx_fs::OpenDir`]; a link there is an error
+//! naming it), and every blob is looked up, read, created, renamed and removed relative to
+//! them. A symbolic link, FIFO, device or directory in `blobs/sha256/` is refused, never
+//! followed or waited on, with an error naming the file (so the layout and the blob): read,
+//! it is not the blob; at the name a new blob is to take, it is an error, never replaced or
+//! written through. Whole reads are bounded ([`BlobStore::read_document`]),
 //! and streaming reads can be checked as they go ([`BlobStore::open_verified`]).
 //!
 //! **A blob already present is checked before it is reused.** Bytes on disk can change after
@@ -45,7 +49,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use cnbx_fs::{AtomicFile, FsError, OpenedFile, limits};
+use cnbx_fs::{AtomicFile, EntryType, FsError, OpenDir, OpenedFile, limits};
 use sha2::{Digest as _, Sha256};
 
 use crate::digest::{Digest, HashingWriter};
@@ -183,6 +187,10 @@ struct Shared {
 #[derive(Clone)]
 pub struct BlobStore {
     root: PathBuf,
+    /// `blobs/`, where blobs are written before they are renamed into `sha256`.
+    blobs: OpenDir,
+    /// `blobs/sha256/`.
+    sha256: OpenDir,
     shared: Arc<Shared>,
 }
 
@@ -194,16 +202,24 @@ impl fmt::Debug for BlobStore {
 
 impl BlobStore {
     /// Opens (creating if needed) the blob store under `root`. Directories are created with
-    /// the mode the umask gives.
+    /// the mode the umask gives. Links leading to `root` are followed (whoever gave the path
+    /// named it); `blobs/` and `blobs/sha256/` must be directories, not links.
     pub fn open(root: impl Into<PathBuf>) -> io::Result<Self> {
-        let root = root.into();
-        fs_err::create_dir_all(root.join("blobs").join("sha256"))?;
-        Ok(Self { root, shared: Arc::default() })
+        Self::open_in(&OpenDir::create(&root.into())?)
     }
 
-    /// The store under `root`, assumed to exist (nothing is created).
-    pub(crate) fn at(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into(), shared: Arc::default() }
+    /// Opens (creating if needed) the blob store in the open directory `root`: its `blobs/`
+    /// and `blobs/sha256/` are created (the mode the umask gives) and opened without
+    /// following a link; a link (or anything but a directory) there is an error naming it.
+    pub fn open_in(root: &OpenDir) -> io::Result<Self> {
+        let blobs = root.create_dir("blobs")?;
+        let sha256 = blobs.create_dir("sha256")?;
+        Ok(Self { root: root.path().to_path_buf(), blobs, sha256, shared: Arc::default() })
+    }
+
+    /// `blobs/`, as opened.
+    pub(crate) fn blobs_dir(&self) -> &OpenDir {
+        &self.blobs
     }
 
     /// Where warnings about evicted blobs go (the first reporter set wins).
@@ -254,7 +270,7 @@ impl BlobStore {
 
     fn check_with(&self, digest: &Digest, size: Option<u64>, hash: bool) -> Result<BlobCheck, BlobError> {
         let path = self.path(digest);
-        let opened = match cnbx_fs::open_regular(&path) {
+        let opened = match self.sha256.open_file(digest.hex()) {
             Ok(o) => o,
             Err(e) if e.is_not_found() => return Ok(BlobCheck::Missing),
             Err(FsError::NotRegular { .. }) => return Ok(BlobCheck::Missing),
@@ -297,7 +313,6 @@ impl BlobStore {
     /// it. The file is removed only if it is still the one at the blob's path: a good copy
     /// renamed there meanwhile by another process stays. A read-only store keeps the file.
     fn evict(&self, digest: &Digest, opened: &OpenedFile, why: String) -> BlobCheck {
-        use std::os::unix::fs::MetadataExt;
         if self.is_read_only() {
             self.checked().remove(digest);
             if let Some(reporter) = self.shared.reporter.get() {
@@ -309,10 +324,14 @@ impl BlobStore {
             }
             return BlobCheck::Evicted(why);
         }
-        let path = self.path(digest);
-        let same = std::fs::symlink_metadata(&path).is_ok_and(|m| m.dev() == opened.dev && m.ino() == opened.inode);
+        let same = self
+            .sha256
+            .stat(digest.hex())
+            .ok()
+            .flatten()
+            .is_some_and(|m| m.dev == opened.dev && m.inode == opened.inode);
         if same {
-            let _ = std::fs::remove_file(&path);
+            let _ = self.sha256.remove_file(digest.hex());
         }
         self.checked().remove(digest);
         if let Some(reporter) = self.shared.reporter.get() {
@@ -330,31 +349,28 @@ impl BlobStore {
             return Err(self.refuse_write());
         }
         self.checked().remove(digest);
-        match std::fs::remove_file(self.path(digest)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
+        self.sha256.remove_file(digest.hex()).map(|_| ())
     }
 
     /// Every file under `blobs/` (what is named like a blob, and anything else found there:
     /// temporary files, stray files), not following links. For checking and pruning.
     pub fn files(&self) -> io::Result<Vec<StoredFile>> {
-        let blobs = self.root.join("blobs");
+        let listed = |dir: &OpenDir| dir.entries().map_err(io::Error::other);
+        let stored = |dir: &OpenDir, e: &cnbx_fs::DirEntryInfo, digest| {
+            let regular = e.kind == EntryType::File;
+            StoredFile { path: dir.child_path(&e.name), digest, size: if regular { e.size } else { 0 }, regular }
+        };
         let mut files = Vec::new();
-        for entry in fs_err::read_dir(&blobs)? {
-            let entry = entry?;
-            let path = entry.path();
-            let meta = fs_err::symlink_metadata(&path)?;
-            let algorithm = entry.file_name().to_string_lossy().into_owned();
-            if !meta.is_dir() || cnbx_fs::is_temporary_name(&algorithm) {
-                files.push(StoredFile { size: file_size(&meta), regular: meta.is_file(), path, digest: None });
+        for entry in listed(&self.blobs)? {
+            let algorithm = entry.name.to_string_lossy().into_owned();
+            if entry.kind != EntryType::Dir || cnbx_fs::is_temporary_name(&algorithm) {
+                files.push(stored(&self.blobs, &entry, None));
                 continue;
             }
-            for blob in fs_err::read_dir(&path)? {
-                let blob = blob?;
-                let meta = fs_err::symlink_metadata(blob.path())?;
-                let digest = format!("{algorithm}:{}", blob.file_name().to_string_lossy()).parse::<Digest>().ok();
-                files.push(StoredFile { path: blob.path(), digest, size: file_size(&meta), regular: meta.is_file() });
+            let dir = if algorithm == "sha256" { self.sha256.clone() } else { self.blobs.open_dir(&entry.name)? };
+            for blob in listed(&dir)? {
+                let digest = format!("{algorithm}:{}", blob.name.to_string_lossy()).parse::<Digest>().ok();
+                files.push(stored(&dir, &blob, digest));
             }
         }
         files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -386,12 +402,12 @@ impl BlobStore {
 
     /// Size of a present blob (a regular file; a symbolic link is not a blob).
     pub fn size(&self, digest: &Digest) -> Option<u64> {
-        std::fs::symlink_metadata(self.path(digest)).ok().filter(|m| m.file_type().is_file()).map(|m| m.len())
+        self.sha256.stat(digest.hex()).ok().flatten().filter(|e| e.kind == EntryType::File).map(|e| e.size)
     }
 
     /// Opens a present blob, refusing anything but a regular file.
     fn open_regular(&self, digest: &Digest) -> Result<OpenedFile, BlobError> {
-        Ok(cnbx_fs::open_regular(&self.path(digest))?)
+        Ok(self.sha256.open_file(digest.hex())?)
     }
 
     /// Opens a present blob for reading (a symbolic link, FIFO, device or directory is
@@ -416,7 +432,7 @@ impl BlobStore {
     /// Reads a whole blob of at most `limit` bytes into memory and checks its digest
     /// (`kind` names it in errors: `an image manifest`).
     pub fn read_bounded(&self, digest: &Digest, limit: u64, kind: &'static str) -> Result<Vec<u8>, BlobError> {
-        let bytes = cnbx_fs::read_bounded(&self.path(digest), limit, kind)?;
+        let bytes = self.sha256.read_file(digest.hex(), limit, kind)?;
         let actual = Digest::of(&bytes);
         if actual != *digest {
             return Err(BlobError::Mismatch {
@@ -444,7 +460,7 @@ impl BlobStore {
         if self.is_read_only() {
             return Err(self.refuse_write());
         }
-        let mut file = AtomicFile::new_in(&self.root.join("blobs"))?;
+        let mut file = AtomicFile::new_in_dir(&self.blobs)?;
         if self.shared.output.load(Ordering::SeqCst) {
             file.write_back_every(WRITE_BACK_STEP);
         }
@@ -608,10 +624,6 @@ fn hash_file(mut file: &File) -> io::Result<Digest> {
     }
 }
 
-fn file_size(meta: &std::fs::Metadata) -> u64 {
-    if meta.is_file() { meta.len() } else { 0 }
-}
-
 /// A blob being written; see [`BlobStore::writer`].
 pub struct BlobWriter {
     store: BlobStore,
@@ -651,7 +663,7 @@ impl BlobWriter {
         let placed = if store.has_valid(&digest, Some(size))? {
             false
         } else {
-            file.commit_unless_exists(&store.path(&digest)).map_err(|e| store.write_err(e))?
+            file.commit_new_in(&store.sha256, digest.hex()).map_err(|e| store.write_err(e))?
         };
         store.checked().insert(digest.clone());
         Ok(Placed { digest, size, placed })
@@ -858,8 +870,8 @@ mod tests {
         let (_dirs, sa, sb, d) = two_stores();
         sb.import_blob(&sa, &Descriptor::new("x", d.clone(), 5)).unwrap();
         assert_eq!(sb.read(&d).unwrap(), b"layer");
-        let meta = |s: &BlobStore| std::fs::metadata(s.path(&d)).unwrap();
         use std::os::unix::fs::MetadataExt;
+        let meta = |s: &BlobStore| std::fs::metadata(s.path(&d)).unwrap();
         assert_ne!(meta(&sa).ino(), meta(&sb).ino(), "a copy, not a hard link");
     }
 

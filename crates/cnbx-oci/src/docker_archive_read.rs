@@ -473,8 +473,7 @@ fn scan(stream: impl Read, sink: ArchiveSink<'_>) -> Result<Files, ArchiveProble
     let mut held: u64 = 0;
     crate::archive::read_entries(
         stream,
-        |entry| {
-            let header = TarEntry::from_tar_entry(entry).map_err(ArchiveProblem::Entry)?;
+        |header: TarEntry, entry: &mut dyn Read| {
             let name = clean_name(&header.path)
                 .map_err(|why| ArchiveProblem::BadName { entry: cnbx_fs::excerpt(&header.path), why })?;
             match &header.kind {
@@ -522,7 +521,7 @@ fn scan(stream: impl Read, sink: ArchiveSink<'_>) -> Result<Files, ArchiveProble
 /// Reads one file: a document into memory, anything else that may be a layer into a
 /// temporary blob (or not at all, when its name gives a cached diffID).
 fn read_file(
-    entry: &mut impl Read,
+    entry: &mut dyn Read,
     name: &str,
     size: u64,
     sink: ArchiveSink<'_>,
@@ -567,7 +566,7 @@ fn read_file(
 }
 
 /// Fills `buf` as far as `r` allows.
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> Result<usize, ArchiveProblem> {
+fn read_up_to(r: &mut (impl Read + ?Sized), buf: &mut [u8]) -> Result<usize, ArchiveProblem> {
     let mut got = 0;
     while got < buf.len() {
         match r.read(&mut buf[got..]) {

@@ -532,8 +532,7 @@ impl LayerWriter {
         let stream = crate::archive::decompressed(file).map_err(|e| archive_err(TarError::SourceHeader(e)))?;
         crate::archive::read_entries(
             stream,
-            |entry| {
-                let header = TarEntry::from_tar_entry(entry).map_err(archive_err)?;
+            |header, entry| {
                 let has_content = header.data_len() > 0;
                 let Some(mapped) = source.map(header).map_err(archive_err)? else { return Ok(()) };
                 let r = if has_content {

@@ -43,12 +43,23 @@
 //!
 //! Removing a tag ([`OciLayout::remove`]) does not delete blobs: other tags may share them,
 //! and a reader may be using them.
+//!
+//! **Nothing is read or written through a symbolic link inside a layout.** The layout
+//! directory itself is opened by its path (links leading to it are followed: whoever named
+//! it did so), once; everything in it (`oci-layout`, `index.json`, the lock files,
+//! `blobs/`, `blobs/sha256/`, each blob, the temporary files) is opened, created, renamed
+//! and removed relative to that directory's descriptor, one name at a time, never
+//! following a link ([`cnbx_fs::OpenDir`]). A link anywhere in it (`blobs` pointing at
+//! another directory, `index.json` or a lock file pointing at another file, a link where a
+//! blob is to be written) is an error naming it, before anything is written there; so an
+//! existing `oci:` output whose `blobs/` links elsewhere does not get the builder's blobs
+//! written elsewhere. The same holds for the local store, which is a layout too.
 
 use std::collections::BTreeSet;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use cnbx_fs::{FileLock, FsError, RemovedTemporary, limits};
+use cnbx_fs::{AtomicFile, FileLock, FsError, OpenDir, RemovedTemporary, limits};
 use serde_json::{Map, Value, json};
 
 use crate::blobstore::{BlobCheck, BlobError, BlobStore};
@@ -204,6 +215,8 @@ pub enum LayoutError {
 #[derive(Debug, Clone)]
 pub struct OciLayout {
     root: PathBuf,
+    /// The layout directory, opened once: everything in it is reached through it.
+    dir: OpenDir,
     blobs: BlobStore,
     /// What [`OciLayout::create`] made, when the layout is new: removed again if the first
     /// write fails.
@@ -238,8 +251,17 @@ impl OciLayout {
     /// Opens an existing layout (it must have an `oci-layout` file of version 1.x).
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self, LayoutError> {
         let root = dir.into();
-        let marker = root.join("oci-layout");
-        let bytes = match cnbx_fs::read_bounded(&marker, limits::MAX_DESCRIPTOR, "an oci-layout file") {
+        let handle = match OpenDir::open(&root) {
+            Ok(h) => h,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(LayoutError::NotALayout { path: root }),
+            Err(source) => return Err(LayoutError::Io { path: root, what: "opening the directory".into(), source }),
+        };
+        Self::open_at(root, handle)
+    }
+
+    /// Opens the layout in the open directory `handle` (opened by `root`).
+    fn open_at(root: PathBuf, handle: OpenDir) -> Result<Self, LayoutError> {
+        let bytes = match handle.read_file("oci-layout", limits::MAX_DESCRIPTOR, "an oci-layout file") {
             Ok(b) => b,
             Err(e) if e.is_not_found() => return Err(LayoutError::NotALayout { path: root }),
             Err(source) => return Err(LayoutError::File { path: root, source }),
@@ -253,12 +275,12 @@ impl OciLayout {
         if !version.starts_with("1.") {
             return Err(LayoutError::UnsupportedVersion { path: root, version: version.to_owned() });
         }
-        let blobs = BlobStore::open(&root).map_err(|source| LayoutError::Io {
+        let blobs = BlobStore::open_in(&handle).map_err(|source| LayoutError::Io {
             path: root.clone(),
             what: "opening blobs/sha256".into(),
             source,
         })?;
-        Ok(Self { root, blobs, fresh: None })
+        Ok(Self { root, dir: handle, blobs, fresh: None })
     }
 
     /// Opens the layout in `dir`, creating the directory, `oci-layout`, an empty
@@ -279,25 +301,27 @@ impl OciLayout {
                 }
             }
         }
-        let partial = Self { root: root.clone(), blobs: BlobStore::at(&root), fresh: Some(fresh) };
+        let io_err = |what: &str, source| LayoutError::Io { path: root.clone(), what: what.to_owned(), source };
+        let handle = OpenDir::create(&root).map_err(|e| io_err("creating the directory", e))?;
         let made = (|| {
-            let io_err = |what: &str, source| LayoutError::Io { path: root.clone(), what: what.to_owned(), source };
-            fs_err::create_dir_all(&root).map_err(|e| io_err("creating the directory", e))?;
             // In the use lock: another process creating the same layout may be sweeping.
-            let (_session, _) = partial.enter(&[])?;
-            if !exists(&root.join("oci-layout")) {
-                cnbx_fs::write_atomic(&root.join("oci-layout"), OCI_LAYOUT_CONTENT.as_bytes())
+            let (_session, _) = enter_in(&root, &handle, None, &[])?;
+            let absent = |name: &str| handle.stat(name).map(|e| e.is_none()).map_err(|e| io_err("looking it up", e));
+            if absent("oci-layout")? {
+                let mut file = AtomicFile::new_in_dir(&handle).map_err(|e| io_err("writing oci-layout", e))?;
+                io::Write::write_all(&mut file, OCI_LAYOUT_CONTENT.as_bytes())
+                    .and_then(|()| file.commit_in(&handle, "oci-layout"))
                     .map_err(|e| io_err("writing oci-layout", e))?;
             }
-            let mut layout = Self::open(&root)?;
-            layout.fresh.clone_from(&partial.fresh);
-            if !exists(&root.join("index.json")) {
+            let mut layout = Self::open_at(root.clone(), handle.clone())?;
+            layout.fresh = Some(fresh.clone());
+            if absent("index.json")? {
                 layout.update_index(|_| Ok(()))?;
             }
             Ok(layout)
         })();
         if made.is_err() {
-            partial.discard_fresh();
+            discard_fresh(&root, &handle, &fresh);
         }
         made
     }
@@ -322,19 +346,19 @@ impl OciLayout {
     /// files a killed process left in `<dir>`, `<dir>/blobs` and `extra` if no other process
     /// holds it. Hold the lock while writing into the layout (or into `extra`).
     pub fn enter(&self, extra: &[PathBuf]) -> Result<(FileLock, Vec<RemovedTemporary>), LayoutError> {
-        let mut places = vec![self.root.clone(), self.root.join("blobs")];
-        places.extend_from_slice(extra);
-        let path = self.root.join(USE_LOCK_FILE);
-        FileLock::enter(&path, &places).map_err(self.io_err(format!("taking the use lock {}", path.display())))
+        enter_in(&self.root, &self.dir, Some(self.blobs.blobs_dir()), extra)
     }
 
     /// Takes the layout's use lock exclusively, waiting for every process writing into it
     /// to finish (and keeping new ones out until it is dropped): before removing blobs.
     /// `None` when `wait` is false and another process holds it.
     pub fn lock_exclusively(&self, wait: bool) -> Result<Option<FileLock>, LayoutError> {
-        let path = self.root.join(USE_LOCK_FILE);
-        let lock = if wait { FileLock::exclusive(&path).map(Some) } else { FileLock::try_exclusive(&path) };
-        lock.map_err(self.io_err(format!("taking the use lock {}", path.display())))
+        let lock = if wait {
+            FileLock::exclusive_in(&self.dir, USE_LOCK_FILE).map(Some)
+        } else {
+            FileLock::try_exclusive_in(&self.dir, USE_LOCK_FILE)
+        };
+        lock.map_err(self.io_err(format!("taking the use lock {}", self.dir.child_path(USE_LOCK_FILE).display())))
     }
 
     fn io_err(&self, what: impl Into<String>) -> impl FnOnce(io::Error) -> LayoutError + '_ {
@@ -344,27 +368,7 @@ impl OciLayout {
 
     /// `index.json` as JSON (an empty index when the file does not exist yet).
     fn read_index_value(&self) -> Result<Map<String, Value>, LayoutError> {
-        let path = self.root.join("index.json");
-        let bytes = match cnbx_fs::read_bounded(&path, limits::MAX_DOCUMENT, "an image index (index.json)") {
-            Ok(b) => b,
-            Err(e) if e.is_not_found() => {
-                let mut m = Map::new();
-                m.insert("schemaVersion".into(), json!(2));
-                m.insert("mediaType".into(), json!(media_type::OCI_INDEX));
-                m.insert("manifests".into(), json!([]));
-                return Ok(m);
-            }
-            Err(source) => return Err(LayoutError::File { path: self.root.clone(), source }),
-        };
-        match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Object(m)) => Ok(m),
-            Ok(_) => Err(LayoutError::InvalidFile {
-                path: self.root.clone(),
-                file: "index.json",
-                source: <serde_json::Error as serde::de::Error>::custom("not a JSON object").into(),
-            }),
-            Err(e) => Err(LayoutError::InvalidFile { path: self.root.clone(), file: "index.json", source: e.into() }),
-        }
+        read_index_value(&self.root, &self.dir)
     }
 
     /// The entries of `index.json`.
@@ -612,7 +616,7 @@ impl OciLayout {
         if placed.is_empty() {
             return;
         }
-        let Ok(_lock) = FileLock::exclusive(&self.root.join(LOCK_FILE)) else { return };
+        let Ok(_lock) = FileLock::exclusive_in(&self.dir, LOCK_FILE) else { return };
         let Ok(entries) = self.entries() else { return };
         let used: BTreeSet<&Digest> = entries.iter().flat_map(|e| &e.blobs).collect();
         for digest in placed.iter().filter(|d| !used.contains(d)) {
@@ -623,18 +627,8 @@ impl OciLayout {
     /// After a failed first write into a layout [`OciLayout::create`] made: removes what it
     /// made, unless another process is using the layout or has written an entry into it.
     fn discard_fresh(&self) {
-        let Some(fresh) = &self.fresh else { return };
-        let Ok(Some(_lock)) = self.lock_exclusively(false) else { return };
-        if self.index().is_ok_and(|i| !i.manifests.is_empty()) {
-            return;
-        }
-        if let Some(dir) = &fresh.dir {
-            let _ = std::fs::remove_dir_all(dir);
-            return;
-        }
-        let _ = cnbx_fs::remove_temporaries(&self.root);
-        for entry in fresh.entries.iter().rev() {
-            let _ = cnbx_fs::remove_path(entry);
+        if let Some(fresh) = &self.fresh {
+            discard_fresh(&self.root, &self.dir, fresh);
         }
     }
 
@@ -681,8 +675,9 @@ impl OciLayout {
     /// layout's use lock), written atomically.
     fn update_index(&self, change: impl FnOnce(&mut Vec<Value>) -> Result<(), LayoutError>) -> Result<(), LayoutError> {
         let (_session, _) = self.enter(&[])?;
-        let lock_path = self.root.join(LOCK_FILE);
-        let _lock = FileLock::exclusive(&lock_path).map_err(self.io_err(format!("locking {}", lock_path.display())))?;
+        let lock_path = self.dir.child_path(LOCK_FILE);
+        let _lock = FileLock::exclusive_in(&self.dir, LOCK_FILE)
+            .map_err(self.io_err(format!("locking {}", lock_path.display())))?;
         let mut index = self.read_index_value()?;
         let mut manifests = match index.remove("manifests") {
             Some(Value::Array(a)) => a,
@@ -693,7 +688,10 @@ impl OciLayout {
         index.entry("schemaVersion").or_insert(json!(2));
         let bytes = serde_json::to_vec(&Value::Object(index))
             .map_err(|e| self.io_err("encoding index.json")(io::Error::other(e)))?;
-        cnbx_fs::write_atomic(&self.root.join("index.json"), &bytes).map_err(self.io_err("writing index.json"))
+        let mut file = AtomicFile::new_in_dir(&self.dir).map_err(self.io_err("writing index.json"))?;
+        io::Write::write_all(&mut file, &bytes)
+            .and_then(|()| file.commit_in(&self.dir, "index.json"))
+            .map_err(self.io_err("writing index.json"))
     }
 
     /// Every `index.json` entry with the blobs it needs, read (and the documents checked
@@ -759,6 +757,79 @@ impl OciLayout {
                 .problems
                 .push(format!("{digest} has an unsupported media type \"{}\"", cnbx_fs::excerpt(&desc.media_type)));
         }
+    }
+}
+
+/// Takes the use lock of the layout `dir` (opened by `root`), shared, removing the temporary
+/// files a killed process left in `<dir>`, `<dir>/blobs` (`blobs`, when it is open already)
+/// and `extra` if no other process holds it (see [`OciLayout::enter`]).
+fn enter_in(
+    root: &Path,
+    dir: &OpenDir,
+    blobs: Option<&OpenDir>,
+    extra: &[PathBuf],
+) -> Result<(FileLock, Vec<RemovedTemporary>), LayoutError> {
+    let sweep = || {
+        let mut removed = cnbx_fs::remove_temporaries_in(dir)?;
+        match blobs.cloned().map_or_else(|| dir.open_dir("blobs"), Ok) {
+            Ok(blobs) => removed.extend(cnbx_fs::remove_temporaries_in(&blobs)?),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        for place in extra {
+            removed.extend(cnbx_fs::remove_temporaries(place)?);
+        }
+        Ok(removed)
+    };
+    FileLock::enter_in(dir, USE_LOCK_FILE, sweep).map_err(|source| LayoutError::Io {
+        path: root.to_path_buf(),
+        what: format!("taking the use lock {}", dir.child_path(USE_LOCK_FILE).display()),
+        source,
+    })
+}
+
+/// After a failed first write into a layout [`OciLayout::create`] made (`fresh`, in `dir`,
+/// opened by `root`): removes what it made, unless another process is using the layout or
+/// has written an entry into it.
+fn discard_fresh(root: &Path, dir: &OpenDir, fresh: &Fresh) {
+    let Ok(Some(_lock)) = FileLock::try_exclusive_in(dir, USE_LOCK_FILE) else { return };
+    let used = read_index_value(root, dir)
+        .is_ok_and(|i| i.get("manifests").and_then(Value::as_array).is_some_and(|m| !m.is_empty()));
+    if used {
+        return;
+    }
+    if let Some(top) = &fresh.dir {
+        let _ = std::fs::remove_dir_all(top);
+        return;
+    }
+    let _ = cnbx_fs::remove_temporaries_in(dir);
+    for entry in fresh.entries.iter().rev() {
+        let _ = cnbx_fs::remove_path(entry);
+    }
+}
+
+/// `index.json` of the layout `dir` (opened by `root`) as JSON (an empty index when the file
+/// does not exist yet).
+fn read_index_value(root: &Path, dir: &OpenDir) -> Result<Map<String, Value>, LayoutError> {
+    let bytes = match dir.read_file("index.json", limits::MAX_DOCUMENT, "an image index (index.json)") {
+        Ok(b) => b,
+        Err(e) if e.is_not_found() => {
+            let mut m = Map::new();
+            m.insert("schemaVersion".into(), json!(2));
+            m.insert("mediaType".into(), json!(media_type::OCI_INDEX));
+            m.insert("manifests".into(), json!([]));
+            return Ok(m);
+        }
+        Err(source) => return Err(LayoutError::File { path: root.to_path_buf(), source }),
+    };
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(LayoutError::InvalidFile {
+            path: root.to_path_buf(),
+            file: "index.json",
+            source: <serde_json::Error as serde::de::Error>::custom("not a JSON object").into(),
+        }),
+        Err(e) => Err(LayoutError::InvalidFile { path: root.to_path_buf(), file: "index.json", source: e.into() }),
     }
 }
 

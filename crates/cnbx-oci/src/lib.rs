@@ -8,6 +8,7 @@
 //!   [`registry`], [`auth`], [`engine`]: where images are read from and written to.
 //! * [`image`]: the transport-independent image model.
 //! * [`progress`]: how library code reports progress without printing.
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 pub mod archive;
 pub mod auth;
@@ -28,6 +29,7 @@ pub mod registry;
 pub mod spec;
 pub mod store;
 pub mod tarball;
+pub mod tarread;
 
 pub use blobstore::BlobStore;
 pub use cache::{LayerCache, ReuseCheck, build_layers};

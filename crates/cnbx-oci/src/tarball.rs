@@ -21,8 +21,7 @@
 //! Why not the `tar` crate's `Builder`: it writes GNU `././@LongLink` records for long
 //! names where Go writes PAX, its PAX headers have an empty name, `HeaderMode::Deterministic`
 //! forces its own mtime (2006) and modes, and `append_path` uses GNU magic. Any of these
-//! changes diffIDs. The `tar` crate is still used to *read* archives
-//! ([`TarEntry::from_tar_entry`]), which it does well.
+//! changes diffIDs. Archives are read with [`crate::tarread`], which reads them as Go does.
 //!
 //! The rules below follow Go's `archive/tar` (`Writer.WriteHeader`, `Header.allowedFormats`,
 //! `formatPAXRecord`, `splitUSTARPath`), re-derived and written for this crate:
@@ -39,7 +38,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::ops::Range;
+
+use crate::tarread::{GNU, PAX, USTAR, field};
 
 /// pack's normalised modification time, 1980-01-01T00:00:01Z, in seconds since the epoch.
 pub const NORMALIZED_MTIME: i64 = 315_532_801;
@@ -55,31 +55,6 @@ const PREFIX_SIZE: usize = 155;
 const MAX_SPECIAL_FILE_SIZE: usize = 1 << 20;
 /// Size of the buffer used to copy entry content.
 const COPY_BUFFER_SIZE: usize = 128 * 1024;
-
-/// Header field offsets (POSIX ustar; GNU reuses the prefix area for atime/ctime).
-mod field {
-    use std::ops::Range;
-
-    pub(super) const NAME: Range<usize> = 0..100;
-    pub(super) const MODE: Range<usize> = 100..108;
-    pub(super) const UID: Range<usize> = 108..116;
-    pub(super) const GID: Range<usize> = 116..124;
-    pub(super) const SIZE: Range<usize> = 124..136;
-    pub(super) const MTIME: Range<usize> = 136..148;
-    pub(super) const CHKSUM: Range<usize> = 148..156;
-    pub(super) const TYPEFLAG: usize = 156;
-    pub(super) const LINKNAME: Range<usize> = 157..257;
-    pub(super) const MAGIC: Range<usize> = 257..263;
-    pub(super) const VERSION: Range<usize> = 263..265;
-    pub(super) const UNAME: Range<usize> = 265..297;
-    pub(super) const GNAME: Range<usize> = 297..329;
-    pub(super) const DEVMAJOR: Range<usize> = 329..337;
-    pub(super) const DEVMINOR: Range<usize> = 337..345;
-    pub(super) const PREFIX: Range<usize> = 345..500;
-    pub(super) const GNU_ATIME: Range<usize> = 345..357;
-    pub(super) const GNU_CTIME: Range<usize> = 357..369;
-    pub(super) const STAR_TRAILER: Range<usize> = 508..512;
-}
 
 /// PAX keys Go maps onto header fields; carried records with these keys are written only
 /// while they still agree with the header.
@@ -316,7 +291,7 @@ pub enum HeaderFormat {
 /// Build one with [`TarEntry::file`], [`TarEntry::dir`], [`TarEntry::symlink`] or
 /// [`TarEntry::hardlink`] (pack's defaults: uid/gid 0, empty user/group names, mtime
 /// [`NORMALIZED_MTIME`]), or read one from an existing archive with
-/// [`TarEntry::from_tar_entry`], then adjust the public fields.
+/// [`crate::tarread::TarReader`], then adjust the public fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TarEntry {
     /// Entry name, kept exactly as given (`/cnb/buildpacks/x`, no trailing slash).
@@ -426,224 +401,6 @@ impl TarEntry {
     pub fn data_len(&self) -> u64 {
         if is_header_only(self.kind.typeflag()) { 0 } else { self.size }
     }
-
-    /// Reads the header of an entry of an existing archive, the way Go's reader sees it:
-    /// GNU long names and PAX `path`/`linkpath` resolved, PAX `uid`/`gid`/`size`/`uname`/
-    /// `gname`/`mtime`/`atime`/`ctime` applied, all PAX records kept in
-    /// [`TarEntry::pax_records`], and the source [`HeaderFormat`] recorded.
-    ///
-    /// Legacy regular files (typeflag NUL) become [`EntryKind::File`], or
-    /// [`EntryKind::Dir`] when the name ends in `/`; GNU sparse files become regular files of
-    /// their logical size (the `tar` crate expands them). Names and link targets must be
-    /// UTF-8. The entry's content is not read; read it afterwards from `entry` itself.
-    pub fn from_tar_entry<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Self, TarError> {
-        let lossy_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let unsupported = |reason: String| TarError::Unsupported { path: lossy_path.clone(), reason };
-
-        let mut records = BTreeMap::new();
-        if let Some(exts) = entry.pax_extensions().map_err(|e| TarError::SourceHeader(crate::archive::safe_io(e)))? {
-            for ext in exts {
-                let ext = ext.map_err(|e| TarError::SourceHeader(crate::archive::safe_io(e)))?;
-                let key = ext.key().map_err(|_| unsupported("a PAX record key is not UTF-8".into()))?;
-                let value = ext
-                    .value()
-                    .map_err(|_| unsupported(format!("PAX record `{}` is not UTF-8", cnbx_fs::excerpt(key))))?;
-                records.insert(key.to_owned(), value.to_owned());
-            }
-        }
-
-        let path = String::from_utf8(entry.path_bytes().into_owned())
-            .map_err(|_| unsupported("its name is not UTF-8".into()))?;
-        let link = match entry.link_name_bytes() {
-            Some(l) => {
-                String::from_utf8(l.into_owned()).map_err(|_| unsupported("its link target is not UTF-8".into()))?
-            }
-            None => String::new(),
-        };
-        let header = entry.header();
-        let raw = header.as_bytes();
-
-        let typeflag = raw[field::TYPEFLAG];
-        let kind = match typeflag {
-            b'0' | b'S' => EntryKind::File,
-            0 if path.ends_with('/') => EntryKind::Dir,
-            0 => EntryKind::File,
-            b'5' => EntryKind::Dir,
-            b'2' => EntryKind::Symlink { target: link.clone() },
-            b'1' => EntryKind::Hardlink { target: link.clone() },
-            b'x' | b'L' | b'K' => return Err(unsupported("a stray extension header".into())),
-            other => EntryKind::Other { typeflag: other, linkname: link.clone() },
-        };
-
-        let num = |r: Range<usize>, name: &str| {
-            parse_numeric(&raw[r]).ok_or_else(|| unsupported(format!("its {name} field is not a number")))
-        };
-        let mode =
-            u32::try_from(num(field::MODE, "mode")?).map_err(|_| unsupported("its mode is out of range".into()))?;
-        let mut mtime = TarTime::from_secs(i64::try_from(num(field::MTIME, "mtime")?).unwrap_or(i64::MAX));
-        // The tar crate has already applied PAX uid/gid/size.
-        let uid = header.uid().map_err(|e| TarError::SourceHeader(crate::archive::safe_io(e)))?;
-        let gid = header.gid().map_err(|e| TarError::SourceHeader(crate::archive::safe_io(e)))?;
-        let size = entry.size();
-
-        let block_format = block_format(raw);
-        let is_ustar_like = block_format & (USTAR | PAX | GNU) != 0;
-        let text = |r: Range<usize>| String::from_utf8_lossy(c_string(&raw[r])).into_owned();
-        let (mut uname, mut gname) =
-            if is_ustar_like { (text(field::UNAME), text(field::GNAME)) } else { Default::default() };
-        let (devmajor, devminor) = if is_ustar_like {
-            let dev = |r: Range<usize>| parse_numeric(&raw[r]).and_then(|v| u64::try_from(v).ok()).unwrap_or(0);
-            (dev(field::DEVMAJOR), dev(field::DEVMINOR))
-        } else {
-            (0, 0)
-        };
-        let (mut atime, mut ctime) = (None, None);
-        if block_format == GNU {
-            let gnu_time = |r: Range<usize>| {
-                let b = &raw[r];
-                if b[0] == 0 {
-                    None
-                } else {
-                    parse_numeric(b).and_then(|v| i64::try_from(v).ok()).map(TarTime::from_secs)
-                }
-            };
-            atime = gnu_time(field::GNU_ATIME);
-            ctime = gnu_time(field::GNU_CTIME);
-        }
-
-        // PAX records override the header, except empty values (Go keeps the header's).
-        let pax = |key: &str| records.get(key).filter(|v| !v.is_empty());
-        if let Some(v) = pax("uname") {
-            uname = v.clone();
-        }
-        if let Some(v) = pax("gname") {
-            gname = v.clone();
-        }
-        let pax_time = |key: &str| {
-            pax(key).map(|v| {
-                TarTime::parse_pax(v).ok_or_else(|| unsupported(format!("invalid PAX {key} `{}`", cnbx_fs::excerpt(v))))
-            })
-        };
-        if let Some(t) = pax_time("mtime") {
-            mtime = t?;
-        }
-        if let Some(t) = pax_time("atime") {
-            atime = Some(t?);
-        }
-        if let Some(t) = pax_time("ctime") {
-            ctime = Some(t?);
-        }
-
-        // Which format would Go report? Each header read for this entry narrows the set:
-        // the main block's own format, PAX if an `x` header preceded it, GNU if a GNU long
-        // name or link did.
-        let mut format = USTAR | PAX | GNU;
-        format &= block_format;
-        if !records.is_empty() {
-            format &= PAX;
-        }
-        let header_path = header.path_bytes();
-        let long_name = *entry.path_bytes() != *header_path
-            && records.get("path").map(String::as_bytes) != Some(&*entry.path_bytes());
-        let header_link = header.link_name_bytes().map(|c| c.into_owned()).unwrap_or_default();
-        let long_link = link.as_bytes() != header_link.as_slice() && records.get("linkpath") != Some(&link);
-        if long_name || long_link {
-            format &= GNU;
-        }
-        let format = if format & USTAR != 0 {
-            HeaderFormat::Ustar
-        } else if format & PAX != 0 {
-            HeaderFormat::Pax
-        } else if format & GNU != 0 {
-            HeaderFormat::Gnu
-        } else {
-            HeaderFormat::Unspecified
-        };
-
-        Ok(Self {
-            path,
-            kind,
-            mode,
-            uid,
-            gid,
-            uname,
-            gname,
-            mtime,
-            atime,
-            ctime,
-            size,
-            devmajor,
-            devminor,
-            pax_records: records,
-            format,
-        })
-    }
-}
-
-/// Format bits, as Go's `Format` set.
-const USTAR: u8 = 1;
-const PAX: u8 = 2;
-const GNU: u8 = 4;
-
-/// The formats Go's reader accepts for one header block: USTAR|PAX for a conforming ustar
-/// block, GNU for a GNU block, none for V7, STAR, and ustar blocks with non-ASCII bytes or
-/// numbers not ending in NUL.
-fn block_format(raw: &[u8; BLOCK_SIZE]) -> u8 {
-    let magic = &raw[field::MAGIC];
-    let version = &raw[field::VERSION];
-    if magic == b"ustar\0" {
-        if &raw[field::STAR_TRAILER] == b"tar\0" {
-            return 0;
-        }
-        let non_ascii = raw.iter().any(|&b| b >= 0x80);
-        let nul_terminated =
-            [field::SIZE, field::MODE, field::UID, field::GID, field::MTIME, field::DEVMAJOR, field::DEVMINOR]
-                .into_iter()
-                .all(|r| raw[r.end - 1] == 0);
-        if non_ascii || !nul_terminated { 0 } else { USTAR | PAX }
-    } else if magic == b"ustar " && version == b" \0" {
-        // Go treats a GNU header whose atime/ctime do not parse as a buggy pre-Go 1.8 file.
-        let ok = |r: Range<usize>| raw[r.start] == 0 || parse_numeric(&raw[r]).is_some();
-        if ok(field::GNU_ATIME) && ok(field::GNU_CTIME) { GNU } else { 0 }
-    } else {
-        0
-    }
-}
-
-/// The bytes of a NUL-terminated field up to its first NUL.
-fn c_string(b: &[u8]) -> &[u8] {
-    b.iter().position(|&c| c == 0).map_or(b, |i| &b[..i])
-}
-
-/// Parses a numeric header field as Go does: base-256 when the high bit is set, else octal
-/// with leading/trailing spaces and NULs ignored. `None` when malformed.
-fn parse_numeric(b: &[u8]) -> Option<i128> {
-    if b.first().is_some_and(|&c| c & 0x80 != 0) {
-        // Two's complement, big-endian, after the marker bit; a set second bit means
-        // negative, decoded through the bitwise inverse.
-        let inv: u8 = if b[0] & 0x40 != 0 { 0xff } else { 0 };
-        let mut x: u64 = 0;
-        for (i, &c) in b.iter().enumerate() {
-            let c = if i == 0 { (c ^ inv) & 0x7f } else { c ^ inv };
-            if x >> 56 > 0 {
-                return None;
-            }
-            x = x << 8 | u64::from(c);
-        }
-        let x = i64::try_from(x).ok()?;
-        return Some(i128::from(if inv == 0xff { !x } else { x }));
-    }
-    let trimmed: &[u8] = {
-        let start = b.iter().position(|&c| c != b' ' && c != 0).unwrap_or(b.len());
-        let end = b.iter().rposition(|&c| c != b' ' && c != 0).map_or(start, |i| i + 1);
-        &b[start..end]
-    };
-    let digits = c_string(trimmed);
-    if digits.is_empty() {
-        return Some(0);
-    }
-    let s = std::str::from_utf8(digits).ok()?;
-    u64::from_str_radix(s, 8).ok().map(i128::from)
 }
 
 /// Whether `s` is an ASCII C string (no byte ≥ 0x80, no NUL).
@@ -1225,6 +982,7 @@ static ZERO_BLOCK: [u8; BLOCK_SIZE] = [0; BLOCK_SIZE];
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tarread::{c_string, parse_numeric};
 
     fn one(entry: &TarEntry, data: &[u8]) -> Vec<u8> {
         let mut w = TarWriter::new(Vec::new());
@@ -1252,7 +1010,7 @@ mod tests {
         let mut sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
         sum -= h[148..156].iter().map(|&b| u32::from(b)).sum::<u32>();
         sum += 8 * u32::from(b' ');
-        assert_eq!(parse_numeric(&h[148..156]).unwrap(), i128::from(sum));
+        assert_eq!(parse_numeric(&h[148..156]).unwrap(), i64::from(sum));
     }
 
     #[test]
@@ -1301,7 +1059,7 @@ mod tests {
         assert_eq!(&h[257..265], b"ustar\x0000");
         assert!(h[329..345].iter().all(|&b| b == 0));
         let record = pax_record("path", &name);
-        assert_eq!(parse_numeric(&h[124..136]).unwrap(), record.len() as i128);
+        assert_eq!(parse_numeric(&h[124..136]).unwrap(), record.len() as i64);
         assert_eq!(&h[512..512 + record.len()], record.as_bytes());
         assert!(record.starts_with("210 path=/nnn"), "{record}");
         // Main header keeps the first 100 bytes of the name.
@@ -1470,20 +1228,23 @@ mod tests {
     }
 
     #[test]
-    fn reads_back_with_the_tar_crate() {
+    fn reads_back_with_the_reader_and_the_tar_crate() {
         let mut w = TarWriter::new(Vec::new());
         w.append_bytes(&TarEntry::dir("/cnb").with_owner(1, 2), b"").unwrap();
         w.append_bytes(&TarEntry::file("/cnb/x", 5).with_mode(0o755), b"hello").unwrap();
         w.append_bytes(&TarEntry::symlink("/lifecycle", "/cnb/lifecycle"), b"").unwrap();
         w.append_bytes(&TarEntry::hardlink("/cnb/y", "/cnb/x"), b"").unwrap();
         let bytes = w.finish().unwrap();
+        // An independent reader sees the same names.
         let mut ar = tar::Archive::new(&bytes[..]);
+        let names: Vec<String> =
+            ar.entries().unwrap().map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned()).collect();
+        assert_eq!(names, ["/cnb", "/cnb/x", "/lifecycle", "/cnb/y"]);
+        let mut reader = crate::tarread::TarReader::new(&bytes[..], crate::tarread::Use::Verbatim);
         let mut seen = Vec::new();
-        for e in ar.entries().unwrap() {
-            let mut e = e.unwrap();
-            let t = TarEntry::from_tar_entry(&mut e).unwrap();
+        while let Some(t) = reader.next_entry().unwrap() {
             let mut content = Vec::new();
-            e.read_to_end(&mut content).unwrap();
+            reader.content().read_to_end(&mut content).unwrap();
             seen.push((t, content));
         }
         assert_eq!(seen.len(), 4);

@@ -181,8 +181,8 @@ fn pax_sources_keep_their_records() {
 
     // Read the source as the builder does.
     let bytes = std::fs::read(dir.path().join("bp.tar")).unwrap();
-    let mut ar = tar::Archive::new(&bytes[..]);
-    let first = TarEntry::from_tar_entry(&mut ar.entries().unwrap().next().unwrap().unwrap()).unwrap();
+    let first =
+        cnbx_oci::tarread::TarReader::new(&bytes[..], cnbx_oci::tarread::Use::Reencode).next_entry().unwrap().unwrap();
     assert_eq!(first.format, HeaderFormat::Pax);
     assert!(first.pax_records.contains_key("atime"), "{:?}", first.pax_records);
     assert!(first.atime.is_some());
@@ -320,4 +320,51 @@ fn non_utf8_names_are_reported() {
     let msg = chain(&err);
     assert!(msg.starts_with("walking "), "{msg}");
     assert!(msg.ends_with(": file name is not UTF-8"), "{msg}");
+}
+
+#[test]
+fn sparse_files_of_gnu_tar_are_expanded_as_go_expands_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::open(dir.path().join("store")).unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    // Data, a hole, data, a hole at the end.
+    let mut content = vec![0u8; 3 * 65536];
+    content[..5].copy_from_slice(b"start");
+    content[100_000..100_004].copy_from_slice(b"mid!");
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::File::create(src.join("sparse")).unwrap();
+        f.write_all(b"start").unwrap();
+        f.seek(SeekFrom::Start(100_000)).unwrap();
+        f.write_all(b"mid!").unwrap();
+        f.set_len(content.len() as u64).unwrap();
+    }
+    for format in ["--format=gnu", "--format=pax"] {
+        let name = format!("sparse{}.tar", &format[9..]);
+        gnu_tar(&src, &["-S", format, "-cf", &format!("../{name}"), "sparse"]);
+        let bytes = std::fs::read(dir.path().join(&name)).unwrap();
+        let mut reader = cnbx_oci::tarread::TarReader::new(&bytes[..], cnbx_oci::tarread::Use::Reencode);
+        let first = reader.next_entry();
+        if format == "--format=gnu" {
+            // An old GNU sparse file ('S'): expanded.
+            let first = first.unwrap().unwrap();
+            assert_eq!((first.path.as_str(), first.size), ("sparse", content.len() as u64));
+            let mut read = Vec::new();
+            reader.content().read_to_end(&mut read).unwrap();
+            assert!(read == content, "the expanded content differs");
+            let mut r = LayerRecipe::new("sparse");
+            r.push_archive(ArchiveSource::new(dir.path().join(&name), "as is", |e| Ok(Some(e))).unwrap());
+            let info = build_layer(&r, &store, &NullReporter).unwrap();
+            let tar = ungzip(&store, &info.descriptor.digest);
+            assert!(tar.windows(4).any(|w| w == b"mid!"));
+            let mut verbatim = cnbx_oci::tarread::TarReader::new(&bytes[..], cnbx_oci::tarread::Use::Verbatim);
+            let err = verbatim.next_entry().unwrap_err().to_string();
+            assert!(err.contains("it is a GNU sparse file"), "{err}");
+        } else {
+            // GNU sparse files in PAX form rename entries: refused, naming the record.
+            let err = first.unwrap_err().to_string();
+            assert!(err.contains("GNU.sparse."), "{err}");
+        }
+    }
 }

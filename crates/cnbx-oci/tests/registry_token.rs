@@ -7,9 +7,11 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cnbx_oci::config::ImageConfig;
@@ -135,16 +137,31 @@ fn jwt(keys: &Keys, scope: &str) -> String {
     format!("{input}.{}", b64(&sig, true))
 }
 
-/// The token service: grants the requested scope to `USER`/`PASSWORD`, 401 otherwise.
+/// What reached a token service.
+#[derive(Default)]
+struct Seen {
+    connections: AtomicUsize,
+    with_password: AtomicUsize,
+}
+
+/// The token service on 127.0.0.1: grants the requested scope to `USER`/`PASSWORD`, 401
+/// otherwise.
 async fn token_service(keys: Arc<Keys>) -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    token_service_on(IpAddr::from([127, 0, 0, 1]), keys, Arc::default()).await
+}
+
+/// The token service on `ip`, counting what reaches it in `seen`.
+async fn token_service_on(ip: IpAddr, keys: Arc<Keys>, seen: Arc<Seen>) -> u16 {
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let expected =
         format!("authorization: basic {}", b64(format!("{USER}:{PASSWORD}").as_bytes(), false)).to_lowercase();
     tokio::spawn(async move {
         while let Ok((mut conn, _)) = listener.accept().await {
+            seen.connections.fetch_add(1, Ordering::SeqCst);
             let keys = keys.clone();
             let expected = expected.clone();
+            let seen = seen.clone();
             tokio::spawn(async move {
                 let mut head = Vec::new();
                 let mut buf = [0u8; 4096];
@@ -157,6 +174,9 @@ async fn token_service(keys: Arc<Keys>) -> u16 {
                 }
                 let text = String::from_utf8_lossy(&head).into_owned();
                 let authorised = text.lines().any(|l| l.trim().to_lowercase() == expected);
+                if authorised {
+                    seen.with_password.fetch_add(1, Ordering::SeqCst);
+                }
                 let target = text.split(' ').nth(1).unwrap_or_default().to_owned();
                 let query = target.split_once('?').map(|(_, q)| q.to_owned()).unwrap_or_default();
                 let scope = query
@@ -198,13 +218,18 @@ impl Drop for TokenRegistry {
 }
 
 async fn start_registry(keys: &Keys, token_port: u16) -> TokenRegistry {
+    start_registry_with_realm(keys, &format!("http://127.0.0.1:{token_port}/token")).await
+}
+
+/// `docker-registry` sending clients to the token service at `realm`.
+async fn start_registry_with_realm(keys: &Keys, realm: &str) -> TokenRegistry {
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let config = dir.path().join("config.yml");
     std::fs::write(
         &config,
         format!(
-            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  token:\n    realm: http://127.0.0.1:{token_port}/token\n    service: cnbx-test\n    issuer: cnbx-test-issuer\n    rootcertbundle: {}\n",
+            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  token:\n    realm: {realm}\n    service: cnbx-test\n    issuer: cnbx-test-issuer\n    rootcertbundle: {}\n",
             dir.path().join("storage").display(),
             keys.cert_pem.display()
         ),
@@ -297,4 +322,77 @@ async fn bearer_tokens_from_a_token_service_with_docker_config_credentials() {
     assert!(err.to_string().contains(&format!("authentication required for {host}")), "{err}");
     assert!(!err.to_string().contains(PASSWORD));
     assert!(!anonymous.can_read(&first).await);
+}
+
+/// A docker config directory holding `USER`/`PASSWORD` for `host`.
+fn credentials_for(host: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        format!(r#"{{"auths":{{"{host}":{{"auth":"{}"}}}}}}"#, b64(format!("{USER}:{PASSWORD}").as_bytes(), false)),
+    )
+    .unwrap();
+    dir
+}
+
+/// A registry whose token service is on another host (this machine's non-loopback
+/// address), in clear text: cnbx sends it nothing, the password least of all, unless that
+/// host is named with `--insecure-registry`; then tokens work, the two-repository token for
+/// a mount included.
+#[tokio::test]
+async fn a_token_service_in_clear_text_on_another_host_gets_nothing_unless_named_insecure() {
+    require_tool("docker-registry", "docker-registry").unwrap();
+    require_tool("openssl", "openssl").unwrap();
+    let Some(ip) = cnbx_testkit::faults::non_loopback_ipv4() else {
+        eprintln!("skipping: this machine has no non-loopback IPv4 address to stand for another host");
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let keys = Arc::new(make_keys(work.path()));
+    let seen = Arc::new(Seen::default());
+    let token_port = token_service_on(ip, keys.clone(), seen.clone()).await;
+    let realm_host = format!("{ip}:{token_port}");
+    let realm = format!("http://{realm_host}/token");
+    let reg = start_registry_with_realm(&keys, &realm).await;
+    let host = format!("127.0.0.1:{}", reg.port);
+    let docker = credentials_for(&host);
+    let store_dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::open(store_dir.path()).unwrap();
+    let image = image(&store);
+    let first = ImageRef::parse(&format!("{host}/team/base:1")).unwrap();
+
+    let client = |insecure: Vec<String>| {
+        RegistryClient::new(RegistryOptions {
+            insecure_registries: insecure,
+            docker_config_dir: Some(docker.path().to_path_buf()),
+        })
+    };
+    let refused = client(vec![]);
+    let err = refused.push(&first, std::slice::from_ref(&image), &NullReporter).await.unwrap_err();
+    let message = cnbx_fs::error_chain(&err);
+    eprintln!("{message}");
+    assert!(message.contains(&realm), "{message}");
+    assert!(message.contains(&format!("--insecure-registry {realm_host}")), "{message}");
+    assert!(!message.contains(PASSWORD));
+    let err = refused.fetch_image(&first, None).await.unwrap_err();
+    assert!(cnbx_fs::error_chain(&err).contains(&realm), "{err}");
+    assert_eq!(seen.connections.load(Ordering::SeqCst), 0, "cnbx talked to a token service in clear text");
+
+    // Named insecure: the token service is used, with the password.
+    let trusted = client(vec![realm_host.clone()]);
+    let outcome = trusted.push(&first, std::slice::from_ref(&image), &NullReporter).await.unwrap();
+    let fetched = trusted.fetch_image(&first, None).await.unwrap().unwrap();
+    let rewritten = ImageToWrite {
+        manifest_media_type: media_type::OCI_MANIFEST.to_owned(),
+        config_media_type: media_type::OCI_CONFIG.to_owned(),
+        config: fetched.config_raw.clone(),
+        layers: fetched.layers().unwrap(),
+        platform: fetched.platform(),
+        annotations: None,
+    };
+    let second = ImageRef::parse(&format!("{host}/team/app:1")).unwrap();
+    let moved = trusted.push(&second, &[rewritten], &NullReporter).await.unwrap();
+    assert_eq!(moved.digest, outcome.digest);
+    assert_eq!((moved.uploaded, moved.mounted), (0, 2), "{moved:?}");
+    assert!(seen.with_password.load(Ordering::SeqCst) > 0);
 }

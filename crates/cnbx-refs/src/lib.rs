@@ -17,6 +17,7 @@
 //!   atomically; the take-over of an earlier cnbx's `CNBX_HOME/config.toml`.
 
 #![warn(missing_docs)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 pub mod location;
 pub mod mirrors;

@@ -419,7 +419,10 @@ fn is_host_label(label: &str) -> bool {
         && bytes.last() != Some(&b'-')
 }
 
-fn is_loopback_host(host: &str) -> bool {
+/// Whether `host` (a name, an IPv4 address, or an IPv6 address in brackets) is this machine:
+/// `localhost` or a name under it, `127.0.0.0/8`, `[::1]` (or an IPv4-mapped loopback
+/// address). cnbx speaks plain HTTP to these.
+pub fn is_loopback_host(host: &str) -> bool {
     let host = host.to_ascii_lowercase();
     if host == "localhost" || host.ends_with(".localhost") {
         return true;

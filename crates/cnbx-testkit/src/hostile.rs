@@ -124,6 +124,14 @@ fn pad(out: &mut Vec<u8>) {
 
 /// A tar archive of `entries`, written as given (names are not checked or cleaned).
 pub fn tar(entries: &[RawEntry]) -> Vec<u8> {
+    let mut out = tar_entries(entries);
+    out.extend_from_slice(&[0u8; 1024]);
+    out
+}
+
+/// The headers and content of `entries`, without the two zero blocks that end an archive
+/// (to put other bytes after them).
+pub fn tar_entries(entries: &[RawEntry]) -> Vec<u8> {
     let mut out = Vec::new();
     for e in entries {
         let mut records = e.pax.clone();
@@ -154,7 +162,76 @@ pub fn tar(entries: &[RawEntry]) -> Vec<u8> {
             pad(&mut out);
         }
     }
-    out.extend_from_slice(&[0u8; 1024]);
+    out
+}
+
+/// A buildpackage layer for `x/y@1.0.0` that passed the first scan of package layers but
+/// that Go's `archive/tar` (containerd, Docker, umoci) reads as writing `evil` at
+/// [`GoDivergence::writes`].
+#[derive(Debug, Clone)]
+pub struct GoDivergence {
+    /// What the layer does.
+    pub name: &'static str,
+    /// The uncompressed layer.
+    pub layer: Vec<u8>,
+    /// Where Go's reader writes `evil` (relative to the root).
+    pub writes: &'static str,
+}
+
+/// The four layers of that kind found by the second round of hostile inputs: a PAX header
+/// with two `path` records (a reader taking the first sees a file of the buildpack, Go
+/// takes the last); two `size` records (the first covers a hidden header for `etc/passwd`,
+/// Go takes the second and reads that header); GNU sparse records in PAX form
+/// (`GNU.sparse.name` renames the entry in Go); a GNU long name with a NUL inside, on a link
+/// (Go cuts the name at the NUL and sees a link `.../lib -> /etc`, through which a later
+/// `.../lib/passwd` writes).
+pub fn go_divergent_layers() -> Vec<GoDivergence> {
+    let base = "/cnb/buildpacks/x_y/1.0.0";
+    let layer = |extra: Vec<u8>| {
+        let mut out = tar_entries(&package_layer_entries("x/y", "1.0.0", vec![]));
+        out.extend(extra);
+        out.extend_from_slice(&[0u8; 1024]);
+        out
+    };
+    let two_paths =
+        RawEntry::file(&format!("{base}/ok"), b"evil").pax("path", &format!("{base}/ok")).pax("path", "/etc/passwd");
+    // The content region: 7 harmless bytes, then a header for /etc/passwd and its content.
+    let mut region = b"harmless"[..7].to_vec();
+    pad(&mut region);
+    region.extend(tar_entries(&[RawEntry::file("/etc/passwd", b"evil")]));
+    let two_sizes =
+        RawEntry::file(&format!("{base}/data"), &region).pax("size", &region.len().to_string()).pax("size", "7");
+    let sparse = RawEntry::file(&format!("{base}/sparse"), b"evil")
+        .pax("GNU.sparse.major", "0")
+        .pax("GNU.sparse.minor", "1")
+        .pax("GNU.sparse.name", "/cnb/lifecycle/launcher")
+        .pax("GNU.sparse.size", "4")
+        .pax("GNU.sparse.numblocks", "1")
+        .pax("GNU.sparse.map", "0,4");
+    let mut long = gnu_long_name(format!("{base}/lib\0/xxx").as_bytes());
+    long.extend(tar_entries(&[
+        RawEntry::symlink(&format!("{base}/lnk"), "/etc"),
+        RawEntry::file(&format!("{base}/lib/passwd"), b"evil"),
+    ]));
+    vec![
+        GoDivergence { name: "two PAX path records", layer: layer(tar_entries(&[two_paths])), writes: "etc/passwd" },
+        GoDivergence { name: "two PAX size records", layer: layer(tar_entries(&[two_sizes])), writes: "etc/passwd" },
+        GoDivergence {
+            name: "GNU sparse records in PAX form",
+            layer: layer(tar_entries(&[sparse])),
+            writes: "cnb/lifecycle/launcher",
+        },
+        GoDivergence { name: "a GNU long name with a NUL inside", layer: layer(long), writes: "etc/passwd" },
+    ]
+}
+
+/// A GNU long name header (`L`) holding `value` and a terminating NUL.
+pub fn gnu_long_name(value: &[u8]) -> Vec<u8> {
+    let mut data = value.to_vec();
+    data.push(0);
+    let mut out = header("././@LongLink", b'L', 0o644, data.len() as u64, "").to_vec();
+    out.extend(data);
+    pad(&mut out);
     out
 }
 

@@ -11,11 +11,13 @@
 //! install it, so a green run always means the real parts were exercised.
 
 #![allow(clippy::print_stderr, clippy::unwrap_used)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 pub mod engines;
 pub mod faults;
 pub mod hostile;
 pub mod inputs;
+pub mod oddtar;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

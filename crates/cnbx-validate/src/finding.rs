@@ -128,7 +128,14 @@ impl Report {
         message: impl Into<String>,
         fix: impl Into<String>,
     ) {
-        debug_assert!(crate::table::rule_by_id(rule).is_some(), "rule {rule} is not in the rule table");
+        // A finding the table does not allow (an unknown rule, another image, another level)
+        // is a mistake in a rule or in the table: builds with debug assertions (the tests) stop
+        // on it; a release build reports the finding as it is.
+        if cfg!(debug_assertions)
+            && let Some(misfit) = crate::table::misfit(rule, self.role, level)
+        {
+            panic!("{misfit}");
+        }
         self.findings.push(Finding {
             rule,
             level,
@@ -192,6 +199,25 @@ mod tests {
         assert_eq!(f[0].fix(), "set ENV CNB_USER_ID=1000 in the build image, or change USER");
     }
 
+    /// A finding the table does not allow stops a build with debug assertions.
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(
+        expected = "rule RUN-LABEL-REBASABLE (SHOULD (warning), applies to run) reports no error about a run image"
+    )]
+    fn a_finding_at_a_level_the_table_does_not_allow_is_caught() {
+        Report::new(Role::Run, "x").error("RUN-LABEL-REBASABLE", "m", "f");
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(
+        expected = "rule RUN-LABEL-REBASABLE (SHOULD (warning), applies to run) reports no warning about a build image"
+    )]
+    fn a_finding_about_an_image_the_rule_does_not_apply_to_is_caught() {
+        Report::new(Role::Build, "x").warn("RUN-LABEL-REBASABLE", "m", "f");
+    }
+
     #[test]
     fn sort_order_is_role_image_rule_message() {
         let mut run = Report::new(Role::Run, "a");
@@ -200,14 +226,14 @@ mod tests {
         run.warn("BOTH-OS-ARCH-VALID", "a", "f");
         let mut all = run.finish();
         let mut build = Report::new(Role::Build, "z");
-        build.error("PAIR-TARGET-MATCH", "m", "f");
+        build.error("LEGACY-PAIR-STACK-ID", "m", "f");
         all.extend(build.finish());
         sort_findings(&mut all);
         let keys: Vec<_> = all.iter().map(|f| (f.role, f.rule, f.message.as_str())).collect();
         assert_eq!(
             keys,
             [
-                (Role::Build, "PAIR-TARGET-MATCH", "m"),
+                (Role::Build, "LEGACY-PAIR-STACK-ID", "m"),
                 (Role::Run, "BOTH-OS-ARCH-VALID", "a"),
                 (Role::Run, "BOTH-OS-ARCH-VALID", "z"),
                 (Role::Run, "RUN-ENV-PATH", "b"),

@@ -23,6 +23,9 @@
 //!   mirror and its pairing with the build image (a mirror is an alternative run image).
 //! * [`platform_missing`]: the `PAIR-TARGET-MATCH` error for a run image or mirror that has no
 //!   manifest for the build image's platform at all.
+//! * [`check_build_os`], [`check_stack_id`]: pack's checks that stop `builder create` before
+//!   the other rules run (the build image's OS; an image's stack id against `[stack].id`), as
+//!   findings with a rule id and a fix.
 //! * [`check_mirrors`]: the `run.toml` rules for one run image and its mirrors.
 //! * [`build_user`]: the uid/gid (from `CNB_USER_ID`/`CNB_GROUP_ID`) and home the builder needs
 //!   for the ownership of `/workspace` and `/layers`.
@@ -98,6 +101,7 @@
 //! * **Windows.** Accounts cannot be mapped to SIDs: the uid/gid comparisons are "not
 //!   verified", `ContainerAdministrator` (or an unset `User`) is a warning, distro name must be
 //!   empty and the distro version must equal `os.version`.
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 mod etc;
 mod facts;
@@ -165,6 +169,28 @@ pub fn check_mirror(
 /// would pull an image of another platform, or nothing.
 pub fn platform_missing(build: &ImageFacts, role: Role, image: &str, platform: &str, available: &str) -> Finding {
     rules::platform::missing(build, role, image, platform, available)
+}
+
+/// pack's first check of the build image in `builder create`: its OS must be `linux`,
+/// `windows` or `freebsd`. The `BUILD-OS-SUPPORTED` error (pack's sentence, the rule id and a
+/// fix) when it is not, an empty OS included (which [`check_build_image`] reports as
+/// `BOTH-OS-ARCH-VALID` instead).
+pub fn check_build_os(facts: &ImageFacts) -> Option<Finding> {
+    let mut r = Report::new(Role::Build, &facts.name);
+    rules::platform::build_os(&facts.os, &mut r);
+    r.finish().into_iter().next()
+}
+
+/// pack's check of an image's stack label against builder.toml's `[stack].id` (`stack_id`;
+/// nothing is checked when it is empty), for the build image (`role` = [`Role::Build`]), a run
+/// image or a mirror: the `LEGACY-PAIR-STACK-ID` error (pack's sentence, the rule id and a
+/// fix) when they differ. [`check_build_image`] and [`check_run_image`] report it too.
+pub fn check_stack_id(role: Role, facts: &ImageFacts, stack_id: &str) -> Option<Finding> {
+    let s = Subject::new(role, facts, None);
+    let mut r = s.report();
+    let opts = Options { stack_id: Some(stack_id.to_owned()), ..Options::default() };
+    rules::legacy::config_stack_id(&s, &mut r, &opts);
+    r.finish().into_iter().next()
 }
 
 /// The `run.toml` rules for one `[[run.images]]` entry: `RUNTOML-MIRROR-SAME-ID` and

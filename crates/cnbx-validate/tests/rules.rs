@@ -5,7 +5,7 @@ mod common;
 
 use cnbx_validate::{
     BuildUser, ImageFacts, IndexPlatform, Level, Options, PlatformApi, Role, RootFs, RunImageRef, build_user,
-    check_build_image, check_mirror, check_mirrors, check_pair, check_run_image,
+    check_build_image, check_build_os, check_mirror, check_mirrors, check_pair, check_run_image, check_stack_id,
 };
 use common::{Layer, base_layer, fixes, lines, rootfs, rule};
 
@@ -674,6 +674,65 @@ fn build_os_must_be_one_pack_supports() {
     assert_eq!(rule(&f, "BOTH-OS-ARCH-VALID"), Vec::<String>::new());
     let freebsd = ImageFacts { os: "freebsd".into(), ..build_image("1000:1000") };
     assert_eq!(rule(&build_check(&freebsd, None), "BUILD-OS-SUPPORTED"), Vec::<String>::new());
+}
+
+/// The check `builder create` makes before anything else gives pack's sentence with the rule
+/// id and a fix, for an empty OS too (which the rule table's check leaves to
+/// BOTH-OS-ARCH-VALID).
+#[test]
+fn packs_os_check_names_the_rule_and_the_fix() {
+    let line = |f: &cnbx_validate::Finding| format!("{}: {f}\nfix: {}", f.level, f.fix);
+    let empty = ImageFacts { os: String::new(), ..build_image("1000:1000") };
+    assert_eq!(
+        check_build_os(&empty).map(|f| line(&f)).as_deref(),
+        Some(
+            "error: build image 'example/build': provided image OS '' must be either 'freebsd', 'linux' or 'windows' \
+             [BUILD-OS-SUPPORTED]\nfix: rebuild the build image with a tool that sets os in its config (linux for a \
+             Linux image)"
+        )
+    );
+    assert_eq!(rule(&build_check(&empty, None), "BUILD-OS-SUPPORTED"), Vec::<String>::new());
+    let darwin = ImageFacts { os: "darwin".into(), ..build_image("1000:1000") };
+    assert_eq!(
+        check_build_os(&darwin).map(|f| line(&f)).as_deref(),
+        Some(
+            "error: build image 'example/build': provided image OS 'darwin' must be either 'freebsd', 'linux' or \
+             'windows' [BUILD-OS-SUPPORTED]\nfix: use a linux, windows or freebsd build image"
+        )
+    );
+    for os in ["linux", "freebsd", "windows"] {
+        assert_eq!(check_build_os(&ImageFacts { os: os.into(), ..build_image("1000:1000") }), None, "{os}");
+    }
+}
+
+/// pack's check of each image's stack label against [stack].id, as create makes it first.
+#[test]
+fn packs_stack_id_check_names_the_rule_and_the_fix() {
+    let build = build_image("1000:1000");
+    let f = check_stack_id(Role::Build, &build, "io.buildpacks.stacks.bionic").unwrap();
+    assert_eq!(
+        (f.level, f.rule, f.to_string(), f.fix.as_str()),
+        (
+            Level::Error,
+            "LEGACY-PAIR-STACK-ID",
+            "build image 'example/build': stack 'io.buildpacks.stacks.bionic' from builder config is incompatible \
+             with stack 'io.buildpacks.stacks.jammy' from build image [LEGACY-PAIR-STACK-ID]"
+                .to_owned(),
+            "set [stack].id = \"io.buildpacks.stacks.jammy\" in builder.toml, or use a build image whose \
+             io.buildpacks.stack.id is 'io.buildpacks.stacks.bionic'"
+        )
+    );
+    let mut mirror = ImageFacts { name: "mirror.example/run".into(), ..run_image("1001") };
+    mirror.labels.remove("io.buildpacks.stack.id");
+    let f = check_stack_id(Role::Mirror, &mirror, "io.buildpacks.stacks.jammy").unwrap();
+    assert_eq!(
+        f.to_string(),
+        "run image mirror 'mirror.example/run': stack 'io.buildpacks.stacks.jammy' from builder config is \
+         incompatible with stack '' from run image 'mirror.example/run' [LEGACY-PAIR-STACK-ID]"
+    );
+    assert!(f.fix.starts_with("use a run image mirror labelled io.buildpacks.stack.id=io.buildpacks.stacks.jammy"));
+    assert_eq!(check_stack_id(Role::Run, &run_image("1001"), "io.buildpacks.stacks.jammy"), None);
+    assert_eq!(check_stack_id(Role::Build, &build, ""), None, "no [stack].id, no check");
 }
 
 #[test]

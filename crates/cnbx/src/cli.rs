@@ -359,7 +359,7 @@ pub(crate) struct CreateArgs {
     #[arg(value_name = "IMAGE")]
     pub(crate) image: String,
 
-    /// Path to the builder configuration file
+    /// Path to the builder configuration file (`-` reads standard input)
     #[arg(short, long, value_name = "PATH")]
     pub(crate) config: Option<PathBuf>,
 

@@ -14,6 +14,7 @@
 //! either.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 mod cli;
 mod commands;

@@ -317,3 +317,25 @@ fn output_needs_dry_run() {
     assert!(out.starts_with("exit: 1\n"), "{out}");
     assert!(out.contains("--dry-run"), "{out}");
 }
+
+/// A dry run that must read a `.cnb` buildpackage stages it under `CNBX_HOME/tmp` until it
+/// ends, and then leaves `CNBX_HOME` as it was: no staging directory, and no `tmp` directory
+/// it made for it either.
+#[test]
+fn a_dry_run_that_stages_a_buildpackage_leaves_no_tmp_directory() {
+    use cnbx_testkit::hostile::{Package, package_layer_entries, tar};
+    let env = used_home();
+    let layer = tar(&package_layer_entries("x/y", "1.0.0", vec![]));
+    let package = Package::new("x/y", "1.0.0", &layer, None);
+    std::fs::write(env.work.path().join("pkg.cnb"), tar(&package.cnb_entries())).unwrap();
+    let cfg = example_config(&env, "[[buildpacks]]\n  uri = \"pkg.cnb\"\n");
+    let cfg = cfg.to_str().unwrap();
+    assert!(!env.home.path().join("tmp").exists());
+    let before = snapshot(&env);
+    let args = ["oci:out:latest", "--config", cfg, "--pull-policy", "never", "--target", "linux/amd64"];
+    let (code, doc, out) = dry_run_json(&env, &args);
+    assert_eq!(code, 0, "{out}");
+    let staged = doc.targets[0].layers.iter().find(|l| l.holds.starts_with("buildpack x/y@1.0.0"));
+    assert_eq!(staged.map(|l| l.source.as_str()), Some("package"), "{out}");
+    assert_eq!(snapshot(&env), before, "a dry run leaves CNBX_HOME as it was");
+}

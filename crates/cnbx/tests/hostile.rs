@@ -546,3 +546,99 @@ fn an_archive_of_many_entries_is_read_in_bounded_memory_and_its_scan_stays_small
     let scans: u64 = hostile::tree(&env.home.path().join("cache/scans")).iter().map(|(_, size)| size).sum();
     assert!(scans < 64 * 1024, "the archive scans take {scans} bytes");
 }
+
+/// Runs a create that must be refused because of `layer`'s package (see [`refused`]); when
+/// it is not, unpacks the builder with umoci and says where the package's bytes went, so that
+/// a failure shows the attack working.
+fn refused_or_show_where_it_lands(env: &Env, writes: &str, expected: &[&str]) {
+    let out = create(env, "oci:out");
+    if out.status.success() {
+        let rootfs =
+            cnbx_testkit::umoci_unpack(&env.work.path().join("out"), "latest", &env.work.path().join("bundle"))
+                .unwrap();
+        let landed = std::fs::read(rootfs.join(writes)).unwrap_or_default();
+        panic!(
+            "the create succeeded; umoci unpacks the builder with {:?} at /{writes}\n{}",
+            String::from_utf8_lossy(&landed),
+            env.format(&out)
+        );
+    }
+    refused(env, expected);
+}
+
+/// Each layer of `hostile::go_divergent_layers` unpacks with Go's reader (umoci) so that the
+/// package's bytes land at `/etc/passwd` or `/cnb/lifecycle/launcher`; cnbx refuses it, naming
+/// the package, the layer and what is ambiguous, so they never get into a builder.
+#[test]
+fn package_layers_that_go_reads_otherwise_are_refused() {
+    let env = warm_env();
+    builder_toml(&env, &["pkg.cnb"], "");
+    let messages = [
+        "it has two 'path' records, '/cnb/buildpacks/x_y/1.0.0/ok' and '/etc/passwd'",
+        "it has two 'size' records, '1536' and '7'",
+        "it has the PAX record 'GNU.sparse.",
+        "its GNU long name '/cnb/buildpacks/x_y/1.0.0/lib\\u{0}/xxx' has a NUL byte inside it",
+    ];
+    let attacks = hostile::go_divergent_layers();
+    assert_eq!(attacks.len(), messages.len());
+    for (attack, message) in attacks.iter().zip(messages) {
+        let pkg = Package::new("x/y", "1.0.0", &attack.layer, None);
+        // What Go makes of the package's layer.
+        let layout = env.work.path().join("as-go-reads-it");
+        let _ = std::fs::remove_dir_all(&layout);
+        let bundle = env.work.path().join("as-go-unpacks-it");
+        let _ = std::fs::remove_dir_all(&bundle);
+        pkg.write_layout(&layout).unwrap();
+        let rootfs = cnbx_testkit::umoci_unpack(&layout, "latest", &bundle).unwrap();
+        assert_eq!(std::fs::read(rootfs.join(attack.writes)).unwrap(), b"evil", "{}", attack.name);
+        std::fs::remove_dir_all(&layout).unwrap();
+        std::fs::remove_dir_all(&bundle).unwrap();
+
+        write(&env.work.path().join("pkg.cnb"), &tar(&pkg.cnb_entries()));
+        let layer = hostile::sha256(&attack.layer);
+        // What a cnbx with the first scan remembered about this layer is not trusted.
+        let stale_key =
+            format!("package-layer v1\n{}\n{layer}\n/cnb/buildpacks\nx/y\n1.0.0", hostile::sha256(&pkg.layer));
+        let stale = env
+            .home
+            .path()
+            .join("cache/layer-scans")
+            .join(format!("{}.json", &hostile::sha256(stale_key.as_bytes())[7..]));
+        write(&stale, b"\"Verbatim\"");
+        refused_or_show_where_it_lands(
+            &env,
+            attack.writes,
+            &[message, &format!("package 'pkg.cnb': reading layer {layer}"), "(header at byte "],
+        );
+    }
+}
+
+/// The same layers in package images on a registry.
+#[test]
+fn registry_package_layers_that_go_reads_otherwise_are_refused() {
+    let env = warm_env();
+    let registry = cnbx_testkit::Registry::start().unwrap();
+    let flags = registry.skopeo_flags();
+    for (i, attack) in hostile::go_divergent_layers().iter().enumerate() {
+        let layout = env.work.path().join(format!("pkg-{i}"));
+        Package::new("x/y", "1.0.0", &attack.layer, None).write_layout(&layout).unwrap();
+        let dest = registry.docker_ref(&format!("hostile/go-{i}:1"));
+        let src = format!("oci:{}:latest", layout.display());
+        let mut args: Vec<&str> = vec!["copy"];
+        args.extend(flags.iter().map(String::as_str));
+        args.extend([src.as_str(), dest.as_str()]);
+        cnbx_testkit::skopeo(&args).unwrap();
+        builder_toml(&env, &[&dest], "");
+        let out = env
+            .cmd()
+            .args(["builder", "create", "oci:out", "--config", "builder.toml", "--pull-policy", "if-not-present"])
+            .output()
+            .unwrap();
+        let text = env.format(&out);
+        assert_eq!(out.status.code(), Some(1), "{}: {text}", attack.name);
+        let layer = hostile::sha256(&attack.layer);
+        assert!(text.contains(&format!("reading layer {layer}")), "{text}");
+        assert!(!env.work.path().join("out").exists(), "{text}");
+        assert_eq!(hostile::temp_files(env.home.path()), Vec::<String>::new());
+    }
+}

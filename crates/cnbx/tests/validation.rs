@@ -340,3 +340,60 @@ fn legacy_stack_rules_follow_the_rule_table() {
     let outcome = create(&env, &with_legacy, &["--target", "linux/amd64"]);
     assert_refused(&env, &outcome, "LEGACY-PAIR-STACK-ID", "legacy buildpack");
 }
+
+/// `minimal_config` with `[stack].id` set.
+fn with_stack_id(env: &Env, build: &str, run: &str, stack: &str) -> PathBuf {
+    let text = std::fs::read_to_string(minimal_config(env, build, run)).unwrap();
+    env.write("stack.toml", &format!("{text}\n[stack]\n  id = \"{stack}\"\n"))
+}
+
+/// pack's first checks of the base images (the build image's OS, each image's stack id against
+/// [stack].id) keep pack's sentence and name the rule and the fix, as every other base-image
+/// error does; a dry run reports them as findings.
+#[test]
+fn packs_os_and_stack_id_checks_name_the_rule_and_the_fix() {
+    let Some((env, build)) = env_with_build_image() else { return };
+    let run = run_image(&env, "run", "amd64", &[]);
+    for (os, fix) in [
+        ("", "rebuild the build image with a tool that sets os in its config (linux for a Linux image)"),
+        ("darwin", "use a linux, windows or freebsd build image"),
+    ] {
+        let dir = layout(&env, "build", &format!("os-{os}"), "amd64", &[]);
+        edit_config(&dir, |c| c["os"] = os.into(), None);
+        let cfg = minimal_config(&env, &oci(&dir), &run);
+        let outcome = create(&env, &cfg, &[]);
+        assert_refused(&env, &outcome, "BUILD-OS-SUPPORTED", os);
+        let sentence = format!(
+            "build image '{}': provided image OS '{os}' must be either 'freebsd', 'linux' or 'windows' \
+             [BUILD-OS-SUPPORTED]\n    fix: {fix}",
+            oci(&dir)
+        );
+        assert!(outcome.1.contains(&env.redact(&sentence)), "{}", outcome.1);
+        let dry = create(&env, &cfg, &["--dry-run", "--output", "json"]);
+        assert_eq!(dry.0, 1, "{}", dry.1);
+        assert!(dry.1.contains("\"rule\": \"BUILD-OS-SUPPORTED\""), "the dry run lists the finding: {}", dry.1);
+    }
+
+    let cfg = with_stack_id(&env, &build, &run, "io.example.other");
+    let outcome = create(&env, &cfg, &[]);
+    assert_refused(&env, &outcome, "LEGACY-PAIR-STACK-ID", "build image stack");
+    let sentence = format!(
+        "build image '{build}': stack 'io.example.other' from builder config is incompatible with stack \
+         'io.buildpacks.stacks.jammy' from build image [LEGACY-PAIR-STACK-ID]\n    fix: set [stack].id = \
+         \"io.buildpacks.stacks.jammy\" in builder.toml, or use a build image whose io.buildpacks.stack.id is \
+         'io.example.other'"
+    );
+    assert!(outcome.1.contains(&env.redact(&sentence)), "{}", outcome.1);
+
+    let other = run_image(&env, "other", "amd64", &["--config.label", "io.buildpacks.stack.id=io.example.other"]);
+    let cfg = with_stack_id(&env, &build, &other, "io.buildpacks.stacks.jammy");
+    let outcome = create(&env, &cfg, &[]);
+    assert_refused(&env, &outcome, "LEGACY-PAIR-STACK-ID", "run image stack");
+    let sentence = format!(
+        "run image '{other}': stack 'io.buildpacks.stacks.jammy' from builder config is incompatible with stack \
+         'io.example.other' from run image '{other}' [LEGACY-PAIR-STACK-ID]\n    fix: set [stack].id = \
+         \"io.example.other\" in builder.toml, or use a run image whose io.buildpacks.stack.id is \
+         'io.buildpacks.stacks.jammy'"
+    );
+    assert!(outcome.1.contains(&env.redact(&sentence)), "{}", outcome.1);
+}

@@ -1,9 +1,11 @@
-//! Deterministic generators for `testdata/` (see `testdata/README.md`).
+//! Deterministic generators for `testdata/` (see `testdata/README.md`) and the generated
+//! documents under `docs/` ([`gen_docs`]).
 //!
 //! Everything here is produced by cnbx's own layer writer and OCI layout code, with fixed
 //! timestamps, owners and modes, so that running the generator twice — or on another
 //! machine, from a fresh clone with a different umask — gives byte-identical files. A test
 //! (`tests/testdata_is_current.rs`) regenerates into a temporary directory and compares.
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 use std::fs;
 use std::io::Write;
@@ -32,6 +34,14 @@ pub fn generate(src: &Path, out: &Path) -> Result<()> {
     write_lifecycle_tgz(&src.join("lifecycle/src"), &out.join("lifecycle/lifecycle-v0.21.0+test.tgz"))?;
     write_base_images(&out.join("cnbx-home/store"))?;
     Ok(())
+}
+
+/// Regenerates the generated documents under `docs/` of the repository at `root`:
+/// `docs/base-image-rules.md`, from the validator's rule table.
+pub fn gen_docs(root: &Path) -> Result<()> {
+    let path = root.join("docs/base-image-rules.md");
+    cnbx_fs::write_atomic(&path, cnbx_validate::table::markdown().as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// pack's mode rule for files it did not create: 0755 for directories and anything with an

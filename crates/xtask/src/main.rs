@@ -19,16 +19,13 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Some("gen-docs") => {
-            let path = root.join("docs/base-image-rules.md");
-            match cnbx_fs::write_atomic(&path, cnbx_validate::table::markdown().as_bytes()) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("ERROR: writing {}: {e}", path.display());
-                    ExitCode::FAILURE
-                }
+        Some("gen-docs") => match xtask::gen_docs(&root) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ERROR: {e:#}");
+                ExitCode::FAILURE
             }
-        }
+        },
         _ => {
             eprintln!("usage: cargo run -p xtask -- gen-testdata | gen-docs");
             ExitCode::FAILURE

@@ -19,9 +19,9 @@ use super::plan::ImageSpec;
 use super::{CreateError, CreateRequest};
 use crate::assemble::Module;
 use crate::base_layers::BaseLayersError;
+use crate::home::Memo;
 use crate::images::{ImageFetchError, Images};
-use crate::labels;
-use crate::validation::{self, FileSystems, RunGroup, RunImages, StoredFinding, fetch_for_platform};
+use crate::validation::{self, FileSystems, RunGroup, RunImages, StoredFinding, facts_of, fetch_for_platform};
 
 pub(super) async fn fetch_required(
     images: &Images,
@@ -109,7 +109,10 @@ fn connection_failure(e: &(dyn std::error::Error + 'static)) -> Option<&'static 
 fn run_image_rules() -> Vec<&'static str> {
     cnbx_validate::RULES
         .iter()
-        .filter(|r| r.applies_to.split(", ").any(|a| matches!(a, "run" | "pair" | "mirrors")))
+        .filter(|r| {
+            use cnbx_validate::table::AppliesTo as A;
+            matches!(r.applies_to, A::Run | A::BuildAndRun | A::Pair | A::PairAndStackId | A::Mirrors)
+        })
         .map(|r| r.id)
         .collect()
 }
@@ -133,7 +136,9 @@ fn unreachable_warning(role: Role, name: &str, why: &str, stack_id: &str) -> Str
 /// without an image for the build image's platform a finding, a run image that cannot be
 /// fetched an error, a mirror that cannot be fetched a warning. With
 /// `--allow-unreachable-run-images`, one whose registry cannot be reached ([`unreachable`])
-/// is a warning naming the rules left unchecked.
+/// is a warning naming the rules left unchecked. With `[stack].id` set, an image labelled with
+/// another stack is refused at once (pack's check: [`CreateError::Validation`] with its
+/// `LEGACY-PAIR-STACK-ID` finding).
 pub(super) async fn fetch_run_images(
     images: &Images,
     request: &CreateRequest,
@@ -177,14 +182,8 @@ pub(super) async fn fetch_run_images(
                     return Err(CreateError::FetchRunImage { image: name, source: Box::new(e) });
                 }
             };
-            if !stack_id.is_empty() {
-                let label = image.config.label(labels::STACK_ID).unwrap_or_default();
-                if label != stack_id {
-                    return Err(CreateError::Invalid(format!(
-                        "invalid run image config: stack '{stack_id}' from builder config is incompatible with stack \
-                         '{label}' from run image '{name}'"
-                    )));
-                }
+            if let Some(finding) = cnbx_validate::check_stack_id(role, &facts_of(&image, &name), stack_id) {
+                return Err(CreateError::Validation(vec![finding]));
             }
             members.push((role, name, image));
         }
@@ -201,6 +200,14 @@ struct PassedValidation {
     gid: u32,
     findings: Vec<StoredFinding>,
     note: Option<String>,
+}
+
+impl Memo for PassedValidation {
+    const DIR: &'static str = validation::MEMO_DIR;
+
+    fn logic() -> String {
+        validation::logic("builder create")
+    }
 }
 
 /// What the validation of a target's base images found.
@@ -253,7 +260,7 @@ pub(super) async fn validate_base_images(
     read_before: Option<Result<FileSystems, BaseLayersError>>,
 ) -> Result<Validation, CreateError> {
     let key = validation_key(base, options, skip_layers);
-    let cached: Option<PassedValidation> = images.home().recall("validation", &key);
+    let cached: Option<PassedValidation> = images.home().recall(&key);
     if let Some(p) = cached
         && let Some(findings) = StoredFinding::all(&p.findings)
     {
@@ -274,7 +281,7 @@ pub(super) async fn validate_base_images(
             findings: findings.iter().map(StoredFinding::new).collect(),
             note: note.clone(),
         };
-        images.remember("validation", &key, &stored);
+        images.remember(&key, &stored);
     }
     Ok(Validation { findings, user: passed, note })
 }
@@ -299,16 +306,16 @@ impl BaseImages<'_> {
         [false, true].into_iter().any(|legacy_stacks_required| {
             let options = Options { legacy_stacks_required, ..options.clone() };
             let key = validation_key(self, &options, false);
-            images.home().recall::<PassedValidation>("validation", &key).is_some()
+            images.home().recall::<PassedValidation>(&key).is_some()
         })
     }
 }
 
 /// The key of a validation in `cache/validation`: the images by manifest digest, the build
-/// image's final labels, the options and the mode.
+/// image's final labels, the options and the mode (and, through [`Memo::logic`], the rules).
 fn validation_key(base: &BaseImages<'_>, options: &Options, skip_layers: bool) -> String {
     let mode = if skip_layers { "config" } else { "layers" };
-    let mut key = format!("validation v3 cnbx-validate {}\n{options:?}\n", env!("CARGO_PKG_VERSION"));
+    let mut key = format!("{options:?}\n");
     let (build, facts) = (base.build, base.build_facts);
     let _ = writeln!(key, "build {} {} {mode} {:?}", facts.name, build.manifest.digest, facts.labels);
     for group in &base.runs.groups {

@@ -186,12 +186,9 @@ pub enum CreateError {
     /// The build image's labels cannot be read.
     #[error("reading the build image's labels")]
     BaseLabels(#[source] LabelError),
-    /// The lifecycle could not be fetched (the message starts with `fetch lifecycle:`).
+    /// The lifecycle could not be fetched or is invalid (pack's `fetch lifecycle: …`).
     #[error(transparent)]
-    LifecycleFetch(LifecycleError),
-    /// The lifecycle could not be fetched or is invalid.
-    #[error("fetch lifecycle")]
-    Lifecycle(#[source] LifecycleError),
+    Lifecycle(LifecycleError),
     /// The lifecycle layer's thread ended without a result.
     #[error("the lifecycle layer build stopped unexpectedly")]
     LifecycleLayerStopped,

@@ -41,7 +41,7 @@ use cnbx_oci::progress::ReporterExt;
 use cnbx_oci::spec::Platform;
 use cnbx_oci::{LayerCache, ReuseCheck};
 use cnbx_refs::{ImageLocation, ImageRef, Transport};
-use cnbx_validate::{Finding, ImageFacts, Options};
+use cnbx_validate::{Finding, ImageFacts, Options, Role};
 
 use super::base::{
     BaseImages, fetch_required, fetch_run_images, legacy_stacks_required, platform_api_for, validate_base_images,
@@ -118,6 +118,21 @@ pub(crate) enum Planned {
     /// The base images break the platform spec: the target's platform, and the error (a
     /// [`CreateError::Validation`] with every finding) that stops the create.
     Refused { platform: Platform, failure: Box<CreateError> },
+}
+
+/// Why a step stopped the planning of a target.
+enum Stop {
+    /// The base images break the platform spec (pack's checks included): the target's
+    /// platform and the [`CreateError::Validation`] with the findings.
+    Refused { platform: Platform, failure: Box<CreateError> },
+    /// Any other error.
+    Failed(CreateError),
+}
+
+impl From<CreateError> for Stop {
+    fn from(e: CreateError) -> Self {
+        Self::Failed(e)
+    }
 }
 
 /// The build image of a target, read and checked.
@@ -222,6 +237,14 @@ impl<'a> Plan<'a> {
     /// Resolves and checks the target `platform` (`None`: the build image's), in the steps of
     /// the module docs.
     pub(crate) async fn target(&self, target: Option<&Platform>) -> Result<Planned, CreateError> {
+        match self.plan_target(target).await {
+            Ok(plan) => Ok(Planned::Ready(Box::new(plan))),
+            Err(Stop::Refused { platform, failure }) => Ok(Planned::Refused { platform, failure }),
+            Err(Stop::Failed(e)) => Err(e),
+        }
+    }
+
+    async fn plan_target(&self, target: Option<&Platform>) -> Result<TargetPlan, Stop> {
         let (images, request) = (self.images, self.request);
         let file = &request.config.config;
         let reporter = images.reporter();
@@ -237,7 +260,12 @@ impl<'a> Plan<'a> {
             reporter,
         };
         let pending = self.lifecycle(&ctx, &build).await?;
-        let runs = fetch_run_images(images, request, &build.platform, &build.facts).await?;
+        let runs = match fetch_run_images(images, request, &build.platform, &build.facts).await {
+            Err(failure @ CreateError::Validation(_)) => {
+                return Err(Stop::Refused { platform: build.platform, failure: Box::new(failure) });
+            }
+            other => other?,
+        };
         let base_images = BaseImages { build: &build.image, build_facts: &build.facts, runs: &runs };
         let mut options = Options {
             stack_id: Some(file.stack.id.clone()).filter(|s| !s.is_empty()),
@@ -248,11 +276,10 @@ impl<'a> Plan<'a> {
         options.legacy_stacks_required = legacy_stacks_required(&buildpacks);
         let (uid, gid, findings) = match self.validate(&base_images, &options, read_before).await? {
             Ok(passed) => passed,
-            Err(failure) => return Ok(Planned::Refused { platform: build.platform, failure: Box::new(failure) }),
+            Err(failure) => return Err(Stop::Refused { platform: build.platform, failure: Box::new(failure) }),
         };
         let BuildImage { image, platform, os, labels: base_labels, stack_label, .. } = build;
-        let metadata =
-            labels::decode_or_default(&base_labels, labels::BUILDER_METADATA).map_err(CreateError::BaseLabels)?;
+        let metadata = labels::builder_metadata(&base_labels, false).map_err(CreateError::BaseLabels)?;
         let mixins = labels::decode_or_default(&base_labels, labels::STACK_MIXINS).map_err(CreateError::BaseLabels)?;
         let base = BuildBase { image, labels: base_labels, metadata, mixins, uid, gid };
         self.check_modules(&base, &os, stack_label, &pending, &buildpacks, &extensions)?;
@@ -263,43 +290,40 @@ impl<'a> Plan<'a> {
             .map_err(|e| CreateError::LifecycleLayer(Box::new(e)))?;
         let lifecycle = Lifecycle { metadata: pending.metadata, layer };
         let orders = orders(request, &base, &buildpacks, &extensions)?;
-        Ok(Planned::Ready(Box::new(TargetPlan { platform, base, lifecycle, buildpacks, extensions, orders, findings })))
+        Ok(TargetPlan { platform, base, lifecycle, buildpacks, extensions, orders, findings })
     }
 
-    /// Step 1: the build image for `target`, its OS and stack checked, with the `--label`s
-    /// applied to its labels before anything reads them (as in pack), so that the validator and
-    /// the stack checks see the builder's final labels.
-    async fn build_image(&self, target: Option<&Platform>) -> Result<BuildImage, CreateError> {
+    /// Step 1: the build image for `target`, its OS and stack checked (pack's checks, as
+    /// findings), with the `--label`s applied to its labels before anything reads them (as in
+    /// pack), so that the validator and the stack checks see the builder's final labels.
+    async fn build_image(&self, target: Option<&Platform>) -> Result<BuildImage, Stop> {
         let file = &self.request.config.config;
         let spec = &self.build_image;
         let image = fetch_required(self.images, "build image", spec, target).await?;
         let platform = target.cloned().unwrap_or_else(|| image.platform());
         let os = image.config.os().to_owned();
-        if !matches!(os.as_str(), "linux" | "windows" | "freebsd") {
-            return Err(CreateError::Invalid(format!(
-                "invalid build-image '{}': provided image OS '{os}' must be either 'freebsd', 'linux' or 'windows'",
-                spec.shown
-            )));
+        let refused = |platform: &Platform, finding| Stop::Refused {
+            platform: platform.clone(),
+            failure: Box::new(CreateError::Validation(vec![finding])),
+        };
+        let mut facts = facts_of(&image, &spec.shown);
+        if let Some(finding) = cnbx_validate::check_build_os(&facts) {
+            return Err(refused(&platform, finding));
         }
         if os == "windows" {
-            return Err(CreateError::Usage(format!(
+            return Err(Stop::Failed(CreateError::Usage(format!(
                 "build image '{}' is a Windows image; cnbx creates Linux and FreeBSD builders only",
                 spec.shown
-            )));
+            ))));
         }
         let mut labels = image.config.labels();
         for (k, v) in &self.request.labels {
             labels.insert(k.clone(), v.clone());
         }
-        let mut facts = facts_of(&image, &spec.shown);
         facts.labels.clone_from(&labels);
         let stack_label = labels.get(labels::STACK_ID).cloned().unwrap_or_default();
-        if !file.stack.id.is_empty() && file.stack.id != stack_label {
-            return Err(CreateError::Invalid(format!(
-                "invalid build-image '{}': stack '{}' from builder config is incompatible with stack '{stack_label}' \
-                 from build image",
-                spec.shown, file.stack.id
-            )));
+        if let Some(finding) = cnbx_validate::check_stack_id(Role::Build, &facts, &file.stack.id) {
+            return Err(refused(&platform, finding));
         }
         Ok(BuildImage { image, platform, os, labels, facts, stack_label })
     }
@@ -311,7 +335,7 @@ impl<'a> Plan<'a> {
         let file = &self.request.config.config;
         let pending = locate_lifecycle(ctx, &self.lifecycle, build.image.config.architecture())
             .await
-            .map_err(|e| if e.says_fetch() { CreateError::LifecycleFetch(e) } else { CreateError::Lifecycle(e) })?;
+            .map_err(CreateError::Lifecycle)?;
         if !file.extensions.is_empty() || file.order_extensions.as_ref().is_some_and(|o| !o.is_empty()) {
             let latest = pending.metadata.apis.platform.supported().iter().max().copied();
             if latest.is_some_and(|v| v < ApiVersion::new(0, 13)) {

@@ -83,7 +83,7 @@ pub enum DiffError {
         platform: String,
         /// What is wrong with its labels.
         #[source]
-        source: InspectError,
+        source: Box<InspectError>,
     },
     /// The extension layers label is malformed.
     #[error("'{image}' ({platform}) cannot be read as a builder")]
@@ -94,7 +94,7 @@ pub enum DiffError {
         platform: String,
         /// What is wrong with it.
         #[source]
-        source: LabelError,
+        source: Box<LabelError>,
     },
     /// The manifest and the config disagree about the layers.
     #[error("reading the layers of '{image}' ({platform})")]

@@ -195,12 +195,19 @@ impl PlatformImage {
             source,
         })?;
         let labels = image.config.labels();
-        let not_builder =
-            |source| DiffError::NotABuilder { image: spelling.to_owned(), platform: platform.to_string(), source };
+        let not_builder = |source| DiffError::NotABuilder {
+            image: spelling.to_owned(),
+            platform: platform.to_string(),
+            source: Box::new(source),
+        };
         let info = crate::inspect::BuilderInfo::from_labels(&labels).map_err(not_builder)?;
         let extension_layers =
             crate::labels::decode_or_default(&labels, crate::labels::EXTENSION_LAYERS).map_err(|source| {
-                DiffError::Label { image: spelling.to_owned(), platform: platform.to_string(), source }
+                DiffError::Label {
+                    image: spelling.to_owned(),
+                    platform: platform.to_string(),
+                    source: Box::new(source),
+                }
             })?;
         Ok(Self {
             platform: platform.to_string(),

@@ -3,7 +3,7 @@
 
 use cnbx_refs::mirrors::inspect_run_images;
 
-use super::model::{BuilderInfo, DetectionEntry};
+use super::model::{BuilderInfo, DetectionEntry, InspectError};
 use super::{InspectReport, RenderError, RenderOptions, Section};
 use crate::gocompat::tabwriter;
 use cnbx_model::{ApiVersion, ModuleInfo};
@@ -72,6 +72,14 @@ impl HumanOutput {
 
 const NONE: &str = "(none)";
 
+/// A value from the builder's labels (or the name the user gave) as one cell of the output:
+/// a line feed or tab in it is shown escaped (`\u{a}`, `\u{9}`), so that it can neither
+/// start a line of its own nor move the columns. The printer escapes every other control
+/// character of the whole output; these two it keeps, since the layout is made of them.
+fn field(value: &str) -> std::borrow::Cow<'_, str> {
+    cnbx_fs::escape_controls(value, false)
+}
+
 /// Renders the human-readable output; fails like pack when neither side is present.
 pub fn render(report: &InspectReport, options: &RenderOptions) -> Result<HumanOutput, RenderError> {
     if !report.remote.is_present() && !report.local.is_present() {
@@ -79,28 +87,35 @@ pub fn render(report: &InspectReport, options: &RenderOptions) -> Result<HumanOu
     }
     let mut out = HumanOutput::default();
     let kind = if report.default { "default builder" } else { "builder" };
-    out.text(format!("Inspecting {kind}: '{}'\n", report.builder_name));
+    out.text(format!("Inspecting {kind}: '{}'\n", field(&report.builder_name)));
     for (title, section) in [("REMOTE", &report.remote), ("LOCAL", &report.local)] {
         out.text(format!("\n{title}:\n"));
         match section {
             Section::Absent => out.text("(not present)\n"),
             Section::Error(message) => out.chunks.push(Chunk::Error(message.clone())),
-            Section::Present(info) => {
-                let (body, warnings) = section_body(info, report, options);
-                out.text(body);
-                out.chunks.extend(warnings.into_iter().map(Chunk::Warning));
-            }
+            Section::Present(info) => match section_body(info, report, options) {
+                Ok((body, warnings)) => {
+                    out.text(body);
+                    out.chunks.extend(warnings.into_iter().map(Chunk::Warning));
+                }
+                Err(e) => out.chunks.push(Chunk::Error(cnbx_fs::error_chain(&e))),
+            },
         }
     }
     Ok(out)
 }
 
-/// The body of one section (pack's output template) and its warnings.
-fn section_body(info: &BuilderInfo, report: &InspectReport, options: &RenderOptions) -> (String, Vec<String>) {
-    let name = &report.builder_name;
+/// The body of one section (pack's output template) and its warnings; an error when its
+/// detection order is out of bounds.
+fn section_body(
+    info: &BuilderInfo,
+    report: &InspectReport,
+    options: &RenderOptions,
+) -> Result<(String, Vec<String>), InspectError> {
+    let name = &*field(&report.builder_name);
     let mut warnings = Vec::new();
     let run_images = run_images(info, options, name, &mut warnings);
-    let detection_order = info.detection_order(options.depth);
+    let detection_order = info.detection_order(options.depth)?;
     let order = tree("Detection Order:\n", &detection_order);
     if detection_order.is_empty() {
         warnings.push(format!("{name} has no buildpacks"));
@@ -115,22 +130,23 @@ fn section_body(info: &BuilderInfo, report: &InspectReport, options: &RenderOpti
 
     let mut out = String::from("\n");
     if !info.description.is_empty() {
-        out.push_str(&format!("Description: {}\n\n", info.description));
+        out.push_str(&format!("Description: {}\n\n", field(&info.description)));
     }
     if !info.created_by.name.is_empty() {
         out.push_str(&format!(
             "Created By:\n  Name: {}\n  Version: {}\n\n",
-            info.created_by.name, info.created_by.version
+            field(&info.created_by.name),
+            field(&info.created_by.version)
         ));
     }
     out.push_str(&format!("Trusted: {}\n\n", if report.trusted { "Yes" } else { "No" }));
     if !info.stack_id.is_empty() {
-        out.push_str(&format!("Stack:\n  ID: {}", info.stack_id));
+        out.push_str(&format!("Stack:\n  ID: {}", field(&info.stack_id)));
     }
     if options.verbose && !info.mixins.is_empty() {
         out.push_str("\n  Mixins:");
         for mixin in &info.mixins {
-            out.push_str(&format!("\n    {mixin}"));
+            out.push_str(&format!("\n    {}", field(mixin)));
         }
     }
     out.push('\n');
@@ -155,20 +171,7 @@ fn section_body(info: &BuilderInfo, report: &InspectReport, options: &RenderOpti
         out.push('\n');
         out.push_str(&platforms(info));
     }
-    (out, warnings)
-}
-
-/// `text` from someone else's image on one line: control characters shown as `\u{…}`
-/// escapes, as in messages, so that a label cannot drive the terminal.
-fn escaped(text: &str) -> String {
-    text.chars().fold(String::with_capacity(text.len()), |mut out, c| {
-        if c.is_control() {
-            out.extend(c.escape_unicode());
-        } else {
-            out.push(c);
-        }
-        out
-    })
+    Ok((out, warnings))
 }
 
 /// The system buildpacks (`[system]`), as written in the builder's label.
@@ -183,7 +186,7 @@ fn system(info: &BuilderInfo) -> String {
         let mut rows = String::new();
         for r in refs {
             let optional = if r.optional { "(optional)" } else { "" };
-            rows.push_str(&format!("    {}\t{optional}\n", escaped(&r.full_name())));
+            rows.push_str(&format!("    {}\t{optional}\n", field(&r.full_name())));
         }
         out.push_str(&tabwriter::strip_trailing_spaces(&tabwriter::format(&rows, 4)));
     }
@@ -195,7 +198,7 @@ fn platforms(info: &BuilderInfo) -> String {
     let mut rows = String::new();
     for entry in &info.platforms {
         let shown = if entry.shown { "(shown above)" } else { "" };
-        rows.push_str(&format!("  {}\t{}\t{shown}\n", escaped(&entry.platform), escaped(&entry.manifest)));
+        rows.push_str(&format!("  {}\t{}\t{shown}\n", field(&entry.platform), field(&entry.manifest)));
     }
     format!("Platforms:\n{}", tabwriter::strip_trailing_spaces(&tabwriter::format(&rows, 4)))
 }
@@ -208,9 +211,9 @@ fn run_images(info: &BuilderInfo, options: &RenderOptions, name: &str, warnings:
     let mut text = String::new();
     for row in inspect_run_images(&info.run_images, &options.user_run_images) {
         if row.user_configured {
-            text.push_str(&format!("  {}\t(user-configured)\n", row.name));
+            text.push_str(&format!("  {}\t(user-configured)\n", field(&row.name)));
         } else {
-            text.push_str(&format!("  {}\n", row.name));
+            text.push_str(&format!("  {}\n", field(&row.name)));
         }
     }
     let rows = tabwriter::format(&text, 4);
@@ -221,10 +224,16 @@ fn modules(title: &str, modules: &[ModuleInfo]) -> String {
     if modules.is_empty() {
         return format!("{title}  {NONE}\n");
     }
-    let or_dash = |s: &str| if s.is_empty() { "-".to_owned() } else { s.to_owned() };
+    let or_dash = |s: &str| if s.is_empty() { "-".to_owned() } else { field(s).into_owned() };
     let mut text = String::from("  ID\tNAME\tVERSION\tHOMEPAGE\n");
     for m in modules {
-        text.push_str(&format!("  {}\t{}\t{}\t{}\n", m.id, or_dash(&m.name), m.version, or_dash(&m.homepage)));
+        text.push_str(&format!(
+            "  {}\t{}\t{}\t{}\n",
+            field(&m.id),
+            or_dash(&m.name),
+            field(&m.version),
+            or_dash(&m.homepage)
+        ));
     }
     format!("{title}{}", tabwriter::strip_trailing_spaces(&tabwriter::format(&text, 8)))
 }
@@ -298,7 +307,7 @@ fn write_group(out: &mut String, entries: &[DetectionEntry], prefix: &str) {
 }
 
 fn write_module(out: &mut String, entry: &DetectionEntry) {
-    out.push_str(&entry.module.full_name());
+    out.push_str(&field(&entry.module.full_name()));
     out.push('\t');
     if entry.module.optional {
         out.push_str("(optional)");

@@ -36,6 +36,15 @@
 //!   `system_buildpacks`, `platforms` in the structured formats). Without either the output
 //!   is pack's, byte for byte. A malformed system label is an error like the labels pack
 //!   reads.
+//! * **Text from the labels** is someone else's: in the human-readable output a line feed or
+//!   tab inside a value is shown escaped (`\u{a}`, `\u{9}`), so that no value can fake lines or
+//!   columns (the printer escapes every other control character); pack prints them raw.
+//! * **Run-image names** in the metadata label are checked as image references
+//!   ([`crate::labels::builder_metadata`]); an invalid one makes the side an error naming the
+//!   label, as a malformed label does.
+//! * **Bounds**: the detection order is refused, naming the labels, past [`MAX_ORDER_DEPTH`]
+//!   composite levels or [`MAX_DETECTION_ENTRIES`] entries ([`BuilderInfo::detection_order`]);
+//!   pack expands every path, however many.
 //! * **Warnings and section errors** are returned as separate [`human::Chunk`]s so that the
 //!   caller decides where they go; [`HumanOutput::pack_stdout`] places warnings where pack
 //!   prints them (stdout, after each section) and [`HumanOutput::pack_stderr`] gives pack's
@@ -48,7 +57,9 @@ pub mod structured;
 use cnbx_model::RunImage;
 
 pub use human::HumanOutput;
-pub use model::{BuilderInfo, Depth, DetectionEntry, IndexEntry, InspectError, from_labels};
+pub use model::{
+    BuilderInfo, Depth, DetectionEntry, IndexEntry, InspectError, MAX_DETECTION_ENTRIES, MAX_ORDER_DEPTH, from_labels,
+};
 
 /// One side (remote or local) of an inspection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +76,21 @@ impl Section {
     /// Whether the builder was found and read.
     pub fn is_present(&self) -> bool {
         matches!(self, Self::Present(_))
+    }
+
+    /// The section for an image's labels, as `builder inspect` shows it to `depth`: an error
+    /// (the whole chain) when the labels cannot be read, name an invalid image, or give a
+    /// detection order out of bounds ([`BuilderInfo::detection_order`]), so that such a side
+    /// is reported like a malformed label before anything is rendered.
+    pub fn from_labels(
+        labels: &std::collections::BTreeMap<String, String>,
+        platforms: Vec<IndexEntry>,
+        depth: Depth,
+    ) -> Self {
+        Self::from_lookup(BuilderInfo::from_labels(labels).and_then(|info| {
+            info.detection_order(depth)?;
+            Ok(Some(BuilderInfo { platforms, ..info }))
+        }))
     }
 
     /// The section for a lookup: `Ok(None)` is absent, an error keeps its whole chain

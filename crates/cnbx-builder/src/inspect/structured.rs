@@ -4,7 +4,7 @@
 use cnbx_model::{ApiVersion, ApiVersions, ModuleInfo, ModuleRef};
 use cnbx_refs::mirrors::{RunImageRow, inspect_run_images};
 
-use super::model::{BuilderInfo, DetectionEntry};
+use super::model::{BuilderInfo, DetectionEntry, InspectError};
 use super::{InspectReport, RenderError, RenderOptions, Section};
 use crate::gocompat::{self, Node};
 
@@ -51,10 +51,13 @@ pub(crate) fn document(report: &InspectReport, options: &RenderOptions, flavor: 
         return Err(RenderError::NotFound { name: report.builder_name.clone() });
     }
     let side = |section: &Section| match section {
-        Section::Present(info) => Some(info_node(info, options, flavor)),
-        Section::Absent | Section::Error(_) => None,
+        Section::Present(info) => info_node(info, options, flavor).map(Some).map_err(|e| RenderError::Preparing {
+            name: report.builder_name.clone(),
+            message: cnbx_fs::error_chain(&e),
+        }),
+        Section::Absent | Section::Error(_) => Ok(None),
     };
-    let (remote, local) = (side(&report.remote), side(&report.local));
+    let (local, remote) = (side(&report.local)?, side(&report.remote)?);
     let shared = vec![
         ("builder_name", Node::Str(report.builder_name.clone())),
         ("trusted", Node::Bool(report.trusted)),
@@ -74,7 +77,8 @@ pub(crate) fn document(report: &InspectReport, options: &RenderOptions, flavor: 
     Ok(Node::Map(doc))
 }
 
-fn info_node(info: &BuilderInfo, options: &RenderOptions, flavor: Flavor) -> Node {
+/// One side's document; an error when its detection order is out of bounds.
+fn info_node(info: &BuilderInfo, options: &RenderOptions, flavor: Flavor) -> Result<Node, InspectError> {
     let mut m = Vec::new();
     if !info.description.is_empty() {
         m.push(("description", Node::Str(info.description.clone())));
@@ -107,7 +111,7 @@ fn info_node(info: &BuilderInfo, options: &RenderOptions, flavor: Flavor) -> Nod
         .collect();
     m.push(("run_images", Node::tables(run_images, false)));
     m.push(("buildpacks", Node::tables(info.buildpacks.iter().map(|b| module_node(b, flavor)).collect(), true)));
-    let order = info.detection_order(options.depth).iter().map(|e| detection_node(e, flavor)).collect();
+    let order = info.detection_order(options.depth)?.iter().map(|e| detection_node(e, flavor)).collect();
     m.push(("detection_order", Node::tables(order, true)));
     if let Some(extensions) = info.extensions.as_ref().filter(|e| !e.is_empty()) {
         m.push(("extensions", Node::tables(extensions.iter().map(|e| module_node(e, flavor)).collect(), false)));
@@ -153,7 +157,7 @@ fn info_node(info: &BuilderInfo, options: &RenderOptions, flavor: Flavor) -> Nod
             .collect();
         m.push(("platforms", Node::tables(platforms, false)));
     }
-    Node::Map(m)
+    Ok(Node::Map(m))
 }
 
 fn lifecycle_node(info: &BuilderInfo, flavor: Flavor) -> Node {

@@ -11,6 +11,12 @@
 //!   value, keys match case-insensitively (so a license's `Type`/`URI` also read as
 //!   `type`/`uri`). Malformed JSON is `parsing label content for <label>: …`, a missing
 //!   required label `builder missing label <label> -- try recreating builder`, as in pack.
+//! * **Image names** in [`BUILDER_METADATA`] (the run images and their mirrors) are read with
+//!   [`builder_metadata`], which checks each one as an image reference
+//!   ([`cnbx_refs::ImageRef`]) before anything prints or uses it: an image's labels are
+//!   someone else's text, and `registry.example/run:1 --privileged $(…)` is not a name a
+//!   user should be shown to copy, nor one cnbx should write into a builder. An invalid one
+//!   is [`LabelError::InvalidImage`], naming the label (pack prints whatever is there).
 //!
 //! The CNB data inside the labels are [`cnbx_model`] types. Label values and their Rust types:
 //!
@@ -70,6 +76,17 @@ pub enum LabelError {
         #[source]
         source: serde_json::Error,
     },
+    /// A label names an image by something that is not a valid image reference.
+    #[error("label {label} names an invalid {what}")]
+    InvalidImage {
+        /// The label name.
+        label: String,
+        /// `run image` or `run image mirror`.
+        what: &'static str,
+        /// Why the name is not a reference (it quotes the name as an excerpt).
+        #[source]
+        source: cnbx_refs::RefError,
+    },
     /// A value could not be serialised (not expected for the label types of this module).
     #[error("encoding label {label}")]
     Encode {
@@ -109,6 +126,30 @@ pub fn decode_or_default<T: DeserializeOwned + Default>(
         Some(content) => decode(label, content),
         None => Ok(T::default()),
     }
+}
+
+/// Reads [`BUILDER_METADATA`] (required, like [`decode_required`], or not, like
+/// [`decode_or_default`]) and checks every image name in it: each run image (`images` and
+/// the legacy `stack.runImage`; an empty name is no run image) and each of their mirrors
+/// must be a valid image reference, else [`LabelError::InvalidImage`].
+pub fn builder_metadata(labels: &BTreeMap<String, String>, required: bool) -> Result<BuilderMetadata, LabelError> {
+    let metadata: BuilderMetadata = if required {
+        decode_required(labels, BUILDER_METADATA)?
+    } else {
+        decode_or_default(labels, BUILDER_METADATA)?
+    };
+    let run_images = metadata.run_images.iter().flatten().chain(std::iter::once(&metadata.stack.run_image));
+    for run in run_images {
+        let invalid =
+            |what| move |source| LabelError::InvalidImage { label: BUILDER_METADATA.to_owned(), what, source };
+        if !run.image.is_empty() {
+            cnbx_refs::ImageRef::parse(&run.image).map_err(invalid("run image"))?;
+        }
+        for mirror in run.mirror_list() {
+            cnbx_refs::ImageRef::parse(mirror).map_err(invalid("run image mirror"))?;
+        }
+    }
+    Ok(metadata)
 }
 
 #[cfg(test)]
@@ -356,6 +397,35 @@ mod tests {
         assert!(decode::<BuilderMetadata>(BUILDER_METADATA, bad_api).is_err());
         let bad_version = r#"{"lifecycle":{"version":"banana"}}"#;
         assert!(decode::<BuilderMetadata>(BUILDER_METADATA, bad_version).is_err());
+    }
+
+    #[test]
+    fn image_names_in_the_metadata_are_references() {
+        let labels = |metadata: &str| BTreeMap::from([(BUILDER_METADATA.to_owned(), metadata.to_owned())]);
+        let good = labels(METADATA_GOLDEN);
+        assert_eq!(builder_metadata(&good, true).unwrap(), metadata_sample());
+        assert_eq!(builder_metadata(&BTreeMap::new(), false).unwrap(), BuilderMetadata::default());
+        assert!(matches!(builder_metadata(&BTreeMap::new(), true), Err(LabelError::Missing(_))));
+        // An empty legacy run image is no run image.
+        assert!(builder_metadata(&labels(r#"{"stack":{"runImage":{"image":""}}}"#), true).is_ok());
+
+        let shell = "registry.example/run:1 --privileged $(touch /tmp/pwned)";
+        let cases = [
+            (format!(r#"{{"images":[{{"image":"{shell}"}}]}}"#), "run image"),
+            (format!(r#"{{"images":[{{"image":"ok/run","mirrors":["m/run","{shell}"]}}]}}"#), "run image mirror"),
+            (format!(r#"{{"stack":{{"runImage":{{"image":"{shell}"}}}}}}"#), "run image"),
+            (r#"{"stack":{"runImage":{"image":"ok/run","mirrors":["Bad/Upper"]}}}"#.to_owned(), "run image mirror"),
+            (r#"{"images":[{"image":"r\u001b]0;x\u0007"}]}"#.to_owned(), "run image"),
+        ];
+        for (metadata, what) in cases {
+            let err = builder_metadata(&labels(&metadata), true).unwrap_err();
+            assert!(matches!(&err, LabelError::InvalidImage { what: w, .. } if *w == what), "{metadata}: {err:?}");
+            let chain = cnbx_fs::error_chain(&err);
+            let start =
+                format!("label io.buildpacks.builder.metadata names an invalid {what}: invalid image reference '");
+            assert!(chain.starts_with(&start), "{chain}");
+            assert!(!chain.chars().any(char::is_control), "{chain}");
+        }
     }
 
     #[test]

@@ -10,13 +10,14 @@ use cnbx_oci::digest::HashingReader;
 use cnbx_oci::image::{BlobSource, LayerBlob, SourceImage};
 use cnbx_oci::progress::ReporterExt;
 use cnbx_oci::spec::{Index, media_type};
-use cnbx_oci::tarball::{EntryKind, TarEntry};
+use cnbx_oci::tarball::EntryKind;
 use cnbx_oci::{BlobStore, Digest, OciLayout};
 
 use cnbx_model::{ModuleDirs, ModuleInfo, ModuleKind};
 
 use super::{ModuleError, PendingModule};
 use crate::assemble::stream;
+use crate::home::Memo;
 use crate::labels::{self, ModuleLayers};
 use crate::scan::clean_name;
 use crate::source::FetchContext;
@@ -53,15 +54,6 @@ pub enum PackageProblem {
     /// A layer blob cannot be opened.
     #[error(transparent)]
     Open(#[from] cnbx_fs::FsError),
-    /// An entry of a layer cannot be read.
-    #[error("reading layer {layer}")]
-    LayerEntry {
-        /// The layer's diffID.
-        layer: Digest,
-        /// Why.
-        #[source]
-        source: cnbx_oci::tarball::TarError,
-    },
     /// Its layers could not be fetched.
     #[error(transparent)]
     Fetch(#[from] crate::images::ImageFetchError),
@@ -269,16 +261,30 @@ enum LayerVerdict {
     Mend(Vec<String>),
 }
 
+/// The revision of [`scan_layer`]'s logic: bump it when the verdict on the same layer changes,
+/// so that verdicts remembered before are not reused. 2: layers are read as Go reads them
+/// (a verdict of revision 1, which read some headers otherwise, is not recalled).
+const LAYER_SCAN_REVISION: u32 = 2;
+
+impl Memo for LayerVerdict {
+    const DIR: &'static str = "layer-scans";
+
+    fn logic() -> String {
+        format!("buildpackage layer scan, revision {LAYER_SCAN_REVISION}")
+    }
+}
+
 /// Where the verdict on `blob` as the layer of `dirs` is remembered: by the blob's digest and
-/// diffID (its content cannot change under them) and the module's place.
+/// diffID (its content cannot change under them) and the module's place; the logic that made
+/// it is part of the key ([`LAYER_SCAN_REVISION`]).
 fn verdict_key(dirs: &ModuleDirs, blob: &LayerBlob) -> String {
     let (id, version) = (&dirs.id, &dirs.version);
-    format!("package-layer v1\n{}\n{}\n{}\n{id}\n{version}", blob.descriptor.digest, blob.diff_id, dirs.kind.dir())
+    format!("{}\n{}\n{}\n{id}\n{version}", blob.descriptor.digest, blob.diff_id, dirs.kind.dir())
 }
 
 /// The remembered verdict on `blob`, if a scan of it was remembered.
 fn remembered_verdict(ctx: &FetchContext<'_>, dirs: &ModuleDirs, blob: &LayerBlob) -> Option<LayerVerdict> {
-    ctx.images.home().recall("layer-scans", &verdict_key(dirs, blob))
+    ctx.images.home().recall(&verdict_key(dirs, blob))
 }
 
 /// [`scan_layer`], and its verdict remembered (see [`verdict_key`]).
@@ -289,14 +295,17 @@ fn scan_and_remember(
     path: &Path,
 ) -> Result<LayerVerdict, PackageProblem> {
     let verdict = scan_layer(dirs, &blob.diff_id, path)?;
-    ctx.images.remember("layer-scans", &verdict_key(dirs, blob), &verdict);
+    ctx.images.remember(&verdict_key(dirs, blob), &verdict);
     Ok(verdict)
 }
 
 /// Reads a buildpackage layer once: its uncompressed content must hash to `diff_id`, and
 /// every entry must belong to `id@version` (see [`stream::belongs`]), except root-owned
 /// 0755 directory entries for `/cnb` and the module kind's directory, which are harmless.
-/// Entries inside are checked as the layer's [`Confinement`] would check them.
+/// Entries inside are checked as the layer's [`Confinement`] would check them. The entries are
+/// those Go's `archive/tar` (what unpacks the builder) reads, with the rules for a layer reused
+/// byte for byte ([`cnbx_oci::tarread::Use::Verbatim`]): a layer some reader could read
+/// otherwise is refused, naming the layer and the entry.
 fn scan_layer(dirs: &ModuleDirs, diff_id: &Digest, path: &Path) -> Result<LayerVerdict, PackageProblem> {
     let invalid = PackageProblem::Invalid;
     let (kind, eid, version) = (dirs.kind, dirs.id.escaped(), dirs.version.as_str());
@@ -307,11 +316,9 @@ fn scan_layer(dirs: &ModuleDirs, diff_id: &Digest, path: &Path) -> Result<LayerV
     let layer_err = |e: std::io::Error| invalid(format!("reading layer {diff_id}: {}", cnbx_oci::archive::safe_io(e)));
     let stream = cnbx_oci::archive::decompressed(file.file).map_err(layer_err)?;
     let mut hashing = HashingReader::new(stream);
-    cnbx_oci::archive::read_entries(
+    cnbx_oci::archive::read_verbatim_entries(
         &mut hashing,
-        |entry| {
-            let raw = TarEntry::from_tar_entry(entry)
-                .map_err(|source| PackageProblem::LayerEntry { layer: diff_id.clone(), source })?;
+        |raw, _| {
             let name = raw.path.clone();
             let shown = cnbx_fs::excerpt(&name);
             if name.split('/').any(|c| c == "..") {
@@ -417,8 +424,7 @@ pub(crate) fn read_cnb(ctx: &FetchContext<'_>, file: &Path, uri: &str) -> Result
     };
     cnbx_oci::archive::read_entries(
         stream,
-        |entry| {
-            let header = TarEntry::from_tar_entry(entry).map_err(|e| package(e.into()))?;
+        |header, entry| {
             let name = clean_name(&header.path);
             let is_file = header.kind == EntryKind::File;
             match name.as_str() {

@@ -43,6 +43,25 @@ fn deprecated_warning(m: &Module, lifecycle: &LifecycleDescriptor, reporter: &dy
     }
 }
 
+/// Warns about a `name` or `homepage` holding control characters (escape sequences, line
+/// breaks, ...): pack shows both in `builder inspect`, where such text would drive the
+/// terminal of whoever inspects the builder. cnbx escapes them wherever it prints them; the
+/// warning tells the author, naming the module and the field and showing the value
+/// escaped. The same holds whether the fields come from a descriptor or from a
+/// buildpackage's labels.
+fn control_character_warnings(kind: ModuleKind, info: &ModuleInfo, reporter: &dyn Reporter) {
+    for (field, value) in [("name", &info.name), ("homepage", &info.homepage)] {
+        if value.chars().any(char::is_control) {
+            reporter.warn(&format!(
+                "{} '{}': its {field} has control characters, which cnbx shows escaped: '{}'",
+                kind.noun(),
+                info.full_name(),
+                cnbx_fs::excerpt(value)
+            ));
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct ImageTarget<'a> {
     os: &'a str,
@@ -151,6 +170,9 @@ pub fn validate_modules_with(
     let mut all: Vec<ModuleInfo> = existing.to_vec();
     all.extend(buildpacks.iter().map(|m| m.info.clone()));
     check_order_graph(buildpacks.iter().map(|m| (&m.info, m.layer_info.order.as_slice())))?;
+    for m in buildpacks.iter().chain(extensions) {
+        control_character_warnings(m.dirs.kind, &m.info, reporter);
+    }
     for m in buildpacks {
         deprecated_warning(m, lifecycle, reporter);
         check_api(m, lifecycle)?;
@@ -282,4 +304,47 @@ pub fn resolve_system(system: &System, available: &[ModuleInfo]) -> Result<Syste
         Ok(SystemBuildpacks { buildpacks })
     };
     Ok(System { pre: side(&system.pre)?, post: side(&system.post)? })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cnbx_oci::progress::{Level, Task};
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Warnings(Mutex<Vec<String>>);
+
+    impl Reporter for Warnings {
+        fn message(&self, level: Level, text: &str) {
+            assert_eq!(level, Level::Warn);
+            self.0.lock().unwrap().push(text.to_owned());
+        }
+        fn start(&self, _: &Task) {}
+        fn advance(&self, _: &str, _: u64) {}
+        fn finish(&self, _: &str) {}
+    }
+
+    #[test]
+    fn names_and_homepages_with_control_characters_are_named_escaped() {
+        let warnings = Warnings::default();
+        let mut info = ModuleInfo::new("x/y", "1.0.0");
+        info.name = "Moon Buildpack (ünïcode, tabs do not count: no)".into();
+        info.homepage = "https://example.com/moon".into();
+        control_character_warnings(ModuleKind::Buildpack, &info, &warnings);
+        assert!(warnings.0.lock().unwrap().is_empty());
+
+        info.name = "Moon\u{1b}]0;pwned\u{7}".into();
+        info.homepage = "https://example.com/\nWarning: fine\u{9b}".into();
+        control_character_warnings(ModuleKind::Extension, &info, &warnings);
+        assert_eq!(
+            *warnings.0.lock().unwrap(),
+            [
+                "extension 'x/y@1.0.0': its name has control characters, which cnbx shows escaped: \
+                 'Moon\\u{1b}]0;pwned\\u{7}'",
+                "extension 'x/y@1.0.0': its homepage has control characters, which cnbx shows escaped: \
+                 'https://example.com/\\u{a}Warning: fine\\u{9b}'",
+            ]
+        );
+    }
 }

@@ -73,16 +73,30 @@ const KNOWN_ARCH: &[&str] = &[
     "wasm",
 ];
 
-/// `BUILD-OS-SUPPORTED` (pack, `builder create`): the build image OS is one pack supports.
+/// `BUILD-OS-SUPPORTED` (pack, `builder create`): the build image OS is one pack supports. An
+/// empty OS is left to `BOTH-OS-ARCH-VALID`, which says that it is not set.
 pub(crate) fn build_os_supported(s: &Subject<'_>, r: &mut Report) {
-    let os = &s.facts.os;
-    if !os.is_empty() && !matches!(os.as_str(), "linux" | "windows" | "freebsd") {
-        r.error(
-            "BUILD-OS-SUPPORTED",
-            format!("provided image OS '{os}' must be either 'freebsd', 'linux' or 'windows'"),
-            "use a linux, windows or freebsd build image",
-        );
+    if !s.facts.os.is_empty() {
+        build_os(&s.facts.os, r);
     }
+}
+
+/// pack's check of the build image OS (`BUILD-OS-SUPPORTED`, pack's sentence), an empty OS
+/// included.
+pub(crate) fn build_os(os: &str, r: &mut Report) {
+    if matches!(os, "linux" | "windows" | "freebsd") {
+        return;
+    }
+    let fix = if os.is_empty() {
+        "rebuild the build image with a tool that sets os in its config (linux for a Linux image)"
+    } else {
+        "use a linux, windows or freebsd build image"
+    };
+    r.error(
+        "BUILD-OS-SUPPORTED",
+        format!("provided image OS '{os}' must be either 'freebsd', 'linux' or 'windows'"),
+        fix,
+    );
 }
 
 /// `BOTH-OS-ARCH-VALID`: `os` and `architecture` are set and known; the index entry agrees.

@@ -39,7 +39,7 @@ pub(crate) async fn check_command(args: CheckArgs, printer: &Arc<Printer>) -> an
     let tally = Tally::of(report.findings.iter().map(|f| &f.finding));
     let passed = tally.errors == 0 && !(args.strict && tally.warnings > 0);
     match args.output {
-        ReportFormat::Json => printer.result(&to_json(&CheckJson::new(&report, &args, platform_api, tally, passed))?),
+        ReportFormat::Json => printer.document(&to_json(&CheckJson::new(&report, &args, platform_api, tally, passed))?),
         ReportFormat::Human => {
             for f in &report.findings {
                 printer.result(&finding_line(&f.platform, &f.finding));

@@ -62,7 +62,7 @@ pub(crate) async fn run(args: CreateArgs, printer: &Arc<Printer>) -> anyhow::Res
     if args.dry_run {
         let report = cnbx_builder::create::dry_run(&images, &request).await.map_err(create_error)?;
         match args.output.unwrap_or(ReportFormat::Human) {
-            ReportFormat::Json => printer.result(&super::report::to_json(&DryRunJson::new(&report))?),
+            ReportFormat::Json => printer.document(&super::report::to_json(&DryRunJson::new(&report))?),
             ReportFormat::Human => printer.result(&super::dry_run::human(&report)),
         }
         return match report.failure {

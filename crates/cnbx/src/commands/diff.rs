@@ -38,12 +38,12 @@ pub(crate) async fn run(args: DiffArgs, printer: &Arc<Printer>) -> anyhow::Resul
     let old = diff::read(&images, &args.old, &cwd).await?;
     let new = diff::read(&images, &args.new, &cwd).await?;
     let report = diff::compare(&old, &new);
-    let text = match args.output {
-        DiffFormat::Human => human(&report),
-        DiffFormat::Markdown => markdown(&report),
-        DiffFormat::Json => to_json(&DiffJson { schema_version: SCHEMA_VERSION, diff: &report })?,
-    };
-    printer.result(&text);
+    match args.output {
+        DiffFormat::Human => printer.result(&human(&report)),
+        DiffFormat::Markdown => printer.result(&markdown(&report)),
+        // A document: its control characters are written as JSON's own escapes.
+        DiffFormat::Json => printer.document(&to_json(&DiffJson { schema_version: SCHEMA_VERSION, diff: &report })?),
+    }
     Ok(if report.equal { ExitCode::SUCCESS } else { ExitCode::from(DIFFERENT) })
 }
 

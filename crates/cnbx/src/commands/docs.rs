@@ -15,7 +15,7 @@ pub(crate) fn completion(args: &CompletionArgs, printer: &Printer) -> anyhow::Re
     let mut cmd = Cli::command();
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "cnbx", &mut script);
-    printer.result(&String::from_utf8(script).context("the completion script is not UTF-8")?);
+    printer.document(&String::from_utf8(script).context("the completion script is not UTF-8")?);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -24,7 +24,7 @@ pub(crate) fn manpage(args: &ManpageArgs, printer: &Printer) -> anyhow::Result<E
     let mut cmd = Cli::command().disable_help_subcommand(true);
     cmd.build();
     match &args.dir {
-        None => printer.result(&render(&clap_mangen::Man::new(cmd))?),
+        None => printer.document(&render(&clap_mangen::Man::new(cmd))?),
         Some(dir) => {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             let written = write_pages(&cmd, dir)?;

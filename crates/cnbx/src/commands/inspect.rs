@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use cnbx_builder::images::PullPolicy;
-use cnbx_builder::inspect::{self, BuilderInfo, Depth, InspectReport, OutputFormat, RenderOptions, Rendered, Section};
+use cnbx_builder::inspect::{self, Depth, InspectReport, OutputFormat, RenderOptions, Rendered, Section};
 use cnbx_refs::trusted;
 use cnbx_refs::user_config::UserConfig;
 
@@ -15,13 +15,11 @@ use super::{BuilderLabels, builder_labels, open_images};
 use crate::cli::{InspectArgs, InspectFormat};
 use crate::printer::Printer;
 
-fn section(labels: Option<BuilderLabels>) -> Section {
+fn section(labels: Option<BuilderLabels>, depth: Depth) -> Section {
     match labels {
         None | Some(BuilderLabels::Absent) => Section::Absent,
         Some(BuilderLabels::Error(e)) => Section::Error(e),
-        Some(BuilderLabels::Present(labels, platforms)) => {
-            Section::from_lookup(inspect::from_labels(&labels).map(|info| Some(BuilderInfo { platforms, ..info })))
-        }
+        Some(BuilderLabels::Present(labels, platforms)) => Section::from_labels(&labels, platforms, depth),
     }
 }
 
@@ -30,7 +28,7 @@ pub(crate) async fn run(args: InspectArgs, printer: &Arc<Printer>) -> anyhow::Re
     let default_builder = user.default_builder().map(str::to_owned);
     let Some(name) = args.image.clone().or_else(|| default_builder.clone()) else {
         // pack's answer (without its list of suggested builders), and its exit code.
-        printer.info("Please select a default builder with:\n\n\tcnbx config default-builder <builder-image>\n");
+        printer.notice("Please select a default builder with:\n\n\tcnbx config default-builder <builder-image>\n");
         return Ok(ExitCode::FAILURE);
     };
     let trusted = trusted::is_trusted(&user.trusted_builders(), &name)
@@ -38,12 +36,13 @@ pub(crate) async fn run(args: InspectArgs, printer: &Arc<Printer>) -> anyhow::Re
     let images = open_images(printer, PullPolicy::Never, false, &args.insecure_registries, user.registry_mirrors())?;
     let images = super::choose_local(images, args.local.local, printer, false).await?;
     let (local, remote) = builder_labels(&images, &name).await?;
+    let depth = Depth::from_flag(i64::from(args.depth));
     let report = InspectReport {
         builder_name: name.clone(),
         trusted,
         default: default_builder.as_deref() == Some(name.as_str()),
-        remote: section(remote),
-        local: section(Some(local)),
+        remote: section(remote, depth),
+        local: section(Some(local), depth),
     };
     let format = match args.output {
         InspectFormat::HumanReadable => OutputFormat::HumanReadable,
@@ -51,11 +50,7 @@ pub(crate) async fn run(args: InspectArgs, printer: &Arc<Printer>) -> anyhow::Re
         InspectFormat::Yaml => OutputFormat::Yaml,
         InspectFormat::Toml => OutputFormat::Toml,
     };
-    let options = RenderOptions {
-        verbose: printer.is_verbose(),
-        depth: Depth::from_flag(i64::from(args.depth)),
-        user_run_images: user.run_images().to_vec(),
-    };
+    let options = RenderOptions { verbose: printer.is_verbose(), depth, user_run_images: user.run_images().to_vec() };
     let rendered = match inspect::render(&report, format, &options) {
         Ok(r) => r,
         // pack reports a builder that exists but is not readable as "not found"; say why.
@@ -76,10 +71,10 @@ pub(crate) async fn run(args: InspectArgs, printer: &Arc<Printer>) -> anyhow::Re
             printer.result(&out.pack_stdout());
             let stderr = out.pack_stderr();
             if !stderr.is_empty() {
-                printer.raw_stderr(&stderr);
+                printer.stderr_lines(&stderr);
             }
         }
-        Rendered::Document(doc) => printer.result(&doc),
+        Rendered::Document(doc) => printer.document(&doc),
     }
     Ok(ExitCode::SUCCESS)
 }

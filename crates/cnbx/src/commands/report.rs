@@ -53,11 +53,22 @@ impl FindingJson {
 }
 
 /// One finding on one line: level, rule id, the image and its platform, the message, the fix.
+/// The message and the fix may quote an image's labels and environment: a line feed or tab
+/// in them is shown escaped, so that a finding stays one line (the printer escapes every
+/// other control character).
 pub(crate) fn finding_line(platform: &Platform, f: &Finding) -> String {
-    let mut line = format!("{:<7} {} {} '{}' ({platform}): {}", f.level.as_str(), f.rule, f.role, f.image, f.message);
+    let one_line = |s: &str| cnbx_fs::escape_controls(s, false).into_owned();
+    let mut line = format!(
+        "{:<7} {} {} '{}' ({platform}): {}",
+        f.level.as_str(),
+        f.rule,
+        f.role,
+        one_line(&f.image),
+        one_line(&f.message)
+    );
     if !f.fix.is_empty() {
         line.push_str("; fix: ");
-        line.push_str(&f.fix);
+        line.push_str(&one_line(&f.fix));
     }
     line
 }
@@ -122,5 +133,10 @@ mod tests {
         assert_eq!(json["platform"], "linux/arm64/v8");
         assert_eq!(json["role"], "run");
         assert_eq!(Tally::of([&f, &f]).to_string(), "0 errors, 2 warnings, 0 infos");
+        let quoted = Finding { message: "label 'x' is 'a\nwarning FAKE'".into(), fix: "f\tg".into(), ..f };
+        assert_eq!(
+            finding_line(&p, &quoted),
+            "warning RUN-USER-DIFFERENT run image 'r' (linux/arm64/v8): label 'x' is 'a\\u{a}warning FAKE'; fix: f\\u{9}g"
+        );
     }
 }

@@ -27,8 +27,14 @@ pub(crate) async fn run(args: RunImageArgs, printer: &Arc<Printer>) -> anyhow::R
         }
         _ => bail!("unable to find builder '{}' locally or remotely", args.builder),
     };
-    let metadata: BuilderMetadata = labels::decode_required(&labels, labels::BUILDER_METADATA)
-        .with_context(|| format!("'{}' is not a builder", args.builder))?;
+    // Every image name in the label is checked as a reference before it is printed or used.
+    let metadata: BuilderMetadata = labels::builder_metadata(&labels, true).with_context(|| {
+        if labels.contains_key(labels::BUILDER_METADATA) {
+            format!("reading builder '{}'", args.builder)
+        } else {
+            format!("'{}' is not a builder", args.builder)
+        }
+    })?;
     let run = metadata
         .run_images
         .as_ref()
@@ -48,7 +54,7 @@ pub(crate) async fn run(args: RunImageArgs, printer: &Arc<Printer>) -> anyhow::R
     }
     .with_context(|| format!("invalid --app-image '{}'", args.app_image))?;
     match args.output {
-        RunImageFormat::Json => printer.result(&serde_json::to_string_pretty(&resolution)?),
+        RunImageFormat::Json => printer.document(&serde_json::to_string_pretty(&resolution)?),
         RunImageFormat::Text => {
             printer.result(&resolution.image);
             printer.info(&explain(&resolution));
