@@ -265,7 +265,7 @@ fn download_client(uri: &str, timeouts: cnbx_oci::registry::Timeouts) -> reqwest
             attempt.error(refused)
         }
     });
-    reqwest::Client::builder()
+    cnbx_oci::http::client_builder()
         .user_agent(concat!("cnbx/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(timeouts.connect)
         .redirect(policy)

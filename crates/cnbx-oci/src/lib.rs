@@ -8,6 +8,7 @@
 //!   [`registry`], [`auth`], [`engine`]: where images are read from and written to.
 //! * [`image`]: the transport-independent image model.
 //! * [`progress`]: how library code reports progress without printing.
+//! * [`http`]: the one way an HTTP client is made (TLS set up once for the process).
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 pub mod archive;
@@ -21,6 +22,7 @@ pub mod docker_archive;
 pub mod docker_archive_read;
 pub mod engine;
 pub mod gzip;
+pub mod http;
 pub mod image;
 pub mod layer;
 pub mod layout;

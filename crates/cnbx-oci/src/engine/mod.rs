@@ -725,7 +725,7 @@ async fn read_bounded(response: reqwest::Response, limit: u64, stall: Duration) 
 
 /// The HTTP client for `endpoint`, and the base URL of its requests.
 async fn client(endpoint: &EngineEndpoint, options: &EngineOptions) -> Result<(reqwest::Client, String), EngineError> {
-    let builder = reqwest::Client::builder()
+    let builder = crate::http::client_builder()
         .no_proxy()
         .http1_only()
         .connect_timeout(options.connect)

@@ -142,7 +142,7 @@ pub(super) fn http_client(plain_http: PlainHttp, timeouts: Timeouts) -> reqwest:
             attempt.follow()
         }
     });
-    reqwest::Client::builder()
+    crate::http::client_builder()
         .user_agent(concat!("cnbx/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(timeouts.connect)
         // No read timeout: it would cut off an upload that takes long but keeps moving.
