@@ -46,8 +46,9 @@
 //!   registry was written or not (`docker.io/ubuntu` → `index.docker.io/library/ubuntu`).
 //! * **Digests.** Only `sha256` is accepted (it is the only algorithm registries and the
 //!   OCI layouts cnbx writes use); the hex part must be 64 lower-case hex digits.
-//! * **Length.** The name (registry and repository as written) may be at most 255
-//!   characters, as in Docker.
+//! * **Length.** The name may be at most 255 characters once normalised as Docker does
+//!   (`ubuntu` counts as `docker.io/library/ubuntu`; other registries as written), so a
+//!   name is accepted exactly when the reference it prints as is.
 
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -61,8 +62,11 @@ pub const DOCKER_HUB_REGISTRY: &str = "index.docker.io";
 /// The tag `Display` prints when a reference has neither tag nor digest.
 pub const DEFAULT_TAG: &str = "latest";
 
-/// Longest accepted name (registry and repository as written), as in Docker.
+/// Longest accepted name (registry and repository, normalised as Docker does), as in Docker.
 const NAME_TOTAL_LENGTH_MAX: usize = 255;
+
+/// Docker's own spelling of Docker Hub's registry, the one its length rule counts.
+const DOCKER_HUB_SHORT: &str = "docker.io";
 
 /// Longest accepted tag.
 const TAG_LENGTH_MAX: usize = 128;
@@ -133,7 +137,9 @@ impl ImageRef {
         if name.is_empty() {
             return Err(err("the repository name is empty".into()));
         }
-        if name.chars().count() > NAME_TOTAL_LENGTH_MAX {
+        // Early, before the parts are looked at: no name this long is short enough once
+        // normalised (which shortens only `index.docker.io/` to `docker.io/`).
+        if name.chars().count() > NAME_TOTAL_LENGTH_MAX + DOCKER_HUB_REGISTRY.len() - DOCKER_HUB_SHORT.len() {
             return Err(err(format!("the name is longer than {NAME_TOTAL_LENGTH_MAX} characters")));
         }
 
@@ -147,6 +153,17 @@ impl ImageRef {
         } else {
             repository.to_owned()
         };
+        // Docker measures the name once normalised, Docker Hub's spelled `docker.io/`
+        // (whichever of its names was written) with `library/` added: `ubuntu` counts as
+        // `docker.io/library/ubuntu`. Measured so, a name and the one it prints as agree.
+        let normalized_len = if registry == DOCKER_HUB_REGISTRY {
+            DOCKER_HUB_SHORT.len() + 1 + repository.len()
+        } else {
+            registry.len() + 1 + repository.len()
+        };
+        if normalized_len > NAME_TOTAL_LENGTH_MAX {
+            return Err(err(format!("the name is longer than {NAME_TOTAL_LENGTH_MAX} characters")));
+        }
 
         Ok(Self { original: s.to_owned(), registry, repository, tag, digest })
     }
@@ -826,6 +843,9 @@ mod tests {
             ("bad..example.com/app".into(), "'' is not a valid host name label"),
             ("bad_host.com/app".into(), "'bad_host' is not a valid host name label"),
             (format!("gcr.io/{}", "a".repeat(250)), "the name is longer than 255 characters"),
+            // `docker.io/library/` is counted: 238 characters are one too many.
+            ("a".repeat(238), "the name is longer than 255 characters"),
+            (format!("index.docker.io/me/{}", "a".repeat(243)), "the name is longer than 255 characters"),
         ];
         for (input, reason) in &cases {
             let e = ImageRef::parse(input).expect_err(input);
@@ -838,6 +858,16 @@ mod tests {
     fn error_message_names_the_reference() {
         let e = ImageRef::parse("Paketo/Builder").expect_err("upper case");
         assert_eq!(e.to_string(), "invalid image reference 'Paketo/Builder': repository name must be lowercase");
+    }
+
+    #[test]
+    fn the_longest_docker_hub_name_prints_as_a_name_that_parses() {
+        let longest = "a".repeat(237);
+        let r = ImageRef::parse(&longest).unwrap();
+        assert_eq!(ImageRef::parse(&r.to_string()).unwrap().to_string(), r.to_string());
+        let written = format!("docker.io/me/{}", "b".repeat(242));
+        let r = ImageRef::parse(&written).unwrap();
+        assert_eq!(ImageRef::parse(&r.to_string()).unwrap().to_string(), r.to_string());
     }
 
     #[test]
