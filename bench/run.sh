@@ -262,7 +262,7 @@ s3_steps() {
   has s2 && ref2=s2-cold
   step s3-reg s3 "$RUNS" 1 "$ref2" "cnbx cold create, base image from a registry into an empty CNBX_HOME"
   prep_s3-reg() { fresh_home "$RUN_DIR/s3/reg-home"; rm -rf "$RUN_DIR/s3/reg-out"; }
-  post_s3-reg() { rm -rf "$RUN_DIR/s3/reg-home" "$RUN_DIR/s3/reg-out"; }
+  post_s3-reg() { rm -rf "$RUN_DIR/s3/reg-home"; }
   create_script s3-reg "$out/reg-home" "oci:$out/reg-out:latest" "$out/builder-reg.toml" --pull-policy if-not-present
 }
 

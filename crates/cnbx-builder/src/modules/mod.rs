@@ -290,8 +290,11 @@ async fn fetch_one(ctx: &FetchContext<'_>, kind: ModuleKind, spec: &ModuleConfig
 }
 
 /// How many `[[buildpacks]]` (or `[[extensions]]`) entries are located, downloaded and
-/// scanned at once: while one package's layers are scanned, the next ones download.
-const FETCHES_IN_FLIGHT: usize = 4;
+/// scanned at once: while one package's layers are scanned, the next ones download. Results
+/// are taken in order, so an entry that is done waits for those before it while counting
+/// against this bound: it leaves room for the downloads to stay ahead of the scans (which
+/// are bounded by the cores, not by this).
+const FETCHES_IN_FLIGHT: usize = 8;
 
 /// A walked directory module and its descriptor warnings.
 type Walked = Result<(PendingModule, Vec<String>), ModuleError>;

@@ -351,26 +351,28 @@ fn scan_layer(dirs: &ModuleDirs, diff_id: &Digest, path: &Path) -> Result<LayerV
         &mut hashing,
         |raw, _| {
             let name = raw.path.clone();
-            let shown = cnbx_fs::excerpt(&name);
+            // Only quoted in messages: worked out when one is written (not for every entry).
+            let shown = || cnbx_fs::excerpt(&name);
             if name.split('/').any(|c| c == "..") {
-                return Err(invalid(format!("layer {diff_id}: entry '{shown}': its name climbs out with '..'")));
+                return Err(invalid(format!("layer {diff_id}: entry '{}': its name climbs out with '..'", shown())));
             }
             let canonical = format!("/{}", clean_name(&name));
             if canonical == "/." || ancestors.contains(&canonical) {
                 let harmless = raw.kind == EntryKind::Dir && raw.mode & 0o7777 == 0o755 && raw.uid == 0 && raw.gid == 0;
                 if !harmless {
-                    mend.push(format!("entry '{shown}' (outside its directory) was left out"));
+                    mend.push(format!("entry '{}' (outside its directory) was left out", shown()));
                 }
                 return Ok(());
             }
             if !stream::belongs(&name, kind, &eid, version) {
                 let roots = format!("{}/{eid}/{version}/", kind.dir());
                 return Err(invalid(format!(
-                    "layer {diff_id}: entry '{shown}': it is outside {roots}, the only place it may write"
+                    "layer {diff_id}: entry '{}': it is outside {roots}, the only place it may write",
+                    shown()
                 )));
             }
             let (sanitized, changes) = cnbx_oci::confine::sanitize(raw.clone());
-            mend.extend(changes.iter().map(|c| format!("entry '{shown}': {c}")));
+            mend.extend(changes.iter().map(|c| format!("entry '{}': {c}", shown())));
             let Some(canon) = stream::canonical_package_entry(raw) else { return Ok(()) };
             if sanitized.is_some() {
                 confiner.check(&canon).map_err(|e| invalid(format!("layer {diff_id}: {e}")))?;
