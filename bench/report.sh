@@ -139,6 +139,8 @@ checks() {
   if has s3; then
     r=$(ratio s3-cold s2-cold) p=$(paired_ratio s3-cold s2-cold)
     check "s3 cold ≤ 1.15 × s2 cold (ratio of medians $r; median of per-round ratios $p)" "$(verdict "$r" 1.15)"
+    r=$(ratio s3-reg s2-cold) p=$(paired_ratio s3-reg s2-cold)
+    check "s3 from a registry into an empty home ≤ 1.15 × s2 cold (ratio of medians $r; median of per-round ratios $p)" "$(verdict "$r" 1.15)"
     if ok s3-warm; then
       v=$(extra_of s3-warm validation_hit | awk '{ h += $1 } END { printf "%d of %d warm runs", h, NR }')
       check "s3 later creates hit the validation cache (its entry read, not rewritten)" \
@@ -163,7 +165,9 @@ checks() {
     fi
     r=$(ratio s4b s4b-skopeo) p=$(paired_ratio s4b s4b-skopeo)
     check "s4b ≤ 1.1 × skopeo copy of the same blobs (ratio of medians $r; median of per-round ratios $p)" "$(verdict "$r" 1.1)"
-    for v in s4a-cold s4b s4c-cold s4c-warm; do
+    r=$(ratio s4b-cold s4b-skopeo) p=$(paired_ratio s4b-cold s4b-skopeo)
+    check "s4b cold (empty home) ≤ 1.1 × skopeo copy of the same blobs (ratio of medians $r; median of per-round ratios $p)" "$(verdict "$r" 1.1)"
+    for v in s4a-cold s4b s4b-cold s4c-cold s4c-warm; do
       ok "$v" || continue
       p=$(extra_of "$v" pkg_layers_reused | minimum)
       check "$v package layers in the builder as the same blobs (fewest in one run: $p of $pkgs)" \

@@ -6,10 +6,12 @@
 #
 #   s1   small files: cnbx cold / warm create, the skopeo + umoci pipeline, the tar | gzip -6 floor
 #   s2   large binaries: the same four steps
-#   s3   a Debian bookworm base image with s2's buildpacks: cnbx cold / warm create
+#   s3   a Debian bookworm base image with s2's buildpacks: cnbx cold / warm create, and cold
+#        with the base image pulled from a loopback registry into an empty CNBX_HOME
 #   s4   20+ composite buildpackages (512+ MiB) in a loopback docker-registry, as docker:// URIs:
 #        (a) --publish to the same registry: cold, warm, and after changing only [[order]];
-#        (b) --publish to a second registry, and `skopeo copy` of the same blobs (the floor);
+#        (b) --publish to a second registry with a warm and with an empty CNBX_HOME, and
+#            `skopeo copy` of the same blobs (the floor);
 #        (c) into the local store: cold and warm
 #   big  one buildpack of 1 GiB (a single 1 GiB layer): cnbx cold create, for its peak RSS
 #   eng  s2's builder into a container engine (a dockerd the bench starts, as the tests do):
@@ -105,6 +107,7 @@ echo "round,step,seconds,cpu_seconds,max_rss_kib" >"$R/times.csv"
 echo "round,step,name,value" >"$R/extra.csv"
 
 cleanup() {
+  reg_stop "$RUN_DIR/s3/reg" 2>/dev/null || true
   reg_stop "$RUN_DIR/s4/reg-a" 2>/dev/null || true
   reg_stop "$RUN_DIR/s4/reg-b" 2>/dev/null || true
   engine_stop 2>/dev/null || true
@@ -243,6 +246,24 @@ s3_steps() {
     fi
   }
   create_script s3-warm "$out/warm-home" "oci:$out/warm-out:latest" "$in/builder.toml" --pull-policy never
+
+  # The same create with the base images in a loopback registry and an empty CNBX_HOME, as a
+  # CI runner starts: the Debian layers are downloaded and validated as they arrive.
+  local host
+  reg_start "$out/reg" "$out/reg-storage"
+  host=$(reg_host "$out/reg")
+  local image
+  for image in "$S3_BUILD_IMAGE" "$S3_RUN_IMAGE"; do
+    skopeo copy --quiet --dest-tls-verify=false "oci:$in/home/store:$image" "docker://$host/${image#*/}" ||
+      die "could not copy $image into scenario 3's registry"
+  done
+  sed -e "s|\"$S3_BUILD_IMAGE\"|\"$host/${S3_BUILD_IMAGE#*/}\"|" -e "s|\"$S3_RUN_IMAGE\"|\"$host/${S3_RUN_IMAGE#*/}\"|" \
+    "$in/builder.toml" >"$out/builder-reg.toml"
+  has s2 && ref2=s2-cold
+  step s3-reg s3 "$RUNS" 1 "$ref2" "cnbx cold create, base image from a registry into an empty CNBX_HOME"
+  prep_s3-reg() { fresh_home "$RUN_DIR/s3/reg-home"; rm -rf "$RUN_DIR/s3/reg-out"; }
+  post_s3-reg() { rm -rf "$RUN_DIR/s3/reg-home"; }
+  create_script s3-reg "$out/reg-home" "oci:$out/reg-out:latest" "$out/builder-reg.toml" --pull-policy if-not-present
 }
 
 # --- s4: buildpackages in a registry ----------------------------------------------------------
@@ -369,6 +390,16 @@ s4_steps() {
     s4b_done "$1" s4b
   }
   create_script s4b "$S4/warm-home" "\$(cat $S4/b.target)" "$S4/builder.toml" --publish
+
+  step s4b-cold s4 "$RUNS_SLOW" 1 s4b-skopeo "(b) --publish to a second registry, cold (empty CNBX_HOME)"
+  prep_s4b-cold() { s4b_fresh s4b-cold; fresh_home "$S4/cold-b-home"; }
+  post_s4b-cold() {
+    registry_manifest "$(cat "$S4/b.target")" "$S4/s4b-cold.manifest"
+    s4_builder_check "$1" s4b-cold "$S4/s4b-cold.manifest"
+    s4b_done "$1" s4b-cold
+    rm -rf "$S4/cold-b-home"
+  }
+  create_script s4b-cold "$S4/cold-b-home" "\$(cat $S4/b.target)" "$S4/builder.toml" --publish
 
   step s4b-skopeo s4 "$RUNS_SLOW" 1 "" "(b) floor: skopeo copy of the packages and build image A → B, xargs -P2"
   {

@@ -642,3 +642,67 @@ fn registry_package_layers_that_go_reads_otherwise_are_refused() {
         assert_eq!(hostile::temp_files(env.home.path()), Vec::<String>::new());
     }
 }
+
+/// Several registry packages are downloaded and scanned at once; what is said about them
+/// (warnings about mended layers, and which refused package the error names) follows
+/// builder.toml's order, not the order the downloads end in, and a refused package leaves
+/// nothing behind while the others are in flight.
+#[test]
+fn packages_fetched_together_are_reported_in_builder_toml_order() {
+    let env = warm_env();
+    let registry = cnbx_testkit::Registry::start().unwrap();
+    let flags = registry.skopeo_flags();
+    let push = |name: &str, id: &str, extra: Vec<RawEntry>, filler: usize| -> String {
+        // The packages differ in size, so that their downloads and scans end in another order.
+        let dir = format!("/cnb/buildpacks/{}/1.0.0", id.replace('/', "_"));
+        let mut entries = extra;
+        entries.push(RawEntry::file(&format!("{dir}/filler"), &vec![b'x'; filler]));
+        let layer = tar(&package_layer_entries(id, "1.0.0", entries));
+        let layout = env.work.path().join(name);
+        Package::new(id, "1.0.0", &layer, None).write_layout(&layout).unwrap();
+        let dest = registry.docker_ref(&format!("order/{name}:1"));
+        let src = format!("oci:{}:latest", layout.display());
+        let mut args: Vec<&str> = vec!["copy"];
+        args.extend(flags.iter().map(String::as_str));
+        args.extend([src.as_str(), dest.as_str()]);
+        cnbx_testkit::skopeo(&args).unwrap();
+        dest
+    };
+    let suid = |i: usize| vec![RawEntry::exe(&format!("/cnb/buildpacks/x_p{i}/1.0.0/bin/suid"), b"x").mode(0o4755)];
+    // Largest first: the first listed ends last.
+    let uris: Vec<String> =
+        (0..6).map(|i| push(&format!("p{i}"), &format!("x/p{i}"), suid(i), (6 - i) << 20)).collect();
+    let refs: Vec<&str> = uris.iter().map(String::as_str).collect();
+    builder_toml(&env, &refs, "");
+    let create_pulling = |dest: &str| {
+        env.cmd()
+            .args(["builder", "create", dest, "--config", "builder.toml", "--pull-policy", "if-not-present"])
+            .timeout(std::time::Duration::from_secs(120))
+            .output()
+            .unwrap()
+    };
+    let out = create_pulling("oci:out");
+    let text = env.format(&out);
+    assert!(out.status.success(), "{text}");
+    let at: Vec<usize> = (0..6)
+        .map(|i| {
+            let said = format!("buildpack 'x/p{i}@1.0.0': entry ");
+            text.find(&said).unwrap_or_else(|| panic!("no warning about x/p{i} in:\n{text}"))
+        })
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "warnings out of builder.toml's order: {at:?}\n{text}");
+
+    // Two refused packages, the first listed being the slowest: the error names it.
+    let outside = |id: &str| vec![RawEntry::exe("/cnb/lifecycle/launcher", id.as_bytes())];
+    let bad_first = push("bad-first", "x/bad1", outside("x/bad1"), 8 << 20);
+    let bad_last = push("bad-last", "x/bad2", outside("x/bad2"), 0);
+    let refs = [refs[0], bad_first.as_str(), refs[1], refs[2], bad_last.as_str()];
+    builder_toml(&env, &refs, "");
+    let out = create_pulling("oci:refused");
+    let text = env.format(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("it is outside /cnb/buildpacks/x_bad1/1.0.0/"), "{text}");
+    assert!(!text.contains("x_bad2"), "{text}");
+    assert!(!env.work.path().join("refused").exists(), "{text}");
+    assert_eq!(hostile::temp_files(env.home.path()), Vec::<String>::new());
+}

@@ -156,10 +156,70 @@ impl LayerService {
         self.planned(&blob.descriptor.digest).is_some_and(|p| !p.cached)
     }
 
-    /// The layers of `recipes`, each given with its [`LayerCache::key`], built in parallel
-    /// (off the async executor when possible).
-    pub fn build_all(&self, recipes: &[(Digest, &LayerRecipe)]) -> Vec<Result<LayerBlob, LayerError>> {
-        off_executor(|| recipes.par_iter().map(|(key, r)| self.build_keyed(r, key)).collect())
+    /// The layers of `pending`, in its order: a ready one as it is, the others built in
+    /// parallel (off the async executor when possible), each distinct recipe once (the same
+    /// module may be listed twice; recipes are told apart by their [`LayerCache::key`], a hash
+    /// of every entry, worked out in parallel too). On failure: the name of a layer that could
+    /// not be built (the first listed of those that failed), and why.
+    pub(crate) fn build_distinct(
+        &self,
+        pending: Vec<PendingLayer>,
+    ) -> Result<Vec<LayerBlob>, (String, Box<LayerError>)> {
+        /// A pending layer with its recipe's key worked out.
+        enum Keyed {
+            Ready(LayerBlob),
+            Build(Digest, LayerRecipe),
+        }
+        /// Where an output layer comes from.
+        enum Slot {
+            Ready(Box<LayerBlob>),
+            Built(usize),
+        }
+        let keyed: Vec<Keyed> = off_executor(|| {
+            pending
+                .into_par_iter()
+                .map(|p| match p {
+                    PendingLayer::Ready(blob) => Keyed::Ready(blob),
+                    PendingLayer::Build(recipe) => Keyed::Build(LayerCache::key(&recipe), recipe),
+                })
+                .collect()
+        });
+        let mut distinct: Vec<(Digest, LayerRecipe)> = Vec::new();
+        let mut spent: Vec<LayerRecipe> = Vec::new();
+        let mut index: HashMap<Digest, usize> = HashMap::new();
+        let mut slots = Vec::with_capacity(keyed.len());
+        for k in keyed {
+            slots.push(match k {
+                Keyed::Ready(blob) => Slot::Ready(Box::new(blob)),
+                Keyed::Build(key, recipe) => match index.get(&key) {
+                    Some(&i) => {
+                        spent.push(recipe);
+                        Slot::Built(i)
+                    }
+                    None => {
+                        index.insert(key.clone(), distinct.len());
+                        distinct.push((key, recipe));
+                        Slot::Built(distinct.len() - 1)
+                    }
+                },
+            });
+        }
+        let built: Vec<Result<LayerBlob, LayerError>> =
+            off_executor(|| distinct.par_iter().map(|(key, r)| self.build_keyed(r, key)).collect());
+        let mut blobs = Vec::with_capacity(built.len());
+        for ((_, r), b) in distinct.iter().zip(built) {
+            blobs.push(b.map_err(|e| (r.name.clone(), Box::new(e)))?);
+        }
+        // A directory's recipe holds an entry (several allocations) per file: freeing tens of
+        // thousands of them takes a core for milliseconds, which the pool does meanwhile.
+        rayon::spawn(move || drop((distinct, spent)));
+        Ok(slots
+            .into_iter()
+            .map(|s| match s {
+                Slot::Ready(blob) => *blob,
+                Slot::Built(i) => blobs[i].clone(),
+            })
+            .collect())
     }
 
     /// Builds the layer of `recipe` on a blocking thread, while the caller goes on: that
@@ -169,6 +229,15 @@ impl LayerService {
         let service = self.clone();
         tokio::task::spawn_blocking(move || cnbx_oci::gzip::compressing_on_this_thread(|| service.build(&recipe)))
     }
+}
+
+/// A module's layer before the module layers are built: one to use as it is, or the recipe of
+/// one to build.
+pub(crate) enum PendingLayer {
+    /// A blob used as it is (a buildpackage layer reused byte for byte).
+    Ready(LayerBlob),
+    /// A layer still to be built (a directory, an archive, a split package layer).
+    Build(LayerRecipe),
 }
 
 /// Runs CPU- or file-system-bound `work` (usually a rayon loop) without starving the async

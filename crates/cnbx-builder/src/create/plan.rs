@@ -374,7 +374,7 @@ impl<'a> Plan<'a> {
                 .map_err(|source| CreateError::AddModules { kind: ModuleKind::Extension, source })?;
             Ok::<_, CreateError>((buildpacks, extensions))
         };
-        let (read_before, fetched) = tokio::join!(read_layers, fetch);
+        let (read_before, fetched) = both(read_layers, fetch).await;
         let (buildpacks, extensions) = fetched?;
         Ok((buildpacks, extensions, read_before))
     }
@@ -534,6 +534,30 @@ fn run_image_name_problem(name: &str) -> Result<(), String> {
             transport.noun()
         )),
     }
+}
+
+/// Runs `side` and `main` to completion, at the same time. On a multi-threaded runtime `side`
+/// gets a thread of its own: `main` builds layers on the thread it runs on (blocking it), and
+/// `side`'s downloads must not wait for that. Elsewhere (a single-threaded runtime) the two
+/// are polled together.
+async fn both<A, B>(side: impl Future<Output = A> + Send, main: impl Future<Output = B>) -> (A, B)
+where
+    A: Send,
+{
+    let handle = tokio::runtime::Handle::current();
+    if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+        return tokio::join!(side, main);
+    }
+    tokio::task::block_in_place(|| {
+        std::thread::scope(|scope| {
+            let side = scope.spawn(|| handle.block_on(side));
+            let main = handle.block_on(main);
+            match side.join() {
+                Ok(side) => (side, main),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        })
+    })
 }
 
 #[cfg(test)]

@@ -20,17 +20,16 @@ mod validate;
 
 use cnbx_config::ModuleConfig;
 use cnbx_model::{DescriptorError, IdentError, ModuleDescriptor, ModuleDirs, ModuleInfo, ModuleKind};
-use cnbx_oci::cache::LayerCache;
-use cnbx_oci::image::LayerBlob;
-use cnbx_oci::layer::{LayerError, LayerRecipe};
+use cnbx_oci::layer::LayerError;
 use cnbx_oci::progress::ReporterExt;
+use futures_util::{StreamExt as _, TryStreamExt as _};
 use rayon::prelude::*;
 
 pub use package::{PACKAGE_METADATA, PackageError, PackageProblem};
 pub use validate::{MAX_ORDER_DEPTH, resolve_order, resolve_system, validate_modules, validate_modules_with};
 
 use crate::assemble::stream::{self, RecipeError};
-use crate::assemble::{Module, off_executor};
+use crate::assemble::{Module, PendingLayer, off_executor};
 use crate::labels::ModuleLayerInfo;
 use crate::scan::{self, ArchiveError, ScanSpec, TarScan};
 use crate::source::{self, FetchContext, Located, SourceError};
@@ -129,10 +128,20 @@ pub(crate) struct PendingModule {
     pub(crate) info: ModuleInfo,
     pub(crate) layer_info: ModuleLayerInfo,
     /// The layer, or the recipe that builds it.
-    pub(crate) build: Result<LayerBlob, LayerRecipe>,
+    pub(crate) layer: PendingLayer,
     pub(crate) has_build_bin: bool,
     pub(crate) from_package: bool,
     pub(crate) source: String,
+}
+
+/// A [`PendingModule`] without its layer.
+struct ModuleHead {
+    dirs: ModuleDirs,
+    info: ModuleInfo,
+    layer_info: ModuleLayerInfo,
+    has_build_bin: bool,
+    from_package: bool,
+    source: String,
 }
 
 /// The notable names of a module archive: `bin/build` (and its Windows forms) and
@@ -230,7 +239,7 @@ fn root_blob(
         dirs: d.dirs,
         info: d.info,
         layer_info,
-        build: Err(recipe),
+        layer: PendingLayer::Build(recipe),
         has_build_bin,
         from_package: false,
         source: uri.to_owned(),
@@ -243,7 +252,7 @@ async fn fetch_one(ctx: &FetchContext<'_>, kind: ModuleKind, spec: &ModuleConfig
     ctx.reporter.debug(&format!("Looking up {} '{uri}'", kind.noun()));
     let located =
         if spec.uri.is_empty() { Located::Dir(ctx.base_dir.to_path_buf()) } else { source::locate(ctx, &uri).await? };
-    let modules = match &located {
+    let (modules, warnings) = match &located {
         Located::Image(spelling) => {
             let image = ctx
                 .images
@@ -262,31 +271,42 @@ async fn fetch_one(ctx: &FetchContext<'_>, kind: ModuleKind, spec: &ModuleConfig
             let scan = scan::scan_cached(ctx.images, path, &module_scan_spec(kind, &map))
                 .map_err(|e| e.reading(&format!("'{uri}'")))?;
             if scan.notable.contains("oci-layout") {
-                // Checked while staged; only then are its blobs put into the store.
+                // Checked while staged; only then are its blobs put into the store (the
+                // second reading recalls the verdicts of the first).
                 let staged = package::read_cnb(ctx, path, &uri)?;
                 package::modules_from_image(ctx, kind, &staged.image, &uri).await?;
                 let image = staged.promote(ctx, &uri)?;
                 package::modules_from_image(ctx, kind, &image, &uri).await?
             } else {
                 let (m, warnings) = root_blob(kind, &located, Some(scan), &uri)?;
-                warnings.iter().for_each(|w| ctx.reporter.warn(w));
-                vec![m]
+                (vec![m], warnings)
             }
         }
         // Directories are walked later, all of them in parallel.
         Located::Dir(_) => return Ok(Fetched::Dir { located, uri }),
     };
     check_spec(kind, spec, &modules)?;
-    Ok(Fetched::Done(modules))
+    Ok(Fetched::Done(modules, warnings))
 }
+
+/// How many `[[buildpacks]]` (or `[[extensions]]`) entries are located, downloaded and
+/// scanned at once: while one package's layers are scanned, the next ones download. Results
+/// are taken in order, so an entry that is done waits for those before it while counting
+/// against this bound: it leaves room for the downloads to stay ahead of the scans (which
+/// are bounded by the cores, not by this).
+const FETCHES_IN_FLIGHT: usize = 8;
 
 /// A walked directory module and its descriptor warnings.
 type Walked = Result<(PendingModule, Vec<String>), ModuleError>;
 
 /// What [`fetch_one`] found: modules, or a directory still to be walked.
 enum Fetched {
-    Done(Vec<PendingModule>),
-    Dir { located: Located, uri: String },
+    /// The modules, and the warnings about them.
+    Done(Vec<PendingModule>, Vec<String>),
+    Dir {
+        located: Located,
+        uri: String,
+    },
 }
 
 /// builder.toml's `id`/`version` of an entry must match its main module.
@@ -318,10 +338,12 @@ pub async fn fetch_modules(
     kind: ModuleKind,
     specs: &[ModuleConfig],
 ) -> Result<Vec<Module>, ModuleError> {
-    let mut fetched = Vec::with_capacity(specs.len());
-    for spec in specs {
-        fetched.push(fetch_one(ctx, kind, spec).await?);
-    }
+    // Several entries at once, their results (warnings and the first error included) taken
+    // in builder.toml's order.
+    let fetched: Vec<Fetched> = futures_util::stream::iter(specs.iter().map(|spec| fetch_one(ctx, kind, spec)))
+        .buffered(FETCHES_IN_FLIGHT)
+        .try_collect()
+        .await?;
     // Walk the directory modules in parallel (on a warm run, stat-ing their files is most of
     // the work).
     let walk = || -> Vec<Option<Walked>> {
@@ -329,7 +351,7 @@ pub async fn fetch_modules(
             .par_iter()
             .map(|f| match f {
                 Fetched::Dir { located, uri } => Some(root_blob(kind, located, None, uri)),
-                Fetched::Done(_) => None,
+                Fetched::Done(..) => None,
             })
             .collect()
     };
@@ -337,7 +359,10 @@ pub async fn fetch_modules(
     let mut pending = Vec::new();
     for ((f, w), spec) in fetched.into_iter().zip(walked).zip(specs) {
         match (f, w) {
-            (Fetched::Done(modules), _) => pending.extend(modules),
+            (Fetched::Done(modules, warnings), _) => {
+                warnings.iter().for_each(|w| ctx.reporter.warn(w));
+                pending.extend(modules);
+            }
             (Fetched::Dir { .. }, Some(result)) => {
                 let (m, warnings) = result?;
                 warnings.iter().for_each(|w| ctx.reporter.warn(w));
@@ -354,41 +379,17 @@ pub async fn fetch_modules(
     if kind == ModuleKind::Buildpack {
         validate::check_order_graph(pending.iter().map(|p| (&p.info, p.layer_info.order.as_slice())))?;
     }
-    // Build each distinct recipe once (the same module may be listed twice). The keys (a hash
-    // of every entry of a recipe) are worked out in parallel, once.
-    let keys: Vec<Option<cnbx_oci::Digest>> =
-        off_executor(|| pending.par_iter().map(|p| p.build.as_ref().err().map(LayerCache::key)).collect());
-    let mut recipes: Vec<(cnbx_oci::Digest, &LayerRecipe)> = Vec::new();
-    let mut index: std::collections::HashMap<&cnbx_oci::Digest, usize> = std::collections::HashMap::new();
-    let mut slot: Vec<Option<usize>> = Vec::with_capacity(pending.len());
-    for (p, key) in pending.iter().zip(&keys) {
-        match (&p.build, key) {
-            (Err(r), Some(key)) => {
-                let i = *index.entry(key).or_insert_with(|| {
-                    recipes.push((key.clone(), r));
-                    recipes.len() - 1
-                });
-                slot.push(Some(i));
-            }
-            _ => slot.push(None),
-        }
-    }
-    let built = ctx.layers.build_all(&recipes);
-    let mut blobs = Vec::with_capacity(built.len());
-    for ((_, r), b) in recipes.iter().zip(built) {
-        blobs.push(b.map_err(|source| ModuleError::Layer { layer: r.name.clone(), source: Box::new(source) })?);
-    }
-    let mut out = Vec::with_capacity(pending.len());
-    let mut spent = Vec::new();
-    for (p, s) in pending.into_iter().zip(slot) {
-        let layer = match (p.build, s) {
-            (Ok(blob), _) => blob,
-            (Err(recipe), Some(i)) => {
-                spent.push(recipe);
-                blobs[i].clone()
-            }
-            (Err(_), None) => unreachable!(),
-        };
+    // The layers, each distinct recipe built once.
+    let (heads, layers): (Vec<ModuleHead>, Vec<PendingLayer>) = pending
+        .into_iter()
+        .map(|p| {
+            let PendingModule { dirs, info, layer_info, layer, has_build_bin, from_package, source } = p;
+            (ModuleHead { dirs, info, layer_info, has_build_bin, from_package, source }, layer)
+        })
+        .unzip();
+    let blobs = ctx.layers.build_distinct(layers).map_err(|(layer, source)| ModuleError::Layer { layer, source })?;
+    let mut out = Vec::with_capacity(heads.len());
+    for (p, layer) in heads.into_iter().zip(blobs) {
         let mut layer_info = p.layer_info;
         layer_info.layer_diff_id = layer.diff_id.to_string();
         ctx.reporter.debug(&format!("Adding {} '{}' (diffID={})", kind.noun(), p.info.full_name(), layer.diff_id));
@@ -402,9 +403,6 @@ pub async fn fetch_modules(
             source: p.source,
         });
     }
-    // A directory's recipe holds an entry (several allocations) per file: freeing tens of
-    // thousands of them takes a core for milliseconds, which the pool does meanwhile.
-    rayon::spawn(move || drop(spent));
     check_duplicates(&out, ctx.layers)?;
     Ok(out)
 }

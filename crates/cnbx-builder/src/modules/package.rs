@@ -8,7 +8,6 @@ use std::path::Path;
 use cnbx_oci::confine::Confiner;
 use cnbx_oci::digest::HashingReader;
 use cnbx_oci::image::{BlobSource, LayerBlob, SourceImage};
-use cnbx_oci::progress::ReporterExt;
 use cnbx_oci::spec::{Index, media_type};
 use cnbx_oci::tarball::EntryKind;
 use cnbx_oci::{BlobStore, Digest, OciLayout};
@@ -16,7 +15,7 @@ use cnbx_oci::{BlobStore, Digest, OciLayout};
 use cnbx_model::{ModuleDirs, ModuleInfo, ModuleKind};
 
 use super::{ModuleError, PendingModule};
-use crate::assemble::stream;
+use crate::assemble::{PendingLayer, stream};
 use crate::home::Memo;
 use crate::labels::{self, ModuleLayers};
 use crate::scan::clean_name;
@@ -102,13 +101,15 @@ fn package_error(uri: &str) -> impl Fn(PackageProblem) -> ModuleError + '_ {
 /// that module's files only, under that module's directory, and that its content is the
 /// diffID the image says; a layer that needs mending (special files, setuid bits, stray
 /// parent directories) and a layer holding several modules (a flattened package) are
-/// re-encoded, one layer per module.
+/// re-encoded, one layer per module. The layers still to be scanned are scanned at the same
+/// time, each on a blocking thread (see [`scan_and_remember`]). The warnings are returned,
+/// for the caller to report in builder.toml's order.
 pub(crate) async fn modules_from_image(
     ctx: &FetchContext<'_>,
     kind: ModuleKind,
     image: &SourceImage,
     uri: &str,
-) -> Result<Vec<PendingModule>, ModuleError> {
+) -> Result<(Vec<PendingModule>, Vec<String>), ModuleError> {
     let config_labels = image.config.labels();
     let package = package_error(uri);
     let invalid = |msg: String| package(msg.into());
@@ -158,8 +159,25 @@ pub(crate) async fn modules_from_image(
         ctx.images.with_local_layers(image).await.map_err(|e| package(e.into()))?
     };
     let local_layers = local.layers().map_err(|e| package(e.into()))?;
+    // The verdicts not remembered, on every layer at once (the scans are bounded globally).
+    let scans = listed.iter().map(|l| async {
+        match (l.idx, l.shared, &l.recalled, all_known_clean) {
+            (Some(i), false, None, false) => {
+                let local_blob = &local_layers[i];
+                let path = blob_path(local_blob).ok_or_else(|| invalid("layer blob is not local".into()))?;
+                check_media_type(local_blob).map_err(invalid)?;
+                scan_and_remember(ctx, &l.dirs, local_blob, &path).await.map(Some).map_err(&package)
+            }
+            _ => Ok(l.recalled.clone()),
+        }
+    });
+    // All of them finish, so that of two bad layers the first listed is the one reported.
+    let verdicts: Vec<Option<LayerVerdict>> =
+        futures_util::future::join_all(scans).await.into_iter().collect::<Result<_, _>>()?;
     let mut modules = Vec::new();
-    for Listed { id, version, info: layer_info, dirs, idx, shared, recalled } in listed {
+    let mut warnings = Vec::new();
+    for (Listed { id, version, info: layer_info, dirs, idx, shared, .. }, recalled) in listed.into_iter().zip(verdicts)
+    {
         let idx = idx.ok_or_else(|| {
             invalid(format!(
                 "{} '{id}@{version}' is in layer {} which the image does not have",
@@ -174,33 +192,24 @@ pub(crate) async fn modules_from_image(
             homepage: layer_info.homepage.clone(),
             ..ModuleInfo::default()
         };
-        let build = if all_known_clean {
-            Ok(blobs[idx].clone())
+        let layer = if all_known_clean {
+            PendingLayer::Ready(blobs[idx].clone())
         } else {
             let local_blob = &local_layers[idx];
             let path = blob_path(local_blob).ok_or_else(|| invalid("layer blob is not local".into()))?;
-            if !media_type::is_gzip_layer(&local_blob.descriptor.media_type)
-                && local_blob.descriptor.media_type != media_type::OCI_LAYER_TAR
-            {
-                return Err(invalid(format!(
-                    "unsupported layer media type {}",
-                    cnbx_fs::excerpt(&local_blob.descriptor.media_type)
-                )));
-            }
+            check_media_type(local_blob).map_err(invalid)?;
             if shared {
-                Err(stream::split_recipe(&dirs, &path)?)
+                PendingLayer::Build(stream::split_recipe(&dirs, &path)?)
             } else {
-                let verdict = match recalled {
-                    Some(verdict) => verdict,
-                    None => scan_and_remember(ctx, &dirs, local_blob, &path).map_err(&package)?,
-                };
+                let verdict =
+                    recalled.ok_or_else(|| invalid(format!("internal error: layer {idx} was not scanned")))?;
                 match verdict {
-                    LayerVerdict::Verbatim => Ok(blobs[idx].clone()),
-                    LayerVerdict::Mend(warnings) => {
-                        for w in warnings {
-                            ctx.reporter.warn(&format!("package '{uri}': {} '{id}@{version}': {w}", kind.noun()));
-                        }
-                        Err(stream::split_recipe(&dirs, &path)?)
+                    LayerVerdict::Verbatim => PendingLayer::Ready(blobs[idx].clone()),
+                    LayerVerdict::Mend(mended) => {
+                        warnings.extend(
+                            mended.iter().map(|w| format!("package '{uri}': {} '{id}@{version}': {w}", kind.noun())),
+                        );
+                        PendingLayer::Build(stream::split_recipe(&dirs, &path)?)
                     }
                 }
             }
@@ -209,7 +218,7 @@ pub(crate) async fn modules_from_image(
             dirs,
             info,
             layer_info: layer_info.clone(),
-            build,
+            layer,
             has_build_bin: false,
             from_package: true,
             source: uri.to_owned(),
@@ -221,13 +230,23 @@ pub(crate) async fn modules_from_image(
         .ok_or_else(|| invalid(format!("it has no layer for its main {} '{}'", kind.noun(), meta.full_name())))?;
     let main = modules.remove(main);
     if kind == ModuleKind::Extension {
-        return Ok(vec![main]);
+        return Ok((vec![main], warnings));
     }
     modules.sort_by(|a, b| {
         (a.info.id.as_bytes(), a.info.version.as_bytes()).cmp(&(b.info.id.as_bytes(), b.info.version.as_bytes()))
     });
     modules.insert(0, main);
-    Ok(modules)
+    Ok((modules, warnings))
+}
+
+/// A package layer must be a tar, gzipped or not.
+fn check_media_type(blob: &LayerBlob) -> Result<(), String> {
+    let mt = &blob.descriptor.media_type;
+    if media_type::is_gzip_layer(mt) || mt == media_type::OCI_LAYER_TAR {
+        Ok(())
+    } else {
+        Err(format!("unsupported layer media type {}", cnbx_fs::excerpt(mt)))
+    }
 }
 
 /// A module a buildpackage's layers label lists, as [`modules_from_image`] found it.
@@ -287,14 +306,26 @@ fn remembered_verdict(ctx: &FetchContext<'_>, dirs: &ModuleDirs, blob: &LayerBlo
     ctx.images.home().recall(&verdict_key(dirs, blob))
 }
 
-/// [`scan_layer`], and its verdict remembered (see [`verdict_key`]).
-fn scan_and_remember(
+/// How many layer scans run at once, over all packages: one per core (a scan inflates and
+/// hashes, which keeps a core busy).
+static SCANS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get))
+});
+
+/// [`scan_layer`] on a blocking thread (other packages download meanwhile), and its verdict
+/// remembered (see [`verdict_key`]).
+async fn scan_and_remember(
     ctx: &FetchContext<'_>,
     dirs: &ModuleDirs,
     blob: &LayerBlob,
     path: &Path,
 ) -> Result<LayerVerdict, PackageProblem> {
-    let verdict = scan_layer(dirs, &blob.diff_id, path)?;
+    let stopped = || PackageProblem::Invalid(format!("the scan of layer {} stopped", blob.diff_id));
+    let _permit = SCANS.acquire().await.map_err(|_| stopped())?;
+    let (owned_dirs, diff_id, owned_path) = (dirs.clone(), blob.diff_id.clone(), path.to_path_buf());
+    let verdict = tokio::task::spawn_blocking(move || scan_layer(&owned_dirs, &diff_id, &owned_path))
+        .await
+        .map_err(|_| stopped())??;
     ctx.images.remember(&verdict_key(dirs, blob), &verdict);
     Ok(verdict)
 }
@@ -320,26 +351,28 @@ fn scan_layer(dirs: &ModuleDirs, diff_id: &Digest, path: &Path) -> Result<LayerV
         &mut hashing,
         |raw, _| {
             let name = raw.path.clone();
-            let shown = cnbx_fs::excerpt(&name);
+            // Only quoted in messages: worked out when one is written (not for every entry).
+            let shown = || cnbx_fs::excerpt(&name);
             if name.split('/').any(|c| c == "..") {
-                return Err(invalid(format!("layer {diff_id}: entry '{shown}': its name climbs out with '..'")));
+                return Err(invalid(format!("layer {diff_id}: entry '{}': its name climbs out with '..'", shown())));
             }
             let canonical = format!("/{}", clean_name(&name));
             if canonical == "/." || ancestors.contains(&canonical) {
                 let harmless = raw.kind == EntryKind::Dir && raw.mode & 0o7777 == 0o755 && raw.uid == 0 && raw.gid == 0;
                 if !harmless {
-                    mend.push(format!("entry '{shown}' (outside its directory) was left out"));
+                    mend.push(format!("entry '{}' (outside its directory) was left out", shown()));
                 }
                 return Ok(());
             }
             if !stream::belongs(&name, kind, &eid, version) {
                 let roots = format!("{}/{eid}/{version}/", kind.dir());
                 return Err(invalid(format!(
-                    "layer {diff_id}: entry '{shown}': it is outside {roots}, the only place it may write"
+                    "layer {diff_id}: entry '{}': it is outside {roots}, the only place it may write",
+                    shown()
                 )));
             }
             let (sanitized, changes) = cnbx_oci::confine::sanitize(raw.clone());
-            mend.extend(changes.iter().map(|c| format!("entry '{shown}': {c}")));
+            mend.extend(changes.iter().map(|c| format!("entry '{}': {c}", shown())));
             let Some(canon) = stream::canonical_package_entry(raw) else { return Ok(()) };
             if sanitized.is_some() {
                 confiner.check(&canon).map_err(|e| invalid(format!("layer {diff_id}: {e}")))?;

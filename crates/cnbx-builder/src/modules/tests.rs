@@ -6,6 +6,7 @@ use super::*;
 use cnbx_model::{
     ApiVersion, Distribution, LifecycleDescriptor, ModuleRef, ModuleStack, OrderEntry, System, SystemBuildpacks, Target,
 };
+use cnbx_oci::image::LayerBlob;
 
 #[derive(Default)]
 struct Collect(Mutex<Vec<String>>);
