@@ -159,60 +159,56 @@ pub(crate) async fn modules_from_image(
         ctx.images.with_local_layers(image).await.map_err(|e| package(e.into()))?
     };
     let local_layers = local.layers().map_err(|e| package(e.into()))?;
-    // The verdicts not remembered, on every layer at once (the scans are bounded globally).
-    let scans = listed.iter().map(|l| async {
-        match (l.idx, l.shared, &l.recalled, all_known_clean) {
-            (Some(i), false, None, false) => {
-                let local_blob = &local_layers[i];
-                let path = blob_path(local_blob).ok_or_else(|| invalid("layer blob is not local".into()))?;
-                check_media_type(local_blob).map_err(invalid)?;
-                scan_and_remember(ctx, &l.dirs, local_blob, &path).await.map(Some).map_err(&package)
+    // Each listed module's layer, decided for all of them at once: the layers whose verdict
+    // is not remembered are scanned meanwhile (the scans are bounded globally).
+    let decide = listed.iter().map(|l| {
+        let (dirs, idx, shared, recalled) = (&l.dirs, l.idx, l.shared, l.recalled.clone());
+        let (id, version, diff_id) = (l.id, l.version, &l.info.layer_diff_id);
+        let (local_layers, blobs, package, invalid) = (&local_layers, &blobs, &package, &invalid);
+        async move {
+            let idx = idx.ok_or_else(|| {
+                invalid(format!(
+                    "{} '{id}@{version}' is in layer {} which the image does not have",
+                    kind.noun(),
+                    cnbx_fs::excerpt(diff_id)
+                ))
+            })?;
+            if all_known_clean {
+                return Ok((PendingLayer::Ready(blobs[idx].clone()), Vec::new()));
             }
-            _ => Ok(l.recalled.clone()),
+            let local_blob = &local_layers[idx];
+            let path = blob_path(local_blob).ok_or_else(|| invalid("layer blob is not local".into()))?;
+            check_media_type(local_blob).map_err(invalid)?;
+            if shared {
+                return Ok((PendingLayer::Build(stream::split_recipe(dirs, &path)?), Vec::new()));
+            }
+            let verdict = match recalled {
+                Some(verdict) => verdict,
+                None => scan_and_remember(ctx, dirs, local_blob, &path).await.map_err(package)?,
+            };
+            Ok::<_, ModuleError>(match verdict {
+                LayerVerdict::Verbatim => (PendingLayer::Ready(blobs[idx].clone()), Vec::new()),
+                LayerVerdict::Mend(mended) => {
+                    let said = format!("package '{uri}': {} '{id}@{version}'", kind.noun());
+                    let warnings = mended.iter().map(|w| format!("{said}: {w}")).collect();
+                    (PendingLayer::Build(stream::split_recipe(dirs, &path)?), warnings)
+                }
+            })
         }
     });
     // All of them finish, so that of two bad layers the first listed is the one reported.
-    let verdicts: Vec<Option<LayerVerdict>> =
-        futures_util::future::join_all(scans).await.into_iter().collect::<Result<_, _>>()?;
+    let decided = futures_util::future::join_all(decide).await;
     let mut modules = Vec::new();
     let mut warnings = Vec::new();
-    for (Listed { id, version, info: layer_info, dirs, idx, shared, .. }, recalled) in listed.into_iter().zip(verdicts)
-    {
-        let idx = idx.ok_or_else(|| {
-            invalid(format!(
-                "{} '{id}@{version}' is in layer {} which the image does not have",
-                kind.noun(),
-                cnbx_fs::excerpt(&layer_info.layer_diff_id)
-            ))
-        })?;
+    for (Listed { id, version, info: layer_info, dirs, .. }, decided) in listed.into_iter().zip(decided) {
+        let (layer, said) = decided?;
+        warnings.extend(said);
         let info = ModuleInfo {
             id: id.clone(),
             name: layer_info.name.clone(),
             version: version.clone(),
             homepage: layer_info.homepage.clone(),
             ..ModuleInfo::default()
-        };
-        let layer = if all_known_clean {
-            PendingLayer::Ready(blobs[idx].clone())
-        } else {
-            let local_blob = &local_layers[idx];
-            let path = blob_path(local_blob).ok_or_else(|| invalid("layer blob is not local".into()))?;
-            check_media_type(local_blob).map_err(invalid)?;
-            if shared {
-                PendingLayer::Build(stream::split_recipe(&dirs, &path)?)
-            } else {
-                let verdict =
-                    recalled.ok_or_else(|| invalid(format!("internal error: layer {idx} was not scanned")))?;
-                match verdict {
-                    LayerVerdict::Verbatim => PendingLayer::Ready(blobs[idx].clone()),
-                    LayerVerdict::Mend(mended) => {
-                        warnings.extend(
-                            mended.iter().map(|w| format!("package '{uri}': {} '{id}@{version}': {w}", kind.noun())),
-                        );
-                        PendingLayer::Build(stream::split_recipe(&dirs, &path)?)
-                    }
-                }
-            }
         };
         modules.push(PendingModule {
             dirs,
