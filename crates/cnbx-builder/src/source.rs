@@ -244,8 +244,7 @@ fn download_err(uri: &str, problem: DownloadError) -> SourceError {
 /// to another host).
 fn download_client(uri: &str, timeouts: cnbx_oci::registry::Timeouts) -> reqwest::Result<reqwest::Client> {
     let named = reqwest::Url::parse(uri).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase));
-    let policy = reqwest::redirect::Policy::custom(move |attempt| {
-        let next = attempt.url();
+    cnbx_oci::http::network_client(timeouts.connect, move |next| {
         let allowed = match (next.scheme(), next.host_str()) {
             ("https", Some(_)) => true,
             ("http", Some(host)) => {
@@ -253,24 +252,13 @@ fn download_client(uri: &str, timeouts: cnbx_oci::registry::Timeouts) -> reqwest
             }
             _ => false,
         };
-        if attempt.previous().len() > 10 {
-            attempt.error("more than 10 redirects")
-        } else if allowed {
-            attempt.follow()
-        } else {
-            let refused = format!(
+        (!allowed).then(|| {
+            format!(
                 "refusing a redirect to {} over plain HTTP (to a host the URL does not name)",
                 cnbx_fs::excerpt(next.as_str())
-            );
-            attempt.error(refused)
-        }
-    });
-    cnbx_oci::http::client_builder()
-        .user_agent(concat!("cnbx/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(timeouts.connect)
-        .redirect(policy)
-        .referer(false)
-        .build()
+            )
+        })
+    })
 }
 
 /// Downloads `uri` into the download cache (`<hex sha256(uri)>` + `.etag`), revalidating a

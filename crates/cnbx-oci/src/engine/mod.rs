@@ -729,7 +729,7 @@ async fn client(endpoint: &EngineEndpoint, options: &EngineOptions) -> Result<(r
         .no_proxy()
         .http1_only()
         .connect_timeout(options.connect)
-        .user_agent(concat!("cnbx/", env!("CARGO_PKG_VERSION")));
+        .user_agent(crate::http::USER_AGENT);
     let bad = |reason: String| EngineError::Config { address: endpoint.url(), reason };
     let (builder, base) = match &endpoint.address {
         EngineAddress::Unix(path) => (builder.unix_socket(path.clone()), "http://localhost".to_owned()),

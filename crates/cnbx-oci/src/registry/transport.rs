@@ -5,7 +5,7 @@
 //! * Plain HTTP goes only to loopback hosts and to hosts named with `--insecure-registry`
 //!   ([`PlainHttp`]), whoever names the URL: the user, a registry's redirect, a token
 //!   service's realm or an upload's location. A redirect elsewhere is followed over HTTPS only
-//!   (registries send blobs to storage services that way), at most [`MAX_REDIRECTS`] times;
+//!   (registries send blobs to storage services that way), at most [`crate::http::MAX_REDIRECTS`] times;
 //!   `reqwest` drops the `Authorization` header when a redirect leaves the origin (scheme,
 //!   host or port), and no `Referer` is sent.
 //! * Every answer is read with a bound, and every wait with the stall timeout: the head of an
@@ -18,9 +18,6 @@ use cnbx_fs::excerpt;
 use reqwest::{StatusCode, Url};
 
 use super::{AuthNote, Ctx, Missing, RegistryError, RegistryErrorKind, Timeouts, auth_error, request_error, stalled};
-
-/// How many redirects one request may follow.
-pub(super) const MAX_REDIRECTS: usize = 10;
 
 /// How much of an error answer's body is read (to quote an excerpt of it).
 pub(super) const MAX_ERROR_BODY: u64 = 64 * 1024;
@@ -118,39 +115,14 @@ impl fmt::Display for PlainHttpRefused {
 
 impl std::error::Error for PlainHttpRefused {}
 
-#[derive(Debug)]
-struct TooManyRedirects;
-
-impl fmt::Display for TooManyRedirects {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "more than {MAX_REDIRECTS} redirects")
-    }
-}
-
-impl std::error::Error for TooManyRedirects {}
-
 /// The one HTTP client of a [`super::RegistryClient`]: `timeouts.connect` for each
 /// connection (TCP and TLS), redirects only where `plain_http` allows, no `Referer`.
 pub(super) fn http_client(plain_http: PlainHttp, timeouts: Timeouts) -> reqwest::Result<reqwest::Client> {
-    let policy = reqwest::redirect::Policy::custom(move |attempt| {
-        if attempt.previous().len() > MAX_REDIRECTS {
-            attempt.error(TooManyRedirects)
-        } else if !plain_http.allows(attempt.url()) {
-            let url = attempt.url().clone();
-            attempt.error(PlainHttpRefused(url))
-        } else {
-            attempt.follow()
-        }
-    });
-    crate::http::client_builder()
-        .user_agent(concat!("cnbx/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(timeouts.connect)
-        // No read timeout: it would cut off an upload that takes long but keeps moving.
-        // Waits are bounded by the stall timeout instead (`send`, `read_body`, the
-        // transfers' progress).
-        .redirect(policy)
-        .referer(false)
-        .build()
+    // No read timeout: it would cut off an upload that takes long but keeps moving. Waits are
+    // bounded by the stall timeout instead (`send`, `read_body`, the transfers' progress).
+    crate::http::network_client(timeouts.connect, move |url| {
+        (!plain_http.allows(url)).then(|| PlainHttpRefused(url.clone()))
+    })
 }
 
 /// Sends `request`, failing as stalled when no answer (head) comes within `stall`.
