@@ -338,36 +338,15 @@ fn docker_save_tarballs_are_read_in_both_engines_formats() {
     }
 }
 
-/// A socket that answers every request with `version` as `GET /version` would (an injected
-/// answer: no engine this old or this new can be installed here), until dropped.
-fn fake_version_socket(dir: &std::path::Path, version: &'static str) -> std::path::PathBuf {
-    use std::io::{BufRead, Write};
-    let path = dir.join("fake.sock");
-    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
-                line.clear();
-            }
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{version}",
-                version.len()
-            );
-        }
-    });
-    path
-}
-
 #[test]
 fn an_engine_too_old_or_too_new_for_cnbx_is_refused_naming_the_engine() {
     let work = tempfile::tempdir().unwrap();
     let old = work.path().join("old");
     std::fs::create_dir(&old).unwrap();
-    let socket = fake_version_socket(&old, r#"{"Version":"1.11.2","ApiVersion":"1.23","MinAPIVersion":"1.12"}"#);
+    let socket = cnbx_testkit::engines::fake_version_socket(
+        &old,
+        r#"{"Version":"1.11.2","ApiVersion":"1.23","MinAPIVersion":"1.12"}"#,
+    );
     let err = runtime().block_on(Engine::connect(EngineEndpoint::unix(&socket), EngineOptions::default())).unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -378,13 +357,19 @@ fn an_engine_too_old_or_too_new_for_cnbx_is_refused_naming_the_engine() {
     );
     let new = work.path().join("new");
     std::fs::create_dir(&new).unwrap();
-    let socket = fake_version_socket(&new, r#"{"Version":"99.0","ApiVersion":"1.60","MinAPIVersion":"1.55"}"#);
+    let socket = cnbx_testkit::engines::fake_version_socket(
+        &new,
+        r#"{"Version":"99.0","ApiVersion":"1.60","MinAPIVersion":"1.55"}"#,
+    );
     let err = runtime().block_on(Engine::connect(EngineEndpoint::unix(&socket), EngineOptions::default())).unwrap_err();
     assert!(err.to_string().contains("only accepts Engine API 1.55 and later, newer than 1.47"), "{err}");
     // An engine newer than cnbx that still accepts 1.47 is spoken to in 1.47.
     let newer = work.path().join("newer");
     std::fs::create_dir(&newer).unwrap();
-    let socket = fake_version_socket(&newer, r#"{"Version":"28.2","ApiVersion":"1.50","MinAPIVersion":"1.24"}"#);
+    let socket = cnbx_testkit::engines::fake_version_socket(
+        &newer,
+        r#"{"Version":"28.2","ApiVersion":"1.50","MinAPIVersion":"1.24"}"#,
+    );
     let engine = runtime().block_on(Engine::connect(EngineEndpoint::unix(&socket), EngineOptions::default())).unwrap();
     assert_eq!(engine.api_version().to_string(), "1.47");
 }

@@ -318,3 +318,29 @@ impl Drop for Engine {
         }
     }
 }
+
+/// A Unix socket `fake.sock` in `dir` that answers every request with `version` as an
+/// engine's `GET /version` would (for engines too old or too new to be installed), served by
+/// a thread for as long as the test process runs.
+pub fn fake_version_socket(dir: &Path, version: &'static str) -> PathBuf {
+    use std::io::BufRead;
+    let path = dir.join("fake.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).expect("binding the fake engine's socket");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let Ok(read_side) = stream.try_clone() else { return };
+            let mut reader = std::io::BufReader::new(read_side);
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                line.clear();
+            }
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{version}",
+                version.len()
+            );
+        }
+    });
+    path
+}

@@ -356,34 +356,14 @@ fn without_an_engine_bare_names_are_the_cnbx_stores_and_forcing_the_engine_fails
     assert!(errors[0].contains("start Docker (or `podman system service`), or set DOCKER_HOST"), "{text}");
 }
 
-/// A Unix socket that answers every request with `version` (an engine's `/version`).
-fn fake_engine(dir: &Path, version: &'static str) -> PathBuf {
-    use std::io::{BufRead, Write};
-    let path = dir.join("fake.sock");
-    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
-                line.clear();
-            }
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{version}",
-                version.len()
-            );
-        }
-    });
-    path
-}
-
 #[test]
 fn an_engine_too_old_is_one_clear_error_naming_it() {
     let env = Env::with_test_images();
     let config = example_config(&env, "");
-    let socket = fake_engine(env.work.path(), r#"{"Version":"1.11.2","ApiVersion":"1.23","MinAPIVersion":"1.12"}"#);
+    let socket = cnbx_testkit::engines::fake_version_socket(
+        env.work.path(),
+        r#"{"Version":"1.11.2","ApiVersion":"1.23","MinAPIVersion":"1.12"}"#,
+    );
     let out = cnbx_at(&env, &format!("unix://{}", socket.display()), &example_args(&config, "cnbx.test/old:1"));
     assert_eq!(out.status.code(), Some(1));
     let text = stderr(&out);
@@ -418,7 +398,7 @@ fn permission_denied_on_the_socket_is_one_clear_error_naming_it() {
     let (home, pack) = (dir.path().join("home"), dir.path().join("pack"));
     open(&home);
     open(&pack);
-    let socket = fake_engine(dir.path(), r#"{"Version":"20.10","ApiVersion":"1.41"}"#);
+    let socket = cnbx_testkit::engines::fake_version_socket(dir.path(), r#"{"Version":"20.10","ApiVersion":"1.41"}"#);
     let out = std::process::Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
         .arg(assert_cmd::cargo::cargo_bin("cnbx"))
