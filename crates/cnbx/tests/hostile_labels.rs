@@ -45,8 +45,8 @@ fn assert_no_raw_controls(out: &Output, what: &str) {
 }
 
 /// A builder (the minimal config: one buildpack) written to `oci:<work>/builder:base`, with
-/// its metadata label changed by `edit`. Returns the image name.
-fn builder_with_metadata(env: &Env, edit: impl FnOnce(&mut Value)) -> String {
+/// its labels changed by `edit`. Returns the image name.
+fn builder_with_labels(env: &Env, edit: impl FnOnce(&mut Value)) -> String {
     let config = minimal_config(env, "cnbx.test/build:jammy", "cnbx.test/run:jammy");
     let dir = env.work.path().join("builder");
     let image = format!("oci:{}:base", dir.display());
@@ -56,41 +56,26 @@ fn builder_with_metadata(env: &Env, edit: impl FnOnce(&mut Value)) -> String {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", env.format(&out));
-    edit_config(
-        &dir,
-        |config| {
-            let labels = &mut config["config"]["Labels"];
-            let mut metadata: Value =
-                serde_json::from_str(labels["io.buildpacks.builder.metadata"].as_str().unwrap()).unwrap();
-            edit(&mut metadata);
-            labels["io.buildpacks.builder.metadata"] = metadata.to_string().into();
-        },
-        None,
-    );
+    edit_config(&dir, |config| edit(&mut config["config"]["Labels"]), None);
     image
 }
 
-/// Like [`builder_with_metadata`], with the order and buildpack layers labels replaced.
+/// Like [`builder_with_labels`], with the metadata label changed by `edit`.
+fn builder_with_metadata(env: &Env, edit: impl FnOnce(&mut Value)) -> String {
+    builder_with_labels(env, |labels| {
+        let mut metadata: Value =
+            serde_json::from_str(labels["io.buildpacks.builder.metadata"].as_str().unwrap()).unwrap();
+        edit(&mut metadata);
+        labels["io.buildpacks.builder.metadata"] = metadata.to_string().into();
+    })
+}
+
+/// Like [`builder_with_labels`], with the order and buildpack layers labels replaced.
 fn builder_with_order(env: &Env, order: &str, layers: &str) -> String {
-    let config = minimal_config(env, "cnbx.test/build:jammy", "cnbx.test/run:jammy");
-    let dir = env.work.path().join("builder");
-    let image = format!("oci:{}:base", dir.display());
-    let out = env
-        .cmd()
-        .args(["builder", "create", &image, "--config", config.to_str().unwrap(), "--pull-policy", "never"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", env.format(&out));
-    edit_config(
-        &dir,
-        |config| {
-            let labels = &mut config["config"]["Labels"];
-            labels["io.buildpacks.buildpack.order"] = order.into();
-            labels["io.buildpacks.buildpack.layers"] = layers.into();
-        },
-        None,
-    );
-    image
+    builder_with_labels(env, |labels| {
+        labels["io.buildpacks.buildpack.order"] = order.into();
+        labels["io.buildpacks.buildpack.layers"] = layers.into();
+    })
 }
 
 fn inspect(env: &Env, image: &str, format: &str) -> Output {
