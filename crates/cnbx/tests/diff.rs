@@ -130,7 +130,19 @@ struct Builder<'a> {
     greeting: &'a str,
 }
 
-impl Builder<'_> {
+impl<'a> Builder<'a> {
+    /// The first release: `buildpack`, the release lifecycle, the test build image, no
+    /// mirror, greeting "hello".
+    fn first_release(buildpack: &'a Path) -> Self {
+        Builder {
+            buildpack,
+            lifecycle: release_lifecycle(),
+            build: "cnbx.test/build:jammy",
+            run_mirrors: "",
+            greeting: "hello",
+        }
+    }
+
     fn write(&self, env: &Env, file: &str) -> PathBuf {
         let toml = format!(
             "description = \"diff test builder\"\n\n[[buildpacks]]\n  uri = \"{bp}\"\n\n[[order]]\n  [[order.group]]\n    \
@@ -156,13 +168,7 @@ fn release_lifecycle() -> PathBuf {
 /// layer, a run-image mirror, another `[[build.env]]` value and another version label.
 fn two_releases(env: &Env) {
     let v1 = workspace_root().join("testdata/buildpacks/hello-world");
-    let old = Builder {
-        buildpack: &v1,
-        lifecycle: release_lifecycle(),
-        build: "cnbx.test/build:jammy",
-        run_mirrors: "",
-        greeting: "hello",
-    };
+    let old = Builder::first_release(&v1);
     let config = old.write(env, "old.toml");
     let config = config.to_str().unwrap();
     let common = ["--pull-policy", "never", "--target", "linux/amd64"];
@@ -584,13 +590,7 @@ fn identical_builders_exit_0_with_only_the_summary() {
     require_tools();
     let env = Env::with_test_images();
     let v1 = workspace_root().join("testdata/buildpacks/hello-world");
-    let spec = Builder {
-        buildpack: &v1,
-        lifecycle: release_lifecycle(),
-        build: "cnbx.test/build:jammy",
-        run_mirrors: "",
-        greeting: "hello",
-    };
+    let spec = Builder::first_release(&v1);
     let config = spec.write(&env, "b.toml");
     let config = config.to_str().unwrap();
     create(&env, &["oci:a", "--config", config, "--pull-policy", "never"]);
@@ -618,13 +618,7 @@ fn an_added_target_is_an_added_platform() {
     require_tools();
     let env = Env::with_test_images();
     let v1 = workspace_root().join("testdata/buildpacks/hello-world");
-    let spec = Builder {
-        buildpack: &v1,
-        lifecycle: release_lifecycle(),
-        build: "cnbx.test/build:jammy",
-        run_mirrors: "",
-        greeting: "hello",
-    };
+    let spec = Builder::first_release(&v1);
     let config = spec.write(&env, "b.toml");
     let config = config.to_str().unwrap();
     create(&env, &["oci:one", "--config", config, "--pull-policy", "never", "--target", "linux/amd64"]);
@@ -726,8 +720,7 @@ fn a_diff_of_registry_builders_downloads_no_layer() {
     let v2 = hello_world(&env, "0.0.2");
     let build = format!("{host}/build:jammy");
     for (buildpack, tag) in [(&v1, "1"), (&v2, "2")] {
-        let spec =
-            Builder { buildpack, lifecycle: release_lifecycle(), build: &build, run_mirrors: "", greeting: "hello" };
+        let spec = Builder { build: &build, ..Builder::first_release(buildpack) };
         let toml = spec.write(&env, "b.toml");
         let text = std::fs::read_to_string(&toml).unwrap().replace("cnbx.test/run:jammy", &format!("{host}/run:jammy"));
         std::fs::write(&toml, text).unwrap();
@@ -804,13 +797,7 @@ fn values_from_images_are_escaped() {
     require_tools();
     let env = Env::with_test_images();
     let v1 = workspace_root().join("testdata/buildpacks/hello-world");
-    let spec = Builder {
-        buildpack: &v1,
-        lifecycle: release_lifecycle(),
-        build: "cnbx.test/build:jammy",
-        run_mirrors: "",
-        greeting: "hello",
-    };
+    let spec = Builder::first_release(&v1);
     let config = spec.write(&env, "b.toml");
     let config = config.to_str().unwrap();
     let base = ["--config", config, "--pull-policy", "never", "--target", "linux/amd64"];
