@@ -9,7 +9,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use common::{
-    Env, assert_ok, example_config, printed_digest, push_base_images, registry_config, stderr, stdout, workspace_root,
+    Env, assert_ok, example_config, images, printed_digest, push_base_images, registry_config, stderr, stdout,
+    workspace_root,
 };
 use serde_json::Value;
 
@@ -322,17 +323,7 @@ fn a_root_build_image_is_refused_before_anything_is_written() {
     require_tools();
     let env = Env::with_test_images();
     // A build image whose user is root: copy the offline build image and change its config with umoci.
-    let store = workspace_root().join("testdata/cnbx-home/store");
-    let bad = env.work.path().join("bad");
-    cnbx_testkit::skopeo(&[
-        "copy",
-        "--override-arch",
-        "amd64",
-        &format!("oci:{}:cnbx.test/build:jammy", store.display()),
-        &format!("oci:{}:base", bad.display()),
-    ])
-    .unwrap();
-    cnbx_testkit::umoci(&["config", "--image", &format!("{}:base", bad.display()), "--config.user", "0:0"]).unwrap();
+    let bad = images::layout(&env, "build", "bad", "amd64", &["--config.user", "0:0"]);
     let repo = workspace_root();
     let text = std::fs::read_to_string(repo.join("builder.toml.example"))
         .unwrap()
@@ -530,16 +521,7 @@ fn a_docker_archive_as_skopeo_writes_it_is_a_build_image() {
     require_tools();
     let env = Env::with_test_images();
     let archive = env.work.path().join("build.tar");
-    let store = env.home.path().join("store");
-    cnbx_testkit::skopeo(&[
-        "copy",
-        "--quiet",
-        "--override-arch",
-        "amd64",
-        &format!("oci:{}:cnbx.test/build:jammy", store.display()),
-        &format!("docker-archive:{}:cnbx.test/build:jammy", archive.display()),
-    ])
-    .unwrap();
+    images::build_image_archive(&archive, "cnbx.test/build:jammy");
     let reference = example_config(&env, "");
     let args = |config: &Path, dest: &'static str| {
         let mut a = vec![dest.to_owned(), "--config".into(), config.display().to_string()];

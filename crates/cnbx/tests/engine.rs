@@ -15,7 +15,7 @@ use std::process::Output;
 
 use cnbx_testkit::engines::{self, Kind};
 use cnbx_testkit::faults::{Fault, FaultProxy, Rule};
-use common::{Env, assert_ok, example_config, stderr, stdout};
+use common::{Env, assert_ok, example_config, images, stderr, stdout};
 
 /// `cnbx ARGS` in `env`, bare names resolved as a user's would be (`--local auto`) against the
 /// engine at `host` (`unix://...` or `tcp://...`).
@@ -171,16 +171,7 @@ fn a_builder_created_into_each_engine_is_the_oci_builder_and_inspect_reads_it_th
 /// skopeo writes and the engine's own `docker load` reads).
 fn load_build_image(env: &Env, engine: &engines::Engine, name: &str) -> PathBuf {
     let archive = env.work.path().join(format!("{}.tar", name.replace(['/', ':'], "_")));
-    let store = env.home.path().join("store");
-    cnbx_testkit::skopeo(&[
-        "copy",
-        "--quiet",
-        "--override-arch",
-        "amd64",
-        &format!("oci:{}:cnbx.test/build:jammy", store.display()),
-        &format!("docker-archive:{}:{name}", archive.display()),
-    ])
-    .unwrap();
+    images::build_image_archive(&archive, name);
     engine.load_file(&archive).unwrap();
     archive
 }
@@ -537,32 +528,23 @@ fn concurrent_creates_into_one_engine_all_land() {
 
 /// An OCI layout `dir` holding, as `base`, the test store's build image with a static
 /// busybox added (`/bin/busybox`, `/bin/sh`), so that containers of it can run a script.
-fn busybox_build_image(env: &Env, dir: &Path) {
+fn busybox_build_image(env: &Env, name: &str) -> PathBuf {
     cnbx_testkit::require_tool("/bin/busybox", "busybox-static").unwrap();
-    let store = env.home.path().join("store");
-    cnbx_testkit::skopeo(&[
-        "copy",
-        "--quiet",
-        "--override-arch",
-        "amd64",
-        &format!("oci:{}:cnbx.test/build:jammy", store.display()),
-        &format!("oci:{}:base", dir.display()),
-    ])
-    .unwrap();
+    let dir = images::layout(env, "build", name, "amd64", &[]);
     let rootfs = env.work.path().join("busybox-rootfs");
     std::fs::create_dir_all(rootfs.join("bin")).unwrap();
     std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
     std::os::unix::fs::symlink("busybox", rootfs.join("bin/sh")).unwrap();
     cnbx_testkit::umoci(&["insert", "--image", &format!("{}:base", dir.display()), rootfs.to_str().unwrap(), "/"])
         .unwrap();
+    dir
 }
 
 #[test]
 fn the_builder_runs_in_the_engine_as_its_own_user_with_what_a_build_needs() {
     let Some(engine) = engines::docker() else { return };
     let env = Env::with_test_images();
-    let layout = env.work.path().join("busybox");
-    busybox_build_image(&env, &layout);
+    let layout = busybox_build_image(&env, "busybox");
     let text = std::fs::read_to_string(example_config(&env, "")).unwrap();
     let config = env
         .write("run.toml", &text.replace("\"cnbx.test/build:jammy\"", &format!("\"oci:{}:base\"", layout.display())));

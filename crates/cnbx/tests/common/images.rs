@@ -36,6 +36,21 @@ pub fn layout(env: &Env, role: &str, name: &str, arch: &str, changes: &[&str]) -
     dir
 }
 
+/// Writes `cnbx.test/build:jammy` (amd64) as a docker-archive at `archive` that names it
+/// `name`, as skopeo writes one.
+pub fn build_image_archive(archive: &Path, name: &str) {
+    let store = workspace_root().join("testdata/cnbx-home/store");
+    cnbx_testkit::skopeo(&[
+        "copy",
+        "--quiet",
+        "--override-arch",
+        "amd64",
+        &format!("oci:{}:cnbx.test/build:jammy", store.display()),
+        &format!("docker-archive:{}:{name}", archive.display()),
+    ])
+    .unwrap();
+}
+
 /// `oci:<dir>:base`.
 pub fn oci(dir: &Path) -> String {
     format!("oci:{}:base", dir.display())
